@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what teelm needs to build and test: Debian packages, then the npm packages used as
+# test references (tiktoken). Idempotent: skips whatever is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake pkg-config            # toolchain
+  libssl-dev                                  # OpenSSL 3: AES-GCM, ECDH/HKDF, X.509, CRLs, TLS
+  libevent-dev                                # evhttp + bufferevent_openssl: HTTPS servers
+  libcurl4-openssl-dev                        # HTTPS client (KBS, PCCS), OpenSSL flavour
+  libjansson-dev                              # strict JSON
+  libpcre2-dev                                # tiktoken pre-tokenizer regexes (JIT)
+  libzip-dev                                  # PyTorch .pth archives
+  python3 python3-torch python3-numpy         # independent reference for the model math
+  nodejs npm                                  # npm tiktoken: independent tokenizer reference
+  clang libclang-rt-14-dev                    # libFuzzer targets
+  shellcheck nginx-light wrk jq xxd curl ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  # nodejs/npm may come from elsewhere (a node already on PATH is good enough)
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: Debian packages present"
+fi
+
+# npm reference packages, pinned in package.json/package-lock.json; node_modules is not committed.
+if [ -f package.json ]; then
+  if [ ! -d node_modules/tiktoken ]; then
+    echo "install-deps: npm install (tiktoken reference)"
+    npm install --no-audit --no-fund --loglevel=error
+  else
+    echo "install-deps: npm packages present"
+  fi
+fi

@@ -1,0 +1,39 @@
+/* The parameter arena: every weight of a model lives in one float array, in the order listed by
+ * tl_params_list(); gradients and AdamW moments use arrays of the same size and layout.
+ *
+ * Names are the PyTorch state_dict names of the prototype (design.md section 3), so weight files
+ * map 1:1 to arena slices. Per-head q/k/v weights of one block are placed so that the q heads
+ * 0..H-1, then the k heads, then the v heads are contiguous: the engine can treat them as one
+ * fused [3*d_model, d_model] matrix while files keep the per-head names.
+ * Each tensor starts at a multiple of TL_PARAM_ALIGN floats (64 bytes) for SIMD loads. */
+#ifndef TEELM_MODEL_PARAMS_H
+#define TEELM_MODEL_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+
+#define TL_PARAM_ALIGN 16
+#define TL_PARAM_NAME_MAX 96
+
+typedef struct {
+    char name[TL_PARAM_NAME_MAX]; /* e.g. "transformer_blocks.3.attention.attention_heads.1.k_lin.weight" */
+    int ndim;                     /* 1 or 2 */
+    int64_t shape[2];
+    size_t offset;                /* in floats, from the arena start */
+    size_t numel;
+} tl_param;
+
+/* Number of parameter tensors for cfg. */
+int tl_params_count(const tl_config *cfg);
+/* Fills out[0..count) in arena order; returns the count. */
+int tl_params_list(const tl_config *cfg, tl_param *out);
+/* Arena size in floats (including alignment padding). */
+size_t tl_params_arena_floats(const tl_config *cfg);
+/* Number of trainable scalars (no padding). */
+size_t tl_params_numel(const tl_config *cfg);
+/* Finds a parameter by name in a list; NULL if absent. */
+const tl_param *tl_params_find(const tl_param *list, int n, const char *name);
+
+#endif

@@ -1,0 +1,37 @@
+/* What verified evidence says about the code that produced it. Filled by the verifiers
+ * (DCAP SGX/TDX, sim), judged by policy.h. */
+#ifndef TEELM_TEE_IDENTITY_H
+#define TEELM_TEE_IDENTITY_H
+
+#include <stdint.h>
+
+typedef enum {
+    TL_TEE_KIND_SGX = 1,
+    TL_TEE_KIND_TDX = 2,
+    TL_TEE_KIND_SEV_SNP = 3,
+} tl_tee_kind;
+
+typedef struct {
+    tl_tee_kind kind;
+    int simulated;               /* evidence from the sim backend (protects nothing) */
+    int debug;                   /* SGX debug enclave / TD debug attribute */
+    uint8_t report_data[64];
+    /* SGX */
+    uint8_t mrenclave[32];
+    uint8_t mrsigner[32];
+    uint16_t isv_prod_id;
+    uint16_t isv_svn;
+    uint8_t attributes[16];
+    /* TDX */
+    uint8_t mrtd[48];
+    uint8_t rtmr[4][48];
+    uint8_t td_attributes[8];
+    uint8_t tee_tcb_svn[16];
+    /* SEV-SNP */
+    uint8_t snp_measurement[48];
+    /* platform verdict */
+    char tcb_status[48];         /* "UpToDate", "OutOfDate", ... ("Simulated" for sim) */
+    char advisories[512];        /* comma-separated advisory ids */
+} tl_identity;
+
+#endif

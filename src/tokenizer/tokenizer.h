@@ -1,0 +1,34 @@
+/* tiktoken-compatible byte-level BPE (docs/tokenizer.md). Thread-safe for concurrent encode/decode
+ * on one loaded tokenizer. */
+#ifndef TEELM_TOKENIZER_H
+#define TEELM_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct tl_tokenizer tl_tokenizer;
+
+/* Loads a `.tiktoken` file or an npm-tiktoken `encoders/NAME.json` file. pattern names the
+ * pre-tokenizer ("cl100k", "o200k", "p50k", "r50k"/"gpt2") or is NULL to infer it from the
+ * file (known SHA-256 or JSON pat_str; otherwise cl100k). */
+tl_tokenizer *tl_tokenizer_load(const char *path, const char *pattern, tl_err *err);
+/* Same from bytes in memory (e.g. a tokenizer carried inside a sealed model); name is for messages. */
+tl_tokenizer *tl_tokenizer_load_mem(const uint8_t *data, size_t len, const char *name, const char *pattern, tl_err *err);
+void tl_tokenizer_free(tl_tokenizer *t);
+
+/* Encodes text. Special tokens in the text are an error unless allow_special.
+ * *ids is malloc'd (caller frees). */
+int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int allow_special,
+                        uint32_t **ids, size_t *n, tl_err *err);
+/* Decodes ids to bytes (not necessarily valid UTF-8); *out is malloc'd and NUL-terminated. */
+int tl_tokenizer_decode(const tl_tokenizer *t, const uint32_t *ids, size_t n, char **out, size_t *len, tl_err *err);
+/* The bytes of one token (NULL if the id is unknown); for streaming. */
+const uint8_t *tl_tokenizer_token_bytes(const tl_tokenizer *t, uint32_t id, size_t *len);
+/* One more than the largest id (ranks and special tokens). */
+uint32_t tl_tokenizer_vocab_size(const tl_tokenizer *t);
+/* "cl100k", ... */
+const char *tl_tokenizer_pattern_name(const tl_tokenizer *t);
+
+#endif
