@@ -72,7 +72,7 @@ jq --argjson l "$limits" '
   .process = (.process + $l.process) |
   .metadata = (.metadata + $l.metadata) |
   .entry_points = ["/bin"] |
-  .env.default = ["OCCLUM=yes", "OMP_NUM_THREADS=\($l.omp_threads)"] |
+  .env.default = ["OCCLUM=yes", "OMP_NUM_THREADS=\($l.omp_threads)", "OMP_STACKSIZE=\($l.thread_stack_size)", "MALLOC_ARENA_MAX=2"] |
   .env.untrusted = []' Occlum.json > Occlum.json.new
 mv Occlum.json.new Occlum.json
 [ "$(jq .metadata.debuggable Occlum.json)" = "false" ] || die "Occlum.json is still debuggable"
