@@ -52,5 +52,8 @@ void tl_checkpoint_free(tl_checkpoint *ck)
     free(ck->params);
     free(ck->adam_m);
     free(ck->adam_v);
+    if (ck->tokenizer_data)
+        OPENSSL_cleanse(ck->tokenizer_data, ck->tokenizer_len);
+    free(ck->tokenizer_data);
     memset(ck, 0, sizeof *ck);
 }
