@@ -159,6 +159,7 @@ out:
     if (rc)
         fprintf(stderr, "teelm unseal: %s\n", err.msg);
     tl_data_key_clear(&key);
-    tl_checkpoint_free(&ck);
+    if (ck.params)
+        tl_checkpoint_free(&ck);
     return rc;
 }

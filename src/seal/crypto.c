@@ -104,7 +104,7 @@ int tl_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size
     return 0;
 }
 
-void tl_sha256(const void *data, size_t len, uint8_t out[32])
+void tl_sha256_buf(const void *data, size_t len, uint8_t out[32])
 {
     SHA256(data, len, out);
 }

@@ -317,6 +317,8 @@ fail:
         OPENSSL_cleanse(meta, meta_len);
     free(meta);
     tl_seal_manifest_free(&m);
-    tl_checkpoint_free(ck);
+    if (ck->params) /* (tl_checkpoint_free needs a valid config) */
+        tl_checkpoint_free(ck);
+    memset(ck, 0, sizeof *ck);
     return rc;
 }
