@@ -92,7 +92,7 @@ static int add_entry(entries *es, const uint8_t *tok, size_t tlen, uint64_t rank
 /* Decimal digits only; caps at TOK_MAX_ID so huge numbers cannot overflow. -1 if not a number. */
 static int64_t parse_rank(const uint8_t *s, size_t n)
 {
-    if (n == 0 || n > 20)
+    if (n == 0)
         return -1;
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
@@ -124,6 +124,9 @@ static int parse_tiktoken(const uint8_t *d, size_t len, const char *what, entrie
             int64_t r = parse_rank(sp + 1, (size_t)(p + l - sp - 1));
             if (r < 0)
                 return tl_errf(err, TL_EINVAL, "%s: line %u: rank is not a non-negative whole number", what, line);
+            if (r >= TOK_MAX_ID)
+                return tl_errf(err, TL_EINVAL, "%s: line %u: rank %.*s is too large (ranks must be below %u)", what,
+                               line, (int)(p + l - sp - 1 > 24 ? 24 : p + l - sp - 1), (const char *)sp + 1, TOK_MAX_ID);
             if (add_entry(es, p, (size_t)(sp - p), (uint64_t)r, line, what, "line", err))
                 return err ? err->code : TL_EINVAL;
         }
@@ -292,7 +295,7 @@ tl_tokenizer *tl_tokenizer_load_mem(const uint8_t *data, size_t len, const char 
     size_t i = 0;
     while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
         i++;
-    int is_json = i < len && data[i] == '{';
+    int is_json = i < len && (data[i] == '{' || data[i] == '[');
     char sha[65];
     sha256_hex(data, len, sha);
 
