@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?=
 
-.PHONY: all build asan test test-normal test-asan fuzz bench demo clean deps
+.PHONY: all build asan test test-normal test-asan test-fuzz fuzz bench demo clean deps
 
 all: build
 
@@ -27,7 +27,11 @@ test-normal: build
 test-asan: asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 
-test: test-normal test-asan
+# Every libFuzzer target runs briefly too (FUZZ_SECONDS each), so parser regressions surface in CI.
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),15)
+
+test: test-normal test-asan test-fuzz
 
 fuzz:
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTEELM_FUZZ=ON -DTEELM_NATIVE=OFF >/dev/null

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds an Occlum enclave that serves a sealed teelm model, and writes the key broker policy that
+# admits exactly this enclave (its MRENCLAVE and MRSIGNER, debug refused).
+#
+# Run it inside Occlum's development image (occlum/occlum:*-ubuntu20.04): Occlum executes the binary
+# on the glibc it ships (2.31), so teelm must be built there, with that image's packages — a binary
+# built on Debian 12 (glibc 2.36) can need newer symbols. This script builds teelm itself unless
+# --teelm-bin names one already built in that image.
+#
+# usage: deploy/occlum/build.sh --model SEALED_DIR --kbs-ca PEM [--out DIR] [--sgx-mode HW|SIM]
+#            [--teelm-bin PATH] [--threads N] [--max-batch B] [--product-id N] [--version N]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+model="" kbs_ca="" out="occlum_instance" sgx_mode="HW" teelm_bin="" threads=4 max_batch=8
+product_id=1 version=1
+
+die() { echo "occlum build: $*" >&2; exit 1; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model=${2:?}; shift 2 ;;
+    --kbs-ca) kbs_ca=${2:?}; shift 2 ;;
+    --out) out=${2:?}; shift 2 ;;
+    --sgx-mode) sgx_mode=${2:?}; shift 2 ;;
+    --teelm-bin) teelm_bin=${2:?}; shift 2 ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    --max-batch) max_batch=${2:?}; shift 2 ;;
+    --product-id) product_id=${2:?}; shift 2 ;;
+    --version) version=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) die "unknown flag '$1' (see --help)" ;;
+  esac
+done
+[ -n "$model" ] || die "--model SEALED_DIR is required (the output of 'teelm seal')"
+[ -e "$model" ] || die "sealed model '$model' not found"
+[ -n "$kbs_ca" ] || die "--kbs-ca PEM is required (the key broker's certificate, pinned by the enclave)"
+[ -f "$kbs_ca" ] || die "key broker certificate '$kbs_ca' not found"
+case "$sgx_mode" in HW|SIM) ;; *) die "--sgx-mode must be HW or SIM" ;; esac
+for tool in occlum copy_bom jq; do
+  command -v "$tool" >/dev/null || die "'$tool' not found: run this inside Occlum's development image (see docs/deploy-occlum.md)"
+done
+
+echo "==> building teelm for Occlum's glibc"
+if [ -z "$teelm_bin" ]; then
+  cmake -S "$root" -B "$root/build-occlum" -DCMAKE_BUILD_TYPE=Release -DTEELM_NATIVE=OFF >/dev/null
+  cmake --build "$root/build-occlum" -j "$(nproc)"
+  teelm_bin="$root/build-occlum/teelm"
+fi
+[ -x "$teelm_bin" ] || die "teelm binary '$teelm_bin' is missing or not executable"
+file -L "$teelm_bin" | grep -Eq "pie executable|shared object" || die "$teelm_bin is not PIE; Occlum needs position-independent executables"
+
+echo "==> computing resource limits from the model"
+limits=$("$teelm_bin" occlum-config --model "$model" --threads "$threads" --max-batch "$max_batch" \
+  --product-id "$product_id" --version "$version" --json) || die "teelm occlum-config failed"
+
+echo "==> creating the Occlum instance in $out"
+rm -rf "$out"
+occlum new "$out" >/dev/null
+mkdir -p "$out/staging"
+cp "$teelm_bin" "$out/staging/teelm"
+cp -r "$model" "$out/staging/model"
+cp "$kbs_ca" "$out/staging/kbs-ca.pem"
+mkdir -p "$out/bom" && cp "$here/teelm.yaml" "$out/bom/teelm.yaml"
+cd "$out"
+rm -rf image
+copy_bom -f bom/teelm.yaml --root image --include-dir /opt/occlum/etc/template
+
+echo "==> writing Occlum.json (debuggable: false)"
+jq --argjson l "$limits" '
+  .resource_limits = (.resource_limits + $l.resource_limits) |
+  .process = (.process + $l.process) |
+  .metadata = (.metadata + $l.metadata) |
+  .entry_points = ["/bin"] |
+  .env.default = ["OCCLUM=yes", "OMP_NUM_THREADS=\($l.omp_threads)", "OMP_STACKSIZE=\($l.thread_stack_size)", "MALLOC_ARENA_MAX=2"] |
+  .env.untrusted = []' Occlum.json > Occlum.json.new
+mv Occlum.json.new Occlum.json
+[ "$(jq .metadata.debuggable Occlum.json)" = "false" ] || die "Occlum.json is still debuggable"
+
+echo "==> occlum build --sgx-mode $sgx_mode"
+occlum build --sgx-mode "$sgx_mode"
+
+echo "==> writing the key broker policy for this enclave"
+mrenclave=$(occlum print mrenclave | tr -d '[:space:]')
+mrsigner=$(occlum print mrsigner | tr -d '[:space:]')
+[[ "$mrenclave" =~ ^[0-9a-f]{64}$ ]] || die "could not read MRENCLAVE ('$mrenclave')"
+"$teelm_bin" attest policy-template --mrenclave "$mrenclave" --mrsigner "$mrsigner" \
+  --isv-prod-id "$product_id" --min-isv-svn "$version" > teelm-policy.json \
+  || die "could not write the broker policy"
+echo "MRENCLAVE $mrenclave"
+echo "broker policy: $(pwd)/teelm-policy.json"
+echo "next: teelm kbs add-key ... --policy $(pwd)/teelm-policy.json; then deploy/occlum/run.sh $out --kbs URL"

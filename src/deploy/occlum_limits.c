@@ -1,0 +1,64 @@
+#include "deploy/occlum_limits.h"
+
+#include "model/params.h"
+
+#define MiB (1024LL * 1024LL)
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+void tl_occlum_defaults(tl_occlum_inputs *in)
+{
+    in->threads = 2;
+    in->max_batch = 8;
+    in->max_context = 0; /* 0: the model's context length */
+    in->max_connections = 64;
+    in->max_body = 1 * MiB;
+    in->tokenizer_bytes = 0;
+    in->headroom = 0.25;
+}
+
+void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum_limits *o)
+{
+    const int64_t V = c->vocab_size, D = c->d_model, F = c->d_ff, L = c->n_layer, H = c->n_head;
+    const int64_t T = c->context_length, B = in->max_batch;
+    const int64_t ctx = in->max_context > 0 ? in->max_context : T;
+
+    /* The parameter arena, plus one chunk of the sealed file being decrypted into it. */
+    o->weights = (int64_t)tl_params_arena_floats(c) * 4 + 4 * MiB;
+
+    /* Inference: per layer activations for B sequences of T positions (x, ln, q/k/v, attention
+     * scores, MLP hidden), the last-position logits and sampling scratch over V, and the token
+     * history of each sequence. Doubled: the scheduler double-buffers a batch. */
+    int64_t act = B * T * (L * (10 * D + F) + H * T * L) * 4;
+    int64_t logits = B * V * 4 * 3;
+    int64_t history = B * ctx * 8;
+    o->workspaces = 2 * (act + logits + history);
+
+    /* Tokenizer: rank table, byte strings and a hash index; ~3.5x the file size measured on
+     * cl100k_base (1.7 MB file), plus the compiled pre-tokenizer regex per thread. */
+    int64_t tok_file = in->tokenizer_bytes > 0 ? in->tokenizer_bytes : 1700 * 1024;
+    o->tokenizer = tok_file * 7 / 2 + (in->threads + 2) * MiB;
+
+    /* Each connection: request body limit, header buffers, TLS record buffers, response buffers. */
+    o->connections = in->max_connections * (in->max_body + 256 * 1024);
+
+    /* Threads: OpenMP workers, HTTP loop, scheduler, broker client; fixed 1 MiB stacks. */
+    o->max_num_of_threads = in->threads + 8;
+    o->thread_stack_size = 1 * MiB;
+    o->stacks = (int64_t)o->max_num_of_threads * o->thread_stack_size;
+
+    /* The binary and its libraries (OpenSSL, libevent, PCRE2, libcurl, libgomp, glibc) mapped in
+     * the enclave, and malloc arenas (MALLOC_ARENA_MAX=2 in Occlum.json). */
+    o->runtime = 48 * MiB;
+
+    int64_t need = o->weights + o->workspaces + o->tokenizer + o->connections + o->stacks + o->runtime;
+    o->user_space_size = round_up((int64_t)((double)need * (1.0 + in->headroom)), MiB);
+    /* glibc serves the large buffers above through mmap; brk only holds small objects. */
+    o->default_heap_size = 32 * MiB;
+    o->default_mmap_size = o->user_space_size;
+    o->default_stack_size = 4 * MiB;
+    /* LibOS kernel: per-thread structures, file and socket buffers of every connection. */
+    o->kernel_space_heap_size = round_up(64 * MiB + (int64_t)in->max_connections * 256 * 1024 +
+                                         (int64_t)o->max_num_of_threads * MiB, MiB);
+    o->kernel_space_stack_size = 1 * MiB;
+}
