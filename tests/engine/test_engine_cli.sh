@@ -10,6 +10,8 @@ cd "$dir" || exit 1
 fail=0; pass=0
 ok() { pass=$((pass+1)); }
 bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+# check DESCRIPTION CMD...: counts CMD's success; returns 1 on failure
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; return 1; fi; }
 # expect CODE PATTERN DESCRIPTION -- CMD...: exit code and a stderr pattern (one line, names the problem)
 expect() {
   local want=$1 pat=$2 what=$3; shift 4
@@ -38,34 +40,34 @@ expect 0 "" "train tiny" -- "$bin" train --tokens toks.bin --config tiny.json --
 cp out.txt train.log
 for f in model.safetensors optimizer.safetensors token_embedding.safetensors transformer_block_0.safetensors \
          transformer_block_1.safetensors final_linear.safetensors; do
-  [ -f "m/$f" ] && ok || bad "train wrote no m/$f"
+  check "train wrote no m/$f" [ -f "m/$f" ]
 done
-[ ! -f m/transformer_block_2.safetensors ] && ok || bad "train wrote a block the config does not have"
-[ "$(grep -cE '^step (0|20|40|60): train loss [0-9.]+, val loss [0-9.]+$' train.log)" -eq 4 ] && ok || { bad "train log lines"; cat train.log; }
-grep -q "tokens/s" err.txt && ok || bad "no progress line with tokens/s"
+check "train wrote a block the config does not have" [ ! -f m/transformer_block_2.safetensors ]
+check "train log lines" [ "$(grep -cE '^step (0|20|40|60): train loss [0-9.]+, val loss [0-9.]+$' train.log)" -eq 4 ] || cat train.log
+check "no progress line with tokens/s" grep -q "tokens/s" err.txt
 first=$(sed -n 's/^step 0: .*val loss //p' train.log); last=$(sed -n 's/^step 60: .*val loss //p' train.log)
-"$py" -c "import sys; sys.exit(0 if float('$last') < float('$first') - 1.0 else 1)" && ok || bad "val loss did not drop ($first -> $last)"
+check "val loss did not drop ($first -> $last)" "$py" -c "import sys; sys.exit(0 if float('$last') < float('$first') - 1.0 else 1)"
 
 # --- eval ---
 expect 0 "" "eval" -- "$bin" eval --model m --tokens toks.bin
-grep -qE '^val loss [0-9.]+ \(20 batches of 4 x 8 tokens' out.txt && ok || { bad "eval output"; cat out.txt; }
+check "eval output" grep -qE '^val loss [0-9.]+ \(20 batches of 4 x 8 tokens' out.txt || cat out.txt
 expect 0 "" "eval --json" -- "$bin" eval --model m --tokens toks.bin --json --eval-iters 5 --batch 2
-"$py" -c "import json; d=json.load(open('out.txt')); assert d['batches']==5 and d['batch']==2 and d['val_loss']>0" && ok || bad "eval --json"
+check "eval --json" "$py" -c "import json; d=json.load(open('out.txt')); assert d['batches']==5 and d['batch']==2 and d['val_loss']>0"
 expect 0 "" "help eval says how" -- "$bin" help eval
-grep -q "last 10%" out.txt && ok || bad "eval --help does not say which split"
+check "eval --help does not say which split" grep -q "last 10%" out.txt
 
 # --- generate: reproducible for a seed, greedy deterministic ---
 gen() { "$bin" generate --model m --prompt-ids 7,14 --ids --max-tokens 30 "$@" 2>/dev/null; }
 a=$(gen --seed 3); b=$(gen --seed 3); c=$(gen --seed 4)
-[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "same seed, different output: '$a' vs '$b'"
-[ "$(echo "$a" | wc -w)" -eq 32 ] && ok || bad "generate printed $(echo "$a" | wc -w) ids, want 2+30"
-[ "$a" != "$c" ] && ok || bad "seeds 3 and 4 gave the same 30 tokens"
+check "same seed, different output: '$a' vs '$b'" [ "$a" = "$b" ]
+check "generate printed $(echo "$a" | wc -w) ids, want 2+30" [ "$(echo "$a" | wc -w)" -eq 32 ]
+check "seeds 3 and 4 gave the same 30 tokens" [ "$a" != "$c" ]
 g1=$(gen --temperature 0 --seed 1); g2=$(gen --temperature 0 --seed 2)
-[ "$g1" = "$g2" ] && ok || bad "greedy depends on the seed"
+check "greedy depends on the seed" [ "$g1" = "$g2" ]
 t1=$(gen --top-k 1 --seed 9)
-[ "$t1" = "$g1" ] && ok || bad "top-k 1 differs from greedy"
+check "top-k 1 differs from greedy" [ "$t1" = "$g1" ]
 p1=$(gen --top-p 0.000001 --seed 9)
-[ "$p1" = "$g1" ] && ok || bad "tiny top-p differs from greedy"
+check "tiny top-p differs from greedy" [ "$p1" = "$g1" ]
 
 # --- resume gives the same weights as one run (same thread count) ---
 "$bin" train --tokens toks.bin --config tiny.json --out r1 --steps 30 --eval-interval 10 --threads 2 >r1.log 2>/dev/null
@@ -74,9 +76,9 @@ expect 0 "" "resume" -- "$bin" train --tokens toks.bin --resume r2 --steps 30 --
 tensors() { "$py" -c "
 import json,struct,sys,hashlib
 f=open(sys.argv[1],'rb'); n=struct.unpack('<Q',f.read(8))[0]; f.read(n); print(hashlib.sha256(f.read()).hexdigest())" "$1"; }
-[ "$(tensors r1/model.safetensors)" = "$(tensors r2/model.safetensors)" ] && ok || bad "10 + resumed 20 steps != 30 steps"
-[ "$(tensors r1/optimizer.safetensors)" = "$(tensors r2/optimizer.safetensors)" ] && ok || bad "optimizer state differs after resume"
-grep -q "^step 30:" out.txt && ok || bad "resume did not continue to step 30"
+check "10 + resumed 20 steps != 30 steps" [ "$(tensors r1/model.safetensors)" = "$(tensors r2/model.safetensors)" ]
+check "optimizer state differs after resume" [ "$(tensors r1/optimizer.safetensors)" = "$(tensors r2/optimizer.safetensors)" ]
+check "resume did not continue to step 30" grep -q "^step 30:" out.txt
 
 # --- Ctrl-C saves a resumable checkpoint ---
 "$bin" train --tokens toks.bin --config tiny.json --out ci --steps 100000000 --eval-interval 0 >/dev/null 2>ci.err &
@@ -84,9 +86,10 @@ pid=$!
 for _ in $(seq 50); do grep -q "step" ci.err 2>/dev/null && break; sleep 0.2; done
 sleep 0.5
 kill -INT "$pid"; wait "$pid"; rc=$?
-[ "$rc" -eq 0 ] && ok || bad "train after SIGINT exited $rc"
-grep -q "interrupted at step" ci.err && ok || { bad "no interruption message"; cat ci.err; }
-[ -f ci/model.safetensors ] && [ -f ci/optimizer.safetensors ] && ok || bad "SIGINT saved no checkpoint"
+check "train after SIGINT exited $rc" [ "$rc" -eq 0 ]
+check "no interruption message" grep -q "interrupted at step" ci.err || cat ci.err
+check "SIGINT saved no weights" [ -f ci/model.safetensors ]
+check "SIGINT saved no optimizer state" [ -f ci/optimizer.safetensors ]
 step=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' ci.err)
 expect 0 "" "resume after SIGINT" -- "$bin" train --tokens toks.bin --resume ci --steps $((step + 3)) --eval-interval 0
 
