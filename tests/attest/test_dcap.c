@@ -262,12 +262,12 @@ static void test_tamper_truncate(void)
     const char *end1 = strstr(pem, "-----END CERTIFICATE-----");
     CHECK(end1 != NULL);
     size_t in_leaf_sig = (size_t)(end1 - pem) - 10; /* base64 near the end of the leaf: its signature */
+    const char *second = strstr(end1, "-----BEGIN CERTIFICATE-----");
+    size_t in_inter = (size_t)(second - pem) + 28 + 64 * 3 + 10; /* inside the intermediate's TBS */
     a.q[off_cert + in_leaf_sig] = a.q[off_cert + in_leaf_sig] == 'A' ? 'B' : 'A';
     expect(a.q, a.n, a.col, now, NULL, TL_ECRYPTO, "PCK certificate chain", NULL, "leaf signature byte");
     free(a.q);
     CHECK(tl_read_file(test_shared("fixtures/dcap/sgx_v3_quote_phala.bin"), 1 << 20, &a.q, &a.n, &e) == 0);
-    const char *second = strstr(end1, "-----BEGIN CERTIFICATE-----");
-    size_t in_inter = (size_t)(second - pem) + 28 + 64 * 3 + 10; /* inside the intermediate's TBS */
     a.q[off_cert + in_inter] = a.q[off_cert + in_inter] == 'A' ? 'B' : 'A';
     expect(a.q, a.n, a.col, now, NULL, TL_ECRYPTO, "PCK certificate chain", NULL, "intermediate byte");
     free(a.q);
