@@ -49,6 +49,10 @@ void tl_checkpoint_free(tl_checkpoint *ck)
             OPENSSL_cleanse(arrays[i], bytes);
             free(arrays[i]);
         }
+    if (ck->tokenizer_data) { /* carried inside a sealed model (seal/) */
+        OPENSSL_cleanse(ck->tokenizer_data, ck->tokenizer_len);
+        free(ck->tokenizer_data);
+    }
     memset(ck, 0, sizeof *ck);
 }
 

@@ -33,6 +33,11 @@ typedef struct {
     char tokenizer_path[4096]; /* tokenizer file found beside the weights, or "" */
     char note[512];         /* after a load: what was inferred/assumed (config absent from the
                                files, e.g. written by PyTorch), or "" — for the CLI to print */
+    /* Tokenizer file bytes carried inside a sealed model (tokenizer_path is "" then; load them with
+     * tl_tokenizer_load_mem or tl_model_tokenizer). NULL for plaintext models. malloc'd, owned,
+     * NUL-terminated after tokenizer_len bytes; tl_checkpoint_free wipes and frees them. */
+    uint8_t *tokenizer_data;
+    size_t tokenizer_len;
 } tl_checkpoint;
 
 /* Allocates zeroed params for cfg (and moments if with_optimizer). */
