@@ -1,7 +1,6 @@
 /* Placeholders until the TEE layers land; each owner deletes the functions it implements. */
 #include <stddef.h>
 
-#include "tee/pccs.h"
 #include "tee/tee.h"
 #include "tee/verify.h"
 
@@ -15,12 +14,5 @@ tl_tee *tl_tee_tsm_open(const char *root, tl_err *err)
 {
     (void)root;
     tl_errf(err, TL_EUNSUPPORTED, "tee tsm: not available in this build yet");
-    return NULL;
-}
-tl_collateral *tl_pccs_collateral_for(const char *base_url, const char *cache_dir, const uint8_t *quote, size_t len,
-                                      time_t now, tl_err *err)
-{
-    (void)cache_dir; (void)quote; (void)len; (void)now;
-    tl_errf(err, TL_EUNSUPPORTED, "%s: PCCS fetching not available in this build yet", base_url);
     return NULL;
 }
