@@ -7,6 +7,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
 #include "model/params.h"
 
@@ -104,7 +105,19 @@ static int check_mask(const tl_tensor_src *s, const tl_config *c, int block, int
     return rc;
 }
 
-int tl_checkpoint_assemble(const tl_tensor_src *src, int n, const tl_config *cfg, tl_checkpoint *ck, tl_err *err)
+static int part_present(const tl_parts *present, const char *name)
+{
+    tl_part part;
+    char key[TL_FULLNAME_MAX];
+    if (!present || tl_part_of_full_name(name, &part, key, sizeof key))
+        return 1;
+    return part.kind == TL_PART_EMBEDDING ? present->embedding
+         : part.kind == TL_PART_FINAL ? present->final
+         : part.kind == TL_PART_BLOCK ? present->blocks[part.block] : 1;
+}
+
+static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const tl_parts *present, tl_checkpoint *ck,
+                    tl_err *err)
 {
     memset(ck, 0, sizeof *ck);
     tl_config c;
@@ -171,7 +184,7 @@ int tl_checkpoint_assemble(const tl_tensor_src *src, int n, const tl_config *cfg
     if (!rc) {
         int missing = 0, first = -1;
         for (int i = 0; i < np; i++)
-            if (!seen[i] && missing++ == 0)
+            if (!seen[i] && part_present(present, p[i].name) && missing++ == 0)
                 first = i;
         if (missing) {
             char key[TL_FULLNAME_MAX], stem[64];
@@ -193,4 +206,15 @@ out:
     free(sorted);
     free(seen);
     return rc;
+}
+
+int tl_checkpoint_assemble(const tl_tensor_src *src, int n, const tl_config *cfg, tl_checkpoint *ck, tl_err *err)
+{
+    return assemble(src, n, cfg, NULL, ck, err);
+}
+
+int tl_checkpoint_assemble_parts(const tl_tensor_src *src, int n, const tl_config *cfg, const tl_parts *present,
+                                 tl_checkpoint *ck, tl_err *err)
+{
+    return assemble(src, n, cfg, present, ck, err);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
+#include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
 #include "formats/safetensors.h"
 #include "model/params.h"
@@ -230,5 +231,39 @@ out:
     free(e);
     free(mask);
     free(cfgjs);
+    return rc;
+}
+
+int tl_checkpoint_save_parts(const char *dir, const tl_checkpoint *ck, const tl_parts *present, tl_err *err)
+{
+    if (tl_mkdirs(dir, 0755, err))
+        return err->code;
+    size_t C = (size_t)ck->cfg.context_length;
+    float *mask = malloc(C * C * sizeof *mask);
+    int n = 0, k = 0, rc = 0;
+    entry *e = NULL;
+    if (!mask)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < C; i++)
+        for (size_t j = 0; j < C; j++)
+            mask[i * C + j] = j <= i ? 1.0f : 0.0f;
+    if (!(e = build_entries(ck, mask, &n, err))) {
+        free(mask);
+        return err->code;
+    }
+    for (int i = 0; i < n; i++) {
+        tl_part p = e[i].part;
+        int blk, head;
+        if (!present->masks && tl_is_mask_name(e[i].name, &blk, &head))
+            continue;
+        if (p.kind == TL_PART_EMBEDDING ? present->embedding
+            : p.kind == TL_PART_FINAL   ? present->final
+            : p.kind == TL_PART_BLOCK   ? present->blocks[p.block] : 0)
+            e[k++] = e[i];
+    }
+    const char *meta[2] = {"format", "pt"};
+    rc = write_split(dir, e, k, meta, 1, err);
+    free(e);
+    free(mask);
     return rc;
 }

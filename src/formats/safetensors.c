@@ -128,7 +128,7 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
                        (unsigned long long)(t->end - t->begin), tl_dtype_name(t->dtype),
                        (unsigned long long)nbytes);
     if (t->end > f->data_len)
-        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data ends at %llu, past the data section of %llu bytes",
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data ends at %llu, past the data section of %llu bytes (truncated?)",
                        L, name, (unsigned long long)t->end, (unsigned long long)f->data_len);
     t->name = strdup(name);
     if (!t->name)
@@ -399,7 +399,13 @@ static char *build_header(const tl_st_out *t, int n, const char *const *meta, in
         sizes[i] = numel * tl_dtype_size(t[i].dtype);
         json_t *e = json_pack("{s:s,s:o,s:[I,I]}", "dtype", tl_dtype_name(t[i].dtype), "shape", shape,
                               "data_offsets", (json_int_t)at, (json_int_t)(at + sizes[i]));
-        if (!e || json_object_get(root, t[i].name) || json_object_set_new(root, t[i].name, e)) {
+        if (!e || json_object_get(root, t[i].name) || !strcmp(t[i].name, "__metadata__")) {
+            json_decref(e);
+            json_decref(root);
+            tl_errf(err, TL_EINVAL, "tensor '%.128s': duplicate or invalid name", t[i].name);
+            return NULL;
+        }
+        if (json_object_set_new(root, t[i].name, e)) {
             json_decref(root);
             tl_errf(err, TL_EINVAL, "tensor '%.128s': duplicate or invalid name", t[i].name);
             return NULL;
