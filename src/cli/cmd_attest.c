@@ -1,14 +1,454 @@
-/* Placeholder until the owning layer lands; replaced wholesale by its owner. */
+/* teelm attest: produce evidence (quote), verify it (verify), show it unverified (show), print the
+ * sim measurement of this binary + configuration (measure), write broker policies (policy-template),
+ * fetch collateral for offline use (collateral). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
-int cmd_attest(int argc, char **argv)
+#include "tee/certs.h"
+#include "tee/hex.h"
+#include "tee/pccs.h"
+#include "tee/policy.h"
+#include "tee/tee.h"
+#include "tee/verify.h"
+#include "util/io.h"
+
+#define MAX_EVIDENCE (1 << 20)
+
+static int fail(const char *cmd, const tl_err *e)
 {
-    static const tl_opt opts[] = {{0}};
-    static const tl_cmdspec spec = {"attest", "", "Not available in this build yet.", opts, 0, 64};
-    const char *pos[64];
+    fprintf(stderr, "teelm %s: %s\n", cmd, e->msg);
+    return 1;
+}
+
+/* --config FILE / --config-string S: the configuration blob bound into the sim measurement. */
+static int load_config(const char *cmd, const char *file, const char *str, uint8_t **cfg, size_t *n)
+{
+    *cfg = NULL;
+    *n = 0;
+    if (file && str) {
+        fprintf(stderr, "teelm %s: give --config or --config-string, not both\n", cmd);
+        return 2;
+    }
+    if (str) {
+        *n = strlen(str);
+        *cfg = (uint8_t *)strdup(str);
+        return *cfg ? 0 : 1;
+    }
+    if (file) {
+        tl_err e = {0};
+        if (tl_read_file(file, 16 << 20, cfg, n, &e))
+            return fail(cmd, &e);
+    }
+    return 0;
+}
+
+static void print_hex_line(const char *k, const uint8_t *v, size_t n)
+{
+    char h[129];
+    tl_tee_hex(v, n, h);
+    printf("%-18s %s\n", k, h);
+}
+
+static void print_identity(const tl_identity *id)
+{
+    printf("%-18s %s%s\n", "kind", tl_tee_kind_name(id->kind), id->simulated ? " (SIMULATED: protects nothing)" : "");
+    printf("%-18s %s\n", "debug", id->debug ? "yes" : "no");
+    if (id->kind == TL_TEE_KIND_SGX) {
+        print_hex_line("mrenclave", id->mrenclave, 32);
+        print_hex_line("mrsigner", id->mrsigner, 32);
+        printf("%-18s %u\n%-18s %u\n", "isv_prod_id", id->isv_prod_id, "isv_svn", id->isv_svn);
+        print_hex_line("attributes", id->attributes, 16);
+    } else if (id->kind == TL_TEE_KIND_TDX) {
+        print_hex_line("mrtd", id->mrtd, 48);
+        for (int i = 0; i < 4; i++) {
+            char k[8] = "rtmr0";
+            k[4] = (char)('0' + i);
+            print_hex_line(k, id->rtmr[i], 48);
+        }
+        print_hex_line("td_attributes", id->td_attributes, 8);
+        print_hex_line("tee_tcb_svn", id->tee_tcb_svn, 16);
+    } else if (id->kind == TL_TEE_KIND_SEV_SNP) {
+        print_hex_line("measurement", id->snp_measurement, 48);
+        printf("%-18s 0x%llx\n", "policy", (unsigned long long)id->snp_policy);
+    }
+    print_hex_line("report_data", id->report_data, 64);
+    static const uint8_t zero6[6];
+    if (memcmp(id->fmspc, zero6, 6))
+        print_hex_line("fmspc", id->fmspc, 6);
+    if (id->tcb_status[0])
+        printf("%-18s %s\n", "tcb_status", id->tcb_status);
+    if (id->qe_status[0])
+        printf("%-18s %s\n", "qe_status", id->qe_status);
+    if (id->tdx_module_status[0])
+        printf("%-18s %s\n", "tdx_module_status", id->tdx_module_status);
+    if (id->tcb_date[0])
+        printf("%-18s %s\n", "tcb_date", id->tcb_date);
+    if (id->tcb_status[0])
+        printf("%-18s %s\n", "advisories", id->advisories[0] ? id->advisories : "(none)");
+}
+
+static int attest_quote(int argc, char **argv)
+{
+    const char *tee = NULL, *rd_hex = NULL, *out = NULL, *cfg_file = NULL, *cfg_str = NULL, *device = NULL,
+               *tsm = NULL;
+    int debug = 0, prod = 0, svn = 0;
+    const tl_opt opts[] = {
+        {"--tee", TL_ARG_STR, &tee, "NAME", "sim, occlum, tsm or auto (auto never picks sim)", 0, 0},
+        {"--report-data", TL_ARG_STR, &rd_hex, "HEX", "up to 64 bytes to bind, hex (zero-padded on the right)", 0, 0},
+        {"--out", TL_ARG_STR, &out, "FILE", "where to write the evidence (binary)", 0, 0},
+        {"--config", TL_ARG_STR, &cfg_file, "FILE", "sim: configuration file bound into MRENCLAVE", 0, 0},
+        {"--config-string", TL_ARG_STR, &cfg_str, "S", "sim: configuration text bound into MRENCLAVE", 0, 0},
+        {"--sim-debug", TL_ARG_FLAG, &debug, NULL, "sim: mark the evidence as from a debug enclave (tests)", 0, 0},
+        {"--sim-isv-prod-id", TL_ARG_INT, &prod, "N", "sim: ISVPRODID to state (default 0)", 0, 65535},
+        {"--sim-isv-svn", TL_ARG_INT, &svn, "N", "sim: ISVSVN to state (default 0)", 0, 65535},
+        {"--device", TL_ARG_STR, &device, "PATH", "occlum: SGX device (default /dev/sgx)", 0, 0},
+        {"--tsm-root", TL_ARG_STR, &tsm, "DIR", "tsm: configfs report dir (default /sys/kernel/config/tsm/report)", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest quote", "--tee NAME --report-data HEX --out FILE",
+                             "Produce TEE evidence (a DCAP quote, or a SEV-SNP report) binding the report data.",
+                             opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!tee || !rd_hex || !out)
+        return tl_usage_error(&spec, "--tee, --report-data and --out are required");
+    size_t hl = strlen(rd_hex);
+    uint8_t rd[64] = {0};
+    if (hl > 128 || hl % 2 || tl_tee_unhex(rd_hex, rd, hl / 2))
+        return tl_usage_error(&spec, "--report-data must be an even number of hex digits, at most 128");
+    uint8_t *cfg;
+    size_t cfg_len;
+    if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
+        return rc;
+    tl_tee_opts o = {cfg, cfg_len, NULL, debug, (uint16_t)prod, (uint16_t)svn, device, tsm};
+    tl_err e = {0};
+    tl_tee *t = tl_tee_open_opts(tee, &o, &e);
+    free(cfg);
+    if (!t)
+        return fail(spec.cmd, &e);
+    uint8_t *ev = NULL;
+    size_t n = 0;
+    rc = tl_tee_evidence(t, rd, &ev, &n, &e) || tl_write_file_atomic(out, ev, n, 0644, &e);
+    printf("%s: %zu bytes of evidence from '%s'\n", out, n, t->name);
+    tl_tee_close(t);
+    free(ev);
+    return rc ? fail(spec.cmd, &e) : 0;
+}
+
+static int attest_verify(int argc, char **argv)
+{
+    const char *col_path = NULL, *pccs = NULL, *cache = NULL, *policy = NULL, *now_s = NULL;
+    int json = 0;
+    const tl_opt opts[] = {
+        {"--collateral", TL_ARG_STR, &col_path, "FILE|DIR", "collateral JSON file or directory of PCS responses", 0, 0},
+        {"--pccs", TL_ARG_STR, &pccs, "URL", "fetch collateral from this PCCS/PCS (v4 API)", 0, 0},
+        {"--cache", TL_ARG_STR, &cache, "DIR", "with --pccs: cache fetched collateral here", 0, 0},
+        {"--policy", TL_ARG_STR, &policy, "FILE", "acceptance policy (docs/policy.md)", 0, 0},
+        {"--now", TL_ARG_STR, &now_s, "ISO8601", "verification time, e.g. 2025-07-01T00:00:00Z (default: now)", 0, 0},
+        {"--json", TL_ARG_FLAG, &json, NULL, "print the result as JSON", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest verify", "QUOTE [--collateral FILE | --pccs URL] [--policy FILE] [--now T] [--json]",
+                             "Verify evidence: signatures, certificate chain to the pinned Intel SGX Root CA, CRLs, TCB "
+                             "info and QE identity; then the policy. Exit 0 only when accepted.\n"
+                             "Without --policy only the platform verdict counts: TCB status UpToDate, not debug, not "
+                             "simulated.",
+                             opts, 1, 1};
+    const char *pos[1];
     int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    fprintf(stderr, "teelm attest: not available in this build yet\n");
-    return 1;
+    if (col_path && pccs)
+        return tl_usage_error(&spec, "give --collateral or --pccs, not both");
+    time_t now = time(NULL);
+    if (now_s && tl_parse_iso8601(now_s, &now))
+        return tl_usage_error(&spec, "--now needs a UTC time like 2025-07-01T00:00:00Z, got '%s'", now_s);
+    tl_err e = {0};
+    uint8_t *ev = NULL;
+    size_t n;
+    if (tl_read_file(pos[0], MAX_EVIDENCE, &ev, &n, &e))
+        return fail(spec.cmd, &e);
+    tl_policy *pol = NULL;
+    if (policy && !(pol = tl_policy_load(policy, &e))) {
+        free(ev);
+        return fail(spec.cmd, &e);
+    }
+    tl_collateral *col = NULL;
+    if (col_path)
+        col = tl_collateral_load(col_path, &e);
+    else if (pccs)
+        col = tl_pccs_collateral_for(pccs, cache, ev, n, now, &e);
+    if ((col_path || pccs) && !col) {
+        free(ev);
+        tl_policy_free(pol);
+        return fail(spec.cmd, &e);
+    }
+    tl_identity id;
+    tl_err ve = {0}, pe = {0};
+    int vrc = tl_evidence_verify(ev, n, col, now, &id, &ve);
+    int prc = -1;
+    if (!vrc) {
+        if (pol) {
+            prc = tl_policy_check(pol, &id, &pe);
+        } else {
+            /* no policy: the platform verdict alone */
+            prc = 0;
+            if (id.simulated)
+                prc = tl_errf(&pe, TL_EPOLICY, "evidence is simulated (sim backend, protects nothing); accept it only with a policy that sets allow_simulation");
+            else if (id.debug)
+                prc = tl_errf(&pe, TL_EPOLICY, "evidence is from a debug TEE; accept it only with a policy that sets allow_debug");
+            else if (strcmp(id.tcb_status, "UpToDate") != 0)
+                prc = tl_errf(&pe, TL_EPOLICY, "tcb_status %s is not UpToDate; a policy can accept it with tcb_statuses", id.tcb_status);
+        }
+    }
+    int accepted = !vrc && !prc;
+    int have_id = !vrc || vrc == TL_ESTATE;
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "evidence", json_string(pos[0]));
+        if (have_id && id.kind) {
+            char *s = tl_identity_to_json(&id);
+            json_t *ij = s ? json_loads(s, 0, NULL) : NULL;
+            free(s);
+            json_object_set_new(o, "identity", ij ? ij : json_null());
+        }
+        json_object_set_new(o, "verified", json_boolean(!vrc));
+        if (vrc)
+            json_object_set_new(o, "verify_error", json_string(ve.msg));
+        if (!vrc)
+            json_object_set_new(o, "policy", json_string(pol ? policy : "(platform verdict only)"));
+        if (!vrc && prc)
+            json_object_set_new(o, "policy_error", json_string(pe.msg));
+        json_object_set_new(o, "verdict", json_string(accepted ? "accepted" : "refused"));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        if (have_id && id.kind)
+            print_identity(&id);
+        if (vrc)
+            printf("%-18s FAILED: %s\n", "verification", ve.msg);
+        else
+            printf("%-18s ok%s\n", "verification", id.simulated ? " (simulation root)" : " (Intel SGX Root CA)");
+        if (!vrc)
+            printf("%-18s %s\n", "policy", prc ? pe.msg : (pol ? "satisfied" : "(none: platform verdict only)"));
+        printf("%-18s %s\n", "verdict", accepted ? "ACCEPTED" : "REFUSED");
+    }
+    if (!accepted)
+        fprintf(stderr, "teelm %s: refused: %s\n", spec.cmd, vrc ? ve.msg : pe.msg);
+    free(ev);
+    tl_policy_free(pol);
+    tl_collateral_free(col);
+    return accepted ? 0 : 1;
+}
+
+static int attest_show(int argc, char **argv)
+{
+    int json = 0;
+    const tl_opt opts[] = {{"--json", TL_ARG_FLAG, &json, NULL, "print JSON", 0, 0}, {0}};
+    const tl_cmdspec spec = {"attest show", "EVIDENCE [--json]",
+                             "Parse evidence and print what it states, WITHOUT verifying anything.", opts, 1, 1};
+    const char *pos[1];
+    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    tl_err e = {0};
+    uint8_t *ev = NULL;
+    size_t n;
+    tl_identity id;
+    if (tl_read_file(pos[0], MAX_EVIDENCE, &ev, &n, &e) || tl_evidence_parse(ev, n, &id, &e)) {
+        free(ev);
+        return fail(spec.cmd, &e);
+    }
+    free(ev);
+    if (json) {
+        char *s = tl_identity_to_json(&id);
+        printf("%s\n", s ? s : "null");
+        free(s);
+    } else {
+        printf("(unverified)\n");
+        print_identity(&id);
+    }
+    return 0;
+}
+
+static int attest_measure(int argc, char **argv)
+{
+    const char *cfg_file = NULL, *cfg_str = NULL, *exe = NULL;
+    int json = 0;
+    const tl_opt opts[] = {
+        {"--config", TL_ARG_STR, &cfg_file, "FILE", "configuration file bound into MRENCLAVE", 0, 0},
+        {"--config-string", TL_ARG_STR, &cfg_str, "S", "configuration text bound into MRENCLAVE", 0, 0},
+        {"--exe", TL_ARG_STR, &exe, "PATH", "executable to measure (default: this teelm)", 0, 0},
+        {"--json", TL_ARG_FLAG, &json, NULL, "print JSON", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest measure", "[--config FILE | --config-string S] [--exe PATH] [--json]",
+                             "Print the sim MRENCLAVE of this binary and configuration:\n"
+                             "SHA-256(\"teelm sim MRENCLAVE v1\" NUL || SHA-256(executable) || SHA-256(config)), and "
+                             "the sim MRSIGNER. For real enclaves use 'occlum print mrenclave'.",
+                             opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    uint8_t *cfg;
+    size_t cfg_len;
+    if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
+        return rc;
+    tl_err e = {0};
+    uint8_t mr[32];
+    rc = tl_sim_measure(exe, cfg, cfg_len, mr, &e);
+    free(cfg);
+    if (rc)
+        return fail(spec.cmd, &e);
+    char h[65];
+    tl_tee_hex(mr, 32, h);
+    if (json)
+        printf("{\"mrenclave\": \"%s\", \"simulated\": true}\n", h);
+    else
+        printf("%s\n", h);
+    return 0;
+}
+
+static int attest_policy_template(int argc, char **argv)
+{
+    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0};
+    const char *mrsigner = NULL;
+    int prod = -1, svn = -1, sim = 0, debug = 0;
+    const tl_opt opts[] = {
+        {"--mrenclave", TL_ARG_MULTI, &mrenclave, "HEX", "allowed MRENCLAVE (repeatable)", 0, 0},
+        {"--mrsigner", TL_ARG_STR, &mrsigner, "HEX", "required MRSIGNER (needs --isv-prod-id)", 0, 0},
+        {"--isv-prod-id", TL_ARG_INT, &prod, "N", "required ISVPRODID", 0, 65535},
+        {"--min-isv-svn", TL_ARG_INT, &svn, "N", "minimum ISVSVN", 0, 65535},
+        {"--mrtd", TL_ARG_MULTI, &mrtd, "HEX", "TDX: allowed MRTD (repeatable)", 0, 0},
+        {"--tcb-status", TL_ARG_MULTI, &status, "S", "accepted TCB status (repeatable; default UpToDate)", 0, 0},
+        {"--allow-simulation", TL_ARG_FLAG, &sim, NULL, "accept sim evidence (development only)", 0, 0},
+        {"--allow-debug", TL_ARG_FLAG, &debug, NULL, "accept debug enclaves/TDs (development only)", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest policy-template", "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX ...",
+                             "Print a policy (docs/policy.md) for the key broker or the client; it is checked by the same "
+                             "parser that loads it.",
+                             opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    json_t *o = json_object(), *a;
+    json_object_set_new(o, "version", json_integer(1));
+    if (mrenclave.n) {
+        json_object_set_new(o, "mrenclave", a = json_array());
+        for (int i = 0; i < mrenclave.n; i++)
+            json_array_append_new(a, json_string(mrenclave.v[i]));
+    }
+    if (mrsigner)
+        json_object_set_new(o, "mrsigner", json_string(mrsigner));
+    if (prod >= 0)
+        json_object_set_new(o, "isv_prod_id", json_integer(prod));
+    if (svn >= 0)
+        json_object_set_new(o, "min_isv_svn", json_integer(svn));
+    if (mrtd.n) {
+        json_t *t = json_object();
+        json_object_set_new(t, "mrtd", a = json_array());
+        for (int i = 0; i < mrtd.n; i++)
+            json_array_append_new(a, json_string(mrtd.v[i]));
+        json_object_set_new(o, "tdx", t);
+    }
+    json_object_set_new(o, "tcb_statuses", a = json_array());
+    for (int i = 0; i < status.n; i++)
+        json_array_append_new(a, json_string(status.v[i]));
+    if (!status.n)
+        json_array_append_new(a, json_string("UpToDate"));
+    json_object_set_new(o, "allow_debug", json_boolean(debug));
+    json_object_set_new(o, "allow_simulation", json_boolean(sim));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    tl_err e = {0};
+    tl_policy *p = s ? tl_policy_parse(s, &e) : NULL;
+    if (!p) {
+        free(s);
+        return fail(spec.cmd, &e);
+    }
+    tl_policy_free(p);
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+static int attest_collateral(int argc, char **argv)
+{
+    const char *pccs = NULL, *cache = NULL, *out = NULL;
+    const tl_opt opts[] = {
+        {"--pccs", TL_ARG_STR, &pccs, "URL", "PCCS or Intel PCS base URL", 0, 0},
+        {"--cache", TL_ARG_STR, &cache, "DIR", "cache directory", 0, 0},
+        {"--out", TL_ARG_STR, &out, "FILE", "write the collateral JSON here", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest collateral", "QUOTE --pccs URL --out FILE [--cache DIR]",
+                             "Fetch the collateral a quote needs (TCB info for its FMSPC, QE identity, CRLs) and save it "
+                             "as one JSON file for offline verification with 'attest verify --collateral'.",
+                             opts, 1, 1};
+    const char *pos[1];
+    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!pccs || !out)
+        return tl_usage_error(&spec, "--pccs and --out are required");
+    tl_err e = {0};
+    uint8_t *ev;
+    size_t n;
+    if (tl_read_file(pos[0], MAX_EVIDENCE, &ev, &n, &e))
+        return fail(spec.cmd, &e);
+    tl_collateral *c = tl_pccs_collateral_for(pccs, cache, ev, n, time(NULL), &e);
+    free(ev);
+    if (!c || tl_collateral_save(c, out, &e)) {
+        tl_collateral_free(c);
+        return fail(spec.cmd, &e);
+    }
+    tl_collateral_free(c);
+    printf("%s: collateral written\n", out);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *what;
+} sub;
+
+static const sub subs[] = {
+    {"quote", attest_quote, "produce evidence from a TEE backend (sim, occlum, tsm, auto)"},
+    {"verify", attest_verify, "verify evidence against collateral and a policy"},
+    {"show", attest_show, "print what evidence states, without verifying it"},
+    {"measure", attest_measure, "print the sim MRENCLAVE of this binary + configuration"},
+    {"policy-template", attest_policy_template, "print a policy for the key broker / client"},
+    {"collateral", attest_collateral, "fetch collateral from a PCCS for offline verification"},
+};
+
+int cmd_attest(int argc, char **argv)
+{
+    if (argc >= 1)
+        for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
+            if (strcmp(argv[0], subs[i].name) == 0)
+                return subs[i].run(argc - 1, argv + 1);
+    static const tl_opt opts[] = {{0}};
+    static const tl_cmdspec spec = {
+        "attest", "SUBCOMMAND [ARGS]  (quote, verify, show, measure, policy-template, collateral)",
+        "Produce and verify TEE evidence. 'teelm attest SUBCOMMAND --help' for each:\n"
+        "  quote            produce evidence from a TEE backend (sim, occlum, tsm, auto)\n"
+        "  verify           verify evidence against collateral and a policy (exit 0 only when accepted)\n"
+        "  show             print what evidence states, without verifying it\n"
+        "  measure          print the sim MRENCLAVE of this binary + configuration\n"
+        "  policy-template  print a policy for the key broker / client\n"
+        "  collateral       fetch collateral from a PCCS for offline verification",
+        opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (argc >= 1)
+        return tl_usage_error(&spec, "unknown subcommand '%s'", argv[0]);
+    tl_args_usage(&spec, stderr);
+    return 2;
 }

@@ -1,9 +1,57 @@
-/* Plaintext only until sealed models land (the seal layer extends this dispatch). */
+/* Dispatch between plaintext and sealed models (see open.h). */
 #include "model/open.h"
+
+#include <string.h>
+
+#include "seal/seal.h"
+
+static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key, tl_err *err)
+{
+    char key_id[TL_KEY_ID_MAX + 1];
+    if (tl_sealed_key_id(path, key_id, err))
+        return err->code;
+    if (o && o->key_file) {
+        if (tl_data_key_read(o->key_file, key, err))
+            return err->code;
+        if (strcmp(key->key_id, key_id) != 0) {
+            tl_data_key_clear(key);
+            return tl_errf(err, TL_EINVAL, "%s: sealed under key id '%s', but %s holds key id '%s'", path, key_id,
+                           o->key_file, key->key_id);
+        }
+        return 0;
+    }
+    if (o && o->kbs_url) {
+        return tl_errf(err, TL_EUNSUPPORTED, "%s: key broker client lands in stage 2", path); /* STAGE2 */
+    }
+    return tl_errf(err, TL_EINVAL, "%s: sealed model (key id '%s') needs --key-file FILE or --kbs URL", path, key_id);
+}
 
 int tl_model_open(const char *path, tl_open_opts *opts, tl_checkpoint *ck, tl_err *err)
 {
+    char index[4096];
     if (opts)
         opts->sealed = 0;
-    return tl_checkpoint_load(path, ck, err);
+    if (!tl_sealed_detect(path, index, sizeof index))
+        return tl_checkpoint_load(path, ck, err);
+    if (opts)
+        opts->sealed = 1;
+    memset(ck, 0, sizeof *ck);
+    tl_data_key key;
+    if (sealed_key(path, opts, &key, err))
+        return err->code;
+    int rc = tl_seal_read(path, &key, ck, NULL, err);
+    tl_data_key_clear(&key);
+    return rc;
+}
+
+tl_tokenizer *tl_model_tokenizer(const tl_checkpoint *ck, const char *override_path, const char *pattern, tl_err *err)
+{
+    if (override_path)
+        return tl_tokenizer_load(override_path, pattern, err);
+    if (ck->tokenizer_data)
+        return tl_tokenizer_load_mem(ck->tokenizer_data, ck->tokenizer_len, "sealed model tokenizer", pattern, err);
+    if (ck->tokenizer_path[0])
+        return tl_tokenizer_load(ck->tokenizer_path, pattern, err);
+    tl_errf(err, TL_ENOTFOUND, "the model carries no tokenizer (give one with --tokenizer)");
+    return NULL;
 }

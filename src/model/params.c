@@ -9,7 +9,7 @@ typedef struct {
     size_t off;
 } builder;
 
-__attribute__((format(printf, 5, 0))) static void add(builder *b, int ndim, int64_t d0, int64_t d1, const char *fmt, int i, int h)
+__attribute__((format(printf, 5, 0))) static void add_packed(builder *b, int ndim, int64_t d0, int64_t d1, const char *fmt, int i, int h, int align)
 {
     size_t numel = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
     if (b->out) {
@@ -25,8 +25,10 @@ __attribute__((format(printf, 5, 0))) static void add(builder *b, int ndim, int6
         p->numel = numel;
     }
     b->n++;
-    b->off += (numel + TL_PARAM_ALIGN - 1) / TL_PARAM_ALIGN * TL_PARAM_ALIGN;
+    b->off += align ? (numel + TL_PARAM_ALIGN - 1) / TL_PARAM_ALIGN * TL_PARAM_ALIGN : numel;
 }
+
+#define add(b, ndim, d0, d1, fmt, i, h) add_packed(b, ndim, d0, d1, fmt, i, h, 1)
 
 static void build(const tl_config *c, builder *b)
 {
@@ -41,7 +43,8 @@ static void build(const tl_config *c, builder *b)
             for (int h = 0; h < c->n_head; h++) {
                 char fmt[128];
                 snprintf(fmt, sizeof fmt, "transformer_blocks.%%d.attention.attention_heads.%%d.%s.weight", qkv[m]);
-                add(b, 2, hs, D, fmt, i, h);
+                /* packed back to back: q, k, v heads form one gap-free [3D, D] matrix */
+                add_packed(b, 2, hs, D, fmt, i, h, m == 2 && h == c->n_head - 1);
             }
         add(b, 2, D, D, "transformer_blocks.%d.attention.projection_layer.weight", i, 0);
         add(b, 1, D, 0, "transformer_blocks.%d.attention.projection_layer.bias", i, 0);

@@ -5,7 +5,9 @@
  * map 1:1 to arena slices. Per-head q/k/v weights of one block are placed so that the q heads
  * 0..H-1, then the k heads, then the v heads are contiguous: the engine can treat them as one
  * fused [3*d_model, d_model] matrix while files keep the per-head names.
- * Each tensor starts at a multiple of TL_PARAM_ALIGN floats (64 bytes) for SIMD loads. */
+ * Each tensor starts at a multiple of TL_PARAM_ALIGN floats (64 bytes) for SIMD loads, except the
+ * per-head q/k/v weights after the first of a block, which follow each other without padding so the
+ * fused matrix has no gaps (for the seed model every head is a multiple of 16 floats anyway). */
 #ifndef TEELM_MODEL_PARAMS_H
 #define TEELM_MODEL_PARAMS_H
 

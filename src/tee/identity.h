@@ -14,7 +14,7 @@ typedef enum {
 typedef struct {
     tl_tee_kind kind;
     int simulated;               /* evidence from the sim backend (protects nothing) */
-    int debug;                   /* SGX debug enclave / TD debug attribute */
+    int debug;                   /* SGX debug enclave / TD debug attribute / SNP debug policy */
     uint8_t report_data[64];
     /* SGX */
     uint8_t mrenclave[32];
@@ -32,6 +32,17 @@ typedef struct {
     /* platform verdict */
     char tcb_status[48];         /* "UpToDate", "OutOfDate", ... ("Simulated" for sim) */
     char advisories[512];        /* comma-separated advisory ids */
+    /* DCAP details (empty for sim): */
+    char qe_status[48];          /* QE identity level status */
+    char tdx_module_status[48];  /* TDX module identity level status ("" for SGX) */
+    char tcb_date[32];           /* tcbDate of the matched TCB level */
+    uint8_t fmspc[6];
+    uint64_t snp_policy;         /* SEV-SNP guest policy */
 } tl_identity;
+
+/* The identity as a JSON object text (malloc'd; hex strings, only the fields of its kind), for
+ * `teelm attest --json`, logs of verdicts and the client. NULL when out of memory. */
+char *tl_identity_to_json(const tl_identity *id);
+const char *tl_tee_kind_name(tl_tee_kind k); /* "SGX", "TDX", "SEV-SNP" */
 
 #endif

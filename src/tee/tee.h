@@ -3,19 +3,20 @@
  *            protects nothing and says so;
  *   occlum — SGX enclave under Occlum (/dev/sgx ioctls);
  *   tsm    — TDX / SEV-SNP confidential VM (Linux configfs-tsm).
- * "auto" picks a real backend and never falls back to sim. */
+ * "auto" picks a real backend and never falls back to sim. docs/attestation.md has the details. */
 #ifndef TEELM_TEE_TEE_H
 #define TEELM_TEE_TEE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tee/identity.h"
 #include "util/err.h"
 
 typedef struct tl_tee tl_tee;
 
 struct tl_tee {
-    const char *name; /* "sim", "occlum", "tsm:tdx_guest", ... */
+    const char *name; /* "sim", "occlum", "tsm:tdx_guest", "tsm:sev_guest" */
     int simulated;    /* 1 only for sim */
     /* Evidence binding report_data; *evidence is malloc'd. */
     int (*evidence)(tl_tee *t, const uint8_t report_data[64], uint8_t **evidence, size_t *len, tl_err *err);
@@ -23,13 +24,36 @@ struct tl_tee {
     void *impl;
 };
 
+/* Optional settings for tl_tee_open_opts; a zeroed struct means defaults. */
+typedef struct {
+    /* sim: configuration bound into the measurement (e.g. the server's canonical flags), so two
+     * servers with different settings have different MRENCLAVEs. */
+    const uint8_t *config;
+    size_t config_len;
+    const char *exe;          /* sim: executable to measure; NULL = /proc/self/exe */
+    int debug;                /* sim: set ATTRIBUTES.DEBUG (tests); env TEELM_SIM_DEBUG=1 does the same */
+    uint16_t isv_prod_id;     /* sim: ISVPRODID / ISVSVN stated in the report */
+    uint16_t isv_svn;
+    const char *occlum_device; /* NULL = /dev/sgx */
+    const char *tsm_root;      /* NULL = /sys/kernel/config/tsm/report */
+} tl_tee_opts;
+
 /* name: sim|occlum|tsm|auto. Opening sim prints a warning to stderr that it protects nothing. */
 tl_tee *tl_tee_open(const char *name, tl_err *err);
+tl_tee *tl_tee_open_opts(const char *name, const tl_tee_opts *opts, tl_err *err);
 int tl_tee_evidence(tl_tee *t, const uint8_t report_data[64], uint8_t **evidence, size_t *len, tl_err *err);
+/* Measurement of self: the identity the platform states for this process (from evidence with zero
+ * report data, parsed but not verified — for display and for writing policies). */
+int tl_tee_self(tl_tee *t, tl_identity *id, tl_err *err);
 void tl_tee_close(tl_tee *t);
+
+/* The sim MRENCLAVE of an executable and configuration, as the sim backend computes it:
+ * SHA-256("teelm sim MRENCLAVE v1" NUL ‖ SHA-256(executable) ‖ SHA-256(config)). exe NULL = self. */
+int tl_sim_measure(const char *exe, const uint8_t *config, size_t config_len, uint8_t mrenclave[32], tl_err *err);
 
 /* Backends (tee_sim.c, tee_occlum.c, tee_tsm.c). */
 tl_tee *tl_tee_sim_open(tl_err *err);
+tl_tee *tl_tee_sim_open_opts(const tl_tee_opts *opts, tl_err *err);
 tl_tee *tl_tee_occlum_open(const char *device /* NULL = /dev/sgx */, tl_err *err);
 tl_tee *tl_tee_tsm_open(const char *configfs_root /* NULL = /sys/kernel/config/tsm/report */, tl_err *err);
 

@@ -1,0 +1,318 @@
+#include "formats/import.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/checkpoint.h"
+#include "formats/checkpoint_parts.h"
+#include "formats/layout.h"
+#include "formats/pth.h"
+#include "util/io.h"
+
+#define MAX_FILES 65536
+
+typedef struct {
+    tl_pth_file f;
+    tl_part part;
+    char path[4096];
+} pth_src;
+
+typedef struct {
+    tl_pth_file *f;
+    int i;
+} pth_ctx;
+
+static int pth_read(void *ctx, float *dst, tl_err *err)
+{
+    pth_ctx *c = ctx;
+    return tl_pth_read_f32(c->f, c->i, dst, err);
+}
+
+static int has_ext(const char *name, const char **ext_out)
+{
+    static const char *exts[] = {".pth", ".pt"};
+    size_t len = strlen(name);
+    for (int i = 0; i < 2; i++) {
+        size_t el = strlen(exts[i]);
+        if (len > el && !strcmp(name + len - el, exts[i])) {
+            *ext_out = exts[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int pth_filter(const struct dirent *d)
+{
+    const char *ext;
+    return d->d_name[0] != '.' && has_ext(d->d_name, &ext);
+}
+
+static int add_path(pth_src **s, int *n, int *cap, const char *path, tl_err *err)
+{
+    if (*n >= MAX_FILES)
+        return tl_errf(err, TL_EINVAL, "more than %d .pth files", MAX_FILES);
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        pth_src *ns = realloc(*s, (size_t)nc * sizeof *ns);
+        if (!ns)
+            return tl_errf(err, TL_ENOMEM, "out of memory");
+        memset(ns + *cap, 0, (size_t)(nc - *cap) * sizeof *ns);
+        *s = ns;
+        *cap = nc;
+    }
+    if (strlen(path) >= sizeof (*s)[*n].path)
+        return tl_errf(err, TL_EINVAL, "%s: path too long", path);
+    snprintf((*s)[*n].path, sizeof (*s)[*n].path, "%s", path);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *ext = "";
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    if (has_ext(stem, &ext))
+        stem[strlen(stem) - strlen(ext)] = 0;
+    if (tl_part_from_stem(stem, &(*s)[*n].part))
+        (*s)[*n].part = (tl_part){TL_PART_MODEL, 0};
+    (*n)++;
+    return 0;
+}
+
+static int expand(const char *const *src, int nsrc, pth_src **out, int *n, tl_err *err)
+{
+    int cap = 0, rc = 0;
+    *out = NULL;
+    *n = 0;
+    for (int i = 0; i < nsrc && !rc; i++) {
+        if (tl_is_dir(src[i])) {
+            struct dirent **list;
+            int m = scandir(src[i], &list, pth_filter, alphasort);
+            if (m < 0)
+                return tl_errf(err, TL_EIO, "%s: cannot list the directory", src[i]);
+            if (m == 0)
+                rc = tl_errf(err, TL_ENOTFOUND, "%s: no .pth files in the directory", src[i]);
+            for (int j = 0; j < m; j++) {
+                char p[4096];
+                if (!rc && tl_path_join(p, sizeof p, src[i], list[j]->d_name))
+                    rc = tl_errf(err, TL_EINVAL, "%s: path too long", src[i]);
+                if (!rc)
+                    rc = add_path(out, n, &cap, p, err);
+                free(list[j]);
+            }
+            free(list);
+        } else if (tl_is_file(src[i]))
+            rc = add_path(out, n, &cap, src[i], err);
+        else
+            rc = tl_errf(err, TL_ENOTFOUND, "%s: no such file or directory", src[i]);
+    }
+    return rc;
+}
+
+static const tl_tensor_src *find(const tl_tensor_src *s, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s[i].name, name))
+            return &s[i];
+    return NULL;
+}
+
+static int dim_of(const tl_tensor_src *s, int d, int *out)
+{
+    if (!s || s->ndim <= d || s->shape[d] < 1 || s->shape[d] > (1 << 24))
+        return 0;
+    *out = (int)s->shape[d];
+    return 1;
+}
+
+/* What a set of parts says about the config: whatever the present tensors fix; the rest keeps
+ * seed values that no present tensor depends on. */
+static int partial_config(const tl_tensor_src *s, int n, tl_config *c, int *max_block, int *masks, tl_err *err)
+{
+    *c = tl_config_seed(1);
+    int max_head = -1, got_d = 0;
+    *max_block = -1;
+    *masks = 0;
+    for (int i = 0; i < n; i++) {
+        tl_part part;
+        char key[TL_FULLNAME_MAX];
+        int b, h;
+        if (!tl_part_of_full_name(s[i].name, &part, key, sizeof key) && part.kind == TL_PART_BLOCK) {
+            if (part.block > *max_block)
+                *max_block = part.block;
+            if (!strncmp(key, "attention.attention_heads.", 26) && key[26] >= '0' && key[26] <= '9') {
+                long v = strtol(key + 26, NULL, 10);
+                if (v > max_head)
+                    max_head = v > (1 << 20) ? (1 << 20) : (int)v;
+            }
+            if (!strcmp(key, "attention.projection_layer.weight"))
+                got_d |= dim_of(&s[i], 0, &c->d_model);
+            if (!strcmp(key, "feed_forward.linear1.weight"))
+                dim_of(&s[i], 0, &c->d_ff);
+        }
+        if (tl_is_mask_name(s[i].name, &b, &h)) {
+            *masks = 1;
+            dim_of(&s[i], 0, &c->context_length);
+        }
+    }
+    const tl_tensor_src *e = find(s, n, "token_embedding_table.weight"), *fw = find(s, n, "final_linear_layer.weight"),
+                        *fb = find(s, n, "final_linear_layer.bias"), *pos = find(s, n, "position_embedding_table.weight");
+    if (!got_d)
+        got_d = dim_of(e, 1, &c->d_model) || dim_of(fw, 1, &c->d_model);
+    if (!dim_of(e, 0, &c->vocab_size))
+        dim_of(fb, 0, &c->vocab_size);
+    c->n_layer = *max_block + 1 > 0 ? *max_block + 1 : 1;
+    c->n_head = max_head + 1 > 0 ? max_head + 1 : 1;
+    c->learned_pos = pos != NULL;
+    if (pos && !*masks)
+        dim_of(pos, 0, &c->context_length);
+    c->prenorm = find(s, n, "final_layer_norm.weight") != NULL;
+    c->tie_embeddings = fb && !fw;
+    if (tl_config_validate(c, err))
+        return tl_err_prefix(err, "the parts imported do not form a consistent model");
+    return 0;
+}
+
+static int import_partial(const tl_tensor_src *src, int n, const char *dest, tl_import_report *rep, tl_err *err)
+{
+    tl_config cfg;
+    int max_block, masks;
+    if (partial_config(src, n, &cfg, &max_block, &masks, err))
+        return err->code;
+    char *blocks = calloc((size_t)cfg.n_layer, 1);
+    if (!blocks)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_parts pr = {.blocks = blocks, .masks = masks};
+    for (int i = 0; i < n; i++) {
+        tl_part part;
+        char key[TL_FULLNAME_MAX];
+        if (tl_part_of_full_name(src[i].name, &part, key, sizeof key))
+            continue; /* reported as unexpected by the assembly */
+        if (part.kind == TL_PART_EMBEDDING)
+            pr.embedding = 1;
+        else if (part.kind == TL_PART_FINAL)
+            pr.final = 1;
+        else if (part.kind == TL_PART_BLOCK)
+            blocks[part.block] = 1;
+    }
+    tl_checkpoint ck;
+    int rc = tl_checkpoint_assemble_parts(src, n, &cfg, &pr, &ck, err);
+    if (!rc) {
+        rc = tl_checkpoint_save_parts(dest, &ck, &pr, err);
+        tl_checkpoint_free(&ck);
+    }
+    if (!rc) {
+        char missing[600] = "", present[200] = "";
+        size_t at = 0;
+        int nb = 0, first = -1;
+        if (!pr.embedding)
+            at += (size_t)snprintf(missing + at, sizeof missing - at, "%stoken_embedding", at ? ", " : "");
+        for (int b = 0; b < cfg.n_layer; b++) {
+            if (blocks[b]) {
+                nb++;
+                if (first < 0)
+                    first = b;
+            } else if (at < sizeof missing)
+                at += (size_t)snprintf(missing + at, sizeof missing - at, "%stransformer_block_%d", at ? ", " : "", b);
+        }
+        if (!pr.final && at < sizeof missing)
+            snprintf(missing + at, sizeof missing - at, "%sfinal_linear", at ? ", " : "");
+        snprintf(present, sizeof present, "%s%d block file%s%s", pr.embedding ? "token_embedding, " : "", nb,
+                 nb == 1 ? "" : "s", pr.final ? ", final_linear" : "");
+        rep->nwritten = pr.embedding + nb + pr.final;
+        snprintf(rep->note, sizeof rep->note,
+                 "the model is incomplete: it has %s but lacks %s; wrote the parts present as split-layout files with the same keys, without a config; it cannot be loaded "
+                 "until the missing parts are added", present, missing);
+    }
+    free(blocks);
+    return rc;
+}
+
+int tl_import_pth(const char *const *srcs, int nsrc, const char *dest, int layouts, tl_import_report *rep, tl_err *err)
+{
+    memset(rep, 0, sizeof *rep);
+    pth_src *s = NULL;
+    int n = 0, rc = expand(srcs, nsrc, &s, &n, err), total = 0;
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    for (int i = 0; i < n && !rc; i++)
+        if (!(rc = tl_pth_open(s[i].path, &s[i].f, err)))
+            total += s[i].f.sd.n;
+    tl_tensor_src *src = calloc((size_t)total + 1, sizeof *src);
+    pth_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
+    char (*names)[TL_FULLNAME_MAX] = calloc((size_t)total + 1, sizeof *names);
+    char **where = calloc((size_t)total + 1, sizeof *where);
+    int k = 0;
+    if (!rc && (!src || !ctx || !names || !where))
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+    for (int i = 0; i < n && !rc; i++)
+        for (int j = 0; j < s[i].f.sd.n && !rc; j++, k++) {
+            const tl_pk_tensor *t = &s[i].f.sd.t[j];
+            size_t wl = strlen(s[i].path) + strlen(t->name) + 16;
+            if (!(where[k] = malloc(wl))) {
+                rc = tl_errf(err, TL_ENOMEM, "out of memory");
+                break;
+            }
+            snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->name);
+            tl_part back;
+            char key[TL_FULLNAME_MAX];
+            if (tl_part_full_name(s[i].part, t->name, names[k], sizeof names[k]) ||
+                tl_part_of_full_name(names[k], &back, key, sizeof key) ||
+                (s[i].part.kind != TL_PART_MODEL && (back.kind != s[i].part.kind || back.block != s[i].part.block)))
+                rc = tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' is not part of a %s (file names tell the part: "
+                             "model.pth, token_embedding.pth, transformer_block_N.pth, final_linear.pth)",
+                             s[i].path, t->name, s[i].part.kind == TL_PART_MODEL ? "teelm/prototype model" : "this module");
+            for (int q = 0; !rc && q < k; q++)
+                if (!strcmp(names[q], names[k]))
+                    rc = tl_errf(err, TL_EINVAL, "%s: tensor %s also comes from %s", s[i].path, names[k], where[q]);
+            ctx[k] = (pth_ctx){&s[i].f, j};
+            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->size, pth_read, &ctx[k]};
+        }
+    if (!rc) {
+        rep->nfiles = n;
+        rep->ntensors = total;
+        /* complete: embedding, final layer and blocks 0..max all present */
+        int max_block = -1, emb = find(src, total, "token_embedding_table.weight") != NULL,
+            fin = find(src, total, "final_linear_layer.bias") != NULL;
+        for (int i = 0; i < total; i++) {
+            tl_part part;
+            char key[TL_FULLNAME_MAX];
+            if (!tl_part_of_full_name(src[i].name, &part, key, sizeof key) && part.kind == TL_PART_BLOCK &&
+                part.block > max_block)
+                max_block = part.block;
+        }
+        char *seen = calloc((size_t)max_block + 2, 1);
+        int gaps = 0;
+        for (int i = 0; seen && i < total; i++) {
+            tl_part part;
+            char key[TL_FULLNAME_MAX];
+            if (!tl_part_of_full_name(src[i].name, &part, key, sizeof key) && part.kind == TL_PART_BLOCK)
+                seen[part.block] = 1;
+        }
+        for (int b = 0; seen && b <= max_block; b++)
+            gaps += !seen[b];
+        free(seen);
+        if (emb && fin && max_block >= 0 && !gaps) {
+            tl_checkpoint ck;
+            rc = tl_checkpoint_assemble(src, total, NULL, &ck, err);
+            if (!rc) {
+                snprintf(rep->note, sizeof rep->note, "%s", ck.note);
+                rc = tl_checkpoint_save(dest, &ck, layouts, err);
+                rep->complete = !rc;
+                rep->nwritten = (layouts & TL_LAYOUT_FULL ? 1 : 0) + (layouts & TL_LAYOUT_SPLIT ? ck.cfg.n_layer + 2 : 0);
+                tl_checkpoint_free(&ck);
+            }
+        } else
+            rc = import_partial(src, total, dest, rep, err);
+    }
+    for (int i = 0; where && i < total; i++)
+        free(where[i]);
+    free(where);
+    free(names);
+    free(ctx);
+    free(src);
+    for (int i = 0; i < n; i++)
+        tl_pth_close(&s[i].f);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,630 @@
+/* Forward and backward passes of the transformer (design.md section 3 and its variants).
+ * Activations are rows of packed sequences (tensor/attention.h); training keeps every layer's
+ * activations for the backward pass, inference lets all layers share one set of buffers. */
+#include "model/model.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/params.h"
+#include "tensor/activations.h"
+#include "tensor/attention.h"
+#include "tensor/layernorm.h"
+#include "tensor/lmhead.h"
+#include "tensor/matmul.h"
+
+typedef struct {
+    size_t wqkv, wproj, bproj, w1, b1, w2, b2, ln1w, ln1b, ln2w, ln2b;
+} layer_off;
+
+typedef struct {
+    size_t wte, wpe, lnfw, lnfb, wout, bout;
+    layer_off *layers;
+    tl_param *list;
+    int nparams;
+} param_map;
+
+/* Activations for up to maxN rows in up to maxseq sequences. */
+typedef struct {
+    tl_config cfg;
+    param_map pm;
+    int maxN, maxseq, keep;
+    int N, nseq;
+    int *off;            /* nseq+1 row offsets */
+    float scale;         /* attention score multiplier */
+    float *pe;           /* sinusoidal table [context_length, D] */
+    float *emb;          /* [N,D] block 0 input */
+    /* per layer (stride s* when keep, 0 otherwise) */
+    float *ln1, *ln1m, *ln1r, *qkv, *att, *atty, *ao, *mask1, *res1, *ln2, *ln2m, *ln2r, *h, *g, *mo,
+        *mask2, *res2;
+    float *lnf, *lnfm, *lnfr;
+    float *wt;           /* tl_linear_forward scratch */
+    size_t sND, sNF, sN3D, sATT, sN;
+    int dropped;         /* masks were applied in the last forward */
+} acts;
+
+struct tl_model {
+    acts a;
+    int B, T, nthreads;
+    uint32_t *tokens, *targets;
+    float *logitsT, *lse, *lmscratch;
+    float *dX, *bA, *bB, *bC, *bD, *bF1, *bF2, *bQKV;
+    int has_targets;
+};
+
+struct tl_infer {
+    acts a;
+    uint32_t *tokens;
+    float *last;
+};
+
+/* ---------------- allocation helpers ---------------- */
+
+static float *falloc(size_t n, int *fail)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    if (bytes == 0)
+        bytes = 64;
+    float *p = aligned_alloc(64, bytes);
+    if (!p)
+        *fail = 1;
+    else
+        memset(p, 0, bytes);
+    return p;
+}
+
+static int map_params(const tl_config *cfg, param_map *pm, tl_err *err)
+{
+    int n = tl_params_count(cfg);
+    pm->list = calloc((size_t)n, sizeof *pm->list);
+    pm->layers = calloc((size_t)cfg->n_layer, sizeof *pm->layers);
+    if (!pm->list || !pm->layers)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    pm->nparams = tl_params_list(cfg, pm->list);
+    char name[TL_PARAM_NAME_MAX];
+#define FIND(dst, ...) do { \
+        snprintf(name, sizeof name, __VA_ARGS__); \
+        const tl_param *p_ = tl_params_find(pm->list, pm->nparams, name); \
+        if (!p_) return tl_errf(err, TL_EINVAL, "parameter table has no '%s'", name); \
+        dst = p_->offset; } while (0)
+    FIND(pm->wte, "token_embedding_table.weight");
+    if (cfg->learned_pos)
+        FIND(pm->wpe, "position_embedding_table.weight");
+    if (cfg->prenorm) {
+        FIND(pm->lnfw, "final_layer_norm.weight");
+        FIND(pm->lnfb, "final_layer_norm.bias");
+    }
+    if (cfg->tie_embeddings)
+        pm->wout = pm->wte;
+    else
+        FIND(pm->wout, "final_linear_layer.weight");
+    FIND(pm->bout, "final_linear_layer.bias");
+    const size_t D = (size_t)cfg->d_model, hs = D / (size_t)cfg->n_head;
+    for (int i = 0; i < cfg->n_layer; i++) {
+        layer_off *lo = &pm->layers[i];
+        static const char *qkv[3] = {"q_lin", "k_lin", "v_lin"};
+        FIND(lo->wqkv, "transformer_blocks.%d.attention.attention_heads.0.q_lin.weight", i);
+        /* the fused [3D, D] view needs q heads, k heads, v heads back to back */
+        for (int m = 0; m < 3; m++)
+            for (int h = 0; h < cfg->n_head; h++) {
+                size_t o;
+                FIND(o, "transformer_blocks.%d.attention.attention_heads.%d.%s.weight", i, h, qkv[m]);
+                if (o != lo->wqkv + ((size_t)m * cfg->n_head + h) * hs * D)
+                    return tl_errf(err, TL_EINVAL, "parameter layout: %s is not packed", name);
+            }
+        FIND(lo->wproj, "transformer_blocks.%d.attention.projection_layer.weight", i);
+        FIND(lo->bproj, "transformer_blocks.%d.attention.projection_layer.bias", i);
+        FIND(lo->w1, "transformer_blocks.%d.feed_forward.linear1.weight", i);
+        FIND(lo->b1, "transformer_blocks.%d.feed_forward.linear1.bias", i);
+        FIND(lo->w2, "transformer_blocks.%d.feed_forward.linear2.weight", i);
+        FIND(lo->b2, "transformer_blocks.%d.feed_forward.linear2.bias", i);
+        FIND(lo->ln1w, "transformer_blocks.%d.layer_norm1.weight", i);
+        FIND(lo->ln1b, "transformer_blocks.%d.layer_norm1.bias", i);
+        FIND(lo->ln2w, "transformer_blocks.%d.layer_norm2.weight", i);
+        FIND(lo->ln2b, "transformer_blocks.%d.layer_norm2.bias", i);
+    }
+#undef FIND
+    return 0;
+}
+
+/* Sinusoidal positions computed in float32 the way the PyTorch prototype does:
+ * div = exp(2i * (-ln(10000)/d)), PE[p,2i] = sin(p*div), PE[p,2i+1] = cos(p*div). */
+static void fill_pe(float *pe, int ctx, int D)
+{
+    const float k = (float)(-log(10000.0) / D);
+    for (int p = 0; p < ctx; p++)
+        for (int i = 0; i < D / 2; i++) {
+            float div = expf((float)(2 * i) * k), arg = (float)p * div;
+            pe[(size_t)p * D + 2 * i] = sinf(arg);
+            pe[(size_t)p * D + 2 * i + 1] = cosf(arg);
+        }
+}
+
+static void acts_free(acts *a)
+{
+    float **bufs[] = {&a->pe, &a->emb, &a->ln1, &a->ln1m, &a->ln1r, &a->qkv, &a->att, &a->atty, &a->ao,
+                      &a->mask1, &a->res1, &a->ln2, &a->ln2m, &a->ln2r, &a->h, &a->g, &a->mo, &a->mask2,
+                      &a->res2, &a->lnf, &a->lnfm, &a->lnfr, &a->wt};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    free(a->off);
+    free(a->pm.list);
+    free(a->pm.layers);
+    a->off = NULL;
+    a->pm.list = NULL;
+    a->pm.layers = NULL;
+}
+
+static int acts_init(acts *a, const tl_config *cfg, int maxN, int maxseq, int maxlen, int keep, tl_err *err)
+{
+    memset(a, 0, sizeof *a);
+    if (tl_config_validate(cfg, err))
+        return err->code;
+    a->cfg = *cfg;
+    a->maxN = maxN;
+    a->maxseq = maxseq;
+    a->keep = keep;
+    if (map_params(cfg, &a->pm, err)) {
+        acts_free(a);
+        return err->code;
+    }
+    const size_t N = (size_t)maxN, D = (size_t)cfg->d_model, F = (size_t)cfg->d_ff, L = (size_t)cfg->n_layer;
+    const size_t H = (size_t)cfg->n_head, att = H * (size_t)maxseq * (size_t)maxlen * (size_t)maxlen;
+    const size_t nl = keep ? L : 1;
+    a->sND = keep ? N * D : 0;
+    a->sNF = keep ? N * F : 0;
+    a->sN3D = keep ? N * 3 * D : 0;
+    a->sATT = keep ? att : 0;
+    a->sN = keep ? N : 0;
+    const float hs = (float)(cfg->d_model / cfg->n_head);
+    a->scale = cfg->attn_inv_sqrt ? (float)(1.0 / sqrt(hs)) : (float)(1.0 / (1.0 / sqrt(hs)));
+    int fail = 0;
+    a->off = calloc((size_t)maxseq + 1, sizeof *a->off);
+    fail |= !a->off;
+    a->pe = falloc((size_t)cfg->context_length * D, &fail);
+    a->emb = falloc(N * D, &fail);
+    a->ln1 = falloc(nl * N * D, &fail);
+    a->ln1m = falloc(nl * N, &fail);
+    a->ln1r = falloc(nl * N, &fail);
+    a->qkv = falloc(nl * N * 3 * D, &fail);
+    a->att = falloc(nl * att, &fail);
+    a->atty = falloc(nl * N * D, &fail);
+    a->ao = falloc(nl * N * D, &fail);
+    a->res1 = falloc(nl * N * D, &fail);
+    a->ln2 = falloc(nl * N * D, &fail);
+    a->ln2m = falloc(nl * N, &fail);
+    a->ln2r = falloc(nl * N, &fail);
+    a->h = falloc(nl * N * F, &fail);
+    a->g = falloc(nl * N * F, &fail);
+    a->mo = falloc(nl * N * D, &fail);
+    a->res2 = falloc(nl * N * D, &fail);
+    if (keep) {
+        a->mask1 = falloc(L * N * D, &fail);
+        a->mask2 = falloc(L * N * D, &fail);
+    }
+    a->lnf = falloc(N * D, &fail);
+    a->lnfm = falloc(N, &fail);
+    a->lnfr = falloc(N, &fail);
+    size_t ws = tl_linear_scratch((int)D, (int)(3 * D));
+    size_t w2 = tl_linear_scratch((int)D, (int)F), w3 = tl_linear_scratch((int)F, (int)D);
+    ws = ws > w2 ? ws : w2;
+    ws = ws > w3 ? ws : w3;
+    a->wt = falloc(ws, &fail);
+    if (fail) {
+        acts_free(a);
+        return tl_errf(err, TL_ENOMEM, "out of memory for activations (%d rows)", maxN);
+    }
+    if (!cfg->learned_pos)
+        fill_pe(a->pe, cfg->context_length, cfg->d_model);
+    return 0;
+}
+
+static float *blockout(const acts *a, int l)
+{
+    return a->cfg.prenorm ? a->res2 + l * a->sND : a->ln2 + l * a->sND;
+}
+
+static void make_mask(float *mask, size_t n, float p, tl_rng *rng)
+{
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++)
+        mask[i] = tl_rng_float(rng) < p ? 0.0f : keep;
+}
+
+/* Runs every block over a->N rows; returns the input of the output layer ([N,D]). */
+static const float *body_forward(acts *a, const float *P, const uint32_t *tokens, int train, tl_rng *rng)
+{
+    const tl_config *c = &a->cfg;
+    const int N = a->N, D = c->d_model, F = c->d_ff, H = c->n_head;
+    const float eps = c->ln_eps;
+    const size_t ND = (size_t)N * D;
+    const param_map *pm = &a->pm;
+    for (int s = 0; s < a->nseq; s++)
+        for (int n = a->off[s]; n < a->off[s + 1]; n++) {
+            int pos = n - a->off[s];
+            const float *te = P + pm->wte + (size_t)tokens[n] * D;
+            const float *pe = c->learned_pos ? P + pm->wpe + (size_t)pos * D : a->pe + (size_t)pos * D;
+            for (int i = 0; i < D; i++)
+                a->emb[(size_t)n * D + i] = te[i] + pe[i];
+        }
+    const int drop = train && c->dropout > 0;
+    a->dropped = drop;
+    for (int l = 0; l < c->n_layer; l++) {
+        const layer_off *lo = &pm->layers[l];
+        const float *xin = l == 0 ? a->emb : blockout(a, l - 1);
+        float *ln1 = a->ln1 + l * a->sND, *qkv = a->qkv + l * a->sN3D, *att = a->att + l * a->sATT;
+        float *atty = a->atty + l * a->sND, *ao = a->ao + l * a->sND, *res1 = a->res1 + l * a->sND;
+        float *ln2 = a->ln2 + l * a->sND, *h = a->h + l * a->sNF, *g = a->g + l * a->sNF;
+        float *mo = a->mo + l * a->sND, *res2 = a->res2 + l * a->sND;
+        float *ln1m = a->ln1m + l * a->sN, *ln1r = a->ln1r + l * a->sN;
+        float *ln2m = a->ln2m + l * a->sN, *ln2r = a->ln2r + l * a->sN;
+        const float *attn_in = xin;
+        if (c->prenorm) {
+            tl_layernorm_forward(ln1, ln1m, ln1r, xin, P + lo->ln1w, P + lo->ln1b, N, D, eps);
+            attn_in = ln1;
+        }
+        tl_linear_forward(qkv, attn_in, P + lo->wqkv, NULL, N, D, 3 * D, a->wt);
+        tl_attention_forward(atty, att, qkv, a->off, a->nseq, D, H, a->scale);
+        tl_linear_forward(ao, atty, P + lo->wproj, P + lo->bproj, N, D, D, a->wt);
+        if (drop) {
+            make_mask(a->mask1 + l * a->sND, ND, c->dropout, rng);
+            tl_mul_inplace(ao, a->mask1 + l * a->sND, ND);
+        }
+        tl_add(res1, xin, ao, ND);
+        const float *mlp_in;
+        if (c->prenorm) {
+            tl_layernorm_forward(ln2, ln2m, ln2r, res1, P + lo->ln2w, P + lo->ln2b, N, D, eps);
+            mlp_in = ln2;
+        } else {
+            tl_layernorm_forward(ln1, ln1m, ln1r, res1, P + lo->ln1w, P + lo->ln1b, N, D, eps);
+            mlp_in = ln1;
+        }
+        tl_linear_forward(h, mlp_in, P + lo->w1, P + lo->b1, N, D, F, a->wt);
+        tl_act_forward(g, h, (size_t)N * F, c->gelu);
+        tl_linear_forward(mo, g, P + lo->w2, P + lo->b2, N, F, D, a->wt);
+        if (drop) {
+            make_mask(a->mask2 + l * a->sND, ND, c->dropout, rng);
+            tl_mul_inplace(mo, a->mask2 + l * a->sND, ND);
+        }
+        if (c->prenorm) {
+            tl_add(res2, res1, mo, ND);
+        } else {
+            tl_add(res2, ln1, mo, ND);
+            tl_layernorm_forward(ln2, ln2m, ln2r, res2, P + lo->ln2w, P + lo->ln2b, N, D, eps);
+        }
+    }
+    const float *out = blockout(a, c->n_layer - 1);
+    if (c->prenorm) {
+        tl_layernorm_forward(a->lnf, a->lnfm, a->lnfr, out, P + pm->lnfw, P + pm->lnfb, N, D, eps);
+        out = a->lnf;
+    }
+    return out;
+}
+
+static int check_tokens(const tl_config *c, const uint32_t *t, size_t n, const char *what, tl_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i] >= (uint32_t)c->vocab_size)
+            return tl_errf(err, TL_EINVAL, "%s id %u is outside the model's vocabulary (vocab_size %d)",
+                           what, t[i], c->vocab_size);
+    return 0;
+}
+
+/* ---------------- initialization ---------------- */
+
+void tl_model_init(const tl_config *cfg, float *params, uint64_t seed)
+{
+    memset(params, 0, tl_params_arena_floats(cfg) * sizeof(float));
+    int n = tl_params_count(cfg);
+    tl_param *list = calloc((size_t)n, sizeof *list);
+    if (!list)
+        return;
+    tl_params_list(cfg, list);
+    tl_rng rng = tl_rng_seed(seed);
+    for (int i = 0; i < n; i++) {
+        const tl_param *p = &list[i];
+        float *x = params + p->offset;
+        const char *name = p->name;
+        size_t len = strlen(name);
+        int is_ln = strstr(name, "layer_norm") != NULL;
+        if (strstr(name, "embedding_table")) {
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)tl_rng_normal(&rng);
+        } else if (is_ln) {
+            float v = len > 7 && strcmp(name + len - 7, ".weight") == 0 ? 1.0f : 0.0f;
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = v;
+        } else {
+            /* nn.Linear: weight [out, in] and bias [out] share bound 1/sqrt(in) */
+            int64_t fan_in = cfg->d_model;
+            if (strstr(name, "linear2"))
+                fan_in = cfg->d_ff;
+            float bound = (float)(1.0 / sqrt((double)fan_in));
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)((2.0 * tl_rng_double(&rng) - 1.0) * bound);
+        }
+    }
+    free(list);
+}
+
+/* ---------------- training workspace ---------------- */
+
+tl_model *tl_model_new(const tl_config *cfg, int B, int T, tl_err *err)
+{
+    if (B < 1 || T < 1 || T > cfg->context_length) {
+        tl_errf(err, TL_EINVAL, "batch %d x %d tokens does not fit the model (context_length %d)", B, T,
+                cfg->context_length);
+        return NULL;
+    }
+    tl_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        tl_errf(err, TL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const int N = B * T;
+    if (acts_init(&m->a, cfg, N, B, T, 1, err)) {
+        free(m);
+        return NULL;
+    }
+    m->B = B;
+    m->T = T;
+    m->a.N = N;
+    m->a.nseq = B;
+    for (int s = 0; s <= B; s++)
+        m->a.off[s] = s * T;
+    m->nthreads = omp_get_max_threads();
+    const size_t D = (size_t)cfg->d_model, F = (size_t)cfg->d_ff, V = (size_t)cfg->vocab_size;
+    int fail = 0;
+    m->targets = calloc((size_t)N, sizeof *m->targets);
+    m->tokens = calloc((size_t)N, sizeof *m->tokens);
+    fail |= !m->targets || !m->tokens;
+    m->logitsT = falloc(V * tl_lmhead_np(N), &fail);
+    m->lse = falloc(tl_lmhead_np(N), &fail);
+    m->lmscratch = falloc(tl_lmhead_scratch(N, (int)D, m->nthreads), &fail);
+    float **nd[] = {&m->dX, &m->bA, &m->bB, &m->bC, &m->bD};
+    for (int i = 0; i < 5; i++)
+        *nd[i] = falloc((size_t)N * D, &fail);
+    m->bF1 = falloc((size_t)N * F, &fail);
+    m->bF2 = falloc((size_t)N * F, &fail);
+    m->bQKV = falloc((size_t)N * 3 * D, &fail);
+    if (fail) {
+        tl_model_free(m);
+        tl_errf(err, TL_ENOMEM, "out of memory for a %dx%d training batch", B, T);
+        return NULL;
+    }
+    return m;
+}
+
+void tl_model_free(tl_model *m)
+{
+    if (!m)
+        return;
+    acts_free(&m->a);
+    free(m->targets);
+    free(m->tokens);
+    float *bufs[] = {m->logitsT, m->lse, m->lmscratch, m->dX, m->bA, m->bB, m->bC, m->bD, m->bF1, m->bF2, m->bQKV};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(m);
+}
+
+int tl_model_forward(tl_model *m, const float *params, const uint32_t *tokens, const uint32_t *targets,
+                     int train, tl_rng *rng, double *loss, tl_err *err)
+{
+    acts *a = &m->a;
+    const tl_config *c = &a->cfg;
+    const int N = a->N;
+    if (check_tokens(c, tokens, (size_t)N, "token", err))
+        return err->code;
+    if (targets && check_tokens(c, targets, (size_t)N, "target", err))
+        return err->code;
+    memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
+    const float *x = body_forward(a, params, tokens, train, rng);
+    const float *wout = params + a->pm.wout, *bout = params + a->pm.bout;
+    tl_lmhead_forward(m->logitsT, x, wout, bout, N, c->d_model, c->vocab_size, m->lmscratch);
+    m->has_targets = targets != NULL;
+    if (targets) {
+        memcpy(m->targets, targets, (size_t)N * sizeof *targets);
+        double l = tl_xent_forward(m->logitsT, targets, N, c->vocab_size, m->lse);
+        if (loss)
+            *loss = l;
+    }
+    return 0;
+}
+
+void tl_model_get_logits(const tl_model *m, float *logits)
+{
+    const int N = m->a.N, V = m->a.cfg.vocab_size;
+    const size_t Np = tl_lmhead_np(N);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int v = 0; v < V; v++)
+            logits[(size_t)n * V + v] = m->logitsT[(size_t)v * Np + n];
+}
+
+static void copy_masked(float *dst, const float *src, const float *mask, size_t n)
+{
+    if (mask)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] * mask[i];
+    else
+        memcpy(dst, src, n * sizeof(float));
+}
+
+void tl_model_backward(tl_model *m, const float *P, float *G)
+{
+    acts *a = &m->a;
+    const tl_config *c = &a->cfg;
+    const param_map *pm = &a->pm;
+    const int N = a->N, D = c->d_model, F = c->d_ff, H = c->n_head, L = c->n_layer;
+    const size_t ND = (size_t)N * D, NF = (size_t)N * F;
+    /* every gradient starts at zero except the output layer's, which its backward overwrites */
+    for (int i = 0; i < pm->nparams; i++) {
+        const tl_param *p = &pm->list[i];
+        if (p->offset == pm->wout || p->offset == pm->bout)
+            continue;
+        memset(G + p->offset, 0, p->numel * sizeof(float));
+    }
+    const float *xfinal = c->prenorm ? a->lnf : blockout(a, L - 1);
+    float *dX = m->dX, *bA = m->bA, *bB = m->bB, *bC = m->bC, *bD = m->bD;
+    memset(dX, 0, ND * sizeof(float));
+    int nt = omp_get_max_threads();
+    if (nt > m->nthreads)
+        nt = m->nthreads;
+    tl_lmhead_backward(dX, G + pm->wout, G + pm->bout, m->logitsT, m->lse, m->targets, xfinal, P + pm->wout,
+                       N, D, c->vocab_size, m->lmscratch, nt);
+    if (c->prenorm) {
+        memset(bA, 0, ND * sizeof(float));
+        tl_layernorm_backward(bA, G + pm->lnfw, G + pm->lnfb, dX, blockout(a, L - 1), P + pm->lnfw, a->lnfm,
+                              a->lnfr, N, D);
+        float *t = dX; dX = bA; bA = t;
+    }
+    for (int l = L - 1; l >= 0; l--) {
+        const layer_off *lo = &pm->layers[l];
+        const float *xin = l == 0 ? a->emb : blockout(a, l - 1);
+        const float *ln1 = a->ln1 + l * a->sND, *qkv = a->qkv + l * a->sN3D, *att = a->att + l * a->sATT;
+        const float *atty = a->atty + l * a->sND, *res1 = a->res1 + l * a->sND, *ln2 = a->ln2 + l * a->sND;
+        const float *h = a->h + l * a->sNF, *g = a->g + l * a->sNF, *res2 = a->res2 + l * a->sND;
+        const float *ln1m = a->ln1m + l * a->sN, *ln1r = a->ln1r + l * a->sN;
+        const float *ln2m = a->ln2m + l * a->sN, *ln2r = a->ln2r + l * a->sN;
+        const float *mask1 = a->dropped ? a->mask1 + l * a->sND : NULL;
+        const float *mask2 = a->dropped ? a->mask2 + l * a->sND : NULL;
+        if (!c->prenorm) {
+            /* out = LN2(res2), res2 = ln1 + drop(mlp(ln1)), ln1 = LN1(res1), res1 = xin + drop(attn(xin)) */
+            memset(bA, 0, ND * sizeof(float));
+            tl_layernorm_backward(bA, G + lo->ln2w, G + lo->ln2b, dX, res2, P + lo->ln2w, ln2m, ln2r, N, D);
+            memcpy(bB, bA, ND * sizeof(float));
+            copy_masked(bC, bA, mask2, ND);
+            memset(m->bF1, 0, NF * sizeof(float));
+            tl_linear_backward(m->bF1, G + lo->w2, G + lo->b2, bC, g, P + lo->w2, N, F, D);
+            tl_act_backward(m->bF2, m->bF1, h, NF, c->gelu);
+            tl_linear_backward(bB, G + lo->w1, G + lo->b1, m->bF2, ln1, P + lo->w1, N, D, F);
+            memset(bA, 0, ND * sizeof(float));
+            tl_layernorm_backward(bA, G + lo->ln1w, G + lo->ln1b, bB, res1, P + lo->ln1w, ln1m, ln1r, N, D);
+            memcpy(bD, bA, ND * sizeof(float));
+            copy_masked(bC, bA, mask1, ND);
+            memset(bB, 0, ND * sizeof(float));
+            tl_linear_backward(bB, G + lo->wproj, G + lo->bproj, bC, atty, P + lo->wproj, N, D, D);
+            tl_attention_backward(m->bQKV, bB, qkv, att, a->off, a->nseq, D, H, a->scale);
+            tl_linear_backward(bD, G + lo->wqkv, NULL, m->bQKV, xin, P + lo->wqkv, N, D, 3 * D);
+        } else {
+            /* out = res2 = res1 + drop(mlp(LN2(res1))), res1 = xin + drop(attn(LN1(xin))) */
+            memcpy(bD, dX, ND * sizeof(float));
+            copy_masked(bC, dX, mask2, ND);
+            memset(m->bF1, 0, NF * sizeof(float));
+            tl_linear_backward(m->bF1, G + lo->w2, G + lo->b2, bC, g, P + lo->w2, N, F, D);
+            tl_act_backward(m->bF2, m->bF1, h, NF, c->gelu);
+            memset(bB, 0, ND * sizeof(float));
+            tl_linear_backward(bB, G + lo->w1, G + lo->b1, m->bF2, ln2, P + lo->w1, N, D, F);
+            tl_layernorm_backward(bD, G + lo->ln2w, G + lo->ln2b, bB, res1, P + lo->ln2w, ln2m, ln2r, N, D);
+            memcpy(bA, bD, ND * sizeof(float));
+            copy_masked(bC, bD, mask1, ND);
+            memset(bB, 0, ND * sizeof(float));
+            tl_linear_backward(bB, G + lo->wproj, G + lo->bproj, bC, atty, P + lo->wproj, N, D, D);
+            tl_attention_backward(m->bQKV, bB, qkv, att, a->off, a->nseq, D, H, a->scale);
+            memset(bB, 0, ND * sizeof(float));
+            tl_linear_backward(bB, G + lo->wqkv, NULL, m->bQKV, ln1, P + lo->wqkv, N, D, 3 * D);
+            tl_layernorm_backward(bA, G + lo->ln1w, G + lo->ln1b, bB, xin, P + lo->ln1w, ln1m, ln1r, N, D);
+            float *t = bD; bD = bA; bA = t;
+        }
+        float *t = dX; dX = bD; bD = t;
+    }
+    /* embeddings: scatter-add, serially because ids repeat */
+    for (int s = 0; s < a->nseq; s++)
+        for (int n = a->off[s]; n < a->off[s + 1]; n++) {
+            float *ge = G + pm->wte + (size_t)m->tokens[n] * D;
+            const float *d = dX + (size_t)n * D;
+            for (int i = 0; i < D; i++)
+                ge[i] += d[i];
+            if (c->learned_pos) {
+                float *gp = G + pm->wpe + (size_t)(n - a->off[s]) * D;
+                for (int i = 0; i < D; i++)
+                    gp[i] += d[i];
+            }
+        }
+}
+
+int tl_model_logits(const tl_config *cfg, const float *params, const uint32_t *tokens, int B, int T,
+                    float *logits, tl_err *err)
+{
+    tl_model *m = tl_model_new(cfg, B, T, err);
+    if (!m)
+        return err->code;
+    int rc = tl_model_forward(m, params, tokens, NULL, 0, NULL, NULL, err);
+    if (!rc)
+        tl_model_get_logits(m, logits);
+    tl_model_free(m);
+    return rc;
+}
+
+/* ---------------- inference ---------------- */
+
+tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
+{
+    if (max_batch < 1) {
+        tl_errf(err, TL_EINVAL, "max_batch must be at least 1");
+        return NULL;
+    }
+    tl_infer *w = calloc(1, sizeof *w);
+    if (!w) {
+        tl_errf(err, TL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const int ctx = cfg->context_length;
+    if (acts_init(&w->a, cfg, max_batch * ctx, max_batch, ctx, 0, err)) {
+        free(w);
+        return NULL;
+    }
+    int fail = 0;
+    w->tokens = calloc((size_t)max_batch * ctx, sizeof *w->tokens);
+    fail |= !w->tokens;
+    w->last = falloc((size_t)max_batch * cfg->d_model, &fail);
+    if (fail) {
+        tl_infer_free(w);
+        tl_errf(err, TL_ENOMEM, "out of memory for an inference workspace");
+        return NULL;
+    }
+    return w;
+}
+
+void tl_infer_free(tl_infer *w)
+{
+    if (!w)
+        return;
+    acts_free(&w->a);
+    free(w->tokens);
+    free(w->last);
+    free(w);
+}
+
+int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
+                         int nb, float *logits, tl_err *err)
+{
+    acts *a = &w->a;
+    const tl_config *c = &a->cfg;
+    if (nb < 1 || nb > a->maxseq)
+        return tl_errf(err, TL_EINVAL, "batch of %d sequences does not fit the workspace (max %d)", nb, a->maxseq);
+    a->off[0] = 0;
+    for (int s = 0; s < nb; s++) {
+        if (lens[s] < 1 || lens[s] > c->context_length)
+            return tl_errf(err, TL_EINVAL, "sequence %d has %d tokens; it must have 1..%d", s, lens[s],
+                           c->context_length);
+        if (check_tokens(c, tokens[s], (size_t)lens[s], "token", err))
+            return err->code;
+        memcpy(w->tokens + a->off[s], tokens[s], (size_t)lens[s] * sizeof(uint32_t));
+        a->off[s + 1] = a->off[s] + lens[s];
+    }
+    a->nseq = nb;
+    a->N = a->off[nb];
+    const float *x = body_forward(a, params, w->tokens, 0, NULL);
+    const int D = c->d_model;
+    for (int s = 0; s < nb; s++)
+        memcpy(w->last + (size_t)s * D, x + (size_t)(a->off[s + 1] - 1) * D, (size_t)D * sizeof(float));
+    tl_lmhead_rows(logits, w->last, params + a->pm.wout, params + a->pm.bout, nb, D, c->vocab_size);
+    return 0;
+}

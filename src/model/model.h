@@ -1,0 +1,60 @@
+/* The model: forward, backward and inference over a parameter arena (model/params.h).
+ * docs/engine.md describes the computation; design.md section 3 defines the seed model.
+ *
+ * Parameters are never owned here: every call takes `const float *params` (tl_params_arena_floats
+ * floats), so many workspaces can share one read-only copy. Workspaces own activations only. */
+#ifndef TEELM_MODEL_MODEL_H
+#define TEELM_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "model/config.h"
+#include "model/rng.h"
+#include "util/err.h"
+
+/* Fills params like PyTorch's default initialization: nn.Linear weight and bias
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), nn.Embedding N(0,1), LayerNorm weight 1 and bias 0.
+ * Padding between tensors is zeroed. */
+void tl_model_init(const tl_config *cfg, float *params, uint64_t seed);
+
+/* Full logits for every position 0..T-1 of B sequences, eval mode (no dropout).
+ * tokens: B*T ids < vocab_size, T <= context_length; logits: B*T*V floats, row-major [B][T][V]. */
+int tl_model_logits(const tl_config *cfg, const float *params, const uint32_t *tokens, int B, int T,
+                    float *logits, tl_err *err);
+
+/* ---- training / evaluation workspace for batches of B sequences of T tokens ---- */
+
+typedef struct tl_model tl_model;
+
+tl_model *tl_model_new(const tl_config *cfg, int B, int T, tl_err *err);
+void tl_model_free(tl_model *m);
+
+/* Forward pass over tokens[B*T]. With targets[B*T], *loss receives the mean cross-entropy.
+ * train=1 applies dropout (cfg->dropout) with random numbers from rng; train=0 is eval mode.
+ * Fails (TL_EINVAL) on an id >= vocab_size. */
+int tl_model_forward(tl_model *m, const float *params, const uint32_t *tokens, const uint32_t *targets,
+                     int train, tl_rng *rng, double *loss, tl_err *err);
+
+/* Backward pass of the last forward (which must have had targets): grads, in the arena layout,
+ * are OVERWRITTEN with d(mean loss)/d(params). Padding floats are left untouched. */
+void tl_model_backward(tl_model *m, const float *params, float *grads);
+
+/* Row-major logits [B][T][V] of the last forward. */
+void tl_model_get_logits(const tl_model *m, float *logits);
+
+/* ---- batched inference (the server and `teelm generate`) ---- */
+
+typedef struct tl_infer tl_infer;
+
+/* A workspace for up to max_batch sequences of up to context_length tokens each. Distinct
+ * workspaces may be used concurrently from different threads with the same params. */
+tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err);
+void tl_infer_free(tl_infer *w);
+
+/* Last-position logits of nb sequences in one batched pass: sequence i is tokens[i][0..lens[i]),
+ * 1 <= lens[i] <= context_length (crop first: see tl_generate), positions start at 0.
+ * logits: nb*V floats, row i for sequence i. A sequence's logits do not depend on the others. */
+int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
+                         int nb, float *logits, tl_err *err);
+
+#endif

@@ -1,0 +1,324 @@
+/* tl_seal_read: verifies headers, then decrypts each file's stream. Chunks that lie wholly inside
+ * the destination are read straight into it and decrypted in place (no plaintext copy of the
+ * weights ever exists outside the arena); only boundary chunks pass through one scratch buffer. */
+#include "seal/seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "seal/crypto.h"
+#include "seal/format.h"
+#include "util/io.h"
+
+typedef struct {
+    int fd;
+    const char *name; /* for messages: the file's base name */
+    char path[4096];
+    tl_seal_header h;
+    tl_gcm g;
+    uint8_t *scratch;
+    uint64_t scratch_idx;
+} sfile;
+
+static void sfile_close(sfile *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (f->scratch) {
+        OPENSSL_cleanse(f->scratch, f->h.chunk_size);
+        free(f->scratch);
+        f->scratch = NULL;
+    }
+    tl_gcm_free(&f->g);
+}
+
+static int read_exact(int fd, uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* Opens and authenticates one file's header. ref (file 0's header) is NULL for file 0. */
+static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const tl_seal_header *ref, uint32_t want,
+                      tl_err *err)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->scratch_idx = UINT64_MAX;
+    if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
+        return tl_errf(err, TL_EINVAL, "%s: path too long", path);
+    const char *slash = strrchr(f->path, '/');
+    f->name = slash ? slash + 1 : f->path;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0)
+        return tl_errf(err, errno == ENOENT ? TL_ENOTFOUND : TL_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    uint8_t raw[TL_SEAL_HEADER_LEN], fkey[32], iv[12];
+    if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return tl_errf(err, TL_EINVAL, "%s: not a regular file", path);
+    if (st.st_size < TL_SEAL_HEADER_LEN || read_exact(f->fd, raw, sizeof raw, 0))
+        return tl_errf(err, TL_EINVAL, "%s: sealed header: file too short for a header", f->name);
+    tl_seal_header *h = &f->h;
+    if (tl_seal_header_parse(raw, h, err))
+        return tl_err_prefix(err, "%s", f->name);
+    if (ref && memcmp(h->model_id, ref->model_id, sizeof h->model_id) != 0)
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: file belongs to another sealed model (model id differs)", f->name);
+    if (ref && (h->file_count != ref->file_count || h->file_index != want))
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: is file %u of %u, expected file %u of %u (files swapped or renamed)",
+                       f->name, h->file_index, h->file_count, want, ref->file_count);
+    if (!ref && h->file_index != 0)
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: is file %u of %u, not the index file 0", f->name, h->file_index,
+                       h->file_count);
+    if (strcmp(h->key_id, key->key_id) != 0)
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: sealed under key id '%s', but the key given is '%s'", f->name,
+                       h->key_id, key->key_id);
+    int rc = tl_seal_file_key(key->key, h, fkey, err);
+    if (!rc)
+        rc = tl_gcm_init(&f->g, fkey, 0, err);
+    OPENSSL_cleanse(fkey, sizeof fkey);
+    if (rc)
+        return rc;
+    tl_seal_iv(1, 0, iv);
+    if (tl_gcm_open(&f->g, iv, h->raw, TL_SEAL_TAG_OFF, NULL, NULL, 0, h->raw + TL_SEAL_TAG_OFF, err))
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: authentication failed (wrong key, or the header was modified)",
+                       f->name);
+    uint64_t want_size = TL_SEAL_HEADER_LEN + h->chunk_count * (h->chunk_size + (uint64_t)TL_GCM_TAG_LEN);
+    if ((uint64_t)st.st_size != want_size)
+        return tl_errf(err, TL_ECRYPTO, "%s: file is %s: %lld bytes, but its header says %llu chunks (%llu bytes)", f->name,
+                       (uint64_t)st.st_size < want_size ? "truncated" : "extended", (long long)st.st_size,
+                       (unsigned long long)h->chunk_count, (unsigned long long)want_size);
+    if (ref && (h->chunk_size != ref->chunk_size || strcmp(h->key_id, ref->key_id) != 0))
+        return tl_errf(err, TL_ECRYPTO, "%s: sealed header: chunk size or key id differs from the index file", f->name);
+    f->scratch = malloc(h->chunk_size);
+    if (!f->scratch)
+        return tl_errf(err, TL_ENOMEM, "%s: out of memory", f->name);
+    return 0;
+}
+
+/* Reads chunk i's ciphertext into dst (chunk_size bytes) and decrypts it there. */
+static int sfile_chunk(sfile *f, uint64_t i, uint8_t *dst, tl_err *err)
+{
+    const uint64_t cs = f->h.chunk_size;
+    uint8_t tag[TL_GCM_TAG_LEN], iv[12], aad[TL_SEAL_AAD_LEN];
+    struct iovec v[2] = {{dst, cs}, {tag, sizeof tag}};
+    off_t off = (off_t)(TL_SEAL_HEADER_LEN + i * (cs + TL_GCM_TAG_LEN));
+    size_t want = cs + sizeof tag, got = 0;
+    while (got < want) {
+        ssize_t r = preadv(f->fd, v, 2, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
+        got += (size_t)r;
+        /* advance the iovecs past what was read */
+        size_t adv = (size_t)r;
+        for (int k = 0; k < 2 && adv; k++) {
+            size_t t = adv < v[k].iov_len ? adv : v[k].iov_len;
+            v[k].iov_base = (uint8_t *)v[k].iov_base + t;
+            v[k].iov_len -= t;
+            adv -= t;
+        }
+    }
+    tl_seal_iv(0, i, iv);
+    tl_seal_chunk_aad(&f->h, i, aad);
+    if (tl_gcm_open(&f->g, iv, aad, sizeof aad, dst, dst, cs, tag, err)) {
+        OPENSSL_cleanse(dst, cs);
+        return tl_errf(err, TL_ECRYPTO, "%s: chunk %llu of %llu: authentication failed (modified, reordered, truncated or "
+                       "from another file)", f->name, (unsigned long long)i, (unsigned long long)f->h.chunk_count);
+    }
+    return 0;
+}
+
+/* Copies plaintext stream bytes [off, off+len) into dst. */
+static int sfile_read(sfile *f, uint64_t off, uint64_t len, uint8_t *dst, tl_err *err)
+{
+    const uint64_t cs = f->h.chunk_size;
+    if (!len)
+        return 0;
+    for (uint64_t k = off / cs; k <= (off + len - 1) / cs; k++) {
+        uint64_t cb = k * cs, lo = off > cb ? off : cb, hi = off + len < cb + cs ? off + len : cb + cs;
+        if (lo == cb && hi == cb + cs) {
+            if (sfile_chunk(f, k, dst + (cb - off), err))
+                return err->code;
+            continue;
+        }
+        if (f->scratch_idx != k) {
+            f->scratch_idx = UINT64_MAX;
+            if (sfile_chunk(f, k, f->scratch, err))
+                return err->code;
+            f->scratch_idx = k;
+        }
+        memcpy(dst + (lo - off), f->scratch + (lo - cb), hi - lo);
+    }
+    return 0;
+}
+
+static int read_desc(sfile *f, tl_seal_desc *d, tl_err *err)
+{
+    uint8_t raw[TL_SEAL_DESC_LEN];
+    if (sfile_read(f, 0, sizeof raw, raw, err))
+        return err->code;
+    if (tl_seal_desc_parse(raw, &f->h, d, err))
+        return tl_err_prefix(err, "%s", f->name);
+    return 0;
+}
+
+int tl_sealed_detect(const char *path, char *index_path, size_t n)
+{
+    char buf[4096];
+    if (tl_is_dir(path)) {
+        if (tl_path_join(buf, sizeof buf, path, TL_SEAL_INDEX_NAME) || !tl_is_file(buf))
+            return 0;
+    } else if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        return 0;
+    }
+    int fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    uint8_t magic[8];
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_exact(fd, magic, 8, 0) == 0 &&
+             memcmp(magic, TL_SEAL_MAGIC, 8) == 0;
+    close(fd);
+    if (!ok || snprintf(index_path, n, "%s", buf) >= (int)n)
+        return 0;
+    return 1;
+}
+
+int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *err)
+{
+    char index[4096];
+    if (!tl_sealed_detect(path, index, sizeof index))
+        return tl_errf(err, TL_EINVAL, "%s: not a sealed model", path);
+    int fd = open(index, O_RDONLY | O_CLOEXEC);
+    uint8_t raw[TL_SEAL_HEADER_LEN];
+    tl_seal_header h;
+    if (fd < 0)
+        return tl_errf(err, TL_EIO, "%s: %s", index, strerror(errno));
+    int rc = read_exact(fd, raw, sizeof raw, 0) ? tl_errf(err, TL_EINVAL, "%s: sealed header: file too short", index)
+                                                : tl_seal_header_parse(raw, &h, err);
+    close(fd);
+    if (rc)
+        return rc == TL_EINVAL && err && strncmp(err->msg, "sealed", 6) == 0 ? tl_err_prefix(err, "%s", index) : rc;
+    memcpy(key_id, h.key_id, sizeof h.key_id);
+    return 0;
+}
+
+int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl_seal_info *info, tl_err *err)
+{
+    memset(ck, 0, sizeof *ck);
+    if (info)
+        memset(info, 0, sizeof *info);
+    char index[4096], dir[4096];
+    /* Not tl_sealed_detect: a damaged magic must be reported as such, not as "not sealed". */
+    if (tl_is_dir(path) ? tl_path_join(index, sizeof index, path, TL_SEAL_INDEX_NAME)
+                        : snprintf(index, sizeof index, "%s", path) >= (int)sizeof index)
+        return tl_errf(err, TL_EINVAL, "%s: path too long", path);
+    snprintf(dir, sizeof dir, "%s", index);
+    dirname(dir);
+    sfile f0, fi;
+    memset(&fi, 0, sizeof fi);
+    fi.fd = -1;
+    tl_seal_desc d;
+    tl_seal_manifest m = {0};
+    char *meta = NULL;
+    uint64_t meta_len = 0;
+    int rc = sfile_open(&f0, index, key, NULL, 0, err);
+    if (rc || (rc = read_desc(&f0, &d, err)))
+        goto fail;
+    if (d.meta_len == 0) {
+        rc = tl_errf(err, TL_EINVAL, "%s: the index file carries no manifest", f0.name);
+        goto fail;
+    }
+    meta_len = d.meta_len;
+    meta = malloc(meta_len);
+    if (!meta) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = sfile_read(&f0, TL_SEAL_DESC_LEN, d.meta_len, (uint8_t *)meta, err)))
+        goto fail;
+    if ((rc = tl_seal_manifest_parse(meta, d.meta_len, f0.h.file_count, &m, err))) {
+        tl_err_prefix(err, "%s", f0.name);
+        goto fail;
+    }
+    if ((m.has_tokenizer ? m.tokenizer_len : 0) != d.blob_len || d.data_len != m.files[0].end - m.files[0].begin) {
+        rc = tl_errf(err, TL_EINVAL, "%s: descriptor does not match the manifest", f0.name);
+        goto fail;
+    }
+    if ((rc = tl_checkpoint_alloc(ck, &m.cfg, 0, err)))
+        goto fail;
+    if (d.blob_len) {
+        ck->tokenizer_data = malloc(d.blob_len + 1);
+        if (!ck->tokenizer_data) {
+            rc = tl_errf(err, TL_ENOMEM, "out of memory for the tokenizer");
+            goto fail;
+        }
+        ck->tokenizer_len = d.blob_len;
+        ck->tokenizer_data[d.blob_len] = 0;
+        if ((rc = sfile_read(&f0, TL_SEAL_DESC_LEN + d.meta_len, d.blob_len, ck->tokenizer_data, err)))
+            goto fail;
+    }
+    uint8_t *arena = (uint8_t *)ck->params;
+    if ((rc = sfile_read(&f0, d.data_offset, d.data_len, arena + m.files[0].begin, err)))
+        goto fail;
+    for (uint32_t i = 1; i < f0.h.file_count; i++) {
+        char name[32], p[4096];
+        snprintf(name, sizeof name, "part-%03u.sealed", i);
+        if (tl_path_join(p, sizeof p, dir, name)) {
+            rc = tl_errf(err, TL_EINVAL, "%s: path too long", dir);
+            goto fail;
+        }
+        if ((rc = sfile_open(&fi, p, key, &f0.h, i, err)) || (rc = read_desc(&fi, &d, err)))
+            goto fail;
+        if (d.meta_len || d.blob_len || d.data_len != m.files[i].end - m.files[i].begin) {
+            rc = tl_errf(err, TL_EINVAL, "%s: descriptor does not match the manifest", fi.name);
+            goto fail;
+        }
+        if ((rc = sfile_read(&fi, d.data_offset, d.data_len, arena + m.files[i].begin, err)))
+            goto fail;
+        sfile_close(&fi);
+    }
+    if (info) {
+        memcpy(info->key_id, f0.h.key_id, sizeof info->key_id);
+        memcpy(info->tokenizer_name, m.tokenizer_name, sizeof info->tokenizer_name);
+        info->file_count = f0.h.file_count;
+        info->chunk_size = f0.h.chunk_size;
+        tl_hex(f0.h.model_id, sizeof f0.h.model_id, info->model_id);
+    }
+    sfile_close(&f0);
+    if (meta)
+        OPENSSL_cleanse(meta, meta_len);
+    free(meta);
+    tl_seal_manifest_free(&m);
+    return 0;
+fail:
+    sfile_close(&fi);
+    sfile_close(&f0);
+    if (meta)
+        OPENSSL_cleanse(meta, meta_len);
+    free(meta);
+    tl_seal_manifest_free(&m);
+    if (ck->params) /* (tl_checkpoint_free needs a valid config) */
+        tl_checkpoint_free(ck);
+    memset(ck, 0, sizeof *ck);
+    return rc;
+}

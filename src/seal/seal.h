@@ -1,0 +1,58 @@
+/* Sealed models (docs/sealed-format.md): a model encrypted with a 256-bit data key under
+ * chunked AES-256-GCM, so a TEE can hold only ciphertext on disk and decrypt straight into its
+ * parameter arena. Everything about the model (config, tensor table, tokenizer, weights) is
+ * encrypted; the plaintext header carries only a random model id, the file's position and the
+ * key id. Each file and chunk is authenticated with its position and the model id, so
+ * modification, truncation, reordering and mixing files of two models are detected.
+ *
+ * On disk: a full model is one file (conventionally NAME.sealed); a split model is a directory
+ * holding model.sealed (config, tensor table, tokenizer) and part-NNN.sealed (one per layer). */
+#ifndef TEELM_SEAL_SEAL_H
+#define TEELM_SEAL_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/checkpoint.h"
+#include "seal/key.h"
+#include "util/err.h"
+
+#define TL_SEAL_CHUNK_DEFAULT (1u << 20) /* 1 MiB: large chunks keep GCM at full speed */
+#define TL_SEAL_CHUNK_MIN (1u << 12)
+#define TL_SEAL_CHUNK_MAX (1u << 26)
+#define TL_SEAL_INDEX_NAME "model.sealed" /* file 0 of a split model directory */
+
+typedef struct {
+    int split;               /* 0: one file at `out`; 1: directory `out` with model.sealed + parts */
+    uint32_t chunk_size;     /* power of two in [MIN, MAX]; 0 = default */
+    const uint8_t *tokenizer; /* tokenizer file bytes to carry inside (may be NULL) */
+    size_t tokenizer_len;
+    const char *tokenizer_name; /* its file name, e.g. "tokenizer.tiktoken" */
+} tl_seal_opts;
+
+/* Encrypts ck's config and weights (not its optimizer state) under key. Files are written
+ * atomically; only ciphertext ever reaches the disk. */
+int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal_opts *opts,
+                  const char *out, tl_err *err);
+
+/* 1 if path is a sealed model (a file starting with the sealed magic, or a directory holding
+ * model.sealed); then index_path (size n) receives the path of its file 0. 0 otherwise. */
+int tl_sealed_detect(const char *path, char *index_path, size_t n);
+
+/* Reads the key id from a sealed model's header (not authenticated until the key is known). */
+int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *err);
+
+/* What a sealed model's headers and manifest say (nothing secret beyond the shape-free names). */
+typedef struct {
+    char key_id[TL_KEY_ID_MAX + 1];
+    char model_id[65];          /* hex of the random 32-byte model id */
+    char tokenizer_name[256];   /* "" when no tokenizer is carried */
+    uint32_t file_count, chunk_size;
+} tl_seal_info;
+
+/* Decrypts and verifies a sealed model into ck (allocated here): config, arena (decrypted chunk by
+ * chunk in place), and the carried tokenizer in ck->tokenizer_data. info may be NULL. On any
+ * failure nothing is returned, every buffer is wiped, and the message says what was refused. */
+int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl_seal_info *info, tl_err *err);
+
+#endif

@@ -1,0 +1,363 @@
+/* Acceptance policy (docs/policy.md): strict JSON — unknown fields, wrong types and hex of the wrong
+ * length are errors — and a check whose refusal names the field and both values. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tee/hex.h"
+#include "tee/policy.h"
+#include "util/io.h"
+
+#define MAX_LIST 64
+
+typedef struct {
+    int n;
+    uint8_t v[MAX_LIST][48];
+} hexlist;
+
+typedef struct {
+    int set;
+    uint8_t v[48];
+} hexval;
+
+struct tl_policy {
+    hexlist mrenclave;        /* 32-byte entries */
+    hexval mrsigner;          /* 32 */
+    int isv_prod_id;          /* -1 = unset */
+    int min_isv_svn;          /* -1 = unset */
+    int allow_debug, allow_simulation;
+    int nstatus;
+    char statuses[8][40];
+    int has_tdx;
+    hexlist mrtd;             /* 48 */
+    hexval rtmr[4];           /* 48 */
+    int td_attr_set;
+    uint8_t td_attr[8], td_attr_mask[8];
+    int has_snp;
+    hexlist snp_measurement;  /* 48 */
+};
+
+static const char *const known_status[] = {"UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
+                                           "ConfigurationAndSWHardeningNeeded", "OutOfDate",
+                                           "OutOfDateConfigurationNeeded"};
+
+static int get_hex(json_t *v, const char *field, size_t n, uint8_t *out, tl_err *err)
+{
+    if (!json_is_string(v))
+        return tl_errf(err, TL_EINVAL, "policy: %s must be a hex string of %zu bytes", field, n);
+    const char *s = json_string_value(v);
+    if (strlen(s) != 2 * n || tl_tee_unhex(s, out, n))
+        return tl_errf(err, TL_EINVAL, "policy: %s must be %zu hex digits, got \"%.100s\" (%zu characters)", field,
+                       2 * n, s, strlen(s));
+    return 0;
+}
+
+/* A field that takes one hex value or a list of them. */
+static int get_hexlist(json_t *v, const char *field, size_t n, hexlist *out, tl_err *err)
+{
+    if (json_is_string(v)) {
+        out->n = 1;
+        return get_hex(v, field, n, out->v[0], err);
+    }
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > MAX_LIST)
+        return tl_errf(err, TL_EINVAL, "policy: %s must be a hex string or a list of 1..%d hex strings", field,
+                       MAX_LIST);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        char f[64];
+        snprintf(f, sizeof f, "%s[%zu]", field, i);
+        if (get_hex(e, f, n, out->v[i], err))
+            return err->code;
+    }
+    out->n = (int)json_array_size(v);
+    return 0;
+}
+
+static int get_bool(json_t *v, const char *field, int *out, tl_err *err)
+{
+    if (!json_is_boolean(v))
+        return tl_errf(err, TL_EINVAL, "policy: %s must be true or false", field);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_u16(json_t *v, const char *field, int *out, tl_err *err)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535)
+        return tl_errf(err, TL_EINVAL, "policy: %s must be an integer 0..65535", field);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int parse_tdx(json_t *o, tl_policy *p, tl_err *err)
+{
+    if (!json_is_object(o))
+        return tl_errf(err, TL_EINVAL, "policy: tdx must be an object");
+    const char *k;
+    json_t *v;
+    int have_mask = 0, have_val = 0;
+    json_object_foreach(o, k, v) {
+        int rc;
+        if (!strcmp(k, "mrtd"))
+            rc = get_hexlist(v, "tdx.mrtd", 48, &p->mrtd, err);
+        else if (!strncmp(k, "rtmr", 4) && k[4] >= '0' && k[4] <= '3' && !k[5]) {
+            char f[16];
+            snprintf(f, sizeof f, "tdx.%s", k);
+            rc = get_hex(v, f, 48, p->rtmr[k[4] - '0'].v, err);
+            p->rtmr[k[4] - '0'].set = 1;
+        } else if (!strcmp(k, "td_attributes")) {
+            rc = get_hex(v, "tdx.td_attributes", 8, p->td_attr, err);
+            have_val = 1;
+        } else if (!strcmp(k, "td_attributes_mask")) {
+            rc = get_hex(v, "tdx.td_attributes_mask", 8, p->td_attr_mask, err);
+            have_mask = 1;
+        } else
+            rc = tl_errf(err, TL_EINVAL, "policy: unknown field tdx.%s (known: mrtd, rtmr0..rtmr3, td_attributes, td_attributes_mask)", k);
+        if (rc)
+            return rc;
+    }
+    if (have_val != have_mask)
+        return tl_errf(err, TL_EINVAL, "policy: tdx.td_attributes and tdx.td_attributes_mask go together");
+    if (have_val) {
+        for (int i = 0; i < 8; i++)
+            if (p->td_attr[i] & ~p->td_attr_mask[i])
+                return tl_errf(err, TL_EINVAL, "policy: tdx.td_attributes has bits outside tdx.td_attributes_mask");
+        p->td_attr_set = 1;
+    }
+    if (!p->mrtd.n)
+        return tl_errf(err, TL_EINVAL, "policy: tdx needs mrtd (the TD's build-time measurement)");
+    p->has_tdx = 1;
+    return 0;
+}
+
+static int parse_snp(json_t *o, tl_policy *p, tl_err *err)
+{
+    if (!json_is_object(o))
+        return tl_errf(err, TL_EINVAL, "policy: sev_snp must be an object");
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (strcmp(k, "measurement"))
+            return tl_errf(err, TL_EINVAL, "policy: unknown field sev_snp.%s (known: measurement)", k);
+        if (get_hexlist(v, "sev_snp.measurement", 48, &p->snp_measurement, err))
+            return err->code;
+    }
+    if (!p->snp_measurement.n)
+        return tl_errf(err, TL_EINVAL, "policy: sev_snp needs measurement");
+    p->has_snp = 1;
+    return 0;
+}
+
+static int parse_statuses(json_t *v, tl_policy *p, tl_err *err)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 6)
+        return tl_errf(err, TL_EINVAL, "policy: tcb_statuses must be a list of 1..6 TCB status names");
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        const char *s = json_string_value(e);
+        int ok = 0;
+        for (size_t j = 0; s && j < sizeof known_status / sizeof *known_status; j++)
+            ok |= !strcmp(s, known_status[j]);
+        if (!ok)
+            return tl_errf(err, TL_EINVAL,
+                           "policy: tcb_statuses[%zu] \"%.60s\" is not an acceptable TCB status (UpToDate, SWHardeningNeeded, "
+                           "ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded; "
+                           "Revoked is never acceptable)", i, s ? s : "(not a string)");
+        snprintf(p->statuses[i], sizeof p->statuses[i], "%s", s);
+    }
+    p->nstatus = (int)json_array_size(v);
+    return 0;
+}
+
+static int parse_obj(json_t *root, tl_policy *p, tl_err *err)
+{
+    if (!json_is_object(root))
+        return tl_errf(err, TL_EINVAL, "policy: must be a JSON object");
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        int rc;
+        if (!strcmp(k, "version"))
+            rc = json_is_integer(v) && json_integer_value(v) == 1 ? 0
+                                                                  : tl_errf(err, TL_EINVAL, "policy: version must be 1");
+        else if (!strcmp(k, "mrenclave"))
+            rc = get_hexlist(v, "mrenclave", 32, &p->mrenclave, err);
+        else if (!strcmp(k, "mrsigner")) {
+            rc = get_hex(v, "mrsigner", 32, p->mrsigner.v, err);
+            p->mrsigner.set = 1;
+        } else if (!strcmp(k, "isv_prod_id"))
+            rc = get_u16(v, "isv_prod_id", &p->isv_prod_id, err);
+        else if (!strcmp(k, "min_isv_svn"))
+            rc = get_u16(v, "min_isv_svn", &p->min_isv_svn, err);
+        else if (!strcmp(k, "allow_debug"))
+            rc = get_bool(v, "allow_debug", &p->allow_debug, err);
+        else if (!strcmp(k, "allow_simulation"))
+            rc = get_bool(v, "allow_simulation", &p->allow_simulation, err);
+        else if (!strcmp(k, "tcb_statuses"))
+            rc = parse_statuses(v, p, err);
+        else if (!strcmp(k, "tdx"))
+            rc = parse_tdx(v, p, err);
+        else if (!strcmp(k, "sev_snp"))
+            rc = parse_snp(v, p, err);
+        else if (!strcmp(k, "comment"))
+            rc = json_is_string(v) ? 0 : tl_errf(err, TL_EINVAL, "policy: comment must be a string");
+        else
+            rc = tl_errf(err, TL_EINVAL,
+                         "policy: unknown field \"%.60s\" (known: version, comment, mrenclave, mrsigner, isv_prod_id, "
+                         "min_isv_svn, allow_debug, allow_simulation, tcb_statuses, tdx, sev_snp)", k);
+        if (rc)
+            return rc;
+    }
+    if (p->mrsigner.set && p->isv_prod_id < 0)
+        return tl_errf(err, TL_EINVAL, "policy: mrsigner needs isv_prod_id (a signer may sign many products)");
+    if (!p->mrenclave.n && !p->mrsigner.set && !p->has_tdx && !p->has_snp)
+        return tl_errf(err, TL_EINVAL, "policy: admits nothing: give mrenclave, mrsigner + isv_prod_id, tdx or sev_snp");
+    if (!p->nstatus) {
+        p->nstatus = 1;
+        snprintf(p->statuses[0], sizeof p->statuses[0], "UpToDate");
+    }
+    return 0;
+}
+
+tl_policy *tl_policy_parse(const char *text, tl_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        tl_errf(err, TL_EINVAL, "policy: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    tl_policy *p = calloc(1, sizeof *p);
+    if (!p) {
+        json_decref(root);
+        tl_errf(err, TL_ENOMEM, "policy: out of memory");
+        return NULL;
+    }
+    p->isv_prod_id = p->min_isv_svn = -1;
+    tl_err local = {0};
+    if (parse_obj(root, p, err ? err : &local)) {
+        free(p);
+        p = NULL;
+    }
+    json_decref(root);
+    return p;
+}
+
+tl_policy *tl_policy_load(const char *path, tl_err *err)
+{
+    uint8_t *buf;
+    size_t n;
+    if (tl_read_file(path, 1 << 20, &buf, &n, err))
+        return NULL;
+    tl_policy *p = NULL;
+    if (memchr(buf, 0, n))
+        tl_errf(err, TL_EINVAL, "%s: policy contains a NUL byte", path);
+    else if (!(p = tl_policy_parse((const char *)buf, err)))
+        tl_err_prefix(err, "%s", path);
+    free(buf);
+    return p;
+}
+
+void tl_policy_free(tl_policy *p) { free(p); }
+
+static int in_list(const hexlist *l, const uint8_t *v, size_t n)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!memcmp(l->v[i], v, n))
+            return 1;
+    return 0;
+}
+
+static int refuse_list(const char *field, const hexlist *l, const uint8_t *v, size_t n, tl_err *err)
+{
+    char got[97], want[3][97];
+    tl_tee_hex(v, n, got);
+    for (int i = 0; i < l->n && i < 3; i++)
+        tl_tee_hex(l->v[i], n, want[i]);
+    return tl_errf(err, TL_EPOLICY, "policy: %s %s is not in the allowed list [%s%s%s%s%s%s]", field, got, want[0],
+                   l->n > 1 ? ", " : "", l->n > 1 ? want[1] : "", l->n > 2 ? ", " : "", l->n > 2 ? want[2] : "",
+                   l->n > 3 ? ", ..." : "");
+}
+
+static int refuse_val(const char *field, const uint8_t *want, const uint8_t *got, size_t n, tl_err *err)
+{
+    char g[97], w[97];
+    tl_tee_hex(got, n, g);
+    tl_tee_hex(want, n, w);
+    return tl_errf(err, TL_EPOLICY, "policy: %s %s differs from the required %s", field, g, w);
+}
+
+int tl_policy_check(const tl_policy *p, const tl_identity *id, tl_err *err)
+{
+    if (!p || !id)
+        return tl_errf(err, TL_EINVAL, "policy: no policy or identity");
+    if (id->simulated && !p->allow_simulation)
+        return tl_errf(err, TL_EPOLICY,
+                       "policy: simulated is true (evidence from the sim backend, which protects nothing) and "
+                       "allow_simulation is false");
+    if (id->debug && !p->allow_debug)
+        return tl_errf(err, TL_EPOLICY, "policy: debug is true (a debug %s can be inspected by the host) and allow_debug is false",
+                       id->kind == TL_TEE_KIND_TDX ? "TD" : id->kind == TL_TEE_KIND_SEV_SNP ? "guest" : "enclave");
+    if (!id->simulated) {
+        int ok = 0;
+        char list[300] = "";
+        for (int i = 0; i < p->nstatus; i++) {
+            ok |= !strcmp(id->tcb_status, p->statuses[i]);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", p->statuses[i]);
+        }
+        if (!ok)
+            return tl_errf(err, TL_EPOLICY, "policy: tcb_status %s%s%s%s is not in tcb_statuses [%s]",
+                           id->tcb_status[0] ? id->tcb_status : "(none)", id->advisories[0] ? " (advisories " : "",
+                           id->advisories, id->advisories[0] ? ")" : "", list);
+    }
+    switch (id->kind) {
+    case TL_TEE_KIND_SGX:
+        if (!p->mrenclave.n && !p->mrsigner.set)
+            return tl_errf(err, TL_EPOLICY, "policy: has no SGX rule (mrenclave or mrsigner) for this SGX evidence");
+        if (p->mrenclave.n && !in_list(&p->mrenclave, id->mrenclave, 32))
+            return refuse_list("mrenclave", &p->mrenclave, id->mrenclave, 32, err);
+        if (p->mrsigner.set && memcmp(p->mrsigner.v, id->mrsigner, 32))
+            return refuse_val("mrsigner", p->mrsigner.v, id->mrsigner, 32, err);
+        if (p->isv_prod_id >= 0 && id->isv_prod_id != p->isv_prod_id)
+            return tl_errf(err, TL_EPOLICY, "policy: isv_prod_id %u differs from the required %d", id->isv_prod_id,
+                           p->isv_prod_id);
+        if (p->min_isv_svn >= 0 && id->isv_svn < p->min_isv_svn)
+            return tl_errf(err, TL_EPOLICY, "policy: isv_svn %u is below min_isv_svn %d", id->isv_svn, p->min_isv_svn);
+        return 0;
+    case TL_TEE_KIND_TDX:
+        if (!p->has_tdx)
+            return tl_errf(err, TL_EPOLICY, "policy: has no tdx rule for this TDX evidence");
+        if (!in_list(&p->mrtd, id->mrtd, 48))
+            return refuse_list("tdx.mrtd", &p->mrtd, id->mrtd, 48, err);
+        for (int i = 0; i < 4; i++)
+            if (p->rtmr[i].set && memcmp(p->rtmr[i].v, id->rtmr[i], 48)) {
+                char f[16];
+                snprintf(f, sizeof f, "tdx.rtmr%d", i);
+                return refuse_val(f, p->rtmr[i].v, id->rtmr[i], 48, err);
+            }
+        if (p->td_attr_set) {
+            uint8_t masked[8];
+            for (int i = 0; i < 8; i++)
+                masked[i] = id->td_attributes[i] & p->td_attr_mask[i];
+            if (memcmp(masked, p->td_attr, 8)) {
+                char g[17], w[17], m[17];
+                tl_tee_hex(id->td_attributes, 8, g);
+                tl_tee_hex(p->td_attr, 8, w);
+                tl_tee_hex(p->td_attr_mask, 8, m);
+                return tl_errf(err, TL_EPOLICY, "policy: tdx.td_attributes %s masked with %s differs from the required %s",
+                               g, m, w);
+            }
+        }
+        return 0;
+    case TL_TEE_KIND_SEV_SNP:
+        if (!p->has_snp)
+            return tl_errf(err, TL_EPOLICY, "policy: has no sev_snp rule for this SEV-SNP evidence");
+        if (!in_list(&p->snp_measurement, id->snp_measurement, 48))
+            return refuse_list("sev_snp.measurement", &p->snp_measurement, id->snp_measurement, 48, err);
+        return 0;
+    }
+    return tl_errf(err, TL_EPOLICY, "policy: unknown evidence kind %d", (int)id->kind);
+}

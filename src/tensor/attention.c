@@ -1,0 +1,103 @@
+#include "tensor/attention.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t tl_attention_att_size(const int *off, int nseq, int H)
+{
+    size_t n = 0;
+    for (int s = 0; s < nseq; s++) {
+        size_t len = (size_t)(off[s + 1] - off[s]);
+        n += len * len;
+    }
+    return n * (size_t)H;
+}
+
+/* start of sequence s's probabilities */
+static size_t att_base(const int *off, int s, int H)
+{
+    return tl_attention_att_size(off, s, H);
+}
+
+void tl_attention_forward(float *out, float *att, const float *qkv, const int *off, int nseq,
+                          int D, int H, float scale)
+{
+    const int hs = D / H, D3 = 3 * D;
+#pragma omp parallel for collapse(2) schedule(static) if (off[nseq] * D >= 4096)
+    for (int s = 0; s < nseq; s++)
+        for (int h = 0; h < H; h++) {
+            const int r0 = off[s], len = off[s + 1] - off[s];
+            float *A = att + att_base(off, s, H) + (size_t)h * len * len;
+            for (int t = 0; t < len; t++) {
+                const float *q = qkv + (size_t)(r0 + t) * D3 + h * hs;
+                float *a = A + (size_t)t * len, mx = -INFINITY;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = qkv + (size_t)(r0 + u) * D3 + D + h * hs;
+                    float d = 0;
+                    for (int i = 0; i < hs; i++)
+                        d += q[i] * k[i];
+                    a[u] = d * scale;
+                    if (a[u] > mx)
+                        mx = a[u];
+                }
+                float sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    a[u] = expf(a[u] - mx);
+                    sum += a[u];
+                }
+                float inv = 1.0f / sum;
+                for (int u = 0; u <= t; u++)
+                    a[u] *= inv;
+                for (int u = t + 1; u < len; u++)
+                    a[u] = 0;
+                float *o = out + (size_t)(r0 + t) * D + h * hs;
+                for (int i = 0; i < hs; i++)
+                    o[i] = 0;
+                for (int u = 0; u <= t; u++) {
+                    const float *v = qkv + (size_t)(r0 + u) * D3 + 2 * D + h * hs;
+                    for (int i = 0; i < hs; i++)
+                        o[i] += a[u] * v[i];
+                }
+            }
+        }
+}
+
+void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           const int *off, int nseq, int D, int H, float scale)
+{
+    const int hs = D / H, D3 = 3 * D;
+    memset(dqkv, 0, (size_t)off[nseq] * D3 * sizeof(float));
+#pragma omp parallel for collapse(2) schedule(static) if (off[nseq] * D >= 4096)
+    for (int s = 0; s < nseq; s++)
+        for (int h = 0; h < H; h++) {
+            const int r0 = off[s], len = off[s + 1] - off[s];
+            const float *A = att + att_base(off, s, H) + (size_t)h * len * len;
+            for (int t = 0; t < len; t++) {
+                const float *a = A + (size_t)t * len, *g = dout + (size_t)(r0 + t) * D + h * hs;
+                const float *q = qkv + (size_t)(r0 + t) * D3 + h * hs;
+                float *dq = dqkv + (size_t)(r0 + t) * D3 + h * hs;
+                /* dp[u] = g·v_u; dv_u += a[u] g; ds[u] = a[u] (dp[u] - Σ a dp) */
+                float dp[t + 1], dot = 0;
+                for (int u = 0; u <= t; u++) {
+                    const float *v = qkv + (size_t)(r0 + u) * D3 + 2 * D + h * hs;
+                    float *dv = dqkv + (size_t)(r0 + u) * D3 + 2 * D + h * hs;
+                    float d = 0;
+                    for (int i = 0; i < hs; i++) {
+                        d += g[i] * v[i];
+                        dv[i] += a[u] * g[i];
+                    }
+                    dp[u] = d;
+                    dot += a[u] * d;
+                }
+                for (int u = 0; u <= t; u++) {
+                    float ds = a[u] * (dp[u] - dot) * scale;
+                    const float *k = qkv + (size_t)(r0 + u) * D3 + D + h * hs;
+                    float *dk = dqkv + (size_t)(r0 + u) * D3 + D + h * hs;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += ds * k[i];
+                        dk[i] += ds * q[i];
+                    }
+                }
+            }
+        }
+}

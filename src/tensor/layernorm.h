@@ -1,0 +1,12 @@
+/* LayerNorm over the last dimension (nn.LayerNorm: biased variance, eps inside the square root). */
+#ifndef TEELM_TENSOR_LAYERNORM_H
+#define TEELM_TENSOR_LAYERNORM_H
+
+/* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] are kept for the backward pass. */
+void tl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                          const float *b, int N, int C, float eps);
+/* dinp[N,C] += ..., dw[C] += ..., db[C] += ... */
+void tl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const float *w, const float *mean, const float *rstd, int N, int C);
+
+#endif

@@ -1,0 +1,300 @@
+#include "tensor/lmhead.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "tensor/simd.h"
+
+#define TR 6
+#if VW == 8
+#define TNV 2
+#else
+#define TNV 4
+#endif
+#define TCOLS (TNV * VW)
+#define VB TL_LMHEAD_VB
+#define INLINE static inline __attribute__((always_inline))
+
+size_t tl_lmhead_np(int N)
+{
+    return tl_round_up((size_t)N, VW);
+}
+
+size_t tl_lmhead_scratch(int N, int C, int nthreads)
+{
+    size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
+    size_t fwd = (size_t)C * Np, xent = 2 * nt * Np + Np;
+    size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
+    size_t m = fwd > xent ? fwd : xent;
+    return m > bwd ? m : bwd;
+}
+
+/* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n] ---- */
+
+INLINE void fwd_tile(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
+                     int v0, int n0, const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    for (int r = 0; r < R; r++) {
+        vf b = vset1(bias[v0 + r]);
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = b;
+    }
+    const float *wr = w + (size_t)v0 * C;
+    for (int c = 0; c < C; c++) {
+        vf xv[TNV];
+        for (int j = 0; j < NV; j++)
+            xv[j] = vload(xt + (size_t)c * Np + n0 + j * VW);
+        for (int r = 0; r < R; r++) {
+            vf wv = vset1(wr[(size_t)r * C + c]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(wv, xv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(L + (size_t)(v0 + r) * Np + n0 + j * VW, acc[r][j]);
+}
+
+static void fwd_tile_edge(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
+                          int v0, int n0, int R, int NV)
+{
+    fwd_tile(L, xt, w, bias, C, Np, v0, n0, R, NV);
+}
+
+void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const float *bias,
+                       int N, int C, int V, float *scratch)
+{
+    const size_t Np = tl_lmhead_np(N);
+    float *xt = scratch;
+    for (int c = 0; c < C; c++) {
+        for (int n = 0; n < N; n++)
+            xt[(size_t)c * Np + n] = x[(size_t)n * C + c];
+        for (size_t n = (size_t)N; n < Np; n++)
+            xt[(size_t)c * Np + n] = 0;
+    }
+    const int nvec = (int)(Np / VW);
+    const int ntv = (V + TR - 1) / TR;
+#pragma omp parallel for schedule(static) if ((long)V * N * C > (1 << 16))
+    for (int t = 0; t < ntv; t++) {
+        int v0 = t * TR, R = V - v0 < TR ? V - v0 : TR;
+        for (int k = 0; k < nvec; k += TNV) {
+            int NV = nvec - k < TNV ? nvec - k : TNV;
+            if (R == TR && NV == TNV)
+                fwd_tile(logitsT, xt, w, bias, C, Np, v0, k * VW, TR, TNV);
+            else
+                fwd_tile_edge(logitsT, xt, w, bias, C, Np, v0, k * VW, R, NV);
+        }
+    }
+}
+
+/* ---- cross-entropy: per column log-sum-exp, blockwise online (one pass over memory) ---- */
+
+double tl_xent_forward(const float *logitsT, const uint32_t *targets, int N, int V, float *lse)
+{
+    const size_t Np = tl_lmhead_np(N);
+    const int nvec = (int)(Np / VW);
+    /* column-parallel: each thread owns whole columns, so no cross-thread combination */
+#pragma omp parallel for schedule(static) if ((long)V * N > (1 << 16))
+    for (int k = 0; k < nvec; k++) {
+        const float *col = logitsT + (size_t)k * VW;
+        vf m = vset1(-INFINITY), s = vzero();
+        for (int v0 = 0; v0 < V; v0 += VB) {
+            int v1 = v0 + VB < V ? v0 + VB : V;
+            vf bm = m;
+            for (int v = v0; v < v1; v++)
+                bm = vmax(bm, vload(col + (size_t)v * Np));
+            s = vmul(s, vexp_neg(vsub(m, bm))); /* rescale the running sum to the new max */
+            m = bm;
+            for (int v = v0; v < v1; v++)
+                s = vadd(s, vexp_neg(vsub(vload(col + (size_t)v * Np), m)));
+        }
+        float mm[VW], ss[VW];
+        vstore(mm, m);
+        vstore(ss, s);
+        for (int i = 0; i < VW; i++)
+            lse[(size_t)k * VW + i] = mm[i] + logf(ss[i]);
+    }
+    double loss = 0;
+    for (int n = 0; n < N; n++)
+        loss += (double)lse[n] - (double)logitsT[(size_t)targets[n] * Np + n];
+    return loss / N;
+}
+
+/* ---- backward ---- */
+
+/* dw[v0..+R][c0..+NV*VW] = Σ_n P[i][n] x[n][c]  (overwrite) */
+INLINE void dw_tile(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
+                    int c0, const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = vzero();
+    for (int n = 0; n < N; n++) {
+        vf xv[TNV];
+        for (int j = 0; j < NV; j++)
+            xv[j] = vload(x + (size_t)n * C + c0 + j * VW);
+        for (int r = 0; r < R; r++) {
+            vf p = vset1(P[(size_t)(i0 + r) * Np + n]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(p, xv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(dw + (size_t)(v0 + i0 + r) * C + c0 + j * VW, acc[r][j]);
+}
+
+static void dw_tile_edge(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
+                         int c0, int R, int NV)
+{
+    dw_tile(dw, P, x, N, C, Np, v0, i0, c0, R, NV);
+}
+
+/* dx[n0..+R][c0..+NV*VW] += Σ_i P[i][n] w[v0+i][c] over the block's rows */
+INLINE void dx_tile(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
+                    int n0, int c0, const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = vload(dx + (size_t)(n0 + r) * C + c0 + j * VW);
+    for (int i = 0; i < nrows; i++) {
+        vf wv[TNV];
+        for (int j = 0; j < NV; j++)
+            wv[j] = vload(w + (size_t)(v0 + i) * C + c0 + j * VW);
+        const float *p = P + (size_t)i * Np + n0;
+        for (int r = 0; r < R; r++) {
+            vf pv = vset1(p[r]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(pv, wv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(dx + (size_t)(n0 + r) * C + c0 + j * VW, acc[r][j]);
+}
+
+static void dx_tile_edge(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
+                         int n0, int c0, int R, int NV)
+{
+    dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, R, NV);
+}
+
+static void backward_block(float *dxp, float *dw, float *dbias, float *P, const float *logitsT,
+                           const float *lse, const float *colscale, const uint32_t *targets, const float *x,
+                           const float *w, int N, int C, size_t Np, int v0, int nrows)
+{
+    const int nvec = (int)(Np / VW);
+    const float invN = 1.0f / (float)N;
+    /* P = (softmax - onehot) / N for this block of vocabulary rows; padding columns are 0 */
+    for (int i = 0; i < nrows; i++) {
+        const float *L = logitsT + (size_t)(v0 + i) * Np;
+        float *p = P + (size_t)i * Np;
+        for (int k = 0; k < nvec; k++) {
+            vf e = vexp_neg(vsub(vload(L + k * VW), vload(lse + k * VW)));
+            vstore(p + k * VW, vmul(e, vload(colscale + k * VW)));
+        }
+    }
+    for (int n = 0; n < N; n++) {
+        uint32_t t = targets[n];
+        if (t >= (uint32_t)v0 && t < (uint32_t)(v0 + nrows))
+            P[(size_t)(t - (uint32_t)v0) * Np + n] -= invN;
+    }
+    for (int i = 0; i < nrows; i++) {
+        vf s = vzero();
+        for (int k = 0; k < nvec; k++)
+            s = vadd(s, vload(P + (size_t)i * Np + k * VW));
+        dbias[v0 + i] = vsum(s);
+    }
+    const int Cf = C / VW * VW, ncv = Cf / VW;
+    for (int i0 = 0; i0 < nrows; i0 += TR) {
+        int R = nrows - i0 < TR ? nrows - i0 : TR;
+        for (int k = 0; k < ncv; k += TNV) {
+            int NV = ncv - k < TNV ? ncv - k : TNV;
+            if (R == TR && NV == TNV)
+                dw_tile(dw, P, x, N, C, Np, v0, i0, k * VW, TR, TNV);
+            else
+                dw_tile_edge(dw, P, x, N, C, Np, v0, i0, k * VW, R, NV);
+        }
+    }
+    for (int n0 = 0; n0 < N; n0 += TR) {
+        int R = N - n0 < TR ? N - n0 : TR;
+        for (int k = 0; k < ncv; k += TNV) {
+            int NV = ncv - k < TNV ? ncv - k : TNV;
+            if (R == TR && NV == TNV)
+                dx_tile(dxp, P, w, nrows, C, Np, v0, n0, k * VW, TR, TNV);
+            else
+                dx_tile_edge(dxp, P, w, nrows, C, Np, v0, n0, k * VW, R, NV);
+        }
+    }
+    for (int c = Cf; c < C; c++) { /* columns not covered by full vectors */
+        for (int i = 0; i < nrows; i++) {
+            float s = 0;
+            for (int n = 0; n < N; n++)
+                s += P[(size_t)i * Np + n] * x[(size_t)n * C + c];
+            dw[(size_t)(v0 + i) * C + c] = s;
+        }
+        for (int n = 0; n < N; n++) {
+            float s = 0;
+            for (int i = 0; i < nrows; i++)
+                s += P[(size_t)i * Np + n] * w[(size_t)(v0 + i) * C + c];
+            dxp[(size_t)n * C + c] += s;
+        }
+    }
+}
+
+void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT, const float *lse,
+                        const uint32_t *targets, const float *x, const float *w, int N, int C, int V,
+                        float *scratch, int nthreads)
+{
+    const size_t Np = tl_lmhead_np(N);
+    const size_t per = (size_t)N * C + VB * Np;
+    float *colscale = scratch + (size_t)nthreads * per;
+    for (size_t n = 0; n < Np; n++)
+        colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
+    const int nblocks = (V + VB - 1) / VB;
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        float *dxp = scratch + (size_t)tid * per, *P = dxp + (size_t)N * C;
+        memset(dxp, 0, (size_t)N * C * sizeof(float));
+        /* contiguous block ranges per thread: each thread streams its own part of w and dw */
+        int b0 = (int)((long)nblocks * tid / nt), b1 = (int)((long)nblocks * (tid + 1) / nt);
+        for (int b = b0; b < b1; b++) {
+            int v0 = b * VB, nrows = V - v0 < VB ? V - v0 : VB;
+            backward_block(dxp, dw, dbias, P, logitsT, lse, colscale, targets, x, w, N, C, Np, v0, nrows);
+        }
+#pragma omp barrier
+        const size_t total = (size_t)N * C;
+        size_t e0 = total * (size_t)tid / (size_t)nt, e1 = total * (size_t)(tid + 1) / (size_t)nt;
+        for (int t = 0; t < nt; t++) {
+            const float *src = scratch + (size_t)t * per;
+            for (size_t e = e0; e < e1; e++)
+                dx[e] += src[e];
+        }
+    }
+}
+
+/* ---- inference: a few rows, row-major logits ---- */
+
+void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
+{
+    const int Cf = C / VW * VW;
+#pragma omp parallel for schedule(static) if ((long)V * C > (1 << 16))
+    for (int v = 0; v < V; v++) {
+        const float *wr = w + (size_t)v * C;
+        for (int b = 0; b < nb; b++) {
+            const float *xr = x + (size_t)b * C;
+            vf acc = vzero();
+            for (int c = 0; c < Cf; c += VW)
+                acc = vfma(vload(wr + c), vload(xr + c), acc);
+            float s = vsum(acc);
+            for (int c = Cf; c < C; c++)
+                s += wr[c] * xr[c];
+            out[(size_t)b * V + v] = s + bias[v];
+        }
+    }
+}

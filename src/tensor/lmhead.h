@@ -1,0 +1,39 @@
+/* The output layer (Linear d -> vocab with bias) fused with softmax cross-entropy.
+ * It dominates the seed model's cost (64 x 100070), so its logits are kept TRANSPOSED,
+ * logitsT[V][Np] with Np = N rounded up to the SIMD width: every product then becomes
+ * "broadcast one weight, multiply a vector of rows", and the softmax over the vocabulary runs
+ * across rows in SIMD lanes. The gradient of the logits is never stored: the backward pass
+ * recomputes it block by block from logitsT and the log-sum-exp. */
+#ifndef TEELM_TENSOR_LMHEAD_H
+#define TEELM_TENSOR_LMHEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Padded row count used for logitsT. */
+size_t tl_lmhead_np(int N);
+/* Floats of scratch: forward needs C*Np; backward nthreads*(N*C + TL_LMHEAD_VB*Np). */
+size_t tl_lmhead_scratch(int N, int C, int nthreads);
+
+/* logitsT[V][Np] = w[V,C] · x[N,C]ᵀ + bias[V] (columns >= N are padding). */
+void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const float *bias,
+                       int N, int C, int V, float *scratch);
+
+/* Cross-entropy of each row n < N against targets[n] (< V): lse[n] = log Σ_v exp(logit), and the
+ * mean over rows of lse - logit[target] is returned (double accumulation). lse: Np floats. */
+double tl_xent_forward(const float *logitsT, const uint32_t *targets, int N, int V, float *lse);
+
+/* Backward of mean cross-entropy through the output layer. dlogit[n,v] = (softmax - onehot) / N.
+ * dw[V,C] and dbias[V] are OVERWRITTEN (the output layer is their first writer); dx[N,C] +=.
+ * Uses up to nthreads threads. */
+void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT, const float *lse,
+                        const uint32_t *targets, const float *x, const float *w, int N, int C, int V,
+                        float *scratch, int nthreads);
+
+/* Logits of a few rows, row-major: out[nb,V] = x[nb,C] · w[V,C]ᵀ + bias (inference, nb small).
+ * Reads w once for all rows; parallel over the vocabulary. */
+void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V);
+
+#define TL_LMHEAD_VB 64
+
+#endif

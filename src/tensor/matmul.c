@@ -1,0 +1,206 @@
+#include "tensor/matmul.h"
+
+#include <string.h>
+
+#include "tensor/simd.h"
+
+/* Register tile: TR rows x TNV vectors of accumulators (24 zmm with AVX-512; fewer with the
+ * 16-register AVX2 file). Each step broadcasts one scalar and multiplies TNV vectors. */
+#define TR 6
+#if VW == 8
+#define TNV 2
+#else
+#define TNV 4
+#endif
+#define TCOLS (TNV * VW)
+/* Below this many multiply-adds a parallel region costs more than it saves. */
+#define PAR_MIN (1 << 16)
+
+#define INLINE static inline __attribute__((always_inline))
+
+size_t tl_linear_scratch(int C, int OC)
+{
+    return ((size_t)C + 1) * tl_round_up((size_t)OC, VW);
+}
+
+/* out rows n0..n0+R, columns o0..o0+NV*VW (clipped at OC); wt is [C+1][OCp] with the bias last. */
+INLINE void fwd_tile(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
+                     int n0, int o0, const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    const float *brow = wt + (size_t)C * OCp + o0;
+    for (int j = 0; j < NV; j++) {
+        vf b = vload(brow + j * VW);
+        for (int r = 0; r < R; r++)
+            acc[r][j] = b;
+    }
+    const float *a = inp + (size_t)n0 * C;
+    for (int c = 0; c < C; c++) {
+        vf w[TNV];
+        const float *wr = wt + (size_t)c * OCp + o0;
+        for (int j = 0; j < NV; j++)
+            w[j] = vload(wr + j * VW);
+        for (int r = 0; r < R; r++) {
+            vf x = vset1(a[(size_t)r * C + c]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(x, w[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *o = out + (size_t)(n0 + r) * OC;
+        for (int j = 0; j < NV; j++) {
+            int col = o0 + j * VW;
+            if (col + VW <= OC) {
+                vstore(o + col, acc[r][j]);
+            } else {
+                float tmp[VW];
+                vstore(tmp, acc[r][j]);
+                memcpy(o + col, tmp, (size_t)(OC - col) * sizeof(float));
+            }
+        }
+    }
+}
+
+static void fwd_tile_edge(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
+                          int n0, int o0, int R, int NV)
+{
+    fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
+}
+
+void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC, float *wt)
+{
+    const size_t OCp = tl_round_up((size_t)OC, VW);
+    /* wᵀ (zero-padded to OCp columns) followed by the bias row */
+    for (int c = 0; c <= C; c++)
+        memset(wt + (size_t)c * OCp + OC, 0, (OCp - OC) * sizeof(float));
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            wt[(size_t)c * OCp + o] = w[(size_t)o * C + c];
+    if (bias)
+        memcpy(wt + (size_t)C * OCp, bias, (size_t)OC * sizeof(float));
+    else
+        memset(wt + (size_t)C * OCp, 0, (size_t)OC * sizeof(float));
+
+    const int ntr = (N + TR - 1) / TR, ntc = (OC + TCOLS - 1) / TCOLS;
+    const long work = (long)N * C * OC;
+#pragma omp parallel for schedule(static) if (work > PAR_MIN)
+    for (int t = 0; t < ntr * ntc; t++) {
+        int n0 = (t / ntc) * TR, o0 = (t % ntc) * TCOLS;
+        int R = N - n0 < TR ? N - n0 : TR;
+        int NV = (OC - o0 + VW - 1) / VW;
+        if (NV > TNV)
+            NV = TNV;
+        if (R == TR && NV == TNV)
+            fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, TR, TNV);
+        else
+            fwd_tile_edge(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
+    }
+}
+
+/* dinp[n0..+R, c0..+NV*VW] += dout[n, :] · w[:, c] over all OC outputs (full vectors only). */
+INLINE void dinp_tile(float *dinp, const float *dout, const float *w, int C, int OC, int n0, int c0,
+                      const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = vload(dinp + (size_t)(n0 + r) * C + c0 + j * VW);
+    for (int o = 0; o < OC; o++) {
+        vf wv[TNV];
+        for (int j = 0; j < NV; j++)
+            wv[j] = vload(w + (size_t)o * C + c0 + j * VW);
+        for (int r = 0; r < R; r++) {
+            vf g = vset1(dout[(size_t)(n0 + r) * OC + o]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(g, wv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(dinp + (size_t)(n0 + r) * C + c0 + j * VW, acc[r][j]);
+}
+
+static void dinp_tile_edge(float *dinp, const float *dout, const float *w, int C, int OC, int n0, int c0, int R, int NV)
+{
+    dinp_tile(dinp, dout, w, C, OC, n0, c0, R, NV);
+}
+
+/* dw[o0..+R, c0..+NV*VW] += Σ_n dout[n, o] · inp[n, c]. */
+INLINE void dw_tile(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int c0,
+                    const int R, const int NV)
+{
+    vf acc[TR][TNV];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = vload(dw + (size_t)(o0 + r) * C + c0 + j * VW);
+    for (int n = 0; n < N; n++) {
+        vf xv[TNV];
+        for (int j = 0; j < NV; j++)
+            xv[j] = vload(inp + (size_t)n * C + c0 + j * VW);
+        const float *g = dout + (size_t)n * OC + o0;
+        for (int r = 0; r < R; r++) {
+            vf gv = vset1(g[r]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(gv, xv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(dw + (size_t)(o0 + r) * C + c0 + j * VW, acc[r][j]);
+}
+
+static void dw_tile_edge(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int c0, int R, int NV)
+{
+    dw_tile(dw, dout, inp, N, C, OC, o0, c0, R, NV);
+}
+
+void tl_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                        const float *w, int N, int C, int OC)
+{
+    const int Cf = C / VW * VW; /* columns covered by full vectors; the rest is scalar */
+    const int ncv = Cf / VW, nct = (ncv + TNV - 1) / TNV;
+    const long work = (long)N * C * OC;
+    if (dinp) {
+        const int ntr = (N + TR - 1) / TR;
+#pragma omp parallel for schedule(static) if (work > PAR_MIN)
+        for (int t = 0; t < ntr * nct; t++) {
+            int n0 = (t / nct) * TR, c0 = (t % nct) * TCOLS;
+            int R = N - n0 < TR ? N - n0 : TR;
+            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            if (R == TR && NV == TNV)
+                dinp_tile(dinp, dout, w, C, OC, n0, c0, TR, TNV);
+            else
+                dinp_tile_edge(dinp, dout, w, C, OC, n0, c0, R, NV);
+        }
+        for (int n = 0; n < N && Cf < C; n++)
+            for (int o = 0; o < OC; o++) {
+                float g = dout[(size_t)n * OC + o];
+                for (int c = Cf; c < C; c++)
+                    dinp[(size_t)n * C + c] += g * w[(size_t)o * C + c];
+            }
+    }
+    if (dw) {
+        const int ntr = (OC + TR - 1) / TR;
+#pragma omp parallel for schedule(static) if (work > PAR_MIN)
+        for (int t = 0; t < ntr * nct; t++) {
+            int o0 = (t / nct) * TR, c0 = (t % nct) * TCOLS;
+            int R = OC - o0 < TR ? OC - o0 : TR;
+            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            if (R == TR && NV == TNV)
+                dw_tile(dw, dout, inp, N, C, OC, o0, c0, TR, TNV);
+            else
+                dw_tile_edge(dw, dout, inp, N, C, OC, o0, c0, R, NV);
+        }
+        for (int n = 0; n < N && Cf < C; n++)
+            for (int o = 0; o < OC; o++) {
+                float g = dout[(size_t)n * OC + o];
+                for (int c = Cf; c < C; c++)
+                    dw[(size_t)o * C + c] += g * inp[(size_t)n * C + c];
+            }
+    }
+    if (dbias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++)
+                dbias[o] += dout[(size_t)n * OC + o];
+}

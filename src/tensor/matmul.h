@@ -1,0 +1,21 @@
+/* Linear layers (nn.Linear semantics: y = x·Wᵀ + b, W stored [out, in] row-major like PyTorch).
+ * Register-tiled SIMD kernels (tensor/simd.h), OpenMP over row and column tiles. */
+#ifndef TEELM_TENSOR_MATMUL_H
+#define TEELM_TENSOR_MATMUL_H
+
+#include <stddef.h>
+
+/* Floats of scratch tl_linear_forward needs for a C x OC weight. */
+size_t tl_linear_scratch(int C, int OC);
+
+/* out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC] (bias may be NULL).
+ * wt: tl_linear_scratch(C, OC) floats (receives wᵀ so the kernel reads contiguous vectors). */
+void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC, float *wt);
+
+/* Backward of tl_linear_forward, accumulating (+=) into each non-NULL output:
+ * dinp[N,C] += dout[N,OC] · w[OC,C];  dw[OC,C] += doutᵀ · inp;  dbias[OC] += Σ_n dout[n,:]. */
+void tl_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                        const float *w, int N, int C, int OC);
+
+#endif
