@@ -79,10 +79,10 @@ say "6/9 sealing the model (AES-256-GCM; the key goes to the broker, not to the 
 "$bin" seal --model "$dir/model" --out "$dir/model.sealed" --key-out "$dir/model.key" || die "sealing failed"
 
 say "7/9 starting the key broker (owner side) with a policy that admits this sim server"
-measurement=$("$bin" attest measure --tee sim) || die "could not compute the sim measurement"
-cat > "$dir/policy.json" <<JSON
-{"mrenclave": ["$measurement"], "allow_simulation": true, "allow_debug": false}
-JSON
+measurement=$("$bin" attest measure) || die "could not compute the sim measurement"
+echo "sim MRENCLAVE of this teelm: $measurement"
+"$bin" attest policy-template --mrenclave "$measurement" --allow-simulation > "$dir/policy.json" \
+  || die "could not write the policy"
 "$bin" kbs add-key --store "$dir/kbs" --key-id demo-model --key-file "$dir/model.key" --policy "$dir/policy.json" \
   || die "could not register the key with the broker"
 shred -u "$dir/model.key" 2>/dev/null || rm -f "$dir/model.key"
