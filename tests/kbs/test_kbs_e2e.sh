@@ -96,6 +96,17 @@ else
   expect "unpinned message: $(cat "$tmp/err")" grep -qi "certificate" "$tmp/err"
 fi
 
+# an independent client written from docs/attestation-protocol.md gets the same key
+py=${TEELM_PYTHON:-/usr/bin/python3}
+if "$py" -c 'import cryptography' 2>/dev/null; then
+  expect "add-key --generate (ref)" "$bin" kbs add-key --store "$tmp/store" --key-id e2e-ref --generate --key-out "$tmp/ref.key"
+  got=$("$py" "${TEELM_SRC:?}/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-ref "$bin" 2>"$tmp/ref.err")
+  expect "reference client: $(cat "$tmp/ref.err")" test "$got" = "$(sed -n 's/^key: //p' "$tmp/ref.key")"
+  refuse "reference client got a revoked key" "$py" "$TEELM_SRC/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-full "$bin"
+else
+  echo "note: python3-cryptography absent, reference client skipped"
+fi
+
 # 6. the broker's log: decisions with key id and measurement, never key material
 expect "release not logged" grep -q "decision key_id=e2e-split mrenclave=$mr (sim) verdict=released" "$tmp/kbs.log"
 expect "refusal not logged" grep -q "decision key_id=e2e-nosim .*verdict=refused code=policy_refused" "$tmp/kbs.log"
