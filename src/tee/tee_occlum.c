@@ -18,7 +18,7 @@
 _Static_assert(TL_SGXIOC_GET_DCAP_QUOTE_SIZE == 0x80047307UL, "Occlum ioctl number");
 _Static_assert(TL_SGXIOC_GEN_DCAP_QUOTE == 0xc0187308UL, "Occlum ioctl number");
 
-#define BUSY_TRIES 8          /* 10, 20, 40 ... 1280 ms: at most ~2.5 s in total */
+#define BUSY_TRIES 8          /* sleeps of 10, 20, 40 ... 640 ms between them: < 1.3 s in total */
 #define MAX_QUOTE (1 << 20)
 
 typedef struct {

@@ -48,12 +48,18 @@ static int check_signed(const char *what, const char *chain_pem, const char *tex
 {
     char name[64];
     snprintf(name, sizeof name, "%s issuer chain", what);
-    STACK_OF(X509) *ch = tl_pem_chain((const uint8_t *)chain_pem, strlen(chain_pem), 0, name, err);
+    STACK_OF(X509) *ch = tl_pem_chain((const uint8_t *)chain_pem, strlen(chain_pem), 2, name, err);
     if (!ch)
         return err->code;
     *chain_out = ch;
     if (tl_chain_verify(ch, anchor, c->root_only, now, name, err))
         return err->code;
+    /* Only Intel's TCB Signing certificate, issued directly by the root, may sign collateral: any other
+     * certificate under the root (a PCK certificate whose key leaked from one platform, say) may not. */
+    char cn[128] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(ch, 0)), NID_commonName, cn, sizeof cn);
+    if (strcmp(cn, "Intel SGX TCB Signing"))
+        return tl_errf(err, TL_ECRYPTO, "%s: signed by \"%s\", not by the Intel SGX TCB Signing certificate", what, cn);
     if (!tl_ecdsa_verify_raw(X509_get0_pubkey(sk_X509_value(ch, 0)), (const uint8_t *)text, len, sig))
         return tl_errf(err, TL_ECRYPTO, "%s signature does not verify over its JSON text with the signing certificate", what);
     return 0;

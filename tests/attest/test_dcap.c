@@ -390,7 +390,17 @@ static void test_collateral(void)
     free_set(&a);
 }
 
-/* ---- a PKI of our own, to build revocation and status scenarios Intel's data cannot show ---- */
+/* ---- a PKI of our own, to build revocation and status scenarios Intel's data cannot show ----
+ * Revocation cannot be shown with Intel's chain (we cannot sign Intel CRLs), so the test builds the
+ * same shape of PKI with keys it generates: a root (passed as the trust anchor through
+ * tl_verify_opts.root_der, the test-only seam), a "PCK CA" under it, a PCK certificate under that
+ * carrying set A's real SGX extension (so FMSPC and TCB components are those of set A), and a TCB
+ * signing certificate under the root. Set A's quote is kept byte for byte except that its QE report
+ * (unchanged) is re-signed with the new PCK key and the certification data carries the new chain;
+ * Intel's TCB info and QE identity text is re-signed with the new TCB signing key. With empty CRLs this
+ * verifies to set A's own result, which shows the construction is sound; then the PCK CA's CRL lists
+ * the PCK certificate's serial (0x1234) and the same quote must be refused as revoked. The same
+ * harness edits signed collateral to reach statuses the fixtures do not contain. */
 
 static EVP_PKEY *key(void) { return EVP_EC_gen("P-256"); }
 
@@ -508,7 +518,7 @@ static void test_own_pki(void)
     X509 *root = cert("teelm test root (not Intel)", 1, kr, NULL, kr, 1, NULL);
     X509 *inter = cert("teelm test PCK CA", 2, ki, root, kr, 1, NULL);
     X509 *pck = cert("teelm test PCK certificate", 0x1234, kp, inter, ki, 0, sgx_ext);
-    X509 *tcbs = cert("teelm test TCB signing", 3, kt, root, kr, 0, NULL);
+    X509 *tcbs = cert("Intel SGX TCB Signing", 3, kt, root, kr, 0, NULL); /* the name the verifier requires */
     uint8_t *root_der = NULL;
     int rdl = i2d_X509(root, &root_der);
     tl_verify_opts o = {root_der, (size_t)rdl};
@@ -620,7 +630,18 @@ static void test_own_pki(void)
     resign(&c->qe_identity, &c->qe_identity_len, NULL, NULL, kt, c->qe_identity_sig);
     resign(&c->tcb_info, &c->tcb_info_len, "\"fmspc\":\"00A067110000\"", "\"fmspc\":\"00A067110001\"", kt, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_EINVAL, "FMSPC", NULL, "FMSPC mismatch");
-    /* 8. TCB info signed by a key outside its issuer chain */
+    /* 8. TCB info signed by a certificate under the root that is not the TCB Signing one: here the
+     * PCK CA (a CA certificate, issued by the root, so the chain itself verifies) */
+    free(c->tcb_info_issuer_chain);
+    c->tcb_info_issuer_chain = pem_of(inter, root);
+    free(c->tcb_info);
+    c->tcb_info = strdup(orig_tcb);
+    c->tcb_info_len = strlen(orig_tcb);
+    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, ki, c->tcb_info_sig);
+    expect(x, nn, c, now, &o, TL_ECRYPTO, "not by the Intel SGX TCB Signing certificate", NULL, "TCB info by the PCK CA");
+    free(c->tcb_info_issuer_chain);
+    c->tcb_info_issuer_chain = pem_of(tcbs, root);
+    /* 9. TCB info signed by a key outside its issuer chain */
     free(c->tcb_info);
     c->tcb_info = strdup(orig_tcb);
     c->tcb_info_len = strlen(orig_tcb);
