@@ -583,6 +583,12 @@ static int to_state_dict(vm *v, obj *root, tl_pk_state_dict *sd)
         if (bad || (numel > 0 && last >= x->storage_numel))
             return tl_errf(v->err, TL_EINVAL, "%s: tensor '%s': view (offset, sizes, strides) does not fit in its "
                            "storage of %lld elements", L, pk, (long long)x->storage_numel);
+        /* more elements than the storage means overlapping or expanded (stride 0) views, which
+         * state_dicts do not contain; refusing them bounds the memory a small file can claim */
+        if (numel > x->storage_numel)
+            return tl_errf(v->err, TL_EINVAL, "%s: tensor '%s': view has %lld elements, more than its storage of %lld "
+                           "(overlapping or expanded views are not supported)", L, pk, (long long)numel,
+                           (long long)x->storage_numel);
         x->numel = numel;
     }
     tl_pk_tensor *sorted = malloc((sd->n ? (size_t)sd->n : 1) * sizeof *sorted);
