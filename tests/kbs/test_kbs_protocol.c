@@ -13,6 +13,9 @@
 #include "kbs/client.h"
 #include "kbs/protocol.h"
 #include "kbs/store.h"
+#include "model/open.h"
+#include "seal/seal.h"
+#include "../seal/seal_fixture.h"
 #include "net/client.h"
 #include "seal/crypto.h"
 #include "tee/tee.h"
@@ -312,6 +315,22 @@ int main(void)
     CHECK(tl_kbs_admin_add_key(&co, token, &kb2, "{\"mrenclave\":\"zz\"}", &e) != 0 && strstr(e.msg, "bad_request"));
     CHECKF(tl_kbs_fetch_key(&co, "k-admin", &got, &e) == 0 && memcmp(&got, &ka, sizeof got) == 0, "fetch: %s", e.msg);
     tl_data_key_clear(&got);
+
+    /* a sealed model opened through attestation is bit-identical to the plaintext one */
+    tl_checkpoint ck, back;
+    char sealed[4200];
+    snprintf(sealed, sizeof sealed, "%s/fx.sealed", tmp);
+    tl_seal_opts so = {.chunk_size = 4096, .tokenizer = (const uint8_t *)"tok", .tokenizer_len = 3, .tokenizer_name = "t"};
+    CHECK(fx_model(&ck, 5, 300, &e) == 0 && tl_seal_write(&ck, &ka, &so, sealed, &e) == 0);
+    tl_open_opts oo = {.kbs_url = base_url, .kbs_ca = ca, .tee = "sim"};
+    CHECKF(tl_model_open(sealed, &oo, &back, &e) == 0, "open via kbs: %s", e.msg);
+    if (back.params) {
+        CHECK(oo.sealed == 1 && memcmp(back.params, ck.params, fx_arena_bytes(&ck)) == 0 && back.tokenizer_len == 3);
+        tl_checkpoint_free(&back);
+    }
+    tl_open_opts oo_bad = {.kbs_url = base_url, .kbs_ca = ca, .tee = "none-such"};
+    CHECK(tl_model_open(sealed, &oo_bad, &back, &e) != 0);
+    tl_checkpoint_free(&ck);
 
     /* pinning: a client that pins another certificate never talks to the broker */
     tl_kbs_client_opts wrong = co;
