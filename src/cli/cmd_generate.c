@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "cli/engine_cli.h"
@@ -61,7 +62,7 @@ static int parse_ids(const char *s, uint32_t **ids, int *n)
 int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *prompt = "The", *tokfile = NULL, *prompt_ids = NULL;
-    int max_tokens = 100, top_k = 0, threads = 0, print_ids = 0;
+    int max_tokens = 100, top_k = 0, threads = 0, print_ids = 0, stats = 0;
     double temperature = 1.0, top_p = 1.0;
     int64_t seed = 1337;
     tl_open_opts oo = {0};
@@ -77,6 +78,7 @@ int cmd_generate(int argc, char **argv)
         {"--tokenizer", TL_ARG_STR, &tokfile, "FILE", "tokenizer to use instead of the model's", 0, 0},
         {"--prompt-ids", TL_ARG_STR, &prompt_ids, "LIST", "prompt as token ids (\"1,2,3\"); no tokenizer needed", 0, 0},
         {"--ids", TL_ARG_FLAG, &print_ids, NULL, "print token ids instead of text", 0, 0},
+        {"--stats", TL_ARG_FLAG, &stats, NULL, "print the generation speed to stderr", 0, 0},
         TL_OPEN_FLAGS(oo),
         {0},
     };
@@ -135,11 +137,19 @@ int cmd_generate(int argc, char **argv)
     }
     fflush(stdout);
     tl_sample_params sp = {.temperature = (float)temperature, .top_k = top_k, .top_p = (float)top_p};
-    if (tl_generate(&ck.cfg, ck.params, ids, n_ids, max_tokens, &sp, (uint64_t)seed, emit, &st, NULL, NULL, &err)) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int produced = 0;
+    if (tl_generate(&ck.cfg, ck.params, ids, n_ids, max_tokens, &sp, (uint64_t)seed, emit, &st, NULL, &produced, &err)) {
         printf("\n");
         goto fail;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("\n");
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (stats)
+        fprintf(stderr, "generated %d tokens in %.1f ms: %.1f tokens/s\n", produced, secs * 1e3,
+                secs > 0 ? produced / secs : 0.0);
     rc = 0;
     goto done;
 fail:

@@ -23,7 +23,8 @@ static void on_sigint(int sig)
 
 typedef struct {
     int tty;
-    double last_print, ema_step, started;
+    double last_print, ema_step, total;
+    int64_t done;
     int tokens_per_step;
 } progress;
 
@@ -47,6 +48,8 @@ static void on_step(void *user, int64_t step, int64_t steps, double loss, double
 {
     progress *p = user;
     p->ema_step = p->ema_step > 0 ? 0.9 * p->ema_step + 0.1 * secs : secs;
+    p->total += secs;
+    p->done++;
     double t = now();
     if (step < steps && t - p->last_print < (p->tty ? 0.25 : 10.0))
         return;
@@ -224,6 +227,9 @@ int cmd_train(int argc, char **argv)
                 (long long)ck.step, out, out);
     else
         fprintf(stderr, "saved %s (step %lld)\n", out, (long long)ck.step);
+    if (pr.done > 0)
+        fprintf(stderr, "trained %lld steps in %.1f s: %.2f ms/step, %.0f tokens/s\n", (long long)pr.done, pr.total,
+                pr.total * 1e3 / (double)pr.done, (double)pr.done * pr.tokens_per_step / pr.total);
     rc = 0;
     goto done;
 fail:

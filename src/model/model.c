@@ -426,11 +426,15 @@ int tl_model_forward(tl_model *m, const float *params, const uint32_t *tokens, c
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
     const float *x = body_forward(a, params, tokens, train, rng);
     const float *wout = params + a->pm.wout, *bout = params + a->pm.bout;
-    tl_lmhead_forward(m->logitsT, x, wout, bout, N, c->d_model, c->vocab_size, m->lmscratch);
+    int nt = omp_get_max_threads();
+    if (nt > m->nthreads)
+        nt = m->nthreads;
+    tl_lmhead_forward(m->logitsT, targets ? m->lse : NULL, x, wout, bout, N, c->d_model, c->vocab_size,
+                      m->lmscratch, nt);
     m->has_targets = targets != NULL;
     if (targets) {
         memcpy(m->targets, targets, (size_t)N * sizeof *targets);
-        double l = tl_xent_forward(m->logitsT, targets, N, c->vocab_size, m->lse);
+        double l = tl_xent_loss(m->logitsT, m->lse, targets, N);
         if (loss)
             *loss = l;
     }

@@ -23,7 +23,7 @@ void tl_attention_forward(float *out, float *att, const float *qkv, const int *o
                           int D, int H, float scale)
 {
     const int hs = D / H, D3 = 3 * D;
-#pragma omp parallel for collapse(2) schedule(static) if (off[nseq] * D >= 4096)
+#pragma omp parallel for collapse(2) schedule(static) if ((long)off[nseq] * D * (off[nseq] / nseq) >= (1L << 22))
     for (int s = 0; s < nseq; s++)
         for (int h = 0; h < H; h++) {
             const int r0 = off[s], len = off[s + 1] - off[s];
@@ -67,7 +67,7 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
 {
     const int hs = D / H, D3 = 3 * D;
     memset(dqkv, 0, (size_t)off[nseq] * D3 * sizeof(float));
-#pragma omp parallel for collapse(2) schedule(static) if (off[nseq] * D >= 4096)
+#pragma omp parallel for collapse(2) schedule(static) if ((long)off[nseq] * D * (off[nseq] / nseq) >= (1L << 22))
     for (int s = 0; s < nseq; s++)
         for (int h = 0; h < H; h++) {
             const int r0 = off[s], len = off[s + 1] - off[s];

@@ -24,16 +24,28 @@ size_t tl_lmhead_np(int N)
 size_t tl_lmhead_scratch(int N, int C, int nthreads)
 {
     size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
-    size_t fwd = (size_t)C * Np, xent = 2 * nt * Np + Np;
+    size_t fwd = (size_t)C * Np + 2 * nt * Np;
     size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
-    size_t m = fwd > xent ? fwd : xent;
-    return m > bwd ? m : bwd;
+    return fwd > bwd ? fwd : bwd;
 }
 
-/* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n] ---- */
+/* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n], with a running log-sum-exp ---- */
 
-INLINE void fwd_tile(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
-                     int v0, int n0, const int R, const int NV)
+/* Updates the running max m and sum s (of exp(logit - m)) of each column with a tile's rows. */
+INLINE void lse_update(float *m, float *s, const vf *acc, int stride, const int R)
+{
+    vf mo = vload(m), mx = mo;
+    for (int r = 0; r < R; r++)
+        mx = vmax(mx, acc[r * stride]);
+    vf sum = vmul(vload(s), vexp_neg(vsub(mo, mx)));
+    for (int r = 0; r < R; r++)
+        sum = vadd(sum, vexp_neg(vsub(acc[r * stride], mx)));
+    vstore(m, mx);
+    vstore(s, sum);
+}
+
+INLINE void fwd_tile(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                     size_t Np, int v0, int n0, const int R, const int NV)
 {
     vf acc[TR][TNV];
     for (int r = 0; r < R; r++) {
@@ -55,19 +67,31 @@ INLINE void fwd_tile(float *L, const float *xt, const float *w, const float *bia
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NV; j++)
             vstore(L + (size_t)(v0 + r) * Np + n0 + j * VW, acc[r][j]);
+    if (m)
+        for (int j = 0; j < NV; j++)
+            lse_update(m + n0 + j * VW, s + n0 + j * VW, &acc[0][j], TNV, R);
 }
 
-static void fwd_tile_edge(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
-                          int v0, int n0, int R, int NV)
+static void fwd_tile_edge(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                          size_t Np, int v0, int n0, int R, int NV)
 {
-    fwd_tile(L, xt, w, bias, C, Np, v0, n0, R, NV);
+    if (NV == TNV) {
+        switch (R) {
+        case 1: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 1, TNV); return;
+        case 2: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 2, TNV); return;
+        case 3: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 3, TNV); return;
+        case 4: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 4, TNV); return;
+        case 5: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 5, TNV); return;
+        }
+    }
+    fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, R, NV);
 }
 
-void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const float *bias,
-                       int N, int C, int V, float *scratch)
+void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
+                       int N, int C, int V, float *scratch, int nthreads)
 {
     const size_t Np = tl_lmhead_np(N);
-    float *xt = scratch;
+    float *xt = scratch, *part = scratch + (size_t)C * Np;
     for (int c = 0; c < C; c++) {
         for (int n = 0; n < N; n++)
             xt[(size_t)c * Np + n] = x[(size_t)n * C + c];
@@ -76,46 +100,51 @@ void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const flo
     }
     const int nvec = (int)(Np / VW);
     const int ntv = (V + TR - 1) / TR;
-#pragma omp parallel for schedule(static) if ((long)V * N * C > (1 << 16))
-    for (int t = 0; t < ntv; t++) {
-        int v0 = t * TR, R = V - v0 < TR ? V - v0 : TR;
-        for (int k = 0; k < nvec; k += TNV) {
-            int NV = nvec - k < TNV ? nvec - k : TNV;
-            if (R == TR && NV == TNV)
-                fwd_tile(logitsT, xt, w, bias, C, Np, v0, k * VW, TR, TNV);
-            else
-                fwd_tile_edge(logitsT, xt, w, bias, C, Np, v0, k * VW, R, NV);
+    if ((long)V * N * C < (1 << 22))
+        nthreads = 1;
+    int used = 1;
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        if (tid == 0)
+            used = nt;
+        float *m = lse ? part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
+        if (m)
+            for (size_t n = 0; n < Np; n++) {
+                m[n] = -INFINITY;
+                s[n] = 0;
+            }
+        /* contiguous vocabulary ranges: each thread streams its own part of w */
+        int t0 = (int)((long)ntv * tid / nt), t1 = (int)((long)ntv * (tid + 1) / nt);
+        for (int t = t0; t < t1; t++) {
+            int v0 = t * TR, R = V - v0 < TR ? V - v0 : TR;
+            for (int k = 0; k < nvec; k += TNV) {
+                int NV = nvec - k < TNV ? nvec - k : TNV;
+                if (R == TR && NV == TNV)
+                    fwd_tile(logitsT, m, s, xt, w, bias, C, Np, v0, k * VW, TR, TNV);
+                else
+                    fwd_tile_edge(logitsT, m, s, xt, w, bias, C, Np, v0, k * VW, R, NV);
+            }
         }
+    }
+    if (!lse)
+        return;
+    /* combine the threads' partial maxima and sums */
+    for (size_t n = 0; n < Np; n++) {
+        float M = -INFINITY;
+        for (int t = 0; t < used; t++)
+            if (part[(size_t)t * 2 * Np + n] > M)
+                M = part[(size_t)t * 2 * Np + n];
+        double S = 0;
+        for (int t = 0; t < used; t++)
+            S += (double)part[(size_t)t * 2 * Np + Np + n] * exp((double)part[(size_t)t * 2 * Np + n] - M);
+        lse[n] = M + (float)log(S);
     }
 }
 
-/* ---- cross-entropy: per column log-sum-exp, blockwise online (one pass over memory) ---- */
-
-double tl_xent_forward(const float *logitsT, const uint32_t *targets, int N, int V, float *lse)
+double tl_xent_loss(const float *logitsT, const float *lse, const uint32_t *targets, int N)
 {
     const size_t Np = tl_lmhead_np(N);
-    const int nvec = (int)(Np / VW);
-    /* column-parallel: each thread owns whole columns, so no cross-thread combination */
-#pragma omp parallel for schedule(static) if ((long)V * N > (1 << 16))
-    for (int k = 0; k < nvec; k++) {
-        const float *col = logitsT + (size_t)k * VW;
-        vf m = vset1(-INFINITY), s = vzero();
-        for (int v0 = 0; v0 < V; v0 += VB) {
-            int v1 = v0 + VB < V ? v0 + VB : V;
-            vf bm = m;
-            for (int v = v0; v < v1; v++)
-                bm = vmax(bm, vload(col + (size_t)v * Np));
-            s = vmul(s, vexp_neg(vsub(m, bm))); /* rescale the running sum to the new max */
-            m = bm;
-            for (int v = v0; v < v1; v++)
-                s = vadd(s, vexp_neg(vsub(vload(col + (size_t)v * Np), m)));
-        }
-        float mm[VW], ss[VW];
-        vstore(mm, m);
-        vstore(ss, s);
-        for (int i = 0; i < VW; i++)
-            lse[(size_t)k * VW + i] = mm[i] + logf(ss[i]);
-    }
     double loss = 0;
     for (int n = 0; n < N; n++)
         loss += (double)lse[n] - (double)logitsT[(size_t)targets[n] * Np + n];
@@ -150,6 +179,15 @@ INLINE void dw_tile(float *dw, const float *P, const float *x, int N, int C, siz
 static void dw_tile_edge(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
                          int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 1, TNV); return;
+        case 2: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 2, TNV); return;
+        case 3: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 3, TNV); return;
+        case 4: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 4, TNV); return;
+        case 5: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 5, TNV); return;
+        }
+    }
     dw_tile(dw, P, x, N, C, Np, v0, i0, c0, R, NV);
 }
 
@@ -180,6 +218,15 @@ INLINE void dx_tile(float *dx, const float *P, const float *w, int nrows, int C,
 static void dx_tile_edge(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
                          int n0, int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 1, TNV); return;
+        case 2: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 2, TNV); return;
+        case 3: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 3, TNV); return;
+        case 4: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 4, TNV); return;
+        case 5: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 5, TNV); return;
+        }
+    }
     dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, R, NV);
 }
 
@@ -256,6 +303,8 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
     const int nblocks = (V + VB - 1) / VB;
+    if ((long)V * N * C < (1 << 22))
+        nthreads = 1;
 #pragma omp parallel num_threads(nthreads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
@@ -283,7 +332,7 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
 void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
 {
     const int Cf = C / VW * VW;
-#pragma omp parallel for schedule(static) if ((long)V * C > (1 << 16))
+#pragma omp parallel for schedule(static) if ((long)V * C * nb > (1 << 20))
     for (int v = 0; v < V; v++) {
         const float *wr = w + (size_t)v * C;
         for (int b = 0; b < nb; b++) {

@@ -13,14 +13,77 @@
 #define TNV 4
 #endif
 #define TCOLS (TNV * VW)
-/* Below this many multiply-adds a parallel region costs more than it saves. */
-#define PAR_MIN (1 << 16)
+/* Below this many multiply-adds (~0.1 ms on one core) a parallel region costs more than it saves,
+ * especially on a loaded machine where every barrier can wait for a descheduled thread. */
+#define PAR_MIN (1 << 22)
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* Up to this many rows the forward pass works on transposed activations instead of transposing
+ * the weight (inference: a window of 16 tokens); rows sit in SIMD lanes. */
+#define SMALL_N 32
+
 size_t tl_linear_scratch(int C, int OC)
 {
-    return ((size_t)C + 1) * tl_round_up((size_t)OC, VW);
+    size_t big = ((size_t)C + 1) * tl_round_up((size_t)OC, VW);
+    size_t small = ((size_t)C + (size_t)OC) * tl_round_up(SMALL_N, VW);
+    return big > small ? big : small;
+}
+
+/* outT[o0..+R][0..NV*VW) = bias + Σ_c w[o][c] · xt[c][n] (rows of the output in lanes). */
+INLINE void small_tile(float *outT, const float *xt, const float *w, const float *bias, int C, size_t Np,
+                       int o0, const int R, const int NV)
+{
+    vf acc[8][2];
+    for (int r = 0; r < R; r++) {
+        vf b = vset1(bias ? bias[o0 + r] : 0.0f);
+        for (int j = 0; j < NV; j++)
+            acc[r][j] = b;
+    }
+    const float *wr = w + (size_t)o0 * C;
+    for (int c = 0; c < C; c++) {
+        vf xv[2];
+        for (int j = 0; j < NV; j++)
+            xv[j] = vload(xt + (size_t)c * Np + j * VW);
+        for (int r = 0; r < R; r++) {
+            vf wv = vset1(wr[(size_t)r * C + c]);
+            for (int j = 0; j < NV; j++)
+                acc[r][j] = vfma(wv, xv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++)
+            vstore(outT + (size_t)(o0 + r) * Np + j * VW, acc[r][j]);
+}
+
+static void small_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                          float *scratch)
+{
+    const size_t Np = tl_round_up((size_t)N, VW);
+    const int NV = (int)(Np / VW);
+    float *xt = scratch, *outT = scratch + (size_t)C * Np;
+    for (int c = 0; c < C; c++) {
+        for (int n = 0; n < N; n++)
+            xt[(size_t)c * Np + n] = inp[(size_t)n * C + c];
+        for (size_t n = (size_t)N; n < Np; n++)
+            xt[(size_t)c * Np + n] = 0;
+    }
+    int o0 = 0;
+    if (NV == 1)
+        for (; o0 + 8 <= OC; o0 += 8)
+            small_tile(outT, xt, w, bias, C, Np, o0, 8, 1);
+    else if (NV == 2)
+        for (; o0 + 8 <= OC; o0 += 8)
+            small_tile(outT, xt, w, bias, C, Np, o0, 8, 2);
+    for (; o0 < OC; o0++) {
+        if (NV == 1)
+            small_tile(outT, xt, w, bias, C, Np, o0, 1, 1);
+        else
+            small_tile(outT, xt, w, bias, C, Np, o0, 1, 2);
+    }
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++)
+            out[(size_t)n * OC + o] = outT[(size_t)o * Np + n];
 }
 
 /* out rows n0..n0+R, columns o0..o0+NV*VW (clipped at OC); wt is [C+1][OCp] with the bias last. */
@@ -61,15 +124,29 @@ INLINE void fwd_tile(float *out, const float *inp, const float *wt, int C, int O
     }
 }
 
+/* Edge tiles: fewer rows get their own unrolled copies; fewer vectors use a generic loop. */
 static void fwd_tile_edge(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
                           int n0, int o0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 1, TNV); return;
+        case 2: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 2, TNV); return;
+        case 3: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 3, TNV); return;
+        case 4: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 4, TNV); return;
+        case 5: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 5, TNV); return;
+        }
+    }
     fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
 }
 
 void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, float *wt)
 {
+    if (N <= SMALL_N) {
+        small_forward(out, inp, w, bias, N, C, OC, wt);
+        return;
+    }
     const size_t OCp = tl_round_up((size_t)OC, VW);
     /* wᵀ (zero-padded to OCp columns) followed by the bias row */
     for (int c = 0; c <= C; c++)
@@ -123,6 +200,15 @@ INLINE void dinp_tile(float *dinp, const float *dout, const float *w, int C, int
 
 static void dinp_tile_edge(float *dinp, const float *dout, const float *w, int C, int OC, int n0, int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dinp_tile(dinp, dout, w, C, OC, n0, c0, 1, TNV); return;
+        case 2: dinp_tile(dinp, dout, w, C, OC, n0, c0, 2, TNV); return;
+        case 3: dinp_tile(dinp, dout, w, C, OC, n0, c0, 3, TNV); return;
+        case 4: dinp_tile(dinp, dout, w, C, OC, n0, c0, 4, TNV); return;
+        case 5: dinp_tile(dinp, dout, w, C, OC, n0, c0, 5, TNV); return;
+        }
+    }
     dinp_tile(dinp, dout, w, C, OC, n0, c0, R, NV);
 }
 
@@ -152,6 +238,15 @@ INLINE void dw_tile(float *dw, const float *dout, const float *inp, int N, int C
 
 static void dw_tile_edge(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 1, TNV); return;
+        case 2: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 2, TNV); return;
+        case 3: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 3, TNV); return;
+        case 4: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 4, TNV); return;
+        case 5: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 5, TNV); return;
+        }
+    }
     dw_tile(dw, dout, inp, N, C, OC, o0, c0, R, NV);
 }
 

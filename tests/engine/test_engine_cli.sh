@@ -93,6 +93,23 @@ check "SIGINT saved no optimizer state" [ -f ci/optimizer.safetensors ]
 step=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' ci.err)
 expect 0 "" "resume after SIGINT" -- "$bin" train --tokens toks.bin --resume ci --steps $((step + 3)) --eval-interval 0
 
+# --- text in, text out: the model directory is self-contained (tokenizer copied beside the weights) ---
+shared=${TEELM_SHARED:-../shared}
+if [ -f "$shared/data/cl100k_base.tiktoken" ] && [ -f "$shared/data/sales_textbook.txt" ]; then
+  head -c 12000 "$shared/data/sales_textbook.txt" > small.txt
+  echo '{"vocab_size":100277,"context_length":8,"d_model":16,"n_layer":1,"n_head":2,"d_ff":32}' > v.json
+  expect 0 "" "train --data" -- "$bin" train --data small.txt --tokenizer "$shared/data/cl100k_base.tiktoken" \
+    --config v.json --out tm --steps 2 --eval-interval 0 --batch 2
+  check "tokenizer copied into the model directory" cmp -s tm/tokenizer.tiktoken "$shared/data/cl100k_base.tiktoken"
+  expect 0 "" "generate text without --tokenizer" -- "$bin" generate --model tm --prompt "The sales" --max-tokens 5
+  check "generate echoes the prompt" grep -q "^The sales" out.txt
+  expect 0 "" "eval --data without --tokenizer" -- "$bin" eval --model tm --data small.txt --eval-iters 2
+  expect 1 "small.txt" "train --data: ids beyond a small vocabulary" -- "$bin" train --data small.txt \
+    --tokenizer "$shared/data/cl100k_base.tiktoken" --config tiny.json --out x
+else
+  echo "note: $shared/data absent, text round trip not tested"
+fi
+
 # --- bad input: clear message, exit 1 (usage errors exit 2) ---
 expect 1 "nosuch.bin" "missing tokens file" -- "$bin" train --tokens nosuch.bin --out x
 expect 1 "no tokens" "empty tokens file" -- "$bin" train --tokens empty.bin --out x
