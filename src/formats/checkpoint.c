@@ -83,7 +83,8 @@ void tl_checkpoint_free(tl_checkpoint *ck)
 {
     if (!ck)
         return;
-    size_t bytes = arena_bytes(&ck->cfg);
+    /* a checkpoint that was never loaded has no config (and no arrays): nothing to size */
+    size_t bytes = ck->params || ck->adam_m || ck->adam_v ? arena_bytes(&ck->cfg) : 0;
     float *arrays[3] = {ck->params, ck->adam_m, ck->adam_v};
     for (int i = 0; i < 3; i++)
         if (arrays[i]) {

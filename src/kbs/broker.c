@@ -321,7 +321,11 @@ static void on_admin_add(tl_kbs_broker *b, tl_net_req *r)
     }
     tl_data_key_clear(&key);
     free(policy);
-    json_decref(j); /* (jansson keeps the base64 text of the key; it is freed here) */
+    /* jansson holds its own copy of the key's base64 text: wipe it before it is freed */
+    const char *kv = j ? json_string_value(json_object_get(j, "key")) : NULL;
+    if (kv)
+        OPENSSL_cleanse((char *)kv, strlen(kv));
+    json_decref(j);
 }
 
 static void handle(tl_net_req *r, void *arg)

@@ -68,7 +68,8 @@ struct tl_net_server {
     SSL_CTX *ctx, *reject_ctx;
     tl_net_handler handler;
     void *arg;
-    int port, max_conns, timeout_s, grace_ms;
+    int port, max_conns, timeout_s, grace_ms, request_timeout_s;
+    size_t max_body;
     atomic_int conns;
     pthread_t loop_thread;
     int running;
@@ -85,12 +86,43 @@ struct tl_net_server {
 static int g_ex_index = -1;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* Per accepted connection, hung on its SSL object (ex_data): the request deadline timer. */
+typedef struct {
+    tl_net_server *srv;
+    struct bufferevent *bev;
+    struct event *deadline;
+} conn;
+
 /* Called by OpenSSL when an SSL object we counted is freed (the connection closed). */
 static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr)
-        atomic_fetch_sub(&((tl_net_server *)ptr)->conns, 1);
+    conn *c = ptr;
+    if (!c)
+        return;
+    atomic_fetch_sub(&c->srv->conns, 1);
+    if (c->deadline)
+        event_free(c->deadline);
+    free(c);
+}
+
+/* The client did not complete a request in time (slowloris, idle keep-alive): shut the socket
+ * down; evhttp sees EOF and frees the connection. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    conn *c = arg;
+    evutil_socket_t s = bufferevent_getfd(c->bev);
+    if (s >= 0)
+        shutdown(s, SHUT_RDWR);
+}
+
+static conn *conn_of(struct evhttp_request *er)
+{
+    struct evhttp_connection *ec = evhttp_request_get_connection(er);
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, g_ex_index) : NULL;
 }
 
 static void global_init(void)
@@ -486,22 +518,59 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     SSL *ssl = SSL_new(over ? s->reject_ctx : s->ctx);
     if (!ssl)
         return NULL;
-    if (!over) {
-        atomic_fetch_add(&s->conns, 1);
-        SSL_set_ex_data(ssl, g_ex_index, s);
-    } else {
+    if (over)
         tl_log(TL_LOG_WARN, s->name, "connection limit %d reached: refusing a TLS handshake", s->max_conns);
-    }
     struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                              BEV_OPT_CLOSE_ON_FREE);
-    if (!bev)
+    if (!bev) {
         SSL_free(ssl);
+        return NULL;
+    }
+    conn *c = over ? NULL : calloc(1, sizeof *c);
+    if (c) {
+        c->srv = s;
+        c->bev = bev;
+        c->deadline = evtimer_new(base, on_deadline, c);
+        atomic_fetch_add(&s->conns, 1);
+        SSL_set_ex_data(ssl, g_ex_index, c); /* freed with the SSL object (conn_freed) */
+        struct timeval tv = {s->request_timeout_s, 0};
+        if (c->deadline)
+            evtimer_add(c->deadline, &tv);
+    }
     return bev;
+}
+
+/* A response went out: the next request on this connection gets a fresh deadline. */
+static void on_complete(struct evhttp_request *er, void *arg)
+{
+    (void)arg;
+    conn *c = conn_of(er);
+    if (c && c->deadline) {
+        struct timeval tv = {c->srv->request_timeout_s, 0};
+        evtimer_add(c->deadline, &tv);
+    }
 }
 
 static void on_request(struct evhttp_request *er, void *arg)
 {
     tl_net_server *s = arg;
+    conn *c = conn_of(er);
+    if (c && c->deadline)
+        evtimer_del(c->deadline); /* the request is in: no deadline while it is being answered */
+    evhttp_request_set_on_complete_cb(er, on_complete, NULL);
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(er)) > s->max_body) {
+        /* evhttp itself answers (in HTML) only beyond twice the limit; between, answer in JSON */
+        struct evbuffer *b = evbuffer_new();
+        if (b)
+            evbuffer_add_printf(b, "{\"error\":{\"code\":\"body_too_large\",\"message\":\"request body larger "
+                                   "than %zu bytes\"}}", s->max_body);
+        evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type", "application/json");
+        evhttp_add_header(evhttp_request_get_output_headers(er), "Connection", "close");
+        evhttp_send_reply(er, 413, "Payload Too Large", b);
+        if (b)
+            evbuffer_free(b);
+        return;
+    }
     tl_net_req *r = snapshot(s, er);
     if (!r) {
         evhttp_send_error(er, 500, "Out of memory");
@@ -619,6 +688,8 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     s->max_conns = o->max_conns > 0 ? o->max_conns : 256;
     s->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
     s->grace_ms = o->grace_ms > 0 ? o->grace_ms : 5000;
+    s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 20;
+    s->max_body = o->max_body ? o->max_body : 1u << 20;
     if (!(s->ctx = make_ctx(o, err)))
         goto fail;
     s->reject_ctx = SSL_CTX_new(TLS_server_method());
@@ -644,7 +715,7 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     }
     evhttp_set_bevcb(s->http, on_new_conn, s);
     evhttp_set_gencb(s->http, on_request, s);
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)(o->max_body ? o->max_body : 1u << 20));
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)(2 * s->max_body));
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)(o->max_headers ? o->max_headers : 16u << 10));
     evhttp_set_timeout(s->http, s->timeout_s);
     evhttp_set_default_content_type(s->http, "application/json");

@@ -14,8 +14,11 @@
  * tl_net_req_cancelled() turns 1 (workers should poll it and stop early; the reply is then
  * silently dropped). While streaming, a vanished client is noticed at the next write.
  *
- * Limits (defaults in brackets): request body [1 MiB] → 413; header block [16 KiB] → 400/413;
- * idle read/write timeout [30 s] (suspended while a handed-off request is being computed);
+ * Limits (defaults in brackets): request body [1 MiB] → 413 with a JSON error (bodies beyond
+ * twice the limit are cut off by evhttp, whose 413 has an HTML body); header block [16 KiB] → 400;
+ * a complete request within [20 s] of the connection opening or of the previous response, else
+ * the connection is closed (slow-loris clients); idle read/write timeout [30 s] (suspended while a
+ * handed-off request is being computed);
  * concurrent connections [256] (further TLS handshakes are refused); graceful shutdown on
  * SIGINT/SIGTERM: stop accepting, cancel outstanding requests, deliver queued replies for up to
  * [5 s], then tl_net_server_run returns.
@@ -57,6 +60,7 @@ typedef struct {
     int timeout_s;                 /* 0 = 30 */
     int max_conns;                 /* 0 = 256 */
     int grace_ms;                  /* 0 = 5000: how long shutdown waits for outstanding replies */
+    int request_timeout_s;         /* 0 = 20: time allowed to send one complete request */
     int no_signals;                /* 1: do not handle SIGINT/SIGTERM */
     const char *name;              /* log component, default "net" */
 } tl_net_server_opts;

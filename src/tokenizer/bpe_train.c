@@ -169,57 +169,38 @@ static void piece_free(piece_set *ps)
     free(ps->slots);
 }
 
-/* Pre-tokenizes text with the encoder's own matcher (same slices, same skipped text) and counts pieces. */
+/* Pre-tokenizes text with the encoder's own matcher (same pieces, same skipped text) and counts them. */
 static int count_pieces(const tl_tokenizer *t, const uint8_t *s, size_t n, piece_set *ps, uint64_t *npieces,
                         tl_err *err)
 {
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *js = NULL;
+    tok_matcher m;
     int rc = 0;
-    if (!md || !mc) {
-        rc = tl_errf(err, TL_ENOMEM, "tokenizer train: out of memory");
-        goto out;
+    if (tok_matcher_init(&m)) {
+        tok_matcher_free(&m);
+        return tl_errf(err, TL_ENOMEM, "tokenizer train: out of memory");
     }
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    size_t pos = 0;
+    size_t pos = 0, a, b;
     while (pos < n) {
-        int m = t->jit ? pcre2_jit_match(t->re, s, n, pos, 0, md, mc)
-                       : pcre2_match(t->re, s, n, pos, PCRE2_NO_UTF_CHECK, md, mc);
-        if (m == PCRE2_ERROR_NOMATCH)
+        int r = tok_next_piece(t, &m, s, n, pos, &a, &b, err);
+        if (r <= 0) {
+            rc = -r;
             break;
-        if (m == PCRE2_ERROR_JIT_STACKLIMIT && !js) {
-            js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-            if (!js) {
-                rc = tl_errf(err, TL_ENOMEM, "tokenizer train: out of memory");
-                goto out;
-            }
-            pcre2_jit_stack_assign(mc, NULL, js);
-            continue;
         }
-        if (m < 0) {
-            rc = tl_errf(err, TL_EINVAL, "tokenizer train: pre-tokenizer failed at byte %zu (error %d)", pos, m);
-            goto out;
-        }
-        size_t a = ov[0], b = ov[1];
         if (b <= a) {
             uint8_t c = s[a];
             pos = a + (c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4);
             continue;
         }
-        int r = piece_add(ps, s + a, b - a);
+        r = piece_add(ps, s + a, b - a);
         if (r) {
             rc = tl_errf(err, r == -1 ? TL_ENOMEM : TL_EINVAL, "tokenizer train: %s",
                          r == -1 ? "out of memory" : "too many distinct pieces");
-            goto out;
+            break;
         }
         (*npieces)++;
         pos = b;
     }
-out:
-    pcre2_jit_stack_free(js);
-    pcre2_match_context_free(mc);
-    pcre2_match_data_free(md);
+    tok_matcher_free(&m);
     return rc;
 }
 

@@ -13,6 +13,9 @@
 #include "kbs/client.h"
 #include "kbs/protocol.h"
 #include "kbs/store.h"
+#include "model/open.h"
+#include "seal/seal.h"
+#include "../seal/seal_fixture.h"
 #include "net/client.h"
 #include "seal/crypto.h"
 #include "tee/tee.h"
@@ -313,6 +316,22 @@ int main(void)
     CHECKF(tl_kbs_fetch_key(&co, "k-admin", &got, &e) == 0 && memcmp(&got, &ka, sizeof got) == 0, "fetch: %s", e.msg);
     tl_data_key_clear(&got);
 
+    /* a sealed model opened through attestation is bit-identical to the plaintext one */
+    tl_checkpoint ck, back;
+    char sealed[4200];
+    snprintf(sealed, sizeof sealed, "%s/fx.sealed", tmp);
+    tl_seal_opts so = {.chunk_size = 4096, .tokenizer = (const uint8_t *)"tok", .tokenizer_len = 3, .tokenizer_name = "t"};
+    CHECK(fx_model(&ck, 5, 300, &e) == 0 && tl_seal_write(&ck, &ka, &so, sealed, &e) == 0);
+    tl_open_opts oo = {.kbs_url = base_url, .kbs_ca = ca, .tee = "sim"};
+    CHECKF(tl_model_open(sealed, &oo, &back, &e) == 0, "open via kbs: %s", e.msg);
+    if (back.params) {
+        CHECK(oo.sealed == 1 && memcmp(back.params, ck.params, fx_arena_bytes(&ck)) == 0 && back.tokenizer_len == 3);
+        tl_checkpoint_free(&back);
+    }
+    tl_open_opts oo_bad = {.kbs_url = base_url, .kbs_ca = ca, .tee = "none-such"};
+    CHECK(tl_model_open(sealed, &oo_bad, &back, &e) != 0);
+    tl_checkpoint_free(&ck);
+
     /* pinning: a client that pins another certificate never talks to the broker */
     tl_kbs_client_opts wrong = co;
     wrong.ca_file = pol_path; /* not a certificate at all */
@@ -337,12 +356,87 @@ int main(void)
     expect_client_refused(good, "k-default", "internal", "store with an exposed master key");
     chmod(p, 0600);
 
+    /* signer, product id, minimum SVN (sim states ISVPRODID/ISVSVN as asked) */
+    tl_identity self;
+    CHECK(tl_tee_self(good, &self, &e) == 0);
+    char signer[65];
+    tl_hex(self.mrsigner, 32, signer);
+    snprintf(text, sizeof text, "{\"mrsigner\":\"%s\",\"isv_prod_id\":7,\"min_isv_svn\":3,\"allow_simulation\":true}", signer);
+    tl_data_key ks;
+    tl_data_key_generate(&ks, "k-signer", &e);
+    CHECK(tl_kbs_store_add(store, &ks, text, &e) == 0);
+    struct {
+        uint16_t prod, svn;
+        const char *want; /* NULL = released */
+    } sv[] = {{7, 3, NULL}, {7, 9, NULL}, {7, 2, "isv_svn"}, {8, 3, "isv_prod_id"}};
+    for (size_t i = 0; i < sizeof sv / sizeof sv[0]; i++) {
+        tl_tee_opts to = {.isv_prod_id = sv[i].prod, .isv_svn = sv[i].svn};
+        tl_tee *t = tl_tee_open_opts("sim", &to, &e);
+        CHECK(t != NULL);
+        if (!t)
+            continue;
+        fresh_nonce(n);
+        int rc = tl_kbs_request(&co, t, "k-signer", n, &got, &e);
+        if (!sv[i].want)
+            CHECKF(rc == 0 && memcmp(&got, &ks, sizeof got) == 0, "prod %u svn %u: %s", sv[i].prod, sv[i].svn, e.msg);
+        else
+            CHECKF(rc != 0 && strstr(e.msg, "policy_refused") && strstr(e.msg, sv[i].want), "prod %u svn %u: %s",
+                   sv[i].prod, sv[i].svn, e.msg);
+        tl_data_key_clear(&got);
+        tl_tee_close(t);
+    }
+    tl_data_key_clear(&ks);
+
     tl_tee_close(good);
     tl_tee_close(other);
     tl_tee_close(dbg);
     tl_kbs_broker_stop(b);
     pthread_join(th, NULL);
     tl_kbs_broker_free(b);
+
+    /* real evidence goes through --collateral: a real SGX quote with its (by now expired)
+     * collateral is refused by the DCAP verifier, not for lack of collateral */
+    const char *quote = test_shared("fixtures/dcap/sgx_v3_quote_phala.bin");
+    const char *col = test_shared("fixtures/dcap/sgx_v3_quote_phala_collateral.json");
+    for (int with_col = 0; quote && col && with_col < 2; with_col++) {
+        bo.collateral = with_col ? col : NULL;
+        b = tl_kbs_broker_new(&bo, &e);
+        CHECKF(b != NULL, "broker with collateral: %s", e.msg);
+        if (!b)
+            break;
+        snprintf(base_url, sizeof base_url, "https://127.0.0.1:%d", tl_kbs_broker_port(b));
+        pthread_create(&th, NULL, run, b);
+        uint8_t *qb;
+        size_t ql;
+        CHECK(tl_read_file(quote, 1 << 20, &qb, &ql, &e) == 0);
+        fresh_nonce(n);
+        uint8_t pk[65];
+        EVP_PKEY *ek = tl_kbs_ephemeral(pk, &e);
+        char *n64 = tl_b64_encode(n, 32), *p64 = tl_b64_encode(pk, 65), *q64 = tl_b64_encode(qb, ql);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "key_id", "k-default", "nonce", n64, "public_key", p64, "evidence", q64);
+        char *sb = json_dumps(o, JSON_COMPACT);
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/key", base_url);
+        tl_http_resp r;
+        CHECK(tl_http_request(&ho, "POST", url, "application/json", sb, strlen(sb), &r, &e) == 0);
+        fprintf(stderr, "real quote, collateral %s: %ld %s\n", with_col ? "given" : "absent", r.status, (char *)r.body);
+        CHECK(r.status == 403 && strstr((char *)r.body, "evidence_invalid"));
+        if (with_col)
+            CHECK(strstr((char *)r.body, "needs collateral") == NULL && strstr((char *)r.body, "expired") != NULL);
+        else
+            CHECK(strstr((char *)r.body, "needs collateral") != NULL);
+        tl_http_resp_free(&r);
+        free(sb);
+        json_decref(o);
+        free(n64);
+        free(p64);
+        free(q64);
+        free(qb);
+        EVP_PKEY_free(ek);
+        tl_kbs_broker_stop(b);
+        pthread_join(th, NULL);
+        tl_kbs_broker_free(b);
+    }
     tl_data_key_clear(&kd);
     tl_data_key_clear(&ka);
     test_sh("rm -rf %s", tmp);

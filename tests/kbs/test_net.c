@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -163,6 +164,8 @@ static void *conc(void *arg)
         if (tl_http_request(c->o, "POST", c->url, "text/plain", body, strlen(body), &r, &e) == 0 && r.status == 200 &&
             r.len == strlen(body) && memcmp(r.body, body, r.len) == 0)
             c->ok++;
+        else
+            fprintf(stderr, "concurrent request failed: status %ld, %s\n", r.status, e.msg);
         tl_http_resp_free(&r);
     }
     return NULL;
@@ -186,7 +189,7 @@ int main(void)
     CHECK(write_pem(ca, cert) == 0 && write_pem(ca_other, other) == 0);
 
     tl_net_server_opts so = {.listen = "127.0.0.1:0", .cert = cert, .key = key, .max_body = 64 * 1024,
-                             .max_conns = 6, .no_signals = 1, .timeout_s = 5};
+                             .no_signals = 1, .timeout_s = 5, .request_timeout_s = 1};
     tl_net_server *bad = tl_net_server_new(&(tl_net_server_opts){.listen = "127.0.0.1", .cert = cert, .key = key}, handle,
                                            NULL, &e);
     CHECK(bad == NULL && strstr(e.msg, "HOST:PORT"));
@@ -226,7 +229,11 @@ int main(void)
     CHECK(tl_http_request(&pin, "POST", url, "application/octet-stream", big, 60000, &r, &e) == 0 && r.status == 200 &&
           r.len == 60000 && memcmp(r.body, big, 60000) == 0);
     tl_http_resp_free(&r);
-    CHECK(tl_http_request(&pin, "POST", url, "application/octet-stream", big, sizeof big, &r, &e) == 0 && r.status == 413);
+    CHECK(tl_http_request(&pin, "POST", url, "application/octet-stream", big, sizeof big, &r, &e) == 0 && r.status == 413 &&
+          strstr((char *)r.body, "\"body_too_large\""));
+    tl_http_resp_free(&r);
+    static uint8_t huge[200 * 1024];
+    CHECK(tl_http_request(&pin, "POST", url, "application/octet-stream", huge, sizeof huge, &r, &e) != 0 || r.status == 413);
     tl_http_resp_free(&r);
 
     /* trust: another pin, no pin, hook */
@@ -285,8 +292,55 @@ int main(void)
             usleep(10 * 1000);
         CHECKF(atomic_load(&saw_cancel) == 1, "worker did not see the client leave");
     }
-    /* connection limit: 6 sessions fit, the 7th handshake is refused; freeing one makes room */
-    usleep(100 * 1000);
+    /* slow clients: a request not complete within request_timeout_s (1 s here) closes the
+     * connection, whether it trickles in, never starts, or is the next one on a kept-alive
+     * connection */
+    {
+        static const char *const partial[] = {"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ", "", NULL};
+        for (int k = 0; k < 3; k++) {
+            int sfd;
+            SSL *sl = raw_connect(cctx, port, &sfd);
+            CHECK(sl != NULL);
+            if (!sl)
+                continue;
+            char buf[4096];
+            if (k == 2) { /* one complete request first; the deadline restarts after the reply */
+                const char *full = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+                SSL_write(sl, full, (int)strlen(full));
+                CHECK(SSL_read(sl, buf, sizeof buf) > 0);
+            } else if (partial[k][0]) {
+                SSL_write(sl, partial[k], (int)strlen(partial[k]));
+            }
+            struct timeval t0, t1;
+            gettimeofday(&t0, NULL);
+            int got = 0;
+            for (int i = 0; i < 10; i++) { /* trickle a byte now and then; the server must still hang up */
+                if (k == 0)
+                    SSL_write(sl, "a", 1);
+                got = SSL_read(sl, buf, sizeof buf);
+                if (got <= 0)
+                    break;
+            }
+            gettimeofday(&t1, NULL);
+            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6;
+            CHECKF(got <= 0 && secs < 2.9, "slow client %d: read %d after %.1f s", k, got, secs);
+            ERR_clear_error();
+            raw_close(sl, sfd);
+        }
+    }
+
+    /* connection limit (its own server, so lingering connections of the tests above do not count):
+     * 6 sessions fit, the 7th handshake is refused; freeing one makes room */
+    tl_net_server_stop(s);
+    pthread_join(th, NULL);
+    tl_net_server_free(s);
+    so.max_conns = 6;
+    s = tl_net_server_new(&so, handle, NULL, &e);
+    CHECKF(s != NULL, "%s", e.msg);
+    if (!s)
+        return test_finish();
+    port = tl_net_server_port(s);
+    pthread_create(&th, NULL, run_server, s);
     SSL *held[6];
     int fds[6], nheld = 0;
     for (int i = 0; i < 6; i++)
