@@ -134,7 +134,8 @@ static int attest_quote(int argc, char **argv)
     uint8_t *ev = NULL;
     size_t n = 0;
     rc = tl_tee_evidence(t, rd, &ev, &n, &e) || tl_write_file_atomic(out, ev, n, 0644, &e);
-    printf("%s: %zu bytes of evidence from '%s'\n", out, n, t->name);
+    if (!rc)
+        printf("%s: %zu bytes of evidence from '%s'\n", out, n, t->name);
     tl_tee_close(t);
     free(ev);
     return rc ? fail(spec.cmd, &e) : 0;

@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "formats/checkpoint.h"
+#include "kbs/client.h"
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/io.h"
@@ -31,23 +32,27 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
 int cmd_seal(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *key_out = NULL, *kbs = NULL, *key_id = NULL, *kbs_ca = NULL;
-    const char *admin_token = NULL, *tokenizer = NULL;
+    const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (directory or .safetensors file)", 0, 0},
         {"--out", TL_ARG_STR, &out, "PATH", "sealed file to write (a directory with --split)", 0, 0},
         {"--split", TL_ARG_FLAG, &split, NULL, "one sealed file per layer (model.sealed + part-NNN.sealed)", 0, 0},
         {"--key-out", TL_ARG_STR, &key_out, "FILE", "write the fresh data key here (mode 0600, never overwritten)", 0, 0},
+        {"--key-file", TL_ARG_STR, &key_file, "FILE", "seal with this existing data key instead of a fresh one", 0, 0},
         {"--kbs", TL_ARG_STR, &kbs, "URL", "register the fresh data key with this key broker instead", 0, 0},
         {"--key-id", TL_ARG_STR, &key_id, "ID", "name of the data key (required with --kbs; default: random)", 0, 0},
         {"--kbs-ca", TL_ARG_STR, &kbs_ca, "FILE", "the broker's certificate (PEM) to pin", 0, 0},
         {"--admin-token", TL_ARG_STR, &admin_token, "FILE", "the broker's admin token file (STORE/admin.token)", 0, 0},
+        {"--policy", TL_ARG_STR, &policy, "FILE", "with --kbs: a policy for this key only (docs/policy.md)", 0, 0},
         {"--tokenizer", TL_ARG_STR, &tokenizer, "FILE", "tokenizer to carry inside (default: the model's own)", 0, 0},
         {"--chunk-size", TL_ARG_INT, &chunk, "BYTES", "AES-GCM chunk size, a power of two (default 1048576)",
          TL_SEAL_CHUNK_MIN, TL_SEAL_CHUNK_MAX},
         {0},
     };
-    const tl_cmdspec spec = {"seal", "--model PATH --out PATH [--split] (--key-out FILE | --kbs URL --key-id ID)",
+    const tl_cmdspec spec = {"seal",
+                             "--model PATH --out PATH [--split] (--key-out FILE | --key-file FILE | --kbs URL --key-id ID "
+                             "--admin-token FILE [--kbs-ca FILE])",
                              "Encrypts a model (config, tensor shapes, weights and tokenizer) with a fresh 256-bit data key "
                              "(AES-256-GCM in authenticated chunks). The key goes to a key file or to the key broker; the "
                              "sealed files name it by id only.",
@@ -57,16 +62,16 @@ int cmd_seal(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!model || !out)
         return tl_usage_error(&spec, "--model and --out are required");
-    if (!!key_out == !!kbs)
-        return tl_usage_error(&spec, "give exactly one of --key-out FILE or --kbs URL");
-    if (kbs && !key_id)
-        return tl_usage_error(&spec, "--kbs needs --key-id ID");
+    if (!!key_out + !!kbs + !!key_file != 1)
+        return tl_usage_error(&spec, "give exactly one of --key-out FILE, --key-file FILE or --kbs URL");
+    if (kbs && (!key_id || !admin_token))
+        return tl_usage_error(&spec, "--kbs needs --key-id ID and --admin-token FILE");
+    if (key_file && key_id)
+        return tl_usage_error(&spec, "--key-file names its own key id; drop --key-id");
+    if (policy && !kbs)
+        return tl_usage_error(&spec, "--policy goes with --kbs (offline: teelm kbs add-key --policy)");
     if (chunk && (chunk & (chunk - 1)))
         return tl_usage_error(&spec, "--chunk-size must be a power of two");
-    if (kbs) { /* STAGE2 */
-        fprintf(stderr, "teelm seal: --kbs registration lands in stage 2\n");
-        return 1;
-    }
 
     tl_err err = {0};
     tl_checkpoint ck;
@@ -92,16 +97,36 @@ int cmd_seal(int argc, char **argv)
         key_id = gen_id;
     }
     rc = 1;
-    if (read_tokenizer(tok_path, &tok, &tok_len, &err) || tl_data_key_generate(&key, key_id, &err))
+    uint8_t *tokbuf = NULL, *polbuf = NULL;
+    size_t toklen = 0, pollen = 0;
+    if (read_tokenizer(tok_path, &tok, &tok_len, &err))
+        goto out;
+    if (key_file ? tl_data_key_read(key_file, &key, &err) : tl_data_key_generate(&key, key_id, &err))
         goto out;
     if (key_out && tl_data_key_write(key_out, &key, &err))
         goto out;
+    if (kbs) {
+        /* register first: a model is only sealed under a key the broker holds */
+        if (tl_read_file(admin_token, 4096, &tokbuf, &toklen, &err) || (policy && tl_read_file(policy, 1 << 20, &polbuf, &pollen, &err)))
+            goto out;
+        while (toklen && (tokbuf[toklen - 1] == '\n' || tokbuf[toklen - 1] == '\r'))
+            tokbuf[--toklen] = 0;
+        tl_kbs_client_opts ko = {.url = kbs, .ca_file = kbs_ca};
+        int r2 = tl_kbs_admin_add_key(&ko, (const char *)tokbuf, &key, (const char *)polbuf, &err);
+        OPENSSL_cleanse(tokbuf, toklen);
+        free(tokbuf);
+        free(polbuf);
+        tokbuf = polbuf = NULL;
+        if (r2)
+            goto out;
+    }
     tl_seal_opts so = {.split = split, .chunk_size = (uint32_t)chunk, .tokenizer = tok, .tokenizer_len = tok_len,
                        .tokenizer_name = tok_len ? base_name(tok_path) : NULL};
     if (tl_seal_write(&ck, &key, &so, out, &err))
         goto out;
-    printf("sealed %s -> %s (key id %s%s%s, %s)\n", model, out, key.key_id, key_out ? ", key file " : "",
-           key_out ? key_out : "", tok_len ? "tokenizer included" : "no tokenizer");
+    printf("sealed %s -> %s (key id %s%s%s, %s)\n", model, out, key.key_id,
+           key_out ? ", key file " : kbs ? ", registered with " : "", key_out ? key_out : kbs ? kbs : "",
+           tok_len ? "tokenizer included" : "no tokenizer");
     rc = 0;
 out:
     if (rc)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <openssl/crypto.h>
 
 #include "formats/checkpoint_parts.h"
@@ -17,33 +18,73 @@ static size_t arena_bytes(const tl_config *cfg)
     return (n + 63) / 64 * 64;
 }
 
-int tl_checkpoint_alloc(tl_checkpoint *ck, const tl_config *cfg, int with_optimizer, tl_err *err)
+/* Large arenas are 2 MiB-aligned and advised for transparent huge pages: loading 50 MB of weights
+ * then takes a few dozen page faults instead of twelve thousand. */
+static float *arena_alloc(size_t bytes)
+{
+    const size_t huge = 2u << 20;
+    void *p = NULL;
+    if (bytes >= 2 * huge) {
+        if (posix_memalign(&p, huge, bytes) != 0)
+            return NULL;
+        madvise(p, bytes / 4096 * 4096, MADV_HUGEPAGE); /* advisory: failure only costs speed */
+        return p;
+    }
+    return aligned_alloc(64, bytes);
+}
+
+/* Zeroes what no tensor covers (alignment padding), for arenas that are then filled tensor by
+ * tensor: zeroing the whole arena first would cost a pass over all the weights. */
+static void zero_padding(const tl_config *cfg, const tl_param *p, int np, float *arena)
+{
+    size_t at = 0, end = arena_bytes(cfg) / sizeof(float);
+    for (int i = 0; i < np; i++) {
+        memset(arena + at, 0, (p[i].offset - at) * sizeof(float));
+        at = p[i].offset + p[i].numel;
+    }
+    memset(arena + at, 0, (end - at) * sizeof(float));
+}
+
+static int alloc_arrays(tl_checkpoint *ck, const tl_config *cfg, int with_optimizer, int zero, tl_err *err)
 {
     memset(ck, 0, sizeof *ck);
     ck->cfg = *cfg;
     size_t bytes = arena_bytes(cfg);
-    ck->params = aligned_alloc(64, bytes);
+    ck->params = arena_alloc(bytes);
     if (with_optimizer) {
-        ck->adam_m = aligned_alloc(64, bytes);
-        ck->adam_v = aligned_alloc(64, bytes);
+        ck->adam_m = arena_alloc(bytes);
+        ck->adam_v = arena_alloc(bytes);
     }
     if (!ck->params || (with_optimizer && (!ck->adam_m || !ck->adam_v))) {
         tl_checkpoint_free(ck);
         return tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of parameters", bytes);
     }
-    memset(ck->params, 0, bytes);
-    if (with_optimizer) {
-        memset(ck->adam_m, 0, bytes);
-        memset(ck->adam_v, 0, bytes);
+    if (zero) {
+        memset(ck->params, 0, bytes);
+        if (with_optimizer) {
+            memset(ck->adam_m, 0, bytes);
+            memset(ck->adam_v, 0, bytes);
+        }
     }
     return 0;
+}
+
+int tl_checkpoint_alloc(tl_checkpoint *ck, const tl_config *cfg, int with_optimizer, tl_err *err)
+{
+    return alloc_arrays(ck, cfg, with_optimizer, 1, err);
+}
+
+float *tl_checkpoint_arena_alloc(const tl_config *cfg)
+{
+    return arena_alloc(arena_bytes(cfg));
 }
 
 void tl_checkpoint_free(tl_checkpoint *ck)
 {
     if (!ck)
         return;
-    size_t bytes = arena_bytes(&ck->cfg);
+    /* a checkpoint that was never loaded has no config (and no arrays): nothing to size */
+    size_t bytes = ck->params || ck->adam_m || ck->adam_v ? arena_bytes(&ck->cfg) : 0;
     float *arrays[3] = {ck->params, ck->adam_m, ck->adam_v};
     for (int i = 0; i < 3; i++)
         if (arrays[i]) {
@@ -105,6 +146,39 @@ static int check_mask(const tl_tensor_src *s, const tl_config *c, int block, int
     return rc;
 }
 
+/* Reads every validated tensor into its arena slice; on two threads when every source allows it
+ * and there is enough data (the copy from the page cache is what loading costs). */
+static int read_all(const tl_tensor_src *src, int n, const int *target, const tl_param *p, float *arena, tl_err *err)
+{
+    size_t bytes = 0;
+    int parallel = 1, rc = 0;
+    for (int i = 0; i < n; i++)
+        if (target[i] >= 0) {
+            bytes += p[target[i]].numel * sizeof(float);
+            parallel &= src[i].thread_safe;
+        }
+    parallel = parallel && bytes >= (8u << 20);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(2) if (parallel)
+    for (int i = 0; i < n; i++) {
+        if (target[i] < 0)
+            continue;
+        int failed;
+#pragma omp atomic read
+        failed = rc;
+        if (failed)
+            continue;
+        tl_err e = {0};
+        if (src[i].read(src[i].ctx, arena + p[target[i]].offset, &e)) {
+#pragma omp critical(tl_checkpoint_read_err)
+            if (!rc) {
+                *err = e;
+                rc = e.code;
+            }
+        }
+    }
+    return rc;
+}
+
 static int part_present(const tl_parts *present, const char *name)
 {
     tl_part part;
@@ -141,8 +215,9 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
     tl_param *p = calloc((size_t)np, sizeof *p);
     int *sorted = calloc((size_t)np, sizeof *sorted);
     char *seen = calloc((size_t)np, 1);
+    int *target = malloc(((size_t)n + 1) * sizeof *target);
     int rc = 0;
-    if (!p || !sorted || !seen) {
+    if (!p || !sorted || !seen || !target) {
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
         goto out;
     }
@@ -150,8 +225,11 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
     for (int i = 0; i < np; i++)
         sorted[i] = i;
     qsort_r(sorted, (size_t)np, sizeof *sorted, cmp_param_idx, p);
-    if ((rc = tl_checkpoint_alloc(ck, &c, 0, err)))
+    if ((rc = alloc_arrays(ck, &c, 0, 0, err)))
         goto out;
+    zero_padding(&c, p, np, ck->params);
+    for (int i = 0; i < n; i++)
+        target[i] = -1;
     for (int i = 0; i < n && !rc; i++) {
         const tl_tensor_src *s = &src[i];
         int blk, head;
@@ -179,7 +257,7 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
             rc = tl_errf(err, TL_EINVAL, "%s: tensor %s has shape %s, the config needs %s", s->where, s->name, got, want);
             break;
         }
-        rc = s->read(s->ctx, ck->params + p[k].offset, err);
+        target[i] = k;
     }
     if (!rc) {
         int missing = 0, first = -1;
@@ -198,6 +276,8 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
         }
     }
     if (!rc)
+        rc = read_all(src, n, target, p, ck->params, err);
+    if (!rc)
         snprintf(ck->note, sizeof ck->note, "%s", note);
 out:
     if (rc)
@@ -205,6 +285,7 @@ out:
     free(p);
     free(sorted);
     free(seen);
+    free(target);
     return rc;
 }
 

@@ -59,6 +59,7 @@ typedef struct {
     const int64_t *shape;
     int (*read)(void *ctx, float *dst, tl_err *err);
     void *ctx;
+    int thread_safe;    /* read() may run concurrently for different tensors */
 } tl_tensor_src;
 
 /* Builds a checkpoint from named tensors: cfg when given, otherwise inferred from the shapes

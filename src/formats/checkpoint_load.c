@@ -11,6 +11,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
 #include "formats/safetensors.h"
 #include "model/params.h"
@@ -168,8 +169,8 @@ static int load_optimizer(const char *path, tl_checkpoint *ck, const char *model
         goto out;
     }
     size_t bytes = (tl_params_arena_floats(&ck->cfg) * sizeof(float) + 63) / 64 * 64;
-    ck->adam_m = aligned_alloc(64, bytes);
-    ck->adam_v = aligned_alloc(64, bytes);
+    ck->adam_m = tl_checkpoint_arena_alloc(&ck->cfg);
+    ck->adam_v = tl_checkpoint_arena_alloc(&ck->cfg);
     if (!ck->adam_m || !ck->adam_v) {
         rc = tl_errf(err, TL_ENOMEM, "out of memory for optimizer state");
         goto out;
@@ -271,7 +272,7 @@ static int load_files(const char *path, src_file *s, int n, tl_checkpoint *ck, c
                 break;
             }
             ctx[k] = (st_ctx){&s[i].f, t};
-            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, st_read, &ctx[k]};
+            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, st_read, &ctx[k], 1}; /* pread */
         }
     if (!rc && (rc = tl_checkpoint_assemble(src, total, cfgjs ? &cfg : NULL, ck, err)) &&
         strncmp(err->msg, path, strlen(path)))

@@ -219,8 +219,9 @@ static int import_partial(const tl_tensor_src *src, int n, const char *dest, tl_
                  nb == 1 ? "" : "s", pr.final ? ", final_linear" : "");
         rep->nwritten = pr.embedding + nb + pr.final;
         snprintf(rep->note, sizeof rep->note,
-                 "the model is incomplete: it has %s but lacks %s; wrote the parts present as split-layout files with the same keys, without a config; it cannot be loaded "
-                 "until the missing parts are added", present, missing);
+                 "the model is incomplete: it has %s but lacks %s; wrote the parts present as split-layout "
+                 "files with the same keys, without a config; it cannot be loaded until the missing parts are added",
+                 present, missing);
     }
     free(blocks);
     return rc;

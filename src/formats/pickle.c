@@ -1,5 +1,6 @@
 #include "formats/pickle.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,13 @@ typedef struct {
     tl_err *err;
 } vm;
 
-static int fail(vm *v, const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 2, 3))) static int fail(vm *v, const char *fmt, ...)
 {
     char msg[1024];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(msg, sizeof msg, fmt, a, b);
-#pragma GCC diagnostic pop
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return tl_errf(v->err, TL_EINVAL, "%s: data.pkl offset %zu: %s", v->label, v->op_pos, msg);
 }
 
@@ -73,7 +74,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elsize)
 static obj *new_obj(vm *v, int kind)
 {
     if (v->nall >= MAX_OBJECTS) {
-        fail(v, "more than %s objects%s", "4194304", "");
+        fail(v, "more than %u objects", MAX_OBJECTS);
         return NULL;
     }
     if (grow((void **)&v->all, &v->allcap, v->nall + 1, sizeof *v->all)) {
@@ -105,7 +106,7 @@ static obj *pop(vm *v)
 {
     size_t floor = v->nmarks ? v->marks[v->nmarks - 1] : 0;
     if (v->sp <= floor) {
-        fail(v, "stack underflow%s%s", "", "");
+        fail(v, "stack underflow");
         return NULL;
     }
     return v->stack[--v->sp];
@@ -115,7 +116,7 @@ static obj *top(vm *v)
 {
     size_t floor = v->nmarks ? v->marks[v->nmarks - 1] : 0;
     if (v->sp <= floor) {
-        fail(v, "stack underflow%s%s", "", "");
+        fail(v, "stack underflow");
         return NULL;
     }
     return v->stack[v->sp - 1];
@@ -124,7 +125,7 @@ static obj *top(vm *v)
 static int need(vm *v, size_t n)
 {
     if (v->len - v->pos < n)
-        return fail(v, "truncated pickle (opcode argument runs past the end)%s%s", "", "");
+        return fail(v, "truncated pickle (opcode argument runs past the end)");
     return 0;
 }
 
@@ -141,7 +142,7 @@ static uint64_t rd_le(vm *v, size_t n)
 static obj **pop_mark(vm *v, size_t *n)
 {
     if (!v->nmarks) {
-        fail(v, "no MARK on the stack%s%s", "", "");
+        fail(v, "no MARK on the stack");
         return NULL;
     }
     size_t m = v->marks[--v->nmarks];
@@ -199,7 +200,7 @@ static int op_global(vm *v)
     for (int k = 0; k < 2; k++) {
         const uint8_t *nl = memchr(v->p + v->pos, '\n', v->len - v->pos);
         if (!nl)
-            return fail(v, "truncated GLOBAL%s%s", "", "");
+            return fail(v, "truncated GLOBAL");
         ll[k] = (size_t)(nl - (v->p + v->pos));
         printable(line[k], sizeof line[k], (const char *)v->p + v->pos, ll[k] < 129 ? ll[k] : 129);
         v->pos += ll[k] + 1;
@@ -244,13 +245,13 @@ static int rebuild_tensor(vm *v, obj *args)
 {
     obj **a = args->items;
     if (args->n != 6 && args->n != 7)
-        return fail(v, "_rebuild_tensor_v2 takes 6 or 7 arguments%s%s", "", "");
+        return fail(v, "_rebuild_tensor_v2 takes 6 or 7 arguments");
     if (a[0]->kind != O_STORAGE)
-        return fail(v, "_rebuild_tensor_v2: first argument is not a storage%s%s", "", "");
+        return fail(v, "_rebuild_tensor_v2: first argument is not a storage");
     if (a[2]->kind != O_TUPLE || a[3]->kind != O_TUPLE || a[2]->n != a[3]->n || a[2]->n > TL_PK_MAX_DIMS)
-        return fail(v, "_rebuild_tensor_v2: size and stride must be tuples of equal length (at most 8)%s%s", "", "");
+        return fail(v, "_rebuild_tensor_v2: size and stride must be tuples of equal length (at most 8)");
     if (a[4]->kind != O_BOOL || !empty_dict_or_none(a[5]) || (args->n == 7 && !empty_dict_or_none(a[6])))
-        return fail(v, "_rebuild_tensor_v2: requires_grad must be a bool and backward hooks/metadata empty%s%s", "", "");
+        return fail(v, "_rebuild_tensor_v2: requires_grad must be a bool and backward hooks/metadata empty");
     tensor_info *ti = calloc(1, sizeof *ti);
     obj *t = new_obj(v, O_TENSOR);
     if (!ti || !t) {
@@ -261,10 +262,10 @@ static int rebuild_tensor(vm *v, obj *args)
     ti->storage = a[0];
     ti->ndim = (int)a[2]->n;
     if (get_int(a[1], &ti->offset))
-        return fail(v, "_rebuild_tensor_v2: storage offset is not an integer%s%s", "", "");
+        return fail(v, "_rebuild_tensor_v2: storage offset is not an integer");
     for (int d = 0; d < ti->ndim; d++)
         if (get_int(a[2]->items[d], &ti->size[d]) || get_int(a[3]->items[d], &ti->stride[d]))
-            return fail(v, "_rebuild_tensor_v2: size and stride entries must be integers%s%s", "", "");
+            return fail(v, "_rebuild_tensor_v2: size and stride entries must be integers");
     return push(v, t);
 }
 
@@ -274,21 +275,21 @@ static int op_reduce(vm *v)
     if (!fn)
         return v->err->code;
     if (fn->kind != O_GLOBAL || args->kind != O_TUPLE)
-        return fail(v, "REDUCE needs an allowed global and an argument tuple%s%s", "", "");
+        return fail(v, "REDUCE needs an allowed global and an argument tuple");
     switch (fn->i) {
     case G_ORDERED_DICT:
         if (args->n)
-            return fail(v, "OrderedDict() with arguments is not supported%s%s", "", "");
+            return fail(v, "OrderedDict() with arguments is not supported");
         return push(v, new_obj(v, O_DICT));
     case G_REBUILD_TENSOR_V2:
         return rebuild_tensor(v, args);
     case G_REBUILD_PARAMETER:
         if (args->n != 3 || args->items[0]->kind != O_TENSOR || args->items[1]->kind != O_BOOL ||
             !empty_dict_or_none(args->items[2]))
-            return fail(v, "_rebuild_parameter takes (tensor, requires_grad, empty hooks)%s%s", "", "");
+            return fail(v, "_rebuild_parameter takes (tensor, requires_grad, empty hooks)");
         return push(v, args->items[0]);
     default:
-        return fail(v, "a storage type cannot be called%s%s", "", "");
+        return fail(v, "a storage type cannot be called");
     }
 }
 
@@ -301,10 +302,10 @@ static int op_persid(vm *v)
     if (pid->kind != O_TUPLE || pid->n != 5 || a[0]->kind != O_STR || strcmp(a[0]->s, "storage") ||
         a[1]->kind != O_GLOBAL || a[1]->i != G_STORAGE || a[2]->kind != O_STR || a[3]->kind != O_STR ||
         a[4]->kind != O_INT || a[4]->i < 0)
-        return fail(v, "persistent id must be ('storage', torch.*Storage, key, location, numel)%s%s", "", "");
+        return fail(v, "persistent id must be ('storage', torch.*Storage, key, location, numel)");
     if (a[2]->slen == 0 || a[2]->slen > 64 || strspn(a[2]->s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                              "0123456789_") != a[2]->slen)
-        return fail(v, "storage key must be 1-64 letters, digits or '_'%s%s", "", "");
+        return fail(v, "storage key must be 1-64 letters, digits or '_'");
     obj *s = new_obj(v, O_STORAGE);
     if (!s)
         return v->err->code;
@@ -323,7 +324,7 @@ static int memo_put(vm *v, uint64_t idx)
     if (!o)
         return v->err->code;
     if (idx >= MAX_MEMO)
-        return fail(v, "memo index too large%s%s", "", "");
+        return fail(v, "memo index too large");
     size_t old = v->memocap;
     if (grow((void **)&v->memo, &v->memocap, (size_t)idx + 1, sizeof *v->memo))
         return tl_errf(v->err, TL_ENOMEM, "out of memory");
@@ -335,7 +336,7 @@ static int memo_put(vm *v, uint64_t idx)
 static int memo_get(vm *v, uint64_t idx)
 {
     if (idx >= v->memocap || !v->memo[idx])
-        return fail(v, "memo entry is not defined%s%s", "", "");
+        return fail(v, "memo entry is not defined");
     return push(v, v->memo[idx]);
 }
 
@@ -394,9 +395,7 @@ static int step(vm *v, obj **result)
         if (need(v, 1))
             return v->err->code;
         if (v->p[v->pos] != 2) {
-            char b[8];
-            snprintf(b, sizeof b, "%d", v->p[v->pos]);
-            return fail(v, "pickle protocol %s is not supported (torch.save writes protocol 2)%s", b, "");
+            return fail(v, "pickle protocol %d is not supported (torch.save writes protocol 2)", v->p[v->pos]);
         }
         v->pos++;
         return 0;
@@ -450,7 +449,7 @@ static int step(vm *v, obj **result)
             return v->err->code;
         n = v->p[v->pos++];
         if (n > 8)
-            return fail(v, "LONG1 integer wider than 64 bits%s%s", "", "");
+            return fail(v, "LONG1 integer wider than 64 bits");
         if (need(v, n) || !(o = new_obj(v, O_INT)))
             return v->err->code;
         {
@@ -486,13 +485,13 @@ static int step(vm *v, obj **result)
         if (!(o = pop(v)) || !(d = top(v)))
             return v->err->code;
         if (d->kind != O_DICT || (o->kind != O_DICT && o->kind != O_NONE))
-            return fail(v, "BUILD is only accepted for a dict's metadata%s%s", "", "");
+            return fail(v, "BUILD is only accepted for a dict's metadata");
         return 0;
     case 's':
         if (!(o = pop(v)) || !(k = pop(v)) || !(d = top(v)))
             return v->err->code;
         if (d->kind != O_DICT)
-            return fail(v, "SETITEM on something that is not a dict%s%s", "", "");
+            return fail(v, "SETITEM on something that is not a dict");
         {
             obj *kv[2] = {k, o};
             return append(v, d, kv, 2);
@@ -501,30 +500,29 @@ static int step(vm *v, obj **result)
         if (!(items = pop_mark(v, &n)) || !(d = top(v)))
             return v->err->code;
         if (d->kind != O_DICT || n % 2)
-            return fail(v, "SETITEMS needs a dict and key/value pairs%s%s", "", "");
+            return fail(v, "SETITEMS needs a dict and key/value pairs");
         return append(v, d, items, n);
     case 'a':
         if (!(o = pop(v)) || !(d = top(v)))
             return v->err->code;
         if (d->kind != O_LIST)
-            return fail(v, "APPEND on something that is not a list%s%s", "", "");
+            return fail(v, "APPEND on something that is not a list");
         return append(v, d, &o, 1);
     case 'e':
         if (!(items = pop_mark(v, &n)) || !(d = top(v)))
             return v->err->code;
         if (d->kind != O_LIST)
-            return fail(v, "APPENDS on something that is not a list%s%s", "", "");
+            return fail(v, "APPENDS on something that is not a list");
         return append(v, d, items, n);
     case '.':
         if (!(*result = pop(v)))
             return v->err->code;
         if (v->pos != v->len)
-            return fail(v, "data after STOP%s%s", "", "");
+            return fail(v, "data after STOP");
         return 0;
     default: {
-        char b[48];
-        snprintf(b, sizeof b, "0x%02x (%s)", op, opname(op));
-        return fail(v, "unsupported pickle opcode %s: torch.save state_dicts use only protocol-2 data opcodes%s", b, "");
+        return fail(v, "unsupported pickle opcode 0x%02x (%s): torch.save state_dicts use only protocol-2 data opcodes",
+                    op, opname(op));
     }
     }
 }
@@ -583,6 +581,12 @@ static int to_state_dict(vm *v, obj *root, tl_pk_state_dict *sd)
         if (bad || (numel > 0 && last >= x->storage_numel))
             return tl_errf(v->err, TL_EINVAL, "%s: tensor '%s': view (offset, sizes, strides) does not fit in its "
                            "storage of %lld elements", L, pk, (long long)x->storage_numel);
+        /* more elements than the storage means overlapping or expanded (stride 0) views, which
+         * state_dicts do not contain; refusing them bounds the memory a small file can claim */
+        if (numel > x->storage_numel)
+            return tl_errf(v->err, TL_EINVAL, "%s: tensor '%s': view has %lld elements, more than its storage of %lld "
+                           "(overlapping or expanded views are not supported)", L, pk, (long long)numel,
+                           (long long)x->storage_numel);
         x->numel = numel;
     }
     tl_pk_tensor *sorted = malloc((sd->n ? (size_t)sd->n : 1) * sizeof *sorted);

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "kbs/client.h"
 #include "seal/seal.h"
 
 static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key, tl_err *err)
@@ -21,7 +22,10 @@ static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key,
         return 0;
     }
     if (o && o->kbs_url) {
-        return tl_errf(err, TL_EUNSUPPORTED, "%s: key broker client lands in stage 2", path); /* STAGE2 */
+        tl_kbs_client_opts ko = {.url = o->kbs_url, .ca_file = o->kbs_ca, .tee = o->tee ? o->tee : "auto"};
+        if (tl_kbs_fetch_key(&ko, key_id, key, err))
+            return tl_err_prefix(err, "%s: key '%s'", path, key_id);
+        return 0;
     }
     return tl_errf(err, TL_EINVAL, "%s: sealed model (key id '%s') needs --key-file FILE or --kbs URL", path, key_id);
 }

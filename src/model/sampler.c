@@ -84,17 +84,49 @@ static void sort_desc(const float *p, uint32_t *idx, int n)
     }
 }
 
+/* Walks the cumulative sum of p[0..V) to the first id where it exceeds u: block sums first
+ * (vectorized), then element by element inside the one block that holds u. */
+static uint32_t walk(const float *p, int V, double u)
+{
+    enum { BLK = 256 };
+    double acc = 0;
+    int b0 = 0;
+    for (; b0 + BLK <= V; b0 += BLK) {
+        vf s = vzero();
+        for (int i = 0; i < BLK; i += VW)
+            s = vadd(s, vload(p + b0 + i));
+        double bs = vsum(s);
+        if (acc + bs > u)
+            break;
+        acc += bs;
+    }
+    int last = -1;
+    for (int i = b0; i < V; i++)
+        if (p[i] > 0) {
+            acc += p[i];
+            last = i;
+            if (u < acc)
+                return (uint32_t)i;
+        }
+    /* rounding left u at the very end: the last id with probability > 0 */
+    for (int i = last >= 0 ? last : V - 1; i >= 0; i--)
+        if (p[i] > 0)
+            return (uint32_t)i;
+    return 0;
+}
+
 uint32_t tl_sample(float *x, int V, const tl_sample_params *sp, tl_rng *rng, uint32_t *idx)
 {
     if (!(sp->temperature > 0))
         return argmax(x, V);
-    const float invt = 1.0f / sp->temperature;
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        x[i] *= invt;
+    const int Vf = V / VW * VW;
+    vf vm = vset1(-INFINITY);
+    for (int i = 0; i < Vf; i += VW)
+        vm = vmax(vm, vload(x + i));
+    float mx = vhmax(vm);
+    for (int i = Vf; i < V; i++)
         if (x[i] > mx)
             mx = x[i];
-    }
     /* top-k: everything below the k-th largest logit gets probability 0 */
     float floor_logit = -INFINITY;
     if (sp->top_k > 0 && sp->top_k < V && idx) {
@@ -105,26 +137,37 @@ uint32_t tl_sample(float *x, int V, const tl_sample_params *sp, tl_rng *rng, uin
         for (int i = 1; i < sp->top_k; i++)
             if (x[idx[i]] < floor_logit)
                 floor_logit = x[idx[i]];
+        for (int i = 0; i < V; i++)
+            if (x[i] < floor_logit)
+                x[i] = -INFINITY;
     }
-    /* probabilities (unnormalized) */
-    double sum = 0;
-    const int Vf = V / VW * VW;
-    const vf vm = vset1(mx);
-    for (int i = 0; i < Vf; i += VW)
-        vstore(x + i, vexp_neg(vsub(vload(x + i), vm)));
-    for (int i = Vf; i < V; i++)
-        x[i] = expf(x[i] - mx);
-    float pfloor = floor_logit == -INFINITY ? 0.0f : expf(floor_logit - mx);
-    for (int i = 0; i < V; i++) {
-        if (x[i] < pfloor)
-            x[i] = 0;
+    /* unnormalized probabilities exp((logit - max) / temperature); the max maps to exactly 1 */
+    const float invt = 1.0f / sp->temperature;
+    const vf vmx = vset1(mx), vt = vset1(invt);
+    vf vs = vzero();
+    for (int i = 0; i < Vf; i += VW) {
+        vf e = vexp_neg(vmul(vsub(vload(x + i), vmx), vt));
+        vstore(x + i, e);
+        vs = vadd(vs, e);
+    }
+    double sum = vsum(vs);
+    for (int i = Vf; i < V; i++) {
+        x[i] = expf((x[i] - mx) * invt);
         sum += x[i];
+    }
+    if (floor_logit > -INFINITY) { /* vexp_neg clamps: make the excluded ids exactly 0 */
+        sum = 0;
+        for (int i = 0; i < V; i++) {
+            if (x[i] < 1e-37f)
+                x[i] = 0;
+            sum += x[i];
+        }
     }
     /* top-p: the nucleus lies among the ids above a cutoff whose mass already reaches top_p, so
      * only those are sorted; the cutoff is lowered until that holds */
     if (sp->top_p < 1.0f && idx) {
         const double target = (double)sp->top_p * sum;
-        float cut = 1.0f / 16; /* probabilities are relative to the max, which is exactly 1 */
+        float cut = 1.0f / 16;
         int n = 0;
         for (;;) {
             double mass = 0;
@@ -154,15 +197,5 @@ uint32_t tl_sample(float *x, int V, const tl_sample_params *sp, tl_rng *rng, uin
         }
         return idx[keep - 1];
     }
-    double u = tl_rng_double(rng) * sum, acc = 0;
-    int last = 0;
-    for (int i = 0; i < V; i++) {
-        if (x[i] > 0) {
-            acc += x[i];
-            last = i;
-            if (u < acc)
-                return (uint32_t)i;
-        }
-    }
-    return (uint32_t)last;
+    return walk(x, V, tl_rng_double(rng) * sum);
 }

@@ -83,6 +83,34 @@ int tl_gcm_open(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, 
     return 0;
 }
 
+int tl_gcm_begin(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, size_t aad_len, tl_err *err)
+{
+    if (g->enc || start(g, iv, aad, aad_len))
+        return tl_err_ssl(err, TL_ECRYPTO, "AES-256-GCM decryption");
+    return 0;
+}
+
+int tl_gcm_update(tl_gcm *g, const uint8_t *in, uint8_t *out, size_t len, tl_err *err)
+{
+    if (update(g, out, in, len))
+        return tl_err_ssl(err, TL_ECRYPTO, "AES-256-GCM decryption");
+    return 0;
+}
+
+int tl_gcm_verify(tl_gcm *g, const uint8_t tag[TL_GCM_TAG_LEN], tl_err *err)
+{
+    uint8_t t[TL_GCM_TAG_LEN], dummy[16];
+    int outl = 0;
+    memcpy(t, tag, sizeof t);
+    if (EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_TAG, TL_GCM_TAG_LEN, t) != 1)
+        return tl_err_ssl(err, TL_ECRYPTO, "AES-256-GCM decryption");
+    if (EVP_DecryptFinal_ex(g->ctx, dummy, &outl) != 1) {
+        ERR_clear_error();
+        return tl_errf(err, TL_ECRYPTO, "authentication failed");
+    }
+    return 0;
+}
+
 int tl_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
                    const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len, tl_err *err)
 {

@@ -26,6 +26,11 @@ int tl_gcm_seal(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, 
  * the caller must wipe). in may equal out. */
 int tl_gcm_open(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, size_t aad_len,
                 const uint8_t *in, uint8_t *out, size_t len, const uint8_t tag[TL_GCM_TAG_LEN], tl_err *err);
+/* Streaming form of tl_gcm_open (the reader overlaps reading and decrypting a chunk piece by
+ * piece while the piece is still in cache): begin, update... (in may equal out), then verify. */
+int tl_gcm_begin(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, size_t aad_len, tl_err *err);
+int tl_gcm_update(tl_gcm *g, const uint8_t *in, uint8_t *out, size_t len, tl_err *err);
+int tl_gcm_verify(tl_gcm *g, const uint8_t tag[TL_GCM_TAG_LEN], tl_err *err);
 /* Frees the context (which wipes the key schedule). */
 void tl_gcm_free(tl_gcm *g);
 

@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
+#include <omp.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 
+#include "formats/checkpoint_parts.h"
+#include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/format.h"
 #include "util/io.h"
@@ -24,6 +27,7 @@ typedef struct {
     char path[4096];
     tl_seal_header h;
     tl_gcm g;
+    uint8_t fkey[32]; /* kept for the per-thread contexts of parallel decryption; wiped at close */
     uint8_t *scratch;
     uint64_t scratch_idx;
 } sfile;
@@ -33,6 +37,7 @@ static void sfile_close(sfile *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    OPENSSL_cleanse(f->fkey, sizeof f->fkey);
     if (f->scratch) {
         OPENSSL_cleanse(f->scratch, f->h.chunk_size);
         free(f->scratch);
@@ -71,7 +76,7 @@ static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const 
     if (f->fd < 0)
         return tl_errf(err, errno == ENOENT ? TL_ENOTFOUND : TL_EIO, "%s: %s", path, strerror(errno));
     struct stat st;
-    uint8_t raw[TL_SEAL_HEADER_LEN], fkey[32], iv[12];
+    uint8_t raw[TL_SEAL_HEADER_LEN], iv[12];
     if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return tl_errf(err, TL_EINVAL, "%s: not a regular file", path);
     if (st.st_size < TL_SEAL_HEADER_LEN || read_exact(f->fd, raw, sizeof raw, 0))
@@ -90,10 +95,9 @@ static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const 
     if (strcmp(h->key_id, key->key_id) != 0)
         return tl_errf(err, TL_ECRYPTO, "%s: sealed header: sealed under key id '%s', but the key given is '%s'", f->name,
                        h->key_id, key->key_id);
-    int rc = tl_seal_file_key(key->key, h, fkey, err);
+    int rc = tl_seal_file_key(key->key, h, f->fkey, err);
     if (!rc)
-        rc = tl_gcm_init(&f->g, fkey, 0, err);
-    OPENSSL_cleanse(fkey, sizeof fkey);
+        rc = tl_gcm_init(&f->g, f->fkey, 0, err);
     if (rc)
         return rc;
     tl_seal_iv(1, 0, iv);
@@ -113,37 +117,100 @@ static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const 
     return 0;
 }
 
-/* Reads chunk i's ciphertext into dst (chunk_size bytes) and decrypts it there. */
-static int sfile_chunk(sfile *f, uint64_t i, uint8_t *dst, tl_err *err)
+#define PIECE (256u << 10)
+
+/* Reads chunk i's ciphertext into dst (chunk_size bytes) and decrypts it there with g, piece by
+ * piece: each 256 KiB piece is decrypted right after it is read, while it is still in cache. */
+static int sfile_chunk_with(sfile *f, tl_gcm *g, uint64_t i, uint8_t *dst, tl_err *err)
 {
     const uint64_t cs = f->h.chunk_size;
     uint8_t tag[TL_GCM_TAG_LEN], iv[12], aad[TL_SEAL_AAD_LEN];
-    struct iovec v[2] = {{dst, cs}, {tag, sizeof tag}};
     off_t off = (off_t)(TL_SEAL_HEADER_LEN + i * (cs + TL_GCM_TAG_LEN));
-    size_t want = cs + sizeof tag, got = 0;
-    while (got < want) {
-        ssize_t r = preadv(f->fd, v, 2, off + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
-        got += (size_t)r;
-        /* advance the iovecs past what was read */
-        size_t adv = (size_t)r;
-        for (int k = 0; k < 2 && adv; k++) {
-            size_t t = adv < v[k].iov_len ? adv : v[k].iov_len;
-            v[k].iov_base = (uint8_t *)v[k].iov_base + t;
-            v[k].iov_len -= t;
-            adv -= t;
-        }
-    }
     tl_seal_iv(0, i, iv);
     tl_seal_chunk_aad(&f->h, i, aad);
-    if (tl_gcm_open(&f->g, iv, aad, sizeof aad, dst, dst, cs, tag, err)) {
+    int rc = tl_gcm_begin(g, iv, aad, sizeof aad, err);
+    for (uint64_t o = 0; o < cs && !rc; o += PIECE) {
+        size_t n = cs - o < PIECE ? (size_t)(cs - o) : PIECE;
+        if (read_exact(f->fd, dst + o, n, off + (off_t)o))
+            return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
+        rc = tl_gcm_update(g, dst + o, dst + o, n, err);
+    }
+    if (!rc && read_exact(f->fd, tag, sizeof tag, off + (off_t)cs))
+        return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
+    if (rc || tl_gcm_verify(g, tag, err)) {
         OPENSSL_cleanse(dst, cs);
         return tl_errf(err, TL_ECRYPTO, "%s: chunk %llu of %llu: authentication failed (modified, reordered, truncated or "
                        "from another file)", f->name, (unsigned long long)i, (unsigned long long)f->h.chunk_count);
     }
+    return 0;
+}
+
+static int sfile_chunk(sfile *f, uint64_t i, uint8_t *dst, tl_err *err)
+{
+    return sfile_chunk_with(f, &f->g, i, dst, err);
+}
+
+/* Chunks [k0, k1) lie wholly inside the destination: read and decrypt them in place. Reading
+ * (a page-cache copy) and decrypting both cost CPU, so the run is split into contiguous parts,
+ * one per thread (up to omp_get_max_threads(), at most 8), each with its own GCM context; chunks
+ * are independent. Plain pthreads rather than an OpenMP region: no spinning barrier, which matters
+ * on a busy machine. */
+typedef struct {
+    sfile *f;
+    uint64_t k0, k1, base_off;
+    uint8_t *base;
+    tl_err err;
+    int rc;
+} part;
+
+static void *read_part(void *arg)
+{
+    part *p = arg;
+    tl_gcm g = {0};
+    const uint64_t cs = p->f->h.chunk_size;
+    p->rc = tl_gcm_init(&g, p->f->fkey, 0, &p->err);
+    for (uint64_t k = p->k0; k < p->k1 && !p->rc; k++)
+        p->rc = sfile_chunk_with(p->f, &g, k, p->base + (k * cs - p->base_off), &p->err);
+    tl_gcm_free(&g);
+    return NULL;
+}
+
+static int read_whole_chunks(sfile *f, uint64_t k0, uint64_t k1, uint8_t *base, uint64_t base_off, tl_err *err)
+{
+    int nth = omp_get_max_threads();
+    if (nth > 8)
+        nth = 8;
+    if ((uint64_t)nth > (k1 - k0) / 4)
+        nth = (int)((k1 - k0) / 4); /* at least 4 chunks per thread */
+    if (nth < 2) {
+        for (uint64_t k = k0; k < k1; k++)
+            if (sfile_chunk(f, k, base + (k * f->h.chunk_size - base_off), err))
+                return err->code;
+        return 0;
+    }
+    part parts[8];
+    pthread_t th[8];
+    int started[8] = {0};
+    for (int t = 0; t < nth; t++) {
+        parts[t] = (part){.f = f, .base = base, .base_off = base_off,
+                          .k0 = k0 + (k1 - k0) * (uint64_t)t / (uint64_t)nth,
+                          .k1 = k0 + (k1 - k0) * (uint64_t)(t + 1) / (uint64_t)nth};
+        if (t > 0)
+            started[t] = pthread_create(&th[t], NULL, read_part, &parts[t]) == 0;
+    }
+    read_part(&parts[0]);
+    for (int t = 1; t < nth; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            read_part(&parts[t]); /* could not start a thread: do its share here */
+    }
+    for (int t = 0; t < nth; t++)
+        if (parts[t].rc) {
+            if (err)
+                *err = parts[t].err;
+            return parts[t].rc;
+        }
     return 0;
 }
 
@@ -156,8 +223,11 @@ static int sfile_read(sfile *f, uint64_t off, uint64_t len, uint8_t *dst, tl_err
     for (uint64_t k = off / cs; k <= (off + len - 1) / cs; k++) {
         uint64_t cb = k * cs, lo = off > cb ? off : cb, hi = off + len < cb + cs ? off + len : cb + cs;
         if (lo == cb && hi == cb + cs) {
-            if (sfile_chunk(f, k, dst + (cb - off), err))
+            /* the run of whole chunks starting here */
+            uint64_t k1 = (off + len) / cs;
+            if (read_whole_chunks(f, k, k1, dst, off, err))
                 return err->code;
+            k = k1 - 1;
             continue;
         }
         if (f->scratch_idx != k) {
@@ -264,8 +334,18 @@ int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl
         rc = tl_errf(err, TL_EINVAL, "%s: descriptor does not match the manifest", f0.name);
         goto fail;
     }
-    if ((rc = tl_checkpoint_alloc(ck, &m.cfg, 0, err)))
+    /* The files cover every arena byte, so the arena is not zeroed first (that would be one more
+     * pass over 50 MB); it is allocated as the plaintext loader does (huge pages). */
+    ck->cfg = m.cfg;
+    ck->params = tl_checkpoint_arena_alloc(&m.cfg);
+    if (!ck->params) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory for the parameters");
         goto fail;
+    }
+    { /* the allocation is rounded up to 64 bytes: zero what lies past the last file */
+        size_t used = tl_params_arena_floats(&m.cfg) * sizeof(float), alloc = (used + 63) / 64 * 64;
+        memset((uint8_t *)ck->params + used, 0, alloc - used);
+    }
     if (d.blob_len) {
         ck->tokenizer_data = malloc(d.blob_len + 1);
         if (!ck->tokenizer_data) {

@@ -240,6 +240,13 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
         h.file_index = (uint32_t)i;
         rc = write_one(path, key, &h, segs, ns, err);
     }
+    /* a directory re-sealed with fewer layers keeps no stale parts from before */
+    for (int i = nf; !rc && o.split; i++) {
+        char path[4096], name[32];
+        snprintf(name, sizeof name, "part-%03d.sealed", i);
+        if (tl_path_join(path, sizeof path, out, name) || unlink(path) != 0)
+            break;
+    }
 done:
     if (manifest)
         OPENSSL_cleanse(manifest, strlen(manifest));

@@ -1,9 +1,9 @@
 #include "tensor/lmhead.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
+#include "tensor/pool.h"
 #include "tensor/simd.h"
 
 #define TR 6
@@ -24,16 +24,28 @@ size_t tl_lmhead_np(int N)
 size_t tl_lmhead_scratch(int N, int C, int nthreads)
 {
     size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
-    size_t fwd = (size_t)C * Np, xent = 2 * nt * Np + Np;
+    size_t fwd = (size_t)C * Np + 2 * nt * Np;
     size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
-    size_t m = fwd > xent ? fwd : xent;
-    return m > bwd ? m : bwd;
+    return fwd > bwd ? fwd : bwd;
 }
 
-/* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n] ---- */
+/* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n], with a running log-sum-exp ---- */
 
-INLINE void fwd_tile(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
-                     int v0, int n0, const int R, const int NV)
+/* Updates the running max m and sum s (of exp(logit - m)) of each column with a tile's rows. */
+INLINE void lse_update(float *m, float *s, const vf *acc, int stride, const int R)
+{
+    vf mo = vload(m), mx = mo;
+    for (int r = 0; r < R; r++)
+        mx = vmax(mx, acc[r * stride]);
+    vf sum = vmul(vload(s), vexp_neg(vsub(mo, mx)));
+    for (int r = 0; r < R; r++)
+        sum = vadd(sum, vexp_neg(vsub(acc[r * stride], mx)));
+    vstore(m, mx);
+    vstore(s, sum);
+}
+
+INLINE void fwd_tile(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                     size_t Np, int v0, int n0, const int R, const int NV)
 {
     vf acc[TR][TNV];
     for (int r = 0; r < R; r++) {
@@ -55,67 +67,94 @@ INLINE void fwd_tile(float *L, const float *xt, const float *w, const float *bia
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NV; j++)
             vstore(L + (size_t)(v0 + r) * Np + n0 + j * VW, acc[r][j]);
+    if (m)
+        for (int j = 0; j < NV; j++)
+            lse_update(m + n0 + j * VW, s + n0 + j * VW, &acc[0][j], TNV, R);
 }
 
-static void fwd_tile_edge(float *L, const float *xt, const float *w, const float *bias, int C, size_t Np,
-                          int v0, int n0, int R, int NV)
+static void fwd_tile_edge(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                          size_t Np, int v0, int n0, int R, int NV)
 {
-    fwd_tile(L, xt, w, bias, C, Np, v0, n0, R, NV);
+    if (NV == TNV) {
+        switch (R) {
+        case 1: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 1, TNV); return;
+        case 2: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 2, TNV); return;
+        case 3: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 3, TNV); return;
+        case 4: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 4, TNV); return;
+        case 5: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 5, TNV); return;
+        }
+    }
+    fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, R, NV);
 }
 
-void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const float *bias,
-                       int N, int C, int V, float *scratch)
+typedef struct {
+    float *L, *part;
+    const float *xt, *w, *bias;
+    int N, C, V;
+    size_t Np;
+    int used;
+} fwd_job;
+
+static void fwd_run(void *p, int tid, int nt)
+{
+    fwd_job *j = p;
+    const size_t Np = j->Np;
+    const int nvec = (int)(Np / VW), ntv = (j->V + TR - 1) / TR;
+    if (tid == 0)
+        j->used = nt;
+    float *m = j->part ? j->part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
+    if (m)
+        for (size_t n = 0; n < Np; n++) {
+            m[n] = -INFINITY;
+            s[n] = 0;
+        }
+    /* contiguous vocabulary ranges: each thread streams its own part of w */
+    long t0, t1;
+    tl_range(ntv, tid, nt, &t0, &t1);
+    for (long t = t0; t < t1; t++) {
+        int v0 = (int)t * TR, R = j->V - v0 < TR ? j->V - v0 : TR;
+        for (int k = 0; k < nvec; k += TNV) {
+            int NV = nvec - k < TNV ? nvec - k : TNV;
+            if (R == TR && NV == TNV)
+                fwd_tile(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, TR, TNV);
+            else
+                fwd_tile_edge(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, R, NV);
+        }
+    }
+}
+
+void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
+                       int N, int C, int V, float *scratch, int nthreads)
 {
     const size_t Np = tl_lmhead_np(N);
-    float *xt = scratch;
+    float *xt = scratch, *part = scratch + (size_t)C * Np;
     for (int c = 0; c < C; c++) {
         for (int n = 0; n < N; n++)
             xt[(size_t)c * Np + n] = x[(size_t)n * C + c];
         for (size_t n = (size_t)N; n < Np; n++)
             xt[(size_t)c * Np + n] = 0;
     }
-    const int nvec = (int)(Np / VW);
-    const int ntv = (V + TR - 1) / TR;
-#pragma omp parallel for schedule(static) if ((long)V * N * C > (1 << 16))
-    for (int t = 0; t < ntv; t++) {
-        int v0 = t * TR, R = V - v0 < TR ? V - v0 : TR;
-        for (int k = 0; k < nvec; k += TNV) {
-            int NV = nvec - k < TNV ? nvec - k : TNV;
-            if (R == TR && NV == TNV)
-                fwd_tile(logitsT, xt, w, bias, C, Np, v0, k * VW, TR, TNV);
-            else
-                fwd_tile_edge(logitsT, xt, w, bias, C, Np, v0, k * VW, R, NV);
-        }
+    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, 1};
+    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, fwd_run, &j);
+    const int used = j.used;
+    if (!lse)
+        return;
+    /* combine the threads' partial maxima and sums */
+    for (size_t n = 0; n < Np; n++) {
+        float M = -INFINITY;
+        for (int t = 0; t < used; t++)
+            if (part[(size_t)t * 2 * Np + n] > M)
+                M = part[(size_t)t * 2 * Np + n];
+        double S = 0;
+        for (int t = 0; t < used; t++)
+            S += (double)part[(size_t)t * 2 * Np + Np + n] * exp((double)part[(size_t)t * 2 * Np + n] - M);
+        lse[n] = M + (float)log(S);
     }
 }
 
-/* ---- cross-entropy: per column log-sum-exp, blockwise online (one pass over memory) ---- */
-
-double tl_xent_forward(const float *logitsT, const uint32_t *targets, int N, int V, float *lse)
+double tl_xent_loss(const float *logitsT, const float *lse, const uint32_t *targets, int N)
 {
     const size_t Np = tl_lmhead_np(N);
-    const int nvec = (int)(Np / VW);
-    /* column-parallel: each thread owns whole columns, so no cross-thread combination */
-#pragma omp parallel for schedule(static) if ((long)V * N > (1 << 16))
-    for (int k = 0; k < nvec; k++) {
-        const float *col = logitsT + (size_t)k * VW;
-        vf m = vset1(-INFINITY), s = vzero();
-        for (int v0 = 0; v0 < V; v0 += VB) {
-            int v1 = v0 + VB < V ? v0 + VB : V;
-            vf bm = m;
-            for (int v = v0; v < v1; v++)
-                bm = vmax(bm, vload(col + (size_t)v * Np));
-            s = vmul(s, vexp_neg(vsub(m, bm))); /* rescale the running sum to the new max */
-            m = bm;
-            for (int v = v0; v < v1; v++)
-                s = vadd(s, vexp_neg(vsub(vload(col + (size_t)v * Np), m)));
-        }
-        float mm[VW], ss[VW];
-        vstore(mm, m);
-        vstore(ss, s);
-        for (int i = 0; i < VW; i++)
-            lse[(size_t)k * VW + i] = mm[i] + logf(ss[i]);
-    }
     double loss = 0;
     for (int n = 0; n < N; n++)
         loss += (double)lse[n] - (double)logitsT[(size_t)targets[n] * Np + n];
@@ -150,6 +189,15 @@ INLINE void dw_tile(float *dw, const float *P, const float *x, int N, int C, siz
 static void dw_tile_edge(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
                          int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 1, TNV); return;
+        case 2: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 2, TNV); return;
+        case 3: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 3, TNV); return;
+        case 4: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 4, TNV); return;
+        case 5: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 5, TNV); return;
+        }
+    }
     dw_tile(dw, P, x, N, C, Np, v0, i0, c0, R, NV);
 }
 
@@ -180,6 +228,15 @@ INLINE void dx_tile(float *dx, const float *P, const float *w, int nrows, int C,
 static void dx_tile_edge(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
                          int n0, int c0, int R, int NV)
 {
+    if (NV == TNV) {
+        switch (R) {
+        case 1: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 1, TNV); return;
+        case 2: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 2, TNV); return;
+        case 3: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 3, TNV); return;
+        case 4: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 4, TNV); return;
+        case 5: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 5, TNV); return;
+        }
+    }
     dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, R, NV);
 }
 
@@ -246,6 +303,32 @@ static void backward_block(float *dxp, float *dw, float *dbias, float *P, const 
     }
 }
 
+typedef struct {
+    float *scratch, *dw, *dbias;
+    const float *logitsT, *lse, *colscale, *x, *w;
+    const uint32_t *targets;
+    int N, C, V;
+    size_t Np, per;
+    int used;
+} bwd_job;
+
+static void bwd_run(void *p, int tid, int nt)
+{
+    bwd_job *j = p;
+    if (tid == 0)
+        j->used = nt;
+    float *dxp = j->scratch + (size_t)tid * j->per, *P = dxp + (size_t)j->N * j->C;
+    memset(dxp, 0, (size_t)j->N * j->C * sizeof(float));
+    /* contiguous block ranges per thread: each thread streams its own part of w and dw */
+    long b0, b1;
+    tl_range((j->V + VB - 1) / VB, tid, nt, &b0, &b1);
+    for (long b = b0; b < b1; b++) {
+        int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
+        backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N, j->C,
+                       j->Np, v0, nrows);
+    }
+}
+
 void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT, const float *lse,
                         const uint32_t *targets, const float *x, const float *w, int N, int C, int V,
                         float *scratch, int nthreads)
@@ -255,46 +338,47 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     float *colscale = scratch + (size_t)nthreads * per;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    const int nblocks = (V + VB - 1) / VB;
-#pragma omp parallel num_threads(nthreads)
-    {
-        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        float *dxp = scratch + (size_t)tid * per, *P = dxp + (size_t)N * C;
-        memset(dxp, 0, (size_t)N * C * sizeof(float));
-        /* contiguous block ranges per thread: each thread streams its own part of w and dw */
-        int b0 = (int)((long)nblocks * tid / nt), b1 = (int)((long)nblocks * (tid + 1) / nt);
-        for (int b = b0; b < b1; b++) {
-            int v0 = b * VB, nrows = V - v0 < VB ? V - v0 : VB;
-            backward_block(dxp, dw, dbias, P, logitsT, lse, colscale, targets, x, w, N, C, Np, v0, nrows);
-        }
-#pragma omp barrier
-        const size_t total = (size_t)N * C;
-        size_t e0 = total * (size_t)tid / (size_t)nt, e1 = total * (size_t)(tid + 1) / (size_t)nt;
-        for (int t = 0; t < nt; t++) {
-            const float *src = scratch + (size_t)t * per;
-            for (size_t e = e0; e < e1; e++)
-                dx[e] += src[e];
-        }
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, 1};
+    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, bwd_run, &j);
+    const size_t total = (size_t)N * C;
+    for (int t = 0; t < j.used; t++) {
+        const float *src = scratch + (size_t)t * per;
+        for (size_t e = 0; e < total; e++)
+            dx[e] += src[e];
     }
 }
 
 /* ---- inference: a few rows, row-major logits ---- */
 
-void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
+typedef struct {
+    float *out;
+    const float *x, *w, *bias;
+    int nb, C, V;
+} rows_job;
+
+static void rows_run(void *p, int tid, int nt)
 {
-    const int Cf = C / VW * VW;
-#pragma omp parallel for schedule(static) if ((long)V * C > (1 << 16))
-    for (int v = 0; v < V; v++) {
-        const float *wr = w + (size_t)v * C;
-        for (int b = 0; b < nb; b++) {
-            const float *xr = x + (size_t)b * C;
+    const rows_job *j = p;
+    const int C = j->C, Cf = C / VW * VW;
+    long v0, v1;
+    tl_range(j->V, tid, nt, &v0, &v1);
+    for (long v = v0; v < v1; v++) {
+        const float *wr = j->w + (size_t)v * C;
+        for (int b = 0; b < j->nb; b++) {
+            const float *xr = j->x + (size_t)b * C;
             vf acc = vzero();
             for (int c = 0; c < Cf; c += VW)
                 acc = vfma(vload(wr + c), vload(xr + c), acc);
             float s = vsum(acc);
             for (int c = Cf; c < C; c++)
                 s += wr[c] * xr[c];
-            out[(size_t)b * V + v] = s + bias[v];
+            j->out[(size_t)b * j->V + v] = s + j->bias[v];
         }
     }
+}
+
+void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
+{
+    rows_job j = {out, x, w, bias, nb, C, V};
+    tl_parallel((long)V * C * nb > (1 << 20) ? 64 : 1, rows_run, &j);
 }

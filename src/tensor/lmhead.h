@@ -12,16 +12,17 @@
 
 /* Padded row count used for logitsT. */
 size_t tl_lmhead_np(int N);
-/* Floats of scratch: forward needs C*Np; backward nthreads*(N*C + TL_LMHEAD_VB*Np). */
+/* Floats of scratch for forward and backward with up to nthreads threads. */
 size_t tl_lmhead_scratch(int N, int C, int nthreads);
 
-/* logitsT[V][Np] = w[V,C] · x[N,C]ᵀ + bias[V] (columns >= N are padding). */
-void tl_lmhead_forward(float *logitsT, const float *x, const float *w, const float *bias,
-                       int N, int C, int V, float *scratch);
+/* logitsT[V][Np] = w[V,C] · x[N,C]ᵀ + bias[V] (columns >= N are padding). When lse (Np floats) is
+ * given it receives each column's log Σ_v exp(logit), accumulated while the logits are still in
+ * registers (no second pass over the V x Np logits). Up to nthreads threads. */
+void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
+                       int N, int C, int V, float *scratch, int nthreads);
 
-/* Cross-entropy of each row n < N against targets[n] (< V): lse[n] = log Σ_v exp(logit), and the
- * mean over rows of lse - logit[target] is returned (double accumulation). lse: Np floats. */
-double tl_xent_forward(const float *logitsT, const uint32_t *targets, int N, int V, float *lse);
+/* Mean over rows n < N of the cross-entropy lse[n] - logit[targets[n]][n] (double accumulation). */
+double tl_xent_loss(const float *logitsT, const float *lse, const uint32_t *targets, int N);
 
 /* Backward of mean cross-entropy through the output layer. dlogit[n,v] = (softmax - onehot) / N.
  * dw[V,C] and dbias[V] are OVERWRITTEN (the output layer is their first writer); dx[N,C] +=.

@@ -6,6 +6,7 @@
 #define TEELM_TENSOR_SIMD_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__AVX512F__)

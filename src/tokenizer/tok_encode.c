@@ -141,33 +141,69 @@ static int encode_piece(const tl_tokenizer *t, const uint8_t *p, size_t n, idvec
 /* UTF-8 length of the character starting with byte b (input is valid UTF-8 here). */
 static size_t char_len(uint8_t b) { return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4; }
 
-/* Pre-tokenizes s[0..n) (a slice between special tokens, matched on its own as tiktoken does, so
- * lookaheads stop at the slice end) and encodes each piece. Text the pattern does not match is
- * skipped, as tiktoken's find_iter skips it; empty matches produce nothing. */
-static int encode_ordinary(const tl_tokenizer *t, const uint8_t *s, size_t n, idvec *v, pcre2_match_data *md,
-                           pcre2_match_context *mc, pcre2_jit_stack **js, tl_err *err)
+int tok_matcher_init(tok_matcher *m)
 {
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    size_t pos = 0;
-    while (pos < n) {
-        int rc = t->jit ? pcre2_jit_match(t->re, s, n, pos, 0, md, mc)
-                        : pcre2_match(t->re, s, n, pos, PCRE2_NO_UTF_CHECK, md, mc);
+    m->js = NULL;
+    m->md = pcre2_match_data_create(1, NULL);
+    m->mc = pcre2_match_context_create(NULL);
+    return m->md && m->mc ? 0 : -1;
+}
+
+void tok_matcher_free(tok_matcher *m)
+{
+    pcre2_jit_stack_free(m->js);
+    pcre2_match_context_free(m->mc);
+    pcre2_match_data_free(m->md);
+}
+
+int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a,
+                   size_t *b, tl_err *err)
+{
+    if (t->fast && s[pos] < 0x80) {
+        size_t e = t->fast(s, n, pos);
+        if (e) {
+            *a = pos;
+            *b = e;
+            return 1;
+        }
+    }
+    for (;;) {
+        int rc = t->jit ? pcre2_jit_match(t->re, s, n, pos, 0, m->md, m->mc)
+                        : pcre2_match(t->re, s, n, pos, PCRE2_NO_UTF_CHECK, m->md, m->mc);
         if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !*js) {
+            return 0;
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->js) {
             /* the default 32 KiB JIT stack ran out (long backtracking runs): retry with 8 MiB */
-            *js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-            if (!*js)
-                return tl_errf(err, TL_ENOMEM, "tokenizer: out of memory for the pattern stack");
-            pcre2_jit_stack_assign(mc, NULL, *js);
+            m->js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+            if (!m->js)
+                return -tl_errf(err, TL_ENOMEM, "tokenizer: out of memory for the pattern stack");
+            pcre2_jit_stack_assign(m->mc, NULL, m->js);
             continue;
         }
         if (rc < 0) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            return tl_errf(err, TL_EINVAL, "tokenizer: pre-tokenizer failed at byte %zu: %s", pos, (char *)msg);
+            return -tl_errf(err, TL_EINVAL, "tokenizer: pre-tokenizer failed at byte %zu: %s", pos, (char *)msg);
         }
-        size_t a = ov[0], b = ov[1];
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        *a = ov[0];
+        *b = ov[1];
+        return 1;
+    }
+}
+
+/* Pre-tokenizes s[0..n) (a slice between special tokens, matched on its own as tiktoken does, so
+ * lookaheads stop at the slice end) and encodes each piece. Text the pattern does not match is
+ * skipped, as tiktoken's find_iter skips it; empty matches produce nothing. */
+static int encode_ordinary(const tl_tokenizer *t, const uint8_t *s, size_t n, idvec *v, tok_matcher *m, tl_err *err)
+{
+    size_t pos = 0, a, b;
+    while (pos < n) {
+        int rc = tok_next_piece(t, m, s, n, pos, &a, &b, err);
+        if (rc == 0)
+            break;
+        if (rc < 0)
+            return -rc;
         if (b <= a) {
             pos = a + char_len(s[a]);
             continue;
@@ -211,11 +247,9 @@ int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int
     const uint8_t *s = fixed ? fixed : (const uint8_t *)text;
     idvec v = {0};
     size_t *next = t->n_special ? malloc((size_t)t->n_special * sizeof *next) : NULL;
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *js = NULL;
+    tok_matcher m;
     int rc = 0;
-    if ((t->n_special && !next) || !md || !mc || reserve(&v, slen / 3 + 16)) {
+    if (tok_matcher_init(&m) || (t->n_special && !next) || reserve(&v, slen / 3 + 16)) {
         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
         goto out;
     }
@@ -233,7 +267,7 @@ int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int
             goto out;
         }
         size_t end = k >= 0 ? at : slen;
-        if ((rc = encode_ordinary(t, s + pos, end - pos, &v, md, mc, &js, err)))
+        if ((rc = encode_ordinary(t, s + pos, end - pos, &v, &m, err)))
             goto out;
         if (k < 0)
             break;
@@ -245,9 +279,7 @@ int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int
         pos = at + t->special[k].len;
     }
 out:
-    pcre2_jit_stack_free(js);
-    pcre2_match_context_free(mc);
-    pcre2_match_data_free(md);
+    tok_matcher_free(&m);
     free(next);
     free(fixed);
     if (rc) {

@@ -71,6 +71,8 @@ struct tl_tokenizer {
     /* pre-tokenizer */
     pcre2_code *re;
     int jit;              /* pcre2_jit_compile succeeded */
+    /* hand-written ASCII matcher for the standard cl100k/o200k pattern, or NULL (tok_fast.c) */
+    size_t (*fast)(const uint8_t *s, size_t n, size_t p);
     char pattern[32];
     char encoding[32];    /* standard encoding name, or "custom" */
     char *warning;
@@ -144,6 +146,24 @@ int tok_compile_pattern(tl_tokenizer *t, const char *pat, const char *what, tl_e
  * large: any n >= 2, O(n log n) with a heap, (size_t)-1 if out of memory. Both give identical output. */
 size_t tok_bpe_small(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t *out);
 size_t tok_bpe_large(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t *out);
+
+/* ASCII pre-tokenizers: the end of the cl100k / o200k piece starting at s[p] (s[p] < 0x80), or 0
+ * when a non-ASCII byte would decide it and PCRE2 must. */
+size_t tok_fast_cl100k(const uint8_t *s, size_t n, size_t p);
+size_t tok_fast_o200k(const uint8_t *s, size_t n, size_t p);
+
+/* Per-call matching state (one per thread: the tokenizer itself stays read-only). */
+typedef struct {
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+    pcre2_jit_stack *js;  /* allocated only if the default JIT stack runs out */
+} tok_matcher;
+int tok_matcher_init(tok_matcher *m);
+void tok_matcher_free(tok_matcher *m);
+/* The next piece of s[0..n) at or after pos: returns 1 with [*a, *b) (possibly empty: callers skip
+ * empty pieces), 0 if the pattern matches nowhere after pos, or minus an error code (err set). */
+int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a,
+                   size_t *b, tl_err *err);
 
 /* Replaces invalid UTF-8 with U+FFFD the way WHATWG/node's TextDecoder do (one per maximal invalid
  * subpart). Returns 0 and *out = NULL if s is valid, else 0 and a malloc'd copy; -1 on ENOMEM. */

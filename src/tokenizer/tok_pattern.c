@@ -208,5 +208,7 @@ int tok_compile_pattern(tl_tokenizer *t, const char *pat, const char *what, tl_e
     }
     /* Without JIT (e.g. no executable memory in an enclave) pcre2_match interprets: slower, same result. */
     t->jit = pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE) == 0;
+    const tok_spec *s = tok_spec_by_pat(pat);
+    t->fast = !s ? NULL : strcmp(s->name, "cl100k") == 0 ? tok_fast_cl100k : strcmp(s->name, "o200k") == 0 ? tok_fast_o200k : NULL;
     return 0;
 }

@@ -132,6 +132,15 @@ int main(void)
     snprintf(cmd, sizeof cmd, "unseal --model %s/m.sealed --key-file %s/k5.key --out %s/back3", tmp, tmp, tmp);
     CHECK(teelm(cmd) == 1 && err_has("authentication failed"));
     CHECK(test_sh("test ! -e %s/back3/model.safetensors", tmp) == 0);
+    /* inspect shows only the public header of a sealed model; export refuses it and names unseal */
+    snprintf(cmd, sizeof cmd, "inspect %s/m.sealed", tmp);
+    CHECK(teelm(cmd) == 0 && test_sh("grep -q 'key id *cli-key' %s/out.txt && grep -q 'encrypted' %s/out.txt", tmp, tmp) == 0);
+    CHECK(test_sh("grep -q 'vocab\\|d_model\\|token_embedding' %s/out.txt", tmp) != 0);
+    snprintf(cmd, sizeof cmd, "inspect --json %s/ms", tmp);
+    CHECK(teelm(cmd) == 0 && test_sh("grep -q \"\\\"file_count\\\":$(ls %s/ms | wc -l)\" %s/out.txt", tmp, tmp) == 0);
+    snprintf(cmd, sizeof cmd, "export --model %s/m.sealed --out %s/exp", tmp, tmp);
+    CHECK(teelm(cmd) == 1 && err_has("is a sealed model") && err_has("teelm unseal"));
+    CHECK(test_sh("test ! -e %s/exp", tmp) == 0);
     /* a sealed model with no key given */
     tl_open_opts none = {0};
     snprintf(p, sizeof p, "%s/m.sealed", tmp);

@@ -288,6 +288,22 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     snprintf(to, sizeof to, "%s/mixD/model.sealed", tmp);
     copy_file(from, to);
     expect_refused(pathf("%s", "mixD"), key, "belongs to another sealed model", "index file of another model");
+    /* re-sealing a directory with a model of fewer layers leaves no stale parts behind */
+    {
+        tl_checkpoint small;
+        tl_config c = ck->cfg;
+        c.n_layer = 1;
+        tl_err e2 = {0};
+        CHECK(tl_checkpoint_alloc(&small, &c, 0, &e2) == 0);
+        seal(&small, key, 1, 4096, pathf("%s", "mixD"));
+        CHECK(test_sh("test -f %s/mixD/part-003.sealed && ! test -e %s/mixD/part-004.sealed", tmp, tmp) == 0);
+        expect_refused(pathf("%s", "mixD"), &(tl_data_key){0}, "key id", "(wrong key for the re-sealed dir)");
+        tl_checkpoint got;
+        CHECK(tl_seal_read(pathf("%s", "mixD"), key, &got, NULL, &e2) == 0 && got.cfg.n_layer == 1);
+        if (got.params)
+            tl_checkpoint_free(&got);
+        tl_checkpoint_free(&small);
+    }
     /* a layer file given as the model */
     snprintf(from, sizeof from, "%s/mixC/part-001.sealed", tmp);
     expect_refused(from, key, "not the index file", "a layer file as the model");

@@ -2,6 +2,7 @@
  * and impostors warned about, hostile files fail with messages naming the file and line. Also the
  * special-token rules, the model-directory lookup, the two merge implementations and the non-JIT
  * matcher agree. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,61 @@ static void interpreter_agrees(tl_tokenizer *t, const char *src)
     free(d);
 }
 
+/* One loaded tokenizer shared by threads encoding at once gives each the single-thread answer. */
+typedef struct {
+    const tl_tokenizer *t;
+    const uint8_t *text;
+    size_t len;
+    const uint32_t *want;
+    size_t nwant;
+    int bad;
+} thread_job;
+
+static void *encode_many(void *arg)
+{
+    thread_job *j = arg;
+    tl_err err = {0};
+    for (int r = 0; r < 30; r++) {
+        uint32_t *ids = NULL;
+        size_t n = 0;
+        if (tl_tokenizer_encode(j->t, (const char *)j->text, j->len, 0, &ids, &n, &err) || n != j->nwant ||
+            memcmp(ids, j->want, n * sizeof *ids))
+            j->bad++;
+        free(ids);
+    }
+    return NULL;
+}
+
+static void threads_agree(const tl_tokenizer *t, const char *src)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/tokenizer/data/unicode_stress.txt", src);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    tl_err err = {0};
+    uint32_t *want = NULL;
+    size_t nw = 0;
+    if (tl_read_file(path, 1 << 20, &d, &n, &err) || tl_tokenizer_encode(t, (const char *)d, n, 0, &want, &nw, &err)) {
+        CHECK(!"stress text");
+        free(d);
+        return;
+    }
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){t, d, n, want, nw, 0};
+        CHECK(pthread_create(&th[i], NULL, encode_many, &jobs[i]) == 0);
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad;
+    }
+    CHECKF(bad == 0, "%d concurrent encodings differ", bad);
+    free(want);
+    free(d);
+}
+
 int main(void)
 {
     const char *src = getenv("TEELM_SRC") ? getenv("TEELM_SRC") : ".";
@@ -341,6 +397,7 @@ int main(void)
     tl_tokenizer *t = cl ? tl_tokenizer_load(cl, NULL, &err) : tl_is_file(json) ? tl_tokenizer_load(json, NULL, &err) : NULL;
     if (t) {
         merges_agree(t);
+        threads_agree(t, src);
         interpreter_agrees(t, src);
         /* special tokens: refused unless allowed; allowed ones split the text like tiktoken */
         uint32_t *ids = NULL;

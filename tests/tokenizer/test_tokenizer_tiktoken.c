@@ -1,6 +1,6 @@
 /* Token-for-token equality with npm tiktoken (tests/reference/tiktoken_encode.js) for cl100k_base and
  * o200k_base: the seed corpus, a Unicode stress text, and random boundary-heavy strings (seed printed;
- * TEELM_SEED=N reproduces a run). Also decode(encode(x)) == x for valid UTF-8, and the U+FFFD repair
+ * TEELM_SEED=N reproduces a run); p50k_base and r50k_base on the stress text and 1,000 random strings. Also decode(encode(x)) == x for valid UTF-8, and the U+FFFD repair
  * of invalid UTF-8 against node's Buffer.toString. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +38,9 @@ static void add_case(const uint8_t *text, size_t len, int enc, int allow, int fi
     cases[ncases++] = (tcase){copy, len, enc, allow, file, sanitize, label};
 }
 
-static const char *enc_names[2] = {"cl100k_base", "o200k_base"};
-static tl_tokenizer *encs[2];
+#define NENC 4
+static const char *enc_names[NENC] = {"cl100k_base", "o200k_base", "p50k_base", "r50k_base"};
+static tl_tokenizer *encs[NENC];
 static int shown;
 
 static void show(const tcase *c, const char *what, const uint32_t *a, long na, const char *ref)
@@ -76,10 +77,14 @@ int main(void)
         encs[0] = tl_tokenizer_load(path, NULL, &err);
     }
     CHECKF(encs[0] != NULL, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/node_modules/tiktoken/encoders/o200k_base.json", src);
-    encs[1] = tl_tokenizer_load(path, NULL, &err);
-    CHECKF(encs[1] != NULL, "%s", err.msg);
-    if (!encs[0] || !encs[1])
+    for (int e = 1; e < NENC; e++) {
+        snprintf(path, sizeof path, "%s/node_modules/tiktoken/encoders/%s.json", src, enc_names[e]);
+        encs[e] = tl_tokenizer_load(path, NULL, &err);
+        CHECKF(encs[e] != NULL, "%s", err.msg);
+        if (!encs[e])
+            return test_finish();
+    }
+    if (!encs[0])
         return test_finish();
     CHECK(strcmp(tl_tokenizer_encoding_name(encs[0]), "cl100k_base") == 0);
     CHECK(strcmp(tl_tokenizer_encoding_name(encs[1]), "o200k_base") == 0);
@@ -93,10 +98,10 @@ int main(void)
     uint8_t *sd = NULL;
     size_t sn = 0;
     CHECK(tl_read_file(stress, 1 << 20, &sd, &sn, &err) == 0);
-    for (int e = 0; e < 2; e++) {
+    for (int e = 0; e < NENC; e++) {
         const char *files[2] = {corpus, stress};
         for (int f = 0; f < 2; f++) {
-            if (!files[f])
+            if (!files[f] || (f == 0 && e >= 2))
                 continue;
             uint8_t *d = NULL;
             size_t n = 0;
@@ -123,7 +128,7 @@ int main(void)
         int kind = k < 85 ? 0 : k < 95 ? 1 : 2;
         size_t n = tt_random_text(buf, 1 << 16, kind);
         int allow = kind == 2 ? (tt_rand() % 4 != 0) : 0;
-        for (int e = 0; e < 2; e++) {
+        for (int e = 0; e < (r < 1000 ? NENC : 2); e++) {
             add_case(buf, n, e, allow, 0, kind == 1 && e == 0, kind == 1 ? "random, invalid UTF-8" : "random");
             tt_cmd_encode(enc_names[e], allow, buf, n);
             if (kind == 1 && e == 0)
@@ -202,7 +207,7 @@ int main(void)
            equal, compared, errors_both, roundtrips, enc_time);
     free(cases);
     tt_reset();
-    tl_tokenizer_free(encs[0]);
-    tl_tokenizer_free(encs[1]);
+    for (int e = 0; e < NENC; e++)
+        tl_tokenizer_free(encs[e]);
     return test_finish();
 }

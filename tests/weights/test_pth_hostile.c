@@ -108,6 +108,11 @@ static void hand_made(void)
         off[1] = 1; /* storage offset 1 + 2 elements > storage of 2 */
         CHECK(refuse_pkl("view past the storage", view, sizeof ok - 1, "does not fit in its storage of 2 elements"));
     }
+    if (off) {
+        memcpy(view, ok, sizeof ok - 1);
+        off[1] = 0, off[3] = 4, off[6] = 0; /* size 4 with stride 0: an expanded view of 2 elements */
+        CHECK(refuse_pkl("expanded view", view, sizeof ok - 1, "more than its storage of 2"));
+    }
     /* deeply nested marks and tuples are data, not recursion: no stack overflow */
     static char deep[400002];
     deep[0] = '\x80', deep[1] = 2;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The main job end to end, on one machine, in sim mode:
+#   install → build → tokenizer → train (full + split) → seal → key broker → attested server → client "The"
+# Every step says what it does; everything started here is stopped on exit.
+# sim mode PROTECTS NOTHING: it stands in for SGX/TDX hardware so the whole path runs anywhere.
+#
+# Environment: DEMO_DIR (default ./demo-run), DEMO_STEPS (training steps, default 600),
+#              DEMO_SKIP_DEPS=1 to skip the package installation step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dir=${DEMO_DIR:-$root/demo-run}
+steps=${DEMO_STEPS:-600}
+bin=$root/build/teelm
+pids=()
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\ndemo: %s\n' "$*" >&2; exit 1; }
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# Waits until FILE contains a line "listening on HOST:PORT" and prints HOST:PORT.
+wait_listen() {
+  local file=$1 pid=$2
+  for _ in $(seq 1 300); do
+    if grep -qo 'listening on [^ ]*' "$file" 2>/dev/null; then
+      grep -o 'listening on [^ ]*' "$file" | head -n 1 | sed 's/listening on //; s#https://##'
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; return 1; }
+    sleep 0.2
+  done
+  cat "$file" >&2
+  return 1
+}
+
+if [ "${DEMO_SKIP_DEPS:-0}" != 1 ]; then
+  say "1/9 installing what is missing (Debian packages, npm tiktoken)"
+  bash scripts/install-deps.sh || die "installing dependencies failed: see the messages above (apt-get needs root or sudo)"
+fi
+
+say "2/9 building teelm"
+make build >/dev/null || die "the build failed: run 'make build' to see why"
+"$bin" --version
+
+rm -rf "$dir"; mkdir -p "$dir"
+say "3/9 getting the cl100k_base tokenizer"
+if [ -f "$root/../shared/data/cl100k_base.tiktoken" ]; then
+  tokenizer=$root/../shared/data/cl100k_base.tiktoken
+elif [ -f "$root/node_modules/tiktoken/encoders/cl100k_base.json" ]; then
+  tokenizer=$root/node_modules/tiktoken/encoders/cl100k_base.json
+else
+  die "no tokenizer: run 'bash scripts/install-deps.sh' (it installs the npm tiktoken package)"
+fi
+echo "tokenizer: $tokenizer"
+
+say "4/9 choosing a training corpus"
+if [ -f "$root/../shared/data/sales_textbook.txt" ]; then
+  corpus=$root/../shared/data/sales_textbook.txt
+  echo "corpus: the prototype's sales textbook ($corpus)"
+else
+  # Offline fallback every Debian machine has: the licence texts shipped by base-files.
+  corpus=$dir/corpus.txt
+  cat /usr/share/common-licenses/* > "$corpus" 2>/dev/null || true
+  [ -s "$corpus" ] || die "no corpus found: put a text file at ../shared/data/sales_textbook.txt"
+  echo "corpus: Debian's licence texts ($(wc -c < "$corpus") bytes)"
+fi
+
+say "5/9 training a seed-config model for $steps steps (saved full and split)"
+"$bin" train --data "$corpus" --tokenizer "$tokenizer" --out "$dir/model" --config seed \
+  --steps "$steps" --eval-interval 200 --eval-iters 10 || die "training failed"
+ls "$dir/model"
+
+say "6/9 sealing the model (AES-256-GCM; the key goes to the broker, not to the server)"
+"$bin" seal --model "$dir/model" --out "$dir/model.sealed" --key-out "$dir/model.key" || die "sealing failed"
+
+say "7/9 starting the key broker (owner side) with a policy that admits this sim server"
+measurement=$("$bin" attest measure) || die "could not compute the sim measurement"
+echo "sim MRENCLAVE of this teelm: $measurement"
+"$bin" attest policy-template --mrenclave "$measurement" --allow-simulation > "$dir/policy.json" \
+  || die "could not write the policy"
+"$bin" kbs add-key --store "$dir/kbs" --key-id demo-model --key-file "$dir/model.key" --policy "$dir/policy.json" \
+  || die "could not register the key with the broker"
+shred -u "$dir/model.key" 2>/dev/null || rm -f "$dir/model.key"
+"$bin" kbs --listen 127.0.0.1:0 --store "$dir/kbs" --policy "$dir/policy.json" > "$dir/kbs.log" 2>&1 &
+pids+=($!)
+kbs_addr=$(wait_listen "$dir/kbs.log" "${pids[-1]}") || die "the key broker did not start (log above)"
+echo "key broker on https://$kbs_addr"
+
+say "8/9 starting the confidential server in sim mode (it attests to the broker to get the key)"
+"$bin" serve --model "$dir/model.sealed" --kbs "https://$kbs_addr" --kbs-ca "$dir/kbs/cert.pem" \
+  --tee sim --listen 127.0.0.1:0 > "$dir/serve.log" 2>&1 &
+pids+=($!)
+srv_addr=$(wait_listen "$dir/serve.log" "${pids[-1]}") || die "the server did not start (log above)"
+echo "server on https://$srv_addr"
+
+say "9/9 the attested client verifies the server's evidence, then sends the prompt \"The\""
+"$bin" client --server "https://$srv_addr" --policy "$dir/policy.json" --prompt "The" --max-tokens 100 --stream \
+  || die "the client refused or failed (see above)"
+echo
+say "done: stopping the server and the broker"

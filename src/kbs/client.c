@@ -1,0 +1,184 @@
+#include "kbs/client.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "net/client.h"
+
+static int url_for(const tl_kbs_client_opts *o, const char *path, char *out, size_t n, tl_err *err)
+{
+    size_t l = o->url ? strlen(o->url) : 0;
+    while (l && o->url[l - 1] == '/')
+        l--;
+    if (!l || snprintf(out, n, "%.*s%s", (int)l, o->url, path) >= (int)n)
+        return tl_errf(err, TL_EINVAL, "bad key broker URL '%s'", o->url ? o->url : "");
+    return 0;
+}
+
+/* POSTs req; on a non-2xx reply turns the broker's {"error":{code,message}} into err. */
+static int post(const tl_kbs_client_opts *o, const char *path, json_t *req, const char *bearer, json_t **resp, tl_err *err)
+{
+    char url[2048];
+    if (url_for(o, path, url, sizeof url, err))
+        return err->code;
+    tl_http_opts ho = {.ca_file = o->ca_file, .timeout_ms = o->timeout_ms, .bearer = bearer, .max_response = 1u << 20};
+    long status = 0;
+    if (tl_http_json(&ho, "POST", url, req, &status, resp, err))
+        return tl_err_prefix(err, "key broker");
+    if (status / 100 == 2)
+        return 0;
+    json_t *e = json_object_get(*resp, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    int rc = tl_errf(err, status == 403 || status == 401 ? TL_EPOLICY : status == 404 ? TL_ENOTFOUND
+                          : status == 410 || status == 409 ? TL_ESTATE : TL_EINVAL,
+                     "key broker refused (HTTP %ld %s): %s", status, code ? code : "?", msg ? msg : "(no message)");
+    json_decref(*resp);
+    *resp = NULL;
+    return rc;
+}
+
+static int get_b64(json_t *o, const char *field, size_t want, uint8_t *out, tl_err *err)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (tl_b64_decode(json_string_value(json_object_get(o, field)), &b, &n, want, 0))
+        return tl_errf(err, TL_EINVAL, "key broker reply: field '%s' is not base64 of %zu bytes", field, want);
+    memcpy(out, b, want);
+    free(b);
+    return 0;
+}
+
+int tl_kbs_challenge(const tl_kbs_client_opts *o, uint8_t nonce[TL_KBS_NONCE_LEN], tl_err *err)
+{
+    json_t *req = json_object(), *resp = NULL;
+    int rc = post(o, "/v1/challenge", req, NULL, &resp, err);
+    if (!rc)
+        rc = get_b64(resp, "nonce", TL_KBS_NONCE_LEN, nonce, err);
+    json_decref(req);
+    json_decref(resp);
+    return rc;
+}
+
+int tl_kbs_request(const tl_kbs_client_opts *o, tl_tee *tee, const char *key_id, const uint8_t nonce[TL_KBS_NONCE_LEN],
+                   tl_data_key *out, tl_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!tl_key_id_valid(key_id))
+        return tl_errf(err, TL_EINVAL, "invalid key id '%.64s'", key_id);
+    uint8_t pub[TL_KBS_PUB_LEN], rd[64], spub[TL_KBS_PUB_LEN], wrapped[TL_KBS_WRAPPED_LEN];
+    uint8_t *ev = NULL;
+    size_t evl = 0;
+    char *nb = NULL, *pb = NULL, *eb = NULL;
+    json_t *req = NULL, *resp = NULL;
+    int rc;
+    EVP_PKEY *eph = tl_kbs_ephemeral(pub, err);
+    if (!eph)
+        return err->code;
+    tl_kbs_report_data(nonce, pub, key_id, rd);
+    if ((rc = tl_tee_evidence(tee, rd, &ev, &evl, err))) {
+        tl_err_prefix(err, "TEE evidence");
+        goto out;
+    }
+    nb = tl_b64_encode(nonce, TL_KBS_NONCE_LEN);
+    pb = tl_b64_encode(pub, sizeof pub);
+    eb = tl_b64_encode(ev, evl);
+    req = json_pack("{s:s,s:s,s:s,s:s}", "key_id", key_id, "nonce", nb ? nb : "", "public_key", pb ? pb : "", "evidence",
+                    eb ? eb : "");
+    if (!req || !nb || !pb || !eb) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = post(o, "/v1/key", req, NULL, &resp, err)))
+        goto out;
+    const char *rid = json_string_value(json_object_get(resp, "key_id"));
+    const char *alg = json_string_value(json_object_get(resp, "alg"));
+    if (!rid || strcmp(rid, key_id) != 0 || !alg || strcmp(alg, TL_KBS_ALG) != 0) {
+        rc = tl_errf(err, TL_EINVAL, "key broker reply names another key id or algorithm");
+        goto out;
+    }
+    if ((rc = get_b64(resp, "server_public_key", sizeof spub, spub, err)) ||
+        (rc = get_b64(resp, "wrapped_key", sizeof wrapped, wrapped, err)))
+        goto out;
+    rc = tl_kbs_unwrap(eph, key_id, nonce, pub, ev, evl, spub, wrapped, out, err);
+out:
+    EVP_PKEY_free(eph);
+    free(ev);
+    free(nb);
+    free(pb);
+    free(eb);
+    json_decref(req);
+    json_decref(resp);
+    return rc;
+}
+
+int tl_kbs_fetch_key(const tl_kbs_client_opts *o, const char *key_id, tl_data_key *out, tl_err *err)
+{
+    memset(out, 0, sizeof *out);
+    uint8_t nonce[TL_KBS_NONCE_LEN];
+    if (tl_kbs_challenge(o, nonce, err))
+        return err->code;
+    tl_tee *tee = tl_tee_open(o->tee ? o->tee : "auto", err);
+    if (!tee)
+        return err->code;
+    int rc = tl_kbs_request(o, tee, key_id, nonce, out, err);
+    tl_tee_close(tee);
+    return rc;
+}
+
+int tl_kbs_admin_add_key(const tl_kbs_client_opts *o, const char *admin_token, const tl_data_key *key,
+                         const char *policy_json, tl_err *err)
+{
+    /* The body is built by hand so the key's only copies are buffers wiped here (a JSON library
+     * would keep its own copy of the string). key_id and base64 need no escaping. */
+    char *pol = NULL;
+    if (policy_json) {
+        json_t *p = json_loads(policy_json, JSON_REJECT_DUPLICATES, NULL);
+        pol = p && json_is_object(p) ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        if (!pol)
+            return tl_errf(err, TL_EINVAL, "policy is not a JSON object");
+    }
+    if (!tl_key_id_valid(key->key_id)) {
+        free(pol);
+        return tl_errf(err, TL_EINVAL, "invalid key id");
+    }
+    char *kb = tl_b64_encode(key->key, TL_KEY_LEN);
+    size_t n = 64 + strlen(key->key_id) + (kb ? strlen(kb) : 0) + (pol ? strlen(pol) : 0);
+    char *body = kb ? malloc(n) : NULL;
+    int rc;
+    if (!body) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+    } else {
+        snprintf(body, n, "{\"key_id\":\"%s\",\"key\":\"%s\"%s%s}", key->key_id, kb, pol ? ",\"policy\":" : "",
+                 pol ? pol : "");
+        char url[2048];
+        tl_http_opts ho = {.ca_file = o->ca_file, .timeout_ms = o->timeout_ms, .bearer = admin_token, .max_response = 1u << 20};
+        tl_http_resp r;
+        rc = url_for(o, "/v1/admin/keys", url, sizeof url, err);
+        if (!rc && !(rc = tl_http_request(&ho, "POST", url, "application/json", body, strlen(body), &r, err))) {
+            if (r.status != 201) {
+                json_t *j = json_loadb((const char *)r.body, r.len, 0, NULL), *e = json_object_get(j, "error");
+                const char *code = json_string_value(json_object_get(e, "code"));
+                const char *msg = json_string_value(json_object_get(e, "message"));
+                rc = tl_errf(err, r.status == 401 ? TL_EPOLICY : r.status == 409 ? TL_ESTATE : TL_EINVAL,
+                             "key broker refused (HTTP %ld %s): %s", r.status, code ? code : "?", msg ? msg : "(no message)");
+                json_decref(j);
+            }
+            tl_http_resp_free(&r);
+        } else if (rc) {
+            tl_err_prefix(err, "key broker");
+        }
+        OPENSSL_cleanse(body, n);
+    }
+    if (kb) {
+        OPENSSL_cleanse(kb, strlen(kb));
+        free(kb);
+    }
+    free(body);
+    free(pol);
+    return rc;
+}

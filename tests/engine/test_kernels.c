@@ -1,0 +1,172 @@
+/* The SIMD kernels against naive double-precision loops, on shapes that hit every tile edge
+ * (rows not a multiple of the register tile, columns not a multiple of the SIMD width) and with
+ * 1 and 2 threads (the parallel paths split work and combine per-thread partial results).
+ * Tolerance: 2e-5 relative to the largest reference magnitude (float32 accumulation over at most
+ * a few hundred terms: ~1e-6 observed). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/rng.h"
+#include "tensor/lmhead.h"
+#include "tensor/matmul.h"
+#include "tensor/pool.h"
+#include "test.h"
+
+static tl_rng rng;
+
+static float *rnd(size_t n)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(2 * tl_rng_double(&rng) - 1);
+    return p;
+}
+
+static float *zeros(size_t n)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64);
+    memset(p, 0, n * sizeof(float));
+    return p;
+}
+
+static int close_to(const float *got, const double *want, size_t n, const char *what)
+{
+    double m = 1e-30, d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(want[i]) > m)
+            m = fabs(want[i]);
+        double e = fabs(got[i] - want[i]);
+        if (!(e <= d))
+            d = e;
+    }
+    CHECKF(d <= 2e-5 * m, "%s: max |diff| %g (max |ref| %g)", what, d, m);
+    return d <= 2e-5 * m;
+}
+
+static void test_linear(int N, int C, int OC)
+{
+    float *x = rnd((size_t)N * C), *w = rnd((size_t)OC * C), *b = rnd(OC), *dy = rnd((size_t)N * OC);
+    float *y = zeros((size_t)N * OC), *wt = zeros(tl_linear_scratch(C, OC));
+    float *dx = rnd((size_t)N * C), *dw = rnd((size_t)OC * C), *db = rnd(OC);
+    double *ry = calloc((size_t)N * OC, sizeof(double)), *rdx = calloc((size_t)N * C, sizeof(double));
+    double *rdw = calloc((size_t)OC * C, sizeof(double)), *rdb = calloc(OC, sizeof(double));
+    for (size_t i = 0; i < (size_t)N * C; i++)
+        rdx[i] = dx[i]; /* backward accumulates */
+    for (size_t i = 0; i < (size_t)OC * C; i++)
+        rdw[i] = dw[i];
+    for (int o = 0; o < OC; o++)
+        rdb[o] = db[o];
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = b[o];
+            for (int c = 0; c < C; c++) {
+                s += (double)x[n * C + c] * w[o * C + c];
+                rdx[n * C + c] += (double)dy[n * OC + o] * w[o * C + c];
+                rdw[o * C + c] += (double)dy[n * OC + o] * x[n * C + c];
+            }
+            ry[n * OC + o] = s;
+            rdb[o] += dy[n * OC + o];
+        }
+    tl_linear_forward(y, x, w, b, N, C, OC, wt);
+    tl_linear_backward(dx, dw, db, dy, x, w, N, C, OC);
+    char what[64];
+    snprintf(what, sizeof what, "linear %dx%dx%d forward", N, C, OC);
+    close_to(y, ry, (size_t)N * OC, what);
+    snprintf(what, sizeof what, "linear %dx%dx%d dinp", N, C, OC);
+    close_to(dx, rdx, (size_t)N * C, what);
+    snprintf(what, sizeof what, "linear %dx%dx%d dw", N, C, OC);
+    close_to(dw, rdw, (size_t)OC * C, what);
+    snprintf(what, sizeof what, "linear %dx%dx%d dbias", N, C, OC);
+    close_to(db, rdb, OC, what);
+    free(x); free(w); free(b); free(dy); free(y); free(wt); free(dx); free(dw); free(db);
+    free(ry); free(rdx); free(rdw); free(rdb);
+}
+
+static void test_lmhead(int N, int C, int V, int nthreads)
+{
+    const size_t Np = tl_lmhead_np(N);
+    float *x = rnd((size_t)N * C), *w = rnd((size_t)V * C), *b = rnd(V);
+    for (size_t i = 0; i < (size_t)V * C; i++)
+        w[i] *= 3; /* spread the logits so the softmax is far from uniform */
+    uint32_t *t = malloc(N * sizeof *t);
+    for (int n = 0; n < N; n++)
+        t[n] = (uint32_t)tl_rng_below(&rng, (uint64_t)V);
+    float *L = zeros((size_t)V * Np), *lse = zeros(Np), *sc = zeros(tl_lmhead_scratch(N, C, nthreads));
+    float *dx = rnd((size_t)N * C), *dw = zeros((size_t)V * C), *db = zeros(V), *rows = zeros((size_t)N * V);
+    double *rl = calloc((size_t)N * V, sizeof(double)), *rlse = calloc(N, sizeof(double));
+    double *rdx = calloc((size_t)N * C, sizeof(double)), *rdw = calloc((size_t)V * C, sizeof(double));
+    double *rdb = calloc(V, sizeof(double)), loss = 0;
+    for (size_t i = 0; i < (size_t)N * C; i++)
+        rdx[i] = dx[i];
+    for (int n = 0; n < N; n++) {
+        double mx = -INFINITY;
+        for (int v = 0; v < V; v++) {
+            double s = b[v];
+            for (int c = 0; c < C; c++)
+                s += (double)x[n * C + c] * w[(size_t)v * C + c];
+            rl[(size_t)n * V + v] = s;
+            if (s > mx)
+                mx = s;
+        }
+        double se = 0;
+        for (int v = 0; v < V; v++)
+            se += exp(rl[(size_t)n * V + v] - mx);
+        rlse[n] = mx + log(se);
+        loss += rlse[n] - rl[(size_t)n * V + t[n]];
+        for (int v = 0; v < V; v++) {
+            double g = (exp(rl[(size_t)n * V + v] - rlse[n]) - (v == (int)t[n])) / N;
+            rdb[v] += g;
+            for (int c = 0; c < C; c++) {
+                rdw[(size_t)v * C + c] += g * x[n * C + c];
+                rdx[n * C + c] += g * w[(size_t)v * C + c];
+            }
+        }
+    }
+    loss /= N;
+    tl_set_threads(nthreads);
+    tl_lmhead_forward(L, lse, x, w, b, N, C, V, sc, nthreads);
+    double l = tl_xent_loss(L, lse, t, N);
+    tl_lmhead_backward(dx, dw, db, L, lse, t, x, w, N, C, V, sc, nthreads);
+    tl_lmhead_rows(rows, x, w, b, N, C, V);
+    float *lt = zeros((size_t)N * V);
+    for (int n = 0; n < N; n++)
+        for (int v = 0; v < V; v++)
+            lt[(size_t)n * V + v] = L[(size_t)v * Np + n];
+    float flse[N];
+    for (int n = 0; n < N; n++)
+        flse[n] = lse[n];
+    char what[80];
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT logits", N, C, V, nthreads);
+    close_to(lt, rl, (size_t)N * V, what);
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT rows", N, C, V, nthreads);
+    close_to(rows, rl, (size_t)N * V, what);
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT lse", N, C, V, nthreads);
+    close_to(flse, rlse, N, what);
+    CHECKF(fabs(l - loss) <= 1e-5 * fabs(loss), "lmhead %dx%dx%d loss %g vs %g", N, C, V, l, loss);
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dx", N, C, V, nthreads);
+    close_to(dx, rdx, (size_t)N * C, what);
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dw", N, C, V, nthreads);
+    close_to(dw, rdw, (size_t)V * C, what);
+    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dbias", N, C, V, nthreads);
+    close_to(db, rdb, V, what);
+    free(x); free(w); free(b); free(t); free(L); free(lse); free(sc); free(dx); free(dw); free(db); free(rows);
+    free(rl); free(rlse); free(rdx); free(rdw); free(rdb); free(lt);
+}
+
+int main(void)
+{
+    rng = tl_rng_seed(7);
+    int shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {13, 40, 72}, {64, 64, 192}, {7, 72, 40}, {70, 64, 256}, {64, 256, 64}, {301, 128, 130}};
+    for (int t = 1; t <= 2; t++) {
+        tl_set_threads(t);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            test_linear(shapes[i][0], shapes[i][1], shapes[i][2]);
+    }
+    /* V*N*C above the parallel threshold so two threads really split the vocabulary */
+    test_lmhead(3, 5, 11, 1);
+    test_lmhead(17, 40, 1003, 1);
+    test_lmhead(64, 64, 1031, 2);
+    test_lmhead(70, 40, 1601, 2);
+    return test_finish();
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# End to end over loopback with the real binary: train a tiny model, start the key broker
+# (port 0, read the port it prints), seal the model registering its key with the broker, then
+# generate from the sealed model in sim mode through attestation — the text must equal the
+# plaintext model's. Then the refusals an operator meets: revoked key, a key whose policy forbids
+# simulation, an unpinned broker, a stopped broker. The broker's log must hold decisions, never keys.
+set -u
+bin=${TEELM_BIN:?}
+shared=${TEELM_SHARED:-../shared}
+text="$shared/data/sales_textbook.txt"
+tok="$shared/data/cl100k_base.tiktoken"
+if [ ! -f "$text" ] || [ ! -f "$tok" ]; then
+  echo "SKIP: shared data ($text, $tok) is absent"; exit 77
+fi
+tmp=$(mktemp -d /tmp/teelm-kbs-e2e-XXXXXX)
+kbs_pid=
+cleanup() {
+  if [ -n "$kbs_pid" ]; then kill "$kbs_pid" 2>/dev/null; wait "$kbs_pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail=0; pass=0
+ok() { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+# expect WHAT CMD...: CMD must succeed
+expect() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+# refuse WHAT CMD...: CMD must fail
+refuse() { local what=$1; shift; if "$@"; then bad "$what"; else ok; fi; }
+
+# 1. a tiny trained model and its plaintext generation
+head -c 20000 "$text" > "$tmp/t.txt"
+echo '{"context_length":8,"d_model":16,"n_layer":2,"n_head":2,"d_ff":32,"vocab_size":100070}' > "$tmp/c.json"
+"$bin" train --data "$tmp/t.txt" --tokenizer "$tok" --out "$tmp/m" --steps 30 --config "$tmp/c.json" \
+  --eval-interval 0 --threads 1 >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; bad "train"; exit 1; }
+gen=(generate --prompt "The sales" --max-tokens 40 --seed 11 --threads 1)
+"$bin" "${gen[@]}" --model "$tmp/m" >"$tmp/plain.txt" 2>"$tmp/plain.err" || { cat "$tmp/plain.err"; bad "plaintext generate"; }
+expect "plaintext generation is empty" test -s "$tmp/plain.txt"
+
+# 2. the broker, admitting the sim measurement of this binary (no configuration)
+mr=$("$bin" attest measure | head -1)
+expect "attest measure printed '$mr'" test ${#mr} -eq 64
+printf '{"mrenclave":"%s","allow_simulation":true}\n' "$mr" > "$tmp/policy.json"
+"$bin" kbs --listen 127.0.0.1:0 --store "$tmp/store" --policy "$tmp/policy.json" >"$tmp/kbs.out" 2>"$tmp/kbs.log" &
+kbs_pid=$!
+port=
+for _ in $(seq 100); do
+  port=$(sed -n 's|^kbs: listening on https://127.0.0.1:\([0-9]*\)$|\1|p' "$tmp/kbs.out" 2>/dev/null)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$tmp/kbs.out" "$tmp/kbs.log"; bad "broker did not print its port"; exit 1; }
+url="https://127.0.0.1:$port"
+ca="$tmp/store/tls-cert.pem"
+expect "broker did not print its certificate fingerprint" grep -q "SHA-256 [0-9a-f:]\{95\}" "$tmp/kbs.out"
+
+# 3. seal, registering a fresh key with the running broker (admin endpoint)
+expect "seal --kbs" "$bin" seal --model "$tmp/m" --out "$tmp/m.sealed" --kbs "$url" --kbs-ca "$ca" --key-id e2e-full \
+  --admin-token "$tmp/store/admin.token"
+expect "seal --split --kbs" "$bin" seal --model "$tmp/m" --out "$tmp/ms" --split --kbs "$url" --kbs-ca "$ca" \
+  --key-id e2e-split --admin-token "$tmp/store/admin.token"
+"$bin" kbs list --store "$tmp/store" > "$tmp/list.txt"
+expect "kbs list: e2e-full" grep -q "^e2e-full .*active" "$tmp/list.txt"
+expect "kbs list: e2e-split" grep -q "^e2e-split .*active" "$tmp/list.txt"
+
+# 4. generate from the sealed models through attestation: identical text
+for model in "$tmp/m.sealed" "$tmp/ms"; do
+  "$bin" "${gen[@]}" --model "$model" --kbs "$url" --kbs-ca "$ca" --tee sim >"$tmp/sealed.txt" 2>"$tmp/sealed.err"
+  if cmp -s "$tmp/plain.txt" "$tmp/sealed.txt"; then ok; else cat "$tmp/sealed.err"; bad "$model: sealed generation differs"; fi
+done
+expect "broker did not log two releases" test "$(grep -c "verdict=released" "$tmp/kbs.log")" -eq 2
+
+# 5. refusals
+"$bin" kbs revoke --store "$tmp/store" --key-id e2e-full >/dev/null
+if "$bin" "${gen[@]}" --model "$tmp/m.sealed" --kbs "$url" --kbs-ca "$ca" --tee sim >"$tmp/out" 2>"$tmp/err"; then
+  bad "revoked key was released"
+else
+  expect "revocation message: $(cat "$tmp/err")" grep -q "key_revoked" "$tmp/err"
+fi
+refuse "output despite refusal" test -s "$tmp/out"
+printf '{"mrenclave":"%s","allow_simulation":false}\n' "$mr" > "$tmp/nosim.json"
+expect "add-key --generate" "$bin" kbs add-key --store "$tmp/store" --key-id e2e-nosim --generate \
+  --key-out "$tmp/nosim.key" --policy "$tmp/nosim.json"
+expect "seal --key-file" "$bin" seal --model "$tmp/m" --out "$tmp/nosim.sealed" --key-file "$tmp/nosim.key"
+if "$bin" "${gen[@]}" --model "$tmp/nosim.sealed" --kbs "$url" --kbs-ca "$ca" --tee sim >/dev/null 2>"$tmp/err"; then
+  bad "sim evidence released a key whose policy forbids simulation"
+else
+  expect "no-sim message: $(cat "$tmp/err")" grep -q "policy_refused.*simulated" "$tmp/err"
+fi
+# ... while the owner, with the key file, still can
+"$bin" "${gen[@]}" --model "$tmp/nosim.sealed" --key-file "$tmp/nosim.key" >"$tmp/owner.txt" 2>/dev/null
+expect "owner generation with the key file differs" cmp -s "$tmp/plain.txt" "$tmp/owner.txt"
+# no pin: the broker's self-signed certificate is not trusted
+if "$bin" "${gen[@]}" --model "$tmp/ms" --kbs "$url" --tee sim >/dev/null 2>"$tmp/err"; then
+  bad "unpinned broker accepted"
+else
+  expect "unpinned message: $(cat "$tmp/err")" grep -qi "certificate" "$tmp/err"
+fi
+
+# an independent client written from docs/attestation-protocol.md gets the same key
+py=${TEELM_PYTHON:-/usr/bin/python3}
+if "$py" -c 'import cryptography' 2>/dev/null; then
+  expect "add-key --generate (ref)" "$bin" kbs add-key --store "$tmp/store" --key-id e2e-ref --generate --key-out "$tmp/ref.key"
+  got=$("$py" "${TEELM_SRC:?}/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-ref "$bin" 2>"$tmp/ref.err")
+  expect "reference client: $(cat "$tmp/ref.err")" test "$got" = "$(sed -n 's/^key: //p' "$tmp/ref.key")"
+  refuse "reference client got a revoked key" "$py" "$TEELM_SRC/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-full "$bin"
+else
+  echo "note: python3-cryptography absent, reference client skipped"
+fi
+
+# 6. the broker's log: decisions with key id and measurement, never key material
+expect "release not logged" grep -q "decision key_id=e2e-split mrenclave=$mr (sim) verdict=released" "$tmp/kbs.log"
+expect "refusal not logged" grep -q "decision key_id=e2e-nosim .*verdict=refused code=policy_refused" "$tmp/kbs.log"
+keyhex=$(sed -n 's/^key: //p' "$tmp/nosim.key")
+refuse "key material in the broker's output" grep -q "$keyhex" "$tmp/kbs.log" "$tmp/kbs.out"
+# the sealed files hold no plaintext: not a tokenizer line, not the config or tensor names
+needle=$(sed -n 5000p "$tok")
+for f in "$tmp/m.sealed" "$tmp/ms"/*.sealed; do
+  refuse "$f holds tokenizer text" env LC_ALL=C grep -qaF "$needle" "$f"
+  refuse "$f holds the config" env LC_ALL=C grep -qaE "vocab_size|token_embedding_table" "$f"
+done
+
+# 7. stop the broker (SIGTERM: graceful) — then a load fails cleanly
+kill -TERM "$kbs_pid"; wait "$kbs_pid"; st=$?; kbs_pid=
+expect "broker exit status $st after SIGTERM" test "$st" -eq 0
+expect "broker did not stop gracefully" grep -q "kbs: stopped" "$tmp/kbs.out"
+if "$bin" "${gen[@]}" --model "$tmp/ms" --kbs "$url" --kbs-ca "$ca" --tee sim >/dev/null 2>"$tmp/err"; then
+  bad "load succeeded with the broker down"
+else
+  expect "broker-down message: $(cat "$tmp/err")" grep -q "key broker" "$tmp/err"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

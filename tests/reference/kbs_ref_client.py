@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Independent TEE side of the attested key release protocol, written from
+docs/attestation-protocol.md only (python3-cryptography + the standard library). The evidence comes
+from `teelm attest quote --tee sim`. Prints the released data key as hex, or exits 1 with the
+broker's error.
+usage: kbs_ref_client.py URL CA_PEM KEY_ID TEELM_BIN"""
+import base64
+import hashlib
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def post(url, ctx, obj):
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        sys.stderr.write("refused: %d %s\n" % (e.code, e.read().decode()))
+        sys.exit(1)
+
+
+def main():
+    url, ca, key_id, teelm = sys.argv[1:5]
+    ctx = ssl.create_default_context(cafile=ca)
+    nonce = base64.b64decode(post(url + "/v1/challenge", ctx, {})["nonce"], validate=True)
+    assert len(nonce) == 32
+    sk = ec.generate_private_key(ec.SECP256R1())
+    pub = sk.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    kid = key_id.encode()
+    rd = hashlib.sha512(b"teelm-kbs-v1 key request\0" + nonce + pub + bytes([len(kid)]) + kid).digest()
+    with tempfile.TemporaryDirectory() as d:
+        evf = os.path.join(d, "ev.bin")
+        subprocess.run([teelm, "attest", "quote", "--tee", "sim", "--report-data", rd.hex(), "--out", evf],
+                       check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        ev = open(evf, "rb").read()
+    b64 = lambda b: base64.b64encode(b).decode()
+    resp = post(url + "/v1/key", ctx, {"key_id": key_id, "nonce": b64(nonce), "public_key": b64(pub), "evidence": b64(ev)})
+    assert resp["key_id"] == key_id and resp["alg"] == "ECDH-P256+HKDF-SHA256+A256GCM"
+    spub = base64.b64decode(resp["server_public_key"], validate=True)
+    wrapped = base64.b64decode(resp["wrapped_key"], validate=True)
+    peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), spub)
+    z = sk.exchange(ec.ECDH(), peer)
+    th = hashlib.sha256(b"teelm-kbs-v1 transcript\0" + bytes([len(kid)]) + kid + nonce + pub + spub +
+                        hashlib.sha256(ev).digest()).digest()
+    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=nonce, info=b"teelm-kbs-v1 key wrap" + th).derive(z)
+    key = AESGCM(okm[:32]).decrypt(okm[32:], wrapped, th)
+    print(key.hex())
+
+
+if __name__ == "__main__":
+    main()
