@@ -8,6 +8,7 @@
 #   policy mismatches are refused naming the field, and the refused attempts never reach the
 #   completions endpoint; every response carries the sim/plaintext warning; /attestation's evidence
 #   verifies with `teelm attest verify` and binds the certificate's key (computed with openssl).
+# shellcheck disable=SC2317  # cleanup and not() run through trap and check
 set -euo pipefail
 BIN=${TEELM_BIN:?}
 SHARED=${TEELM_SHARED:-../shared}
@@ -63,7 +64,7 @@ if [ -d "$SRC/node_modules/tiktoken" ] && "$PY" -c "import torch" 2>/dev/null; t
   check "greedy completion equals the PyTorch reference" \
     test "$(jq -r '.choices[0].text' "$T/greedy.json")" == "$(jq -r .text "$T/ref.json")"
   check "usage counts prompt tokens like npm tiktoken" \
-    test "$(jq .usage.prompt_tokens "$T/greedy.json")" == "$(echo $IDS | wc -w)"
+    test "$(jq .usage.prompt_tokens "$T/greedy.json")" == "$(echo "$IDS" | wc -w)"
 else
   echo "note: PyTorch or npm tiktoken absent: greedy reference comparison skipped"
 fi
