@@ -78,6 +78,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--shared", help="teelm step-0 checkpoint: same init and random numbers as teelm")
+    ap.add_argument("--no-eval", action="store_true", help="skip the losses after training (benchmarks)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -134,13 +135,16 @@ def main():
         def get_batch(data):  # noqa: F811
             ix = torch.randint(low=0, high=len(data) - ctx, size=(B,))
             return (torch.stack([data[i:i + ctx] for i in ix]), torch.stack([data[i + 1:i + ctx + 1] for i in ix]))
+    if a.no_eval:
+        print(json.dumps({"ms_per_step": ms, "steps": a.steps}))
+        return
     model.eval()
     with torch.no_grad():
         losses = [model(*get_batch(val))[1].item() for _ in range(a.eval_iters)]
         starts = list(range(0, len(val) - ctx, ctx))  # i + ctx + 1 <= len(val)
         full = []
-        for k in range(0, len(starts), 64):
-            ix = starts[k:k + 64]
+        for k in range(0, len(starts), B):
+            ix = starts[k:k + B]
             x = torch.stack([val[i:i + ctx] for i in ix])
             y = torch.stack([val[i + 1:i + ctx + 1] for i in ix])
             full.append(model(x, y)[1].item() * len(ix))
