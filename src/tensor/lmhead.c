@@ -24,7 +24,7 @@ size_t tl_lmhead_np(int N)
 size_t tl_lmhead_scratch(int N, int C, int nthreads)
 {
     size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
-    size_t fwd = (size_t)C * Np + 2 * nt * Np;
+    size_t fwd = (size_t)C * Np + 6 * nt * Np + 2;
     size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
     return fwd > bwd ? fwd : bwd;
 }
@@ -95,22 +95,33 @@ typedef struct {
     int used;
 } fwd_job;
 
-static void fwd_run(void *p, int tid, int nt)
+/* Folds a thread's float running (max, sum) into its double one and restarts the float one: sums
+ * of exponentials over 100k rows lose ~1e-5 in float, so float only accumulates short stretches. */
+static void lse_flush(float *m, float *s, double *md, double *sd, size_t Np)
+{
+    for (size_t n = 0; n < Np; n++) {
+        if (s[n] > 0) {
+            double M = md[n] > m[n] ? md[n] : m[n];
+            sd[n] = sd[n] * exp(md[n] - M) + (double)s[n] * exp((double)m[n] - M);
+            md[n] = M;
+        }
+        m[n] = -INFINITY;
+        s[n] = 0;
+    }
+}
+
+#define FLUSH_TILES 64
+
+/* chunks of vocabulary tiles; the slot's running sums fold into its double ones after each
+ * chunk (and every FLUSH_TILES tiles) */
+static void fwd_chunk(void *p, int slot, long t0, long t1)
 {
     fwd_job *j = p;
     const size_t Np = j->Np;
-    const int nvec = (int)(Np / VW), ntv = (j->V + TR - 1) / TR;
-    if (tid == 0)
-        j->used = nt;
-    float *m = j->part ? j->part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
-    if (m)
-        for (size_t n = 0; n < Np; n++) {
-            m[n] = -INFINITY;
-            s[n] = 0;
-        }
-    /* contiguous vocabulary ranges: each thread streams its own part of w */
-    long t0, t1;
-    tl_range(ntv, tid, nt, &t0, &t1);
+    const int nvec = (int)(Np / VW);
+    /* per slot: float m[Np], s[Np], then double md[Np], sd[Np] */
+    float *m = j->part ? j->part + (size_t)slot * 6 * Np : NULL, *s = m ? m + Np : NULL;
+    double *md = m ? (double *)(void *)(m + 2 * Np) : NULL, *sd = md ? md + Np : NULL;
     for (long t = t0; t < t1; t++) {
         int v0 = (int)t * TR, R = j->V - v0 < TR ? j->V - v0 : TR;
         for (int k = 0; k < nvec; k += TNV) {
@@ -120,35 +131,60 @@ static void fwd_run(void *p, int tid, int nt)
             else
                 fwd_tile_edge(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, R, NV);
         }
+        if (m && ((t - t0) % FLUSH_TILES == FLUSH_TILES - 1 || t == t1 - 1))
+            lse_flush(m, s, md, sd, Np);
     }
+}
+
+/* chunks of ~1/16 of the work per thread: small enough that a descheduled thread holds little */
+static long grain(long items)
+{
+    long g = items / (16L * tl_get_threads());
+    return g < 1 ? 1 : g;
 }
 
 void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
                        int N, int C, int V, float *scratch, int nthreads)
 {
     const size_t Np = tl_lmhead_np(N);
-    float *xt = scratch, *part = scratch + (size_t)C * Np;
+    float *xt = scratch, *part = scratch + tl_round_up((size_t)C * Np, 2); /* doubles inside: 8-byte aligned */
     for (int c = 0; c < C; c++) {
         for (int n = 0; n < N; n++)
             xt[(size_t)c * Np + n] = x[(size_t)n * C + c];
         for (size_t n = (size_t)N; n < Np; n++)
             xt[(size_t)c * Np + n] = 0;
     }
-    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, 1};
-    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, fwd_run, &j);
-    const int used = j.used;
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
+    if (lse)
+        for (int t = 0; t < used; t++) {
+            float *m = part + (size_t)t * 6 * Np, *s = m + Np;
+            double *md = (double *)(void *)(m + 2 * Np), *sd = md + Np;
+            for (size_t n = 0; n < Np; n++) {
+                m[n] = -INFINITY;
+                s[n] = 0;
+                md[n] = -INFINITY;
+                sd[n] = 0;
+            }
+        }
+    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, used};
+    const long ntv = (V + TR - 1) / TR;
+    tl_parallel_for(ntv, grain(ntv), want, fwd_chunk, &j);
     if (!lse)
         return;
     /* combine the threads' partial maxima and sums */
     for (size_t n = 0; n < Np; n++) {
-        float M = -INFINITY;
-        for (int t = 0; t < used; t++)
-            if (part[(size_t)t * 2 * Np + n] > M)
-                M = part[(size_t)t * 2 * Np + n];
-        double S = 0;
-        for (int t = 0; t < used; t++)
-            S += (double)part[(size_t)t * 2 * Np + Np + n] * exp((double)part[(size_t)t * 2 * Np + n] - M);
-        lse[n] = M + (float)log(S);
+        double M = -INFINITY, S = 0;
+        for (int t = 0; t < used; t++) {
+            const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
+            if (md[n] > M)
+                M = md[n];
+        }
+        for (int t = 0; t < used; t++) {
+            const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
+            if (md[n] > -INFINITY)
+                S += md[Np + n] * exp(md[n] - M);
+        }
+        lse[n] = (float)(M + log(S));
     }
 }
 
@@ -312,16 +348,10 @@ typedef struct {
     int used;
 } bwd_job;
 
-static void bwd_run(void *p, int tid, int nt)
+static void bwd_chunk(void *p, int slot, long b0, long b1)
 {
     bwd_job *j = p;
-    if (tid == 0)
-        j->used = nt;
-    float *dxp = j->scratch + (size_t)tid * j->per, *P = dxp + (size_t)j->N * j->C;
-    memset(dxp, 0, (size_t)j->N * j->C * sizeof(float));
-    /* contiguous block ranges per thread: each thread streams its own part of w and dw */
-    long b0, b1;
-    tl_range((j->V + VB - 1) / VB, tid, nt, &b0, &b1);
+    float *dxp = j->scratch + (size_t)slot * j->per, *P = dxp + (size_t)j->N * j->C;
     for (long b = b0; b < b1; b++) {
         int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
         backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N, j->C,
@@ -338,10 +368,14 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     float *colscale = scratch + (size_t)nthreads * per;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, 1};
-    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, bwd_run, &j);
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
+    for (int t = 0; t < used; t++)
+        memset(scratch + (size_t)t * per, 0, (size_t)N * C * sizeof(float));
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, used};
+    const long nblocks = (V + VB - 1) / VB;
+    tl_parallel_for(nblocks, grain(nblocks), want, bwd_chunk, &j);
     const size_t total = (size_t)N * C;
-    for (int t = 0; t < j.used; t++) {
+    for (int t = 0; t < used; t++) {
         const float *src = scratch + (size_t)t * per;
         for (size_t e = 0; e < total; e++)
             dx[e] += src[e];
@@ -356,12 +390,11 @@ typedef struct {
     int nb, C, V;
 } rows_job;
 
-static void rows_run(void *p, int tid, int nt)
+static void rows_chunk(void *p, int slot, long v0, long v1)
 {
+    (void)slot;
     const rows_job *j = p;
     const int C = j->C, Cf = C / VW * VW;
-    long v0, v1;
-    tl_range(j->V, tid, nt, &v0, &v1);
     for (long v = v0; v < v1; v++) {
         const float *wr = j->w + (size_t)v * C;
         for (int b = 0; b < j->nb; b++) {
@@ -380,5 +413,6 @@ static void rows_run(void *p, int tid, int nt)
 void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
 {
     rows_job j = {out, x, w, bias, nb, C, V};
-    tl_parallel((long)V * C * nb > (1 << 20) ? 64 : 1, rows_run, &j);
+    /* chunks of 1024 rows (256 KB of weights at d=64) */
+    tl_parallel_for(V, 1024, (long)V * C * nb > (1 << 20) ? 256 : 1, rows_chunk, &j);
 }

@@ -8,7 +8,6 @@
 #   policy mismatches are refused naming the field, and the refused attempts never reach the
 #   completions endpoint; every response carries the sim/plaintext warning; /attestation's evidence
 #   verifies with `teelm attest verify` and binds the certificate's key (computed with openssl).
-# shellcheck disable=SC2317  # cleanup and not() run through trap and check
 set -euo pipefail
 BIN=${TEELM_BIN:?}
 SHARED=${TEELM_SHARED:-../shared}
@@ -22,11 +21,13 @@ TIK=$SHARED/data/cl100k_base.tiktoken
 T=$(mktemp -d /tmp/teelm-e2e-XXXXXX)
 fail=0
 SRV_PID=
+# shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() {
   [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
   if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
 }
 trap cleanup EXIT
+# shellcheck disable=SC2317  # invoked through check
 not() { ! "$@"; }
 check() { # check DESCRIPTION COMMAND...
   local d=$1; shift
@@ -64,7 +65,7 @@ if [ -d "$SRC/node_modules/tiktoken" ] && "$PY" -c "import torch" 2>/dev/null; t
   check "greedy completion equals the PyTorch reference" \
     test "$(jq -r '.choices[0].text' "$T/greedy.json")" == "$(jq -r .text "$T/ref.json")"
   check "usage counts prompt tokens like npm tiktoken" \
-    test "$(jq .usage.prompt_tokens "$T/greedy.json")" == "$(echo "$IDS" | wc -w)"
+    test "$(jq .usage.prompt_tokens "$T/greedy.json")" == "$(wc -w <<<"$IDS")"
 else
   echo "note: PyTorch or npm tiktoken absent: greedy reference comparison skipped"
 fi
