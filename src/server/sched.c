@@ -2,7 +2,6 @@
  * sampling, text assembly, notify. See sched.h for the contract. */
 #include "server/sched.h"
 
-#include <omp.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,6 +11,7 @@
 
 #include "model/model.h"
 #include "model/rng.h"
+#include "tensor/pool.h"
 #include "server/request.h"
 #include "server/secmem.h"
 #include "server/textout.h"
@@ -229,6 +229,19 @@ static tl_job *reap_queue(tl_sched *s, double t)
     return dead;
 }
 
+/* Sequences sample independently (own RNG, own logits row, own work space), so the engine's
+ * worker pool can spread them over the cores. */
+static void sample_range(void *arg, int slot, long i0, long i1)
+{
+    (void)slot;
+    tl_sched *s = arg;
+    const int V = s->o.cfg->vocab_size;
+    for (long i = i0; i < i1; i++) {
+        tl_job *j = s->active[i];
+        s->picked[i] = tl_sample(s->logits + (size_t)i * V, V, &j->sp, &j->rng, s->idx + (size_t)i * V);
+    }
+}
+
 /* One token for every active sequence. */
 static void step(tl_sched *s)
 {
@@ -247,12 +260,7 @@ static void step(tl_sched *s)
     }
     if (s->o.metrics)
         tl_metrics_step(s->o.metrics, nb);
-    /* sequences sample independently (own RNG, own rows), so they can do it in parallel */
-#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
-    for (int i = 0; i < nb; i++) {
-        tl_job *j = s->active[i];
-        s->picked[i] = tl_sample(s->logits + (size_t)i * V, V, &j->sp, &j->rng, s->idx + (size_t)i * V);
-    }
+    tl_parallel_for(nb, 1, tl_get_threads(), sample_range, s);
     double t = now_s();
     int keep = 0;
     for (int i = 0; i < nb; i++) {
@@ -300,8 +308,6 @@ static void step(tl_sched *s)
 static void *loop(void *arg)
 {
     tl_sched *s = arg;
-    if (s->o.threads > 0)
-        omp_set_num_threads(s->o.threads);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->quit && s->nactive == 0 && !s->qhead)
@@ -377,6 +383,8 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
         return NULL;
     }
     s->o = *o;
+    if (o->threads > 0)
+        tl_set_threads(o->threads);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cv, NULL);
     const size_t V = (size_t)o->cfg->vocab_size, B = (size_t)o->max_batch;

@@ -39,7 +39,7 @@ typedef struct {
     const tl_tokenizer *tok;
     int max_batch;              /* sequences per forward pass */
     int max_queue;              /* waiting jobs beyond which tl_sched_submit refuses */
-    int threads;                /* OpenMP threads for the forward pass; 0 = default */
+    int threads;                /* compute threads (tl_set_threads); 0 = the engine's default */
     tl_metrics *metrics;        /* may be NULL */
     void (*notify)(tl_job *job, void *user); /* progress or end of a job */
     void *notify_user;
