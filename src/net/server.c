@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -93,6 +94,7 @@ typedef struct {
     tl_net_server *srv;
     struct bufferevent *bev;
     struct event *deadline;
+    int nodelay;                 /* TCP_NODELAY set on the socket */
 } conn;
 
 /* Called by OpenSSL when an SSL object we counted is freed (the connection closed). */
@@ -589,6 +591,14 @@ static void on_request(struct evhttp_request *er, void *arg)
     conn *c = conn_of(er);
     if (c && c->deadline)
         evtimer_del(c->deadline); /* the request is in: no deadline while it is being answered */
+    if (c && !c->nodelay) {
+        /* replies go out as several small TLS records (and streams as one per event): without
+         * TCP_NODELAY, Nagle holds each behind the client's delayed ACK (tens of ms) */
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+            c->nodelay = 1;
+    }
     evhttp_request_set_on_complete_cb(er, on_complete, NULL);
     if (evbuffer_get_length(evhttp_request_get_input_buffer(er)) > s->max_body) {
         /* evhttp itself answers (in HTML) only beyond twice the limit; between, answer in JSON */

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Loopback load test of `teelm serve` (sim TEE, TLS) on the seed model shape (vocab 100070, random
+# weights unless BENCH_MODEL names a model directory): wrk with a Lua body sends 32-token
+# completions (temperature 1, no stop) from 1, 8 and 32 concurrent connections, one after the
+# other in ONE run against the same server, and prints requests/s, tokens/s, p50/p99 latency and
+# the throughput ratio 32 clients : 1 client (batched decode shares each forward pass).
+# Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS per level (15), BENCH_MODEL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${TEELM_BIN:-build/teelm}
+helper=$(dirname "$bin")/tests/server/tl_make_model
+secs=${BENCH_SECONDS:-15}
+tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
+command -v wrk >/dev/null || { echo "bench/server.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
+[ -x "$bin" ] || { echo "bench/server.sh: build teelm first (make build)"; exit 1; }
+tmp=$(mktemp -d /tmp/teelm-bench-server.XXXXXX)
+srv=
+cleanup() {
+  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+model=${BENCH_MODEL:-}
+if [ -z "$model" ]; then
+  if [ ! -x "$helper" ] || [ ! -f "$tik" ]; then echo "bench/server.sh: needs $helper and $tik (or BENCH_MODEL)"; exit 1; fi
+  model=$tmp/model
+  "$helper" "$model" "$tik" 100070 1337
+fi
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin" serve --model "$model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --max-queue 64 --quiet \
+  >"$tmp/serve.out" 2>"$tmp/serve.err" &
+srv=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.2; done
+port=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out" | sed 's/.*://')
+[ -n "$port" ] || { echo "server did not start"; cat "$tmp/serve.err"; exit 1; }
+url=https://127.0.0.1:$port/v1/completions
+
+body='{"prompt":"The sales team","max_tokens":32,"temperature":1.0}'
+cat >"$tmp/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+# every completion really has 32 tokens (no stop sequence, no special token in this vocabulary)
+n=$(curl -sk "$url" -d "$body" | jq .usage.completion_tokens)
+[ "$n" = 32 ] || { echo "bench/server.sh: expected 32 completion tokens, got $n"; exit 1; }
+curl -sk "$url" -d "$body" >/dev/null # warm-up
+
+batch() { curl -sk "https://127.0.0.1:$port/metrics" | awk '/^teelm_batch_size_(sum|count)/ {print $2}' | paste -sd' '; }
+printf "%-8s %10s %10s %10s %10s %12s\n" clients "req/s" "tokens/s" "p50 ms" "p99 ms" "mean batch"
+declare -A rps
+for c in 1 8 32; do
+  read -r s0 n0 <<<"$(batch)"
+  wrk -t1 -c"$c" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$url" >"$tmp/wrk.$c"
+  if grep -q "Non-2xx\|Socket errors" "$tmp/wrk.$c"; then cat "$tmp/wrk.$c"; echo "bench/server.sh: errors at $c clients"; exit 1; fi
+  r=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.$c")
+  ms() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.1f", v }' "$tmp/wrk.$c"; }
+  rps[$c]=$r
+  read -r s1 n1 <<<"$(batch)"
+  printf "%-8s %10.2f %10.0f %10s %10s %12.1f\n" "$c" "$r" "$(echo "$r * 32" | bc -l)" "$(ms 50%)" "$(ms 99%)" \
+    "$(echo "($s1 - $s0) / ($n1 - $n0)" | bc -l)"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "throughput ratio 8:1 = %.2f, 32:1 = %.2f (target >= 4 at 32)\n" \
+  "$(echo "${rps[8]} / ${rps[1]}" | bc -l)" "$(echo "${rps[32]} / ${rps[1]}" | bc -l)"
