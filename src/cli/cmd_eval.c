@@ -10,7 +10,7 @@
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *tokfile = NULL, *tokens = NULL;
-    int iters = 20, batch = 4, json = 0, threads = 0;
+    int iters = 20, batch = 4, json = 0, threads = 0, full = 0;
     int64_t seed = 1337;
     tl_open_opts oo = {0};
     const tl_opt opts[] = {
@@ -21,6 +21,7 @@ int cmd_eval(int argc, char **argv)
         {"--eval-iters", TL_ARG_INT, &iters, "N", "random batches to average (default 20)", 1, 1e9},
         {"--batch", TL_ARG_INT, &batch, "B", "sequences per batch (default 4)", 1, 65536},
         {"--seed", TL_ARG_I64, &seed, "S", "seed for the batch offsets (default 1337)", 0, 9.2e18},
+        {"--full", TL_ARG_FLAG, &full, NULL, "instead of random batches: every non-overlapping window of the split", 0, 0},
         {"--json", TL_ARG_FLAG, &json, NULL, "print one JSON object", 0, 0},
         {"--threads", TL_ARG_INT, &threads, "N", "worker threads (default: all cores / OMP_NUM_THREADS)", 0, 1024},
         TL_OPEN_FLAGS(oo),
@@ -31,7 +32,8 @@ int cmd_eval(int argc, char **argv)
         "Prints the model's validation loss: the data is split like in training (first 90% of the tokens train, "
         "the last 10% validate); --eval-iters batches of --batch windows of context_length tokens are drawn at "
         "random offsets (seeded by --seed) from the validation split, and the loss is the mean over batches of "
-        "each batch's mean next-token cross-entropy (natural log), in eval mode (no dropout).",
+        "each batch's mean next-token cross-entropy (natural log), in eval mode (no dropout). With --full the "
+        "loss is instead the mean over every non-overlapping window (offsets 0, T, 2T, ...) of the split.",
         opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
@@ -65,9 +67,16 @@ int cmd_eval(int argc, char **argv)
         goto fail;
     tl_rng rng = tl_rng_seed((uint64_t)seed);
     double loss;
-    if (tl_eval_loss(m, ck.params, &ds, 1, batch, T, iters, &rng, &loss, &err))
+    long windows = 0;
+    if (full ? tl_eval_loss_full(m, ck.params, &ds, 1, batch, T, &loss, &windows, &err)
+             : tl_eval_loss(m, ck.params, &ds, 1, batch, T, iters, &rng, &loss, &err))
         goto fail;
-    if (json)
+    if (full && json)
+        printf("{\"val_loss\":%.6f,\"split\":\"validation\",\"windows\":%ld,\"context_length\":%d,\"tokens\":%ld}\n",
+               loss, windows, T, windows * T);
+    else if (full)
+        printf("val loss %.4f (all %ld windows of %d tokens of the last 10%% of the data)\n", loss, windows, T);
+    else if (json)
         printf("{\"val_loss\":%.6f,\"split\":\"validation\",\"batches\":%d,\"batch\":%d,\"context_length\":%d,"
                "\"tokens\":%lld,\"seed\":%lld}\n",
                loss, iters, batch, T, (long long)iters * batch * T, (long long)seed);

@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "tensor/pool.h"
+
 int tl_cli_check_open_flags(const tl_cmdspec *spec, const tl_open_opts *o)
 {
     static const char *tees[] = {"sim", "occlum", "tsm", "auto"};
@@ -17,8 +19,10 @@ int tl_cli_check_open_flags(const tl_cmdspec *spec, const tl_open_opts *o)
 
 void tl_cli_set_threads(int n)
 {
-    if (n > 0)
-        omp_set_num_threads(n);
+    if (n > 0) {
+        tl_set_threads(n);
+        omp_set_num_threads(n); /* for OpenMP code in other layers (weight loading) */
+    }
 }
 
 int tl_cli_load_data(const char *data, const char *tokens, const tl_tokenizer *tok, tl_dataset *ds, tl_err *err)

@@ -4,7 +4,6 @@
 #include "model/model.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
+#include "tensor/pool.h"
 
 typedef struct {
     size_t wqkv, wproj, bproj, w1, b1, w2, b2, ln1w, ln1b, ln2w, ln2b;
@@ -377,7 +377,7 @@ tl_model *tl_model_new(const tl_config *cfg, int B, int T, tl_err *err)
     m->a.nseq = B;
     for (int s = 0; s <= B; s++)
         m->a.off[s] = s * T;
-    m->nthreads = omp_get_max_threads();
+    m->nthreads = tl_get_threads();
     const size_t D = (size_t)cfg->d_model, F = (size_t)cfg->d_ff, V = (size_t)cfg->vocab_size;
     int fail = 0;
     m->targets = calloc((size_t)N, sizeof *m->targets);
@@ -426,7 +426,7 @@ int tl_model_forward(tl_model *m, const float *params, const uint32_t *tokens, c
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
     const float *x = body_forward(a, params, tokens, train, rng);
     const float *wout = params + a->pm.wout, *bout = params + a->pm.bout;
-    int nt = omp_get_max_threads();
+    int nt = tl_get_threads();
     if (nt > m->nthreads)
         nt = m->nthreads;
     tl_lmhead_forward(m->logitsT, targets ? m->lse : NULL, x, wout, bout, N, c->d_model, c->vocab_size,
@@ -445,7 +445,6 @@ void tl_model_get_logits(const tl_model *m, float *logits)
 {
     const int N = m->a.N, V = m->a.cfg.vocab_size;
     const size_t Np = tl_lmhead_np(N);
-#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         for (int v = 0; v < V; v++)
             logits[(size_t)n * V + v] = m->logitsT[(size_t)v * Np + n];
@@ -477,7 +476,7 @@ void tl_model_backward(tl_model *m, const float *P, float *G)
     const float *xfinal = c->prenorm ? a->lnf : blockout(a, L - 1);
     float *dX = m->dX, *bA = m->bA, *bB = m->bB, *bC = m->bC, *bD = m->bD;
     memset(dX, 0, ND * sizeof(float));
-    int nt = omp_get_max_threads();
+    int nt = tl_get_threads();
     if (nt > m->nthreads)
         nt = m->nthreads;
     tl_lmhead_backward(dX, G + pm->wout, G + pm->bout, m->logitsT, m->lse, m->targets, xfinal, P + pm->wout,

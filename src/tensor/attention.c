@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/pool.h"
+
 size_t tl_attention_att_size(const int *off, int nseq, int H)
 {
     size_t n = 0;
@@ -19,13 +21,36 @@ static size_t att_base(const int *off, int s, int H)
     return tl_attention_att_size(off, s, H);
 }
 
-void tl_attention_forward(float *out, float *att, const float *qkv, const int *off, int nseq,
-                          int D, int H, float scale)
+typedef struct {
+    float *out, *att, *dqkv;
+    const float *qkv, *att_in, *dout;
+    const int *off;
+    int nseq, D, H;
+    float scale;
+} att_job;
+
+/* worth threads when Σ len² · D is large (server batches), not for one 16-token window */
+static int att_threads(const int *off, int nseq, int D)
 {
-    const int hs = D / H, D3 = 3 * D;
-#pragma omp parallel for collapse(2) schedule(static) if ((long)off[nseq] * D * (off[nseq] / nseq) >= (1L << 22))
+    long w = 0;
     for (int s = 0; s < nseq; s++)
-        for (int h = 0; h < H; h++) {
+        w += (long)(off[s + 1] - off[s]) * (off[s + 1] - off[s]) * D;
+    return w >= (1L << 21) ? 64 : 1;
+}
+
+static void fwd_run(void *p, int tid, int nt)
+{
+    const att_job *j = p;
+    float *out = j->out, *att = j->att;
+    const float *qkv = j->qkv;
+    const int *off = j->off;
+    const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
+    const float scale = j->scale;
+    long p0, p1;
+    tl_range((long)j->nseq * H, tid, nt, &p0, &p1);
+    for (long sh = p0; sh < p1; sh++) {
+        const int s = (int)(sh / H), h = (int)(sh % H);
+        {
             const int r0 = off[s], len = off[s + 1] - off[s];
             float *A = att + att_base(off, s, H) + (size_t)h * len * len;
             for (int t = 0; t < len; t++) {
@@ -60,16 +85,29 @@ void tl_attention_forward(float *out, float *att, const float *qkv, const int *o
                 }
             }
         }
+    }
 }
 
-void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                           const int *off, int nseq, int D, int H, float scale)
+void tl_attention_forward(float *out, float *att, const float *qkv, const int *off, int nseq,
+                          int D, int H, float scale)
 {
-    const int hs = D / H, D3 = 3 * D;
-    memset(dqkv, 0, (size_t)off[nseq] * D3 * sizeof(float));
-#pragma omp parallel for collapse(2) schedule(static) if ((long)off[nseq] * D * (off[nseq] / nseq) >= (1L << 22))
-    for (int s = 0; s < nseq; s++)
-        for (int h = 0; h < H; h++) {
+    att_job j = {.out = out, .att = att, .qkv = qkv, .off = off, .nseq = nseq, .D = D, .H = H, .scale = scale};
+    tl_parallel(att_threads(off, nseq, D), fwd_run, &j);
+}
+
+static void bwd_run(void *p, int tid, int nt)
+{
+    const att_job *j = p;
+    float *dqkv = j->dqkv;
+    const float *qkv = j->qkv, *att = j->att_in, *dout = j->dout;
+    const int *off = j->off;
+    const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
+    const float scale = j->scale;
+    long p0, p1;
+    tl_range((long)j->nseq * H, tid, nt, &p0, &p1);
+    for (long sh = p0; sh < p1; sh++) {
+        const int s = (int)(sh / H), h = (int)(sh % H);
+        {
             const int r0 = off[s], len = off[s + 1] - off[s];
             const float *A = att + att_base(off, s, H) + (size_t)h * len * len;
             for (int t = 0; t < len; t++) {
@@ -100,4 +138,14 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                 }
             }
         }
+}
+}
+
+void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           const int *off, int nseq, int D, int H, float scale)
+{
+    memset(dqkv, 0, (size_t)off[nseq] * 3 * D * sizeof(float));
+    att_job j = {.dqkv = dqkv, .qkv = qkv, .att_in = att, .dout = dout, .off = off, .nseq = nseq, .D = D, .H = H,
+                 .scale = scale};
+    tl_parallel(att_threads(off, nseq, D), bwd_run, &j);
 }

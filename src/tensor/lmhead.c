@@ -1,9 +1,9 @@
 #include "tensor/lmhead.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
+#include "tensor/pool.h"
 #include "tensor/simd.h"
 
 #define TR 6
@@ -87,6 +87,42 @@ static void fwd_tile_edge(float *L, float *m, float *s, const float *xt, const f
     fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, R, NV);
 }
 
+typedef struct {
+    float *L, *part;
+    const float *xt, *w, *bias;
+    int N, C, V;
+    size_t Np;
+    int used;
+} fwd_job;
+
+static void fwd_run(void *p, int tid, int nt)
+{
+    fwd_job *j = p;
+    const size_t Np = j->Np;
+    const int nvec = (int)(Np / VW), ntv = (j->V + TR - 1) / TR;
+    if (tid == 0)
+        j->used = nt;
+    float *m = j->part ? j->part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
+    if (m)
+        for (size_t n = 0; n < Np; n++) {
+            m[n] = -INFINITY;
+            s[n] = 0;
+        }
+    /* contiguous vocabulary ranges: each thread streams its own part of w */
+    long t0, t1;
+    tl_range(ntv, tid, nt, &t0, &t1);
+    for (long t = t0; t < t1; t++) {
+        int v0 = (int)t * TR, R = j->V - v0 < TR ? j->V - v0 : TR;
+        for (int k = 0; k < nvec; k += TNV) {
+            int NV = nvec - k < TNV ? nvec - k : TNV;
+            if (R == TR && NV == TNV)
+                fwd_tile(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, TR, TNV);
+            else
+                fwd_tile_edge(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, R, NV);
+        }
+    }
+}
+
 void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
                        int N, int C, int V, float *scratch, int nthreads)
 {
@@ -98,35 +134,9 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
         for (size_t n = (size_t)N; n < Np; n++)
             xt[(size_t)c * Np + n] = 0;
     }
-    const int nvec = (int)(Np / VW);
-    const int ntv = (V + TR - 1) / TR;
-    if ((long)V * N * C < (1 << 22))
-        nthreads = 1;
-    int used = 1;
-#pragma omp parallel num_threads(nthreads)
-    {
-        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        if (tid == 0)
-            used = nt;
-        float *m = lse ? part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
-        if (m)
-            for (size_t n = 0; n < Np; n++) {
-                m[n] = -INFINITY;
-                s[n] = 0;
-            }
-        /* contiguous vocabulary ranges: each thread streams its own part of w */
-        int t0 = (int)((long)ntv * tid / nt), t1 = (int)((long)ntv * (tid + 1) / nt);
-        for (int t = t0; t < t1; t++) {
-            int v0 = t * TR, R = V - v0 < TR ? V - v0 : TR;
-            for (int k = 0; k < nvec; k += TNV) {
-                int NV = nvec - k < TNV ? nvec - k : TNV;
-                if (R == TR && NV == TNV)
-                    fwd_tile(logitsT, m, s, xt, w, bias, C, Np, v0, k * VW, TR, TNV);
-                else
-                    fwd_tile_edge(logitsT, m, s, xt, w, bias, C, Np, v0, k * VW, R, NV);
-            }
-        }
-    }
+    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, 1};
+    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, fwd_run, &j);
+    const int used = j.used;
     if (!lse)
         return;
     /* combine the threads' partial maxima and sums */
@@ -293,6 +303,32 @@ static void backward_block(float *dxp, float *dw, float *dbias, float *P, const 
     }
 }
 
+typedef struct {
+    float *scratch, *dw, *dbias;
+    const float *logitsT, *lse, *colscale, *x, *w;
+    const uint32_t *targets;
+    int N, C, V;
+    size_t Np, per;
+    int used;
+} bwd_job;
+
+static void bwd_run(void *p, int tid, int nt)
+{
+    bwd_job *j = p;
+    if (tid == 0)
+        j->used = nt;
+    float *dxp = j->scratch + (size_t)tid * j->per, *P = dxp + (size_t)j->N * j->C;
+    memset(dxp, 0, (size_t)j->N * j->C * sizeof(float));
+    /* contiguous block ranges per thread: each thread streams its own part of w and dw */
+    long b0, b1;
+    tl_range((j->V + VB - 1) / VB, tid, nt, &b0, &b1);
+    for (long b = b0; b < b1; b++) {
+        int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
+        backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N, j->C,
+                       j->Np, v0, nrows);
+    }
+}
+
 void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT, const float *lse,
                         const uint32_t *targets, const float *x, const float *w, int N, int C, int V,
                         float *scratch, int nthreads)
@@ -302,48 +338,47 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     float *colscale = scratch + (size_t)nthreads * per;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    const int nblocks = (V + VB - 1) / VB;
-    if ((long)V * N * C < (1 << 22))
-        nthreads = 1;
-#pragma omp parallel num_threads(nthreads)
-    {
-        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        float *dxp = scratch + (size_t)tid * per, *P = dxp + (size_t)N * C;
-        memset(dxp, 0, (size_t)N * C * sizeof(float));
-        /* contiguous block ranges per thread: each thread streams its own part of w and dw */
-        int b0 = (int)((long)nblocks * tid / nt), b1 = (int)((long)nblocks * (tid + 1) / nt);
-        for (int b = b0; b < b1; b++) {
-            int v0 = b * VB, nrows = V - v0 < VB ? V - v0 : VB;
-            backward_block(dxp, dw, dbias, P, logitsT, lse, colscale, targets, x, w, N, C, Np, v0, nrows);
-        }
-#pragma omp barrier
-        const size_t total = (size_t)N * C;
-        size_t e0 = total * (size_t)tid / (size_t)nt, e1 = total * (size_t)(tid + 1) / (size_t)nt;
-        for (int t = 0; t < nt; t++) {
-            const float *src = scratch + (size_t)t * per;
-            for (size_t e = e0; e < e1; e++)
-                dx[e] += src[e];
-        }
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, 1};
+    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, bwd_run, &j);
+    const size_t total = (size_t)N * C;
+    for (int t = 0; t < j.used; t++) {
+        const float *src = scratch + (size_t)t * per;
+        for (size_t e = 0; e < total; e++)
+            dx[e] += src[e];
     }
 }
 
 /* ---- inference: a few rows, row-major logits ---- */
 
-void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
+typedef struct {
+    float *out;
+    const float *x, *w, *bias;
+    int nb, C, V;
+} rows_job;
+
+static void rows_run(void *p, int tid, int nt)
 {
-    const int Cf = C / VW * VW;
-#pragma omp parallel for schedule(static) if ((long)V * C * nb > (1 << 20))
-    for (int v = 0; v < V; v++) {
-        const float *wr = w + (size_t)v * C;
-        for (int b = 0; b < nb; b++) {
-            const float *xr = x + (size_t)b * C;
+    const rows_job *j = p;
+    const int C = j->C, Cf = C / VW * VW;
+    long v0, v1;
+    tl_range(j->V, tid, nt, &v0, &v1);
+    for (long v = v0; v < v1; v++) {
+        const float *wr = j->w + (size_t)v * C;
+        for (int b = 0; b < j->nb; b++) {
+            const float *xr = j->x + (size_t)b * C;
             vf acc = vzero();
             for (int c = 0; c < Cf; c += VW)
                 acc = vfma(vload(wr + c), vload(xr + c), acc);
             float s = vsum(acc);
             for (int c = Cf; c < C; c++)
                 s += wr[c] * xr[c];
-            out[(size_t)b * V + v] = s + bias[v];
+            j->out[(size_t)b * j->V + v] = s + j->bias[v];
         }
     }
+}
+
+void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
+{
+    rows_job j = {out, x, w, bias, nb, C, V};
+    tl_parallel((long)V * C * nb > (1 << 20) ? 64 : 1, rows_run, &j);
 }

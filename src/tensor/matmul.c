@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "tensor/pool.h"
 #include "tensor/simd.h"
 
 /* Register tile: TR rows x TNV vectors of accumulators (24 zmm with AVX-512; fewer with the
@@ -140,6 +141,33 @@ static void fwd_tile_edge(float *out, const float *inp, const float *wt, int C, 
     fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
 }
 
+typedef struct {
+    float *out;
+    const float *inp, *wt;
+    int N, C, OC;
+    size_t OCp;
+} fwd_job;
+
+static void fwd_run(void *p, int tid, int nt)
+{
+    const fwd_job *j = p;
+    const int N = j->N, OC = j->OC;
+    const int ntr = (N + TR - 1) / TR, ntc = (OC + TCOLS - 1) / TCOLS;
+    long t0, t1;
+    tl_range((long)ntr * ntc, tid, nt, &t0, &t1);
+    for (long t = t0; t < t1; t++) {
+        int n0 = (int)(t / ntc) * TR, o0 = (int)(t % ntc) * TCOLS;
+        int R = N - n0 < TR ? N - n0 : TR;
+        int NV = (OC - o0 + VW - 1) / VW;
+        if (NV > TNV)
+            NV = TNV;
+        if (R == TR && NV == TNV)
+            fwd_tile(j->out, j->inp, j->wt, j->C, OC, j->OCp, n0, o0, TR, TNV);
+        else
+            fwd_tile_edge(j->out, j->inp, j->wt, j->C, OC, j->OCp, n0, o0, R, NV);
+    }
+}
+
 void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, float *wt)
 {
@@ -159,20 +187,8 @@ void tl_linear_forward(float *out, const float *inp, const float *w, const float
     else
         memset(wt + (size_t)C * OCp, 0, (size_t)OC * sizeof(float));
 
-    const int ntr = (N + TR - 1) / TR, ntc = (OC + TCOLS - 1) / TCOLS;
-    const long work = (long)N * C * OC;
-#pragma omp parallel for schedule(static) if (work > PAR_MIN)
-    for (int t = 0; t < ntr * ntc; t++) {
-        int n0 = (t / ntc) * TR, o0 = (t % ntc) * TCOLS;
-        int R = N - n0 < TR ? N - n0 : TR;
-        int NV = (OC - o0 + VW - 1) / VW;
-        if (NV > TNV)
-            NV = TNV;
-        if (R == TR && NV == TNV)
-            fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, TR, TNV);
-        else
-            fwd_tile_edge(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
-    }
+    fwd_job j = {out, inp, wt, N, C, OC, OCp};
+    tl_parallel((long)N * C * OC > PAR_MIN ? 64 : 1, fwd_run, &j);
 }
 
 /* dinp[n0..+R, c0..+NV*VW] += dout[n, :] · w[:, c] over all OC outputs (full vectors only). */
@@ -250,50 +266,67 @@ static void dw_tile_edge(float *dw, const float *dout, const float *inp, int N, 
     dw_tile(dw, dout, inp, N, C, OC, o0, c0, R, NV);
 }
 
+typedef struct {
+    float *dinp, *dw;
+    const float *dout, *inp, *w;
+    int N, C, OC;
+} bwd_job;
+
+/* Each thread takes its share of the dinp tiles and of the dw tiles (independent outputs). */
+static void bwd_run(void *p, int tid, int nt)
+{
+    const bwd_job *j = p;
+    const int N = j->N, C = j->C, OC = j->OC;
+    const int ncv = C / VW, nct = (ncv + TNV - 1) / TNV;
+    long t0, t1;
+    if (j->dinp) {
+        const int ntr = (N + TR - 1) / TR;
+        tl_range((long)ntr * nct, tid, nt, &t0, &t1);
+        for (long t = t0; t < t1; t++) {
+            int n0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
+            int R = N - n0 < TR ? N - n0 : TR;
+            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            if (R == TR && NV == TNV)
+                dinp_tile(j->dinp, j->dout, j->w, C, OC, n0, c0, TR, TNV);
+            else
+                dinp_tile_edge(j->dinp, j->dout, j->w, C, OC, n0, c0, R, NV);
+        }
+    }
+    if (j->dw) {
+        const int ntr = (OC + TR - 1) / TR;
+        tl_range((long)ntr * nct, tid, nt, &t0, &t1);
+        for (long t = t0; t < t1; t++) {
+            int o0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
+            int R = OC - o0 < TR ? OC - o0 : TR;
+            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            if (R == TR && NV == TNV)
+                dw_tile(j->dw, j->dout, j->inp, N, C, OC, o0, c0, TR, TNV);
+            else
+                dw_tile_edge(j->dw, j->dout, j->inp, N, C, OC, o0, c0, R, NV);
+        }
+    }
+}
+
 void tl_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                         const float *w, int N, int C, int OC)
 {
     const int Cf = C / VW * VW; /* columns covered by full vectors; the rest is scalar */
-    const int ncv = Cf / VW, nct = (ncv + TNV - 1) / TNV;
-    const long work = (long)N * C * OC;
-    if (dinp) {
-        const int ntr = (N + TR - 1) / TR;
-#pragma omp parallel for schedule(static) if (work > PAR_MIN)
-        for (int t = 0; t < ntr * nct; t++) {
-            int n0 = (t / nct) * TR, c0 = (t % nct) * TCOLS;
-            int R = N - n0 < TR ? N - n0 : TR;
-            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
-            if (R == TR && NV == TNV)
-                dinp_tile(dinp, dout, w, C, OC, n0, c0, TR, TNV);
-            else
-                dinp_tile_edge(dinp, dout, w, C, OC, n0, c0, R, NV);
-        }
+    bwd_job j = {dinp, dw, dout, inp, w, N, C, OC};
+    tl_parallel((long)N * C * OC > PAR_MIN ? 64 : 1, bwd_run, &j);
+    if (dinp)
         for (int n = 0; n < N && Cf < C; n++)
             for (int o = 0; o < OC; o++) {
                 float g = dout[(size_t)n * OC + o];
                 for (int c = Cf; c < C; c++)
                     dinp[(size_t)n * C + c] += g * w[(size_t)o * C + c];
             }
-    }
-    if (dw) {
-        const int ntr = (OC + TR - 1) / TR;
-#pragma omp parallel for schedule(static) if (work > PAR_MIN)
-        for (int t = 0; t < ntr * nct; t++) {
-            int o0 = (t / nct) * TR, c0 = (t % nct) * TCOLS;
-            int R = OC - o0 < TR ? OC - o0 : TR;
-            int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
-            if (R == TR && NV == TNV)
-                dw_tile(dw, dout, inp, N, C, OC, o0, c0, TR, TNV);
-            else
-                dw_tile_edge(dw, dout, inp, N, C, OC, o0, c0, R, NV);
-        }
+    if (dw)
         for (int n = 0; n < N && Cf < C; n++)
             for (int o = 0; o < OC; o++) {
                 float g = dout[(size_t)n * OC + o];
                 for (int c = Cf; c < C; c++)
                     dw[(size_t)o * C + c] += g * inp[(size_t)n * C + c];
             }
-    }
     if (dbias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++)

@@ -2,10 +2,39 @@
 
 #include <math.h>
 
+#include "tensor/pool.h"
+
 tl_adamw tl_adamw_defaults(double lr)
 {
     tl_adamw o = {.lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     return o;
+}
+
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    size_t n;
+    float decay, b1, b2, a1, a2, step, bc2, eps;
+} adam_job;
+
+static void adam_run(void *arg, int tid, int nt)
+{
+    const adam_job *j = arg;
+    long i0, i1;
+    tl_range((long)j->n, tid, nt, &i0, &i1);
+    float *p = j->p, *m = j->m, *v = j->v;
+    const float *g = j->g;
+    const float decay = j->decay, b1 = j->b1, b2 = j->b2, a1 = j->a1, a2 = j->a2, step = j->step, bc2 = j->bc2,
+                eps = j->eps;
+#pragma GCC ivdep
+    for (long i = i0; i < i1; i++) {
+        float gi = g[i];
+        float mi = m[i] * b1 + gi * a1;
+        float vi = v[i] * b2 + gi * gi * a2;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2 + eps);
+    }
 }
 
 void tl_adamw_step(const tl_adamw *o, float *p, const float *g, float *m, float *v, size_t n, int64_t t)
@@ -16,13 +45,6 @@ void tl_adamw_step(const tl_adamw *o, float *p, const float *g, float *m, float 
     const float bc2 = (float)sqrt(1.0 - pow(o->beta2, (double)t));
     const float eps = (float)o->eps;
     /* one streaming pass over four arrays: memory bound, so split across threads */
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = m[i] * b1 + gi * a1;
-        float vi = v[i] * b2 + gi * gi * a2;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2 + eps);
-    }
+    adam_job j = {p, m, v, g, n, decay, b1, b2, a1, a2, step, bc2, eps};
+    tl_parallel(n > (1 << 16) ? 64 : 1, adam_run, &j);
 }

@@ -53,6 +53,8 @@ expect 0 "" "eval" -- "$bin" eval --model m --tokens toks.bin
 check "eval output" grep -qE '^val loss [0-9.]+ \(20 batches of 4 x 8 tokens' out.txt || cat out.txt
 expect 0 "" "eval --json" -- "$bin" eval --model m --tokens toks.bin --json --eval-iters 5 --batch 2
 check "eval --json" "$py" -c "import json; d=json.load(open('out.txt')); assert d['batches']==5 and d['batch']==2 and d['val_loss']>0"
+expect 0 "" "eval --full" -- "$bin" eval --model m --tokens toks.bin --full --json
+check "eval --full counts every window" "$py" -c "import json; d=json.load(open('out.txt')); assert d['windows']==(300-1)//8, d"
 expect 0 "" "help eval says how" -- "$bin" help eval
 check "eval --help does not say which split" grep -q "last 10%" out.txt
 

@@ -4,13 +4,13 @@
  * Tolerance: 2e-5 relative to the largest reference magnitude (float32 accumulation over at most
  * a few hundred terms: ~1e-6 observed). */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/rng.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
+#include "tensor/pool.h"
 #include "test.h"
 
 static tl_rng rng;
@@ -124,7 +124,7 @@ static void test_lmhead(int N, int C, int V, int nthreads)
         }
     }
     loss /= N;
-    omp_set_num_threads(nthreads);
+    tl_set_threads(nthreads);
     tl_lmhead_forward(L, lse, x, w, b, N, C, V, sc, nthreads);
     double l = tl_xent_loss(L, lse, t, N);
     tl_lmhead_backward(dx, dw, db, L, lse, t, x, w, N, C, V, sc, nthreads);
@@ -159,7 +159,7 @@ int main(void)
     rng = tl_rng_seed(7);
     int shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {13, 40, 72}, {64, 64, 192}, {7, 72, 40}, {70, 64, 256}, {64, 256, 64}, {301, 128, 130}};
     for (int t = 1; t <= 2; t++) {
-        omp_set_num_threads(t);
+        tl_set_threads(t);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             test_linear(shapes[i][0], shapes[i][1], shapes[i][2]);
     }

@@ -5,8 +5,9 @@ usage: train_ref.py TOKENS.bin --steps N [--eval-iters K] [--threads T] [--seed 
 TOKENS.bin holds little-endian uint32 ids. Seed model (engine_ref.Model, design.md section 3) with
 vocab_size = max id + 1, batch 4, context 16, dropout 0.1, AdamW(lr=1e-3) with PyTorch defaults;
 first 90% of the tokens train, the rest validate; batches at torch.randint offsets like the prototype.
-After training prints one JSON line: {"val_loss": mean over K validation batches (eval mode),
-"ms_per_step": ..., "steps": N}.
+After training prints one JSON line: {"val_loss": mean over K random validation batches (eval mode),
+"val_loss_full": mean over every non-overlapping window (offsets 0, 16, 32, ...) of the validation
+split, "ms_per_step": ..., "steps": N}.
 """
 import argparse
 import json
@@ -59,7 +60,15 @@ def main():
     model.eval()
     with torch.no_grad():
         losses = [model(*get_batch(val))[1].item() for _ in range(a.eval_iters)]
-    print(json.dumps({"val_loss": float(np.mean(losses)), "ms_per_step": ms, "steps": a.steps}))
+        starts = list(range(0, len(val) - ctx, ctx))  # i + ctx + 1 <= len(val)
+        full = []
+        for k in range(0, len(starts), 64):
+            ix = starts[k:k + 64]
+            x = torch.stack([val[i:i + ctx] for i in ix])
+            y = torch.stack([val[i + 1:i + ctx + 1] for i in ix])
+            full.append(model(x, y)[1].item() * len(ix))
+    print(json.dumps({"val_loss": float(np.mean(losses)), "val_loss_full": sum(full) / len(starts),
+                      "ms_per_step": ms, "steps": a.steps}))
 
 
 if __name__ == "__main__":

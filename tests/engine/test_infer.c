@@ -1,0 +1,118 @@
+/* The batched inference API the server builds on (tl_infer_*):
+ *  - a sequence's last-position logits are bit-for-bit the same alone and inside batches of other
+ *    sequences of different lengths (packing, no padding: nothing leaks between sequences);
+ *  - they match the full forward pass (tl_model_logits, a different kernel) within 1e-5;
+ *  - workspaces used concurrently from several threads on the same read-only params give the same
+ *    results as used alone;
+ *  - bad lengths and ids are refused. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "model/params.h"
+#include "test.h"
+
+#define NS 6
+static tl_config cfg;
+static float *params;
+static uint32_t seqs[NS][16];
+static int lens[NS] = {16, 1, 7, 16, 3, 12};
+static float *alone; /* NS x V */
+
+static void *worker(void *arg)
+{
+    int *bad = arg;
+    tl_err err = {0};
+    tl_infer *w = tl_infer_new(&cfg, NS, &err);
+    float *out = malloc((size_t)NS * cfg.vocab_size * sizeof(float));
+    const uint32_t *ptrs[NS];
+    for (int s = 0; s < NS; s++)
+        ptrs[s] = seqs[s];
+    for (int it = 0; it < 20 && w; it++) {
+        if (tl_infer_last_logits(w, params, ptrs, lens, NS, out, &err) ||
+            memcmp(out, alone, (size_t)NS * cfg.vocab_size * sizeof(float)) != 0)
+            (*bad)++;
+    }
+    if (!w)
+        (*bad)++;
+    free(out);
+    tl_infer_free(w);
+    return NULL;
+}
+
+int main(void)
+{
+    cfg = tl_config_seed(500);
+    cfg.n_layer = 3;
+    const int V = cfg.vocab_size;
+    size_t A = tl_params_arena_floats(&cfg);
+    params = aligned_alloc(64, (A * sizeof(float) + 63) / 64 * 64);
+    tl_model_init(&cfg, params, 77);
+    tl_rng r = tl_rng_seed(3);
+    for (int s = 0; s < NS; s++)
+        for (int t = 0; t < 16; t++)
+            seqs[s][t] = (uint32_t)tl_rng_below(&r, (uint64_t)V);
+    tl_err err = {0};
+    tl_infer *w = tl_infer_new(&cfg, NS, &err);
+    CHECK(w != NULL);
+    alone = malloc((size_t)NS * V * sizeof(float));
+    float *batch = malloc((size_t)NS * V * sizeof(float));
+    float *full = malloc((size_t)16 * V * sizeof(float));
+
+    /* alone, and against the full forward pass */
+    for (int s = 0; s < NS; s++) {
+        const uint32_t *p = seqs[s];
+        CHECK(tl_infer_last_logits(w, params, &p, &lens[s], 1, alone + (size_t)s * V, &err) == 0);
+        CHECK(tl_model_logits(&cfg, params, seqs[s], 1, lens[s], full, &err) == 0);
+        double d = 0;
+        for (int v = 0; v < V; v++) {
+            double e = fabs(alone[(size_t)s * V + v] - full[(size_t)(lens[s] - 1) * V + v]);
+            if (!(e <= d))
+                d = e;
+        }
+        CHECKF(d <= 1e-5, "sequence %d: last logits differ from the full forward by %g", s, d);
+    }
+    /* in batches: all six, and the reverse order of a subset */
+    const uint32_t *ptrs[NS];
+    for (int s = 0; s < NS; s++)
+        ptrs[s] = seqs[s];
+    CHECK(tl_infer_last_logits(w, params, ptrs, lens, NS, batch, &err) == 0);
+    CHECK(memcmp(batch, alone, (size_t)NS * V * sizeof(float)) == 0);
+    const uint32_t *rev[3] = {seqs[4], seqs[2], seqs[0]};
+    int rlens[3] = {lens[4], lens[2], lens[0]};
+    CHECK(tl_infer_last_logits(w, params, rev, rlens, 3, batch, &err) == 0);
+    CHECK(memcmp(batch, alone + 4 * (size_t)V, (size_t)V * sizeof(float)) == 0);
+    CHECK(memcmp(batch + (size_t)V, alone + 2 * (size_t)V, (size_t)V * sizeof(float)) == 0);
+    CHECK(memcmp(batch + 2 * (size_t)V, alone, (size_t)V * sizeof(float)) == 0);
+
+    /* concurrent workspaces on shared params */
+    pthread_t th[3];
+    int bad[3] = {0};
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, worker, &bad[i]);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECKF(bad[i] == 0, "thread %d: %d results differ", i, bad[i]);
+    }
+
+    /* refusals */
+    int zero = 0, long_len = cfg.context_length + 1;
+    const uint32_t *p0 = seqs[0];
+    CHECK(tl_infer_last_logits(w, params, &p0, &zero, 1, batch, &err) == TL_EINVAL);
+    CHECK(tl_infer_last_logits(w, params, &p0, &long_len, 1, batch, &err) == TL_EINVAL);
+    CHECK(tl_infer_last_logits(w, params, ptrs, lens, NS + 1, batch, &err) == TL_EINVAL);
+    uint32_t badid[1] = {(uint32_t)V};
+    const uint32_t *pb = badid;
+    int one = 1;
+    CHECK(tl_infer_last_logits(w, params, &pb, &one, 1, batch, &err) == TL_EINVAL);
+    CHECK(strstr(err.msg, "vocab") != NULL);
+
+    tl_infer_free(w);
+    free(alone);
+    free(batch);
+    free(full);
+    free(params);
+    return test_finish();
+}
