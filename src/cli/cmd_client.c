@@ -1,14 +1,322 @@
-/* Placeholder until the owning layer lands; replaced wholesale by its owner. */
+/* teelm client: verify the server's RA-TLS evidence against a policy, then send a prompt and print
+ * the completion (as it streams, with --stream). */
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "server/client.h"
+#include "server/ratls.h"
+#include "util/io.h"
+
+typedef struct {
+    char *buf; /* response bytes not yet consumed */
+    size_t len, cap;
+    int stream, done, printed_any;
+    char finish[32];
+    char error[600];
+} out_state;
+
+static int grow(out_state *s, size_t need)
+{
+    if (need <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > (64u << 20))
+        return -1; /* no completion is this large: a hostile server */
+    char *p = realloc(s->buf, cap);
+    if (!p)
+        return -1;
+    s->buf = p;
+    s->cap = cap;
+    return 0;
+}
+
+static void error_text(json_t *o, char *out, size_t n)
+{
+    json_t *e = json_object_get(o, "error");
+    const char *m = json_string_value(json_object_get(e, "message"));
+    snprintf(out, n, "%s", m ? m : "error without a message");
+}
+
+/* One server-sent event's data. */
+static void sse_data(out_state *s, const char *data, size_t n)
+{
+    if (n == 6 && !memcmp(data, "[DONE]", 6)) {
+        s->done = 1;
+        return;
+    }
+    json_t *o = json_loadb(data, n, 0, NULL);
+    if (!o) {
+        snprintf(s->error, sizeof s->error, "the server sent an event that is not JSON");
+        return;
+    }
+    if (json_object_get(o, "error")) {
+        error_text(o, s->error, sizeof s->error);
+    } else {
+        json_t *c = json_array_get(json_object_get(o, "choices"), 0);
+        json_t *t = json_object_get(c, "text");
+        if (json_is_string(t) && json_string_length(t)) {
+            fwrite(json_string_value(t), 1, json_string_length(t), stdout);
+            fflush(stdout);
+            s->printed_any = 1;
+        }
+        const char *fr = json_string_value(json_object_get(c, "finish_reason"));
+        if (fr)
+            snprintf(s->finish, sizeof s->finish, "%s", fr);
+    }
+    json_decref(o);
+}
+
+static int sink(const char *data, size_t n, void *user)
+{
+    out_state *s = user;
+    if (grow(s, s->len + n + 1))
+        return 1;
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    if (!s->stream)
+        return 0;
+    /* events end with a blank line; lines of one event may be several "data:" lines */
+    for (;;) {
+        char *end = memmem(s->buf, s->len, "\n\n", 2);
+        if (!end)
+            break;
+        size_t ev = (size_t)(end - s->buf);
+        for (size_t i = 0; i < ev;) {
+            char *nl = memchr(s->buf + i, '\n', ev - i);
+            size_t ln = nl ? (size_t)(nl - (s->buf + i)) : ev - i;
+            if (ln >= 6 && !memcmp(s->buf + i, "data: ", 6))
+                sse_data(s, s->buf + i + 6, ln - 6);
+            i += ln + 1;
+        }
+        memmove(s->buf, end + 2, s->len - ev - 2);
+        s->len -= ev + 2;
+    }
+    return 0;
+}
+
+static char *read_key(const char *path, tl_err *err)
+{
+    uint8_t *data;
+    size_t len;
+    if (tl_read_file(path, 4096, &data, &len, err))
+        return NULL;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
+        data[--len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (data[i] <= 0x20 || data[i] >= 0x7f) {
+            OPENSSL_cleanse(data, len);
+            free(data);
+            tl_errf(err, TL_EINVAL, "%s: the API key must be one line of printable ASCII", path);
+            return NULL;
+        }
+    if (!len) {
+        free(data);
+        tl_errf(err, TL_EINVAL, "%s: empty API key file", path);
+        return NULL;
+    }
+    return (char *)data;
+}
+
+static void print_peer(const tl_client_peer *p, FILE *f, int json)
+{
+    char h[65], mre[65], mrs[65];
+    tl_ratls_hex(p->pubkey_sha256, 32, h);
+    tl_ratls_hex(p->id.mrenclave, 32, mre);
+    tl_ratls_hex(p->id.mrsigner, 32, mrs);
+    const char *kind = p->id.kind == TL_TEE_KIND_SGX ? "sgx" : p->id.kind == TL_TEE_KIND_TDX ? "tdx" : "sev-snp";
+    if (json) {
+        json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:i,s:i,s:s}", "tee", p->tee, "kind", kind, "simulated",
+                              p->id.simulated, "debug", p->id.debug, "pubkey_sha256", h, "mrenclave", mre, "mrsigner",
+                              mrs, "isv_prod_id", p->id.isv_prod_id, "isv_svn", p->id.isv_svn, "tcb_status",
+                              p->id.tcb_status);
+        char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fprintf(f, "%s\n", t);
+        free(t);
+        json_decref(o);
+    } else {
+        fprintf(f, "teelm client: server verified: %s (%s), tcb %s, key %.16s...\n", p->tee, kind, p->id.tcb_status, h);
+    }
+}
+
 int cmd_client(int argc, char **argv)
 {
-    static const tl_opt opts[] = {{0}};
-    static const tl_cmdspec spec = {"client", "", "Not available in this build yet.", opts, 0, 64};
-    const char *pos[64];
-    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
+    const char *server = NULL, *policy_path = NULL, *prompt = NULL, *collateral = NULL, *key_file = NULL;
+    int stream = 0, max_tokens = 16, json = 0, verify_only = 0, quiet = 0, timeout = 300;
+    double temperature = 1.0, top_p = 1.0;
+    int64_t seed = 0;
+    const char *seed_s = NULL;
+    tl_strlist stop = {0};
+    const tl_opt opts[] = {
+        {"--server", TL_ARG_STR, &server, "URL", "server, https://HOST:PORT"},
+        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)"},
+        {"--prompt", TL_ARG_STR, &prompt, "TEXT", "prompt (default: read from stdin)"},
+        {"--stream", TL_ARG_FLAG, &stream, NULL, "print the completion as it is generated"},
+        {"--max-tokens", TL_ARG_INT, &max_tokens, "N", "tokens to generate (default 16)", 1, 1 << 20},
+        {"--temperature", TL_ARG_DOUBLE, &temperature, "T", "sampling temperature, 0 = greedy (default 1)", 0, 2},
+        {"--top-p", TL_ARG_DOUBLE, &top_p, "P", "nucleus sampling mass (default 1)", 0, 1},
+        {"--seed", TL_ARG_STR, &seed_s, "S", "sampling seed, for reproducible output (default: server picks)"},
+        {"--stop", TL_ARG_MULTI, &stop, "TEXT", "stop sequence (repeatable, up to 4)"},
+        {"--collateral", TL_ARG_STR, &collateral, "FILE", "DCAP collateral for real quotes (docs/attestation.md)"},
+        {"--api-key-file", TL_ARG_STR, &key_file, "FILE", "file holding the API key (sent as a Bearer token)"},
+        {"--timeout", TL_ARG_INT, &timeout, "S", "give up after S seconds (default 300)", 1, 86400},
+        {"--json", TL_ARG_FLAG, &json, NULL, "print the server's JSON response instead of the text (not with --stream)"},
+        {"--verify-only", TL_ARG_FLAG, &verify_only, NULL, "verify the server and print what was verified (JSON); send nothing"},
+        {"--quiet", TL_ARG_FLAG, &quiet, NULL, "do not print the verified identity to stderr"},
+        {0},
+    };
+    const tl_cmdspec spec = {"client", "--server URL --policy FILE [--prompt TEXT] [--stream] [flags]",
+        "Checks the server's RA-TLS certificate (TEE evidence bound to its TLS key) against the policy\n"
+        "during the TLS handshake, before anything is sent; then sends the prompt to /v1/completions\n"
+        "and prints the completion. Any mismatch stops with the field that differed and exit code 1.",
+        opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    fprintf(stderr, "teelm client: not available in this build yet\n");
-    return 1;
+    if (!server || !policy_path)
+        return tl_usage_error(&spec, "--server and --policy are required");
+    if (stream && json)
+        return tl_usage_error(&spec, "--json and --stream do not go together");
+    if (stop.n > 4)
+        return tl_usage_error(&spec, "at most 4 --stop sequences");
+    if (seed_s) {
+        char *end;
+        seed = strtoll(seed_s, &end, 10);
+        if (!*seed_s || *end)
+            return tl_usage_error(&spec, "--seed: '%s' is not an integer", seed_s);
+    }
+
+    tl_err err = {0};
+    tl_policy *policy = tl_policy_load(policy_path, &err);
+    if (!policy) {
+        fprintf(stderr, "teelm client: %s\n", err.msg);
+        return 1;
+    }
+    tl_collateral *col = NULL;
+    if (collateral && !(col = tl_collateral_load(collateral, &err))) {
+        fprintf(stderr, "teelm client: %s\n", err.msg);
+        tl_policy_free(policy);
+        return 1;
+    }
+    char *api_key = NULL;
+    if (key_file && !(api_key = read_key(key_file, &err))) {
+        fprintf(stderr, "teelm client: %s\n", err.msg);
+        tl_collateral_free(col);
+        tl_policy_free(policy);
+        return 1;
+    }
+    tl_client_opts co = {.server = server, .policy = policy, .col = col, .api_key = api_key, .timeout_s = timeout};
+    tl_client_peer peer;
+    out_state st = {.stream = stream};
+    long status = 0;
+    int exit_code = 1;
+    char *body = NULL;
+    uint8_t *stdin_prompt = NULL;
+    size_t stdin_len = 0;
+
+    if (verify_only) {
+        /* a GET /health: the handshake does the checking; nothing about the user is sent */
+        if (tl_client_request(&co, "GET", "/health", NULL, 0, sink, &st, &status, &peer, &err)) {
+            fprintf(stderr, "teelm client: %s\n", err.msg);
+            goto done;
+        }
+        print_peer(&peer, stdout, 1);
+        exit_code = 0;
+        goto done;
+    }
+    if (!prompt) {
+        if (tl_read_file("-", 1 << 20, &stdin_prompt, &stdin_len, &err)) {
+            fprintf(stderr, "teelm client: stdin: %s\n", err.msg);
+            goto done;
+        }
+        prompt = (const char *)stdin_prompt;
+    }
+    json_t *req = json_pack("{s:s,s:i,s:f,s:f,s:b}", "prompt", prompt, "max_tokens", max_tokens, "temperature",
+                            temperature, "top_p", top_p, "stream", stream);
+    if (!req) {
+        fprintf(stderr, "teelm client: the prompt is not valid UTF-8 text\n");
+        goto done;
+    }
+    if (seed_s)
+        json_object_set_new(req, "seed", json_integer(seed));
+    if (stop.n) {
+        json_t *a = json_array();
+        for (int i = 0; i < stop.n; i++)
+            json_array_append_new(a, json_string(stop.v[i]));
+        json_object_set_new(req, "stop", a);
+    }
+    body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
+    if (peer.verified && !quiet) {
+        print_peer(&peer, stderr, 0);
+        if (peer.id.simulated)
+            fprintf(stderr, "teelm client: WARNING: the server runs in SIMULATION mode: its evidence proves nothing\n");
+    }
+    if (rc) {
+        fprintf(stderr, "teelm client: %s\n", err.msg);
+        goto done;
+    }
+    if (status != 200) {
+        json_t *o = st.buf ? json_loadb(st.buf, st.len, 0, NULL) : NULL;
+        char msg[600] = "no error message";
+        if (o)
+            error_text(o, msg, sizeof msg);
+        json_decref(o);
+        fprintf(stderr, "teelm client: the server answered %ld: %s\n", status, msg);
+        goto done;
+    }
+    if (stream) {
+        if (st.printed_any)
+            fputc('\n', stdout);
+        if (st.error[0]) {
+            fprintf(stderr, "teelm client: the server stopped the stream: %s\n", st.error);
+            goto done;
+        }
+        if (!st.done) {
+            fprintf(stderr, "teelm client: the stream ended without [DONE]\n");
+            goto done;
+        }
+    } else if (json) {
+        fwrite(st.buf, 1, st.len, stdout);
+        fputc('\n', stdout);
+    } else {
+        json_t *o = st.buf ? json_loadb(st.buf, st.len, 0, NULL) : NULL;
+        json_t *t = json_object_get(json_array_get(json_object_get(o, "choices"), 0), "text");
+        if (!json_is_string(t)) {
+            json_decref(o);
+            fprintf(stderr, "teelm client: the server's response has no choices[0].text\n");
+            goto done;
+        }
+        fwrite(json_string_value(t), 1, json_string_length(t), stdout);
+        fputc('\n', stdout);
+        json_decref(o);
+    }
+    exit_code = 0;
+done:
+    if (body) {
+        OPENSSL_cleanse(body, strlen(body));
+        free(body);
+    }
+    if (stdin_prompt) {
+        OPENSSL_cleanse(stdin_prompt, stdin_len);
+        free(stdin_prompt);
+    }
+    if (st.buf) {
+        OPENSSL_cleanse(st.buf, st.cap);
+        free(st.buf);
+    }
+    if (api_key) {
+        OPENSSL_cleanse(api_key, strlen(api_key));
+        free(api_key);
+    }
+    tl_collateral_free(col);
+    tl_policy_free(policy);
+    return exit_code;
 }

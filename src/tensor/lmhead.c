@@ -24,7 +24,7 @@ size_t tl_lmhead_np(int N)
 size_t tl_lmhead_scratch(int N, int C, int nthreads)
 {
     size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
-    size_t fwd = (size_t)C * Np + 2 * nt * Np;
+    size_t fwd = (size_t)C * Np + 6 * nt * Np + 2;
     size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
     return fwd > bwd ? fwd : bwd;
 }
@@ -95,6 +95,23 @@ typedef struct {
     int used;
 } fwd_job;
 
+/* Folds a thread's float running (max, sum) into its double one and restarts the float one: sums
+ * of exponentials over 100k rows lose ~1e-5 in float, so float only accumulates short stretches. */
+static void lse_flush(float *m, float *s, double *md, double *sd, size_t Np)
+{
+    for (size_t n = 0; n < Np; n++) {
+        if (s[n] > 0) {
+            double M = md[n] > m[n] ? md[n] : m[n];
+            sd[n] = sd[n] * exp(md[n] - M) + (double)s[n] * exp((double)m[n] - M);
+            md[n] = M;
+        }
+        m[n] = -INFINITY;
+        s[n] = 0;
+    }
+}
+
+#define FLUSH_TILES 64
+
 static void fwd_run(void *p, int tid, int nt)
 {
     fwd_job *j = p;
@@ -102,11 +119,15 @@ static void fwd_run(void *p, int tid, int nt)
     const int nvec = (int)(Np / VW), ntv = (j->V + TR - 1) / TR;
     if (tid == 0)
         j->used = nt;
-    float *m = j->part ? j->part + (size_t)tid * 2 * Np : NULL, *s = m ? m + Np : NULL;
+    /* per thread: float m[Np], s[Np], then double md[Np], sd[Np] */
+    float *m = j->part ? j->part + (size_t)tid * 6 * Np : NULL, *s = m ? m + Np : NULL;
+    double *md = m ? (double *)(void *)(m + 2 * Np) : NULL, *sd = md ? md + Np : NULL;
     if (m)
         for (size_t n = 0; n < Np; n++) {
             m[n] = -INFINITY;
             s[n] = 0;
+            md[n] = -INFINITY;
+            sd[n] = 0;
         }
     /* contiguous vocabulary ranges: each thread streams its own part of w */
     long t0, t1;
@@ -120,6 +141,8 @@ static void fwd_run(void *p, int tid, int nt)
             else
                 fwd_tile_edge(j->L, m, s, j->xt, j->w, j->bias, j->C, Np, v0, k * VW, R, NV);
         }
+        if (m && ((t - t0) % FLUSH_TILES == FLUSH_TILES - 1 || t == t1 - 1))
+            lse_flush(m, s, md, sd, Np);
     }
 }
 
@@ -127,7 +150,7 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
                        int N, int C, int V, float *scratch, int nthreads)
 {
     const size_t Np = tl_lmhead_np(N);
-    float *xt = scratch, *part = scratch + (size_t)C * Np;
+    float *xt = scratch, *part = scratch + tl_round_up((size_t)C * Np, 2); /* doubles inside: 8-byte aligned */
     for (int c = 0; c < C; c++) {
         for (int n = 0; n < N; n++)
             xt[(size_t)c * Np + n] = x[(size_t)n * C + c];
@@ -141,14 +164,18 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
         return;
     /* combine the threads' partial maxima and sums */
     for (size_t n = 0; n < Np; n++) {
-        float M = -INFINITY;
-        for (int t = 0; t < used; t++)
-            if (part[(size_t)t * 2 * Np + n] > M)
-                M = part[(size_t)t * 2 * Np + n];
-        double S = 0;
-        for (int t = 0; t < used; t++)
-            S += (double)part[(size_t)t * 2 * Np + Np + n] * exp((double)part[(size_t)t * 2 * Np + n] - M);
-        lse[n] = M + (float)log(S);
+        double M = -INFINITY, S = 0;
+        for (int t = 0; t < used; t++) {
+            const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
+            if (md[n] > M)
+                M = md[n];
+        }
+        for (int t = 0; t < used; t++) {
+            const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
+            if (md[n] > -INFINITY)
+                S += md[Np + n] * exp(md[n] - M);
+        }
+        lse[n] = (float)(M + log(S));
     }
 }
 

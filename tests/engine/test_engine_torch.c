@@ -90,6 +90,17 @@ static double max_abs_diff(const float *a, const float *b, size_t n, double *max
     return d;
 }
 
+/* The dropout masks tl_model_forward draws from rng (model.c: per layer, after the attention
+ * projection then after the MLP, N*D draws each, dropped when u < p, kept ones scaled 1/(1-p)). */
+static float *expected_masks(const tl_config *c, int N, tl_rng rng)
+{
+    size_t nd = (size_t)N * c->d_model, n = 2 * (size_t)c->n_layer * nd;
+    float *m = malloc(n * sizeof *m);
+    for (size_t i = 0; i < n; i++)
+        m[i] = tl_rng_float(&rng) < c->dropout ? 0.0f : 1.0f / (1.0f - c->dropout);
+    return m;
+}
+
 static void run_case(const char *label, tl_config cfg, int B, int T, double tol_logits)
 {
     tl_err err = {0};
@@ -128,6 +139,14 @@ static void run_case(const char *label, tl_config cfg, int B, int T, double tol_
                                             (json_int_t)list[i].offset, "shape", shape));
     }
     json_object_set_new(man, "params", pl);
+    /* a training-mode pass with dropout 0.1, masks shared with the reference */
+    tl_config dcfg = cfg;
+    dcfg.dropout = 0.1f;
+    const tl_rng drop_rng = tl_rng_seed(2024);
+    float *masks = expected_masks(&dcfg, N, drop_rng);
+    CHECK(write_bin(dir, "masks.bin", masks, 2 * (size_t)cfg.n_layer * N * cfg.d_model * sizeof(float)) == 0);
+    free(masks);
+    json_object_set_new(man, "dropout_masks", json_true());
     json_object_set_new(man, "adam", json_pack("{s:i,s:f,s:f}", "steps", adam_steps, "lr", 1e-3, "weight_decay", 0.01));
     json_object_set_new(man, "greedy", json_pack("{s:[i,i,i],s:i}", "prompt", (int)prompt[0], (int)prompt[1],
                                                  (int)prompt[2], "new", greedy_new));
@@ -177,6 +196,30 @@ static void run_case(const char *label, tl_config cfg, int B, int T, double tol_
         CHECKF(gd <= 1e-4 * mref + 1e-7, "%s: gradient of %s differs by %g (max |g| %g)", label, list[i].name, gd, mref);
     }
     printf("%s: gradients: worst max|diff|/max|g| over %d tensors %.3g\n", label, np, worst);
+
+    /* training mode with dropout: same masks, same loss and gradients */
+    {
+        tl_model *md = tl_model_new(&dcfg, B, T, &err);
+        tl_rng dr = drop_rng;
+        double ld = 0, ref_ld = json_real_value(json_object_get(out, "loss_dropout"));
+        float *ref_gd = read_bin(dir, "grads_dropout.bin", A * sizeof(float));
+        CHECK(md && ref_gd && tl_model_forward(md, params, tok, tgt, 1, &dr, &ld, &err) == 0);
+        CHECKF(fabs(ld - ref_ld) <= 1e-5, "%s: dropout loss %g vs %g", label, ld, ref_ld);
+        double worst_d = 0;
+        if (md && ref_gd) {
+            tl_model_backward(md, params, grads);
+            for (int i = 0; i < np; i++) {
+                double mref, gd = max_abs_diff(grads + list[i].offset, ref_gd + list[i].offset, list[i].numel, &mref);
+                if (gd / (mref + 1e-30) > worst_d)
+                    worst_d = gd / (mref + 1e-30);
+                CHECKF(gd <= 1e-4 * mref + 1e-7, "%s: dropout gradient of %s differs by %g (max |g| %g)", label,
+                       list[i].name, gd, mref);
+            }
+        }
+        printf("%s: dropout 0.1 (shared masks): loss %.7f vs %.7f, gradients worst %.3g\n", label, ld, ref_ld, worst_d);
+        tl_model_free(md);
+        free(ref_gd);
+    }
 
     /* AdamW */
     float *mom = arena_alloc(&cfg), *vel = arena_alloc(&cfg);

@@ -130,6 +130,28 @@ class Model(nn.Module):
         return logits, loss
 
 
+class FixedMasks(nn.Module):
+    """Dropout with given masks (0 or 1/(1-p)), consumed in forward order, so a training-mode
+    forward can be compared exactly with the engine's (which draws the same masks)."""
+
+    def __init__(self, state, masks):
+        super().__init__()
+        self.state, self.masks = state, masks
+
+    def forward(self, x):
+        m = self.masks[self.state["i"]]
+        self.state["i"] += 1
+        return x * m
+
+
+def use_masks(model, masks):
+    state = {"i": 0}
+    for b in model.transformer_blocks:
+        b.attention.dropout = FixedMasks(state, masks)
+        b.feed_forward.dropout = FixedMasks(state, masks)
+    return state
+
+
 def load_arena(model, manifest, arena):
     params = dict(model.named_parameters())
     names = {p["name"] for p in manifest["params"]}
@@ -174,6 +196,19 @@ def main():
     model.zero_grad()
     loss.backward()
     to_arena(man, {n: p.grad for n, p in model.named_parameters()}).tofile(os.path.join(d, "grads.bin"))
+
+    if man.get("dropout_masks"):
+        # training-mode forward/backward with the engine's dropout masks
+        L, D = cfg["n_layer"], cfg["d_model"]
+        masks = torch.from_numpy(np.fromfile(os.path.join(d, "masks.bin"), dtype=np.float32)).view(2 * L, B, T, D)
+        model2 = Model(cfg)
+        load_arena(model2, man, arena)
+        st = use_masks(model2, masks)
+        _, loss2 = model2(tokens, targets)
+        assert st["i"] == 2 * L
+        out["loss_dropout"] = loss2.item()
+        loss2.backward()
+        to_arena(man, {n: p.grad for n, p in model2.named_parameters()}).tofile(os.path.join(d, "grads_dropout.bin"))
 
     g = man.get("greedy")
     if g:

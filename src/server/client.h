@@ -1,0 +1,41 @@
+/* The attested HTTPS client (`teelm client`): every connection's TLS handshake checks the server's
+ * RA-TLS certificate (docs/ra-tls.md: evidence, key binding, policy) and is aborted on any failure,
+ * so no request byte reaches a server that failed the checks. Built on libcurl (OpenSSL), with the
+ * check installed through CURLOPT_SSL_CTX_FUNCTION as the certificate verification itself. */
+#ifndef TEELM_SERVER_CLIENT_H
+#define TEELM_SERVER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tee/identity.h"
+#include "tee/policy.h"
+#include "tee/verify.h"
+#include "util/err.h"
+
+typedef struct {
+    const char *server;          /* https://host:port (a path, if any, is ignored) */
+    const tl_policy *policy;
+    const tl_collateral *col;    /* NULL: only sim evidence can verify */
+    const char *api_key;         /* sent as "Authorization: Bearer KEY", or NULL */
+    long timeout_s;              /* whole request; 0 = none */
+} tl_client_opts;
+
+/* What the handshake established about the server. */
+typedef struct {
+    int verified;                /* 1 once the checks passed */
+    tl_identity id;
+    char tee[64];                /* the backend name the certificate states */
+    uint8_t pubkey_sha256[32];   /* SHA-256 of the server certificate's public key */
+} tl_client_peer;
+
+/* Called with response body bytes as they arrive (for streaming); return non-zero to stop. */
+typedef int (*tl_client_sink)(const char *data, size_t len, void *user);
+
+/* Sends method path (body may be NULL) and passes the response body to sink. *status receives the
+ * HTTP status. Fails (TL_EPOLICY / TL_ECRYPTO / TL_EINVAL from the checks, with their message,
+ * prefixed "server attestation refused") before anything is sent when the server does not pass. */
+int tl_client_request(const tl_client_opts *o, const char *method, const char *path, const char *body, size_t len,
+                      tl_client_sink sink, void *user, long *status, tl_client_peer *peer, tl_err *err);
+
+#endif

@@ -1,0 +1,328 @@
+/* Strict request parsing (docs/api.md). Unknown fields are refused like OpenAI does ("Unrecognized
+ * request argument supplied"), so a client never believes an option took effect when it did not. */
+#include "server/request.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/secmem.h"
+
+/* A field name or model id from the request, made safe for a message: printable ASCII, bounded. */
+static const char *safe(const char *s, char *buf, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 4 < n; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (s[i])
+        memcpy(buf + i, "...", 3), i += 3;
+    buf[i] = 0;
+    return buf;
+}
+
+static json_t *parse_object(const char *body, size_t len, tl_api_error *e)
+{
+    json_error_t je;
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        /* jansson appends "near '<text>'": that text is request content, keep it out */
+        char *near = strstr(je.text, " near ");
+        if (near)
+            *near = 0;
+        tl_api_errorf(e, 400, "invalid_request_error", NULL, "invalid_json",
+                      "request body is not valid JSON (line %d, column %d): %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        tl_api_errorf(e, 400, "invalid_request_error", NULL, "invalid_json", "request body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+static int check_model(json_t *v, const tl_req_limits *lim, tl_api_error *e)
+{
+    char b[80];
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return tl_api_bad_field(e, "model", "model must be a string");
+    const char *m = json_string_value(v);
+    if (lim->model_id && strcmp(m, lim->model_id) != 0)
+        return tl_api_errorf(e, 404, "invalid_request_error", "model", "model_not_found",
+                             "The model '%s' does not exist (this server serves '%s')", safe(m, b, 60), lim->model_id);
+    return 0;
+}
+
+static char *dup_sec(const char *s, size_t n)
+{
+    char *d = tl_sec_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static int get_int(json_t *v, const char *name, long long lo, long long hi, long long *out, tl_api_error *e)
+{
+    if (!json_is_integer(v))
+        return tl_api_bad_field(e, name, "%s must be an integer", name);
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return tl_api_bad_field(e, name, "%s must be between %lld and %lld (got %lld)", name, lo, hi, x);
+    *out = x;
+    return 0;
+}
+
+static int get_num(json_t *v, const char *name, double lo, double hi, int lo_open, double *out, tl_api_error *e)
+{
+    if (!json_is_number(v))
+        return tl_api_bad_field(e, name, "%s must be a number", name);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x > hi || x < lo || (lo_open && x == lo))
+        return tl_api_bad_field(e, name, "%s must be %s %g and <= %g (got %g)", name, lo_open ? ">" : ">=", lo, hi, x);
+    *out = x;
+    return 0;
+}
+
+static int get_prompt(json_t *v, tl_completion_req *r, tl_api_error *e)
+{
+    if (json_is_array(v)) {
+        if (json_array_size(v) != 1 || !json_is_string(json_array_get(v, 0)))
+            return tl_api_bad_field(e, "prompt", "prompt must be a string or an array of exactly one string");
+        v = json_array_get(v, 0);
+    }
+    if (!json_is_string(v))
+        return tl_api_bad_field(e, "prompt", "prompt must be a string or an array of exactly one string");
+    r->prompt_len = json_string_length(v);
+    if (r->prompt_len == 0)
+        return tl_api_bad_field(e, "prompt", "prompt must not be empty");
+    r->prompt = dup_sec(json_string_value(v), r->prompt_len);
+    if (!r->prompt)
+        return tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    return 0;
+}
+
+static int add_stop(json_t *s, tl_completion_req *r, tl_api_error *e)
+{
+    if (!json_is_string(s))
+        return tl_api_bad_field(e, "stop", "stop must be a string or an array of up to %d strings", TL_MAX_STOP);
+    size_t n = json_string_length(s);
+    if (n == 0 || n > TL_MAX_STOP_BYTES)
+        return tl_api_bad_field(e, "stop", "each stop sequence must be 1 to %d bytes (got %zu)", TL_MAX_STOP_BYTES, n);
+    if (r->nstop >= TL_MAX_STOP)
+        return tl_api_bad_field(e, "stop", "at most %d stop sequences", TL_MAX_STOP);
+    if (!(r->stop[r->nstop] = dup_sec(json_string_value(s), n)))
+        return tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    r->stop_len[r->nstop++] = n;
+    return 0;
+}
+
+static int get_stop(json_t *v, tl_completion_req *r, tl_api_error *e)
+{
+    if (json_is_null(v))
+        return 0;
+    if (json_is_string(v))
+        return add_stop(v, r, e);
+    if (!json_is_array(v))
+        return tl_api_bad_field(e, "stop", "stop must be a string or an array of up to %d strings", TL_MAX_STOP);
+    if (json_array_size(v) > TL_MAX_STOP)
+        return tl_api_bad_field(e, "stop", "at most %d stop sequences (got %zu)", TL_MAX_STOP, json_array_size(v));
+    size_t i;
+    json_t *s;
+    json_array_foreach(v, i, s)
+        if (add_stop(s, r, e))
+            return -1;
+    return 0;
+}
+
+static int get_bool(json_t *v, const char *name, int *out, tl_api_error *e)
+{
+    if (json_is_null(v))
+        return *out = 0;
+    if (!json_is_boolean(v))
+        return tl_api_bad_field(e, name, "%s must be true or false", name);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* OpenAI fields teelm accepts only at their neutral value. */
+static int neutral_only(const char *k, json_t *v, tl_api_error *e)
+{
+    int ok;
+    if (!strcmp(k, "n") || !strcmp(k, "best_of"))
+        ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1);
+    else if (!strcmp(k, "echo"))
+        ok = json_is_null(v) || json_is_false(v);
+    else if (!strcmp(k, "logprobs") || !strcmp(k, "suffix"))
+        ok = json_is_null(v);
+    else if (!strcmp(k, "presence_penalty") || !strcmp(k, "frequency_penalty"))
+        ok = json_is_null(v) || (json_is_number(v) && json_number_value(v) == 0);
+    else if (!strcmp(k, "logit_bias"))
+        ok = json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0);
+    else if (!strcmp(k, "user"))
+        ok = json_is_null(v) || json_is_string(v);
+    else
+        return 1; /* not one of these */
+    if (!ok)
+        return tl_api_bad_field(e, k, "%s is not supported by this server except at its default value", k);
+    return 0;
+}
+
+int tl_completion_parse(const char *body, size_t len, const tl_req_limits *lim, tl_completion_req *r,
+                        tl_api_error *e)
+{
+    memset(r, 0, sizeof *r);
+    r->max_tokens = lim->default_max_tokens < lim->max_tokens ? lim->default_max_tokens : lim->max_tokens;
+    r->temperature = 1.0;
+    r->top_p = 1.0;
+    json_t *o = parse_object(body, len, e);
+    if (!o)
+        return -1;
+    int rc = 0;
+    const char *k;
+    json_t *v;
+    char b[64];
+    long long x = 0;
+    json_t *stream_options = NULL;
+    json_object_foreach(o, k, v) {
+        if (!strcmp(k, "model"))
+            rc = check_model(v, lim, e);
+        else if (!strcmp(k, "prompt"))
+            rc = get_prompt(v, r, e);
+        else if (!strcmp(k, "max_tokens")) {
+            if (!json_is_null(v) && !(rc = get_int(v, k, 1, lim->max_tokens, &x, e)))
+                r->max_tokens = (int)x;
+        } else if (!strcmp(k, "temperature")) {
+            if (!json_is_null(v))
+                rc = get_num(v, k, 0, 2, 0, &r->temperature, e);
+        } else if (!strcmp(k, "top_p")) {
+            if (!json_is_null(v))
+                rc = get_num(v, k, 0, 1, 1, &r->top_p, e);
+        } else if (!strcmp(k, "top_k")) {
+            if (!json_is_null(v) && !(rc = get_int(v, k, 0, 1000000, &x, e)))
+                r->top_k = (int)x;
+        } else if (!strcmp(k, "seed")) {
+            if (!json_is_null(v) && !(rc = get_int(v, k, INT64_MIN, INT64_MAX, &x, e))) {
+                r->seed = (uint64_t)x;
+                r->has_seed = 1;
+            }
+        } else if (!strcmp(k, "stop"))
+            rc = get_stop(v, r, e);
+        else if (!strcmp(k, "stream"))
+            rc = get_bool(v, k, &r->stream, e);
+        else if (!strcmp(k, "stream_options"))
+            stream_options = v;
+        else if ((rc = neutral_only(k, v, e)) == 1)
+            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+        if (rc)
+            break;
+    }
+    if (!rc && !r->prompt)
+        rc = tl_api_bad_field(e, "prompt", "prompt is required");
+    if (!rc && stream_options && !json_is_null(stream_options)) {
+        json_t *iu = json_is_object(stream_options) ? json_object_get(stream_options, "include_usage") : NULL;
+        if (!r->stream)
+            rc = tl_api_bad_field(e, "stream_options", "stream_options is only allowed when stream is true");
+        else if (!json_is_object(stream_options) || json_object_size(stream_options) != (iu ? 1u : 0u))
+            rc = tl_api_bad_field(e, "stream_options", "stream_options may only contain include_usage");
+        else if (iu)
+            rc = get_bool(iu, "stream_options.include_usage", &r->include_usage, e);
+    }
+    json_decref(o);
+    return rc ? -1 : 0;
+}
+
+void tl_completion_req_free(tl_completion_req *r)
+{
+    tl_sec_free(r->prompt);
+    for (int i = 0; i < r->nstop; i++)
+        tl_sec_free(r->stop[i]);
+    OPENSSL_cleanse(r, sizeof *r);
+}
+
+int tl_tokenize_parse(const char *body, size_t len, const tl_req_limits *lim, char **text, size_t *text_len,
+                      tl_api_error *e)
+{
+    *text = NULL;
+    *text_len = 0;
+    json_t *o = parse_object(body, len, e);
+    if (!o)
+        return -1;
+    int rc = 0;
+    const char *k;
+    json_t *v;
+    char b[64];
+    json_object_foreach(o, k, v) {
+        if (!strcmp(k, "model"))
+            rc = check_model(v, lim, e);
+        else if (!strcmp(k, "prompt")) {
+            if (!json_is_string(v))
+                rc = tl_api_bad_field(e, "prompt", "prompt must be a string");
+            else if (!(*text = dup_sec(json_string_value(v), *text_len = json_string_length(v))))
+                rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+        } else
+            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+        if (rc)
+            break;
+    }
+    if (!rc && !*text)
+        rc = tl_api_bad_field(e, "prompt", "prompt is required");
+    json_decref(o);
+    if (rc) {
+        tl_sec_free(*text);
+        *text = NULL;
+    }
+    return rc ? -1 : 0;
+}
+
+int tl_detokenize_parse(const char *body, size_t len, const tl_req_limits *lim, uint32_t vocab, size_t max_ids,
+                        uint32_t **ids, size_t *n, tl_api_error *e)
+{
+    *ids = NULL;
+    *n = 0;
+    json_t *o = parse_object(body, len, e);
+    if (!o)
+        return -1;
+    int rc = 0, have = 0;
+    const char *k;
+    json_t *v;
+    char b[64];
+    json_object_foreach(o, k, v) {
+        if (!strcmp(k, "model"))
+            rc = check_model(v, lim, e);
+        else if (!strcmp(k, "tokens")) {
+            have = 1;
+            size_t cnt = json_is_array(v) ? json_array_size(v) : 0;
+            if (!json_is_array(v))
+                rc = tl_api_bad_field(e, "tokens", "tokens must be an array of token ids");
+            else if (cnt > max_ids)
+                rc = tl_api_bad_field(e, "tokens", "at most %zu tokens (got %zu)", max_ids, cnt);
+            else if (!(*ids = tl_sec_malloc((cnt ? cnt : 1) * sizeof **ids)))
+                rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+            for (size_t i = 0; !rc && i < cnt; i++) {
+                json_t *t = json_array_get(v, i);
+                if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= (json_int_t)vocab)
+                    rc = tl_api_bad_field(e, "tokens", "tokens[%zu] must be an integer token id in [0, %u)", i, vocab);
+                else
+                    (*ids)[(*n)++] = (uint32_t)json_integer_value(t);
+            }
+        } else
+            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+        if (rc)
+            break;
+    }
+    if (!rc && !have)
+        rc = tl_api_bad_field(e, "tokens", "tokens is required");
+    json_decref(o);
+    if (rc) {
+        tl_sec_free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,438 @@
+/* The decode loop: admit queued jobs into the batch, one batched forward pass, per-sequence
+ * sampling, text assembly, notify. See sched.h for the contract. */
+#include "server/sched.h"
+
+#include <omp.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/model.h"
+#include "model/rng.h"
+#include "server/request.h"
+#include "server/secmem.h"
+#include "server/textout.h"
+
+struct tl_job {
+    atomic_int refs;
+    atomic_int cancel;
+    pthread_mutex_t lock; /* guards state, text, n_gen, t_first, t_end */
+    tl_job_state state;
+    tl_textout text;
+    char *stop[TL_MAX_STOP];
+    size_t stop_len[TL_MAX_STOP];
+    int nstop;
+    /* scheduler thread only */
+    uint32_t *win; /* the last context_length tokens */
+    int len, n_gen;
+    int n_prompt, max_tokens;
+    tl_sample_params sp;
+    tl_rng rng;
+    double t_submit, t_first, t_end, deadline;
+    void *user;
+    int (*cancelled)(void *user);
+    tl_job *next;
+};
+
+struct tl_sched {
+    tl_sched_opts o;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock; /* guards the queue, waiting, nactive_pub, quit */
+    pthread_cond_t cv;
+    tl_job *qhead, *qtail;
+    int waiting, nactive_pub, quit;
+    /* scheduler thread only */
+    tl_job **active;
+    int nactive;
+    tl_infer *inf;
+    float *logits;              /* max_batch * V */
+    uint32_t *idx;              /* max_batch * V work space for top-k/top-p */
+    const uint32_t **ptrs;
+    int *lens;
+    uint32_t *picked;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int is_cancelled(tl_job *j)
+{
+    if (atomic_load(&j->cancel))
+        return 1;
+    if (j->cancelled && j->cancelled(j->user)) {
+        atomic_store(&j->cancel, 1);
+        return 1;
+    }
+    return 0;
+}
+
+static void job_free(tl_job *j)
+{
+    tl_textout_free(&j->text);
+    for (int i = 0; i < j->nstop; i++)
+        tl_sec_free(j->stop[i]);
+    tl_sec_free(j->win);
+    pthread_mutex_destroy(&j->lock);
+    OPENSSL_cleanse(j, sizeof *j);
+    free(j);
+}
+
+void tl_job_ref(tl_job *j)
+{
+    atomic_fetch_add(&j->refs, 1);
+}
+
+void tl_job_unref(tl_job *j)
+{
+    if (j && atomic_fetch_sub(&j->refs, 1) == 1)
+        job_free(j);
+}
+
+void *tl_job_user(tl_job *j)
+{
+    return j->user;
+}
+
+void tl_job_cancel(tl_job *j)
+{
+    atomic_store(&j->cancel, 1);
+}
+
+int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st)
+{
+    *text = NULL;
+    *len = 0;
+    int rc = 0;
+    pthread_mutex_lock(&j->lock);
+    const char *p;
+    size_t n = tl_textout_take(&j->text, j->state != TL_JOB_RUNNING, &p);
+    if (n) {
+        long k = tl_utf8_sanitize(p, n, text);
+        if (k < 0)
+            rc = -1;
+        else
+            *len = (size_t)k;
+    }
+    double t = j->state != TL_JOB_RUNNING ? j->t_end : now_s();
+    st->state = j->state;
+    st->prompt_tokens = j->n_prompt;
+    st->completion_tokens = j->n_gen;
+    st->first_token_s = j->t_first > 0 ? j->t_first - j->t_submit : -1;
+    st->elapsed_s = t - j->t_submit;
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+/* Ends a job (scheduler thread): final state, wipe what the scheduler alone used, tell the HTTP
+ * side, drop the scheduler's reference. */
+static void finish(tl_sched *s, tl_job *j, tl_job_state st)
+{
+    pthread_mutex_lock(&j->lock);
+    if (j->state == TL_JOB_RUNNING) {
+        j->state = st;
+        j->t_end = now_s();
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (s->o.metrics && (st == TL_JOB_CANCELLED || st == TL_JOB_TIMEOUT))
+        tl_metrics_event(s->o.metrics, st == TL_JOB_CANCELLED ? "cancelled" : "timeout");
+    s->o.notify(j, s->o.notify_user);
+    tl_job_unref(j);
+}
+
+tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, tl_err *err)
+{
+    *queue_full = 0;
+    if (spec->n_prompt < 1 || spec->max_tokens < 1 || spec->nstop < 0 || spec->nstop > TL_MAX_STOP) {
+        tl_errf(err, TL_EINVAL, "job: prompt, max_tokens or stop out of range");
+        return NULL;
+    }
+    const int ctx = s->o.cfg->context_length;
+    tl_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->win = tl_sec_malloc((size_t)ctx * sizeof *j->win))) {
+        free(j);
+        tl_errf(err, TL_ENOMEM, "job: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&j->lock, NULL);
+    atomic_init(&j->refs, 2); /* the caller's and the scheduler's */
+    atomic_init(&j->cancel, 0);
+    /* only the last ctx prompt tokens are ever read (the sliding window crops the rest) */
+    j->len = spec->n_prompt < ctx ? spec->n_prompt : ctx;
+    memcpy(j->win, spec->prompt + (spec->n_prompt - j->len), (size_t)j->len * sizeof *j->win);
+    j->n_prompt = spec->n_prompt;
+    j->max_tokens = spec->max_tokens;
+    j->sp = spec->sample;
+    j->rng = tl_rng_seed(spec->seed);
+    j->user = spec->user;
+    j->cancelled = spec->cancelled;
+    for (int i = 0; i < spec->nstop; i++) {
+        if (!(j->stop[i] = tl_sec_malloc(spec->stop_len[i] + 1))) {
+            j->nstop = i;
+            job_free(j);
+            tl_errf(err, TL_ENOMEM, "job: out of memory");
+            return NULL;
+        }
+        memcpy(j->stop[i], spec->stop[i], spec->stop_len[i]);
+        j->stop_len[i] = spec->stop_len[i];
+    }
+    j->nstop = spec->nstop;
+    tl_textout_init(&j->text, (const char *const *)j->stop, j->stop_len, j->nstop);
+    j->t_submit = now_s();
+    j->deadline = spec->timeout > 0 ? j->t_submit + spec->timeout : 0;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->waiting >= s->o.max_queue || s->quit) {
+        pthread_mutex_unlock(&s->lock);
+        job_free(j);
+        *queue_full = 1;
+        if (s->o.metrics)
+            tl_metrics_event(s->o.metrics, "queue_full");
+        tl_errf(err, TL_ESTATE, "queue full");
+        return NULL;
+    }
+    if (s->qtail)
+        s->qtail->next = j;
+    else
+        s->qhead = j;
+    s->qtail = j;
+    s->waiting++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->lock);
+    return j;
+}
+
+/* Removes cancelled or expired jobs from the queue (lock held); returns them chained by next. */
+static tl_job *reap_queue(tl_sched *s, double t)
+{
+    tl_job *dead = NULL, **pp = &s->qhead, *last = NULL;
+    while (*pp) {
+        tl_job *j = *pp;
+        if (is_cancelled(j) || (j->deadline > 0 && t >= j->deadline)) {
+            *pp = j->next;
+            j->next = dead;
+            dead = j;
+            s->waiting--;
+        } else {
+            last = j;
+            pp = &j->next;
+        }
+    }
+    s->qtail = last;
+    return dead;
+}
+
+/* One token for every active sequence. */
+static void step(tl_sched *s)
+{
+    const int V = s->o.cfg->vocab_size, ctx = s->o.cfg->context_length;
+    const int nb = s->nactive;
+    for (int i = 0; i < nb; i++) {
+        s->ptrs[i] = s->active[i]->win;
+        s->lens[i] = s->active[i]->len;
+    }
+    tl_err err = {0};
+    if (tl_infer_last_logits(s->inf, s->o.params, s->ptrs, s->lens, nb, s->logits, &err)) {
+        for (int i = 0; i < nb; i++)
+            finish(s, s->active[i], TL_JOB_FAILED);
+        s->nactive = 0;
+        return;
+    }
+    if (s->o.metrics)
+        tl_metrics_step(s->o.metrics, nb);
+    /* sequences sample independently (own RNG, own rows), so they can do it in parallel */
+#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
+    for (int i = 0; i < nb; i++) {
+        tl_job *j = s->active[i];
+        s->picked[i] = tl_sample(s->logits + (size_t)i * V, V, &j->sp, &j->rng, s->idx + (size_t)i * V);
+    }
+    double t = now_s();
+    int keep = 0;
+    for (int i = 0; i < nb; i++) {
+        tl_job *j = s->active[i];
+        uint32_t id = s->picked[i];
+        if (j->len == ctx)
+            memmove(j->win, j->win + 1, (size_t)(ctx - 1) * sizeof *j->win);
+        else
+            j->len++;
+        j->win[j->len - 1] = id;
+        size_t nbytes = 0;
+        const uint8_t *bytes = tl_tokenizer_token_bytes(s->o.tok, id, &nbytes);
+        tl_job_state end = TL_JOB_RUNNING;
+        pthread_mutex_lock(&j->lock);
+        j->n_gen++;
+        if (j->n_gen == 1) {
+            j->t_first = t;
+            if (s->o.metrics)
+                tl_metrics_first_token(s->o.metrics, t - j->t_submit);
+        }
+        if (!bytes)
+            end = TL_JOB_STOP; /* a special token (end of text): the model ended the text */
+        else {
+            int r = tl_textout_push(&j->text, bytes, nbytes);
+            if (r == 1)
+                end = TL_JOB_STOP;
+            else if (r < 0)
+                end = TL_JOB_FAILED;
+            else if (j->n_gen >= j->max_tokens)
+                end = TL_JOB_LENGTH;
+        }
+        pthread_mutex_unlock(&j->lock);
+        if (end != TL_JOB_RUNNING) {
+            /* wipe this sequence's logits row: it is derived from the prompt */
+            OPENSSL_cleanse(s->logits + (size_t)i * V, (size_t)V * sizeof(float));
+            finish(s, j, end);
+        } else {
+            s->o.notify(j, s->o.notify_user);
+            s->active[keep++] = j;
+        }
+    }
+    s->nactive = keep;
+}
+
+static void *loop(void *arg)
+{
+    tl_sched *s = arg;
+    if (s->o.threads > 0)
+        omp_set_num_threads(s->o.threads);
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->quit && s->nactive == 0 && !s->qhead)
+            pthread_cond_wait(&s->cv, &s->lock);
+        if (s->quit)
+            break;
+        double t = now_s();
+        tl_job *dead = reap_queue(s, t);
+        while (s->nactive < s->o.max_batch && s->qhead) {
+            tl_job *j = s->qhead;
+            s->qhead = j->next;
+            if (!s->qhead)
+                s->qtail = NULL;
+            j->next = NULL;
+            s->waiting--;
+            s->active[s->nactive++] = j;
+        }
+        s->nactive_pub = s->nactive;
+        int waiting = s->waiting;
+        pthread_mutex_unlock(&s->lock);
+
+        while (dead) {
+            tl_job *j = dead;
+            dead = j->next;
+            finish(s, j, atomic_load(&j->cancel) ? TL_JOB_CANCELLED : TL_JOB_TIMEOUT);
+        }
+        int keep = 0;
+        for (int i = 0; i < s->nactive; i++) {
+            tl_job *j = s->active[i];
+            if (is_cancelled(j))
+                finish(s, j, TL_JOB_CANCELLED);
+            else if (j->deadline > 0 && t >= j->deadline)
+                finish(s, j, TL_JOB_TIMEOUT);
+            else
+                s->active[keep++] = j;
+        }
+        s->nactive = keep;
+        if (s->o.metrics)
+            tl_metrics_queue(s->o.metrics, waiting, s->nactive);
+        if (s->nactive)
+            step(s);
+
+        pthread_mutex_lock(&s->lock);
+        s->nactive_pub = s->nactive;
+        if (s->o.metrics && !s->nactive && !s->qhead)
+            tl_metrics_queue(s->o.metrics, s->waiting, 0);
+    }
+    /* shutting down: everything still here ends as cancelled */
+    tl_job *rest = s->qhead;
+    s->qhead = s->qtail = NULL;
+    s->waiting = 0;
+    pthread_mutex_unlock(&s->lock);
+    while (rest) {
+        tl_job *j = rest;
+        rest = j->next;
+        finish(s, j, TL_JOB_CANCELLED);
+    }
+    for (int i = 0; i < s->nactive; i++)
+        finish(s, s->active[i], TL_JOB_CANCELLED);
+    s->nactive = 0;
+    return NULL;
+}
+
+tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
+{
+    if (o->max_batch < 1 || o->max_queue < 0 || !o->notify || !o->cfg || !o->params || !o->tok) {
+        tl_errf(err, TL_EINVAL, "scheduler: bad options");
+        return NULL;
+    }
+    tl_sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        tl_errf(err, TL_ENOMEM, "scheduler: out of memory");
+        return NULL;
+    }
+    s->o = *o;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    const size_t V = (size_t)o->cfg->vocab_size, B = (size_t)o->max_batch;
+    s->active = calloc(B, sizeof *s->active);
+    s->logits = calloc(B * V, sizeof *s->logits);
+    s->idx = calloc(B * V, sizeof *s->idx);
+    s->ptrs = calloc(B, sizeof *s->ptrs);
+    s->lens = calloc(B, sizeof *s->lens);
+    s->picked = calloc(B, sizeof *s->picked);
+    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->picked) {
+        tl_errf(err, TL_ENOMEM, "scheduler: out of memory for a batch of %d", o->max_batch);
+        tl_sched_free(s);
+        return NULL;
+    }
+    if (!(s->inf = tl_infer_new(o->cfg, o->max_batch, err))) {
+        tl_sched_free(s);
+        return NULL;
+    }
+    if (pthread_create(&s->thread, NULL, loop, s)) {
+        tl_errf(err, TL_EIO, "scheduler: cannot start its thread");
+        tl_sched_free(s);
+        return NULL;
+    }
+    s->started = 1;
+    return s;
+}
+
+void tl_sched_free(tl_sched *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->lock);
+        s->quit = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+    }
+    tl_infer_free(s->inf);
+    if (s->logits)
+        OPENSSL_cleanse(s->logits, (size_t)s->o.max_batch * (size_t)s->o.cfg->vocab_size * sizeof(float));
+    free(s->logits);
+    free(s->idx);
+    free(s->active);
+    free(s->ptrs);
+    free(s->lens);
+    free(s->picked);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void tl_sched_load(tl_sched *s, int *waiting, int *active)
+{
+    pthread_mutex_lock(&s->lock);
+    *waiting = s->waiting;
+    *active = s->nactive_pub;
+    pthread_mutex_unlock(&s->lock);
+}

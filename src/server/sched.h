@@ -1,0 +1,94 @@
+/* Batched decoding of concurrent completions. One scheduler thread steps every active sequence
+ * together: one tl_infer_last_logits pass over the batch (so the output matrix, the bulk of the
+ * weights, is read once per step for all of them), then each sequence samples its next token with
+ * its own seeded RNG — a sequence's text depends only on its prompt, parameters and seed, never on
+ * its batch mates. Waiting jobs queue (bounded) and join the batch as slots free up.
+ *
+ * A job is shared by the HTTP side and the scheduler (reference counted). The scheduler reports
+ * progress through the notify callback (called from the scheduler thread, without locks held);
+ * the HTTP side then collects text with tl_job_take. Nothing here logs or keeps request content
+ * beyond the job, and a job's memory is wiped when its last reference goes. */
+#ifndef TEELM_SERVER_SCHED_H
+#define TEELM_SERVER_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+#include "model/sampler.h"
+#include "server/request.h"
+#include "server/metrics.h"
+#include "tokenizer/tokenizer.h"
+#include "util/err.h"
+
+typedef struct tl_sched tl_sched;
+typedef struct tl_job tl_job;
+
+typedef enum {
+    TL_JOB_RUNNING = 0,
+    TL_JOB_STOP,      /* a stop sequence or the end-of-text token */
+    TL_JOB_LENGTH,    /* max_tokens reached */
+    TL_JOB_CANCELLED, /* the client went away */
+    TL_JOB_TIMEOUT,   /* the request time limit passed */
+    TL_JOB_FAILED,    /* engine error */
+} tl_job_state;
+
+typedef struct {
+    const tl_config *cfg;
+    const float *params;        /* read-only, shared */
+    const tl_tokenizer *tok;
+    int max_batch;              /* sequences per forward pass */
+    int max_queue;              /* waiting jobs beyond which tl_sched_submit refuses */
+    int threads;                /* OpenMP threads for the forward pass; 0 = default */
+    tl_metrics *metrics;        /* may be NULL */
+    void (*notify)(tl_job *job, void *user); /* progress or end of a job */
+    void *notify_user;
+} tl_sched_opts;
+
+tl_sched *tl_sched_new(const tl_sched_opts *opts, tl_err *err);
+/* Stops the thread; jobs still queued or running end as TL_JOB_CANCELLED (notified). */
+void tl_sched_free(tl_sched *s);
+
+typedef struct {
+    uint32_t *prompt;          /* prompt ids (>= 1); copied, so the caller may wipe its own */
+    int n_prompt;
+    int max_tokens;
+    tl_sample_params sample;
+    uint64_t seed;
+    const char *const *stop;   /* copied */
+    const size_t *stop_len;
+    int nstop;
+    double timeout;            /* seconds from submission; 0 = none */
+    void *user;                /* the HTTP side's context, returned by tl_job_user */
+    /* Polled by the scheduler before every step while the job lives (may be NULL): non-zero
+     * ends the job as TL_JOB_CANCELLED (e.g. the client disconnected). */
+    int (*cancelled)(void *user);
+} tl_job_spec;
+
+/* Creates a job (one reference for the caller) and queues it. Returns NULL with *queue_full = 1
+ * when the queue is full, or NULL with err set on other failures. */
+tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, tl_err *err);
+
+void tl_job_ref(tl_job *j);
+void tl_job_unref(tl_job *j);     /* the last reference wipes and frees the job */
+void *tl_job_user(tl_job *j);
+/* Asks the scheduler to drop the job at its next step (client disconnect). */
+void tl_job_cancel(tl_job *j);
+
+typedef struct {
+    tl_job_state state;
+    int prompt_tokens;
+    int completion_tokens;
+    double first_token_s;  /* seconds from submission to the first token (-1: none yet) */
+    double elapsed_s;      /* seconds from submission to the end (or now) */
+} tl_job_status;
+
+/* Copies the text that may be sent now (all of it once the job has ended) into a tl_sec_malloc'd,
+ * NUL-terminated buffer, valid UTF-8 (invalid bytes become U+FFFD), and fills *st. *text is NULL
+ * when there is nothing new. Returns 0, or -1 when out of memory. */
+int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st);
+
+/* Queue depth and active sequences, for metrics and /health. */
+void tl_sched_load(tl_sched *s, int *waiting, int *active);
+
+#endif

@@ -1,0 +1,69 @@
+#include "server/secmem.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *tl_sec_malloc(size_t n)
+{
+    return malloc(n ? n : 1);
+}
+
+void tl_sec_free(void *p)
+{
+    if (!p)
+        return;
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
+}
+
+/* Never lets realloc move a block without wiping the old copy. */
+void *tl_sec_realloc(void *p, size_t n)
+{
+    if (!p)
+        return tl_sec_malloc(n);
+    if (n == 0) {
+        tl_sec_free(p);
+        return NULL;
+    }
+    size_t have = malloc_usable_size(p);
+    if (n <= have)
+        return p;
+    void *q = malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, have);
+    tl_sec_free(p);
+    return q;
+}
+
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return tl_sec_malloc(n);
+}
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file, (void)line;
+    return tl_sec_realloc(p, n);
+}
+static void ossl_free(void *p, const char *file, int line)
+{
+    (void)file, (void)line;
+    tl_sec_free(p);
+}
+
+int tl_secmem_install(void)
+{
+    int done = 0;
+    json_set_alloc_funcs(tl_sec_malloc, tl_sec_free);
+    done |= 1;
+    event_set_mem_functions(tl_sec_malloc, tl_sec_realloc, tl_sec_free);
+    done |= 2;
+    if (CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free))
+        done |= 4;
+    return done;
+}

@@ -1,0 +1,588 @@
+/* HTTP routes of the inference server (docs/api.md). Handlers run on src/net's loop thread;
+ * completions are handed to the scheduler, whose thread sends their text back through src/net's
+ * thread-safe reply calls. Nothing here logs request content: only method, route, status,
+ * token counts and timings reach the metrics. */
+#include "server/server.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/server.h"
+#include "server/api_error.h"
+#include "server/metrics.h"
+#include "server/request.h"
+#include "server/response.h"
+#include "server/sched.h"
+#include "server/secmem.h"
+#include "server/textout.h"
+#include "tee/identity.h"
+#include "util/log.h"
+
+struct tl_server {
+    tl_server_opts o;
+    const tl_checkpoint *ck;
+    const tl_tokenizer *tok;
+    const tl_ratls *ratls;
+    tl_net_server *net;
+    tl_sched *sched;
+    tl_metrics *metrics;
+    tl_req_limits lim;
+    time_t started;
+    char *attestation_json; /* GET /attestation: fixed for the server's life */
+};
+
+/* One completion in flight; lives from the handler until its final reply. */
+typedef struct {
+    tl_server *srv;
+    tl_net_req *r;
+    int stream, include_usage;
+    char id[32];
+    time_t created;
+    double t0;
+    char *acc; /* non-streaming: the text so far (tl_sec_malloc'd) */
+    size_t acc_len, acc_cap;
+} comp;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void tl_server_defaults(tl_server_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->listen = "127.0.0.1:8443";
+    o->model_id = "teelm";
+    o->max_body = 1 << 20;
+    o->max_prompt_tokens = 4096;
+    o->max_tokens = 1024;
+    o->default_max_tokens = 16;
+    o->request_timeout = 120;
+    o->io_timeout = 30;
+    o->max_connections = 64;
+    o->max_queue = 256;
+    o->max_batch = 8;
+}
+
+/* ---------------- replies ---------------- */
+
+static void reply_json(tl_server *s, tl_net_req *r, tl_endpoint ep, int status, const char *json, double t0)
+{
+    tl_net_reply_json(r, status, json);
+    tl_metrics_request(s->metrics, ep, status, now_s() - t0);
+}
+
+static void reply_error(tl_server *s, tl_net_req *r, tl_endpoint ep, const tl_api_error *e, double t0)
+{
+    char *j = tl_api_error_json(e);
+    if (e->status == 401)
+        tl_net_set_header(r, "WWW-Authenticate", "Bearer");
+    if (e->status == 503 || e->status == 429)
+        tl_net_set_header(r, "Retry-After", "1");
+    reply_json(s, r, ep, e->status, j ? j : "{}", t0);
+    tl_sec_free(j);
+}
+
+/* ---------------- completions: the scheduler's side ---------------- */
+
+static void comp_free(comp *c)
+{
+    tl_sec_free(c->acc);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+}
+
+static int comp_cancelled(void *user)
+{
+    return tl_net_req_cancelled(((comp *)user)->r);
+}
+
+static const char *finish_reason(tl_job_state st)
+{
+    return st == TL_JOB_STOP ? "stop" : "length";
+}
+
+/* A client that left makes tl_net_stream_send fail; the scheduler notices through comp_cancelled. */
+static void send_chunk(comp *c, char *data)
+{
+    if (data)
+        tl_net_stream_send(c->r, data, strlen(data));
+    tl_sec_free(data);
+}
+
+/* Called by the scheduler thread after every token of the job and once at its end. */
+static void on_progress(tl_job *job, void *arg)
+{
+    tl_server *s = arg;
+    comp *c = tl_job_user(job);
+    char *text;
+    size_t len;
+    tl_job_status st;
+    int oom = tl_job_take(job, &text, &len, &st);
+    tl_resp_meta meta = {.id = c->id, .created = c->created, .model = s->o.model_id};
+    if (c->stream) {
+        if (text && len)
+            send_chunk(c, tl_resp_chunk(&meta, text, len, NULL));
+    } else if (text && len) {
+        if (c->acc_len + len + 1 > c->acc_cap) {
+            size_t cap = c->acc_cap ? c->acc_cap * 2 : 1024;
+            while (cap < c->acc_len + len + 1)
+                cap *= 2;
+            char *p = tl_sec_realloc(c->acc, cap);
+            if (p) {
+                c->acc = p;
+                c->acc_cap = cap;
+            } else {
+                oom = 1;
+            }
+        }
+        if (!oom) {
+            memcpy(c->acc + c->acc_len, text, len);
+            c->acc_len += len;
+            c->acc[c->acc_len] = 0;
+        }
+    }
+    tl_sec_free(text);
+    if (oom && st.state == TL_JOB_RUNNING) {
+        tl_job_cancel(job);
+        return;
+    }
+    if (st.state == TL_JOB_RUNNING)
+        return;
+
+    /* the end: one final reply, metrics, and the request's memory wiped */
+    tl_api_error e = {0};
+    if (oom)
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+    else if (st.state == TL_JOB_TIMEOUT)
+        tl_api_errorf(&e, 503, "server_error", NULL, "timeout", "the completion exceeded the server's time limit of %g s",
+                      s->o.request_timeout);
+    else if (st.state == TL_JOB_FAILED)
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "the model failed on this request");
+    else if (st.state == TL_JOB_CANCELLED)
+        tl_api_errorf(&e, 499, "server_error", NULL, "cancelled", "the client closed the connection");
+    tl_metrics_tokens(s->metrics, (uint64_t)st.prompt_tokens, (uint64_t)st.completion_tokens);
+    if (c->stream) {
+        if (e.status && e.status != 499) {
+            char *j = tl_api_error_json(&e);
+            send_chunk(c, tl_resp_sse_data(j));
+            tl_sec_free(j);
+        } else if (!e.status) {
+            send_chunk(c, tl_resp_chunk(&meta, "", 0, finish_reason(st.state)));
+            if (c->include_usage)
+                send_chunk(c, tl_resp_usage_chunk(&meta, st.prompt_tokens, st.completion_tokens));
+        }
+        if (e.status != 499) {
+            static const char done[] = "data: [DONE]\n\n";
+            tl_net_stream_send(c->r, done, sizeof done - 1);
+        }
+        tl_net_stream_end(c->r);
+        tl_metrics_request(s->metrics, TL_EP_COMPLETIONS, e.status == 499 ? 499 : 200, now_s() - c->t0);
+    } else if (e.status) {
+        reply_error(s, c->r, TL_EP_COMPLETIONS, &e, c->t0);
+    } else {
+        char *j = tl_resp_completion(&meta, c->acc ? c->acc : "", c->acc_len, finish_reason(st.state),
+                                     st.prompt_tokens, st.completion_tokens);
+        if (j) {
+            reply_json(s, c->r, TL_EP_COMPLETIONS, 200, j, c->t0);
+            tl_sec_free(j);
+        } else {
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+            reply_error(s, c->r, TL_EP_COMPLETIONS, &e, c->t0);
+        }
+    }
+    comp_free(c);
+}
+
+/* ---------------- completions: the handler ---------------- */
+
+static void handle_completion(tl_server *s, tl_net_req *r, double t0)
+{
+    size_t blen;
+    const uint8_t *body = tl_net_req_body(r, &blen);
+    tl_completion_req q;
+    tl_api_error e = {0};
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    comp *c = NULL;
+    if (tl_completion_parse((const char *)body, blen, &s->lim, &q, &e))
+        goto fail;
+    tl_err err = {0};
+    if (tl_tokenizer_encode(s->tok, q.prompt, q.prompt_len, 0, &ids, &n, &err)) {
+        tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
+        goto fail;
+    }
+    if (n == 0) {
+        tl_api_bad_field(&e, "prompt", "prompt has no tokens");
+        goto fail;
+    }
+    if ((int64_t)n > s->o.max_prompt_tokens) {
+        tl_api_bad_field(&e, "prompt", "prompt has %zu tokens; this server accepts at most %d", n, s->o.max_prompt_tokens);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= (uint32_t)s->ck->cfg.vocab_size) {
+            tl_api_bad_field(&e, "prompt", "prompt token %zu has id %u, outside this model's vocabulary of %d", i, ids[i],
+                             s->ck->cfg.vocab_size);
+            goto fail;
+        }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        goto fail;
+    }
+    c->srv = s;
+    c->r = r;
+    c->stream = q.stream;
+    c->include_usage = q.include_usage;
+    c->created = time(NULL);
+    c->t0 = t0;
+    tl_resp_new_id(c->id);
+    uint64_t seed = q.seed;
+    if (!q.has_seed && RAND_bytes((unsigned char *)&seed, sizeof seed) != 1)
+        seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
+    tl_job_spec spec = {
+        .prompt = ids, .n_prompt = (int)n, .max_tokens = q.max_tokens,
+        .sample = {.temperature = (float)q.temperature, .top_k = q.top_k, .top_p = (float)q.top_p},
+        .seed = seed, .stop = (const char *const *)q.stop, .stop_len = q.stop_len, .nstop = q.nstop,
+        .timeout = s->o.request_timeout, .user = c, .cancelled = comp_cancelled,
+    };
+    const int stream = c->stream;
+    if (stream) {
+        tl_net_set_header(r, "Cache-Control", "no-cache");
+        tl_net_set_header(r, "X-Accel-Buffering", "no");
+    }
+    int full = 0;
+    tl_job *job = tl_sched_submit(s->sched, &spec, &full, &err);
+    if (!job) {
+        comp_free(c);
+        c = NULL;
+        if (full)
+            tl_api_errorf(&e, 503, "server_error", NULL, "overloaded",
+                          "the server is at capacity (%d completions waiting); retry later", s->o.max_queue);
+        else
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "cannot queue the completion");
+        goto fail;
+    }
+    /* From here the scheduler owns the reply (on_progress) and c may already be gone. Its replies
+     * from other threads are queued behind this call, which src/net runs at once on this thread:
+     * the stream opens before any event, so the client sees it while the request waits its turn. */
+    if (stream)
+        tl_net_stream_start(r, 200, "text/event-stream");
+    tl_job_unref(job);
+    tl_sec_free(ids);
+    tl_completion_req_free(&q);
+    return;
+fail:
+    if (ids) {
+        OPENSSL_cleanse(ids, n * sizeof *ids);
+        free(ids);
+    }
+    tl_completion_req_free(&q);
+    reply_error(s, r, TL_EP_COMPLETIONS, &e, t0);
+}
+
+/* ---------------- the other routes ---------------- */
+
+static void handle_tokenize(tl_server *s, tl_net_req *r, double t0)
+{
+    size_t blen;
+    const uint8_t *body = tl_net_req_body(r, &blen);
+    char *text;
+    size_t tlen;
+    tl_api_error e = {0};
+    if (tl_tokenize_parse((const char *)body, blen, &s->lim, &text, &tlen, &e)) {
+        reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
+        return;
+    }
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    tl_err err = {0};
+    int rc = tl_tokenizer_encode(s->tok, text, tlen, 0, &ids, &n, &err);
+    tl_sec_free(text);
+    if (rc) {
+        tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
+        reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
+        return;
+    }
+    char *j = tl_resp_tokens(ids, n, s->ck->cfg.context_length);
+    if (ids) {
+        OPENSSL_cleanse(ids, n * sizeof *ids);
+        free(ids);
+    }
+    if (!j) {
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
+        return;
+    }
+    reply_json(s, r, TL_EP_TOKENIZE, 200, j, t0);
+    tl_sec_free(j);
+}
+
+static void handle_detokenize(tl_server *s, tl_net_req *r, double t0)
+{
+    size_t blen;
+    const uint8_t *body = tl_net_req_body(r, &blen);
+    uint32_t *ids;
+    size_t n;
+    tl_api_error e = {0};
+    if (tl_detokenize_parse((const char *)body, blen, &s->lim, tl_tokenizer_vocab_size(s->tok), blen / 2 + 1, &ids, &n, &e)) {
+        reply_error(s, r, TL_EP_DETOKENIZE, &e, t0);
+        return;
+    }
+    char *raw = NULL, *text = NULL;
+    size_t rlen = 0;
+    tl_err err = {0};
+    int rc = tl_tokenizer_decode(s->tok, ids, n, &raw, &rlen, &err);
+    tl_sec_free(ids);
+    long tlen = rc ? -1 : tl_utf8_sanitize(raw, rlen, &text);
+    if (raw) {
+        OPENSSL_cleanse(raw, rlen);
+        free(raw);
+    }
+    char *j = tlen >= 0 ? tl_resp_detokenized(text, (size_t)tlen) : NULL;
+    tl_sec_free(text);
+    if (!j) {
+        if (rc)
+            tl_api_bad_field(&e, "tokens", "tokens cannot be decoded: %s", err.msg);
+        else
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        reply_error(s, r, TL_EP_DETOKENIZE, &e, t0);
+        return;
+    }
+    reply_json(s, r, TL_EP_DETOKENIZE, 200, j, t0);
+    tl_sec_free(j);
+}
+
+static void handle_health(tl_server *s, tl_net_req *r, double t0)
+{
+    int waiting = 0, active = 0;
+    tl_sched_load(s->sched, &waiting, &active);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:i,s:i,s:I}", "status", "ok", "model", s->o.model_id, "tee",
+                          s->ratls->tee, "simulated", s->ratls->simulated, "queue_depth", waiting, "active", active,
+                          "uptime_s", (json_int_t)(time(NULL) - s->started));
+    char *j = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    reply_json(s, r, TL_EP_HEALTH, 200, j ? j : "{\"status\":\"ok\"}", t0);
+    tl_sec_free(j);
+}
+
+static void handle_metrics(tl_server *s, tl_net_req *r, double t0)
+{
+    int waiting = 0, active = 0;
+    tl_sched_load(s->sched, &waiting, &active);
+    tl_metrics_queue(s->metrics, waiting, active);
+    size_t len = 0;
+    char *text = tl_metrics_render(s->metrics, &len);
+    tl_net_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0);
+    tl_metrics_request(s->metrics, TL_EP_METRICS, 200, now_s() - t0);
+    free(text);
+}
+
+static void handle_models(tl_server *s, tl_net_req *r, const char *path, double t0)
+{
+    tl_api_error e = {0};
+    if (!strcmp(path, "/v1/models")) {
+        char *j = tl_resp_models(s->o.model_id, s->started);
+        reply_json(s, r, TL_EP_MODELS, 200, j ? j : "{}", t0);
+        tl_sec_free(j);
+        return;
+    }
+    const char *want = path + strlen("/v1/models/");
+    if (strcmp(want, s->o.model_id) != 0) {
+        tl_api_errorf(&e, 404, "invalid_request_error", "model", "model_not_found", "The model does not exist (this server serves '%s')",
+                      s->o.model_id);
+        reply_error(s, r, TL_EP_MODELS, &e, t0);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", s->o.model_id, "object", "model", "created",
+                          (json_int_t)s->started, "owned_by", "teelm");
+    char *j = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    reply_json(s, r, TL_EP_MODELS, 200, j ? j : "{}", t0);
+    tl_sec_free(j);
+}
+
+/* Printable, bounded copy of a request path for an error message. */
+static const char *safe_path(const char *p, char *buf, size_t n)
+{
+    size_t i = 0;
+    for (; p[i] && i + 4 < n; i++)
+        buf[i] = (p[i] > 0x20 && p[i] < 0x7f) ? p[i] : '?';
+    if (p[i])
+        memcpy(buf + i, "...", 3), i += 3;
+    buf[i] = 0;
+    return buf;
+}
+
+typedef struct {
+    const char *path;
+    int prefix;
+    const char *method;
+    tl_endpoint ep;
+    int open; /* served without an API key */
+} route;
+
+static const route routes[] = {
+    {"/v1/completions", 0, "POST", TL_EP_COMPLETIONS, 0},
+    {"/v1/models", 0, "GET", TL_EP_MODELS, 0},
+    {"/v1/models/", 1, "GET", TL_EP_MODELS, 0},
+    {"/health", 0, "GET", TL_EP_HEALTH, 1},
+    {"/metrics", 0, "GET", TL_EP_METRICS, 0},
+    {"/tokenize", 0, "POST", TL_EP_TOKENIZE, 0},
+    {"/detokenize", 0, "POST", TL_EP_DETOKENIZE, 0},
+    {"/attestation", 0, "GET", TL_EP_ATTESTATION, 1},
+};
+
+static void handle(tl_net_req *r, void *arg)
+{
+    tl_server *s = arg;
+    double t0 = now_s();
+    const char *path = tl_net_req_path(r), *method = tl_net_req_method(r);
+    tl_api_error e = {0};
+    char b[96];
+    if (s->o.warning)
+        tl_net_set_header(r, "X-Teelm-Warning", s->o.warning);
+    const route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].prefix ? !strncmp(path, routes[i].path, strlen(routes[i].path)) && path[strlen(routes[i].path)]
+                             : !strcmp(path, routes[i].path)) {
+            rt = &routes[i];
+            break;
+        }
+    if (!rt) {
+        tl_api_errorf(&e, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s", method,
+                      safe_path(path, b, 64));
+        reply_error(s, r, TL_EP_OTHER, &e, t0);
+        return;
+    }
+    if (strcmp(method, rt->method) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+        tl_net_set_header(r, "Allow", rt->method);
+        tl_api_errorf(&e, 405, "invalid_request_error", NULL, "method_not_allowed", "%s %s is not allowed; use %s", method,
+                      safe_path(path, b, 64), rt->method);
+        reply_error(s, r, rt->ep, &e, t0);
+        return;
+    }
+    if (s->o.keys && !rt->open && !tl_apikeys_check(s->o.keys, tl_net_req_header(r, "Authorization"))) {
+        const char *auth = tl_net_req_header(r, "Authorization");
+        tl_api_errorf(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
+                      auth ? "Incorrect API key provided" : "You didn't provide an API key (Authorization: Bearer KEY)");
+        reply_error(s, r, rt->ep, &e, t0);
+        return;
+    }
+    switch (rt->ep) {
+    case TL_EP_COMPLETIONS: handle_completion(s, r, t0); break;
+    case TL_EP_MODELS: handle_models(s, r, path, t0); break;
+    case TL_EP_HEALTH: handle_health(s, r, t0); break;
+    case TL_EP_METRICS: handle_metrics(s, r, t0); break;
+    case TL_EP_TOKENIZE: handle_tokenize(s, r, t0); break;
+    case TL_EP_DETOKENIZE: handle_detokenize(s, r, t0); break;
+    default: reply_json(s, r, TL_EP_ATTESTATION, 200, s->attestation_json, t0); break;
+    }
+}
+
+/* ---------------- lifecycle ---------------- */
+
+static char *attestation_json(const tl_ratls *ra)
+{
+    size_t b64n = 4 * ((ra->evidence_len + 2) / 3) + 1;
+    char *b64 = malloc(b64n);
+    char hash[65], rd[129];
+    uint8_t rdb[64] = {0};
+    memcpy(rdb, ra->pubkey_hash, 32);
+    tl_ratls_hex(ra->pubkey_hash, 32, hash);
+    tl_ratls_hex(rdb, 64, rd);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    long pemn = 0;
+    if (bio && PEM_write_bio_X509(bio, ra->cert))
+        pemn = BIO_get_mem_data(bio, &pem);
+    char *out = NULL;
+    if (b64 && pem) {
+        EVP_EncodeBlock((unsigned char *)b64, ra->evidence, (int)ra->evidence_len);
+        json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s%,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
+                              "evidence", b64, "pubkey_sha256", hash, "report_data", rd, "certificate", pem, (size_t)pemn,
+                              "binding", "report_data = SHA-256(DER SubjectPublicKeyInfo of the TLS certificate) || 32 zero bytes",
+                              "note", ra->simulated ? "SIMULATION: this evidence is signed by a public test key and proves nothing"
+                                                    : "verify the evidence and the binding before trusting this server (docs/ra-tls.md)");
+        out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+    }
+    BIO_free(bio);
+    free(b64);
+    return out;
+}
+
+tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const tl_tokenizer *tok,
+                         const tl_ratls *ratls, tl_err *err)
+{
+    tl_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        tl_errf(err, TL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->o = *o;
+    s->ck = ck;
+    s->tok = tok;
+    s->ratls = ratls;
+    s->started = time(NULL);
+    s->lim.max_tokens = o->max_tokens;
+    s->lim.default_max_tokens = o->default_max_tokens;
+    s->lim.model_id = o->model_id;
+    s->metrics = tl_metrics_new();
+    s->attestation_json = attestation_json(ratls);
+    if (!s->metrics || !s->attestation_json) {
+        tl_errf(err, TL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .tok = tok, .max_batch = o->max_batch,
+                        .max_queue = o->max_queue, .threads = o->threads, .metrics = s->metrics,
+                        .notify = on_progress, .notify_user = s};
+    if (!(s->sched = tl_sched_new(&so, err)))
+        goto fail;
+    tl_net_server_opts no = {.listen = o->listen, .cert = ratls->cert, .key = ratls->key,
+                             .max_body = (size_t)o->max_body, .timeout_s = o->io_timeout,
+                             .max_conns = o->max_connections, .name = "serve"};
+    if (!(s->net = tl_net_server_new(&no, handle, s, err)))
+        goto fail;
+    return s;
+fail:
+    tl_server_free(s);
+    return NULL;
+}
+
+int tl_server_port(const tl_server *s)
+{
+    return tl_net_server_port(s->net);
+}
+
+int tl_server_run(tl_server *s)
+{
+    return tl_net_server_run(s->net);
+}
+
+void tl_server_stop(tl_server *s)
+{
+    tl_net_server_stop(s->net);
+}
+
+void tl_server_free(tl_server *s)
+{
+    if (!s)
+        return;
+    /* the scheduler first: its last notifications still reply through the network layer */
+    tl_sched_free(s->sched);
+    tl_net_server_free(s->net);
+    tl_metrics_free(s->metrics);
+    free(s->attestation_json);
+    free(s);
+}

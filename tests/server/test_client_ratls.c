@@ -1,0 +1,188 @@
+/* The attested client against a bare TLS server (OpenSSL, in a thread) presenting chosen
+ * certificates: a sim RA-TLS certificate that matches the policy is accepted and the request
+ * arrives; every refusal (measurement not in the policy, simulation not allowed, evidence bound to
+ * another key, no evidence at all) names the reason AND the server receives not one byte of
+ * application data — the request is never sent. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/client.h"
+#include "server/ratls.h"
+#include "tee/tee.h"
+#include "test.h"
+
+typedef struct {
+    int lfd, port;
+    EVP_PKEY *key;
+    X509 *cert;
+    size_t app_bytes; /* application bytes the server read */
+    int handshake_ok;
+} tls_server;
+
+static void *serve_one(void *arg)
+{
+    tls_server *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(ctx, s->cert);
+    SSL_CTX_use_PrivateKey(ctx, s->key);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+        s->handshake_ok = 1;
+        char buf[4096];
+        int n;
+        /* read the request head and body (the test's requests are small) */
+        while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
+            s->app_bytes += (size_t)n;
+            if (memmem(buf, (size_t)n, "\r\n\r\n", 4))
+                break;
+        }
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+                           "Connection: close\r\n\r\n{\"ok\":true}";
+        SSL_write(ssl, resp, (int)strlen(resp));
+        SSL_shutdown(ssl);
+    } else {
+        /* a refused handshake must not be followed by data: try reading anyway */
+        char buf[256];
+        int n = SSL_read(ssl, buf, sizeof buf);
+        if (n > 0)
+            s->app_bytes += (size_t)n;
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return NULL;
+}
+
+static void listen_any(tls_server *s)
+{
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s->lfd, (struct sockaddr *)&a, sizeof a);
+    listen(s->lfd, 4);
+    socklen_t l = sizeof a;
+    getsockname(s->lfd, (struct sockaddr *)&a, &l);
+    s->port = ntohs(a.sin_port);
+}
+
+static size_t g_body;
+static int sink(const char *d, size_t n, void *u)
+{
+    (void)d, (void)u;
+    g_body += n;
+    return 0;
+}
+
+/* Runs one client request against a server presenting (key, cert). Returns the client's rc. */
+static int attempt(EVP_PKEY *key, X509 *cert, const char *policy_json, tl_err *err, tls_server *out,
+                   tl_client_peer *peer)
+{
+    tls_server s = {.key = key, .cert = cert};
+    listen_any(&s);
+    pthread_t th;
+    pthread_create(&th, NULL, serve_one, &s);
+    tl_err perr = {0};
+    tl_policy *p = tl_policy_parse(policy_json, &perr);
+    CHECKF(p != NULL, "policy: %s", perr.msg);
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", s.port);
+    tl_client_opts o = {.server = url, .policy = p, .timeout_s = 20};
+    long status = 0;
+    g_body = 0;
+    memset(err, 0, sizeof *err);
+    int rc = tl_client_request(&o, "POST", "/v1/completions", "{\"prompt\":\"SECRET PROMPT\"}", 26, sink, NULL,
+                               &status, peer, err);
+    pthread_join(th, NULL);
+    close(s.lfd);
+    tl_policy_free(p);
+    *out = s;
+    if (rc == 0)
+        CHECK(status == 200 && g_body == 11);
+    return rc;
+}
+
+int main(void)
+{
+    tl_err err = {0};
+    tl_tee *tee = tl_tee_open("sim", &err);
+    if (!tee)
+        test_skip("sim TEE not available");
+    tl_identity self;
+    CHECK(tl_tee_self(tee, &self, &err) == 0);
+    char mre[65], policy[512], other[512];
+    tl_ratls_hex(self.mrenclave, 32, mre);
+    snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
+    snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+
+    tl_ratls r;
+    CHECK(tl_ratls_create(tee, 1, &r, &err) == 0);
+    tls_server s;
+    tl_client_peer peer;
+
+    /* accepted: the request arrives, and the peer is what the evidence says */
+    int rc = attempt(r.key, r.cert, policy, &err, &s, &peer);
+    CHECKF(rc == 0, "%s", err.msg);
+    CHECK(s.handshake_ok && s.app_bytes > 26);
+    CHECK(peer.verified && peer.id.simulated && !memcmp(peer.id.mrenclave, self.mrenclave, 32) &&
+          !memcmp(peer.pubkey_sha256, r.pubkey_hash, 32) && !strcmp(peer.tee, "sim"));
+
+    /* the measurement is not in the policy */
+    rc = attempt(r.key, r.cert, other, &err, &s, &peer);
+    CHECKF(rc == TL_EPOLICY && strstr(err.msg, "server attestation refused") && strstr(err.msg, "mrenclave") &&
+           strstr(err.msg, mre), "%s", err.msg);
+    CHECK(s.app_bytes == 0 && !peer.verified);
+
+    /* simulation not allowed */
+    snprintf(other, sizeof other, "{\"mrenclave\":\"%s\"}", mre);
+    rc = attempt(r.key, r.cert, other, &err, &s, &peer);
+    CHECKF(rc == TL_EPOLICY && strstr(err.msg, "allow_simulation"), "%s", err.msg);
+    CHECK(s.app_bytes == 0);
+
+    /* a copied certificate: evidence bound to r's key, presented with another key pair */
+    EVP_PKEY *k2 = EVP_EC_gen("P-256");
+    X509 *c2 = tl_ratls_make_cert(k2, "sim", r.evidence, r.evidence_len, 1, &err);
+    rc = attempt(k2, c2, policy, &err, &s, &peer);
+    CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind the server's TLS key"), "%s", err.msg);
+    CHECK(s.app_bytes == 0);
+    X509_free(c2);
+
+    /* tampered evidence: one byte of the report body flipped */
+    uint8_t *bad = malloc(r.evidence_len);
+    memcpy(bad, r.evidence, r.evidence_len);
+    bad[48 + 64] ^= 1; /* MRENCLAVE */
+    c2 = tl_ratls_make_cert(r.key, "sim", bad, r.evidence_len, 1, &err);
+    rc = attempt(r.key, c2, policy, &err, &s, &peer);
+    CHECKF(rc != 0 && strstr(err.msg, "server evidence (tee sim)"), "%s", err.msg);
+    CHECK(s.app_bytes == 0);
+    X509_free(c2);
+    free(bad);
+
+    /* an ordinary certificate without evidence */
+    X509 *plain = X509_new();
+    X509_set_version(plain, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(plain), 1);
+    X509_gmtime_adj(X509_getm_notBefore(plain), 0);
+    X509_gmtime_adj(X509_getm_notAfter(plain), 3600);
+    X509_set_pubkey(plain, k2);
+    X509_sign(plain, k2, EVP_sha256());
+    rc = attempt(k2, plain, policy, &err, &s, &peer);
+    CHECKF(rc != 0 && strstr(err.msg, "no RA-TLS evidence extension"), "%s", err.msg);
+    CHECK(s.app_bytes == 0);
+    X509_free(plain);
+    EVP_PKEY_free(k2);
+
+    tl_ratls_free(&r);
+    tl_tee_close(tee);
+    return test_finish();
+}

@@ -1,0 +1,178 @@
+/* RA-TLS certificates: the evidence extension round-trips, its DER is what docs/ra-tls.md says
+ * (checked with the openssl CLI, an independent parser), the report data is SHA-256 of the
+ * certificate's SubjectPublicKeyInfo (computed by the openssl CLI), and malformed extensions are
+ * refused with a message naming the problem. */
+#include <openssl/asn1.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/ratls.h"
+#include "test.h"
+
+/* A stand-in TEE whose "evidence" is a marker followed by the report data it was asked to bind. */
+static int fake_evidence(tl_tee *t, const uint8_t rd[64], uint8_t **ev, size_t *len, tl_err *err)
+{
+    (void)t, (void)err;
+    *ev = malloc(4 + 64);
+    memcpy(*ev, "FAKE", 4);
+    memcpy(*ev + 4, rd, 64);
+    *len = 68;
+    return 0;
+}
+
+static int write_pem(const char *path, X509 *c)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = PEM_write_X509(f, c);
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* A certificate like tl_ratls_make_cert's but with a raw extension value of our choosing. */
+static X509 *cert_with_ext(EVP_PKEY *key, const unsigned char *der, int n, int copies)
+{
+    X509 *c = X509_new();
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 7);
+    X509_gmtime_adj(X509_getm_notBefore(c), 0);
+    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+    X509_set_pubkey(c, key);
+    ASN1_OBJECT *oid = OBJ_txt2obj(TL_RATLS_OID, 1);
+    ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(v, der, n);
+    for (int i = 0; i < copies; i++) {
+        X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, v);
+        X509_add_ext(c, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    ASN1_OCTET_STRING_free(v);
+    ASN1_OBJECT_free(oid);
+    X509_sign(c, key, EVP_sha256());
+    return c;
+}
+
+static void expect_refused(EVP_PKEY *key, const unsigned char *der, int n, int copies, const char *words)
+{
+    X509 *c = cert_with_ext(key, der, n, copies);
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    char tee[64];
+    tl_err err = {0};
+    int rc = tl_ratls_extract(c, &ev, &len, tee, &err);
+    CHECKF(rc != 0 && strstr(err.msg, words), "expected refusal containing '%s', got rc=%d '%s'", words, rc, err.msg);
+    CHECK(ev == NULL && len == 0);
+    free(ev);
+    X509_free(c);
+}
+
+int main(void)
+{
+    tl_tee fake = {.name = "fake", .simulated = 1, .evidence = fake_evidence};
+    tl_ratls r;
+    tl_err err = {0};
+    CHECK(tl_ratls_create(&fake, 30, &r, &err) == 0);
+    CHECK(r.cert && r.key && r.evidence_len == 68 && !strcmp(r.tee, "fake"));
+
+    /* report data = SHA-256(SPKI DER) || zeros, against the openssl CLI */
+    const char *dir = test_tmpdir();
+    char path[256], cmd[1024];
+    snprintf(path, sizeof path, "%s/cert.pem", dir);
+    CHECK(write_pem(path, r.cert) == 0);
+    snprintf(cmd, sizeof cmd,
+             "openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64 > %s/h.txt",
+             path, dir);
+    CHECK(test_sh("%s", cmd) == 0);
+    char hpath[256], hex[65];
+    snprintf(hpath, sizeof hpath, "%s/h.txt", dir);
+    char *h = slurp(hpath);
+    tl_ratls_hex(r.pubkey_hash, 32, hex);
+    CHECKF(h && !strncmp(h, hex, 64), "openssl says %s, teelm %s", h ? h : "?", hex);
+    uint8_t zeros[32] = {0};
+    CHECK(memcmp(r.evidence + 4 + 32, zeros, 32) == 0);
+    CHECK(memcmp(r.evidence + 4, r.pubkey_hash, 32) == 0);
+
+    /* extension layout, parsed by openssl asn1parse: OID present, non-critical, SEQUENCE of
+     * INTEGER 1, UTF8STRING "fake", OCTET STRING of 68 bytes */
+    snprintf(cmd, sizeof cmd, "openssl x509 -in %s -text -noout > %s/text.txt", path, dir);
+    CHECK(test_sh("%s", cmd) == 0);
+    char tpath[256];
+    snprintf(tpath, sizeof tpath, "%s/text.txt", dir);
+    char *text = slurp(tpath);
+    CHECK(text && strstr(text, TL_RATLS_OID ":") && !strstr(text, TL_RATLS_OID ": critical"));
+    CHECK(text && strstr(text, "CN = teelm RA-TLS"));
+    ASN1_OBJECT *oid = OBJ_txt2obj(TL_RATLS_OID, 1);
+    X509_EXTENSION *ext = X509_get_ext(r.cert, X509_get_ext_by_OBJ(r.cert, oid, -1));
+    ASN1_OBJECT_free(oid);
+    ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ext);
+    char dpath[256];
+    snprintf(dpath, sizeof dpath, "%s/ext.der", dir);
+    FILE *f = fopen(dpath, "wb");
+    fwrite(ASN1_STRING_get0_data(val), 1, (size_t)ASN1_STRING_length(val), f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "openssl asn1parse -inform DER -in %s > %s/asn1.txt", dpath, dir);
+    CHECK(test_sh("%s", cmd) == 0);
+    snprintf(tpath, sizeof tpath, "%s/asn1.txt", dir);
+    text = slurp(tpath);
+    CHECKF(text && strstr(text, "cons: SEQUENCE") && strstr(text, "prim: INTEGER           :01") &&
+           strstr(text, "prim: UTF8STRING        :fake") && strstr(text, "hl=2 l=  68 prim: OCTET STRING"),
+           "asn1parse: %s", text ? text : "?");
+
+    /* round trip */
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    char tee[64];
+    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &err) == 0);
+    CHECK(len == r.evidence_len && ev && !memcmp(ev, r.evidence, len) && !strcmp(tee, "fake"));
+    free(ev);
+
+    /* malformed extensions */
+    EVP_PKEY *k = r.key;
+    unsigned char good[128];
+    /* SEQUENCE { INTEGER 1, UTF8String "sim", OCTET STRING "abcd" } */
+    const unsigned char tmpl[] = {0x30, 0x0e, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x04, 'a', 'b', 'c', 'd'};
+    memcpy(good, tmpl, sizeof tmpl);
+    {
+        X509 *c = cert_with_ext(k, good, sizeof tmpl, 1);
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) && !strcmp(tee, "sim"));
+        free(ev);
+        X509_free(c);
+    }
+    expect_refused(k, good, sizeof tmpl, 2, "twice");
+    good[4] = 2; /* version 2 */
+    expect_refused(k, good, sizeof tmpl, 1, "version 2");
+    good[4] = 1;
+    unsigned char trail[sizeof tmpl + 2];
+    memcpy(trail, tmpl, sizeof tmpl);
+    trail[sizeof tmpl] = 0;
+    trail[sizeof tmpl + 1] = 0;
+    expect_refused(k, trail, sizeof trail, 1, "trailing");
+    expect_refused(k, tmpl, 9, 1, "not a DER");          /* truncated */
+    const unsigned char empty_ev[] = {0x30, 0x0a, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x00};
+    expect_refused(k, empty_ev, sizeof empty_ev, 1, "evidence of 0 bytes");
+    const unsigned char swapped[] = {0x30, 0x0e, 0x0c, 0x03, 's', 'i', 'm', 0x02, 0x01, 0x01, 0x04, 0x04, 'a', 'b', 'c', 'd'};
+    expect_refused(k, swapped, sizeof swapped, 1, "not a DER");
+    {
+        X509 *c = cert_with_ext(k, good, sizeof tmpl, 0);
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
+        X509_free(c);
+    }
+    tl_ratls_free(&r);
+    test_sh("rm -rf %s", dir);
+    return test_finish();
+}
