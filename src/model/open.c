@@ -36,7 +36,7 @@ int tl_model_open(const char *path, tl_open_opts *opts, tl_checkpoint *ck, tl_er
     if (opts)
         opts->sealed = 0;
     if (!tl_sealed_detect(path, index, sizeof index))
-        return tl_checkpoint_load(path, ck, err);
+        return tl_checkpoint_load_ex(path, opts && opts->with_optimizer ? TL_LOAD_OPTIMIZER : 0, ck, err);
     if (opts)
         opts->sealed = 1;
     memset(ck, 0, sizeof *ck);

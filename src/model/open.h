@@ -15,6 +15,7 @@ typedef struct {
     const char *kbs_url;   /* sealed: key broker URL (https://host:port) */
     const char *kbs_ca;    /* sealed: PEM file with the broker's TLS certificate/CA */
     const char *tee;       /* sealed via broker: sim|occlum|tsm|auto (NULL = auto) */
+    int with_optimizer;    /* in: also load AdamW state (train --resume); weights only otherwise */
     int sealed;            /* out: 1 if the model was sealed */
 } tl_open_opts;
 
