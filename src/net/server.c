@@ -49,6 +49,7 @@ struct tl_net_req {
     int detached;                /* connection gone but ereq alive: we must free it */
     int armed;                   /* close detection armed on the connection */
     int streaming;
+    int drained_once;            /* end_when_drained: the output was seen empty once */
     atomic_int cancelled;
     char *method, *path, *query, *peer;
     char **hdr; /* name0, value0, name1, ... */
@@ -70,6 +71,7 @@ struct tl_net_server {
     void *arg;
     int port, max_conns, timeout_s, grace_ms, request_timeout_s;
     size_t max_body;
+    char *too_large_json;
     atomic_int conns;
     pthread_t loop_thread;
     int running;
@@ -347,6 +349,31 @@ static void finish(tl_net_req *r)
     req_free(r);
 }
 
+static void do_op(op *o);
+
+/* Ending a chunked reply while the connection still has output to write is not safe with
+ * bufferevent_openssl: it defers its write callback, so a callback queued for the earlier chunks
+ * can run after evhttp_send_reply_end has installed evhttp_send_done, finish the request early and
+ * disable writing with the terminating chunk still unsent (the client then waits for it until the
+ * idle timeout; seen with 20 concurrent SSE streams). So the end waits until the output has
+ * drained and one more loop pass has run any deferred callback, then it is carried out. */
+static void end_when_drained(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    tl_net_req *r = arg;
+    struct evhttp_connection *ec = r->ereq && !r->detached ? evhttp_request_get_connection(r->ereq) : NULL;
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    size_t pending = bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+    if (bev && (pending > 0 || !r->drained_once)) {
+        r->drained_once = pending == 0;
+        struct timeval tv = {0, 1000};
+        if (event_base_once(r->srv->base, -1, EV_TIMEOUT, end_when_drained, r, &tv) == 0)
+            return;
+    }
+    op o = {.r = r, .kind = OP_END, .status = -1}; /* -1: the end itself, no more waiting */
+    do_op(&o);
+}
+
 static void do_op(op *o)
 {
     tl_net_req *r = o->r;
@@ -354,6 +381,11 @@ static void do_op(op *o)
     switch (o->kind) {
     case OP_REPLY:
     case OP_END:
+        if (o->kind == OP_END && alive && o->status != -1) {
+            r->drained_once = 0;
+            end_when_drained(-1, 0, r);
+            break;
+        }
         if (alive) {
             disarm(r);
             if (o->kind == OP_REPLY) {
@@ -561,7 +593,9 @@ static void on_request(struct evhttp_request *er, void *arg)
     if (evbuffer_get_length(evhttp_request_get_input_buffer(er)) > s->max_body) {
         /* evhttp itself answers (in HTML) only beyond twice the limit; between, answer in JSON */
         struct evbuffer *b = evbuffer_new();
-        if (b)
+        if (b && s->too_large_json)
+            evbuffer_add(b, s->too_large_json, strlen(s->too_large_json));
+        else if (b)
             evbuffer_add_printf(b, "{\"error\":{\"code\":\"body_too_large\",\"message\":\"request body larger "
                                    "than %zu bytes\"}}", s->max_body);
         evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type", "application/json");
@@ -690,6 +724,10 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     s->grace_ms = o->grace_ms > 0 ? o->grace_ms : 5000;
     s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 20;
     s->max_body = o->max_body ? o->max_body : 1u << 20;
+    if (o->too_large_json && !(s->too_large_json = strdup(o->too_large_json))) {
+        tl_errf(err, TL_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (!(s->ctx = make_ctx(o, err)))
         goto fail;
     s->reject_ctx = SSL_CTX_new(TLS_server_method());
@@ -829,5 +867,6 @@ void tl_net_server_free(tl_net_server *s)
     SSL_CTX_free(s->ctx);
     SSL_CTX_free(s->reject_ctx);
     pthread_mutex_destroy(&s->lock);
+    free(s->too_large_json);
     free(s);
 }

@@ -62,6 +62,8 @@ typedef struct {
     int grace_ms;                  /* 0 = 5000: how long shutdown waits for outstanding replies */
     int request_timeout_s;         /* 0 = 20: time allowed to send one complete request */
     int no_signals;                /* 1: do not handle SIGINT/SIGTERM */
+    const char *too_large_json;    /* JSON body of the 413 reply (an API's own error shape);
+                                      NULL = {"error":{"code":"body_too_large","message":...}} */
     const char *name;              /* log component, default "net" */
 } tl_net_server_opts;
 

@@ -68,6 +68,7 @@ void tl_server_defaults(tl_server_opts *o)
     o->default_max_tokens = 16;
     o->request_timeout = 120;
     o->io_timeout = 30;
+    o->recv_timeout = 20;
     o->max_connections = 64;
     o->max_queue = 256;
     o->max_batch = 8;
@@ -549,10 +550,17 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
                         .notify = on_progress, .notify_user = s};
     if (!(s->sched = tl_sched_new(&so, err)))
         goto fail;
+    tl_api_error big;
+    tl_api_errorf(&big, 413, "invalid_request_error", NULL, "body_too_large", "request body is larger than %d bytes",
+                  o->max_body);
+    char *big_json = tl_api_error_json(&big);
     tl_net_server_opts no = {.listen = o->listen, .cert = ratls->cert, .key = ratls->key,
                              .max_body = (size_t)o->max_body, .timeout_s = o->io_timeout,
-                             .max_conns = o->max_connections, .name = "serve"};
-    if (!(s->net = tl_net_server_new(&no, handle, s, err)))
+                             .request_timeout_s = o->recv_timeout, .max_conns = o->max_connections,
+                             .too_large_json = big_json, .name = "serve"};
+    s->net = tl_net_server_new(&no, handle, s, err);
+    tl_sec_free(big_json);
+    if (!s->net)
         goto fail;
     return s;
 fail:

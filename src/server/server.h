@@ -20,7 +20,8 @@ typedef struct {
     int max_tokens;              /* upper bound of max_tokens (default 1024) */
     int default_max_tokens;      /* when a request gives none (default 16, as OpenAI) */
     double request_timeout;      /* seconds from arrival to the last token (default 120) */
-    int io_timeout;              /* seconds a connection may stay idle or trickle (default 30) */
+    int io_timeout;              /* seconds a connection may stay idle (default 30) */
+    int recv_timeout;            /* seconds to send one whole request, however slowly (default 20) */
     int max_connections;         /* default 64 */
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */

@@ -35,19 +35,18 @@ static int att_threads(const int *off, int nseq, int D)
     long w = 0;
     for (int s = 0; s < nseq; s++)
         w += (long)(off[s + 1] - off[s]) * (off[s + 1] - off[s]) * D;
-    return w >= (1L << 21) ? 64 : 1;
+    return w >= (1L << 21) ? 256 : 1;
 }
 
-static void fwd_run(void *p, int tid, int nt)
+static void fwd_chunk(void *p, int slot, long p0, long p1)
 {
+    (void)slot;
     const att_job *j = p;
     float *out = j->out, *att = j->att;
     const float *qkv = j->qkv;
     const int *off = j->off;
     const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
     const float scale = j->scale;
-    long p0, p1;
-    tl_range((long)j->nseq * H, tid, nt, &p0, &p1);
     for (long sh = p0; sh < p1; sh++) {
         const int s = (int)(sh / H), h = (int)(sh % H);
         {
@@ -92,19 +91,18 @@ void tl_attention_forward(float *out, float *att, const float *qkv, const int *o
                           int D, int H, float scale)
 {
     att_job j = {.out = out, .att = att, .qkv = qkv, .off = off, .nseq = nseq, .D = D, .H = H, .scale = scale};
-    tl_parallel(att_threads(off, nseq, D), fwd_run, &j);
+    tl_parallel_for((long)nseq * H, 1, att_threads(off, nseq, D), fwd_chunk, &j);
 }
 
-static void bwd_run(void *p, int tid, int nt)
+static void bwd_chunk(void *p, int slot, long p0, long p1)
 {
+    (void)slot;
     const att_job *j = p;
     float *dqkv = j->dqkv;
     const float *qkv = j->qkv, *att = j->att_in, *dout = j->dout;
     const int *off = j->off;
     const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
     const float scale = j->scale;
-    long p0, p1;
-    tl_range((long)j->nseq * H, tid, nt, &p0, &p1);
     for (long sh = p0; sh < p1; sh++) {
         const int s = (int)(sh / H), h = (int)(sh % H);
         {
@@ -147,5 +145,5 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     memset(dqkv, 0, (size_t)off[nseq] * 3 * D * sizeof(float));
     att_job j = {.dqkv = dqkv, .qkv = qkv, .att_in = att, .dout = dout, .off = off, .nseq = nseq, .D = D, .H = H,
                  .scale = scale};
-    tl_parallel(att_threads(off, nseq, D), bwd_run, &j);
+    tl_parallel_for((long)nseq * H, 1, att_threads(off, nseq, D), bwd_chunk, &j);
 }

@@ -112,26 +112,16 @@ static void lse_flush(float *m, float *s, double *md, double *sd, size_t Np)
 
 #define FLUSH_TILES 64
 
-static void fwd_run(void *p, int tid, int nt)
+/* chunks of vocabulary tiles; the slot's running sums fold into its double ones after each
+ * chunk (and every FLUSH_TILES tiles) */
+static void fwd_chunk(void *p, int slot, long t0, long t1)
 {
     fwd_job *j = p;
     const size_t Np = j->Np;
-    const int nvec = (int)(Np / VW), ntv = (j->V + TR - 1) / TR;
-    if (tid == 0)
-        j->used = nt;
-    /* per thread: float m[Np], s[Np], then double md[Np], sd[Np] */
-    float *m = j->part ? j->part + (size_t)tid * 6 * Np : NULL, *s = m ? m + Np : NULL;
+    const int nvec = (int)(Np / VW);
+    /* per slot: float m[Np], s[Np], then double md[Np], sd[Np] */
+    float *m = j->part ? j->part + (size_t)slot * 6 * Np : NULL, *s = m ? m + Np : NULL;
     double *md = m ? (double *)(void *)(m + 2 * Np) : NULL, *sd = md ? md + Np : NULL;
-    if (m)
-        for (size_t n = 0; n < Np; n++) {
-            m[n] = -INFINITY;
-            s[n] = 0;
-            md[n] = -INFINITY;
-            sd[n] = 0;
-        }
-    /* contiguous vocabulary ranges: each thread streams its own part of w */
-    long t0, t1;
-    tl_range(ntv, tid, nt, &t0, &t1);
     for (long t = t0; t < t1; t++) {
         int v0 = (int)t * TR, R = j->V - v0 < TR ? j->V - v0 : TR;
         for (int k = 0; k < nvec; k += TNV) {
@@ -146,6 +136,13 @@ static void fwd_run(void *p, int tid, int nt)
     }
 }
 
+/* chunks of ~1/16 of the work per thread: small enough that a descheduled thread holds little */
+static long grain(long items)
+{
+    long g = items / (16L * tl_get_threads());
+    return g < 1 ? 1 : g;
+}
+
 void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
                        int N, int C, int V, float *scratch, int nthreads)
 {
@@ -157,9 +154,21 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
         for (size_t n = (size_t)N; n < Np; n++)
             xt[(size_t)c * Np + n] = 0;
     }
-    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, 1};
-    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, fwd_run, &j);
-    const int used = j.used;
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
+    if (lse)
+        for (int t = 0; t < used; t++) {
+            float *m = part + (size_t)t * 6 * Np, *s = m + Np;
+            double *md = (double *)(void *)(m + 2 * Np), *sd = md + Np;
+            for (size_t n = 0; n < Np; n++) {
+                m[n] = -INFINITY;
+                s[n] = 0;
+                md[n] = -INFINITY;
+                sd[n] = 0;
+            }
+        }
+    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, used};
+    const long ntv = (V + TR - 1) / TR;
+    tl_parallel_for(ntv, grain(ntv), want, fwd_chunk, &j);
     if (!lse)
         return;
     /* combine the threads' partial maxima and sums */
@@ -339,16 +348,10 @@ typedef struct {
     int used;
 } bwd_job;
 
-static void bwd_run(void *p, int tid, int nt)
+static void bwd_chunk(void *p, int slot, long b0, long b1)
 {
     bwd_job *j = p;
-    if (tid == 0)
-        j->used = nt;
-    float *dxp = j->scratch + (size_t)tid * j->per, *P = dxp + (size_t)j->N * j->C;
-    memset(dxp, 0, (size_t)j->N * j->C * sizeof(float));
-    /* contiguous block ranges per thread: each thread streams its own part of w and dw */
-    long b0, b1;
-    tl_range((j->V + VB - 1) / VB, tid, nt, &b0, &b1);
+    float *dxp = j->scratch + (size_t)slot * j->per, *P = dxp + (size_t)j->N * j->C;
     for (long b = b0; b < b1; b++) {
         int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
         backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N, j->C,
@@ -365,10 +368,14 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     float *colscale = scratch + (size_t)nthreads * per;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, 1};
-    tl_parallel((long)V * N * C < (1 << 22) ? 1 : nthreads, bwd_run, &j);
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
+    for (int t = 0; t < used; t++)
+        memset(scratch + (size_t)t * per, 0, (size_t)N * C * sizeof(float));
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, used};
+    const long nblocks = (V + VB - 1) / VB;
+    tl_parallel_for(nblocks, grain(nblocks), want, bwd_chunk, &j);
     const size_t total = (size_t)N * C;
-    for (int t = 0; t < j.used; t++) {
+    for (int t = 0; t < used; t++) {
         const float *src = scratch + (size_t)t * per;
         for (size_t e = 0; e < total; e++)
             dx[e] += src[e];
@@ -383,12 +390,11 @@ typedef struct {
     int nb, C, V;
 } rows_job;
 
-static void rows_run(void *p, int tid, int nt)
+static void rows_chunk(void *p, int slot, long v0, long v1)
 {
+    (void)slot;
     const rows_job *j = p;
     const int C = j->C, Cf = C / VW * VW;
-    long v0, v1;
-    tl_range(j->V, tid, nt, &v0, &v1);
     for (long v = v0; v < v1; v++) {
         const float *wr = j->w + (size_t)v * C;
         for (int b = 0; b < j->nb; b++) {
@@ -407,5 +413,6 @@ static void rows_run(void *p, int tid, int nt)
 void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
 {
     rows_job j = {out, x, w, bias, nb, C, V};
-    tl_parallel((long)V * C * nb > (1 << 20) ? 64 : 1, rows_run, &j);
+    /* chunks of 1024 rows (256 KB of weights at d=64) */
+    tl_parallel_for(V, 1024, (long)V * C * nb > (1 << 20) ? 256 : 1, rows_chunk, &j);
 }

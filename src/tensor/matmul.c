@@ -19,6 +19,14 @@
 #define PAR_MIN (1 << 22)
 
 #define INLINE static inline __attribute__((always_inline))
+#define TL_ALL 256
+
+/* chunks of ~1/16 of the work per thread: small enough that a descheduled thread holds little */
+static long grain(long items)
+{
+    long g = items / (16L * tl_get_threads());
+    return g < 1 ? 1 : g;
+}
 
 /* Up to this many rows the forward pass works on transposed activations instead of transposing
  * the weight (inference: a window of 16 tokens); rows sit in SIMD lanes. */
@@ -148,13 +156,12 @@ typedef struct {
     size_t OCp;
 } fwd_job;
 
-static void fwd_run(void *p, int tid, int nt)
+static void fwd_chunk(void *p, int slot, long t0, long t1)
 {
+    (void)slot;
     const fwd_job *j = p;
     const int N = j->N, OC = j->OC;
-    const int ntr = (N + TR - 1) / TR, ntc = (OC + TCOLS - 1) / TCOLS;
-    long t0, t1;
-    tl_range((long)ntr * ntc, tid, nt, &t0, &t1);
+    const int ntc = (OC + TCOLS - 1) / TCOLS;
     for (long t = t0; t < t1; t++) {
         int n0 = (int)(t / ntc) * TR, o0 = (int)(t % ntc) * TCOLS;
         int R = N - n0 < TR ? N - n0 : TR;
@@ -188,7 +195,8 @@ void tl_linear_forward(float *out, const float *inp, const float *w, const float
         memset(wt + (size_t)C * OCp, 0, (size_t)OC * sizeof(float));
 
     fwd_job j = {out, inp, wt, N, C, OC, OCp};
-    tl_parallel((long)N * C * OC > PAR_MIN ? 64 : 1, fwd_run, &j);
+    const long ntiles = (long)((N + TR - 1) / TR) * ((OC + TCOLS - 1) / TCOLS);
+    tl_parallel_for(ntiles, grain(ntiles), (long)N * C * OC > PAR_MIN ? TL_ALL : 1, fwd_chunk, &j);
 }
 
 /* dinp[n0..+R, c0..+NV*VW] += dout[n, :] · w[:, c] over all OC outputs (full vectors only). */
@@ -272,16 +280,18 @@ typedef struct {
     int N, C, OC;
 } bwd_job;
 
-/* Each thread takes its share of the dinp tiles and of the dw tiles (independent outputs). */
-static void bwd_run(void *p, int tid, int nt)
+/* Items: the dinp tiles, then the dw tiles (independent outputs). */
+static void bwd_chunk(void *p, int slot, long i0, long i1)
 {
+    (void)slot;
     const bwd_job *j = p;
     const int N = j->N, C = j->C, OC = j->OC;
     const int ncv = C / VW, nct = (ncv + TNV - 1) / TNV;
+    const long nin = j->dinp ? (long)((N + TR - 1) / TR) * nct : 0;
     long t0, t1;
-    if (j->dinp) {
-        const int ntr = (N + TR - 1) / TR;
-        tl_range((long)ntr * nct, tid, nt, &t0, &t1);
+    if (j->dinp && i0 < nin) {
+        t0 = i0;
+        t1 = i1 < nin ? i1 : nin;
         for (long t = t0; t < t1; t++) {
             int n0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
             int R = N - n0 < TR ? N - n0 : TR;
@@ -292,9 +302,9 @@ static void bwd_run(void *p, int tid, int nt)
                 dinp_tile_edge(j->dinp, j->dout, j->w, C, OC, n0, c0, R, NV);
         }
     }
-    if (j->dw) {
-        const int ntr = (OC + TR - 1) / TR;
-        tl_range((long)ntr * nct, tid, nt, &t0, &t1);
+    if (j->dw && i1 > nin) {
+        t0 = (i0 > nin ? i0 : nin) - nin;
+        t1 = i1 - nin;
         for (long t = t0; t < t1; t++) {
             int o0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
             int R = OC - o0 < TR ? OC - o0 : TR;
@@ -312,7 +322,9 @@ void tl_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
 {
     const int Cf = C / VW * VW; /* columns covered by full vectors; the rest is scalar */
     bwd_job j = {dinp, dw, dout, inp, w, N, C, OC};
-    tl_parallel((long)N * C * OC > PAR_MIN ? 64 : 1, bwd_run, &j);
+    const long nct = ((C / VW) + TNV - 1) / TNV;
+    const long items = (dinp ? (long)((N + TR - 1) / TR) * nct : 0) + (dw ? (long)((OC + TR - 1) / TR) * nct : 0);
+    tl_parallel_for(items, grain(items), (long)N * C * OC > PAR_MIN ? TL_ALL : 1, bwd_chunk, &j);
     if (dinp)
         for (int n = 0; n < N && Cf < C; n++)
             for (int o = 0; o < OC; o++) {
