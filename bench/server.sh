@@ -39,10 +39,15 @@ port=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out" | sed 's/.*://')
 url=https://127.0.0.1:$port/v1/completions
 
 body='{"prompt":"The sales team","max_tokens":32,"temperature":1.0}'
-cat >"$tmp/post.lua" <<EOF
+# a different seed per request (wrk's request() hook), as independent clients would send
+cat >"$tmp/post.lua" <<'EOF'
 wrk.method = "POST"
-wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, string.format('{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}', n))
+end
 EOF
 # every completion really has 32 tokens (no stop sequence, no special token in this vocabulary)
 n=$(curl -sk "$url" -d "$body" | jq .usage.completion_tokens)
@@ -54,7 +59,7 @@ printf "%-8s %10s %10s %10s %10s %12s\n" clients "req/s" "tokens/s" "p50 ms" "p9
 declare -A rps
 for c in 1 8 32; do
   read -r s0 n0 <<<"$(batch)"
-  wrk -t1 -c"$c" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$url" >"$tmp/wrk.$c"
+  wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$url" >"$tmp/wrk.$c"
   if grep -q "Non-2xx\|Socket errors" "$tmp/wrk.$c"; then cat "$tmp/wrk.$c"; echo "bench/server.sh: errors at $c clients"; exit 1; fi
   r=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.$c")
   ms() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.1f", v }' "$tmp/wrk.$c"; }

@@ -4,13 +4,13 @@
 # Every step says what it does; everything started here is stopped on exit.
 # sim mode PROTECTS NOTHING: it stands in for SGX/TDX hardware so the whole path runs anywhere.
 #
-# Environment: DEMO_DIR (default ./demo-run), DEMO_STEPS (training steps, default 600),
+# Environment: DEMO_DIR (default ./demo-run), DEMO_STEPS (training steps, default 2000, about a minute),
 #              DEMO_SKIP_DEPS=1 to skip the package installation step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 dir=${DEMO_DIR:-$root/demo-run}
-steps=${DEMO_STEPS:-600}
+steps=${DEMO_STEPS:-2000}
 bin=$root/build/teelm
 pids=()
 
@@ -76,11 +76,14 @@ say "5/9 training a seed-config model for $steps steps (saved full and split)"
 ls "$dir/model"
 
 say "6/9 sealing the model (AES-256-GCM; the key goes to the broker, not to the server)"
-"$bin" seal --model "$dir/model" --out "$dir/model.sealed" --key-out "$dir/model.key" || die "sealing failed"
+"$bin" seal --model "$dir/model" --out "$dir/model.sealed" --key-out "$dir/model.key" --key-id demo-model || die "sealing failed"
 
 say "7/9 starting the key broker (owner side) with a policy that admits this sim server"
-measurement=$("$bin" attest measure) || die "could not compute the sim measurement"
-echo "sim MRENCLAVE of this teelm: $measurement"
+# The sim MRENCLAVE binds the binary and the server's configuration (docs/api.md): a sealed model,
+# key from the broker, no API keys.
+measurement=$("$bin" attest measure --config-string "teelm serve v1 plaintext_model=0 host_key_file=0 api_keys=0") \
+  || die "could not compute the sim measurement"
+echo "sim MRENCLAVE of 'teelm serve' with this configuration: $measurement"
 "$bin" attest policy-template --mrenclave "$measurement" --allow-simulation > "$dir/policy.json" \
   || die "could not write the policy"
 "$bin" kbs add-key --store "$dir/kbs" --key-id demo-model --key-file "$dir/model.key" --policy "$dir/policy.json" \
@@ -92,13 +95,14 @@ kbs_addr=$(wait_listen "$dir/kbs.log" "${pids[-1]}") || die "the key broker did 
 echo "key broker on https://$kbs_addr"
 
 say "8/9 starting the confidential server in sim mode (it attests to the broker to get the key)"
-"$bin" serve --model "$dir/model.sealed" --kbs "https://$kbs_addr" --kbs-ca "$dir/kbs/cert.pem" \
+"$bin" serve --model "$dir/model.sealed" --kbs "https://$kbs_addr" --kbs-ca "$dir/kbs/tls-cert.pem" \
   --tee sim --listen 127.0.0.1:0 > "$dir/serve.log" 2>&1 &
 pids+=($!)
 srv_addr=$(wait_listen "$dir/serve.log" "${pids[-1]}") || die "the server did not start (log above)"
 echo "server on https://$srv_addr"
 
 say "9/9 the attested client verifies the server's evidence, then sends the prompt \"The\""
+printf 'The'
 "$bin" client --server "https://$srv_addr" --policy "$dir/policy.json" --prompt "The" --max-tokens 100 --stream \
   || die "the client refused or failed (see above)"
 echo

@@ -50,6 +50,14 @@ fi
 [ -x "$teelm_bin" ] || die "teelm binary '$teelm_bin' is missing or not executable"
 file -L "$teelm_bin" | grep -Eq "pie executable|shared object" || die "$teelm_bin is not PIE; Occlum needs position-independent executables"
 
+# Occlum runs the binary on its own glibc (2.31): a symbol versioned above that fails at load time
+# inside the enclave with a confusing error, so refuse it here with a clear one.
+max_glibc=${OCCLUM_GLIBC_VERSION:-2.31}
+need=$(objdump -T "$teelm_bin" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
+if [ -n "$need" ] && [ "$(printf '%s\n%s\n' "$need" "$max_glibc" | sort -V | tail -n 1)" != "$max_glibc" ]; then
+  die "$teelm_bin needs glibc $need but Occlum provides $max_glibc: build teelm inside Occlum's development image (see docs/deploy-occlum.md)"
+fi
+
 echo "==> computing resource limits from the model"
 limits=$("$teelm_bin" occlum-config --model "$model" --threads "$threads" --max-batch "$max_batch" \
   --product-id "$product_id" --version "$version" --json) || die "teelm occlum-config failed"

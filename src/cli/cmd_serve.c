@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/open.h"
+#include "seal/seal.h"
 #include "server/apikeys.h"
 #include "server/ratls.h"
 #include "server/secmem.h"
@@ -92,22 +93,26 @@ int cmd_serve(int argc, char **argv)
     tl_ratls ra = {0};
     tl_server *srv = NULL;
     int exit_code = 1, have_ck = 0;
+    /* What the sim backend binds into its MRENCLAVE (a real enclave measures its configuration
+     * itself): the settings that change what happens to a prompt. docs/api.md lists them.
+     * The TEE is opened before the model so that the key broker and the clients see the same
+     * identity: the broker exchange attests with this handle. */
+    char config[256], sealed_index[4096];
+    int sealed = tl_sealed_detect(model, sealed_index, sizeof sealed_index);
+    snprintf(config, sizeof config, "teelm serve v1 plaintext_model=%d host_key_file=%d api_keys=%d",
+             !sealed, oo.key_file != NULL, keys != NULL);
+    tl_tee_opts to = {.config = (const uint8_t *)config, .config_len = strlen(config)};
+    if (!(tee = tl_tee_open_opts(tee_name, &to, &err))) {
+        fprintf(stderr, "teelm serve: %s\n", err.msg);
+        goto done;
+    }
+    oo.tee_handle = tee;
     if (tl_model_open(model, &oo, &ck, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
     have_ck = 1;
     if (!(tok = tl_model_tokenizer(&ck, tokenizer, NULL, &err))) {
-        fprintf(stderr, "teelm serve: %s\n", err.msg);
-        goto done;
-    }
-    /* What the sim backend binds into its MRENCLAVE (a real enclave measures its configuration
-     * itself): the settings that change what happens to a prompt. docs/api.md lists them. */
-    char config[256];
-    snprintf(config, sizeof config, "teelm serve v1 plaintext_model=%d host_key_file=%d api_keys=%d",
-             !oo.sealed, oo.key_file != NULL, keys != NULL);
-    tl_tee_opts to = {.config = (const uint8_t *)config, .config_len = strlen(config)};
-    if (!(tee = tl_tee_open_opts(tee_name, &to, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }

@@ -166,6 +166,7 @@ int cmd_train(int argc, char **argv)
     int have_ck = 0;
     rc = 1;
     if (resume) {
+        oo.with_optimizer = 1;
         if (tl_model_open(resume, &oo, &ck, &err))
             goto fail;
         have_ck = 1;

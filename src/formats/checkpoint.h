@@ -46,6 +46,11 @@ int tl_checkpoint_alloc(tl_checkpoint *ck, const tl_config *cfg, int with_optimi
  * present) or a single .safetensors file. Directories also yield optimizer.safetensors (moments,
  * step, rng_state) when present and the tokenizer file (tokenizer.tiktoken or tokenizer.json). */
 int tl_checkpoint_load(const char *path, tl_checkpoint *ck, tl_err *err);
+/* Same, choosing what to load: without TL_LOAD_OPTIMIZER a directory's optimizer.safetensors is
+ * left on disk (inference needs only the weights: the two AdamW moments would double its memory).
+ * tl_checkpoint_load() is tl_checkpoint_load_ex(path, TL_LOAD_OPTIMIZER, ...). */
+enum { TL_LOAD_OPTIMIZER = 1 };
+int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err *err);
 /* Writes dir/ in the given layouts (TL_LAYOUT_FULL|TL_LAYOUT_SPLIT), with optimizer state
  * (optimizer.safetensors) when ck->adam_m is set. Files are written atomically; afterwards the
  * directory describes exactly ck: weight files of a layout not written, block files beyond

@@ -289,6 +289,11 @@ out:
 
 int tl_checkpoint_load(const char *path, tl_checkpoint *ck, tl_err *err)
 {
+    return tl_checkpoint_load_ex(path, TL_LOAD_OPTIMIZER, ck, err);
+}
+
+int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err *err)
+{
     memset(ck, 0, sizeof *ck);
     src_file *s = NULL;
     int n = 0, rc = 0, is_dir = tl_is_dir(path);
@@ -337,7 +342,7 @@ int tl_checkpoint_load(const char *path, tl_checkpoint *ck, tl_err *err)
         s[i].f.fd = -1;
     const char *id = NULL;
     rc = load_files(path, s, n, ck, &id, err);
-    if (!rc && is_dir) {
+    if (!rc && is_dir && (flags & TL_LOAD_OPTIMIZER)) {
         char opt[4096];
         if (!tl_path_join(opt, sizeof opt, path, TL_FILE_OPTIMIZER) && tl_is_file(opt) &&
             (rc = load_optimizer(opt, ck, id, err)))

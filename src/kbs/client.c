@@ -121,11 +121,14 @@ int tl_kbs_fetch_key(const tl_kbs_client_opts *o, const char *key_id, tl_data_ke
     uint8_t nonce[TL_KBS_NONCE_LEN];
     if (tl_kbs_challenge(o, nonce, err))
         return err->code;
-    tl_tee *tee = tl_tee_open(o->tee ? o->tee : "auto", err);
+    /* A caller that also attests elsewhere (the server's RA-TLS certificate) passes its handle, so
+     * the broker and the clients see one identity (sim binds the caller's configuration into it). */
+    tl_tee *tee = o->tee_handle ? o->tee_handle : tl_tee_open(o->tee ? o->tee : "auto", err);
     if (!tee)
         return err->code;
     int rc = tl_kbs_request(o, tee, key_id, nonce, out, err);
-    tl_tee_close(tee);
+    if (!o->tee_handle)
+        tl_tee_close(tee);
     return rc;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     const char *url;      /* https://host:port (no trailing path) */
     const char *ca_file;  /* the broker's certificate to pin (PEM); NULL = system trust store */
     const char *tee;      /* sim|occlum|tsm|auto (NULL = auto) */
+    tl_tee *tee_handle;   /* an already opened TEE to attest with (then `tee` is unused); not closed here */
     long timeout_ms;      /* per HTTP request; 0 = 30 s */
 } tl_kbs_client_opts;
 

@@ -22,7 +22,8 @@ static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key,
         return 0;
     }
     if (o && o->kbs_url) {
-        tl_kbs_client_opts ko = {.url = o->kbs_url, .ca_file = o->kbs_ca, .tee = o->tee ? o->tee : "auto"};
+        tl_kbs_client_opts ko = {.url = o->kbs_url, .ca_file = o->kbs_ca, .tee = o->tee ? o->tee : "auto",
+                                 .tee_handle = o->tee_handle};
         if (tl_kbs_fetch_key(&ko, key_id, key, err))
             return tl_err_prefix(err, "%s: key '%s'", path, key_id);
         return 0;
@@ -36,7 +37,7 @@ int tl_model_open(const char *path, tl_open_opts *opts, tl_checkpoint *ck, tl_er
     if (opts)
         opts->sealed = 0;
     if (!tl_sealed_detect(path, index, sizeof index))
-        return tl_checkpoint_load(path, ck, err);
+        return tl_checkpoint_load_ex(path, opts && opts->with_optimizer ? TL_LOAD_OPTIMIZER : 0, ck, err);
     if (opts)
         opts->sealed = 1;
     memset(ck, 0, sizeof *ck);

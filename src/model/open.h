@@ -7,6 +7,7 @@
 #define TEELM_MODEL_OPEN_H
 
 #include "formats/checkpoint.h"
+#include "tee/tee.h"
 #include "tokenizer/tokenizer.h"
 #include "util/err.h"
 
@@ -15,6 +16,8 @@ typedef struct {
     const char *kbs_url;   /* sealed: key broker URL (https://host:port) */
     const char *kbs_ca;    /* sealed: PEM file with the broker's TLS certificate/CA */
     const char *tee;       /* sealed via broker: sim|occlum|tsm|auto (NULL = auto) */
+    tl_tee *tee_handle;    /* sealed via broker: an opened TEE to attest with instead (not closed) */
+    int with_optimizer;    /* in: also load AdamW state (train --resume); weights only otherwise */
     int sealed;            /* out: 1 if the model was sealed */
 } tl_open_opts;
 

@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 #include <strings.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -99,6 +101,9 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
     memset(resp, 0, sizeof *resp);
     if (strncasecmp(url, "https://", 8) != 0)
         return tl_errf(err, TL_EINVAL, "%s: only https:// URLs are allowed", url);
+    /* Checked here so a wrong path is named, not reported as a failed TLS handshake. */
+    if (o->ca_file && access(o->ca_file, R_OK) != 0)
+        return tl_errf(err, TL_ENOTFOUND, "%s: cannot read the certificate to pin: %s", o->ca_file, strerror(errno));
     ctx_t c = {.o = o, .max = o->max_response ? o->max_response : 8u << 20};
     CURL *h = curl_easy_init();
     if (!h)
