@@ -15,7 +15,7 @@ PKGS=(
   python3 python3-torch python3-numpy         # independent reference for the model math
   nodejs npm                                  # npm tiktoken: independent tokenizer reference
   clang libclang-rt-14-dev                    # libFuzzer targets
-  shellcheck nginx-light wrk jq xxd curl ca-certificates
+  shellcheck nginx-light libnginx-mod-stream wrk jq xxd curl ca-certificates   # stream: scale-out test
 )
 
 missing=()

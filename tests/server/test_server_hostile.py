@@ -9,6 +9,7 @@ are closed by the request deadline while other clients are served at once; a cli
 disconnects mid-stream cancels its completion; 10,000 requests in a row leave the server's
 resident memory where it was after a warm-up; prompts never reach the server's log.
 """
+import atexit
 import http.client
 import json
 import os
@@ -56,6 +57,17 @@ srv = subprocess.Popen([BIN, "serve", "--model", model, "--tee", "sim", "--liste
                         "--max-body", "64", "--recv-timeout", "2", "--io-timeout", "10", "--max-batch", "2",
                         "--max-queue", "2", "--max-tokens", "100000", "--api-key-file", os.path.join(tmp, "keys"),
                         "--quiet"], stdout=subprocess.PIPE, stderr=log, env=env, text=True)
+
+
+def _stop_server():
+    # also on an uncaught exception: never leave a server behind
+    if srv.poll() is None:
+        srv.kill()
+        srv.wait()
+    subprocess.run(["rm", "-rf", tmp])
+
+
+atexit.register(_stop_server)
 line = srv.stdout.readline()
 m = re.search(r"https://127\.0\.0\.1:(\d+)", line)
 if not m:
@@ -333,6 +345,5 @@ check("LeakSanitizer" not in text and "ERROR: AddressSanitizer" not in text, "no
 check(SECRET not in text, "no prompt in the server log")
 if failures:
     print(text[-3000:])
-subprocess.run(["rm", "-rf", tmp])
 print("%d failed" % failures)
 sys.exit(1 if failures else 0)
