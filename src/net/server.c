@@ -81,6 +81,7 @@ struct tl_net_server {
     tl_net_req *outstanding;
     int n_outstanding;
     atomic_int stopping;
+    int freeing;                 /* tl_net_server_free is running the loop one last time */
     tl_net_req *current; /* request whose handler is running */
     int current_done;
     char name[32];
@@ -363,6 +364,8 @@ static void end_when_drained(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     tl_net_req *r = arg;
+    if (r->srv->freeing)
+        return;
     struct evhttp_connection *ec = r->ereq && !r->detached ? evhttp_request_get_connection(r->ereq) : NULL;
     struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
     size_t pending = bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
@@ -483,6 +486,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     tl_net_server *s = arg;
+    if (s->freeing)
+        return;
     pthread_mutex_lock(&s->lock);
     op *o = s->q_head;
     s->q_head = s->q_tail = NULL;
@@ -858,6 +863,11 @@ void tl_net_server_free(tl_net_server *s)
             if (x->ereq && x->detached)
                 evhttp_request_free(x->ereq);
         evhttp_free(s->http);
+        /* bufferevents with deferred callbacks still queued are finalized by the loop, not by
+         * bufferevent_free: let it run those before the base goes, or their SSL objects leak */
+        s->freeing = 1; /* our own callbacks stand still: the requests are freed below */
+        for (int i = 0; i < 4; i++)
+            event_base_loop(s->base, EVLOOP_NONBLOCK);
     }
     while (r) {
         tl_net_req *next = r->next;

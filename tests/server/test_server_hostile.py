@@ -201,9 +201,15 @@ for i in range(4):
     c.request("POST", "/v1/completions", body=json.dumps({"prompt": prompt(i), "max_tokens": 100000, "stream": True}),
               headers=AUTH)
     r = c.getresponse()
+    check(r.status == 200, "long stream %d accepted" % i)
     holders.append((c, r))
-time.sleep(0.5)
-st, hd, data = req("POST", "/v1/completions", json.dumps({"prompt": prompt(), "max_tokens": 1}))
+deadline = time.time() + 20
+while time.time() < deadline and not (metric("teelm_active_sequences") == 2 and metric("teelm_queue_depth") == 2):
+    time.sleep(0.1)
+check(metric("teelm_active_sequences") == 2 and metric("teelm_queue_depth") == 2, "2 streams decoding, 2 waiting")
+c5 = conn(timeout=20)
+st, hd, data = req("POST", "/v1/completions", json.dumps({"prompt": prompt(), "max_tokens": 1}), c=c5)
+c5.close()
 e = err_of(data)
 check(st == 503 and hd.get("retry-after") == "1" and e and e["code"] == "overloaded", "queue full: 503 overloaded with Retry-After")
 cancelled0 = metric("teelm_completion_events_total", '{event="cancelled"}')
