@@ -858,6 +858,9 @@ void tl_net_server_free(tl_net_server *s)
             if (x->ereq && x->detached)
                 evhttp_request_free(x->ereq);
         evhttp_free(s->http);
+        /* libevent finalizes freed bufferevents (and their SSL objects) from deferred callbacks:
+         * let the loop run them, or connections still open at shutdown would leak. */
+        event_base_loop(s->base, EVLOOP_NONBLOCK);
     }
     while (r) {
         tl_net_req *next = r->next;
