@@ -54,20 +54,27 @@ n=$(curl -sk "$url" -d "$body" | jq .usage.completion_tokens)
 [ "$n" = 32 ] || { echo "bench/server.sh: expected 32 completion tokens, got $n"; exit 1; }
 curl -sk "$url" -d "$body" >/dev/null # warm-up
 
+cpu() { awk '{print $14 + $15}' "/proc/$srv/stat"; } # server CPU time, clock ticks
+tick=$(getconf CLK_TCK)
 batch() { curl -sk "https://127.0.0.1:$port/metrics" | awk '/^teelm_batch_size_(sum|count)/ {print $2}' | paste -sd' '; }
-printf "%-8s %10s %10s %10s %10s %12s\n" clients "req/s" "tokens/s" "p50 ms" "p99 ms" "mean batch"
-declare -A rps
+printf "%-8s %10s %10s %10s %10s %12s %16s\n" clients "req/s" "tokens/s" "p50 ms" "p99 ms" "mean batch" "tokens/CPU-s"
+declare -A rps eff
 for c in 1 8 32; do
   read -r s0 n0 <<<"$(batch)"
+  c0=$(cpu)
   wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$url" >"$tmp/wrk.$c"
   if grep -q "Non-2xx\|Socket errors" "$tmp/wrk.$c"; then cat "$tmp/wrk.$c"; echo "bench/server.sh: errors at $c clients"; exit 1; fi
   r=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.$c")
   ms() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.1f", v }' "$tmp/wrk.$c"; }
+  c1=$(cpu)
   rps[$c]=$r
   read -r s1 n1 <<<"$(batch)"
-  printf "%-8s %10.2f %10.0f %10s %10s %12.1f\n" "$c" "$r" "$(echo "$r * 32" | bc -l)" "$(ms 50%)" "$(ms 99%)" \
-    "$(echo "($s1 - $s0) / ($n1 - $n0)" | bc -l)"
+  # tokens per second of server CPU time: what batching saves, whatever else runs on the machine
+  eff[$c]=$(echo "$r * 32 * $secs / (($c1 - $c0) / $tick)" | bc -l)
+  printf "%-8s %10.2f %10.0f %10s %10s %12.1f %16.0f\n" "$c" "$r" "$(echo "$r * 32" | bc -l)" "$(ms 50%)" "$(ms 99%)" \
+    "$(echo "($s1 - $s0) / ($n1 - $n0)" | bc -l)" "${eff[$c]}"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "throughput ratio 8:1 = %.2f, 32:1 = %.2f (target >= 4 at 32)\n" \
   "$(echo "${rps[8]} / ${rps[1]}" | bc -l)" "$(echo "${rps[32]} / ${rps[1]}" | bc -l)"
+printf "tokens per server CPU-second, 32:1 = %.2f\n" "$(echo "${eff[32]} / ${eff[1]}" | bc -l)"

@@ -59,6 +59,8 @@ struct tl_infer {
     acts a;
     uint32_t *tokens;
     float *last;
+    float *packed;       /* tl_infer_bind: output weights for tl_lmhead_rows_packed */
+    const float *bound;  /* ... of these params */
 };
 
 /* ---------------- allocation helpers ---------------- */
@@ -602,7 +604,22 @@ void tl_infer_free(tl_infer *w)
     acts_free(&w->a);
     free(w->tokens);
     free(w->last);
+    free(w->packed);
     free(w);
+}
+
+int tl_infer_bind(tl_infer *w, const float *params, tl_err *err)
+{
+    const tl_config *c = &w->a.cfg;
+    if (!w->packed) {
+        int fail = 0;
+        w->packed = falloc(tl_lmhead_packed_floats(c->d_model, c->vocab_size), &fail);
+        if (fail)
+            return tl_errf(err, TL_ENOMEM, "out of memory for the packed output layer");
+    }
+    tl_lmhead_pack(w->packed, params + w->a.pm.wout, c->d_model, c->vocab_size);
+    w->bound = params;
+    return 0;
 }
 
 int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
@@ -628,6 +645,9 @@ int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const
     const int D = c->d_model;
     for (int s = 0; s < nb; s++)
         memcpy(w->last + (size_t)s * D, x + (size_t)(a->off[s + 1] - 1) * D, (size_t)D * sizeof(float));
-    tl_lmhead_rows(logits, w->last, params + a->pm.wout, params + a->pm.bout, nb, D, c->vocab_size);
+    if (w->packed && params == w->bound)
+        tl_lmhead_rows_packed(logits, w->last, w->packed, params + a->pm.bout, nb, D, c->vocab_size);
+    else
+        tl_lmhead_rows(logits, w->last, params + a->pm.wout, params + a->pm.bout, nb, D, c->vocab_size);
     return 0;
 }

@@ -57,4 +57,11 @@ void tl_infer_free(tl_infer *w);
 int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
                          int nb, float *logits, tl_err *err);
 
+/* Binds w to params for repeated decoding (the server): keeps a copy of the output layer's
+ * weights re-laid for batches (tl_lmhead_pack, vocab x d_model floats more), used by later
+ * tl_infer_last_logits calls with these same params, which must not change while bound. Its
+ * logits are the same for a sequence whatever its batch mates, but may differ in the last bits
+ * from an unbound workspace's (another order of additions). */
+int tl_infer_bind(tl_infer *w, const float *params, tl_err *err);
+
 #endif

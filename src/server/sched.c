@@ -399,7 +399,7 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
         tl_sched_free(s);
         return NULL;
     }
-    if (!(s->inf = tl_infer_new(o->cfg, o->max_batch, err))) {
+    if (!(s->inf = tl_infer_new(o->cfg, o->max_batch, err)) || tl_infer_bind(s->inf, o->params, err)) {
         tl_sched_free(s);
         return NULL;
     }

@@ -472,3 +472,101 @@ void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bia
     /* chunks of 1024 rows (256 KB of weights at d=64) */
     tl_parallel_for(V, 1024, (long)V * C * nb > (1 << 20) ? 256 : 1, rows_chunk, &j);
 }
+
+/* ---- inference from packed weights (tl_lmhead_pack) ---- */
+
+#define PB 16 /* vocabulary rows per packed block */
+
+size_t tl_lmhead_packed_floats(int C, int V)
+{
+    return (size_t)(V + PB - 1) / PB * PB * (size_t)C;
+}
+
+void tl_lmhead_pack(float *packed, const float *w, int C, int V)
+{
+    const long nblk = (V + PB - 1) / PB;
+    for (long blk = 0; blk < nblk; blk++) {
+        float *dst = packed + (size_t)blk * PB * C;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < PB; i++) {
+                long v = blk * PB + i;
+                dst[(size_t)c * PB + i] = v < V ? w[(size_t)v * C + c] : 0.0f;
+            }
+    }
+}
+
+typedef struct {
+    float *out;
+    const float *x, *packed, *bias;
+    int nb, C, V;
+} packed_job;
+
+#define PV (PB / VW) /* vectors per block row */
+
+/* One packed block (16 vocabulary rows) for input rows b..b+NR-1; NR is a compile-time constant
+ * so the accumulators stay in registers. Each logit is a chain of FMAs over c in order. */
+static inline __attribute__((always_inline)) void packed_rows(const packed_job *j, long blk, int b, const int NR)
+{
+    const int C = j->C, V = j->V;
+    const float *wb = j->packed + (size_t)blk * PB * C;
+    const long v0 = blk * PB;
+    const float *x0 = j->x + (size_t)b * C;
+    vf acc[8][PV];
+    for (int r = 0; r < NR; r++)
+        for (int k = 0; k < PV; k++)
+            acc[r][k] = vzero();
+    for (int c = 0; c < C; c++) {
+        vf wv[PV];
+        for (int k = 0; k < PV; k++)
+            wv[k] = vload(wb + (size_t)c * PB + k * VW);
+        for (int r = 0; r < NR; r++) {
+            const vf xv = vset1(x0[(size_t)r * C + c]);
+            for (int k = 0; k < PV; k++)
+                acc[r][k] = vfma(wv[k], xv, acc[r][k]);
+        }
+    }
+    for (int r = 0; r < NR; r++) {
+        float *o = j->out + (size_t)(b + r) * V + v0;
+        if (v0 + PB <= V) {
+            for (int k = 0; k < PV; k++)
+                vstore(o + k * VW, vadd(acc[r][k], vload(j->bias + v0 + k * VW)));
+        } else {
+            float tmp[PB];
+            for (int k = 0; k < PV; k++)
+                vstore(tmp + k * VW, acc[r][k]);
+            for (long v = v0; v < V; v++)
+                o[v - v0] = tmp[v - v0] + j->bias[v];
+        }
+    }
+}
+
+/* Blocks [blk0, blk1): eight input rows at a time share each packed load and give the FMA units
+ * eight independent chains; the rest in groups of 4, 2, 1 (the same arithmetic for every row). */
+static void packed_chunk(void *p, int slot, long blk0, long blk1)
+{
+    (void)slot;
+    const packed_job *j = p;
+    for (long blk = blk0; blk < blk1; blk++) {
+        int b = 0;
+        for (; b + 8 <= j->nb; b += 8)
+            packed_rows(j, blk, b, 8);
+        if (b + 4 <= j->nb) {
+            packed_rows(j, blk, b, 4);
+            b += 4;
+        }
+        if (b + 2 <= j->nb) {
+            packed_rows(j, blk, b, 2);
+            b += 2;
+        }
+        if (b < j->nb)
+            packed_rows(j, blk, b, 1);
+    }
+}
+
+void tl_lmhead_rows_packed(float *out, const float *x, const float *packed, const float *bias, int nb, int C, int V)
+{
+    packed_job j = {out, x, packed, bias, nb, C, V};
+    const long nblk = (V + PB - 1) / PB;
+    /* chunks of 64 blocks (1024 rows, 256 KB of weights at d=64) */
+    tl_parallel_for(nblk, 64, (long)V * C * nb > (1 << 20) ? 256 : 1, packed_chunk, &j);
+}

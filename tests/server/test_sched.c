@@ -1,6 +1,6 @@
-/* The batched scheduler against the engine's one-sequence reference (tl_generate): jobs with
- * different prompts, lengths, seeds and sampling settings, decoded together in batches of 4 with
- * jobs joining and leaving, produce exactly the text tl_generate produces for each alone. Also:
+/* The batched scheduler against one-sequence decoding (the prototype's loop, as tl_generate runs
+ * it): jobs with different prompts, lengths, seeds and sampling settings, decoded together in
+ * batches of 4 with jobs joining and leaving, produce exactly the text each produces alone. Also:
  * stop sequences end jobs early, the queue bound refuses, cancellation and time limits end jobs. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "formats/checkpoint.h"
-#include "model/generate.h"
 #include "model/model.h"
 #include "server/sched.h"
 #include "server/secmem.h"
@@ -62,17 +61,40 @@ static void wait_ended(waiter *w, int n)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* tl_generate's text for one job, decoded by the tokenizer and cut before the first stop. */
+/* The one-sequence reference: the prototype's loop exactly as tl_generate runs it (crop to the last
+ * context_length tokens, last position's logits, tl_sample with an RNG seeded by seed), on a
+ * workspace of its own bound to the same params as the scheduler's (tl_infer_bind: the serving
+ * kernel, whose logits may differ from an unbound workspace's in the last bits). Decoded by the
+ * tokenizer and cut before the first stop. */
 static void reference(const tl_checkpoint *ck, const tl_tokenizer *tok, const uint32_t *prompt, int np, int max,
                       tl_sample_params sp, uint64_t seed, const char *stop, char *out, size_t *len)
 {
-    uint32_t ids[256];
-    int n = 0;
+    const int ctx = ck->cfg.context_length, V = ck->cfg.vocab_size;
     tl_err err = {0};
-    CHECK(tl_generate(&ck->cfg, ck->params, prompt, np, max, &sp, seed, NULL, NULL, ids, &n, &err) == 0);
+    tl_infer *w = tl_infer_new(&ck->cfg, 1, &err);
+    CHECK(w && tl_infer_bind(w, ck->params, &err) == 0);
+    uint32_t ids[256], win[64];
+    float *logits = malloc((size_t)V * sizeof *logits);
+    uint32_t *idx = malloc((size_t)V * sizeof *idx);
+    int n = np < ctx ? np : ctx;
+    memcpy(win, prompt + (np - n), (size_t)n * sizeof *win);
+    tl_rng rng = tl_rng_seed(seed);
+    for (int i = 0; i < max; i++) {
+        const uint32_t *seqs[1] = {win};
+        CHECK(tl_infer_last_logits(w, ck->params, seqs, &n, 1, logits, &err) == 0);
+        ids[i] = tl_sample(logits, V, &sp, &rng, idx);
+        if (n == ctx)
+            memmove(win, win + 1, (size_t)(ctx - 1) * sizeof *win);
+        else
+            n++;
+        win[n - 1] = ids[i];
+    }
+    free(logits);
+    free(idx);
+    tl_infer_free(w);
     char *text = NULL;
     size_t tl = 0;
-    CHECK(tl_tokenizer_decode(tok, ids, (size_t)n, &text, &tl, &err) == 0);
+    CHECK(tl_tokenizer_decode(tok, ids, (size_t)max, &text, &tl, &err) == 0);
     if (stop) {
         char *hit = memmem(text, tl, stop, strlen(stop));
         if (hit)
@@ -152,7 +174,7 @@ int main(void)
         char ref[4096];
         size_t rn;
         reference(&ck, tok, prompts[i], np[i], max[i], sp[i], seed[i], i == 5 && stop5[0] ? stop5 : NULL, ref, &rn);
-        CHECKF(res[i].len == rn && !memcmp(res[i].text, ref, rn), "job %d: batched text differs from tl_generate", i);
+        CHECKF(res[i].len == rn && !memcmp(res[i].text, ref, rn), "job %d: batched text differs from decoding it alone", i);
         CHECK(res[i].st.prompt_tokens == np[i]);
         if (i == 5 && stop5[0])
             CHECK(res[i].st.state == TL_JOB_STOP && res[i].st.completion_tokens < max[i]);
