@@ -33,6 +33,8 @@ void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum
     int64_t logits = B * V * 4 * 3;
     int64_t history = B * ctx * 8;
     o->workspaces = 2 * (act + logits + history);
+    /* the scheduler's workspace keeps the output layer packed for batches (tl_infer_bind) */
+    o->workspaces += ((V + 15) / 16 * 16) * D * 4;
 
     /* Tokenizer: rank table, byte strings and a hash index; ~3.5x the file size measured on
      * cl100k_base (1.7 MB file), plus the compiled pre-tokenizer regex per thread. */
