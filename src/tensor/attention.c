@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tensor/pool.h"
+#include "tensor/simd.h"
 
 size_t tl_attention_att_size(const int *off, int nseq, int H)
 {
@@ -146,4 +147,52 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     att_job j = {.dqkv = dqkv, .qkv = qkv, .att_in = att, .dout = dout, .off = off, .nseq = nseq, .D = D, .H = H,
                  .scale = scale};
     tl_parallel_for((long)nseq * H, 1, att_threads(off, nseq, D), bwd_chunk, &j);
+}
+
+void tl_attention_row(float *out, const float *q, const float *kv, int pos, int D, int H, float scale, float *a)
+{
+    const int hs = D / H, vec = VW > 1 && hs % VW == 0;
+    for (int h = 0; h < H; h++) {
+        const float *qh = q + h * hs;
+        float mx = -INFINITY;
+        for (int u = 0; u <= pos; u++) {
+            const float *k = kv + (size_t)u * 2 * D + h * hs;
+            float d = 0;
+            if (vec) {
+                vf acc = vzero();
+                for (int i = 0; i < hs; i += VW)
+                    acc = vfma(vload(qh + i), vload(k + i), acc);
+                d = vsum(acc);
+            } else {
+                for (int i = 0; i < hs; i++)
+                    d += qh[i] * k[i];
+            }
+            a[u] = d * scale;
+            if (a[u] > mx)
+                mx = a[u];
+        }
+        float sum = 0;
+        for (int u = 0; u <= pos; u++) {
+            a[u] = expf(a[u] - mx);
+            sum += a[u];
+        }
+        const float inv = 1.0f / sum;
+        float *o = out + h * hs;
+        if (vec) {
+            for (int i = 0; i < hs; i += VW) {
+                vf acc = vzero();
+                for (int u = 0; u <= pos; u++)
+                    acc = vfma(vset1(a[u] * inv), vload(kv + (size_t)u * 2 * D + D + h * hs + i), acc);
+                vstore(o + i, acc);
+            }
+        } else {
+            for (int i = 0; i < hs; i++)
+                o[i] = 0;
+            for (int u = 0; u <= pos; u++) {
+                const float *v = kv + (size_t)u * 2 * D + D + h * hs;
+                for (int i = 0; i < hs; i++)
+                    o[i] += a[u] * inv * v[i];
+            }
+        }
+    }
 }
