@@ -30,7 +30,6 @@
 
 typedef struct { /* one thread's activations for a group of up to R rows */
     float *x, *ln, *qkv, *atty, *ao, *res, *h, *mo; /* [R,D] ([R,3D] qkv, [R,F] h) */
-    float *mean, *rstd;                             /* [R] */
     float *p;                                       /* [ctx] one query's attention weights */
 } tacts;
 
@@ -63,7 +62,7 @@ struct tl_infer {
 
 static void tacts_free(tacts *t)
 {
-    float **b[] = {&t->x, &t->ln, &t->qkv, &t->atty, &t->ao, &t->res, &t->h, &t->mo, &t->mean, &t->rstd, &t->p};
+    float **b[] = {&t->x, &t->ln, &t->qkv, &t->atty, &t->ao, &t->res, &t->h, &t->mo, &t->p};
     for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
         free(*b[i]);
         *b[i] = NULL;
@@ -81,8 +80,6 @@ static int tacts_init(tacts *t, size_t R, size_t D, size_t F, size_t ctx)
     t->res = tl_falloc(R * D, &fail);
     t->h = tl_falloc(R * F, &fail);
     t->mo = tl_falloc(R * D, &fail);
-    t->mean = tl_falloc(R, &fail);
-    t->rstd = tl_falloc(R, &fail);
     t->p = tl_falloc(ctx, &fail);
     return fail;
 }
@@ -232,7 +229,7 @@ static void group_forward(tl_infer *w, tacts *t, int s0, int s1)
         const float *lw = w->lin + (size_t)l * w->lin_layer;
         const float *ain = t->x;
         if (c->prenorm) {
-            tl_layernorm_forward(t->ln, t->mean, t->rstd, t->x, P + lo->ln1w, P + lo->ln1b, R, D, eps);
+            tl_layernorm_rows(t->ln, t->x, P + lo->ln1w, P + lo->ln1b, R, D, eps);
             ain = t->ln;
         }
         tl_linear_forward_packed(t->qkv, ain, lw, R, D, D3);
@@ -259,9 +256,9 @@ static void group_forward(tl_infer *w, tacts *t, int s0, int s1)
         tl_linear_forward_packed(t->ao, t->atty, lw + w->o_proj, R, D, D);
         tl_add(t->res, t->x, t->ao, RD);
         if (c->prenorm)
-            tl_layernorm_forward(t->ln, t->mean, t->rstd, t->res, P + lo->ln2w, P + lo->ln2b, R, D, eps);
+            tl_layernorm_rows(t->ln, t->res, P + lo->ln2w, P + lo->ln2b, R, D, eps);
         else
-            tl_layernorm_forward(t->ln, t->mean, t->rstd, t->res, P + lo->ln1w, P + lo->ln1b, R, D, eps);
+            tl_layernorm_rows(t->ln, t->res, P + lo->ln1w, P + lo->ln1b, R, D, eps);
         tl_linear_forward_packed(t->h, t->ln, lw + w->o_w1, R, D, F);
         tl_act_forward(t->h, t->h, (size_t)R * F, c->gelu);
         tl_linear_forward_packed(t->mo, t->h, lw + w->o_w2, R, F, D);
@@ -269,12 +266,12 @@ static void group_forward(tl_infer *w, tacts *t, int s0, int s1)
             tl_add(t->x, t->res, t->mo, RD);
         } else {
             tl_add(t->res, t->ln, t->mo, RD);
-            tl_layernorm_forward(t->x, t->mean, t->rstd, t->res, P + lo->ln2w, P + lo->ln2b, R, D, eps);
+            tl_layernorm_rows(t->x, t->res, P + lo->ln2w, P + lo->ln2b, R, D, eps);
         }
     }
     const float *out = t->x;
     if (c->prenorm) {
-        tl_layernorm_forward(t->ln, t->mean, t->rstd, t->x, P + pm->lnfw, P + pm->lnfb, R, D, eps);
+        tl_layernorm_rows(t->ln, t->x, P + pm->lnfw, P + pm->lnfb, R, D, eps);
         out = t->ln;
     }
     memcpy(w->last + (size_t)s0 * D, out, (size_t)R * D * sizeof(float));
