@@ -45,7 +45,8 @@ struct tl_infer {
     float scale;
     float *pe;          /* [ctx, D] sinusoidal table (unused with learned positions) */
     tacts *t;           /* nt thread slots */
-    float *kv;          /* [max_batch][L][ctx][2D]: keys then values of each cached row */
+    float *kv;          /* [max_batch][L] attention caches (tl_attention_cache_put) */
+    size_t kvn;         /* floats per cache */
     uint32_t *ctok;     /* [max_batch][ctx]: the tokens each cache slot was computed from */
     int *cn;            /* rows cached per slot */
     float *lin;         /* per layer: packed q|k|v, projection, linear1, linear2 (tl_linear_pack) */
@@ -80,7 +81,7 @@ static int tacts_init(tacts *t, size_t R, size_t D, size_t F, size_t ctx)
     t->res = tl_falloc(R * D, &fail);
     t->h = tl_falloc(R * F, &fail);
     t->mo = tl_falloc(R * D, &fail);
-    t->p = tl_falloc(ctx, &fail);
+    t->p = tl_falloc(ctx + 64, &fail); /* rounded up to whole vectors */
     return fail;
 }
 
@@ -116,7 +117,8 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     w->lin_layer = (w->o_w2 + tl_linear_packed_floats((int)F, (int)D) + 15) / 16 * 16;
     int fail = 0;
     w->pe = tl_falloc(ctx * D, &fail);
-    w->kv = tl_falloc(B * L * ctx * 2 * D, &fail);
+    w->kvn = (tl_attention_cache_floats(cfg->context_length, cfg->d_model) + 15) / 16 * 16;
+    w->kv = tl_falloc(B * L * w->kvn, &fail);
     w->lin = tl_falloc(L * w->lin_layer, &fail);
     w->last = tl_falloc(B * D, &fail);
     w->ctok = calloc(B * ctx, sizeof *w->ctok);
@@ -145,7 +147,7 @@ void tl_infer_free(tl_infer *w)
     const size_t D = (size_t)w->cfg.d_model, B = (size_t)w->max_batch, ctx = (size_t)w->ctx;
     /* the caches and the last rows are derived from prompts */
     if (w->kv)
-        explicit_bzero(w->kv, B * (size_t)w->cfg.n_layer * ctx * 2 * D * sizeof(float));
+        explicit_bzero(w->kv, B * (size_t)w->cfg.n_layer * w->kvn * sizeof(float));
     if (w->ctok)
         explicit_bzero(w->ctok, B * ctx * sizeof *w->ctok);
     if (w->last)
@@ -171,8 +173,8 @@ void tl_infer_forget(tl_infer *w, int slot)
 {
     if (!w || slot < 0 || slot >= w->max_batch)
         return;
-    const size_t D = (size_t)w->cfg.d_model, ctx = (size_t)w->ctx, L = (size_t)w->cfg.n_layer;
-    explicit_bzero(w->kv + (size_t)slot * L * ctx * 2 * D, L * ctx * 2 * D * sizeof(float));
+    const size_t ctx = (size_t)w->ctx, L = (size_t)w->cfg.n_layer;
+    explicit_bzero(w->kv + (size_t)slot * L * w->kvn, L * w->kvn * sizeof(float));
     explicit_bzero(w->ctok + (size_t)slot * ctx, ctx * sizeof *w->ctok);
     w->cn[slot] = 0;
 }
@@ -240,12 +242,13 @@ static void group_forward(tl_infer *w, tacts *t, int s0, int s1)
         int r = 0, nq = 0;
         for (int s = s0; s < s1; s++) {
             const seqd *q = &w->sq[s];
-            float *kv = w->kv + ((size_t)q->slot * L + l) * ctx * 2 * D;
+            float *kv = w->kv + ((size_t)q->slot * L + l) * w->kvn;
             for (int p = q->start; p < q->len; p++, r++) {
-                memcpy(kv + (size_t)p * 2 * D, t->qkv + (size_t)r * D3 + D, 2 * (size_t)D * sizeof(float));
+                tl_attention_cache_put(kv, ctx, D, p, t->qkv + (size_t)r * D3 + D);
                 if (final && p != q->len - 1)
                     continue;
-                tl_attention_row(t->atty + (size_t)nq * D, t->qkv + (size_t)r * D3, kv, p, D, H, w->scale, t->p);
+                tl_attention_row(t->atty + (size_t)nq * D, t->qkv + (size_t)r * D3, kv, ctx, p, D, H, w->scale,
+                                 t->p);
                 if (nq != r)
                     memcpy(t->x + (size_t)nq * D, t->x + (size_t)r * D, (size_t)D * sizeof(float));
                 nq++;

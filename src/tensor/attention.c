@@ -149,50 +149,65 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     tl_parallel_for((long)nseq * H, 1, att_threads(off, nseq, D), bwd_chunk, &j);
 }
 
-void tl_attention_row(float *out, const float *q, const float *kv, int pos, int D, int H, float scale, float *a)
+size_t tl_attention_cache_floats(int ctx, int D)
 {
-    const int hs = D / H, vec = VW > 1 && hs % VW == 0;
+    return (size_t)D * tl_round_up((size_t)ctx, VW) + (size_t)ctx * D;
+}
+
+void tl_attention_cache_put(float *cache, int ctx, int D, int pos, const float *kv)
+{
+    const size_t ctxp = tl_round_up((size_t)ctx, VW);
+    for (int i = 0; i < D; i++)
+        cache[(size_t)i * ctxp + pos] = kv[i];
+    memcpy(cache + (size_t)D * ctxp + (size_t)pos * D, kv + D, (size_t)D * sizeof(float));
+}
+
+void tl_attention_row(float *out, const float *q, const float *cache, int ctx, int pos, int D, int H, float scale,
+                      float *a)
+{
+    const int hs = D / H, n = pos + 1, np = (int)tl_round_up((size_t)n, VW);
+    const size_t ctxp = tl_round_up((size_t)ctx, VW);
+    const float *V = cache + (size_t)D * ctxp;
+    const vf vscale = vset1(scale);
     for (int h = 0; h < H; h++) {
-        const float *qh = q + h * hs;
-        float mx = -INFINITY;
-        for (int u = 0; u <= pos; u++) {
-            const float *k = kv + (size_t)u * 2 * D + h * hs;
-            float d = 0;
-            if (vec) {
-                vf acc = vzero();
-                for (int i = 0; i < hs; i += VW)
-                    acc = vfma(vload(qh + i), vload(k + i), acc);
-                d = vsum(acc);
-            } else {
-                for (int i = 0; i < hs; i++)
-                    d += qh[i] * k[i];
-            }
-            a[u] = d * scale;
-            if (a[u] > mx)
-                mx = a[u];
+        /* scores of positions 0..np-1 in lanes; lanes past pos are masked below */
+        const float *kt = cache + (size_t)h * hs * ctxp;
+        for (int u0 = 0; u0 < np; u0 += VW) {
+            vf acc = vzero();
+            for (int i = 0; i < hs; i++)
+                acc = vfma(vset1(q[h * hs + i]), vload(kt + (size_t)i * ctxp + u0), acc);
+            vstore(a + u0, vmul(acc, vscale));
         }
-        float sum = 0;
-        for (int u = 0; u <= pos; u++) {
-            a[u] = expf(a[u] - mx);
-            sum += a[u];
+        for (int u = n; u < np; u++)
+            a[u] = -INFINITY;
+        vf vm = vload(a);
+        for (int u0 = VW; u0 < np; u0 += VW)
+            vm = vmax(vm, vload(a + u0));
+        const vf mx = vset1(vhmax(vm));
+        vf vs = vzero();
+        for (int u0 = 0; u0 < np; u0 += VW) {
+            vf e = vexp_neg(vsub(vload(a + u0), mx));
+            vstore(a + u0, e);
+            vs = vadd(vs, e);
         }
+        float sum = vsum(vs);
+        for (int u = n; u < np; u++) /* vexp_neg(-inf) is tiny, not 0 */
+            sum -= a[u];
         const float inv = 1.0f / sum;
         float *o = out + h * hs;
-        if (vec) {
+        if (VW > 1 && hs % VW == 0) {
             for (int i = 0; i < hs; i += VW) {
                 vf acc = vzero();
-                for (int u = 0; u <= pos; u++)
-                    acc = vfma(vset1(a[u] * inv), vload(kv + (size_t)u * 2 * D + D + h * hs + i), acc);
+                for (int u = 0; u < n; u++)
+                    acc = vfma(vset1(a[u] * inv), vload(V + (size_t)u * D + h * hs + i), acc);
                 vstore(o + i, acc);
             }
         } else {
             for (int i = 0; i < hs; i++)
                 o[i] = 0;
-            for (int u = 0; u <= pos; u++) {
-                const float *v = kv + (size_t)u * 2 * D + D + h * hs;
+            for (int u = 0; u < n; u++)
                 for (int i = 0; i < hs; i++)
-                    o[i] += a[u] * inv * v[i];
-            }
+                    o[i] += a[u] * inv * V[(size_t)u * D + h * hs + i];
         }
     }
 }

@@ -189,9 +189,13 @@ static void test_infer_kernels(int N, int C, int OC, int H, int pos)
 
     const int D = C, hs = D / H;
     const float scale = 0.7f;
-    float *q = rnd(D), *kv = rnd((size_t)(pos + 1) * 2 * D), *o = zeros(D), *a = zeros(pos + 1);
+    const int ctx = pos + 3; /* a cache with room to spare: unwritten positions must not count */
+    float *q = rnd(D), *kv = rnd((size_t)(pos + 1) * 2 * D), *o = zeros(D), *a = zeros((size_t)ctx + 64);
+    float *cache = rnd(tl_attention_cache_floats(ctx, D));
     double *ro = calloc(D, sizeof(double));
-    tl_attention_row(o, q, kv, pos, D, H, scale, a);
+    for (int u = 0; u <= pos; u++)
+        tl_attention_cache_put(cache, ctx, D, u, kv + (size_t)u * 2 * D);
+    tl_attention_row(o, q, cache, ctx, pos, D, H, scale, a);
     for (int h = 0; h < H; h++) {
         double sc[64], mx = -1e300, sum = 0;
         for (int u = 0; u <= pos; u++) {
@@ -208,7 +212,7 @@ static void test_infer_kernels(int N, int C, int OC, int H, int pos)
                 ro[h * hs + i] += sc[u] / sum * kv[(size_t)u * 2 * D + D + h * hs + i];
     }
     close_to(o, ro, (size_t)D, "attention row");
-    float *fx[] = {x, w, b, y, y1, wt, pk, yp, g, be, ln, q, kv, o, a};
+    float *fx[] = {x, w, b, y, y1, wt, pk, yp, g, be, ln, q, kv, o, a, cache};
     for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++)
         free(fx[i]);
     free(rln);
