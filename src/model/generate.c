@@ -42,7 +42,7 @@ int tl_generate(const tl_config *cfg, const float *params, const uint32_t *promp
         const int slot = 0;
         if ((rc = tl_infer_step(w, params, seqs, &len, &slot, 1, logits, err)))
             goto done;
-        uint32_t id = tl_sample(logits, V, sp, &rng, idx);
+        uint32_t id = tl_sample_max(logits, V, tl_infer_row_max(w)[0], sp, &rng, idx);
         if (out)
             out[i] = id;
         if (n_out)

@@ -54,6 +54,7 @@ struct tl_infer {
     float *packed;      /* tl_infer_bind: output weights for tl_lmhead_rows_packed */
     const float *bound; /* lin (and packed) hold these params */
     float *last;        /* [max_batch, D]: the output layer's input rows */
+    float *rowmax;      /* [max_batch]: largest logit of each row of the last call */
     seqd *sq;           /* [max_batch] */
     int *grp;           /* [max_batch+1]: group g is sequences grp[g]..grp[g+1]-1 */
     unsigned char *seen;
@@ -121,6 +122,7 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     w->kv = tl_falloc(B * L * w->kvn, &fail);
     w->lin = tl_falloc(L * w->lin_layer, &fail);
     w->last = tl_falloc(B * D, &fail);
+    w->rowmax = tl_falloc(B, &fail);
     w->ctok = calloc(B * ctx, sizeof *w->ctok);
     w->cn = calloc(B, sizeof *w->cn);
     w->sq = calloc(B, sizeof *w->sq);
@@ -159,6 +161,7 @@ void tl_infer_free(tl_infer *w)
     free(w->kv);
     free(w->lin);
     free(w->last);
+    free(w->rowmax);
     free(w->ctok);
     free(w->cn);
     free(w->sq);
@@ -361,11 +364,25 @@ int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *token
         }
     }
     const int D = c->d_model;
-    if (w->packed && bound)
-        tl_lmhead_rows_packed(logits, w->last, w->packed, params + w->pm.bout, nb, D, c->vocab_size);
-    else
-        tl_lmhead_rows(logits, w->last, params + w->pm.wout, params + w->pm.bout, nb, D, c->vocab_size);
+    const int V = c->vocab_size;
+    if (w->packed && bound) {
+        tl_lmhead_rows_packed(logits, w->rowmax, w->last, w->packed, params + w->pm.bout, nb, D, V);
+    } else {
+        tl_lmhead_rows(logits, w->last, params + w->pm.wout, params + w->pm.bout, nb, D, V);
+        for (int s = 0; s < nb; s++) {
+            const float *row = logits + (size_t)s * V;
+            float m = row[0];
+            for (int v = 1; v < V; v++)
+                m = row[v] > m ? row[v] : m;
+            w->rowmax[s] = m;
+        }
+    }
     return 0;
+}
+
+const float *tl_infer_row_max(const tl_infer *w)
+{
+    return w->rowmax;
 }
 
 int tl_infer_rows(const tl_infer *w)

@@ -68,6 +68,9 @@ int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *token
                   const int *slots, int nb, float *logits, tl_err *err);
 /* Wipes a slot's cached keys, values and tokens. */
 void tl_infer_forget(tl_infer *w, int slot);
+/* The largest logit of each row of the last call's logits (nb floats, valid until the next call):
+ * what tl_sample_max needs, found while the output layer had the logits in registers. */
+const float *tl_infer_row_max(const tl_infer *w);
 /* Positions (rows) the last call ran through the blocks: Σ lens without cache hits. */
 int tl_infer_rows(const tl_infer *w);
 

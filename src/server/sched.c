@@ -244,9 +244,10 @@ static void sample_range(void *arg, int slot, long i0, long i1)
     (void)slot;
     tl_sched *s = arg;
     const int V = s->o.cfg->vocab_size;
+    const float *mx = tl_infer_row_max(s->inf);
     for (long i = i0; i < i1; i++) {
         tl_job *j = s->active[i];
-        s->picked[i] = tl_sample(s->logits + (size_t)i * V, V, &j->sp, &j->rng, s->idx + (size_t)i * V);
+        s->picked[i] = tl_sample_max(s->logits + (size_t)i * V, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
     }
 }
 

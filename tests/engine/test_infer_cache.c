@@ -7,6 +7,7 @@
  *    has slid, the whole window (unless the slid window repeats tokens at the same positions);
  *  - tl_infer_forget wipes a slot: the next sequence in it is computed from scratch even when its
  *    tokens are the same (nothing carries over between requests);
+ *  - tl_infer_row_max is each row's largest logit;
  *  - an unbound workspace never reuses rows; bad and duplicate slots are refused. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ static void run(const tl_config *cfg, const char *name)
         for (int i = 0; i < len[s]; i++)
             win[s][i] = (uint32_t)tl_rng_below(&r, (uint64_t)V);
     win[2][0] = 7; /* sequence 2 repeats one token: its slid windows keep a cached prefix */
-    int mismatches = 0, bad_rows = 0;
+    int mismatches = 0, bad_rows = 0, bad_max = 0;
     for (int step = 0; step < STEPS; step++) {
         /* sequence 1 sits out the odd steps: batches change, its slot keeps its cache */
         int idx[NSEQ], nb = 0;
@@ -61,6 +62,13 @@ static void run(const tl_config *cfg, const char *name)
             fprintf(stderr, "step %d rows %d want %d\n", step, tl_infer_rows(w), expect_rows);
             bad_rows++;
         }
+        for (int i = 0; i < nb; i++) { /* the output layer's row maxima are the rows' maxima */
+            float m = got[(size_t)i * V];
+            for (int v = 1; v < V; v++)
+                m = got[(size_t)i * V + v] > m ? got[(size_t)i * V + v] : m;
+            if (tl_infer_row_max(w)[i] != m)
+                bad_max++;
+        }
         for (int i = 0; i < nb; i++) {
             CHECK(tl_infer_last_logits(ref, params, &ptr[i], &lens[i], 1, want, &err) == 0);
             if (memcmp(got + (size_t)i * V, want, (size_t)V * sizeof(float)) != 0)
@@ -78,6 +86,7 @@ static void run(const tl_config *cfg, const char *name)
         }
     }
     CHECKF(mismatches == 0, "%s: %d cached steps differ from recomputation", name, mismatches);
+    CHECKF(bad_max == 0, "%s: %d row maxima differ from the logits' maxima", name, bad_max);
     CHECKF(bad_rows == 0, "%s: %d steps computed an unexpected number of rows", name, bad_rows);
 
     /* forget: the same tokens in a wiped slot are computed from scratch, with the same logits */
