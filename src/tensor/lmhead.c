@@ -500,7 +500,7 @@ typedef struct {
     float *out;
     const float *x, *packed, *bias;
     int nb, C, V;
-    float *part; /* [slots][nb] running maxima of each row's logits, or NULL */
+    float *part; /* [slots][nb][VW] running lane-wise maxima of each row's logits, or NULL */
 } packed_job;
 
 #define PV (PB / VW) /* vectors per block row */
@@ -532,25 +532,22 @@ static inline __attribute__((always_inline)) void packed_rows(const packed_job *
     for (int r = 0; r < NR; r++) {
         float *o = j->out + (size_t)(b + r) * V + v0;
         if (v0 + PB <= V) {
-            vf m = vset1(-INFINITY);
+            vf m = mx ? vload(mx + (size_t)(b + r) * VW) : vzero();
             for (int k = 0; k < PV; k++) {
                 vf y = vadd(acc[r][k], vload(j->bias + v0 + k * VW));
                 vstore(o + k * VW, y);
                 m = vmax(m, y);
             }
-            if (mx) {
-                float hm = vhmax(m);
-                if (hm > mx[b + r])
-                    mx[b + r] = hm;
-            }
+            if (mx)
+                vstore(mx + (size_t)(b + r) * VW, m);
         } else {
             float tmp[PB];
             for (int k = 0; k < PV; k++)
                 vstore(tmp + k * VW, acc[r][k]);
             for (long v = v0; v < V; v++) {
                 o[v - v0] = tmp[v - v0] + j->bias[v];
-                if (mx && o[v - v0] > mx[b + r])
-                    mx[b + r] = o[v - v0];
+                if (mx && o[v - v0] > mx[(size_t)(b + r) * VW])
+                    mx[(size_t)(b + r) * VW] = o[v - v0];
             }
         }
     }
@@ -561,7 +558,7 @@ static inline __attribute__((always_inline)) void packed_rows(const packed_job *
 static void packed_chunk(void *p, int slot, long blk0, long blk1)
 {
     const packed_job *j = p;
-    float *mx = j->part ? j->part + (size_t)slot * j->nb : NULL;
+    float *mx = j->part ? j->part + (size_t)slot * j->nb * VW : NULL;
     for (long blk = blk0; blk < blk1; blk++) {
         int b = 0;
         for (; b + 8 <= j->nb; b += 8)
@@ -583,8 +580,8 @@ void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const floa
                            int C, int V)
 {
     const int threads = (long)V * C * nb > (1 << 20) ? 256 : 1, slots = tl_parallel_slots(threads);
-    float *part = rowmax ? malloc((size_t)slots * nb * sizeof *part) : NULL;
-    for (size_t i = 0; part && i < (size_t)slots * nb; i++)
+    float *part = rowmax ? aligned_alloc(64, tl_round_up((size_t)slots * nb * VW * sizeof *part, 64)) : NULL;
+    for (size_t i = 0; part && i < (size_t)slots * nb * VW; i++)
         part[i] = -INFINITY;
     packed_job j = {out, x, packed, bias, nb, C, V, part};
     const long nblk = (V + PB - 1) / PB;
@@ -595,9 +592,11 @@ void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const floa
     for (int b = 0; b < nb; b++) {
         float m = -INFINITY;
         if (part) {
-            for (int s = 0; s < slots; s++)
-                if (part[(size_t)s * nb + b] > m)
-                    m = part[(size_t)s * nb + b];
+            for (size_t i = 0; i < (size_t)slots * VW; i++) {
+                const float pm = part[((size_t)(i / VW) * nb + b) * VW + i % VW];
+                if (pm > m)
+                    m = pm;
+            }
         } else { /* no memory for the partial maxima: a pass over the row */
             for (int v = 0; v < V; v++)
                 if (out[(size_t)b * V + v] > m)
