@@ -11,14 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <omp.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 
 #include "formats/checkpoint_parts.h"
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/format.h"
+#include "tensor/pool.h"
 #include "util/io.h"
 
 typedef struct {
@@ -145,100 +145,104 @@ static int sfile_chunk_with(sfile *f, tl_gcm *g, uint64_t i, uint8_t *dst, tl_er
     return 0;
 }
 
-static int sfile_chunk(sfile *f, uint64_t i, uint8_t *dst, tl_err *err)
+/* Copies stream bytes [lo, hi) of chunk k to out through the scratch buffer, decrypting the chunk
+ * with g unless the scratch buffer holds it already (the first data chunk usually is: it also
+ * carries the manifest). */
+static int scratch_copy(sfile *f, tl_gcm *g, uint64_t k, uint64_t lo, uint64_t hi, uint8_t *out, tl_err *err)
 {
-    return sfile_chunk_with(f, &f->g, i, dst, err);
+    if (f->scratch_idx != k) {
+        f->scratch_idx = UINT64_MAX;
+        int rc = sfile_chunk_with(f, g, k, f->scratch, err);
+        if (rc)
+            return rc;
+        f->scratch_idx = k;
+    }
+    memcpy(out, f->scratch + (lo - k * f->h.chunk_size), hi - lo);
+    return 0;
 }
 
-/* Chunks [k0, k1) lie wholly inside the destination: read and decrypt them in place. Reading
- * (a page-cache copy) and decrypting both cost CPU, so the run is split into contiguous parts,
- * one per thread (up to omp_get_max_threads(), at most 8), each with its own GCM context; chunks
- * are independent. Plain pthreads rather than an OpenMP region: no spinning barrier, which matters
- * on a busy machine. */
+/* The chunks from k0 on that lie wholly inside the destination are read into place and
+ * decrypted there; a last chunk that ends past the destination goes through the scratch buffer.
+ * Reading (a page-cache copy, plus the kernel zeroing each fresh huge page of the arena) and
+ * decrypting both cost CPU, and chunks are independent, so the chunks go through the engine's
+ * worker pool (tensor/pool.h): threads take GRAIN chunks at a time from a shared counter, each
+ * slot with its own GCM context, and the caller waits only for chunks already taken, so a worker
+ * that gets no core on a busy machine costs nothing (a static split waited for the slowest
+ * thread). Each thread both reads and decrypts its chunks, so reading overlaps decryption. */
+#define GRAIN 2 /* 2 MiB at the default chunk size: neighbours rarely fault in the same huge page */
+#define MAX_SLOTS 8
+
 typedef struct {
     sfile *f;
-    uint64_t k0, k1, base_off;
-    uint8_t *base;
-    tl_err err;
-    int rc;
-} part;
+    uint64_t k0, n_whole; /* chunks k0 .. k0+n_whole-1 are whole; then one partial one if tail */
+    int tail;
+    uint64_t off, len; /* the stream bytes wanted, and where they go */
+    uint8_t *dst;
+    tl_gcm g[MAX_SLOTS]; /* slot 0 (the caller) uses f->g */
+    _Atomic int failed;
+    int rc[MAX_SLOTS];
+    tl_err err[MAX_SLOTS];
+} run;
 
-static void *read_part(void *arg)
+static int run_one(run *r, tl_gcm *g, long i, tl_err *err)
 {
-    part *p = arg;
-    tl_gcm g = {0};
-    const uint64_t cs = p->f->h.chunk_size;
-    p->rc = tl_gcm_init(&g, p->f->fkey, 0, &p->err);
-    for (uint64_t k = p->k0; k < p->k1 && !p->rc; k++)
-        p->rc = sfile_chunk_with(p->f, &g, k, p->base + (k * cs - p->base_off), &p->err);
-    tl_gcm_free(&g);
-    return NULL;
+    const uint64_t cs = r->f->h.chunk_size;
+    if (r->tail && i == 0) { /* the partial chunk first, so it never ends the job alone */
+        uint64_t k = r->k0 + r->n_whole, lo = k * cs;
+        return scratch_copy(r->f, g, k, lo, r->off + r->len, r->dst + (lo - r->off), err);
+    }
+    uint64_t k = r->k0 + (uint64_t)i - (uint64_t)r->tail;
+    return sfile_chunk_with(r->f, g, k, r->dst + (k * cs - r->off), err);
 }
 
-static int read_whole_chunks(sfile *f, uint64_t k0, uint64_t k1, uint8_t *base, uint64_t base_off, tl_err *err)
+static void run_chunks(void *arg, int slot, long i0, long i1)
 {
-    int nth = omp_get_max_threads();
-    if (nth > 8)
-        nth = 8;
-    if ((uint64_t)nth > (k1 - k0) / 4)
-        nth = (int)((k1 - k0) / 4); /* at least 4 chunks per thread */
-    if (nth < 2) {
-        for (uint64_t k = k0; k < k1; k++)
-            if (sfile_chunk(f, k, base + (k * f->h.chunk_size - base_off), err))
-                return err->code;
-        return 0;
+    run *r = arg;
+    tl_gcm *g = slot ? &r->g[slot] : &r->f->g;
+    if (r->rc[slot] || atomic_load(&r->failed))
+        return;
+    if (!g->ctx && (r->rc[slot] = tl_gcm_init(g, r->f->fkey, 0, &r->err[slot]))) {
+        atomic_store(&r->failed, 1);
+        return;
     }
-    part parts[8];
-    pthread_t th[8];
-    int started[8] = {0};
-    for (int t = 0; t < nth; t++) {
-        parts[t] = (part){.f = f, .base = base, .base_off = base_off,
-                          .k0 = k0 + (k1 - k0) * (uint64_t)t / (uint64_t)nth,
-                          .k1 = k0 + (k1 - k0) * (uint64_t)(t + 1) / (uint64_t)nth};
-        if (t > 0)
-            started[t] = pthread_create(&th[t], NULL, read_part, &parts[t]) == 0;
-    }
-    read_part(&parts[0]);
-    for (int t = 1; t < nth; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            read_part(&parts[t]); /* could not start a thread: do its share here */
-    }
-    for (int t = 0; t < nth; t++)
-        if (parts[t].rc) {
-            if (err)
-                *err = parts[t].err;
-            return parts[t].rc;
+    for (long i = i0; i < i1 && !atomic_load(&r->failed); i++)
+        if ((r->rc[slot] = run_one(r, g, i, &r->err[slot]))) {
+            atomic_store(&r->failed, 1);
+            return;
         }
-    return 0;
 }
 
 /* Copies plaintext stream bytes [off, off+len) into dst. */
 static int sfile_read(sfile *f, uint64_t off, uint64_t len, uint8_t *dst, tl_err *err)
 {
-    const uint64_t cs = f->h.chunk_size;
+    const uint64_t cs = f->h.chunk_size, end = off + len;
     if (!len)
         return 0;
-    for (uint64_t k = off / cs; k <= (off + len - 1) / cs; k++) {
-        uint64_t cb = k * cs, lo = off > cb ? off : cb, hi = off + len < cb + cs ? off + len : cb + cs;
-        if (lo == cb && hi == cb + cs) {
-            /* the run of whole chunks starting here */
-            uint64_t k1 = (off + len) / cs;
-            if (read_whole_chunks(f, k, k1, dst, off, err))
-                return err->code;
-            k = k1 - 1;
-            continue;
-        }
-        if (f->scratch_idx != k) {
-            f->scratch_idx = UINT64_MAX;
-            if (sfile_chunk(f, k, f->scratch, err))
-                return err->code;
-            f->scratch_idx = k;
-        }
-        memcpy(dst + (lo - off), f->scratch + (lo - cb), hi - lo);
+    uint64_t k = off / cs;
+    if (off % cs || end < (k + 1) * cs) { /* a first chunk that starts before off (or ends past end) */
+        uint64_t hi = end < (k + 1) * cs ? end : (k + 1) * cs;
+        if (scratch_copy(f, &f->g, k, off, hi, dst, err))
+            return err->code;
+        if (hi == end)
+            return 0;
+        k++;
     }
-    return 0;
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return tl_errf(err, TL_ENOMEM, "%s: out of memory", f->name);
+    *r = (run){.f = f, .k0 = k, .n_whole = end / cs - k, .tail = end % cs != 0, .off = off, .len = len, .dst = dst};
+    tl_parallel_for((long)(r->n_whole + (uint64_t)r->tail), GRAIN, MAX_SLOTS, run_chunks, r);
+    int rc = 0;
+    for (int s = 0; s < MAX_SLOTS; s++) {
+        if (r->rc[s] && !rc) {
+            rc = r->rc[s];
+            if (err)
+                *err = r->err[s];
+        }
+        tl_gcm_free(&r->g[s]);
+    }
+    free(r);
+    return rc;
 }
 
 static int read_desc(sfile *f, tl_seal_desc *d, tl_err *err)
