@@ -1,7 +1,6 @@
 /* Hex and base64 (docs in util/codec.h). */
 #include "util/codec.h"
 
-#include <limits.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +53,23 @@ int tl_unhex(const char *s, size_t slen, uint8_t *out, size_t n)
     return TL_CODEC_OK;
 }
 
+size_t tl_b64_encode_into(const uint8_t *data, size_t len, char *out)
+{
+    if (len > TL_B64_MAX_IN)
+        return 0;
+    size_t n = TL_B64_LEN(len);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    out[n] = 0;
+    return n;
+}
+
 char *tl_b64_encode(const uint8_t *data, size_t len)
 {
-    if (len > (size_t)INT_MAX / 4 * 3)
-        return NULL; /* EVP_EncodeBlock takes and returns an int */
-    size_t n = 4 * ((len + 2) / 3);
-    char *s = malloc(n + 1);
-    if (!s)
+    if (len > TL_B64_MAX_IN)
         return NULL;
-    EVP_EncodeBlock((unsigned char *)s, data, (int)len);
-    s[n] = 0;
+    char *s = malloc(TL_B64_LEN(len) + 1);
+    if (s)
+        tl_b64_encode_into(data, len, s);
     return s;
 }
 

@@ -4,6 +4,7 @@
 #ifndef TEELM_UTIL_CODEC_H
 #define TEELM_UTIL_CODEC_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,9 +29,14 @@ void tl_hex(const uint8_t *in, size_t n, char *out);
  * On failure out may hold a partial result. */
 int tl_unhex(const char *s, size_t slen, uint8_t *out, size_t n);
 
-/* Standard base64 with padding of len bytes: a malloc'd NUL-terminated string, NULL when out of
- * memory or len does not fit OpenSSL's int length. */
+/* Standard base64 with padding of len bytes (OpenSSL's EVP_EncodeBlock): a malloc'd
+ * NUL-terminated string, NULL when out of memory or len > TL_B64_MAX_IN. */
 char *tl_b64_encode(const uint8_t *data, size_t len);
+/* The same into out (room for TL_B64_LEN(len) + 1 bytes, NUL-terminated); returns the number of
+ * characters, TL_B64_LEN(len), or 0 (writing nothing) when len > TL_B64_MAX_IN. */
+size_t tl_b64_encode_into(const uint8_t *data, size_t len, char *out);
+#define TL_B64_LEN(n) (4 * (((size_t)(n) + 2) / 3))
+#define TL_B64_MAX_IN ((size_t)INT_MAX / 4 * 3) /* EVP_EncodeBlock counts in int */
 /* Strict standard base64 (as Rust's base64 STANDARD engine, except that empty input is refused:
  * no caller carries empty data, so an empty field is an error): slen a non-zero multiple of 4,
  * only A-Z a-z 0-9 + /, padding '=' required and only at the end, no non-zero bits after the

@@ -52,8 +52,10 @@ static void round_trips(void)
     for (size_t i = 0; i < sizeof src; i++)
         src[i] = (uint8_t)(rand() >> 7);
     for (size_t n = 1; n <= sizeof src; n++) {
-        char *e = tl_b64_encode(src, n);
-        CHECK(e && strlen(e) == 4 * ((n + 2) / 3));
+        char *e = tl_b64_encode(src, n), into[280];
+        CHECK(e && strlen(e) == 4 * ((n + 2) / 3) && TL_B64_LEN(n) == strlen(e));
+        memset(into, 'x', sizeof into);
+        CHECK(e && tl_b64_encode_into(src, n, into) == strlen(e) && strcmp(into, e) == 0);
         size_t dn = 0;
         CHECKF(e && b64_into(e, d, n, &dn) == 0 && dn == n && memcmp(d, src, n) == 0, "base64 round trip of %zu", n);
         /* one byte too little room: refused before anything is written */
