@@ -26,14 +26,17 @@ void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum
     /* The parameter arena, plus one chunk of the sealed file being decrypted into it. */
     o->weights = (int64_t)tl_params_arena_floats(c) * 4 + 4 * MiB;
 
-    /* Inference: per layer activations for B sequences of T positions (x, ln, q/k/v, attention
-     * scores, MLP hidden), the last-position logits and sampling scratch over V, and the token
-     * history of each sequence. Doubled: the scheduler double-buffers a batch. */
-    int64_t act = B * T * (L * (10 * D + F) + H * T * L) * 4;
+    /* Inference (model/infer.c): the key/value cache of every sequence slot (L layers x T positions
+     * x keys and values), the linear layers packed once, each thread's activations for a group of
+     * up to max(64, T) rows, the last-position logits and sampling scratch over V, and the token
+     * history of each sequence. Doubled for safety (allocator rounding, a batch in flight). */
+    const int64_t R = T > 64 ? T : 64;
+    int64_t act = B * L * T * 2 * D * 4 + L * ((D + 1) * (4 * D + F) + (F + 1) * D) * 4 +
+                  (int64_t)(in->threads > 0 ? in->threads : 1) * R * (10 * D + F) * 4 + H * T * 4;
     int64_t logits = B * V * 4 * 3;
     int64_t history = B * ctx * 8;
     o->workspaces = 2 * (act + logits + history);
-    /* the scheduler's workspace keeps the output layer packed for batches (tl_infer_bind) */
+    /* the scheduler's workspace keeps the output layer packed (tl_infer_bind) */
     o->workspaces += ((V + 15) / 16 * 16) * D * 4;
 
     /* Tokenizer: rank table, byte strings and a hash index; ~3.5x the file size measured on

@@ -19,6 +19,12 @@ int tl_generate(const tl_config *cfg, const float *params, const uint32_t *promp
     tl_infer *w = tl_infer_new(cfg, 1, err);
     if (!w)
         return err->code;
+    /* params stay fixed for the whole generation: lay the weights out once, and let the window's
+     * keys and values be reused while it is still filling */
+    if (tl_infer_bind(w, params, err)) {
+        tl_infer_free(w);
+        return err->code;
+    }
     /* only the last ctx tokens are ever needed: keep a window of them */
     uint32_t *win = malloc((size_t)ctx * sizeof *win);
     float *logits = malloc((size_t)V * sizeof *logits);
@@ -33,9 +39,10 @@ int tl_generate(const tl_config *cfg, const float *params, const uint32_t *promp
     tl_rng rng = tl_rng_seed(seed);
     for (int i = 0; i < max_new; i++) {
         const uint32_t *seqs[1] = {win};
-        if ((rc = tl_infer_last_logits(w, params, seqs, &len, 1, logits, err)))
+        const int slot = 0;
+        if ((rc = tl_infer_step(w, params, seqs, &len, &slot, 1, logits, err)))
             goto done;
-        uint32_t id = tl_sample(logits, V, sp, &rng, idx);
+        uint32_t id = tl_sample_max(logits, V, tl_infer_row_max(w)[0], sp, &rng, idx);
         if (out)
             out[i] = id;
         if (n_out)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/params.h"
+#include "model/pmap.h"
 #include "tensor/activations.h"
 #include "tensor/attention.h"
 #include "tensor/layernorm.h"
@@ -16,21 +17,10 @@
 #include "tensor/matmul.h"
 #include "tensor/pool.h"
 
-typedef struct {
-    size_t wqkv, wproj, bproj, w1, b1, w2, b2, ln1w, ln1b, ln2w, ln2b;
-} layer_off;
-
-typedef struct {
-    size_t wte, wpe, lnfw, lnfb, wout, bout;
-    layer_off *layers;
-    tl_param *list;
-    int nparams;
-} param_map;
-
 /* Activations for up to maxN rows in up to maxseq sequences. */
 typedef struct {
     tl_config cfg;
-    param_map pm;
+    tl_pmap pm;
     int maxN, maxseq, keep;
     int N, nseq;
     int *off;            /* nseq+1 row offsets */
@@ -55,96 +45,6 @@ struct tl_model {
     int has_targets;
 };
 
-struct tl_infer {
-    acts a;
-    uint32_t *tokens;
-    float *last;
-    float *packed;       /* tl_infer_bind: output weights for tl_lmhead_rows_packed */
-    const float *bound;  /* ... of these params */
-};
-
-/* ---------------- allocation helpers ---------------- */
-
-static float *falloc(size_t n, int *fail)
-{
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    if (bytes == 0)
-        bytes = 64;
-    float *p = aligned_alloc(64, bytes);
-    if (!p)
-        *fail = 1;
-    else
-        memset(p, 0, bytes);
-    return p;
-}
-
-static int map_params(const tl_config *cfg, param_map *pm, tl_err *err)
-{
-    int n = tl_params_count(cfg);
-    pm->list = calloc((size_t)n, sizeof *pm->list);
-    pm->layers = calloc((size_t)cfg->n_layer, sizeof *pm->layers);
-    if (!pm->list || !pm->layers)
-        return tl_errf(err, TL_ENOMEM, "out of memory");
-    pm->nparams = tl_params_list(cfg, pm->list);
-    char name[TL_PARAM_NAME_MAX];
-#define FIND(dst, ...) do { \
-        snprintf(name, sizeof name, __VA_ARGS__); \
-        const tl_param *p_ = tl_params_find(pm->list, pm->nparams, name); \
-        if (!p_) return tl_errf(err, TL_EINVAL, "parameter table has no '%s'", name); \
-        dst = p_->offset; } while (0)
-    FIND(pm->wte, "token_embedding_table.weight");
-    if (cfg->learned_pos)
-        FIND(pm->wpe, "position_embedding_table.weight");
-    if (cfg->prenorm) {
-        FIND(pm->lnfw, "final_layer_norm.weight");
-        FIND(pm->lnfb, "final_layer_norm.bias");
-    }
-    if (cfg->tie_embeddings)
-        pm->wout = pm->wte;
-    else
-        FIND(pm->wout, "final_linear_layer.weight");
-    FIND(pm->bout, "final_linear_layer.bias");
-    const size_t D = (size_t)cfg->d_model, hs = D / (size_t)cfg->n_head;
-    for (int i = 0; i < cfg->n_layer; i++) {
-        layer_off *lo = &pm->layers[i];
-        static const char *qkv[3] = {"q_lin", "k_lin", "v_lin"};
-        FIND(lo->wqkv, "transformer_blocks.%d.attention.attention_heads.0.q_lin.weight", i);
-        /* the fused [3D, D] view needs q heads, k heads, v heads back to back */
-        for (int m = 0; m < 3; m++)
-            for (int h = 0; h < cfg->n_head; h++) {
-                size_t o;
-                FIND(o, "transformer_blocks.%d.attention.attention_heads.%d.%s.weight", i, h, qkv[m]);
-                if (o != lo->wqkv + ((size_t)m * cfg->n_head + h) * hs * D)
-                    return tl_errf(err, TL_EINVAL, "parameter layout: %s is not packed", name);
-            }
-        FIND(lo->wproj, "transformer_blocks.%d.attention.projection_layer.weight", i);
-        FIND(lo->bproj, "transformer_blocks.%d.attention.projection_layer.bias", i);
-        FIND(lo->w1, "transformer_blocks.%d.feed_forward.linear1.weight", i);
-        FIND(lo->b1, "transformer_blocks.%d.feed_forward.linear1.bias", i);
-        FIND(lo->w2, "transformer_blocks.%d.feed_forward.linear2.weight", i);
-        FIND(lo->b2, "transformer_blocks.%d.feed_forward.linear2.bias", i);
-        FIND(lo->ln1w, "transformer_blocks.%d.layer_norm1.weight", i);
-        FIND(lo->ln1b, "transformer_blocks.%d.layer_norm1.bias", i);
-        FIND(lo->ln2w, "transformer_blocks.%d.layer_norm2.weight", i);
-        FIND(lo->ln2b, "transformer_blocks.%d.layer_norm2.bias", i);
-    }
-#undef FIND
-    return 0;
-}
-
-/* Sinusoidal positions computed in float32 the way the PyTorch prototype does:
- * div = exp(2i * (-ln(10000)/d)), PE[p,2i] = sin(p*div), PE[p,2i+1] = cos(p*div). */
-static void fill_pe(float *pe, int ctx, int D)
-{
-    const float k = (float)(-log(10000.0) / D);
-    for (int p = 0; p < ctx; p++)
-        for (int i = 0; i < D / 2; i++) {
-            float div = expf((float)(2 * i) * k), arg = (float)p * div;
-            pe[(size_t)p * D + 2 * i] = sinf(arg);
-            pe[(size_t)p * D + 2 * i + 1] = cosf(arg);
-        }
-}
-
 static void acts_free(acts *a)
 {
     float **bufs[] = {&a->pe, &a->emb, &a->ln1, &a->ln1m, &a->ln1r, &a->qkv, &a->att, &a->atty, &a->ao,
@@ -155,11 +55,8 @@ static void acts_free(acts *a)
         *bufs[i] = NULL;
     }
     free(a->off);
-    free(a->pm.list);
-    free(a->pm.layers);
+    tl_pmap_free(&a->pm);
     a->off = NULL;
-    a->pm.list = NULL;
-    a->pm.layers = NULL;
 }
 
 static int acts_init(acts *a, const tl_config *cfg, int maxN, int maxseq, int maxlen, int keep, tl_err *err)
@@ -171,7 +68,7 @@ static int acts_init(acts *a, const tl_config *cfg, int maxN, int maxseq, int ma
     a->maxN = maxN;
     a->maxseq = maxseq;
     a->keep = keep;
-    if (map_params(cfg, &a->pm, err)) {
+    if (tl_pmap_init(cfg, &a->pm, err)) {
         acts_free(a);
         return err->code;
     }
@@ -188,41 +85,41 @@ static int acts_init(acts *a, const tl_config *cfg, int maxN, int maxseq, int ma
     int fail = 0;
     a->off = calloc((size_t)maxseq + 1, sizeof *a->off);
     fail |= !a->off;
-    a->pe = falloc((size_t)cfg->context_length * D, &fail);
-    a->emb = falloc(N * D, &fail);
-    a->ln1 = falloc(nl * N * D, &fail);
-    a->ln1m = falloc(nl * N, &fail);
-    a->ln1r = falloc(nl * N, &fail);
-    a->qkv = falloc(nl * N * 3 * D, &fail);
-    a->att = falloc(nl * att, &fail);
-    a->atty = falloc(nl * N * D, &fail);
-    a->ao = falloc(nl * N * D, &fail);
-    a->res1 = falloc(nl * N * D, &fail);
-    a->ln2 = falloc(nl * N * D, &fail);
-    a->ln2m = falloc(nl * N, &fail);
-    a->ln2r = falloc(nl * N, &fail);
-    a->h = falloc(nl * N * F, &fail);
-    a->g = falloc(nl * N * F, &fail);
-    a->mo = falloc(nl * N * D, &fail);
-    a->res2 = falloc(nl * N * D, &fail);
+    a->pe = tl_falloc((size_t)cfg->context_length * D, &fail);
+    a->emb = tl_falloc(N * D, &fail);
+    a->ln1 = tl_falloc(nl * N * D, &fail);
+    a->ln1m = tl_falloc(nl * N, &fail);
+    a->ln1r = tl_falloc(nl * N, &fail);
+    a->qkv = tl_falloc(nl * N * 3 * D, &fail);
+    a->att = tl_falloc(nl * att, &fail);
+    a->atty = tl_falloc(nl * N * D, &fail);
+    a->ao = tl_falloc(nl * N * D, &fail);
+    a->res1 = tl_falloc(nl * N * D, &fail);
+    a->ln2 = tl_falloc(nl * N * D, &fail);
+    a->ln2m = tl_falloc(nl * N, &fail);
+    a->ln2r = tl_falloc(nl * N, &fail);
+    a->h = tl_falloc(nl * N * F, &fail);
+    a->g = tl_falloc(nl * N * F, &fail);
+    a->mo = tl_falloc(nl * N * D, &fail);
+    a->res2 = tl_falloc(nl * N * D, &fail);
     if (keep) {
-        a->mask1 = falloc(L * N * D, &fail);
-        a->mask2 = falloc(L * N * D, &fail);
+        a->mask1 = tl_falloc(L * N * D, &fail);
+        a->mask2 = tl_falloc(L * N * D, &fail);
     }
-    a->lnf = falloc(N * D, &fail);
-    a->lnfm = falloc(N, &fail);
-    a->lnfr = falloc(N, &fail);
+    a->lnf = tl_falloc(N * D, &fail);
+    a->lnfm = tl_falloc(N, &fail);
+    a->lnfr = tl_falloc(N, &fail);
     size_t ws = tl_linear_scratch((int)D, (int)(3 * D));
     size_t w2 = tl_linear_scratch((int)D, (int)F), w3 = tl_linear_scratch((int)F, (int)D);
     ws = ws > w2 ? ws : w2;
     ws = ws > w3 ? ws : w3;
-    a->wt = falloc(ws, &fail);
+    a->wt = tl_falloc(ws, &fail);
     if (fail) {
         acts_free(a);
         return tl_errf(err, TL_ENOMEM, "out of memory for activations (%d rows)", maxN);
     }
     if (!cfg->learned_pos)
-        fill_pe(a->pe, cfg->context_length, cfg->d_model);
+        tl_sinusoid_fill(a->pe, cfg->context_length, cfg->d_model);
     return 0;
 }
 
@@ -245,7 +142,7 @@ static const float *body_forward(acts *a, const float *P, const uint32_t *tokens
     const int N = a->N, D = c->d_model, F = c->d_ff, H = c->n_head;
     const float eps = c->ln_eps;
     const size_t ND = (size_t)N * D;
-    const param_map *pm = &a->pm;
+    const tl_pmap *pm = &a->pm;
     for (int s = 0; s < a->nseq; s++)
         for (int n = a->off[s]; n < a->off[s + 1]; n++) {
             int pos = n - a->off[s];
@@ -257,7 +154,7 @@ static const float *body_forward(acts *a, const float *P, const uint32_t *tokens
     const int drop = train && c->dropout > 0;
     a->dropped = drop;
     for (int l = 0; l < c->n_layer; l++) {
-        const layer_off *lo = &pm->layers[l];
+        const tl_layer_off *lo = &pm->layers[l];
         const float *xin = l == 0 ? a->emb : blockout(a, l - 1);
         float *ln1 = a->ln1 + l * a->sND, *qkv = a->qkv + l * a->sN3D, *att = a->att + l * a->sATT;
         float *atty = a->atty + l * a->sND, *ao = a->ao + l * a->sND, *res1 = a->res1 + l * a->sND;
@@ -306,15 +203,6 @@ static const float *body_forward(acts *a, const float *P, const uint32_t *tokens
         out = a->lnf;
     }
     return out;
-}
-
-static int check_tokens(const tl_config *c, const uint32_t *t, size_t n, const char *what, tl_err *err)
-{
-    for (size_t i = 0; i < n; i++)
-        if (t[i] >= (uint32_t)c->vocab_size)
-            return tl_errf(err, TL_EINVAL, "%s id %u is outside the model's vocabulary (vocab_size %d)",
-                           what, t[i], c->vocab_size);
-    return 0;
 }
 
 /* ---------------- initialization ---------------- */
@@ -385,15 +273,15 @@ tl_model *tl_model_new(const tl_config *cfg, int B, int T, tl_err *err)
     m->targets = calloc((size_t)N, sizeof *m->targets);
     m->tokens = calloc((size_t)N, sizeof *m->tokens);
     fail |= !m->targets || !m->tokens;
-    m->logitsT = falloc(V * tl_lmhead_np(N), &fail);
-    m->lse = falloc(tl_lmhead_np(N), &fail);
-    m->lmscratch = falloc(tl_lmhead_scratch(N, (int)D, m->nthreads), &fail);
+    m->logitsT = tl_falloc(V * tl_lmhead_np(N), &fail);
+    m->lse = tl_falloc(tl_lmhead_np(N), &fail);
+    m->lmscratch = tl_falloc(tl_lmhead_scratch(N, (int)D, m->nthreads), &fail);
     float **nd[] = {&m->dX, &m->bA, &m->bB, &m->bC, &m->bD};
     for (int i = 0; i < 5; i++)
-        *nd[i] = falloc((size_t)N * D, &fail);
-    m->bF1 = falloc((size_t)N * F, &fail);
-    m->bF2 = falloc((size_t)N * F, &fail);
-    m->bQKV = falloc((size_t)N * 3 * D, &fail);
+        *nd[i] = tl_falloc((size_t)N * D, &fail);
+    m->bF1 = tl_falloc((size_t)N * F, &fail);
+    m->bF2 = tl_falloc((size_t)N * F, &fail);
+    m->bQKV = tl_falloc((size_t)N * 3 * D, &fail);
     if (fail) {
         tl_model_free(m);
         tl_errf(err, TL_ENOMEM, "out of memory for a %dx%d training batch", B, T);
@@ -421,9 +309,9 @@ int tl_model_forward(tl_model *m, const float *params, const uint32_t *tokens, c
     acts *a = &m->a;
     const tl_config *c = &a->cfg;
     const int N = a->N;
-    if (check_tokens(c, tokens, (size_t)N, "token", err))
+    if (tl_check_tokens(c, tokens, (size_t)N, "token", err))
         return err->code;
-    if (targets && check_tokens(c, targets, (size_t)N, "target", err))
+    if (targets && tl_check_tokens(c, targets, (size_t)N, "target", err))
         return err->code;
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
     const float *x = body_forward(a, params, tokens, train, rng);
@@ -465,7 +353,7 @@ void tl_model_backward(tl_model *m, const float *P, float *G)
 {
     acts *a = &m->a;
     const tl_config *c = &a->cfg;
-    const param_map *pm = &a->pm;
+    const tl_pmap *pm = &a->pm;
     const int N = a->N, D = c->d_model, F = c->d_ff, H = c->n_head, L = c->n_layer;
     const size_t ND = (size_t)N * D, NF = (size_t)N * F;
     /* every gradient starts at zero except the output layer's, which its backward overwrites */
@@ -490,7 +378,7 @@ void tl_model_backward(tl_model *m, const float *P, float *G)
         float *t = dX; dX = bA; bA = t;
     }
     for (int l = L - 1; l >= 0; l--) {
-        const layer_off *lo = &pm->layers[l];
+        const tl_layer_off *lo = &pm->layers[l];
         const float *xin = l == 0 ? a->emb : blockout(a, l - 1);
         const float *ln1 = a->ln1 + l * a->sND, *qkv = a->qkv + l * a->sN3D, *att = a->att + l * a->sATT;
         const float *atty = a->atty + l * a->sND, *res1 = a->res1 + l * a->sND, *ln2 = a->ln2 + l * a->sND;
@@ -565,89 +453,4 @@ int tl_model_logits(const tl_config *cfg, const float *params, const uint32_t *t
         tl_model_get_logits(m, logits);
     tl_model_free(m);
     return rc;
-}
-
-/* ---------------- inference ---------------- */
-
-tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
-{
-    if (max_batch < 1) {
-        tl_errf(err, TL_EINVAL, "max_batch must be at least 1");
-        return NULL;
-    }
-    tl_infer *w = calloc(1, sizeof *w);
-    if (!w) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    const int ctx = cfg->context_length;
-    if (acts_init(&w->a, cfg, max_batch * ctx, max_batch, ctx, 0, err)) {
-        free(w);
-        return NULL;
-    }
-    int fail = 0;
-    w->tokens = calloc((size_t)max_batch * ctx, sizeof *w->tokens);
-    fail |= !w->tokens;
-    w->last = falloc((size_t)max_batch * cfg->d_model, &fail);
-    if (fail) {
-        tl_infer_free(w);
-        tl_errf(err, TL_ENOMEM, "out of memory for an inference workspace");
-        return NULL;
-    }
-    return w;
-}
-
-void tl_infer_free(tl_infer *w)
-{
-    if (!w)
-        return;
-    acts_free(&w->a);
-    free(w->tokens);
-    free(w->last);
-    free(w->packed);
-    free(w);
-}
-
-int tl_infer_bind(tl_infer *w, const float *params, tl_err *err)
-{
-    const tl_config *c = &w->a.cfg;
-    if (!w->packed) {
-        int fail = 0;
-        w->packed = falloc(tl_lmhead_packed_floats(c->d_model, c->vocab_size), &fail);
-        if (fail)
-            return tl_errf(err, TL_ENOMEM, "out of memory for the packed output layer");
-    }
-    tl_lmhead_pack(w->packed, params + w->a.pm.wout, c->d_model, c->vocab_size);
-    w->bound = params;
-    return 0;
-}
-
-int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
-                         int nb, float *logits, tl_err *err)
-{
-    acts *a = &w->a;
-    const tl_config *c = &a->cfg;
-    if (nb < 1 || nb > a->maxseq)
-        return tl_errf(err, TL_EINVAL, "batch of %d sequences does not fit the workspace (max %d)", nb, a->maxseq);
-    a->off[0] = 0;
-    for (int s = 0; s < nb; s++) {
-        if (lens[s] < 1 || lens[s] > c->context_length)
-            return tl_errf(err, TL_EINVAL, "sequence %d has %d tokens; it must have 1..%d", s, lens[s],
-                           c->context_length);
-        if (check_tokens(c, tokens[s], (size_t)lens[s], "token", err))
-            return err->code;
-        memcpy(w->tokens + a->off[s], tokens[s], (size_t)lens[s] * sizeof(uint32_t));
-        a->off[s + 1] = a->off[s] + lens[s];
-    }
-    a->nseq = nb;
-    a->N = a->off[nb];
-    const float *x = body_forward(a, params, w->tokens, 0, NULL);
-    const int D = c->d_model;
-    for (int s = 0; s < nb; s++)
-        memcpy(w->last + (size_t)s * D, x + (size_t)(a->off[s + 1] - 1) * D, (size_t)D * sizeof(float));
-    if (w->packed && params == w->bound)
-        tl_lmhead_rows_packed(logits, w->last, w->packed, params + a->pm.bout, nb, D, c->vocab_size);
-    else
-        tl_lmhead_rows(logits, w->last, params + a->pm.wout, params + a->pm.bout, nb, D, c->vocab_size);
-    return 0;
 }

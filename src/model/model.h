@@ -42,26 +42,44 @@ void tl_model_backward(tl_model *m, const float *params, float *grads);
 /* Row-major logits [B][T][V] of the last forward. */
 void tl_model_get_logits(const tl_model *m, float *logits);
 
-/* ---- batched inference (the server and `teelm generate`) ---- */
+/* ---- batched inference (the server and `teelm generate`; model/infer.c) ---- */
 
 typedef struct tl_infer tl_infer;
 
-/* A workspace for up to max_batch sequences of up to context_length tokens each. Distinct
- * workspaces may be used concurrently from different threads with the same params. */
+/* A workspace for up to max_batch sequences of up to context_length tokens each, with a cache
+ * slot per sequence. Distinct workspaces may be used concurrently from different threads with the
+ * same params. tl_infer_free wipes the caches. */
 tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err);
 void tl_infer_free(tl_infer *w);
 
 /* Last-position logits of nb sequences in one batched pass: sequence i is tokens[i][0..lens[i]),
  * 1 <= lens[i] <= context_length (crop first: see tl_generate), positions start at 0.
- * logits: nb*V floats, row i for sequence i. A sequence's logits do not depend on the others. */
+ * logits: nb*V floats, row i for sequence i. A sequence's logits do not depend on the others.
+ * Nothing is reused from or kept for later calls. */
 int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
                          int nb, float *logits, tl_err *err);
 
-/* Binds w to params for repeated decoding (the server): keeps a copy of the output layer's
- * weights re-laid for batches (tl_lmhead_pack, vocab x d_model floats more), used by later
- * tl_infer_last_logits calls with these same params, which must not change while bound. Its
- * logits are the same for a sequence whatever its batch mates, but may differ in the last bits
- * from an unbound workspace's (another order of additions). */
+/* The same, for decoding step by step: sequence i keeps its attention keys and values in cache
+ * slot slots[i] (distinct, 0..max_batch-1). On a workspace bound to params, rows of a slot's last
+ * tokens that tokens[i] repeats at the same positions (the window has not slid yet) are not
+ * computed again. Logits are bit-for-bit those of tl_infer_last_logits on a bound workspace. A
+ * slot's cache belongs to one sequence: call tl_infer_forget before giving the slot to another. */
+int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
+                  const int *slots, int nb, float *logits, tl_err *err);
+/* Wipes a slot's cached keys, values and tokens. */
+void tl_infer_forget(tl_infer *w, int slot);
+/* The largest logit of each row of the last call's logits (nb floats, valid until the next call):
+ * what tl_sample_max needs, found while the output layer had the logits in registers. */
+const float *tl_infer_row_max(const tl_infer *w);
+/* Positions (rows) the last call ran through the blocks: Σ lens without cache hits. */
+int tl_infer_rows(const tl_infer *w);
+
+/* Binds w to params for repeated decoding: lays the linear layers out once (transposed, as the
+ * kernels read them) and keeps the output layer re-laid for tl_lmhead_rows_packed (vocab x
+ * d_model floats more). params must not change while bound; a call
+ * with other params unbinds. A bound workspace's logits are the same for a sequence whatever its
+ * batch mates, but may differ in the last bits from an unbound one's (another order of additions
+ * in the output layer when batched). */
 int tl_infer_bind(tl_infer *w, const float *params, tl_err *err);
 
 #endif

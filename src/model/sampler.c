@@ -127,6 +127,14 @@ uint32_t tl_sample(float *x, int V, const tl_sample_params *sp, tl_rng *rng, uin
     for (int i = Vf; i < V; i++)
         if (x[i] > mx)
             mx = x[i];
+    return tl_sample_max(x, V, mx, sp, rng, idx);
+}
+
+uint32_t tl_sample_max(float *x, int V, float mx, const tl_sample_params *sp, tl_rng *rng, uint32_t *idx)
+{
+    if (!(sp->temperature > 0))
+        return argmax(x, V);
+    const int Vf = V / VW * VW;
     /* top-k: everything below the k-th largest logit gets probability 0 */
     float floor_logit = -INFINITY;
     if (sp->top_k > 0 && sp->top_k < V && idx) {

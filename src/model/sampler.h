@@ -20,5 +20,8 @@ tl_sample_params tl_sample_defaults(void);
  * equal maxima and draws no random number; sampling draws exactly one, so a sequence's output
  * depends only on its seed, never on other sequences sharing a batch. */
 uint32_t tl_sample(float *logits, int V, const tl_sample_params *sp, tl_rng *rng, uint32_t *idx);
+/* tl_sample when the largest logit is already known (tl_infer_row_max): the same draw, one pass
+ * over the logits fewer. max must be exactly the largest of logits[0..V). */
+uint32_t tl_sample_max(float *logits, int V, float max, const tl_sample_params *sp, tl_rng *rng, uint32_t *idx);
 
 #endif

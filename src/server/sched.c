@@ -28,6 +28,7 @@ struct tl_job {
     /* scheduler thread only */
     uint32_t *win; /* the last context_length tokens */
     int len, n_gen;
+    int slot;      /* the workspace's cache slot while active, else -1 */
     int n_prompt, max_tokens;
     tl_sample_params sp;
     tl_rng rng;
@@ -52,7 +53,8 @@ struct tl_sched {
     float *logits;              /* max_batch * V */
     uint32_t *idx;              /* max_batch * V work space for top-k/top-p */
     const uint32_t **ptrs;
-    int *lens;
+    int *lens, *slots;
+    int *free_slots, nfree;     /* cache slots no active job holds */
     uint32_t *picked;
 };
 
@@ -141,6 +143,11 @@ static void finish(tl_sched *s, tl_job *j, tl_job_state st)
         j->t_end = now_s();
     }
     pthread_mutex_unlock(&j->lock);
+    if (j->slot >= 0) { /* the cached keys and values are derived from this job's text */
+        tl_infer_forget(s->inf, j->slot);
+        s->free_slots[s->nfree++] = j->slot;
+        j->slot = -1;
+    }
     if (s->o.metrics && (st == TL_JOB_CANCELLED || st == TL_JOB_TIMEOUT))
         tl_metrics_event(s->o.metrics, st == TL_JOB_CANCELLED ? "cancelled" : "timeout");
     s->o.notify(j, s->o.notify_user);
@@ -162,6 +169,7 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
         return NULL;
     }
     pthread_mutex_init(&j->lock, NULL);
+    j->slot = -1;
     atomic_init(&j->refs, 2); /* the caller's and the scheduler's */
     atomic_init(&j->cancel, 0);
     /* only the last ctx prompt tokens are ever read (the sliding window crops the rest) */
@@ -236,9 +244,10 @@ static void sample_range(void *arg, int slot, long i0, long i1)
     (void)slot;
     tl_sched *s = arg;
     const int V = s->o.cfg->vocab_size;
+    const float *mx = tl_infer_row_max(s->inf);
     for (long i = i0; i < i1; i++) {
         tl_job *j = s->active[i];
-        s->picked[i] = tl_sample(s->logits + (size_t)i * V, V, &j->sp, &j->rng, s->idx + (size_t)i * V);
+        s->picked[i] = tl_sample_max(s->logits + (size_t)i * V, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
     }
 }
 
@@ -250,9 +259,10 @@ static void step(tl_sched *s)
     for (int i = 0; i < nb; i++) {
         s->ptrs[i] = s->active[i]->win;
         s->lens[i] = s->active[i]->len;
+        s->slots[i] = s->active[i]->slot;
     }
     tl_err err = {0};
-    if (tl_infer_last_logits(s->inf, s->o.params, s->ptrs, s->lens, nb, s->logits, &err)) {
+    if (tl_infer_step(s->inf, s->o.params, s->ptrs, s->lens, s->slots, nb, s->logits, &err)) {
         for (int i = 0; i < nb; i++)
             finish(s, s->active[i], TL_JOB_FAILED);
         s->nactive = 0;
@@ -323,6 +333,7 @@ static void *loop(void *arg)
                 s->qtail = NULL;
             j->next = NULL;
             s->waiting--;
+            j->slot = s->free_slots[--s->nfree];
             s->active[s->nactive++] = j;
         }
         s->nactive_pub = s->nactive;
@@ -383,6 +394,7 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
         return NULL;
     }
     s->o = *o;
+    s->nfree = 0;
     if (o->threads > 0)
         tl_set_threads(o->threads);
     pthread_mutex_init(&s->lock, NULL);
@@ -393,12 +405,16 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
     s->idx = calloc(B * V, sizeof *s->idx);
     s->ptrs = calloc(B, sizeof *s->ptrs);
     s->lens = calloc(B, sizeof *s->lens);
+    s->slots = calloc(B, sizeof *s->slots);
+    s->free_slots = calloc(B, sizeof *s->free_slots);
     s->picked = calloc(B, sizeof *s->picked);
-    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->picked) {
+    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked) {
         tl_errf(err, TL_ENOMEM, "scheduler: out of memory for a batch of %d", o->max_batch);
         tl_sched_free(s);
         return NULL;
     }
+    for (int i = o->max_batch - 1; i >= 0; i--)
+        s->free_slots[s->nfree++] = i;
     if (!(s->inf = tl_infer_new(o->cfg, o->max_batch, err)) || tl_infer_bind(s->inf, o->params, err)) {
         tl_sched_free(s);
         return NULL;
@@ -431,6 +447,8 @@ void tl_sched_free(tl_sched *s)
     free(s->active);
     free(s->ptrs);
     free(s->lens);
+    free(s->slots);
+    free(s->free_slots);
     free(s->picked);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->lock);

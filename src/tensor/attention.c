@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tensor/pool.h"
+#include "tensor/simd.h"
 
 size_t tl_attention_att_size(const int *off, int nseq, int H)
 {
@@ -146,4 +147,85 @@ void tl_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     att_job j = {.dqkv = dqkv, .qkv = qkv, .att_in = att, .dout = dout, .off = off, .nseq = nseq, .D = D, .H = H,
                  .scale = scale};
     tl_parallel_for((long)nseq * H, 1, att_threads(off, nseq, D), bwd_chunk, &j);
+}
+
+size_t tl_attention_cache_floats(int ctx, int D)
+{
+    return (size_t)D * tl_round_up((size_t)ctx, VW) + (size_t)ctx * D;
+}
+
+void tl_attention_cache_put(float *cache, int ctx, int D, int pos, const float *kv)
+{
+    const size_t ctxp = tl_round_up((size_t)ctx, VW);
+    for (int i = 0; i < D; i++)
+        cache[(size_t)i * ctxp + pos] = kv[i];
+    memcpy(cache + (size_t)D * ctxp + (size_t)pos * D, kv + D, (size_t)D * sizeof(float));
+}
+
+void tl_attention_row(float *out, const float *q, const float *cache, int ctx, int pos, int D, int H, float scale,
+                      float *a)
+{
+    const int hs = D / H, n = pos + 1, np = (int)tl_round_up((size_t)n, VW);
+    const size_t ctxp = tl_round_up((size_t)ctx, VW);
+    const float *V = cache + (size_t)D * ctxp;
+    const vf vscale = vset1(scale);
+    for (int h = 0; h < H; h++) {
+        /* scores of positions 0..pos in lanes (four partial sums: the FMA latency, not its
+         * throughput, would bound one chain); lanes past pos get -inf */
+        const float *kt = cache + (size_t)h * hs * ctxp;
+        const float *qh = q + h * hs;
+        vf vm = vset1(-INFINITY);
+        for (int u0 = 0; u0 < np; u0 += VW) {
+            vf s0 = vzero(), s1 = vzero(), s2 = vzero(), s3 = vzero();
+            int i = 0;
+            for (; i + 4 <= hs; i += 4) {
+                s0 = vfma(vset1(qh[i]), vload(kt + (size_t)i * ctxp + u0), s0);
+                s1 = vfma(vset1(qh[i + 1]), vload(kt + (size_t)(i + 1) * ctxp + u0), s1);
+                s2 = vfma(vset1(qh[i + 2]), vload(kt + (size_t)(i + 2) * ctxp + u0), s2);
+                s3 = vfma(vset1(qh[i + 3]), vload(kt + (size_t)(i + 3) * ctxp + u0), s3);
+            }
+            for (; i < hs; i++)
+                s0 = vfma(vset1(qh[i]), vload(kt + (size_t)i * ctxp + u0), s0);
+            vf sc = vmul(vadd(vadd(s0, s1), vadd(s2, s3)), vscale);
+            if (u0 + VW > n)
+                sc = vkeep(sc, n - u0, -INFINITY);
+            vm = vmax(vm, sc);
+            vstore(a + u0, sc);
+        }
+        const vf mx = vset1(vhmax(vm));
+        vf vs = vzero();
+        for (int u0 = 0; u0 < np; u0 += VW) {
+            vf e = vexp_neg(vsub(vload(a + u0), mx));
+            if (u0 + VW > n) /* vexp_neg(-inf) is tiny, not 0 */
+                e = vkeep(e, n - u0, 0.0f);
+            vstore(a + u0, e);
+            vs = vadd(vs, e);
+        }
+        const vf inv = vset1(1.0f / vsum(vs));
+        for (int u0 = 0; u0 < np; u0 += VW)
+            vstore(a + u0, vmul(vload(a + u0), inv));
+        float *o = out + h * hs;
+        if (VW > 1 && hs % VW == 0) {
+            for (int i = 0; i < hs; i += VW) {
+                const float *vi = V + h * hs + i;
+                vf o0 = vzero(), o1 = vzero(), o2 = vzero(), o3 = vzero();
+                int u = 0;
+                for (; u + 4 <= n; u += 4) {
+                    o0 = vfma(vset1(a[u]), vload(vi + (size_t)u * D), o0);
+                    o1 = vfma(vset1(a[u + 1]), vload(vi + (size_t)(u + 1) * D), o1);
+                    o2 = vfma(vset1(a[u + 2]), vload(vi + (size_t)(u + 2) * D), o2);
+                    o3 = vfma(vset1(a[u + 3]), vload(vi + (size_t)(u + 3) * D), o3);
+                }
+                for (; u < n; u++)
+                    o0 = vfma(vset1(a[u]), vload(vi + (size_t)u * D), o0);
+                vstore(o + i, vadd(vadd(o0, o1), vadd(o2, o3)));
+            }
+        } else {
+            for (int i = 0; i < hs; i++)
+                o[i] = 0;
+            for (int u = 0; u < n; u++)
+                for (int i = 0; i < hs; i++)
+                    o[i] += a[u] * V[(size_t)u * D + h * hs + i];
+        }
+    }
 }

@@ -1,6 +1,8 @@
 #include "tensor/layernorm.h"
 
 #include <math.h>
+
+#include "tensor/simd.h"
 #include <stddef.h>
 
 void tl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -49,5 +51,37 @@ void tl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
             db[c] += g[c];
             dx[c] += s * (dxh - sum1 - xh * sum2);
         }
+    }
+}
+
+void tl_layernorm_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, float eps)
+{
+    const int Cv = C / VW * VW;
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        vf vs = vzero();
+        for (int c = 0; c < Cv; c += VW)
+            vs = vadd(vs, vload(x + c));
+        float m = vsum(vs);
+        for (int c = Cv; c < C; c++)
+            m += x[c];
+        m /= (float)C;
+        const vf vm = vset1(m);
+        vf vv = vzero();
+        for (int c = 0; c < Cv; c += VW) {
+            vf d = vsub(vload(x + c), vm);
+            vv = vfma(d, d, vv);
+        }
+        float v = vsum(vv);
+        for (int c = Cv; c < C; c++)
+            v += (x[c] - m) * (x[c] - m);
+        v /= (float)C;
+        const float s = 1.0f / sqrtf(v + eps);
+        const vf vsc = vset1(s);
+        for (int c = 0; c < Cv; c += VW)
+            vstore(o + c, vfma(vmul(vsub(vload(x + c), vm), vsc), vload(w + c), vload(b + c)));
+        for (int c = Cv; c < C; c++)
+            o[c] = (x[c] - m) * s * w[c] + b[c];
     }
 }

@@ -5,6 +5,10 @@
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] are kept for the backward pass. */
 void tl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                           const float *b, int N, int C, float eps);
+/* The same normalization for inference (no statistics kept), with vectorized sums: the last bits
+ * may differ from tl_layernorm_forward; each row's result depends only on that row. out may be inp. */
+void tl_layernorm_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, float eps);
+
 /* dinp[N,C] += ..., dw[C] += ..., db[C] += ... */
 void tl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                            const float *w, const float *mean, const float *rstd, int N, int C);

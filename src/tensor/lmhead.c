@@ -1,6 +1,7 @@
 #include "tensor/lmhead.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/pool.h"
@@ -499,13 +500,16 @@ typedef struct {
     float *out;
     const float *x, *packed, *bias;
     int nb, C, V;
+    float *part; /* [slots][nb][VW] running lane-wise maxima of each row's logits, or NULL */
 } packed_job;
 
 #define PV (PB / VW) /* vectors per block row */
 
 /* One packed block (16 vocabulary rows) for input rows b..b+NR-1; NR is a compile-time constant
- * so the accumulators stay in registers. Each logit is a chain of FMAs over c in order. */
-static inline __attribute__((always_inline)) void packed_rows(const packed_job *j, long blk, int b, const int NR)
+ * so the accumulators stay in registers. Each logit is a chain of FMAs over c in order. The
+ * stored logits also raise mx[r] (the sampler's first pass, done while they are in registers). */
+static inline __attribute__((always_inline)) void packed_rows(const packed_job *j, long blk, int b, const int NR,
+                                                              float *mx)
 {
     const int C = j->C, V = j->V;
     const float *wb = j->packed + (size_t)blk * PB * C;
@@ -528,14 +532,23 @@ static inline __attribute__((always_inline)) void packed_rows(const packed_job *
     for (int r = 0; r < NR; r++) {
         float *o = j->out + (size_t)(b + r) * V + v0;
         if (v0 + PB <= V) {
-            for (int k = 0; k < PV; k++)
-                vstore(o + k * VW, vadd(acc[r][k], vload(j->bias + v0 + k * VW)));
+            vf m = mx ? vload(mx + (size_t)(b + r) * VW) : vzero();
+            for (int k = 0; k < PV; k++) {
+                vf y = vadd(acc[r][k], vload(j->bias + v0 + k * VW));
+                vstore(o + k * VW, y);
+                m = vmax(m, y);
+            }
+            if (mx)
+                vstore(mx + (size_t)(b + r) * VW, m);
         } else {
             float tmp[PB];
             for (int k = 0; k < PV; k++)
                 vstore(tmp + k * VW, acc[r][k]);
-            for (long v = v0; v < V; v++)
+            for (long v = v0; v < V; v++) {
                 o[v - v0] = tmp[v - v0] + j->bias[v];
+                if (mx && o[v - v0] > mx[(size_t)(b + r) * VW])
+                    mx[(size_t)(b + r) * VW] = o[v - v0];
+            }
         }
     }
 }
@@ -544,29 +557,52 @@ static inline __attribute__((always_inline)) void packed_rows(const packed_job *
  * eight independent chains; the rest in groups of 4, 2, 1 (the same arithmetic for every row). */
 static void packed_chunk(void *p, int slot, long blk0, long blk1)
 {
-    (void)slot;
     const packed_job *j = p;
+    float *mx = j->part ? j->part + (size_t)slot * j->nb * VW : NULL;
     for (long blk = blk0; blk < blk1; blk++) {
         int b = 0;
         for (; b + 8 <= j->nb; b += 8)
-            packed_rows(j, blk, b, 8);
+            packed_rows(j, blk, b, 8, mx);
         if (b + 4 <= j->nb) {
-            packed_rows(j, blk, b, 4);
+            packed_rows(j, blk, b, 4, mx);
             b += 4;
         }
         if (b + 2 <= j->nb) {
-            packed_rows(j, blk, b, 2);
+            packed_rows(j, blk, b, 2, mx);
             b += 2;
         }
         if (b < j->nb)
-            packed_rows(j, blk, b, 1);
+            packed_rows(j, blk, b, 1, mx);
     }
 }
 
-void tl_lmhead_rows_packed(float *out, const float *x, const float *packed, const float *bias, int nb, int C, int V)
+void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const float *packed, const float *bias, int nb,
+                           int C, int V)
 {
-    packed_job j = {out, x, packed, bias, nb, C, V};
+    const int threads = (long)V * C * nb > (1 << 20) ? 256 : 1, slots = tl_parallel_slots(threads);
+    float *part = rowmax ? aligned_alloc(64, tl_round_up((size_t)slots * nb * VW * sizeof *part, 64)) : NULL;
+    for (size_t i = 0; part && i < (size_t)slots * nb * VW; i++)
+        part[i] = -INFINITY;
+    packed_job j = {out, x, packed, bias, nb, C, V, part};
     const long nblk = (V + PB - 1) / PB;
     /* chunks of 64 blocks (1024 rows, 256 KB of weights at d=64) */
-    tl_parallel_for(nblk, 64, (long)V * C * nb > (1 << 20) ? 256 : 1, packed_chunk, &j);
+    tl_parallel_for(nblk, 64, threads, packed_chunk, &j);
+    if (!rowmax)
+        return;
+    for (int b = 0; b < nb; b++) {
+        float m = -INFINITY;
+        if (part) {
+            for (size_t i = 0; i < (size_t)slots * VW; i++) {
+                const float pm = part[((size_t)(i / VW) * nb + b) * VW + i % VW];
+                if (pm > m)
+                    m = pm;
+            }
+        } else { /* no memory for the partial maxima: a pass over the row */
+            for (int v = 0; v < V; v++)
+                if (out[(size_t)b * V + v] > m)
+                    m = out[(size_t)b * V + v];
+        }
+        rowmax[b] = m;
+    }
+    free(part);
 }

@@ -41,8 +41,11 @@ void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bia
 size_t tl_lmhead_packed_floats(int C, int V);
 void tl_lmhead_pack(float *packed, const float *w, int C, int V);
 /* tl_lmhead_rows from packed weights. Every logit is bias + (Σ over c in order of w[v][c]·x[b][c]),
- * fused multiply-adds, the same number however many rows are computed together. */
-void tl_lmhead_rows_packed(float *out, const float *x, const float *packed, const float *bias, int nb, int C, int V);
+ * fused multiply-adds, the same number however many rows are computed together. rowmax (nb
+ * floats, or NULL) receives each row's largest logit, taken while the logits are in registers
+ * (a sampler's first pass over the row). */
+void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const float *packed, const float *bias, int nb,
+                           int C, int V);
 
 #define TL_LMHEAD_VB 64
 

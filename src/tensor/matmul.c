@@ -175,13 +175,13 @@ static void fwd_chunk(void *p, int slot, long t0, long t1)
     }
 }
 
-void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
-                       int N, int C, int OC, float *wt)
+size_t tl_linear_packed_floats(int C, int OC)
 {
-    if (N <= SMALL_N) {
-        small_forward(out, inp, w, bias, N, C, OC, wt);
-        return;
-    }
+    return ((size_t)C + 1) * tl_round_up((size_t)OC, VW);
+}
+
+void tl_linear_pack(float *wt, const float *w, const float *bias, int C, int OC)
+{
     const size_t OCp = tl_round_up((size_t)OC, VW);
     /* wᵀ (zero-padded to OCp columns) followed by the bias row */
     for (int c = 0; c <= C; c++)
@@ -193,10 +193,25 @@ void tl_linear_forward(float *out, const float *inp, const float *w, const float
         memcpy(wt + (size_t)C * OCp, bias, (size_t)OC * sizeof(float));
     else
         memset(wt + (size_t)C * OCp, 0, (size_t)OC * sizeof(float));
+}
 
+void tl_linear_forward_packed(float *out, const float *inp, const float *wt, int N, int C, int OC)
+{
+    const size_t OCp = tl_round_up((size_t)OC, VW);
     fwd_job j = {out, inp, wt, N, C, OC, OCp};
     const long ntiles = (long)((N + TR - 1) / TR) * ((OC + TCOLS - 1) / TCOLS);
     tl_parallel_for(ntiles, grain(ntiles), (long)N * C * OC > PAR_MIN ? TL_ALL : 1, fwd_chunk, &j);
+}
+
+void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC, float *wt)
+{
+    if (N <= SMALL_N) {
+        small_forward(out, inp, w, bias, N, C, OC, wt);
+        return;
+    }
+    tl_linear_pack(wt, w, bias, C, OC);
+    tl_linear_forward_packed(out, inp, wt, N, C, OC);
 }
 
 /* dinp[n0..+R, c0..+NV*VW] += dout[n, :] · w[:, c] over all OC outputs (full vectors only). */

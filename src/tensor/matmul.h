@@ -13,6 +13,14 @@ size_t tl_linear_scratch(int C, int OC);
 void tl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, float *wt);
 
+/* The same product from weights packed once (inference keeps them for every call): wt is wᵀ
+ * zero-padded to whole SIMD vectors with the bias as its last row, tl_linear_packed_floats(C, OC)
+ * floats (bias may be NULL). Every output is bias + the multiply-adds over c in order, exactly as
+ * in tl_linear_forward, whatever N and whichever rows are computed together. */
+size_t tl_linear_packed_floats(int C, int OC);
+void tl_linear_pack(float *wt, const float *w, const float *bias, int C, int OC);
+void tl_linear_forward_packed(float *out, const float *inp, const float *wt, int N, int C, int OC);
+
 /* Backward of tl_linear_forward, accumulating (+=) into each non-NULL output:
  * dinp[N,C] += dout[N,OC] · w[OC,C];  dw[OC,C] += doutᵀ · inp;  dbias[OC] += Σ_n dout[n,:]. */
 void tl_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,

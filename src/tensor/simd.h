@@ -31,6 +31,11 @@ static inline vf vpow2i(vf n)
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
 }
 static inline vf vround(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* lanes 0..n-1 of a, the rest fill (n in 0..VW) */
+static inline vf vkeep(vf a, int n, float fill)
+{
+    return _mm512_mask_blend_ps((__mmask16)((1u << n) - 1u), _mm512_set1_ps(fill), a);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define VW 8
@@ -64,6 +69,11 @@ static inline vf vpow2i(vf n)
     return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
 }
 static inline vf vround(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vkeep(vf a, int n, float fill)
+{
+    const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), a, _mm256_cmp_ps(lane, _mm256_set1_ps((float)n), _CMP_LT_OQ));
+}
 #else
 #define VW 1
 typedef float vf;
@@ -80,6 +90,7 @@ static inline float vsum(vf a) { return a; }
 static inline float vhmax(vf a) { return a; }
 static inline vf vpow2i(vf n) { return ldexpf(1.0f, (int)n); }
 static inline vf vround(vf a) { return nearbyintf(a); }
+static inline vf vkeep(vf a, int n, float fill) { return n > 0 ? a : fill; }
 #endif
 
 /* exp(x) for x <= 0 (softmax arguments), relative error ~2 ulp; results below ~1e-38 flush to 0.

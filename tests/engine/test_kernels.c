@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "model/rng.h"
+#include "tensor/attention.h"
+#include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
 #include "tensor/pool.h"
@@ -154,6 +156,69 @@ static void test_lmhead(int N, int C, int V, int nthreads)
     free(rl); free(rlse); free(rdx); free(rdw); free(rdb); free(lt);
 }
 
+/* inference kernels: packed linear (bit-identical to tl_linear_forward, any row subset), the
+ * vectorized LayerNorm rows and one attention row over cached keys/values, against doubles */
+static void test_infer_kernels(int N, int C, int OC, int H, int pos)
+{
+    float *x = rnd((size_t)N * C), *w = rnd((size_t)OC * C), *b = rnd(OC);
+    float *y = zeros((size_t)N * OC), *y1 = zeros((size_t)OC), *wt = zeros(tl_linear_scratch(C, OC));
+    float *pk = zeros(tl_linear_packed_floats(C, OC));
+    tl_linear_forward(y, x, w, b, N, C, OC, wt);
+    tl_linear_pack(pk, w, b, C, OC);
+    float *yp = zeros((size_t)N * OC);
+    tl_linear_forward_packed(yp, x, pk, N, C, OC);
+    CHECKF(memcmp(y, yp, (size_t)N * OC * sizeof(float)) == 0, "packed linear %dx%dx%d differs", N, C, OC);
+    tl_linear_forward_packed(y1, x + (size_t)(N - 1) * C, pk, 1, C, OC); /* one row alone */
+    CHECKF(memcmp(y1, yp + (size_t)(N - 1) * OC, (size_t)OC * sizeof(float)) == 0, "packed linear row alone differs");
+
+    float *g = rnd(C), *be = rnd(C), *ln = zeros((size_t)N * C);
+    double *rln = calloc((size_t)N * C, sizeof(double));
+    tl_layernorm_rows(ln, x, g, be, N, C, 1e-5f);
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++)
+            m += x[(size_t)n * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++)
+            v += (x[(size_t)n * C + c] - m) * (x[(size_t)n * C + c] - m);
+        v /= C;
+        for (int c = 0; c < C; c++)
+            rln[(size_t)n * C + c] = (x[(size_t)n * C + c] - m) / sqrt(v + 1e-5) * g[c] + be[c];
+    }
+    close_to(ln, rln, (size_t)N * C, "layernorm rows");
+
+    const int D = C, hs = D / H;
+    const float scale = 0.7f;
+    const int ctx = pos + 3; /* a cache with room to spare: unwritten positions must not count */
+    float *q = rnd(D), *kv = rnd((size_t)(pos + 1) * 2 * D), *o = zeros(D), *a = zeros((size_t)ctx + 64);
+    float *cache = rnd(tl_attention_cache_floats(ctx, D));
+    double *ro = calloc(D, sizeof(double));
+    for (int u = 0; u <= pos; u++)
+        tl_attention_cache_put(cache, ctx, D, u, kv + (size_t)u * 2 * D);
+    tl_attention_row(o, q, cache, ctx, pos, D, H, scale, a);
+    for (int h = 0; h < H; h++) {
+        double sc[64], mx = -1e300, sum = 0;
+        for (int u = 0; u <= pos; u++) {
+            double d = 0;
+            for (int i = 0; i < hs; i++)
+                d += (double)q[h * hs + i] * kv[(size_t)u * 2 * D + h * hs + i];
+            sc[u] = d * scale;
+            mx = sc[u] > mx ? sc[u] : mx;
+        }
+        for (int u = 0; u <= pos; u++)
+            sum += (sc[u] = exp(sc[u] - mx));
+        for (int u = 0; u <= pos; u++)
+            for (int i = 0; i < hs; i++)
+                ro[h * hs + i] += sc[u] / sum * kv[(size_t)u * 2 * D + D + h * hs + i];
+    }
+    close_to(o, ro, (size_t)D, "attention row");
+    float *fx[] = {x, w, b, y, y1, wt, pk, yp, g, be, ln, q, kv, o, a, cache};
+    for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++)
+        free(fx[i]);
+    free(rln);
+    free(ro);
+}
+
 int main(void)
 {
     rng = tl_rng_seed(7);
@@ -168,5 +233,8 @@ int main(void)
     test_lmhead(17, 40, 1003, 1);
     test_lmhead(64, 64, 1031, 2);
     test_lmhead(70, 40, 1601, 2);
+    test_infer_kernels(16, 64, 192, 4, 15); /* the seed model's shapes */
+    test_infer_kernels(7, 40, 72, 5, 0);    /* scalar fallbacks: head size 8, one key */
+    test_infer_kernels(70, 64, 256, 2, 40);
     return test_finish();
 }

@@ -112,5 +112,20 @@ int main(void)
         }
     }
     CHECK(memcmp(a, b, sizeof a) == 0);
+    /* tl_sample_max with the known maximum draws exactly what tl_sample draws */
+    for (int pass = 0; pass < 2; pass++) {
+        sp = tl_sample_defaults();
+        sp.top_p = pass ? 0.9f : 1.0f;
+        tl_rng r1 = tl_rng_seed(99), r2 = tl_rng_seed(99);
+        uint32_t idx[1000];
+        int same = 1;
+        for (int i = 0; i < 50; i++) {
+            float w1[1000], w2[1000];
+            memcpy(w1, big, sizeof w1);
+            memcpy(w2, big, sizeof w2);
+            same &= tl_sample(w1, 1000, &sp, &r1, idx) == tl_sample_max(w2, 1000, 4.5f, &sp, &r2, idx);
+        }
+        CHECKF(same, "tl_sample_max differs from tl_sample (top_p %g)", sp.top_p);
+    }
     return test_finish();
 }

@@ -1,0 +1,101 @@
+#include "model/pmap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+float *tl_falloc(size_t n, int *fail)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    if (bytes == 0)
+        bytes = 64;
+    float *p = aligned_alloc(64, bytes);
+    if (!p)
+        *fail = 1;
+    else
+        memset(p, 0, bytes);
+    return p;
+}
+
+int tl_pmap_init(const tl_config *cfg, tl_pmap *pm, tl_err *err)
+{
+    int n = tl_params_count(cfg);
+    pm->list = calloc((size_t)n, sizeof *pm->list);
+    pm->layers = calloc((size_t)cfg->n_layer, sizeof *pm->layers);
+    if (!pm->list || !pm->layers)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    pm->nparams = tl_params_list(cfg, pm->list);
+    char name[TL_PARAM_NAME_MAX];
+#define FIND(dst, ...) do { \
+        snprintf(name, sizeof name, __VA_ARGS__); \
+        const tl_param *p_ = tl_params_find(pm->list, pm->nparams, name); \
+        if (!p_) return tl_errf(err, TL_EINVAL, "parameter table has no '%s'", name); \
+        dst = p_->offset; } while (0)
+    FIND(pm->wte, "token_embedding_table.weight");
+    if (cfg->learned_pos)
+        FIND(pm->wpe, "position_embedding_table.weight");
+    if (cfg->prenorm) {
+        FIND(pm->lnfw, "final_layer_norm.weight");
+        FIND(pm->lnfb, "final_layer_norm.bias");
+    }
+    if (cfg->tie_embeddings)
+        pm->wout = pm->wte;
+    else
+        FIND(pm->wout, "final_linear_layer.weight");
+    FIND(pm->bout, "final_linear_layer.bias");
+    const size_t D = (size_t)cfg->d_model, hs = D / (size_t)cfg->n_head;
+    for (int i = 0; i < cfg->n_layer; i++) {
+        tl_layer_off *lo = &pm->layers[i];
+        static const char *qkv[3] = {"q_lin", "k_lin", "v_lin"};
+        FIND(lo->wqkv, "transformer_blocks.%d.attention.attention_heads.0.q_lin.weight", i);
+        /* the fused [3D, D] view needs q heads, k heads, v heads back to back */
+        for (int m = 0; m < 3; m++)
+            for (int h = 0; h < cfg->n_head; h++) {
+                size_t o;
+                FIND(o, "transformer_blocks.%d.attention.attention_heads.%d.%s.weight", i, h, qkv[m]);
+                if (o != lo->wqkv + ((size_t)m * cfg->n_head + h) * hs * D)
+                    return tl_errf(err, TL_EINVAL, "parameter layout: %s is not packed", name);
+            }
+        FIND(lo->wproj, "transformer_blocks.%d.attention.projection_layer.weight", i);
+        FIND(lo->bproj, "transformer_blocks.%d.attention.projection_layer.bias", i);
+        FIND(lo->w1, "transformer_blocks.%d.feed_forward.linear1.weight", i);
+        FIND(lo->b1, "transformer_blocks.%d.feed_forward.linear1.bias", i);
+        FIND(lo->w2, "transformer_blocks.%d.feed_forward.linear2.weight", i);
+        FIND(lo->b2, "transformer_blocks.%d.feed_forward.linear2.bias", i);
+        FIND(lo->ln1w, "transformer_blocks.%d.layer_norm1.weight", i);
+        FIND(lo->ln1b, "transformer_blocks.%d.layer_norm1.bias", i);
+        FIND(lo->ln2w, "transformer_blocks.%d.layer_norm2.weight", i);
+        FIND(lo->ln2b, "transformer_blocks.%d.layer_norm2.bias", i);
+    }
+#undef FIND
+    return 0;
+}
+
+void tl_pmap_free(tl_pmap *pm)
+{
+    free(pm->list);
+    free(pm->layers);
+    pm->list = NULL;
+    pm->layers = NULL;
+}
+
+void tl_sinusoid_fill(float *pe, int ctx, int D)
+{
+    const float k = (float)(-log(10000.0) / D);
+    for (int p = 0; p < ctx; p++)
+        for (int i = 0; i < D / 2; i++) {
+            float div = expf((float)(2 * i) * k), arg = (float)p * div;
+            pe[(size_t)p * D + 2 * i] = sinf(arg);
+            pe[(size_t)p * D + 2 * i + 1] = cosf(arg);
+        }
+}
+
+int tl_check_tokens(const tl_config *c, const uint32_t *t, size_t n, const char *what, tl_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i] >= (uint32_t)c->vocab_size)
+            return tl_errf(err, TL_EINVAL, "%s id %u is outside the model's vocabulary (vocab_size %d)",
+                           what, t[i], c->vocab_size);
+    return 0;
+}
