@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kbs/protocol.h"
+#include "util/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,6 +8,7 @@
 
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
+#include "util/codec.h"
 
 static tl_tokenizer *tok[2];
 
@@ -27,10 +28,12 @@ static tl_tokenizer *load(const char *pattern)
             return t;
     }
     /* fallback: the 256 bytes (rank = value) and a few merges */
-    static const char *b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *v = malloc(256 * 16 + 256), *q = v;
-    for (int b = 0; b < 256; b++)
-        q += sprintf(q, "%c%c== %d\n", b64[b >> 2], b64[(b & 3) << 4], b);
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        q += tl_b64_encode_into(&byte, 1, q);
+        q += sprintf(q, " %d\n", b);
+    }
     q += sprintf(q, "IHQ= 256\naGU= 257\nIHRoZQ== 258\naW4= 259\nICA= 260\n");
     tl_tokenizer *t = tl_tokenizer_load_mem((const uint8_t *)v, (size_t)(q - v), "builtin", pattern, &err);
     free(v);

@@ -10,11 +10,11 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "tee/certs.h"
-#include "tee/hex.h"
 #include "tee/pccs.h"
 #include "tee/policy.h"
 #include "tee/tee.h"
 #include "tee/verify.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define MAX_EVIDENCE (1 << 20)
@@ -50,7 +50,7 @@ static int load_config(const char *cmd, const char *file, const char *str, uint8
 static void print_hex_line(const char *k, const uint8_t *v, size_t n)
 {
     char h[129];
-    tl_tee_hex(v, n, h);
+    tl_hex(v, n, h);
     printf("%-18s %s\n", k, h);
 }
 
@@ -119,7 +119,7 @@ static int attest_quote(int argc, char **argv)
         return tl_usage_error(&spec, "--tee, --report-data and --out are required");
     size_t hl = strlen(rd_hex);
     uint8_t rd[64] = {0};
-    if (hl > 128 || hl % 2 || tl_tee_unhex(rd_hex, rd, hl / 2))
+    if (hl > 128 || tl_unhex(rd_hex, hl, rd, hl / 2))
         return tl_usage_error(&spec, "--report-data must be an even number of hex digits, at most 128");
     uint8_t *cfg;
     size_t cfg_len;
@@ -308,7 +308,7 @@ static int attest_measure(int argc, char **argv)
     if (rc)
         return fail(spec.cmd, &e);
     char h[65];
-    tl_tee_hex(mr, 32, h);
+    tl_hex(mr, 32, h);
     if (json)
         printf("{\"mrenclave\": \"%s\", \"simulated\": true}\n", h);
     else

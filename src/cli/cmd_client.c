@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "server/client.h"
 #include "server/ratls.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 typedef struct {
@@ -127,9 +128,9 @@ static char *read_key(const char *path, tl_err *err)
 static void print_peer(const tl_client_peer *p, FILE *f, int json)
 {
     char h[65], mre[65], mrs[65];
-    tl_ratls_hex(p->pubkey_sha256, 32, h);
-    tl_ratls_hex(p->id.mrenclave, 32, mre);
-    tl_ratls_hex(p->id.mrsigner, 32, mrs);
+    tl_hex(p->pubkey_sha256, 32, h);
+    tl_hex(p->id.mrenclave, 32, mre);
+    tl_hex(p->id.mrsigner, 32, mrs);
     const char *kind = p->id.kind == TL_TEE_KIND_SGX ? "sgx" : p->id.kind == TL_TEE_KIND_TDX ? "tdx" : "sev-snp";
     if (json) {
         json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:i,s:i,s:s}", "tee", p->tee, "kind", kind, "simulated",

@@ -11,6 +11,7 @@
 #include "kbs/client.h"
 #include "seal/crypto.h"
 #include "seal/seal.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 static const char *base_name(const char *p)

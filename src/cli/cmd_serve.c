@@ -13,6 +13,7 @@
 #include "server/secmem.h"
 #include "server/server.h"
 #include "tee/tee.h"
+#include "util/codec.h"
 #include "util/log.h"
 
 /* The model's name for the API: --model-name, else the last path component without extension. */
@@ -144,7 +145,7 @@ int cmd_serve(int argc, char **argv)
         goto done;
     }
     char hash[65];
-    tl_ratls_hex(ra.pubkey_hash, 32, hash);
+    tl_hex(ra.pubkey_hash, 32, hash);
     const char *colon = strrchr(so.listen, ':');
     printf("teelm serve: listening on https://%.*s:%d (model %s, tee %s, key sha256 %s)\n",
            (int)(colon ? colon - so.listen : 0), so.listen, tl_server_port(srv), mname, tee->name, hash);

@@ -12,6 +12,7 @@
 #include "seal/crypto.h"
 #include "seal/format.h"
 #include "seal/seal.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 int cmd_import(int argc, char **argv)
@@ -150,12 +151,6 @@ int cmd_export(int argc, char **argv)
     return 0;
 }
 
-static void hex(const unsigned char *d, int n, char *out)
-{
-    for (int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 static const char *config_source(const tl_inspect_report *r)
 {
     return r->config_state == TL_CONFIG_GIVEN ? "metadata" : r->config_state == TL_CONFIG_INFERRED ? "inferred" : "unknown";
@@ -172,12 +167,12 @@ static int print_json(const tl_inspect_report *r)
         json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
             json_array_append_new(shape, json_integer(t->shape[d]));
-        hex(t->sha256, 32, h);
+        tl_hex(t->sha256, 32, h);
         json_array_append_new(ts, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "name", t->name, "key", t->key, "file",
                                             r->files[t->file], "dtype", tl_dtype_name(t->dtype), "shape", shape,
                                             "sha256", h));
     }
-    hex(r->total, 32, h);
+    tl_hex(r->total, 32, h);
     json_object_set_new(root, "files", files);
     json_object_set_new(root, "tensors", ts);
     json_object_set_new(root, "total_sha256", json_string(h));
@@ -242,14 +237,14 @@ int cmd_inspect(int argc, char **argv)
         for (int d = 0; d < t->ndim; d++)
             ne *= (uint64_t)t->shape[d];
         elems += ne;
-        hex(t->sha256, 32, h);
+        tl_hex(t->sha256, 32, h);
         tl_shape_str(t->ndim, t->shape, sh, sizeof sh);
         printf("  %-60s %-4s %-14s %s\n", t->name, tl_dtype_name(t->dtype), sh, h);
     }
     for (int i = 0; i < r.nfiles; i++)
         if (i > last)
             printf("%s (%s): no tensors\n", r.files[i], r.formats[i]);
-    hex(r.total, 32, h);
+    tl_hex(r.total, 32, h);
     printf("tensors: %d, elements: %llu\n", r.n, (unsigned long long)elems);
     if (r.config_state) {
         char *cj = tl_config_to_json(&r.cfg);

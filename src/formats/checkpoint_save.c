@@ -15,6 +15,7 @@
 #include "formats/layout.h"
 #include "formats/safetensors.h"
 #include "model/params.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define FILE_MODE 0600 /* plaintext weights are the owner's secret */
@@ -179,8 +180,7 @@ int tl_checkpoint_save(const char *dir, const tl_checkpoint *ck, int layouts, tl
     char id[33];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return tl_err_ssl(err, TL_ECRYPTO, "checkpoint id");
-    for (int i = 0; i < 16; i++)
-        snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+    tl_hex(rnd, sizeof rnd, id);
     char *cfgjs = tl_config_to_json(&ck->cfg);
     size_t C = (size_t)ck->cfg.context_length;
     float *mask = malloc(C * C * sizeof *mask);

@@ -17,6 +17,7 @@
 #include "seal/crypto.h"
 #include "tee/policy.h"
 #include "tee/verify.h"
+#include "util/codec.h"
 #include "util/io.h"
 #include "util/log.h"
 

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "net/client.h"
+#include "util/codec.h"
 
 static int url_for(const tl_kbs_client_opts *o, const char *path, char *out, size_t n, tl_err *err)
 {

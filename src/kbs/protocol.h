@@ -40,9 +40,4 @@ int tl_kbs_unwrap(EVP_PKEY *eph, const char *key_id, const uint8_t nonce[TL_KBS_
                   const uint8_t server_pub[TL_KBS_PUB_LEN], const uint8_t wrapped[TL_KBS_WRAPPED_LEN], tl_data_key *out,
                   tl_err *err);
 
-/* Standard base64 with padding (RFC 4648 section 4). encode: malloc'd string. decode: exactly
- * `want` bytes when want > 0, else at most max bytes; non-zero on any malformed input. */
-char *tl_b64_encode(const uint8_t *data, size_t len);
-int tl_b64_decode(const char *s, uint8_t **out, size_t *len, size_t want, size_t max);
-
 #endif

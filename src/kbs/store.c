@@ -16,6 +16,7 @@
 #include "kbs/protocol.h"
 #include "seal/crypto.h"
 #include "tee/policy.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)

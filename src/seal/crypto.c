@@ -136,13 +136,3 @@ void tl_sha256_buf(const void *data, size_t len, uint8_t out[32])
 {
     SHA256(data, len, out);
 }
-
-void tl_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}

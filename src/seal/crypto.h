@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/codec.h" /* tl_hex, which used to live here */
 #include "util/err.h"
 
 #define TL_GCM_IV_LEN 12
@@ -39,7 +40,5 @@ int tl_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size
                    const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len, tl_err *err);
 
 void tl_sha256_buf(const void *data, size_t len, uint8_t out[32]);
-/* Lowercase hex of n bytes into out (2n+1 chars). */
-void tl_hex(const uint8_t *b, size_t n, char *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "util/codec.h"
 #include "util/io.h"
 
 #define KEY_FILE_MAGIC "teelm-data-key v1"
@@ -42,17 +43,6 @@ void tl_data_key_clear(tl_data_key *k)
 {
     if (k)
         OPENSSL_cleanse(k, sizeof *k);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Splits the next line off *p (terminated by \n or end); returns NULL at the end. */
@@ -99,14 +89,11 @@ static int parse_key_file(char *text, size_t len, const char *path, tl_data_key 
             const char *h = line + 5;
             if (have_key)
                 return tl_errf(err, TL_EINVAL, "%s:%d: key given twice", path, lineno);
-            if (strlen(h) != 2 * TL_KEY_LEN)
+            int rc = tl_unhex(h, strlen(h), k->key, TL_KEY_LEN);
+            if (rc == TL_CODEC_ELEN)
                 return tl_errf(err, TL_EINVAL, "%s:%d: key must be %d hex digits", path, lineno, 2 * TL_KEY_LEN);
-            for (int i = 0; i < TL_KEY_LEN; i++) {
-                int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                    return tl_errf(err, TL_EINVAL, "%s:%d: key must be hex digits", path, lineno);
-                k->key[i] = (uint8_t)(hi << 4 | lo);
-            }
+            if (rc)
+                return tl_errf(err, TL_EINVAL, "%s:%d: key must be hex digits", path, lineno);
             have_key = 1;
         } else {
             return tl_errf(err, TL_EINVAL, "%s:%d: unexpected line (want 'key-id: ' or 'key: ')", path, lineno);
@@ -140,11 +127,8 @@ int tl_data_key_write(const char *path, const tl_data_key *k, tl_err *err)
         return tl_errf(err, TL_EINVAL, "invalid key id");
     char text[256];
     int n = snprintf(text, sizeof text, KEY_FILE_MAGIC "\nkey-id: %s\nkey: ", k->key_id);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < TL_KEY_LEN; i++) {
-        text[n++] = hex[k->key[i] >> 4];
-        text[n++] = hex[k->key[i] & 15];
-    }
+    tl_hex(k->key, TL_KEY_LEN, text + n);
+    n += 2 * TL_KEY_LEN;
     text[n++] = '\n';
     /* Write a private temporary file, then link() it into place: atomic, and never replaces an
      * existing key file (losing a key loses the model). */

@@ -221,10 +221,9 @@ static int sfile_read(sfile *f, uint64_t off, uint64_t len, uint8_t *dst, tl_err
     uint64_t k = off / cs;
     if (off % cs || end < (k + 1) * cs) { /* a first chunk that starts before off (or ends past end) */
         uint64_t hi = end < (k + 1) * cs ? end : (k + 1) * cs;
-        if (scratch_copy(f, &f->g, k, off, hi, dst, err))
-            return err->code;
-        if (hi == end)
-            return 0;
+        int rc = scratch_copy(f, &f->g, k, off, hi, dst, err);
+        if (rc || hi == end)
+            return rc;
         k++;
     }
     run *r = calloc(1, sizeof *r);

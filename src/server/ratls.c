@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/codec.h"
+
 /* TeelmEvidence ::= SEQUENCE { version INTEGER, tee UTF8String, evidence OCTET STRING } */
 typedef struct {
     ASN1_INTEGER *version;
@@ -39,16 +41,6 @@ static int i2d_TEELM_EVIDENCE(TEELM_EVIDENCE *te, unsigned char **out)
 static TEELM_EVIDENCE *d2i_TEELM_EVIDENCE(const unsigned char **in, long len)
 {
     return (TEELM_EVIDENCE *)ASN1_item_d2i(NULL, in, len, ASN1_ITEM_rptr(TEELM_EVIDENCE));
-}
-
-void tl_ratls_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 int tl_ratls_report_data(EVP_PKEY *pub, uint8_t rd[64], tl_err *err)
@@ -242,8 +234,8 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
         ;
     } else if (CRYPTO_memcmp(rd, id->report_data, 64) != 0) {
         char want[65], got[65];
-        tl_ratls_hex(rd, 32, want);
-        tl_ratls_hex(id->report_data, 32, got);
+        tl_hex(rd, 32, want);
+        tl_hex(id->report_data, 32, got);
         rc = tl_errf(err, TL_ECRYPTO,
                      "report_data does not bind the server's TLS key: report_data[0..32) is %s but SHA-256 of the "
                      "certificate's public key is %s (the evidence belongs to another key)", got, want);

@@ -60,7 +60,4 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
 int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collateral *col, time_t now,
                          tl_identity *id, tl_err *err);
 
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void tl_ratls_hex(const uint8_t *b, size_t n, char *out);
-
 #endif

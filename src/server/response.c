@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/secmem.h"
+#include "util/codec.h"
 
 /* json_dumps allocates with jansson's allocator, which the server points at tl_sec_malloc. */
 static char *dump(json_t *o)
@@ -103,13 +104,8 @@ char *tl_resp_detokenized(const char *text, size_t len)
 void tl_resp_new_id(char out[32])
 {
     unsigned char r[12];
-    static const char d[] = "0123456789abcdef";
     if (RAND_bytes(r, sizeof r) != 1)
         memset(r, 0, sizeof r);
     memcpy(out, "cmpl-", 5);
-    for (int i = 0; i < 12; i++) {
-        out[5 + 2 * i] = d[r[i] >> 4];
-        out[6 + 2 * i] = d[r[i] & 15];
-    }
-    out[29] = 0;
+    tl_hex(r, sizeof r, out + 5); /* 24 digits and the NUL at out[29] */
 }

@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include "server/secmem.h"
 #include "server/textout.h"
 #include "tee/identity.h"
+#include "util/codec.h"
 #include "util/log.h"
 
 struct tl_server {
@@ -495,13 +495,12 @@ static void handle(tl_net_req *r, void *arg)
 
 static char *attestation_json(const tl_ratls *ra)
 {
-    size_t b64n = 4 * ((ra->evidence_len + 2) / 3) + 1;
-    char *b64 = malloc(b64n);
+    char *b64 = tl_b64_encode(ra->evidence, ra->evidence_len);
     char hash[65], rd[129];
     uint8_t rdb[64] = {0};
     memcpy(rdb, ra->pubkey_hash, 32);
-    tl_ratls_hex(ra->pubkey_hash, 32, hash);
-    tl_ratls_hex(rdb, 64, rd);
+    tl_hex(ra->pubkey_hash, 32, hash);
+    tl_hex(rdb, 64, rd);
     BIO *bio = BIO_new(BIO_s_mem());
     char *pem = NULL;
     long pemn = 0;
@@ -509,7 +508,6 @@ static char *attestation_json(const tl_ratls *ra)
         pemn = BIO_get_mem_data(bio, &pem);
     char *out = NULL;
     if (b64 && pem) {
-        EVP_EncodeBlock((unsigned char *)b64, ra->evidence, (int)ra->evidence_len);
         json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s%,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
                               "evidence", b64, "pubkey_sha256", hash, "report_data", rd, "certificate", pem, (size_t)pemn,
                               "binding", "report_data = SHA-256(DER SubjectPublicKeyInfo of the TLS certificate) || 32 zero bytes",

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tee/hex.h"
+#include "util/codec.h"
 
 static const char BEGIN[] = "-----BEGIN CERTIFICATE-----", END[] = "-----END CERTIFICATE-----";
 
@@ -146,7 +146,7 @@ int tl_chain_verify(STACK_OF(X509) *chain, X509 *anchor, STACK_OF(X509_CRL) *crl
         uint8_t fp[32];
         char hex[65], cn[128];
         tl_x509_sha256(root, fp);
-        tl_tee_hex(fp, 32, hex);
+        tl_hex(fp, 32, hex);
         return tl_errf(err, TL_ECRYPTO,
                        "%s: chain ends at \"%s\" (SHA-256 %.16s...), which is not the pinned trusted root", what,
                        cert_cn(root, cn, sizeof cn), hex);

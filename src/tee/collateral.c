@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tee/hex.h"
 #include "tee/pccs.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define MAX_COLLATERAL (4 << 20)
@@ -27,25 +27,17 @@ void tl_collateral_free(tl_collateral *c)
     free(c);
 }
 
-static int all_hex(const uint8_t *p, size_t n)
-{
-    if (n == 0 || n % 2)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f') || (p[i] >= 'A' && p[i] <= 'F')))
-            return 0;
-    return 1;
-}
-
 int tl_crl_bytes(const uint8_t *in, size_t n, uint8_t **out, size_t *outn)
 {
     while (n && (in[n - 1] == '\n' || in[n - 1] == '\r' || in[n - 1] == ' '))
         n--; /* hex or PEM text may end in a newline */
-    if (all_hex(in, n))
-        return tl_tee_unhex_alloc((const char *)in, n, out, outn);
-    *out = malloc(n ? n : 1);
+    *out = malloc(n ? n : 1); /* room for the raw bytes, so also for their hex decoding */
     if (!*out)
         return -1;
+    if (n && tl_unhex((const char *)in, n, *out, n / 2) == 0) {
+        *outn = n / 2;
+        return 0;
+    }
     memcpy(*out, in, n);
     *outn = n;
     return 0;
@@ -117,9 +109,9 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
         bad = 1;
     else if (tl_crl_bytes((const uint8_t *)vals[2], lens[2], &c->pck_crl, &c->pck_crl_len))
         bad = 2;
-    else if (tl_tee_unhex(vals[5], c->tcb_info_sig, 64))
+    else if (tl_unhex(vals[5], lens[5], c->tcb_info_sig, 64))
         bad = 5;
-    else if (tl_tee_unhex(vals[8], c->qe_identity_sig, 64))
+    else if (tl_unhex(vals[8], lens[8], c->qe_identity_sig, 64))
         bad = 8;
     json_decref(o);
     if (bad >= 0 || !c->pck_crl_issuer_chain || !c->tcb_info_issuer_chain || !c->tcb_info ||
@@ -197,7 +189,8 @@ int tl_pcs_body_split(const char *body, size_t n, const char *key, char **text, 
         json_decref(o);
         return tl_errf(err, TL_EINVAL, "not a PCS response: want {\"%s\": {...}, \"signature\": \"hex\"}", key);
     }
-    int rc = tl_tee_unhex(json_string_value(json_object_get(o, "signature")), sig, 64);
+    json_t *sj = json_object_get(o, "signature");
+    int rc = tl_unhex(json_string_value(sj), json_string_length(sj), sig, 64);
     json_decref(o);
     if (rc)
         return tl_errf(err, TL_EINVAL, "PCS response signature is not 128 hex digits (r||s)");
@@ -265,7 +258,7 @@ tl_collateral *tl_collateral_load_dir(const char *dir, tl_err *err)
 static char *pcs_body(const char *key, const char *text, size_t tlen, const uint8_t sig[64], size_t *n)
 {
     char hex[129];
-    tl_tee_hex(sig, 64, hex);
+    tl_hex(sig, 64, hex);
     size_t cap = tlen + strlen(key) + 200;
     char *b = malloc(cap);
     if (!b)
@@ -321,10 +314,10 @@ int tl_collateral_save(const tl_collateral *c, const char *path, tl_err *err)
         free(hex_pck);
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
     }
-    tl_tee_hex(c->root_ca_crl, c->root_ca_crl_len, hex_root);
-    tl_tee_hex(c->pck_crl, c->pck_crl_len, hex_pck);
-    tl_tee_hex(c->tcb_info_sig, 64, s1);
-    tl_tee_hex(c->qe_identity_sig, 64, s2);
+    tl_hex(c->root_ca_crl, c->root_ca_crl_len, hex_root);
+    tl_hex(c->pck_crl, c->pck_crl_len, hex_pck);
+    tl_hex(c->tcb_info_sig, 64, s1);
+    tl_hex(c->qe_identity_sig, 64, s2);
     json_t *o = json_object();
     json_object_set_new(o, "pck_crl_issuer_chain", json_string(c->pck_crl_issuer_chain));
     json_object_set_new(o, "root_ca_crl", json_string(hex_root));

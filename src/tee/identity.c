@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tee/hex.h"
+#include "util/codec.h"
 
 const char *tl_tee_kind_name(tl_tee_kind k)
 {
@@ -23,7 +23,7 @@ const char *tl_tee_kind_name(tl_tee_kind k)
 static void hexfield(json_t *o, const char *k, const uint8_t *v, size_t n)
 {
     char h[129];
-    tl_tee_hex(v, n, h);
+    tl_hex(v, n, h);
     json_object_set_new(o, k, json_string(h));
 }
 

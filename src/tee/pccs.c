@@ -10,11 +10,11 @@
 
 #include "tee/certs.h"
 #include "tee/collateral.h"
-#include "tee/hex.h"
 #include "tee/pccs.h"
 #include "tee/quote.h"
 #include "tee/sgx_ext.h"
 #include "tee/tcbinfo.h"
+#include "util/codec.h"
 
 #define MAX_BODY (8 << 20)
 
@@ -143,7 +143,7 @@ static int quote_needs(const uint8_t *quote, size_t len, int *tdx, char fmspc[13
     else
         return tl_errf(err, TL_EINVAL, "PCK certificate issuer \"%s\" is neither the Processor nor the Platform CA", cn);
     *tdx = q.version == 4;
-    tl_tee_hex(ext.fmspc, 6, fmspc);
+    tl_hex(ext.fmspc, 6, fmspc);
     for (int i = 0; fmspc[i]; i++)
         if (fmspc[i] >= 'a')
             fmspc[i] = (char)(fmspc[i] - 'a' + 'A');

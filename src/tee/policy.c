@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tee/hex.h"
 #include "tee/policy.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define MAX_LIST 64
@@ -47,7 +47,7 @@ static int get_hex(json_t *v, const char *field, size_t n, uint8_t *out, tl_err 
     if (!json_is_string(v))
         return tl_errf(err, TL_EINVAL, "policy: %s must be a hex string of %zu bytes", field, n);
     const char *s = json_string_value(v);
-    if (strlen(s) != 2 * n || tl_tee_unhex(s, out, n))
+    if (tl_unhex(s, strlen(s), out, n))
         return tl_errf(err, TL_EINVAL, "policy: %s must be %zu hex digits, got \"%.100s\" (%zu characters)", field,
                        2 * n, s, strlen(s));
     return 0;
@@ -274,9 +274,9 @@ static int in_list(const hexlist *l, const uint8_t *v, size_t n)
 static int refuse_list(const char *field, const hexlist *l, const uint8_t *v, size_t n, tl_err *err)
 {
     char got[97], want[3][97];
-    tl_tee_hex(v, n, got);
+    tl_hex(v, n, got);
     for (int i = 0; i < l->n && i < 3; i++)
-        tl_tee_hex(l->v[i], n, want[i]);
+        tl_hex(l->v[i], n, want[i]);
     return tl_errf(err, TL_EPOLICY, "policy: %s %s is not in the allowed list [%s%s%s%s%s%s]", field, got, want[0],
                    l->n > 1 ? ", " : "", l->n > 1 ? want[1] : "", l->n > 2 ? ", " : "", l->n > 2 ? want[2] : "",
                    l->n > 3 ? ", ..." : "");
@@ -285,8 +285,8 @@ static int refuse_list(const char *field, const hexlist *l, const uint8_t *v, si
 static int refuse_val(const char *field, const uint8_t *want, const uint8_t *got, size_t n, tl_err *err)
 {
     char g[97], w[97];
-    tl_tee_hex(got, n, g);
-    tl_tee_hex(want, n, w);
+    tl_hex(got, n, g);
+    tl_hex(want, n, w);
     return tl_errf(err, TL_EPOLICY, "policy: %s %s differs from the required %s", field, g, w);
 }
 
@@ -344,9 +344,9 @@ int tl_policy_check(const tl_policy *p, const tl_identity *id, tl_err *err)
                 masked[i] = id->td_attributes[i] & p->td_attr_mask[i];
             if (memcmp(masked, p->td_attr, 8)) {
                 char g[17], w[17], m[17];
-                tl_tee_hex(id->td_attributes, 8, g);
-                tl_tee_hex(p->td_attr, 8, w);
-                tl_tee_hex(p->td_attr_mask, 8, m);
+                tl_hex(id->td_attributes, 8, g);
+                tl_hex(p->td_attr, 8, w);
+                tl_hex(p->td_attr_mask, 8, m);
                 return tl_errf(err, TL_EPOLICY, "policy: tdx.td_attributes %s masked with %s differs from the required %s",
                                g, m, w);
             }

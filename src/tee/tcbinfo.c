@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tee/certs.h"
-#include "tee/hex.h"
+#include "util/codec.h"
 
 #define FAIL(...) do { tl_errf(err, TL_EINVAL, __VA_ARGS__); goto fail; } while (0)
 
@@ -24,7 +24,8 @@ static int intval(json_t *o, const char *k, long max, long *out)
 
 static int hexfield(json_t *o, const char *k, uint8_t *out, size_t n)
 {
-    return tl_tee_unhex(str(o, k), out, n);
+    const char *s = str(o, k);
+    return s ? tl_unhex(s, strlen(s), out, n) : TL_CODEC_ELEN;
 }
 
 static int dates(json_t *o, time_t *issue, time_t *next)

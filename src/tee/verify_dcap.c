@@ -10,10 +10,10 @@
 #include "tee/certs.h"
 #include "tee/collateral.h"
 #include "tee/ecdsa.h"
-#include "tee/hex.h"
 #include "tee/sgx_ext.h"
 #include "tee/tcbinfo.h"
 #include "tee/verify_internal.h"
+#include "util/codec.h"
 
 static const uint8_t INTEL_QE_VENDOR[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
                                             0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
@@ -136,8 +136,8 @@ static int check_qe(const tl_quote *q, const tl_qe_identity *qe, const tl_isv_le
                        q->version == 4 ? "TDX" : "SGX", want_id);
     if (memcmp(r + TL_RB_MRSIGNER, qe->mrsigner, 32)) {
         char g[65], w[65];
-        tl_tee_hex(r + TL_RB_MRSIGNER, 32, g);
-        tl_tee_hex(qe->mrsigner, 32, w);
+        tl_hex(r + TL_RB_MRSIGNER, 32, g);
+        tl_hex(qe->mrsigner, 32, w);
         return tl_errf(err, TL_ECRYPTO, "QE identity: QE report MRSIGNER %s is not Intel's %s", g, w);
     }
     if (tl_le16(r + TL_RB_ISVPRODID) != qe->isvprodid)
@@ -251,8 +251,8 @@ int tl_verify_dcap(const tl_quote *q, STACK_OF(X509) *chain, const tl_collateral
         CHECK_RC(tl_errf(err, TL_EINVAL, "TCB info is for %s, this quote needs %s TCB info", c.tcb->id, want_tcb_id));
     if (memcmp(ext.fmspc, c.tcb->fmspc, 6)) {
         char a[13], b[13];
-        tl_tee_hex(ext.fmspc, 6, a);
-        tl_tee_hex(c.tcb->fmspc, 6, b);
+        tl_hex(ext.fmspc, 6, a);
+        tl_hex(c.tcb->fmspc, 6, b);
         CHECK_RC(tl_errf(err, TL_EINVAL, "TCB info is for FMSPC %s, the PCK certificate's platform is FMSPC %s", b, a));
     }
     if (memcmp(ext.pceid, c.tcb->pceid, 2))

@@ -8,6 +8,7 @@
 
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tok_internal.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define MAX_CORPUS_BYTES ((size_t)4 << 30)
@@ -517,23 +518,14 @@ oom:
 
 static char *write_tiktoken(const trainer *tr, size_t *out_len)
 {
-    static const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t cap = 0;
     for (size_t i = 0; i < tr->ntok; i++)
-        cap += (tr->tlen[i] + 2) / 3 * 4 + 12;
+        cap += TL_B64_LEN(tr->tlen[i]) + 12;
     char *o = malloc(cap + 1), *q = o;
     if (!o)
         return NULL;
     for (size_t i = 0; i < tr->ntok; i++) {
-        const uint8_t *d = tr->tbytes + tr->toff[i];
-        size_t n = tr->tlen[i];
-        for (size_t j = 0; j < n; j += 3) {
-            uint32_t w = (uint32_t)d[j] << 16 | (j + 1 < n ? (uint32_t)d[j + 1] << 8 : 0) | (j + 2 < n ? d[j + 2] : 0);
-            *q++ = a[w >> 18 & 63];
-            *q++ = a[w >> 12 & 63];
-            *q++ = j + 1 < n ? a[w >> 6 & 63] : '=';
-            *q++ = j + 2 < n ? a[w & 63] : '=';
-        }
+        q += tl_b64_encode_into(tr->tbytes + tr->toff[i], tr->tlen[i], q);
         q += sprintf(q, " %zu\n", i);
     }
     *q = 0;

@@ -7,70 +7,25 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 #define MAX_FILE_BYTES ((size_t)256 << 20)
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict standard base64 (padding required, no stray or non-canonical bits), as Rust's base64
- * STANDARD engine that npm tiktoken uses. Returns the decoded length or -1. */
-static long b64_decode(const uint8_t *s, size_t n, uint8_t *out)
-{
-    if (n == 0 || n % 4)
-        return -1;
-    long o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad)
-                return -1;
-            v[k] = b64val(s[i + k]);
-            if (v[k] < 0)
-                return -1;
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        if ((pad == 1 && (w & 0xFF)) || (pad == 2 && (w & 0xFFFF)))
-            return -1;
-        out[o++] = (uint8_t)(w >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(w >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)w;
-    }
-    return o;
-}
 
 typedef struct {
     tok_entry *e;
     size_t n, cap;
     uint8_t *buf;  /* decoded token bytes */
-    size_t used;
+    size_t used, bufcap;
 } entries;
 
 static int add_entry(entries *es, const uint8_t *tok, size_t tlen, uint64_t rank, uint32_t line, const char *what,
                      const char *unit, tl_err *err)
 {
-    long dl = b64_decode(tok, tlen, es->buf + es->used);
-    if (dl < 0)
+    /* strict standard base64 (padding required, no stray or non-canonical bits), as Rust's base64
+     * STANDARD engine that npm tiktoken uses */
+    size_t dl;
+    if (tl_b64_decode_into((const char *)tok, tlen, es->buf + es->used, es->bufcap - es->used, &dl))
         return tl_errf(err, TL_EINVAL, "%s: %s %u: token '%.*s' is not valid base64", what, unit, line,
                        (int)(tlen > 40 ? 40 : tlen), (const char *)tok);
     if (rank >= TOK_MAX_ID)
@@ -85,7 +40,7 @@ static int add_entry(entries *es, const uint8_t *tok, size_t tlen, uint64_t rank
         es->cap = cap;
     }
     es->e[es->n++] = (tok_entry){(uint32_t)es->used, (uint32_t)dl, (uint32_t)rank, line};
-    es->used += (size_t)dl;
+    es->used += dl;
     return 0;
 }
 
@@ -226,6 +181,7 @@ static int parse_json(const uint8_t *d, size_t len, const char *what, entries *e
     }
     size_t bl = json_string_length(br);
     es->buf = malloc(bl + 1);
+    es->bufcap = bl; /* decoded tokens are shorter than their base64 text */
     if (!es->buf)
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", what);
     return parse_bpe_ranks((const uint8_t *)json_string_value(br), bl, what, es, err);
@@ -239,8 +195,7 @@ static void sha256_hex(const uint8_t *d, size_t n, char out[65])
         out[0] = 0;
         return;
     }
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    tl_hex(h, 32, out);
 }
 
 /* "dir/cl100k_base.tiktoken" -> the spec named cl100k_base (a file that claims to be standard). */
@@ -322,6 +277,7 @@ tl_tokenizer *tl_tokenizer_load_mem(const uint8_t *data, size_t len, const char 
         rc = parse_json(data, len, what, &es, &meta, &root, err);
     } else {
         es.buf = malloc(len + 1);
+        es.bufcap = len;
         rc = es.buf ? parse_tiktoken(data, len, what, &es, err) : tl_errf(err, TL_ENOMEM, "%s: out of memory", what);
     }
     if (!rc)

@@ -11,10 +11,10 @@
 #include "tee/collateral.h"
 #include "tee/pccs.h"
 #include "tee/ecdsa.h"
-#include "tee/hex.h"
 #include "tee/quote.h"
 #include "tee/verify.h"
 #include "test.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
@@ -80,13 +80,13 @@ static void test_fixture_results(void)
         CHECKF(strcmp(id.advisories, "INTEL-SA-00289,INTEL-SA-00615") == 0, "%s", id.advisories);
         CHECK(strcmp(id.qe_status, "UpToDate") == 0);
         char h[65];
-        tl_tee_hex(id.mrenclave, 32, h);
+        tl_hex(id.mrenclave, 32, h);
         CHECK(strcmp(h, "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb") == 0);
-        tl_tee_hex(id.mrsigner, 32, h);
+        tl_hex(id.mrsigner, 32, h);
         CHECK(strcmp(h, "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6") == 0);
         CHECK(id.isv_prod_id == 0 && id.isv_svn == 0);
         CHECK(memcmp(id.report_data, "Hello, world!\0\0\0", 16) == 0);
-        tl_tee_hex(id.fmspc, 6, h);
+        tl_hex(id.fmspc, 6, h);
         CHECK(strcmp(h, "00a067110000") == 0);
     }
     expect(a.q, a.n, a.col, T("2025-06-19T10:56:10Z"), NULL, TL_ESTATE, "TCB info is not yet valid", NULL, "A early");
@@ -107,10 +107,10 @@ static void test_fixture_results(void)
         CHECKF(id.advisories[0] == 0, "%s", id.advisories);
         CHECK(strcmp(id.qe_status, "UpToDate") == 0 && strcmp(id.tdx_module_status, "UpToDate") == 0);
         char h[97];
-        tl_tee_hex(id.mrtd, 48, h);
+        tl_hex(id.mrtd, 48, h);
         CHECK(strcmp(h, "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7") == 0);
         CHECK(id.tee_tcb_svn[0] == 6 && id.tee_tcb_svn[1] == 1 && id.tee_tcb_svn[2] == 3);
-        tl_tee_hex(id.fmspc, 6, h);
+        tl_hex(id.fmspc, 6, h);
         CHECK(strcmp(h, "b0c06f000000") == 0);
     }
     expect(b.q, b.n, b.col, T("2025-06-19T10:32:26Z"), NULL, TL_ESTATE, "not yet valid", NULL, "B early");

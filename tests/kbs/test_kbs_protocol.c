@@ -20,6 +20,7 @@
 #include "seal/crypto.h"
 #include "tee/tee.h"
 #include "test.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 static char base_url[128], ca[4096], store[4096];

@@ -5,7 +5,7 @@
  *   bench_seal compare PLAIN SEALED KEY REPS
  *                                        alternates tl_model_open of the plaintext and the sealed
  *                                        model (warm page cache), each after a GAP_MS pause (default
- *                                        20); prints median/best ms and CPU ms of each
+ *                                        10); prints median/best ms and CPU ms of each
  *   bench_seal bw FILE VOCAB REPS       one thread, the memory-side floor of a load: memcpy between
  *                                        two faulted buffers, pread of FILE (warm page cache) into a
  *                                        faulted buffer, and into a fresh parameter arena (huge pages,
@@ -113,10 +113,12 @@ static int compare(const char *plain, const char *sealed, const char *key, int r
         c[k] = calloc((size_t)reps, sizeof(double));
     }
     /* The pause lets threads the previous load leaves running go idle first: the plaintext
-     * loader's OpenMP workers spin for a few ms after its parallel loop, and would otherwise take
-     * a core from whichever load comes next (GAP_MS=0 measures loads back to back). */
+     * loader's OpenMP worker spins for 2-5 ms after its parallel loop (libgomp's default wait
+     * policy) and would otherwise take a core from whichever load comes next (GAP_MS=0: loads back
+     * to back). Not longer: on the 2-vCPU VM a core idle for ~20 ms is slow to get back, which
+     * then hides what two cores do (bench/seal.sh shows that case in a row of its own). */
     const char *gs = getenv("GAP_MS");
-    long gap_ms = gs ? atol(gs) : 20;
+    long gap_ms = gs ? atol(gs) : 10;
     struct timespec gap = {gap_ms / 1000, gap_ms % 1000 * 1000000L};
     for (int i = 0; i < reps; i++) {
         for (int which = 0; which < 2; which++) {

@@ -9,6 +9,7 @@
 #include "seal/seal.h"
 #include "seal_fixture.h"
 #include "test.h"
+#include "util/codec.h"
 #include "util/io.h"
 
 static int run_ref(const char *py, const char *src, const char *key, const char *model, char *out, size_t n)

@@ -17,6 +17,7 @@
 #include "server/ratls.h"
 #include "tee/tee.h"
 #include "test.h"
+#include "util/codec.h"
 
 typedef struct {
     int lfd, port;
@@ -121,7 +122,7 @@ int main(void)
     tl_identity self;
     CHECK(tl_tee_self(tee, &self, &err) == 0);
     char mre[65], policy[512], other[512];
-    tl_ratls_hex(self.mrenclave, 32, mre);
+    tl_hex(self.mrenclave, 32, mre);
     snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
     snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
 

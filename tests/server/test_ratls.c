@@ -10,6 +10,7 @@
 
 #include "server/ratls.h"
 #include "test.h"
+#include "util/codec.h"
 
 /* A stand-in TEE whose "evidence" is a marker followed by the report data it was asked to bind. */
 static int fake_evidence(tl_tee *t, const uint8_t rd[64], uint8_t **ev, size_t *len, tl_err *err)
@@ -101,7 +102,7 @@ int main(void)
     char hpath[256], hex[65];
     snprintf(hpath, sizeof hpath, "%s/h.txt", dir);
     char *h = slurp(hpath);
-    tl_ratls_hex(r.pubkey_hash, 32, hex);
+    tl_hex(r.pubkey_hash, 32, hex);
     CHECKF(h && !strncmp(h, hex, 64), "openssl says %s, teelm %s", h ? h : "?", hex);
     uint8_t zeros[32] = {0};
     CHECK(memcmp(r.evidence + 4 + 32, zeros, 32) == 0);
