@@ -6,16 +6,9 @@
 
 #include "tensor/pool.h"
 #include "tensor/simd.h"
+#include "tensor/tile.h"
 
-#define TR 6
-#if VW == 8
-#define TNV 2
-#else
-#define TNV 4
-#endif
-#define TCOLS (TNV * VW)
 #define VB TL_LMHEAD_VB
-#define INLINE static inline __attribute__((always_inline))
 
 size_t tl_lmhead_np(int N)
 {
@@ -32,60 +25,38 @@ size_t tl_lmhead_scratch(int N, int C, int nthreads)
 
 /* ---- forward: logitsT[v][n] = bias[v] + Σ_c w[v][c] xt[c][n], with a running log-sum-exp ---- */
 
-/* Updates the running max m and sum s (of exp(logit - m)) of each column with a tile's rows. */
-INLINE void lse_update(float *m, float *s, const vf *acc, int stride, const int R)
+/* Updates the running max m and sum s (of exp(logit - m)) of column vector j with a tile's rows. */
+TL_INLINE void lse_update(float *m, float *s, vf acc[TILE_MR][TILE_MV], int j, const int R)
 {
     vf mo = vload(m), mx = mo;
     for (int r = 0; r < R; r++)
-        mx = vmax(mx, acc[r * stride]);
+        mx = vmax(mx, acc[r][j]);
     vf sum = vmul(vload(s), vexp_neg(vsub(mo, mx)));
     for (int r = 0; r < R; r++)
-        sum = vadd(sum, vexp_neg(vsub(acc[r * stride], mx)));
+        sum = vadd(sum, vexp_neg(vsub(acc[r][j], mx)));
     vstore(m, mx);
     vstore(s, sum);
 }
 
-INLINE void fwd_tile(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
-                     size_t Np, int v0, int n0, const int R, const int NV)
+TL_INLINE void fwd_tile(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                        size_t Np, int v0, int n0, const int R, const int NV)
 {
-    vf acc[TR][TNV];
-    for (int r = 0; r < R; r++) {
-        vf b = vset1(bias[v0 + r]);
+    vf acc[TILE_MR][TILE_MV];
+    tile_set_rows(acc, bias + v0, R, NV);
+    tile_fma(acc, w + (size_t)v0 * C, C, 1, xt + n0, Np, C, R, NV);
+    tile_store(L + (size_t)v0 * Np + n0, Np, acc, R, NV);
+    if (m) {
+        /* unrolled, or the accumulators go through the stack to be indexed by j (4% slower) */
+#pragma GCC unroll 16
         for (int j = 0; j < NV; j++)
-            acc[r][j] = b;
+            lse_update(m + n0 + j * VW, s + n0 + j * VW, acc, j, R);
     }
-    const float *wr = w + (size_t)v0 * C;
-    for (int c = 0; c < C; c++) {
-        vf xv[TNV];
-        for (int j = 0; j < NV; j++)
-            xv[j] = vload(xt + (size_t)c * Np + n0 + j * VW);
-        for (int r = 0; r < R; r++) {
-            vf wv = vset1(wr[(size_t)r * C + c]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(wv, xv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(L + (size_t)(v0 + r) * Np + n0 + j * VW, acc[r][j]);
-    if (m)
-        for (int j = 0; j < NV; j++)
-            lse_update(m + n0 + j * VW, s + n0 + j * VW, &acc[0][j], TNV, R);
 }
 
-static void fwd_tile_edge(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
-                          size_t Np, int v0, int n0, int R, int NV)
+TL_EDGE void fwd_tile_edge(float *L, float *m, float *s, const float *xt, const float *w, const float *bias, int C,
+                           size_t Np, int v0, int n0, int R, int NV)
 {
-    if (NV == TNV) {
-        switch (R) {
-        case 1: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 1, TNV); return;
-        case 2: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 2, TNV); return;
-        case 3: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 3, TNV); return;
-        case 4: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 4, TNV); return;
-        case 5: fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, 5, TNV); return;
-        }
-    }
-    fwd_tile(L, m, s, xt, w, bias, C, Np, v0, n0, R, NV);
+    TILE_EDGE(fwd_tile, R, NV, L, m, s, xt, w, bias, C, Np, v0, n0);
 }
 
 typedef struct {
@@ -200,83 +171,6 @@ double tl_xent_loss(const float *logitsT, const float *lse, const uint32_t *targ
 
 /* ---- backward ---- */
 
-/* dw[v0..+R][c0..+NV*VW] = Σ_n P[i][n] x[n][c]  (overwrite) */
-INLINE void dw_tile(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
-                    int c0, const int R, const int NV)
-{
-    vf acc[TR][TNV];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            acc[r][j] = vzero();
-    for (int n = 0; n < N; n++) {
-        vf xv[TNV];
-        for (int j = 0; j < NV; j++)
-            xv[j] = vload(x + (size_t)n * C + c0 + j * VW);
-        for (int r = 0; r < R; r++) {
-            vf p = vset1(P[(size_t)(i0 + r) * Np + n]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(p, xv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(dw + (size_t)(v0 + i0 + r) * C + c0 + j * VW, acc[r][j]);
-}
-
-static void dw_tile_edge(float *dw, const float *P, const float *x, int N, int C, size_t Np, int v0, int i0,
-                         int c0, int R, int NV)
-{
-    if (NV == TNV) {
-        switch (R) {
-        case 1: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 1, TNV); return;
-        case 2: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 2, TNV); return;
-        case 3: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 3, TNV); return;
-        case 4: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 4, TNV); return;
-        case 5: dw_tile(dw, P, x, N, C, Np, v0, i0, c0, 5, TNV); return;
-        }
-    }
-    dw_tile(dw, P, x, N, C, Np, v0, i0, c0, R, NV);
-}
-
-/* dx[n0..+R][c0..+NV*VW] += Σ_i P[i][n] w[v0+i][c] over the block's rows */
-INLINE void dx_tile(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
-                    int n0, int c0, const int R, const int NV)
-{
-    vf acc[TR][TNV];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            acc[r][j] = vload(dx + (size_t)(n0 + r) * C + c0 + j * VW);
-    for (int i = 0; i < nrows; i++) {
-        vf wv[TNV];
-        for (int j = 0; j < NV; j++)
-            wv[j] = vload(w + (size_t)(v0 + i) * C + c0 + j * VW);
-        const float *p = P + (size_t)i * Np + n0;
-        for (int r = 0; r < R; r++) {
-            vf pv = vset1(p[r]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(pv, wv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(dx + (size_t)(n0 + r) * C + c0 + j * VW, acc[r][j]);
-}
-
-static void dx_tile_edge(float *dx, const float *P, const float *w, int nrows, int C, size_t Np, int v0,
-                         int n0, int c0, int R, int NV)
-{
-    if (NV == TNV) {
-        switch (R) {
-        case 1: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 1, TNV); return;
-        case 2: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 2, TNV); return;
-        case 3: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 3, TNV); return;
-        case 4: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 4, TNV); return;
-        case 5: dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, 5, TNV); return;
-        }
-    }
-    dx_tile(dx, P, w, nrows, C, Np, v0, n0, c0, R, NV);
-}
-
 static void backward_block(float *dxp, float *dw, float *dbias, float *P, const float *logitsT,
                            const float *lse, const float *colscale, const uint32_t *targets, const float *x,
                            const float *w, int N, int C, size_t Np, int v0, int nrows)
@@ -308,20 +202,26 @@ static void backward_block(float *dxp, float *dw, float *dbias, float *P, const 
         int R = nrows - i0 < TR ? nrows - i0 : TR;
         for (int k = 0; k < ncv; k += TNV) {
             int NV = ncv - k < TNV ? ncv - k : TNV;
+            /* dw[v0+i0..+R][c0..+NV*VW] = Σ_n P[i][n] x[n][c]  (overwrite) */
+            float *d = dw + (size_t)(v0 + i0) * C + k * VW;
+            const float *p = P + (size_t)i0 * Np, *xc = x + k * VW;
             if (R == TR && NV == TNV)
-                dw_tile(dw, P, x, N, C, Np, v0, i0, k * VW, TR, TNV);
+                tile_madd(d, C, 0, p, Np, 1, xc, C, N, TR, TNV);
             else
-                dw_tile_edge(dw, P, x, N, C, Np, v0, i0, k * VW, R, NV);
+                tile_madd_edge(d, C, 0, p, Np, 1, xc, C, N, R, NV);
         }
     }
     for (int n0 = 0; n0 < N; n0 += TR) {
         int R = N - n0 < TR ? N - n0 : TR;
         for (int k = 0; k < ncv; k += TNV) {
             int NV = ncv - k < TNV ? ncv - k : TNV;
+            /* dx[n0..+R][c0..+NV*VW] += Σ_i P[i][n] w[v0+i][c] over the block's rows */
+            float *d = dxp + (size_t)n0 * C + k * VW;
+            const float *p = P + n0, *wc = w + (size_t)v0 * C + k * VW;
             if (R == TR && NV == TNV)
-                dx_tile(dxp, P, w, nrows, C, Np, v0, n0, k * VW, TR, TNV);
+                tile_madd(d, C, 1, p, 1, Np, wc, C, nrows, TR, TNV);
             else
-                dx_tile_edge(dxp, P, w, nrows, C, Np, v0, n0, k * VW, R, NV);
+                tile_madd_edge(d, C, 1, p, 1, Np, wc, C, nrows, R, NV);
         }
     }
     for (int c = Cf; c < C; c++) { /* columns not covered by full vectors */
@@ -414,7 +314,7 @@ static inline __m512 hsum16(const __m512 *a)
 /* 16 vocabulary rows for every batch row: the 16 x C weight tile stays in L1 while the batch rows
  * go through it, and the 16 logits of a batch row are stored as one vector. Inlined with C known
  * at compile time for the common widths, so the 16 row addresses are constant offsets. */
-static inline __attribute__((always_inline)) void tile16(const rows_job *j, long v, const int C)
+TL_INLINE void tile16(const rows_job *j, long v, const int C)
 {
     const float *w = j->w + (size_t)v * C;
     const __m512 bias = _mm512_loadu_ps(j->bias + v);
@@ -508,27 +408,14 @@ typedef struct {
 /* One packed block (16 vocabulary rows) for input rows b..b+NR-1; NR is a compile-time constant
  * so the accumulators stay in registers. Each logit is a chain of FMAs over c in order. The
  * stored logits also raise mx[r] (the sampler's first pass, done while they are in registers). */
-static inline __attribute__((always_inline)) void packed_rows(const packed_job *j, long blk, int b, const int NR,
-                                                              float *mx)
+TL_INLINE void packed_rows(const packed_job *j, long blk, int b, const int NR, float *mx)
 {
     const int C = j->C, V = j->V;
     const float *wb = j->packed + (size_t)blk * PB * C;
     const long v0 = blk * PB;
-    const float *x0 = j->x + (size_t)b * C;
-    vf acc[8][PV];
-    for (int r = 0; r < NR; r++)
-        for (int k = 0; k < PV; k++)
-            acc[r][k] = vzero();
-    for (int c = 0; c < C; c++) {
-        vf wv[PV];
-        for (int k = 0; k < PV; k++)
-            wv[k] = vload(wb + (size_t)c * PB + k * VW);
-        for (int r = 0; r < NR; r++) {
-            const vf xv = vset1(x0[(size_t)r * C + c]);
-            for (int k = 0; k < PV; k++)
-                acc[r][k] = vfma(wv[k], xv, acc[r][k]);
-        }
-    }
+    vf acc[TILE_MR][TILE_MV];
+    tile_zero(acc, NR, PV);
+    tile_fma(acc, j->x + (size_t)b * C, C, 1, wb, PB, C, NR, PV);
     for (int r = 0; r < NR; r++) {
         float *o = j->out + (size_t)(b + r) * V + v0;
         if (v0 + PB <= V) {

@@ -4,21 +4,12 @@
 
 #include "tensor/pool.h"
 #include "tensor/simd.h"
+#include "tensor/tile.h"
 
-/* Register tile: TR rows x TNV vectors of accumulators (24 zmm with AVX-512; fewer with the
- * 16-register AVX2 file). Each step broadcasts one scalar and multiplies TNV vectors. */
-#define TR 6
-#if VW == 8
-#define TNV 2
-#else
-#define TNV 4
-#endif
-#define TCOLS (TNV * VW)
 /* Below this many multiply-adds (~0.1 ms on one core) a parallel region costs more than it saves,
  * especially on a loaded machine where every barrier can wait for a descheduled thread. */
 #define PAR_MIN (1 << 22)
 
-#define INLINE static inline __attribute__((always_inline))
 #define TL_ALL 256
 
 /* chunks of ~1/16 of the work per thread: small enough that a descheduled thread holds little */
@@ -40,29 +31,13 @@ size_t tl_linear_scratch(int C, int OC)
 }
 
 /* outT[o0..+R][0..NV*VW) = bias + Σ_c w[o][c] · xt[c][n] (rows of the output in lanes). */
-INLINE void small_tile(float *outT, const float *xt, const float *w, const float *bias, int C, size_t Np,
-                       int o0, const int R, const int NV)
+TL_INLINE void small_tile(float *outT, const float *xt, const float *w, const float *bias, int C, size_t Np,
+                          int o0, const int R, const int NV)
 {
-    vf acc[8][2];
-    for (int r = 0; r < R; r++) {
-        vf b = vset1(bias ? bias[o0 + r] : 0.0f);
-        for (int j = 0; j < NV; j++)
-            acc[r][j] = b;
-    }
-    const float *wr = w + (size_t)o0 * C;
-    for (int c = 0; c < C; c++) {
-        vf xv[2];
-        for (int j = 0; j < NV; j++)
-            xv[j] = vload(xt + (size_t)c * Np + j * VW);
-        for (int r = 0; r < R; r++) {
-            vf wv = vset1(wr[(size_t)r * C + c]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(wv, xv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(outT + (size_t)(o0 + r) * Np + j * VW, acc[r][j]);
+    vf acc[TILE_MR][TILE_MV];
+    tile_set_rows(acc, bias ? bias + o0 : NULL, R, NV);
+    tile_fma(acc, w + (size_t)o0 * C, C, 1, xt, Np, C, R, NV);
+    tile_store(outT + (size_t)o0 * Np, Np, acc, R, NV);
 }
 
 static void small_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
@@ -96,28 +71,12 @@ static void small_forward(float *out, const float *inp, const float *w, const fl
 }
 
 /* out rows n0..n0+R, columns o0..o0+NV*VW (clipped at OC); wt is [C+1][OCp] with the bias last. */
-INLINE void fwd_tile(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
-                     int n0, int o0, const int R, const int NV)
+TL_INLINE void fwd_tile(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
+                        int n0, int o0, const int R, const int NV)
 {
-    vf acc[TR][TNV];
-    const float *brow = wt + (size_t)C * OCp + o0;
-    for (int j = 0; j < NV; j++) {
-        vf b = vload(brow + j * VW);
-        for (int r = 0; r < R; r++)
-            acc[r][j] = b;
-    }
-    const float *a = inp + (size_t)n0 * C;
-    for (int c = 0; c < C; c++) {
-        vf w[TNV];
-        const float *wr = wt + (size_t)c * OCp + o0;
-        for (int j = 0; j < NV; j++)
-            w[j] = vload(wr + j * VW);
-        for (int r = 0; r < R; r++) {
-            vf x = vset1(a[(size_t)r * C + c]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(x, w[j], acc[r][j]);
-        }
-    }
+    vf acc[TILE_MR][TILE_MV];
+    tile_load(acc, wt + (size_t)C * OCp + o0, 0, R, NV); /* the bias row in every row */
+    tile_fma(acc, inp + (size_t)n0 * C, C, 1, wt + o0, OCp, C, R, NV);
     for (int r = 0; r < R; r++) {
         float *o = out + (size_t)(n0 + r) * OC;
         for (int j = 0; j < NV; j++) {
@@ -134,19 +93,10 @@ INLINE void fwd_tile(float *out, const float *inp, const float *wt, int C, int O
 }
 
 /* Edge tiles: fewer rows get their own unrolled copies; fewer vectors use a generic loop. */
-static void fwd_tile_edge(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
-                          int n0, int o0, int R, int NV)
+TL_EDGE void fwd_tile_edge(float *out, const float *inp, const float *wt, int C, int OC, size_t OCp,
+                           int n0, int o0, int R, int NV)
 {
-    if (NV == TNV) {
-        switch (R) {
-        case 1: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 1, TNV); return;
-        case 2: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 2, TNV); return;
-        case 3: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 3, TNV); return;
-        case 4: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 4, TNV); return;
-        case 5: fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, 5, TNV); return;
-        }
-    }
-    fwd_tile(out, inp, wt, C, OC, OCp, n0, o0, R, NV);
+    TILE_EDGE(fwd_tile, R, NV, out, inp, wt, C, OC, OCp, n0, o0);
 }
 
 typedef struct {
@@ -214,81 +164,6 @@ void tl_linear_forward(float *out, const float *inp, const float *w, const float
     tl_linear_forward_packed(out, inp, wt, N, C, OC);
 }
 
-/* dinp[n0..+R, c0..+NV*VW] += dout[n, :] · w[:, c] over all OC outputs (full vectors only). */
-INLINE void dinp_tile(float *dinp, const float *dout, const float *w, int C, int OC, int n0, int c0,
-                      const int R, const int NV)
-{
-    vf acc[TR][TNV];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            acc[r][j] = vload(dinp + (size_t)(n0 + r) * C + c0 + j * VW);
-    for (int o = 0; o < OC; o++) {
-        vf wv[TNV];
-        for (int j = 0; j < NV; j++)
-            wv[j] = vload(w + (size_t)o * C + c0 + j * VW);
-        for (int r = 0; r < R; r++) {
-            vf g = vset1(dout[(size_t)(n0 + r) * OC + o]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(g, wv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(dinp + (size_t)(n0 + r) * C + c0 + j * VW, acc[r][j]);
-}
-
-static void dinp_tile_edge(float *dinp, const float *dout, const float *w, int C, int OC, int n0, int c0, int R, int NV)
-{
-    if (NV == TNV) {
-        switch (R) {
-        case 1: dinp_tile(dinp, dout, w, C, OC, n0, c0, 1, TNV); return;
-        case 2: dinp_tile(dinp, dout, w, C, OC, n0, c0, 2, TNV); return;
-        case 3: dinp_tile(dinp, dout, w, C, OC, n0, c0, 3, TNV); return;
-        case 4: dinp_tile(dinp, dout, w, C, OC, n0, c0, 4, TNV); return;
-        case 5: dinp_tile(dinp, dout, w, C, OC, n0, c0, 5, TNV); return;
-        }
-    }
-    dinp_tile(dinp, dout, w, C, OC, n0, c0, R, NV);
-}
-
-/* dw[o0..+R, c0..+NV*VW] += Σ_n dout[n, o] · inp[n, c]. */
-INLINE void dw_tile(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int c0,
-                    const int R, const int NV)
-{
-    vf acc[TR][TNV];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            acc[r][j] = vload(dw + (size_t)(o0 + r) * C + c0 + j * VW);
-    for (int n = 0; n < N; n++) {
-        vf xv[TNV];
-        for (int j = 0; j < NV; j++)
-            xv[j] = vload(inp + (size_t)n * C + c0 + j * VW);
-        const float *g = dout + (size_t)n * OC + o0;
-        for (int r = 0; r < R; r++) {
-            vf gv = vset1(g[r]);
-            for (int j = 0; j < NV; j++)
-                acc[r][j] = vfma(gv, xv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NV; j++)
-            vstore(dw + (size_t)(o0 + r) * C + c0 + j * VW, acc[r][j]);
-}
-
-static void dw_tile_edge(float *dw, const float *dout, const float *inp, int N, int C, int OC, int o0, int c0, int R, int NV)
-{
-    if (NV == TNV) {
-        switch (R) {
-        case 1: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 1, TNV); return;
-        case 2: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 2, TNV); return;
-        case 3: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 3, TNV); return;
-        case 4: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 4, TNV); return;
-        case 5: dw_tile(dw, dout, inp, N, C, OC, o0, c0, 5, TNV); return;
-        }
-    }
-    dw_tile(dw, dout, inp, N, C, OC, o0, c0, R, NV);
-}
-
 typedef struct {
     float *dinp, *dw;
     const float *dout, *inp, *w;
@@ -311,10 +186,13 @@ static void bwd_chunk(void *p, int slot, long i0, long i1)
             int n0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
             int R = N - n0 < TR ? N - n0 : TR;
             int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            /* dinp[n0..+R][c0..+NV*VW] += Σ_o dout[n][o] · w[o][c] */
+            float *d = j->dinp + (size_t)n0 * C + c0;
+            const float *g = j->dout + (size_t)n0 * OC, *w = j->w + c0;
             if (R == TR && NV == TNV)
-                dinp_tile(j->dinp, j->dout, j->w, C, OC, n0, c0, TR, TNV);
+                tile_madd(d, C, 1, g, OC, 1, w, C, OC, TR, TNV);
             else
-                dinp_tile_edge(j->dinp, j->dout, j->w, C, OC, n0, c0, R, NV);
+                tile_madd_edge(d, C, 1, g, OC, 1, w, C, OC, R, NV);
         }
     }
     if (j->dw && i1 > nin) {
@@ -324,10 +202,13 @@ static void bwd_chunk(void *p, int slot, long i0, long i1)
             int o0 = (int)(t / nct) * TR, c0 = (int)(t % nct) * TCOLS;
             int R = OC - o0 < TR ? OC - o0 : TR;
             int NV = ncv - c0 / VW < TNV ? ncv - c0 / VW : TNV;
+            /* dw[o0..+R][c0..+NV*VW] += Σ_n dout[n][o] · inp[n][c] */
+            float *d = j->dw + (size_t)o0 * C + c0;
+            const float *g = j->dout + o0, *x = j->inp + c0;
             if (R == TR && NV == TNV)
-                dw_tile(j->dw, j->dout, j->inp, N, C, OC, o0, c0, TR, TNV);
+                tile_madd(d, C, 1, g, 1, OC, x, C, N, TR, TNV);
             else
-                dw_tile_edge(j->dw, j->dout, j->inp, N, C, OC, o0, c0, R, NV);
+                tile_madd_edge(d, C, 1, g, 1, OC, x, C, N, R, NV);
         }
     }
 }
