@@ -29,14 +29,14 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $threads threads, $rounds rounds"
 for r in $(seq "$rounds"); do # ABBA order: neither side always runs first
   if [ $((r % 2)) = 1 ]; then order="a b"; else order="b a"; fi
-  for side in $order; do "$tmp/kernels_$side" time "$threads" $filter >"$tmp/$side.$r"; done
+  for side in $order; do "$tmp/kernels_$side" time "$threads" "$filter" >"$tmp/$side.$r"; done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s %12s %12s %7s\n' kernel "A us" "B us" "B/A"
 n=$(wc -l <"$tmp/a.1")
 for i in $(seq "$n"); do
   name=$(sed -n "${i}p" "$tmp/a.1" | sed -E 's/ +[0-9.]+ us$//')
-  med() { for f in "$tmp"/$1.*; do sed -n "${i}p" "$f" | awk '{print $(NF-1)}'; done | sort -g |
+  med() { for f in "$tmp"/"$1".*; do sed -n "${i}p" "$f" | awk '{print $(NF-1)}'; done | sort -g |
     awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   a=$(med a); b=$(med b)
   printf '%-36s %12s %12s %7.3f\n' "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"

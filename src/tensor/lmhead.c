@@ -407,15 +407,29 @@ typedef struct {
 
 /* One packed block (16 vocabulary rows) for input rows b..b+NR-1; NR is a compile-time constant
  * so the accumulators stay in registers. Each logit is a chain of FMAs over c in order. The
- * stored logits also raise mx[r] (the sampler's first pass, done while they are in registers). */
+ * stored logits also raise mx[r] (the sampler's first pass, done while they are in registers).
+ * The same arithmetic as tile_fma (tensor/tile.h), written out: through tile_fma's wider
+ * accumulator array the one-row case ran 5-7% slower (bench/kernels_ab.sh), hot loop unchanged. */
 TL_INLINE void packed_rows(const packed_job *j, long blk, int b, const int NR, float *mx)
 {
     const int C = j->C, V = j->V;
     const float *wb = j->packed + (size_t)blk * PB * C;
     const long v0 = blk * PB;
-    vf acc[TILE_MR][TILE_MV];
-    tile_zero(acc, NR, PV);
-    tile_fma(acc, j->x + (size_t)b * C, C, 1, wb, PB, C, NR, PV);
+    const float *x0 = j->x + (size_t)b * C;
+    vf acc[8][PV];
+    for (int r = 0; r < NR; r++)
+        for (int k = 0; k < PV; k++)
+            acc[r][k] = vzero();
+    for (int c = 0; c < C; c++) {
+        vf wv[PV];
+        for (int k = 0; k < PV; k++)
+            wv[k] = vload(wb + (size_t)c * PB + k * VW);
+        for (int r = 0; r < NR; r++) {
+            const vf xv = vset1(x0[(size_t)r * C + c]);
+            for (int k = 0; k < PV; k++)
+                acc[r][k] = vfma(wv[k], xv, acc[r][k]);
+        }
+    }
     for (int r = 0; r < NR; r++) {
         float *o = j->out + (size_t)(b + r) * V + v0;
         if (v0 + PB <= V) {
