@@ -145,10 +145,11 @@ static obj **pop_mark(vm *v, size_t *n)
         fail(v, "no MARK on the stack");
         return NULL;
     }
+    static obj *none[1];
     size_t m = v->marks[--v->nmarks];
     *n = v->sp - m;
     v->sp = m;
-    return v->stack + m;
+    return v->stack ? v->stack + m : none; /* "(t" before any push: no stack yet, and NULL means error */
 }
 
 static int make_seq(vm *v, int kind, obj **items, size_t n)
@@ -168,6 +169,8 @@ static int make_seq(vm *v, int kind, obj **items, size_t n)
 
 static int append(vm *v, obj *container, obj **items, size_t n)
 {
+    if (!n) /* "}(u": an empty container has no items array to copy into */
+        return 0;
     if (grow((void **)&container->items, &container->cap, container->n + n, sizeof *container->items))
         return tl_errf(v->err, TL_ENOMEM, "%s: out of memory", v->label);
     memcpy(container->items + container->n, items, n * sizeof *items);
@@ -648,11 +651,17 @@ void tl_pk_state_dict_free(tl_pk_state_dict *sd)
 
 int tl_pk_contiguous(const tl_pk_tensor *t)
 {
+    /* an empty tensor has no layout; its other sizes may be huge (the parser's numel is 0 then), and
+     * multiplying them below would overflow */
+    for (int d = 0; d < t->ndim; d++)
+        if (t->size[d] == 0)
+            return 1;
     int64_t expect = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->size[d] != 1 && t->stride[d] != expect)
             return 0;
-        expect *= t->size[d];
+        if (__builtin_mul_overflow(expect, t->size[d], &expect))
+            return 0;
     }
     return 1;
 }

@@ -113,6 +113,27 @@ static void hand_made(void)
         off[1] = 0, off[3] = 4, off[6] = 0; /* size 4 with stride 0: an expanded view of 2 elements */
         CHECK(refuse_pkl("expanded view", view, sizeof ok - 1, "more than its storage of 2"));
     }
+    /* an empty view whose other sizes are huge (0 x 2^40 x 2^40 over a storage of 0 elements) is valid;
+     * the contiguity check used to multiply the sizes and overflow int64 (found by reading the code
+     * while adding the structure-aware pth fuzzer; UBSan in the ASan build aborts on it) */
+    static const char empty[] = "\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+                                "ctorch\nFloatStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x00tQK\x00"
+                                "K\x00\x8a\x06\x00\x00\x00\x00\x00\x01\x8a\x06\x00\x00\x00\x00\x00\x01\x87"
+                                "K\x00\x8a\x06\x00\x00\x00\x00\x00\x01K\x01\x87\x89}tRs.";
+    CHECKF(tl_pickle_state_dict((const uint8_t *)empty, sizeof empty - 1, "x.pth", &sd, &err) == 0, "%s", err.msg);
+    CHECK(sd.n == 1 && sd.t[0].numel == 0 && sd.t[0].ndim == 3 && sd.t[0].size[1] == (int64_t)1 << 40 &&
+          tl_pk_contiguous(&sd.t[0]));
+    tl_pk_state_dict_free(&sd);
+    /* empty SETITEMS/TUPLE marks, also before anything was pushed: accepted, an empty state_dict (they used
+     * to do NULL + 0 pointer arithmetic and memcpy(NULL, .., 0), which UBSan aborts on; found by the
+     * structure-aware fuzz_pth) */
+    CHECKF(tl_pickle_state_dict((const uint8_t *)PKL("\x80\x02}(u."), "x.pth", &sd, &err) == 0, "%s", err.msg);
+    CHECK(sd.n == 0);
+    tl_pk_state_dict_free(&sd);
+    CHECKF(tl_pickle_state_dict((const uint8_t *)PKL("\x80\x02(t]()e}(u."), "x.pth", &sd, &err) == 0, "%s", err.msg);
+    CHECK(sd.n == 0);
+    tl_pk_state_dict_free(&sd);
+    CHECK(refuse_pkl("empty SETITEMS with no dict", PKL("\x80\x02(u."), "stack underflow"));
     /* deeply nested marks and tuples are data, not recursion: no stack overflow */
     static char deep[400002];
     deep[0] = '\x80', deep[1] = 2;
