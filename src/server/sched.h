@@ -38,7 +38,8 @@ typedef struct {
     const float *params;        /* read-only, shared */
     const tl_tokenizer *tok;
     int max_batch;              /* sequences per forward pass */
-    int max_queue;              /* waiting jobs beyond which tl_sched_submit refuses */
+    int max_queue;              /* jobs that may wait for a full batch; beyond, tl_sched_submit refuses
+                                 * (jobs a free batch slot will take do not count) */
     int threads;                /* compute threads (tl_set_threads); 0 = the engine's default */
     tl_metrics *metrics;        /* may be NULL */
     void (*notify)(tl_job *job, void *user); /* progress or end of a job */

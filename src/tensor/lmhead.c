@@ -15,11 +15,17 @@ size_t tl_lmhead_np(int N)
     return tl_round_up((size_t)N, VW);
 }
 
+/* The vocabulary is cut into NPART fixed ranges, each with its own partial sums (the forward
+ * pass's log-sum-exp, the backward pass's dx), combined in range order: threads take whole ranges,
+ * so which thread computed what never changes a bit, whatever the thread count and scheduling
+ * (resumed training must give the same weights). 32 ranges also spread 2-16 threads well. */
+#define NPART 32
+
 size_t tl_lmhead_scratch(int N, int C, int nthreads)
 {
     size_t Np = tl_lmhead_np(N), nt = nthreads < 1 ? 1 : (size_t)nthreads;
-    size_t fwd = (size_t)C * Np + 6 * nt * Np + 2;
-    size_t bwd = nt * ((size_t)N * C + VB * Np) + Np;
+    size_t fwd = (size_t)C * Np + 6 * (size_t)NPART * Np + 2;
+    size_t bwd = (size_t)NPART * N * C + nt * VB * Np + Np;
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -84,17 +90,21 @@ static void lse_flush(float *m, float *s, double *md, double *sd, size_t Np)
 
 #define FLUSH_TILES 64
 
-/* chunks of vocabulary tiles; the slot's running sums fold into its double ones after each
- * chunk (and every FLUSH_TILES tiles) */
-static void fwd_chunk(void *p, int slot, long t0, long t1)
+/* vocabulary ranges q0..q1-1 (NPART ranges of tiles); a range's running sums fold into its double
+ * ones every FLUSH_TILES tiles and at its end */
+static void fwd_chunk(void *p, int slot, long q0, long q1)
 {
+    (void)slot;
     fwd_job *j = p;
     const size_t Np = j->Np;
     const int nvec = (int)(Np / VW);
-    /* per slot: float m[Np], s[Np], then double md[Np], sd[Np] */
-    float *m = j->part ? j->part + (size_t)slot * 6 * Np : NULL, *s = m ? m + Np : NULL;
-    double *md = m ? (double *)(void *)(m + 2 * Np) : NULL, *sd = md ? md + Np : NULL;
-    for (long t = t0; t < t1; t++) {
+    const long ntv = (j->V + TR - 1) / TR;
+    for (long q = q0; q < q1; q++) {
+        /* per range: float m[Np], s[Np], then double md[Np], sd[Np] */
+        float *m = j->part ? j->part + (size_t)q * 6 * Np : NULL, *s = m ? m + Np : NULL;
+        double *md = m ? (double *)(void *)(m + 2 * Np) : NULL, *sd = md ? md + Np : NULL;
+        const long t0 = q * ntv / NPART, t1 = (q + 1) * ntv / NPART;
+        for (long t = t0; t < t1; t++) {
         int v0 = (int)t * TR, R = j->V - v0 < TR ? j->V - v0 : TR;
         for (int k = 0; k < nvec; k += TNV) {
             int NV = nvec - k < TNV ? nvec - k : TNV;
@@ -105,14 +115,8 @@ static void fwd_chunk(void *p, int slot, long t0, long t1)
         }
         if (m && ((t - t0) % FLUSH_TILES == FLUSH_TILES - 1 || t == t1 - 1))
             lse_flush(m, s, md, sd, Np);
+        }
     }
-}
-
-/* chunks of ~1/16 of the work per thread: small enough that a descheduled thread holds little */
-static long grain(long items)
-{
-    long g = items / (16L * tl_get_threads());
-    return g < 1 ? 1 : g;
 }
 
 void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *w, const float *bias,
@@ -128,7 +132,7 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
     }
     const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
     if (lse)
-        for (int t = 0; t < used; t++) {
+        for (int t = 0; t < NPART; t++) {
             float *m = part + (size_t)t * 6 * Np, *s = m + Np;
             double *md = (double *)(void *)(m + 2 * Np), *sd = md + Np;
             for (size_t n = 0; n < Np; n++) {
@@ -139,19 +143,18 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
             }
         }
     fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, used};
-    const long ntv = (V + TR - 1) / TR;
-    tl_parallel_for(ntv, grain(ntv), want, fwd_chunk, &j);
+    tl_parallel_for(NPART, 1, want, fwd_chunk, &j);
     if (!lse)
         return;
-    /* combine the threads' partial maxima and sums */
+    /* combine the ranges' partial maxima and sums, in range order */
     for (size_t n = 0; n < Np; n++) {
         double M = -INFINITY, S = 0;
-        for (int t = 0; t < used; t++) {
+        for (int t = 0; t < NPART; t++) {
             const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
             if (md[n] > M)
                 M = md[n];
         }
-        for (int t = 0; t < used; t++) {
+        for (int t = 0; t < NPART; t++) {
             const double *md = (const double *)(const void *)(part + (size_t)t * 6 * Np + 2 * Np);
             if (md[n] > -INFINITY)
                 S += md[Np + n] * exp(md[n] - M);
@@ -245,18 +248,25 @@ typedef struct {
     const float *logitsT, *lse, *colscale, *x, *w;
     const uint32_t *targets;
     int N, C, V;
-    size_t Np, per;
+    size_t Np;
     int used;
 } bwd_job;
 
-static void bwd_chunk(void *p, int slot, long b0, long b1)
+/* vocabulary ranges q0..q1-1: each range's blocks add into the range's own dx partial; the slot
+ * only lends its work buffer P */
+static void bwd_chunk(void *p, int slot, long q0, long q1)
 {
     bwd_job *j = p;
-    float *dxp = j->scratch + (size_t)slot * j->per, *P = dxp + (size_t)j->N * j->C;
-    for (long b = b0; b < b1; b++) {
-        int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
-        backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N, j->C,
-                       j->Np, v0, nrows);
+    const size_t nc = (size_t)j->N * j->C;
+    float *P = j->scratch + (size_t)NPART * nc + (size_t)slot * VB * j->Np;
+    const long nblocks = (j->V + VB - 1) / VB;
+    for (long q = q0; q < q1; q++) {
+        float *dxp = j->scratch + (size_t)q * nc;
+        for (long b = q * nblocks / NPART; b < (q + 1) * nblocks / NPART; b++) {
+            int v0 = (int)b * VB, nrows = j->V - v0 < VB ? j->V - v0 : VB;
+            backward_block(dxp, j->dw, j->dbias, P, j->logitsT, j->lse, j->colscale, j->targets, j->x, j->w, j->N,
+                           j->C, j->Np, v0, nrows);
+        }
     }
 }
 
@@ -265,19 +275,17 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
                         float *scratch, int nthreads)
 {
     const size_t Np = tl_lmhead_np(N);
-    const size_t per = (size_t)N * C + VB * Np;
-    float *colscale = scratch + (size_t)nthreads * per;
+    const size_t total = (size_t)N * C;
+    const int nt = nthreads < 1 ? 1 : nthreads;
+    float *colscale = scratch + (size_t)NPART * total + (size_t)nt * VB * Np;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
-    for (int t = 0; t < used; t++)
-        memset(scratch + (size_t)t * per, 0, (size_t)N * C * sizeof(float));
-    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, per, used};
-    const long nblocks = (V + VB - 1) / VB;
-    tl_parallel_for(nblocks, grain(nblocks), want, bwd_chunk, &j);
-    const size_t total = (size_t)N * C;
-    for (int t = 0; t < used; t++) {
-        const float *src = scratch + (size_t)t * per;
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nt, used = tl_parallel_slots(want);
+    memset(scratch, 0, (size_t)NPART * total * sizeof(float));
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, used};
+    tl_parallel_for(NPART, 1, want, bwd_chunk, &j);
+    for (int q = 0; q < NPART; q++) { /* in range order */
+        const float *src = scratch + (size_t)q * total;
         for (size_t e = 0; e < total; e++)
             dx[e] += src[e];
     }

@@ -156,6 +156,42 @@ static void test_lmhead(int N, int C, int V, int nthreads)
     free(rl); free(rlse); free(rdx); free(rdw); free(rdb); free(lt);
 }
 
+/* Training's output layer is bit-for-bit reproducible: 1 thread and 2 threads (several runs, the
+ * dynamic split differs each time) give the same log-sum-exp, logits and gradients. Shapes above the
+ * parallel threshold, so 2 threads really split the vocabulary. */
+static void test_lmhead_reproducible(int N, int C, int V)
+{
+    const size_t Np = tl_lmhead_np(N);
+    float *x = rnd((size_t)N * C), *w = rnd((size_t)V * C), *b = rnd(V), *dx0 = rnd((size_t)N * C);
+    uint32_t *t = malloc(N * sizeof *t);
+    for (int n = 0; n < N; n++)
+        t[n] = (uint32_t)tl_rng_below(&rng, (uint64_t)V);
+    float *ref[4] = {NULL}, *sc = zeros(tl_lmhead_scratch(N, C, 2));
+    const size_t len[4] = {Np, (size_t)N * C, (size_t)V * C, (size_t)V};
+    int diff = 0;
+    for (int run = 0; run < 6; run++) {
+        int nt = run == 0 ? 1 : 2;
+        tl_set_threads(nt);
+        float *L = zeros((size_t)V * Np), *out[4] = {zeros(Np), zeros((size_t)N * C), zeros((size_t)V * C), zeros(V)};
+        memcpy(out[1], dx0, (size_t)N * C * sizeof(float));
+        tl_lmhead_forward(L, out[0], x, w, b, N, C, V, sc, nt);
+        tl_lmhead_backward(out[1], out[2], out[3], L, out[0], t, x, w, N, C, V, sc, nt);
+        free(L);
+        for (int k = 0; k < 4; k++) {
+            if (!ref[k])
+                ref[k] = out[k];
+            else {
+                diff += memcmp(ref[k], out[k], len[k] * sizeof(float)) != 0;
+                free(out[k]);
+            }
+        }
+    }
+    CHECKF(diff == 0, "lmhead %dx%dx%d: %d results differ between runs and thread counts", N, C, V, diff);
+    for (int k = 0; k < 4; k++)
+        free(ref[k]);
+    free(x); free(w); free(b); free(dx0); free(t); free(sc);
+}
+
 /* inference kernels: packed linear (bit-identical to tl_linear_forward, any row subset), the
  * vectorized LayerNorm rows and one attention row over cached keys/values, against doubles */
 static void test_infer_kernels(int N, int C, int OC, int H, int pos)
@@ -233,6 +269,8 @@ int main(void)
     test_lmhead(17, 40, 1003, 1);
     test_lmhead(64, 64, 1031, 2);
     test_lmhead(70, 40, 1601, 2);
+    test_lmhead_reproducible(64, 64, 1031);
+    test_lmhead_reproducible(70, 40, 4001);
     test_infer_kernels(16, 64, 192, 4, 15); /* the seed model's shapes */
     test_infer_kernels(7, 40, 72, 5, 0);    /* scalar fallbacks: head size 8, one key */
     test_infer_kernels(70, 64, 256, 2, 40);
