@@ -50,7 +50,7 @@ int cmd_serve(int argc, char **argv)
         {"--model-name", TL_ARG_STR, &name, "NAME", "model id in the API (default: from the model path)"},
         {"--threads", TL_ARG_INT, &so.threads, "N", "compute threads (default: all cores)", 1, 256},
         {"--max-batch", TL_ARG_INT, &so.max_batch, "B", "sequences decoded together (default 8)", 1, 1024},
-        {"--max-queue", TL_ARG_INT, &so.max_queue, "N", "completions waiting before 503 (default 256)", 0, 1 << 20},
+        {"--max-queue", TL_ARG_INT, &so.max_queue, "N", "completions waiting for a full batch before 503 (default 256)", 0, 1 << 20},
         {"--max-connections", TL_ARG_INT, &so.max_connections, "N", "concurrent connections (default 64)", 1, 65536},
         {"--max-body", TL_ARG_INT, &max_body_kib, "KIB", "request body limit in KiB (default 1024)", 1, 1 << 20},
         {"--max-prompt-tokens", TL_ARG_INT, &so.max_prompt_tokens, "N", "prompt length limit (default 4096)", 1, 1 << 24},
