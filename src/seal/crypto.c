@@ -60,8 +60,9 @@ int tl_gcm_seal(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, 
                 const uint8_t *in, uint8_t *out, size_t len, uint8_t tag[TL_GCM_TAG_LEN], tl_err *err)
 {
     int outl = 0;
+    uint8_t fin[16]; /* GCM's final step writes nothing; out may be NULL when len is 0 */
     if (!g->enc || start(g, iv, aad, aad_len) || update(g, out, in, len) ||
-        EVP_EncryptFinal_ex(g->ctx, out + len, &outl) != 1 ||
+        EVP_EncryptFinal_ex(g->ctx, fin, &outl) != 1 ||
         EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_GET_TAG, TL_GCM_TAG_LEN, tag) != 1)
         return tl_err_ssl(err, TL_ECRYPTO, "AES-256-GCM encryption");
     return 0;
@@ -76,7 +77,7 @@ int tl_gcm_open(tl_gcm *g, const uint8_t iv[TL_GCM_IV_LEN], const uint8_t *aad, 
     if (g->enc || start(g, iv, aad, aad_len) || update(g, out, in, len) ||
         EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_TAG, TL_GCM_TAG_LEN, t) != 1)
         return tl_err_ssl(err, TL_ECRYPTO, "AES-256-GCM decryption");
-    if (EVP_DecryptFinal_ex(g->ctx, out + len, &outl) != 1) {
+    if (EVP_DecryptFinal_ex(g->ctx, t, &outl) != 1) { /* writes nothing (GCM); out may be NULL when len is 0 */
         ERR_clear_error();
         return tl_errf(err, TL_ECRYPTO, "authentication failed");
     }
