@@ -393,11 +393,6 @@ int tl_infer_rows(const tl_infer *w)
 int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
                          int nb, float *logits, tl_err *err)
 {
-    /* no slots: every row is computed, and the slots this call writes through no longer hold a
-     * usable cache */
-    int rc = tl_infer_step(w, params, tokens, lens, NULL, nb, logits, err);
-    if (!rc)
-        for (int s = 0; s < w->max_batch; s++)
-            w->cn[s] = 0;
-    return rc;
+    /* no slots: every row is computed, through slots 0..nb-1, which then hold no usable cache */
+    return tl_infer_step(w, params, tokens, lens, NULL, nb, logits, err);
 }

@@ -55,7 +55,7 @@ void tl_infer_free(tl_infer *w);
 /* Last-position logits of nb sequences in one batched pass: sequence i is tokens[i][0..lens[i]),
  * 1 <= lens[i] <= context_length (crop first: see tl_generate), positions start at 0.
  * logits: nb*V floats, row i for sequence i. A sequence's logits do not depend on the others.
- * Nothing is reused from or kept for later calls. */
+ * Nothing is reused from earlier calls, and cache slots 0..nb-1 hold nothing usable afterwards. */
 int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
                          int nb, float *logits, tl_err *err);
 

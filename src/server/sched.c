@@ -199,8 +199,8 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     pthread_mutex_lock(&s->lock);
     /* jobs that free batch slots will take at the next step are not queued behind the batch: they
      * never count against max_queue, however late the scheduler thread gets to admit them */
-    const int free_slots = s->o.max_batch - s->nactive_pub;
-    if (s->waiting >= s->o.max_queue + (free_slots > 0 ? free_slots : 0) || s->quit) {
+    const int open = s->o.max_batch - s->nactive_pub;
+    if (s->waiting >= s->o.max_queue + (open > 0 ? open : 0) || s->quit) {
         pthread_mutex_unlock(&s->lock);
         job_free(j);
         *queue_full = 1;

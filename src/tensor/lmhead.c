@@ -70,7 +70,6 @@ typedef struct {
     const float *xt, *w, *bias;
     int N, C, V;
     size_t Np;
-    int used;
 } fwd_job;
 
 /* Folds a thread's float running (max, sum) into its double one and restarts the float one: sums
@@ -130,7 +129,7 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
         for (size_t n = (size_t)N; n < Np; n++)
             xt[(size_t)c * Np + n] = 0;
     }
-    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads, used = tl_parallel_slots(want);
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nthreads;
     if (lse)
         for (int t = 0; t < NPART; t++) {
             float *m = part + (size_t)t * 6 * Np, *s = m + Np;
@@ -142,7 +141,7 @@ void tl_lmhead_forward(float *logitsT, float *lse, const float *x, const float *
                 sd[n] = 0;
             }
         }
-    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np, used};
+    fwd_job j = {logitsT, lse ? part : NULL, xt, w, bias, N, C, V, Np};
     tl_parallel_for(NPART, 1, want, fwd_chunk, &j);
     if (!lse)
         return;
@@ -249,7 +248,6 @@ typedef struct {
     const uint32_t *targets;
     int N, C, V;
     size_t Np;
-    int used;
 } bwd_job;
 
 /* vocabulary ranges q0..q1-1: each range's blocks add into the range's own dx partial; the slot
@@ -280,9 +278,9 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
     float *colscale = scratch + (size_t)NPART * total + (size_t)nt * VB * Np;
     for (size_t n = 0; n < Np; n++)
         colscale[n] = n < (size_t)N ? 1.0f / (float)N : 0.0f;
-    const int want = (long)V * N * C < (1 << 22) ? 1 : nt, used = tl_parallel_slots(want);
+    const int want = (long)V * N * C < (1 << 22) ? 1 : nt;
     memset(scratch, 0, (size_t)NPART * total * sizeof(float));
-    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np, used};
+    bwd_job j = {scratch, dw, dbias, logitsT, lse, colscale, x, w, targets, N, C, V, Np};
     tl_parallel_for(NPART, 1, want, bwd_chunk, &j);
     for (int q = 0; q < NPART; q++) { /* in range order */
         const float *src = scratch + (size_t)q * total;
