@@ -32,6 +32,7 @@ struct tl_policy {
     int has_tdx;
     hexlist mrtd;             /* 48 */
     hexval rtmr[4];           /* 48 */
+    int allow_unmeasured_os;  /* tdx: MRTD without all four RTMRs */
     int td_attr_set;
     uint8_t td_attr[8], td_attr_mask[8];
     int has_snp;
@@ -107,14 +108,16 @@ static int parse_tdx(json_t *o, tl_policy *p, tl_err *err)
             snprintf(f, sizeof f, "tdx.%s", k);
             rc = get_hex(v, f, 48, p->rtmr[k[4] - '0'].v, err);
             p->rtmr[k[4] - '0'].set = 1;
-        } else if (!strcmp(k, "td_attributes")) {
+        } else if (!strcmp(k, "allow_unmeasured_os"))
+            rc = get_bool(v, "tdx.allow_unmeasured_os", &p->allow_unmeasured_os, err);
+        else if (!strcmp(k, "td_attributes")) {
             rc = get_hex(v, "tdx.td_attributes", 8, p->td_attr, err);
             have_val = 1;
         } else if (!strcmp(k, "td_attributes_mask")) {
             rc = get_hex(v, "tdx.td_attributes_mask", 8, p->td_attr_mask, err);
             have_mask = 1;
         } else
-            rc = tl_errf(err, TL_EINVAL, "policy: unknown field tdx.%s (known: mrtd, rtmr0..rtmr3, td_attributes, td_attributes_mask)", k);
+            rc = tl_errf(err, TL_EINVAL, "policy: unknown field tdx.%s (known: mrtd, rtmr0..rtmr3, allow_unmeasured_os, td_attributes, td_attributes_mask)", k);
         if (rc)
             return rc;
     }
@@ -128,6 +131,16 @@ static int parse_tdx(json_t *o, tl_policy *p, tl_err *err)
     }
     if (!p->mrtd.n)
         return tl_errf(err, TL_EINVAL, "policy: tdx needs mrtd (the TD's build-time measurement)");
+    /* MRTD measures only the TD firmware: without RTMR0-2 (firmware configuration, boot loader and
+     * kernel, command line and initrd) any OS booted from that firmware passes, and it can extend
+     * RTMR3 with whatever digests it likes; without RTMR3 any program in the measured OS passes. */
+    for (int i = 0; i < 4 && !p->allow_unmeasured_os; i++)
+        if (!p->rtmr[i].set)
+            return tl_errf(err, TL_EINVAL,
+                           "policy: tdx.rtmr%d is missing: a TDX policy must pin rtmr0, rtmr1, rtmr2 and rtmr3 (MRTD "
+                           "measures only the firmware, not the kernel, initrd, command line or teelm; 'teelm attest "
+                           "rtmr3' computes rtmr3), or say \"allow_unmeasured_os\": true in tdx",
+                           i);
     p->has_tdx = 1;
     return 0;
 }

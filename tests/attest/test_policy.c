@@ -2,8 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tee/certs.h"
+#include "tee/collateral.h"
 #include "tee/policy.h"
+#include "tee/verify.h"
 #include "test.h"
+#include "util/codec.h"
+#include "util/io.h"
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
@@ -61,6 +66,65 @@ static void bad(const char *json, const char *why)
     CHECKF(p == NULL, "%s parsed", json);
     CHECKF(p != NULL || (e.code == TL_EINVAL && contains(e.msg, why)), "%s -> %s (want %s)", json, e.msg, why);
     tl_policy_free(p);
+}
+
+/* Fixture set B: a real TDX quote, verified with its collateral, judged by policies pinning its
+ * real RTMRs (RTMR0-2 from its boot, RTMR3 all zero: nothing extended it). */
+static const char *B_MRTD = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+static const char *B_RTMR[4] = {
+    "44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0",
+    "0084452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378",
+    "d833feef2cd945148aa38ead2c53e9b7f138190aaaebfc551dccd829fc207aa3ba80b70870d7330733642e01d48c3132",
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"};
+
+static void b_policy(char *j, size_t cap, const char *r0, const char *r1, const char *r2, const char *r3)
+{
+    snprintf(j, cap, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr0\":\"%s\",\"rtmr1\":\"%s\",\"rtmr2\":\"%s\",\"rtmr3\":\"%s\"}}",
+             B_MRTD, r0, r1, r2, r3);
+}
+
+static void test_fixture_b(void)
+{
+    const char *qp = test_shared("fixtures/dcap/tdx_v4_quote_phala.bin");
+    const char *cp = test_shared("fixtures/dcap/tdx_v4_quote_phala_collateral.json");
+    if (!qp || !cp) {
+        printf("fixture set B is absent: its part of this test is skipped\n");
+        return;
+    }
+    uint8_t *q = NULL;
+    size_t n = 0;
+    tl_err e = {0};
+    time_t now = 0;
+    CHECK(tl_parse_iso8601("2025-07-01T00:00:00Z", &now) == 0);
+    tl_collateral *col = tl_collateral_load(cp, &e);
+    CHECKF(col != NULL, "%s", e.msg);
+    CHECKF(tl_read_file(qp, 1 << 20, &q, &n, &e) == 0, "%s", e.msg);
+    tl_identity id;
+    int rc = col && q ? tl_evidence_verify(q, n, col, now, &id, &e) : -1;
+    CHECKF(rc == 0, "set B does not verify: %s", e.msg);
+    if (rc == 0) {
+        char j[2048];
+        for (int i = 0; i < 4; i++) {
+            char h[97];
+            tl_hex(id.rtmr[i], 48, h);
+            CHECKF(strcmp(h, B_RTMR[i]) == 0, "rtmr%d %s", i, h);
+        }
+        b_policy(j, sizeof j, B_RTMR[0], B_RTMR[1], B_RTMR[2], B_RTMR[3]);
+        accept(j, &id);
+        /* another kernel (RTMR1) or another teelm / configuration (RTMR3): refused by name, both values */
+        const char *other = "0184452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378";
+        b_policy(j, sizeof j, B_RTMR[0], other, B_RTMR[2], B_RTMR[3]);
+        refuse(j, &id, "tdx.rtmr1", B_RTMR[1], other);
+        b_policy(j, sizeof j, B_RTMR[0], B_RTMR[1], B_RTMR[2], other);
+        refuse(j, &id, "tdx.rtmr3 000000", other, NULL);
+        /* MRTD alone admitted this quote before; now the policy itself is refused */
+        snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\"}}", B_MRTD);
+        bad(j, "tdx.rtmr0 is missing");
+        snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":true}}", B_MRTD);
+        accept(j, &id);
+    }
+    free(q);
+    tl_collateral_free(col);
 }
 
 int main(void)
@@ -131,18 +195,52 @@ int main(void)
     r2[96] = zero48[96] = 0;
     snprintf(j, sizeof j, "{\"mrenclave\":\"%s\"}", MRE);
     refuse(j, &td, "no tdx rule", NULL, NULL);
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr2\":\"%s\",\"td_attributes\":\"0000001000000000\",\"td_attributes_mask\":\"ffffffffffffffff\"}}", mrtd, r2);
+    /* the RTMRs of `td`: rtmr2 is 22.., the others zero (adapted: every policy below pins all four,
+     * which a TDX policy must since MRTD alone measures only the firmware) */
+    char rt[512];
+    snprintf(rt, sizeof rt, "\"rtmr0\":\"%s\",\"rtmr1\":\"%s\",\"rtmr2\":\"%s\",\"rtmr3\":\"%s\"", zero48, zero48,
+             r2, zero48);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",%s,\"td_attributes\":\"0000001000000000\",\"td_attributes_mask\":\"ffffffffffffffff\"}}", mrtd, rt);
     accept(j, &td);
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":[\"%s\"]}}", zero48);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":[\"%s\"],%s}}", zero48, rt);
     refuse(j, &td, "tdx.mrtd", mrtd, zero48);
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr2\":\"%s\"}}", mrtd, zero48);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr0\":\"%s\",\"rtmr1\":\"%s\",\"rtmr2\":\"%s\",\"rtmr3\":\"%s\"}}", mrtd,
+             zero48, zero48, zero48, zero48);
     refuse(j, &td, "tdx.rtmr2", r2, zero48);
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"td_attributes\":\"0000000000000000\",\"td_attributes_mask\":\"00000010000000ff\"}}", mrtd);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",%s,\"td_attributes\":\"0000000000000000\",\"td_attributes_mask\":\"00000010000000ff\"}}", mrtd, rt);
     refuse(j, &td, "tdx.td_attributes 0000001000000000", "0000000000000000", NULL);
     tl_identity tdd = td;
     tdd.debug = 1;
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\"}}", mrtd);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",%s}}", mrtd, rt);
     refuse(j, &tdd, "debug", "TD", NULL);
+
+    /* hostile host item 2: a policy that pins only the firmware (MRTD) admits any OS and any
+     * program booted from it, so it is refused when loaded, naming the first missing RTMR... */
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\"}}", mrtd);
+    bad(j, "tdx.rtmr0 is missing");
+    bad(j, "allow_unmeasured_os");
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr0\":\"%s\",\"rtmr1\":\"%s\",\"rtmr2\":\"%s\"}}", mrtd, zero48,
+             zero48, r2);
+    bad(j, "tdx.rtmr3 is missing");
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr0\":\"%s\",\"rtmr2\":\"%s\",\"rtmr3\":\"%s\"}}", mrtd, zero48,
+             r2, zero48);
+    bad(j, "tdx.rtmr1 is missing");
+    /* ... unless it says so explicitly */
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":true}}", mrtd);
+    accept(j, &td);
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":false}}", mrtd);
+    bad(j, "tdx.rtmr0 is missing");
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":1}}", mrtd);
+    bad(j, "tdx.allow_unmeasured_os must be true or false");
+    /* with allow_unmeasured_os, the RTMRs it does give still hold */
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":true,\"rtmr3\":\"%s\"}}", mrtd, r2);
+    refuse(j, &td, "tdx.rtmr3", zero48, r2);
+    /* an RTMR3 that differs (another program, or another configuration) is refused by name */
+    tl_identity td3 = td;
+    td3.rtmr[3][47] = 1;
+    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",%s}}", mrtd, rt);
+    refuse(j, &td3, "tdx.rtmr3 0000", "01 differs from the required 0000", NULL);
+    test_fixture_b();
 
     /* SEV-SNP */
     tl_identity snp;
