@@ -107,6 +107,11 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
+    /* TDX: RTMR3 names this binary and configuration before any evidence is made (docs/attestation.md) */
+    if (tl_tee_measure_runtime(tee, (const uint8_t *)config, strlen(config), &err)) {
+        fprintf(stderr, "teelm serve: %s\n", err.msg);
+        goto done;
+    }
     oo.tee_handle = tee;
     if (tl_model_open(model, &oo, &ck, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);

@@ -4,12 +4,19 @@
 #include <sys/stat.h>
 
 #include "tee/tee.h"
+#include "tee/tee_io.h"
 #include "tee/verify.h"
 
 static int exists(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0;
+}
+
+static tl_tee *tsm_open(const tl_tee_opts *o, tl_err *err)
+{
+    tl_tsm_io io = {.root = o->tsm_root, .mr_root = o->tsm_mr_root};
+    return tl_tee_tsm_open_io(&io, err);
 }
 
 tl_tee *tl_tee_open_opts(const char *name, const tl_tee_opts *o, tl_err *err)
@@ -24,7 +31,7 @@ tl_tee *tl_tee_open_opts(const char *name, const tl_tee_opts *o, tl_err *err)
         if (exists(dev))
             return tl_tee_occlum_open(dev, err);
         if (exists(tsm))
-            return tl_tee_tsm_open(tsm, err);
+            return tsm_open(o, err);
         tl_errf(err, TL_ENOTFOUND,
                 "no TEE found (no Occlum %s, no configfs-tsm %s); this process is not in an SGX enclave or a "
                 "TDX/SEV-SNP guest. For development only, '--tee sim' runs without protection",
@@ -36,7 +43,7 @@ tl_tee *tl_tee_open_opts(const char *name, const tl_tee_opts *o, tl_err *err)
     if (strcmp(name, "occlum") == 0)
         return tl_tee_occlum_open(o->occlum_device, err);
     if (strcmp(name, "tsm") == 0)
-        return tl_tee_tsm_open(o->tsm_root, err);
+        return tsm_open(o, err);
     tl_errf(err, TL_EINVAL, "unknown TEE backend '%s' (expected sim, occlum, tsm or auto)", name);
     return NULL;
 }
@@ -62,6 +69,13 @@ int tl_tee_self(tl_tee *t, tl_identity *id, tl_err *err)
     if (!rc)
         id->simulated = t->simulated;
     return rc;
+}
+
+int tl_tee_measure_runtime(tl_tee *t, const uint8_t *config, size_t config_len, tl_err *err)
+{
+    if (!t)
+        return tl_errf(err, TL_EINVAL, "tee: no TEE to measure into");
+    return t->measure_runtime ? t->measure_runtime(t, config, config_len, err) : 0;
 }
 
 void tl_tee_close(tl_tee *t)

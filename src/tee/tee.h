@@ -21,6 +21,9 @@ struct tl_tee {
     /* Evidence binding report_data; *evidence is malloc'd. */
     int (*evidence)(tl_tee *t, const uint8_t report_data[64], uint8_t **evidence, size_t *len, tl_err *err);
     void (*close)(tl_tee *t);
+    /* Optional (NULL = nothing to do): record this program and its configuration in the TEE's
+     * runtime measurement before any evidence is produced; see tl_tee_measure_runtime. */
+    int (*measure_runtime)(tl_tee *t, const uint8_t *config, size_t config_len, tl_err *err);
     void *impl;
 };
 
@@ -36,6 +39,7 @@ typedef struct {
     uint16_t isv_svn;
     const char *occlum_device; /* NULL = /dev/sgx */
     const char *tsm_root;      /* NULL = /sys/kernel/config/tsm/report */
+    const char *tsm_mr_root;   /* tsm:tdx_guest: NULL = /sys/class/misc/tdx_guest/measurements */
 } tl_tee_opts;
 
 /* name: sim|occlum|tsm|auto. Opening sim prints a warning to stderr that it protects nothing. */
@@ -46,6 +50,15 @@ int tl_tee_evidence(tl_tee *t, const uint8_t report_data[64], uint8_t **evidence
  * report data, parsed but not verified — for display and for writing policies). */
 int tl_tee_self(tl_tee *t, tl_identity *id, tl_err *err);
 void tl_tee_close(tl_tee *t);
+
+/* Measures the running program into the TEE, once, right after opening it and before any
+ * evidence: on tsm:tdx_guest RTMR3 is extended with SHA-384(/proc/self/exe), then SHA-384(config)
+ * (tee/rtmr.h; docs/attestation.md says how a verifier predicts the value). Fails with
+ * TL_EUNSUPPORTED when the kernel cannot extend RTMR3 (no measurements sysfs, Linux < 6.16): a TD
+ * whose RTMR3 does not name the program must not serve. A no-op returning 0 on sim (its
+ * MRENCLAVE already binds executable and config), occlum (MRENCLAVE measures the enclave) and
+ * tsm:sev_guest (SEV-SNP has no RTMRs; HOST_DATA / the ID block are the SNP way). */
+int tl_tee_measure_runtime(tl_tee *t, const uint8_t *config, size_t config_len, tl_err *err);
 
 /* The sim MRENCLAVE of an executable and configuration, as the sim backend computes it:
  * SHA-256("teelm sim MRENCLAVE v1" NUL ‖ SHA-256(executable) ‖ SHA-256(config)). exe NULL = self. */

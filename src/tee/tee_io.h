@@ -38,6 +38,10 @@ typedef struct {
     int (*read_fn)(const char *path, uint8_t *buf, size_t cap, size_t *n, void *ctx);
     int (*write_fn)(const char *path, const uint8_t *data, size_t n, void *ctx);
     void *ctx;
+    /* tdx_guest measurement registers (Linux 6.16+, sysfs-devices-virtual-misc-tdx_guest):
+     * reading rtmr3:sha384 gives RTMR3, writing 48 bytes extends it. The same read_fn / write_fn
+     * reach them. NULL = /sys/class/misc/tdx_guest/measurements */
+    const char *mr_root;
 } tl_tsm_io;
 
 tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err);

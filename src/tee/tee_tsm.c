@@ -2,8 +2,11 @@
  * (Documentation/ABI/testing/configfs-tsm): mkdir REPORT_ROOT/NAME, write ≤ 64 bytes to inblob,
  * read outblob; `provider` names the format (tdx_guest: TDX quote v4; sev_guest: SNP attestation
  * report); `generation` counts writes, so reading it after writing inblob and again after reading
- * outblob detects another writer racing on the same entry — then we retry. */
+ * outblob detects another writer racing on the same entry — then we retry.
+ * On tdx_guest it also measures teelm into RTMR3 through the kernel's measurement registers
+ * (Documentation/ABI/testing/sysfs-devices-virtual-misc-tdx_guest, Linux 6.16+). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +14,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tee/rtmr.h"
 #include "tee/tee_io.h"
 #include "tee/verify.h"
+#include "util/codec.h"
 
 #define RACE_TRIES 4
 #define MAX_OUTBLOB (1 << 20)
+#define TDX_MR_ROOT "/sys/class/misc/tdx_guest/measurements"
 
 typedef struct {
     tl_tee base;
     tl_tsm_io io;
     char root[512];
     char name[80]; /* "tsm:tdx_guest" */
+    char mr_root[512];
+    int measured;
 } tsm_tee;
 
 static int sys_mkdir(const char *p, void *ctx) { (void)ctx; return mkdir(p, 0700); }
@@ -40,20 +48,24 @@ static int sys_read(const char *p, uint8_t *buf, size_t cap, size_t *n, void *ct
     return e ? -1 : 0;
 }
 
+/* One write(2) from offset 0: configfs inblob takes the whole blob, and a tdx_guest RTMR
+ * attribute refuses anything but a single 48-byte write. The attributes exist already (configfs
+ * creates them with the entry, the driver with the device), so nothing is created here. */
 static int sys_write(const char *p, const uint8_t *d, size_t n, void *ctx)
 {
     (void)ctx;
-    FILE *f = fopen(p, "wb");
-    if (!f)
+    int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    size_t w = fwrite(d, 1, n, f);
-    int rc = fclose(f);
-    if (w != n || rc) {
-        if (!errno)
-            errno = EIO;
-        return -1;
-    }
-    return 0;
+    ssize_t w;
+    do
+        w = write(fd, d, n);
+    while (w < 0 && errno == EINTR);
+    int e = w < 0 ? errno : (size_t)w != n ? EIO : 0;
+    if (close(fd) && !e)
+        e = errno;
+    errno = e;
+    return e ? -1 : 0;
 }
 
 static int path(char *out, size_t cap, const tsm_tee *t, const char *entry, const char *attr)
@@ -186,6 +198,65 @@ static int tsm_evidence(tl_tee *tt, const uint8_t rd[64], uint8_t **evidence, si
     return tl_err_prefix(err, "tee tsm: gave up after %d racing attempts", RACE_TRIES);
 }
 
+/* Reads one measurement register: exactly 48 bytes. */
+static int read_mr(tsm_tee *t, const char *p, uint8_t v[TL_RTMR_LEN], tl_err *err)
+{
+    uint8_t buf[TL_RTMR_LEN + 1];
+    size_t n = 0;
+    if (t->io.read_fn(p, buf, sizeof buf, &n, t->io.ctx)) {
+        if (errno == ENOENT)
+            return tl_errf(err, TL_EUNSUPPORTED,
+                           "tee tsm: %s is absent, so this kernel cannot extend RTMR3 (Linux 6.16+ exposes it): "
+                           "teelm does not serve from a TD whose evidence does not measure it",
+                           p);
+        return tl_errf(err, TL_EIO, "tee tsm: cannot read %s: %s", p, strerror(errno));
+    }
+    if (n != TL_RTMR_LEN)
+        return tl_errf(err, TL_EIO, "tee tsm: %s holds %zu bytes, not a 48-byte SHA-384 register", p, n);
+    memcpy(v, buf, TL_RTMR_LEN);
+    return 0;
+}
+
+static int tsm_measure_runtime(tl_tee *tt, const uint8_t *config, size_t config_len, tl_err *err)
+{
+    tsm_tee *t = (tsm_tee *)tt;
+    if (strcmp(t->name, "tsm:tdx_guest"))
+        return 0; /* SEV-SNP has no runtime measurement registers */
+    if (t->measured)
+        return tl_errf(err, TL_ESTATE, "tee tsm: RTMR3 was already extended with this program's measurement");
+    char p[1024];
+    int pn = snprintf(p, sizeof p, "%s/rtmr3:sha384", t->mr_root);
+    if (pn < 0 || (size_t)pn >= sizeof p)
+        return tl_errf(err, TL_EINVAL, "tee tsm: measurement path too long");
+    uint8_t before[TL_RTMR_LEN], after[TL_RTMR_LEN], want[TL_RTMR_LEN], ev[2][TL_RTMR_LEN];
+    if (read_mr(t, p, before, err) || tl_rtmr3_events(NULL, config, config_len, ev[0], ev[1], err))
+        return err ? err->code : TL_EIO;
+    memcpy(want, before, sizeof want);
+    for (int i = 0; i < 2; i++) {
+        if (t->io.write_fn(p, ev[i], TL_RTMR_LEN, t->io.ctx))
+            return tl_errf(err, TL_EIO, "tee tsm: cannot extend RTMR3 through %s with the %s digest: %s", p,
+                           i ? "configuration" : "executable", strerror(errno));
+        /* from here on RTMR3 is changed: a failure leaves it unusable until the TD reboots */
+        t->measured = 1;
+        if (tl_rtmr_extend(want, ev[i]))
+            return tl_errf(err, TL_ECRYPTO, "tee tsm: SHA-384 failed");
+    }
+    /* Read back: a kernel that did not extend, or another process extending RTMR3 at the same
+     * time, would leave a value no policy written from `teelm attest rtmr3` accepts. */
+    if (read_mr(t, p, after, err))
+        return err ? err->code : TL_EIO;
+    if (memcmp(after, want, sizeof want)) {
+        char a[97], w[97];
+        tl_hex(after, sizeof after, a);
+        tl_hex(want, sizeof want, w);
+        return tl_errf(err, TL_ESTATE,
+                       "tee tsm: RTMR3 reads %s after extending, expected %s (did another process extend RTMR3 "
+                       "meanwhile?)",
+                       a, w);
+    }
+    return 0;
+}
+
 static void tsm_close(tl_tee *t) { free(t); }
 
 tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
@@ -205,6 +276,7 @@ tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
     if (!t->io.write_fn)
         t->io.write_fn = sys_write;
     snprintf(t->root, sizeof t->root, "%s", io->root ? io->root : "/sys/kernel/config/tsm/report");
+    snprintf(t->mr_root, sizeof t->mr_root, "%s", io->mr_root ? io->mr_root : TDX_MR_ROOT);
     /* the provider names the evidence format; learn it once from a scratch entry */
     char entry[64], provider[64];
     if (new_entry(t, entry, err)) {
@@ -224,12 +296,13 @@ tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
     t->base.simulated = 0;
     t->base.evidence = tsm_evidence;
     t->base.close = tsm_close;
+    t->base.measure_runtime = tsm_measure_runtime;
     t->base.impl = t;
     return &t->base;
 }
 
 tl_tee *tl_tee_tsm_open(const char *root, tl_err *err)
 {
-    tl_tsm_io io = {root, NULL, NULL, NULL, NULL, NULL};
+    tl_tsm_io io = {.root = root};
     return tl_tee_tsm_open_io(&io, err);
 }
