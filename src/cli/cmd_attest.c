@@ -1,6 +1,7 @@
 /* teelm attest: produce evidence (quote), verify it (verify), show it unverified (show), print the
  * sim measurement of this binary + configuration (measure), write broker policies (policy-template),
- * fetch collateral for offline use (collateral). */
+ * predict the TDX RTMR3 of this binary + configuration (rtmr3), fetch collateral for offline use
+ * (collateral). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "tee/certs.h"
 #include "tee/pccs.h"
 #include "tee/policy.h"
+#include "tee/rtmr.h"
 #include "tee/tee.h"
 #include "tee/verify.h"
 #include "util/codec.h"
@@ -316,28 +318,68 @@ static int attest_measure(int argc, char **argv)
     return 0;
 }
 
+/* --rtmr N=HEX values into rtmr[N] (hex strings); 2 on a usage error (printed). */
+static int parse_rtmrs(const tl_cmdspec *spec, const tl_strlist *l, const char *rtmr[4])
+{
+    for (int i = 0; i < l->n; i++) {
+        const char *v = l->v[i];
+        uint8_t b[TL_RTMR_LEN];
+        if (v[0] < '0' || v[0] > '3' || v[1] != '=')
+            return tl_usage_error(spec, "--rtmr needs N=HEX with N 0..3, got '%.20s'", v);
+        if (tl_unhex(v + 2, strlen(v + 2), b, sizeof b))
+            return tl_usage_error(spec, "--rtmr %c=HEX needs 96 hex digits (48 bytes), got %zu characters", v[0],
+                                  strlen(v + 2));
+        if (rtmr[v[0] - '0'])
+            return tl_usage_error(spec, "--rtmr %c given twice", v[0]);
+        rtmr[v[0] - '0'] = v + 2;
+    }
+    return 0;
+}
+
 static int attest_policy_template(int argc, char **argv)
 {
-    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0};
+    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0}, rtmrs = {0};
     const char *mrsigner = NULL;
-    int prod = -1, svn = -1, sim = 0, debug = 0;
+    int prod = -1, svn = -1, sim = 0, debug = 0, unmeasured = 0;
     const tl_opt opts[] = {
         {"--mrenclave", TL_ARG_MULTI, &mrenclave, "HEX", "allowed MRENCLAVE (repeatable)", 0, 0},
         {"--mrsigner", TL_ARG_STR, &mrsigner, "HEX", "required MRSIGNER (needs --isv-prod-id)", 0, 0},
         {"--isv-prod-id", TL_ARG_INT, &prod, "N", "required ISVPRODID", 0, 65535},
         {"--min-isv-svn", TL_ARG_INT, &svn, "N", "minimum ISVSVN", 0, 65535},
-        {"--mrtd", TL_ARG_MULTI, &mrtd, "HEX", "TDX: allowed MRTD (repeatable)", 0, 0},
+        {"--mrtd", TL_ARG_MULTI, &mrtd, "HEX", "TDX: allowed MRTD (repeatable); needs --rtmr 0..3", 0, 0},
+        {"--rtmr", TL_ARG_MULTI, &rtmrs, "N=HEX",
+         "TDX: required RTMR N (0..3, 48-byte hex; give all four: RTMR0-2 measure the firmware configuration, kernel, "
+         "command line and initrd, RTMR3 teelm and its configuration, see 'attest rtmr3')", 0, 0},
+        {"--allow-unmeasured-os", TL_ARG_FLAG, &unmeasured, NULL,
+         "TDX: accept a TD whose OS / teelm is not pinned (--mrtd without all four --rtmr; any OS booted from that "
+         "firmware gets the key)", 0, 0},
         {"--tcb-status", TL_ARG_MULTI, &status, "S", "accepted TCB status (repeatable; default UpToDate)", 0, 0},
         {"--allow-simulation", TL_ARG_FLAG, &sim, NULL, "accept sim evidence (development only)", 0, 0},
         {"--allow-debug", TL_ARG_FLAG, &debug, NULL, "accept debug enclaves/TDs (development only)", 0, 0},
         {0}};
-    const tl_cmdspec spec = {"attest policy-template", "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX ...",
+    const tl_cmdspec spec = {"attest policy-template",
+                             "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX --rtmr 0=HEX ... --rtmr 3=HEX ...",
                              "Print a policy (docs/policy.md) for the key broker or the client; it is checked by the same "
                              "parser that loads it.",
                              opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
+    const char *rtmr[4] = {0};
+    if ((rc = parse_rtmrs(&spec, &rtmrs, rtmr)))
+        return rc;
+    if ((rtmrs.n || unmeasured) && !mrtd.n)
+        return tl_usage_error(&spec, "--rtmr and --allow-unmeasured-os are TDX rules: they need --mrtd");
+    if (mrtd.n && !unmeasured && rtmrs.n < 4) {
+        char missing[16] = "";
+        for (int i = 0; i < 4; i++)
+            if (!rtmr[i])
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%d", missing[0] ? "," : "", i);
+        return tl_usage_error(&spec,
+                              "--mrtd pins only the TD firmware; give --rtmr N=HEX for every RTMR (missing: %s) or, "
+                              "knowing that any OS booted from that firmware then passes, --allow-unmeasured-os",
+                              missing);
+    }
     json_t *o = json_object(), *a;
     json_object_set_new(o, "version", json_integer(1));
     if (mrenclave.n) {
@@ -356,6 +398,14 @@ static int attest_policy_template(int argc, char **argv)
         json_object_set_new(t, "mrtd", a = json_array());
         for (int i = 0; i < mrtd.n; i++)
             json_array_append_new(a, json_string(mrtd.v[i]));
+        for (int i = 0; i < 4; i++)
+            if (rtmr[i]) {
+                char k[8];
+                snprintf(k, sizeof k, "rtmr%d", i);
+                json_object_set_new(t, k, json_string(rtmr[i]));
+            }
+        if (unmeasured)
+            json_object_set_new(t, "allow_unmeasured_os", json_true());
         json_object_set_new(o, "tdx", t);
     }
     json_object_set_new(o, "tcb_statuses", a = json_array());
@@ -376,6 +426,58 @@ static int attest_policy_template(int argc, char **argv)
     tl_policy_free(p);
     printf("%s\n", s);
     free(s);
+    return 0;
+}
+
+static int attest_rtmr3(int argc, char **argv)
+{
+    const char *cfg_file = NULL, *cfg_str = NULL, *exe = NULL, *initial_hex = NULL;
+    int json = 0;
+    const tl_opt opts[] = {
+        {"--exe", TL_ARG_STR, &exe, "PATH", "the teelm executable the TD runs (default: this teelm)", 0, 0},
+        {"--config", TL_ARG_STR, &cfg_file, "FILE", "the configuration bytes teelm serve measures", 0, 0},
+        {"--config-string", TL_ARG_STR, &cfg_str, "S", "the same, as text", 0, 0},
+        {"--initial", TL_ARG_STR, &initial_hex, "HEX", "RTMR3 before teelm extends it (default: 48 zero bytes)", 0, 0},
+        {"--json", TL_ARG_FLAG, &json, NULL, "print JSON with the two event digests", 0, 0},
+        {0}};
+    const tl_cmdspec spec = {"attest rtmr3", "(--config FILE | --config-string S) [--exe PATH] [--initial HEX] [--json]",
+                             "Print the TDX RTMR3 a TD reports once 'teelm serve' measured itself:\n"
+                             "R = initial; R = SHA-384(R || SHA-384(executable)); R = SHA-384(R || SHA-384(config)).\n"
+                             "Pin it with 'attest policy-template --rtmr 3=HEX' (docs/attestation.md).",
+                             opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!cfg_file && !cfg_str)
+        return tl_usage_error(&spec, "--config or --config-string is required (the exact bytes teelm serve measured)");
+    uint8_t initial[TL_RTMR_LEN] = {0};
+    if (initial_hex && tl_unhex(initial_hex, strlen(initial_hex), initial, sizeof initial))
+        return tl_usage_error(&spec, "--initial needs 96 hex digits (48 bytes), got %zu characters", strlen(initial_hex));
+    uint8_t *cfg;
+    size_t cfg_len;
+    if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
+        return rc;
+    tl_err e = {0};
+    uint8_t ev[2][TL_RTMR_LEN], r[TL_RTMR_LEN];
+    memcpy(r, initial, sizeof r);
+    rc = tl_rtmr3_events(exe, cfg, cfg_len, ev[0], ev[1], &e);
+    free(cfg);
+    if (rc)
+        return fail(spec.cmd, &e);
+    if (tl_rtmr_extend(r, ev[0]) || tl_rtmr_extend(r, ev[1])) {
+        tl_errf(&e, TL_ECRYPTO, "SHA-384 failed");
+        return fail(spec.cmd, &e);
+    }
+    char h[2 * TL_RTMR_LEN + 1], h0[sizeof h], h1[sizeof h], hi[sizeof h];
+    tl_hex(r, sizeof r, h);
+    if (json) {
+        tl_hex(ev[0], TL_RTMR_LEN, h0);
+        tl_hex(ev[1], TL_RTMR_LEN, h1);
+        tl_hex(initial, sizeof initial, hi);
+        printf("{\"rtmr3\": \"%s\", \"initial\": \"%s\", \"executable_sha384\": \"%s\", \"config_sha384\": \"%s\"}\n", h,
+               hi, h0, h1);
+    } else
+        printf("%s\n", h);
     return 0;
 }
 
@@ -425,6 +527,7 @@ static const sub subs[] = {
     {"show", attest_show, "print what evidence states, without verifying it"},
     {"measure", attest_measure, "print the sim MRENCLAVE of this binary + configuration"},
     {"policy-template", attest_policy_template, "print a policy for the key broker / client"},
+    {"rtmr3", attest_rtmr3, "print the TDX RTMR3 of a teelm binary + configuration"},
     {"collateral", attest_collateral, "fetch collateral from a PCCS for offline verification"},
 };
 
@@ -436,13 +539,14 @@ int cmd_attest(int argc, char **argv)
                 return subs[i].run(argc - 1, argv + 1);
     static const tl_opt opts[] = {{0}};
     static const tl_cmdspec spec = {
-        "attest", "SUBCOMMAND [ARGS]  (quote, verify, show, measure, policy-template, collateral)",
+        "attest", "SUBCOMMAND [ARGS]  (quote, verify, show, measure, policy-template, rtmr3, collateral)",
         "Produce and verify TEE evidence. 'teelm attest SUBCOMMAND --help' for each:\n"
         "  quote            produce evidence from a TEE backend (sim, occlum, tsm, auto)\n"
         "  verify           verify evidence against collateral and a policy (exit 0 only when accepted)\n"
         "  show             print what evidence states, without verifying it\n"
         "  measure          print the sim MRENCLAVE of this binary + configuration\n"
         "  policy-template  print a policy for the key broker / client\n"
+        "  rtmr3            print the TDX RTMR3 of a teelm binary + configuration (for policies)\n"
         "  collateral       fetch collateral from a PCCS for offline verification",
         opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
