@@ -348,11 +348,9 @@ static int attest_policy_template(int argc, char **argv)
         {"--min-isv-svn", TL_ARG_INT, &svn, "N", "minimum ISVSVN", 0, 65535},
         {"--mrtd", TL_ARG_MULTI, &mrtd, "HEX", "TDX: allowed MRTD (repeatable); needs --rtmr 0..3", 0, 0},
         {"--rtmr", TL_ARG_MULTI, &rtmrs, "N=HEX",
-         "TDX: required RTMR N (0..3, 48-byte hex; give all four: RTMR0-2 measure the firmware configuration, kernel, "
-         "command line and initrd, RTMR3 teelm and its configuration, see 'attest rtmr3')", 0, 0},
+         "TDX: required RTMR N, 0..3 (48-byte hex; all four: 0-2 the OS, 3 teelm, see 'attest rtmr3')", 0, 0},
         {"--allow-unmeasured-os", TL_ARG_FLAG, &unmeasured, NULL,
-         "TDX: accept a TD whose OS / teelm is not pinned (--mrtd without all four --rtmr; any OS booted from that "
-         "firmware gets the key)", 0, 0},
+         "TDX: allow --mrtd without all four --rtmr (any OS on that firmware passes)", 0, 0},
         {"--tcb-status", TL_ARG_MULTI, &status, "S", "accepted TCB status (repeatable; default UpToDate)", 0, 0},
         {"--allow-simulation", TL_ARG_FLAG, &sim, NULL, "accept sim evidence (development only)", 0, 0},
         {"--allow-debug", TL_ARG_FLAG, &debug, NULL, "accept debug enclaves/TDs (development only)", 0, 0},
