@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def binding(purpose, *fields):
+    """docs/bindings.md: SHA-512("teelm/" purpose "/v1" NUL, then each field as be32(len) bytes)."""
+    h = hashlib.sha512(b"teelm/" + purpose.encode() + b"/v1\0")
+    for f in fields:
+        h.update(struct.pack(">I", len(f)) + f)
+    return h.digest()
 
 
 def post(url, ctx, obj):
@@ -39,7 +48,7 @@ def main():
     sk = ec.generate_private_key(ec.SECP256R1())
     pub = sk.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     kid = key_id.encode()
-    rd = hashlib.sha512(b"teelm-kbs-v1 key request\0" + nonce + pub + bytes([len(kid)]) + kid).digest()
+    rd = binding("kbs-key", nonce, pub, kid)
     with tempfile.TemporaryDirectory() as d:
         evf = os.path.join(d, "ev.bin")
         subprocess.run([teelm, "attest", "quote", "--tee", "sim", "--report-data", rd.hex(), "--out", evf],
