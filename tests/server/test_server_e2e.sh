@@ -24,6 +24,7 @@ SRV_PID=
 # shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() {
   [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+  [ -n "${SRV2_PID:-}" ] && kill "$SRV2_PID" 2>/dev/null && wait "$SRV2_PID" 2>/dev/null
   if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
 }
 trap cleanup EXIT
@@ -182,6 +183,20 @@ for alt in "--model $T/model2" "--model $T/model --max-tokens 4096" "--model $T/
   check "$alt changes the sim MRENCLAVE" \
     test "$("$BIN" attest measure --serve-config "$T/alt.json")" != "$MRE"
 done
+# ... and a server the host actually starts with its own model is refused by the owner's policy
+"$BIN" serve --model "$T/model2" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed \
+  >"$T/serve2.out" 2>"$T/serve2.err" &
+SRV2_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$T/serve2.out" 2>/dev/null && break; sleep 0.2; done
+PORT2=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/serve2.out" | sed 's/.*://')
+set +e
+"$BIN" client --server "https://127.0.0.1:$PORT2" --policy "$T/policy.json" --prompt "secret" >"$T/h.out" 2>"$T/h.err"
+rc=$?
+set -e
+kill "$SRV2_PID" 2>/dev/null; wait "$SRV2_PID" 2>/dev/null || true
+SRV2_PID=
+check "host-chosen model: the owner's policy refuses it (exit 1, names mrenclave)" \
+  test $rc -eq 1 -a -n "$(grep "is not in the allowed list" "$T/h.err")"
 check "attestation says sim" test "$(jq -r '.tee + " " + (.simulated|tostring)' "$T/att.json")" == "sim true"
 curl -sk "$URL/v1/models" >"$T/models.json"
 check "/v1/models lists the model" test "$(jq -r '.data[0].id' "$T/models.json")" == "seed"
