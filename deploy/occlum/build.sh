@@ -99,14 +99,7 @@ rm -rf image
 copy_bom -f bom/teelm.yaml --root image --include-dir /opt/occlum/etc/template
 
 echo "==> writing Occlum.json (debuggable: false, one entry point, no host mount, no host environment)"
-jq --argjson l "$limits" '
-  .resource_limits = (.resource_limits + $l.resource_limits) |
-  .process = (.process + $l.process) |
-  .metadata = (.metadata + $l.metadata) |
-  .entry_points = ["/bin/teelm"] |
-  .env.default = ["OCCLUM=yes", "TEELM_ENCLAVE_CONFIG=/etc/teelm/serve.json", "OMP_NUM_THREADS=\($l.omp_threads)", "OMP_STACKSIZE=\($l.thread_stack_size)", "MALLOC_ARENA_MAX=2"] |
-  .env.untrusted = [] |
-  .mount = [.mount[] | select(.type != "hostfs")]' Occlum.json > Occlum.json.new
+jq --argjson l "$limits" -f "$here/occlum.jq" Occlum.json > Occlum.json.new
 mv Occlum.json.new Occlum.json
 [ "$(jq .metadata.debuggable Occlum.json)" = "false" ] || die "Occlum.json is still debuggable"
 [ "$(jq -c .entry_points Occlum.json)" = '["/bin/teelm"]' ] || die "Occlum.json entry_points is not /bin/teelm alone"
