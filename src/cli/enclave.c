@@ -49,6 +49,9 @@ int tl_enclave_main(const char *path, int argc, char **argv)
         const char *v;
         char what[300];
         snprintf(what, sizeof what, "'%.256s'", argv[i]);
+        for (char *c = what; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                *c = '?'; /* the host's bytes reach the operator's terminal */
         int k = host_flag(argv[i], &v);
         if (k < 0)
             return refuse(path, what);
