@@ -16,8 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = 0;
     char tee[64];
     tl_err err = {0};
-    if (tl_ratls_extract(c, &ev, &len, tee, &err) == 0)
+    char *cfg = NULL;
+    size_t cfg_len = 0;
+    if (tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err) == 0) {
         free(ev);
+        free(cfg);
+    }
     X509_free(c);
     return 0;
 }

@@ -78,10 +78,21 @@ ls "$dir/model"
 say "6/9 sealing the model (AES-256-GCM; the key goes to the broker, not to the server)"
 "$bin" seal --model "$dir/model" --out "$dir/model.sealed" --key-out "$dir/model.key" --key-id demo-model || die "sealing failed"
 
-say "7/9 starting the key broker (owner side) with a policy that admits this sim server"
-# The sim MRENCLAVE binds the binary and the server's configuration (docs/api.md): a sealed model,
-# key from the broker, no API keys.
-measurement=$("$bin" attest measure --config-string "teelm serve v1 plaintext_model=0 host_key_file=0 api_keys=0") \
+say "7/9 starting the key broker (owner side) and admitting exactly this sim server's configuration"
+# The broker's default policy admits nothing; the key gets its own policy below, once the broker's
+# URL and certificate (both part of the server's configuration) exist. add-key works while it runs.
+"$bin" attest policy-template --mrenclave "$(printf '%064d' 0)" > "$dir/nothing.json" || die "could not write a policy"
+"$bin" kbs --listen 127.0.0.1:0 --store "$dir/kbs" --policy "$dir/nothing.json" > "$dir/kbs.log" 2>&1 &
+pids+=($!)
+kbs_addr=$(wait_listen "$dir/kbs.log" "${pids[-1]}") || die "the key broker did not start (log above)"
+echo "key broker on https://$kbs_addr"
+# The sim MRENCLAVE binds the binary and the server's configuration document (docs/bindings.md):
+# the owner computes it from the very flags the server will get (--listen is the host's choice and
+# not part of it).
+serve_flags=(--model "$dir/model.sealed" --kbs "https://$kbs_addr" --kbs-ca "$dir/kbs/tls-cert.pem" --tee sim)
+"$bin" serve "${serve_flags[@]}" --print-config > "$dir/serve-config.json" || die "could not build the configuration document"
+echo "configuration document: $(cat "$dir/serve-config.json")"
+measurement=$("$bin" attest measure --serve-config "$dir/serve-config.json") \
   || die "could not compute the sim measurement"
 echo "sim MRENCLAVE of 'teelm serve' with this configuration: $measurement"
 "$bin" attest policy-template --mrenclave "$measurement" --allow-simulation > "$dir/policy.json" \
@@ -89,21 +100,17 @@ echo "sim MRENCLAVE of 'teelm serve' with this configuration: $measurement"
 "$bin" kbs add-key --store "$dir/kbs" --key-id demo-model --key-file "$dir/model.key" --policy "$dir/policy.json" \
   || die "could not register the key with the broker"
 shred -u "$dir/model.key" 2>/dev/null || rm -f "$dir/model.key"
-"$bin" kbs --listen 127.0.0.1:0 --store "$dir/kbs" --policy "$dir/policy.json" > "$dir/kbs.log" 2>&1 &
-pids+=($!)
-kbs_addr=$(wait_listen "$dir/kbs.log" "${pids[-1]}") || die "the key broker did not start (log above)"
-echo "key broker on https://$kbs_addr"
 
 say "8/9 starting the confidential server in sim mode (it attests to the broker to get the key)"
-"$bin" serve --model "$dir/model.sealed" --kbs "https://$kbs_addr" --kbs-ca "$dir/kbs/tls-cert.pem" \
-  --tee sim --listen 127.0.0.1:0 > "$dir/serve.log" 2>&1 &
+"$bin" serve "${serve_flags[@]}" --listen 127.0.0.1:0 > "$dir/serve.log" 2>&1 &
 pids+=($!)
 srv_addr=$(wait_listen "$dir/serve.log" "${pids[-1]}") || die "the server did not start (log above)"
 echo "server on https://$srv_addr"
 
 say "9/9 the attested client verifies the server's evidence, then sends the prompt \"The\""
 printf 'The'
-"$bin" client --server "https://$srv_addr" --policy "$dir/policy.json" --prompt "The" --max-tokens 100 --stream \
+"$bin" client --server "https://$srv_addr" --policy "$dir/policy.json" --expect-config "$dir/serve-config.json" \
+  --prompt "The" --max-tokens 100 --stream \
   || die "the client refused or failed (see above)"
 echo
 say "done: stopping the server and the broker"

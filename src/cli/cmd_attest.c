@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "tee/binding.h"
 #include "tee/certs.h"
 #include "tee/pccs.h"
 #include "tee/policy.h"
@@ -94,14 +95,17 @@ static void print_identity(const tl_identity *id)
         printf("%-18s %s\n", "advisories", id->advisories[0] ? id->advisories : "(none)");
 }
 
+#define MAX_USER_DATA 4096
+
 static int attest_quote(int argc, char **argv)
 {
-    const char *tee = NULL, *rd_hex = NULL, *out = NULL, *cfg_file = NULL, *cfg_str = NULL, *device = NULL,
-               *tsm = NULL;
+    const char *tee = NULL, *rd_hex = NULL, *ud_hex = NULL, *out = NULL, *cfg_file = NULL, *cfg_str = NULL,
+               *device = NULL, *tsm = NULL;
     int debug = 0, prod = 0, svn = 0;
     const tl_opt opts[] = {
         {"--tee", TL_ARG_STR, &tee, "NAME", "sim, occlum, tsm or auto (auto never picks sim)", 0, 0},
-        {"--report-data", TL_ARG_STR, &rd_hex, "HEX", "up to 64 bytes to bind, hex (zero-padded on the right)", 0, 0},
+        {"--user-data", TL_ARG_STR, &ud_hex, "HEX", "bytes to bind (hex, up to 4096) under the \"user-quote\" purpose", 0, 0},
+        {"--report-data", TL_ARG_STR, &rd_hex, "HEX", "sim only: raw report data, up to 64 bytes hex (zero-padded)", 0, 0},
         {"--out", TL_ARG_STR, &out, "FILE", "where to write the evidence (binary)", 0, 0},
         {"--config", TL_ARG_STR, &cfg_file, "FILE", "sim: configuration file bound into MRENCLAVE", 0, 0},
         {"--config-string", TL_ARG_STR, &cfg_str, "S", "sim: configuration text bound into MRENCLAVE", 0, 0},
@@ -111,18 +115,40 @@ static int attest_quote(int argc, char **argv)
         {"--device", TL_ARG_STR, &device, "PATH", "occlum: SGX device (default /dev/sgx)", 0, 0},
         {"--tsm-root", TL_ARG_STR, &tsm, "DIR", "tsm: configfs report dir (default /sys/kernel/config/tsm/report)", 0, 0},
         {0}};
-    const tl_cmdspec spec = {"attest quote", "--tee NAME --report-data HEX --out FILE",
-                             "Produce TEE evidence (a DCAP quote, or a SEV-SNP report) binding the report data.",
+    const tl_cmdspec spec = {"attest quote", "--tee NAME (--user-data HEX | --tee sim --report-data HEX) --out FILE",
+                             "Produce TEE evidence (a DCAP quote, or a SEV-SNP report). --user-data binds\n"
+                             "SHA-512(\"teelm/user-quote/v1\" NUL be32(len) data) (docs/bindings.md), which the key\n"
+                             "broker and teelm client never accept as their own bindings. Raw --report-data is\n"
+                             "refused on real TEEs: evidence over chosen bytes could pass as teelm's own.",
                              opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!tee || !rd_hex || !out)
-        return tl_usage_error(&spec, "--tee, --report-data and --out are required");
-    size_t hl = strlen(rd_hex);
+    if (!tee || !out || !rd_hex == !ud_hex)
+        return tl_usage_error(&spec, "--tee, --out and one of --user-data or --report-data are required");
+    if (rd_hex && strcmp(tee, "sim") != 0)
+        return tl_usage_error(&spec, "--report-data (raw report data) works only with --tee sim: on a real TEE, "
+                                     "evidence over caller-chosen bytes could pass for teelm's key-release or "
+                                     "RA-TLS evidence; use --user-data HEX (purpose \"user-quote\")");
     uint8_t rd[64] = {0};
-    if (hl > 128 || tl_unhex(rd_hex, hl, rd, hl / 2))
-        return tl_usage_error(&spec, "--report-data must be an even number of hex digits, at most 128");
+    if (rd_hex) {
+        size_t hl = strlen(rd_hex);
+        if (hl > 128 || tl_unhex(rd_hex, hl, rd, hl / 2))
+            return tl_usage_error(&spec, "--report-data must be an even number of hex digits, at most 128");
+    } else {
+        size_t hl = strlen(ud_hex);
+        uint8_t *ud = malloc(hl / 2 + 1);
+        tl_err be = {0};
+        if (!ud || hl > 2 * MAX_USER_DATA || tl_unhex(ud_hex, hl, ud, hl / 2)) {
+            free(ud);
+            return tl_usage_error(&spec, "--user-data must be an even number of hex digits, at most %d", 2 * MAX_USER_DATA);
+        }
+        const tl_bind_field f[] = {{ud, hl / 2}};
+        rc = tl_binding_report_data(TL_BIND_USER_QUOTE, f, 1, rd, &be);
+        free(ud);
+        if (rc)
+            return fail(spec.cmd, &be);
+    }
     uint8_t *cfg;
     size_t cfg_len;
     if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
@@ -133,6 +159,11 @@ static int attest_quote(int argc, char **argv)
     free(cfg);
     if (!t)
         return fail(spec.cmd, &e);
+    if (rd_hex && !t->simulated) { /* "sim" always opens the simulation; keep the rule independent of names */
+        tl_tee_close(t);
+        fprintf(stderr, "teelm %s: --report-data works only with the sim backend\n", spec.cmd);
+        return 2;
+    }
     uint8_t *ev = NULL;
     size_t n = 0;
     rc = tl_tee_evidence(t, rd, &ev, &n, &e) || tl_write_file_atomic(out, ev, n, 0644, &e);
@@ -281,27 +312,54 @@ static int attest_show(int argc, char **argv)
     return 0;
 }
 
+/* A document as `teelm serve --print-config` wrote it: the bytes bound are the document without
+ * the line end the command printed after it. */
+static int load_serve_config(const char *cmd, const char *path, uint8_t **cfg, size_t *n)
+{
+    tl_err e = {0};
+    if (tl_read_file(path, 64 << 10, cfg, n, &e))
+        return fail(cmd, &e);
+    while (*n && ((*cfg)[*n - 1] == '\n' || (*cfg)[*n - 1] == '\r'))
+        (*n)--;
+    json_t *o = json_loadb((const char *)*cfg, *n, 0, NULL);
+    const char *kind = json_string_value(json_object_get(o, "teelm"));
+    int ok = kind && !strcmp(kind, "serve");
+    json_decref(o);
+    if (!ok) {
+        fprintf(stderr, "teelm %s: %s: not a configuration document from 'teelm serve --print-config'\n", cmd, path);
+        free(*cfg);
+        *cfg = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 static int attest_measure(int argc, char **argv)
 {
-    const char *cfg_file = NULL, *cfg_str = NULL, *exe = NULL;
+    const char *cfg_file = NULL, *cfg_str = NULL, *exe = NULL, *serve_cfg = NULL;
     int json = 0;
     const tl_opt opts[] = {
         {"--config", TL_ARG_STR, &cfg_file, "FILE", "configuration file bound into MRENCLAVE", 0, 0},
         {"--config-string", TL_ARG_STR, &cfg_str, "S", "configuration text bound into MRENCLAVE", 0, 0},
+        {"--serve-config", TL_ARG_STR, &serve_cfg, "FILE", "the output of 'teelm serve ... --print-config'", 0, 0},
         {"--exe", TL_ARG_STR, &exe, "PATH", "executable to measure (default: this teelm)", 0, 0},
         {"--json", TL_ARG_FLAG, &json, NULL, "print JSON", 0, 0},
         {0}};
-    const tl_cmdspec spec = {"attest measure", "[--config FILE | --config-string S] [--exe PATH] [--json]",
+    const tl_cmdspec spec = {"attest measure", "[--serve-config FILE | --config FILE | --config-string S] [--exe PATH] [--json]",
                              "Print the sim MRENCLAVE of this binary and configuration:\n"
                              "SHA-256(\"teelm sim MRENCLAVE v1\" NUL || SHA-256(executable) || SHA-256(config)), and "
-                             "the sim MRSIGNER. For real enclaves use 'occlum print mrenclave'.",
+                             "the sim MRSIGNER. A server's configuration is the document 'teelm serve ... --print-config'\n"
+                             "prints (--serve-config). For real enclaves use 'occlum print mrenclave'.",
                              opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
     uint8_t *cfg;
     size_t cfg_len;
-    if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
+    if (serve_cfg && (cfg_file || cfg_str))
+        return tl_usage_error(&spec, "--serve-config does not go with --config or --config-string");
+    if ((rc = serve_cfg ? load_serve_config(spec.cmd, serve_cfg, &cfg, &cfg_len)
+                        : load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
         return rc;
     tl_err e = {0};
     uint8_t mr[32];

@@ -2,6 +2,7 @@
  * the completion (as it streams, with --stream). */
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,8 +128,9 @@ static char *read_key(const char *path, tl_err *err)
 
 static void print_peer(const tl_client_peer *p, FILE *f, int json)
 {
-    char h[65], mre[65], mrs[65];
+    char h[65], mre[65], mrs[65], ch[65];
     tl_hex(p->pubkey_sha256, 32, h);
+    tl_hex(p->config_sha256, 32, ch);
     tl_hex(p->id.mrenclave, 32, mre);
     tl_hex(p->id.mrsigner, 32, mrs);
     const char *kind = p->id.kind == TL_TEE_KIND_SGX ? "sgx" : p->id.kind == TL_TEE_KIND_TDX ? "tdx" : "sev-snp";
@@ -137,18 +139,36 @@ static void print_peer(const tl_client_peer *p, FILE *f, int json)
                               p->id.simulated, "debug", p->id.debug, "pubkey_sha256", h, "mrenclave", mre, "mrsigner",
                               mrs, "isv_prod_id", p->id.isv_prod_id, "isv_svn", p->id.isv_svn, "tcb_status",
                               p->id.tcb_status);
+        json_object_set_new(o, "config_sha256", json_string(ch));
+        json_t *cfg = json_loads(p->config, 0, NULL);
+        json_object_set_new(o, "configuration", cfg ? cfg : json_string(p->config));
         char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fprintf(f, "%s\n", t);
         free(t);
         json_decref(o);
     } else {
-        fprintf(f, "teelm client: server verified: %s (%s), tcb %s, key %.16s...\n", p->tee, kind, p->id.tcb_status, h);
+        fprintf(f, "teelm client: server verified: %s (%s), tcb %s, key %.16s..., configuration %.16s...\n", p->tee,
+                kind, p->id.tcb_status, h, ch);
     }
+}
+
+/* Runs inside the handshake, after the checks and before the request is sent: whoever reads the
+ * warning has not yet given the server anything. */
+static int on_verified(const tl_client_peer *p, void *user)
+{
+    int quiet = *(const int *)user;
+    if (!quiet)
+        print_peer(p, stderr, 0);
+    if (p->id.simulated)
+        fprintf(stderr, "teelm client: WARNING: the server runs in SIMULATION mode: its evidence proves nothing "
+                        "(accepted because the policy sets allow_simulation)\n");
+    return 0;
 }
 
 int cmd_client(int argc, char **argv)
 {
-    const char *server = NULL, *policy_path = NULL, *prompt = NULL, *collateral = NULL, *key_file = NULL;
+    const char *server = NULL, *policy_path = NULL, *prompt = NULL, *collateral = NULL, *key_file = NULL,
+               *expect_cfg = NULL;
     int stream = 0, max_tokens = 16, json = 0, verify_only = 0, quiet = 0, timeout = 300;
     double temperature = 1.0, top_p = 1.0;
     int64_t seed = 0;
@@ -166,6 +186,7 @@ int cmd_client(int argc, char **argv)
         {"--stop", TL_ARG_MULTI, &stop, "TEXT", "stop sequence (repeatable, up to 4)"},
         {"--collateral", TL_ARG_STR, &collateral, "FILE", "DCAP collateral for real quotes (docs/attestation.md)"},
         {"--api-key-file", TL_ARG_STR, &key_file, "FILE", "file holding the API key (sent as a Bearer token)"},
+        {"--expect-config", TL_ARG_STR, &expect_cfg, "FILE", "require exactly this configuration document (teelm serve --print-config)"},
         {"--timeout", TL_ARG_INT, &timeout, "S", "give up after S seconds (default 300)", 1, 86400},
         {"--json", TL_ARG_FLAG, &json, NULL, "print the server's JSON response instead of the text (not with --stream)"},
         {"--verify-only", TL_ARG_FLAG, &verify_only, NULL, "verify the server and print what was verified (JSON); send nothing"},
@@ -212,7 +233,29 @@ int cmd_client(int argc, char **argv)
         tl_policy_free(policy);
         return 1;
     }
-    tl_client_opts co = {.server = server, .policy = policy, .col = col, .api_key = api_key, .timeout_s = timeout};
+    uint8_t want_cfg[32];
+    if (expect_cfg) {
+        uint8_t *d = NULL;
+        size_t dl = 0;
+        if (tl_read_file(expect_cfg, TL_RATLS_MAX_CONFIG, &d, &dl, &err)) {
+            fprintf(stderr, "teelm client: --expect-config: %s\n", err.msg);
+            tl_collateral_free(col);
+            tl_policy_free(policy);
+            if (api_key) {
+                OPENSSL_cleanse(api_key, strlen(api_key));
+                free(api_key);
+            }
+            return 1;
+        }
+        while (dl && (d[dl - 1] == '\n' || d[dl - 1] == '\r'))
+            dl--; /* a file written from --print-config's output line */
+        SHA256(d, dl, want_cfg);
+        free(d);
+    }
+    int quiet_verified = quiet || verify_only;
+    tl_client_opts co = {.server = server, .policy = policy, .col = col, .api_key = api_key, .timeout_s = timeout,
+                         .expect_config_sha256 = expect_cfg ? want_cfg : NULL, .on_verified = on_verified,
+                         .on_verified_user = &quiet_verified};
     tl_client_peer peer;
     out_state st = {.stream = stream};
     long status = 0;
@@ -255,11 +298,6 @@ int cmd_client(int argc, char **argv)
     body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
-    if (peer.verified && !quiet) {
-        print_peer(&peer, stderr, 0);
-        if (peer.id.simulated)
-            fprintf(stderr, "teelm client: WARNING: the server runs in SIMULATION mode: its evidence proves nothing\n");
-    }
     if (rc) {
         fprintf(stderr, "teelm client: %s\n", err.msg);
         goto done;

@@ -1,4 +1,5 @@
 /* teelm serve: the confidential inference server (docs/api.md, docs/ra-tls.md). */
+#include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "model/open.h"
 #include "seal/seal.h"
 #include "server/apikeys.h"
+#include "server/config_doc.h"
 #include "server/ratls.h"
 #include "server/secmem.h"
 #include "server/server.h"
@@ -30,6 +32,22 @@ static void model_name(const char *path, char *out, size_t n)
         *dot = 0;
 }
 
+/* The model that was opened is the one the document describes: its header was read unauthenticated
+ * for the document, and could have been swapped before the model was opened. */
+static int check_served_model(const char *doc, int sealed, const tl_seal_info *info, tl_err *err)
+{
+    json_t *o = json_loads(doc, 0, NULL), *m = json_object_get(o, "model");
+    const char *kind = json_string_value(json_object_get(m, "kind"));
+    const char *kid = json_string_value(json_object_get(m, "key_id"));
+    const char *mid = json_string_value(json_object_get(m, "model_id"));
+    int ok = kind && (sealed ? !strcmp(kind, "sealed") && kid && mid && !strcmp(kid, info->key_id) &&
+                                   !strcmp(mid, info->model_id)
+                             : !strcmp(kind, "plaintext"));
+    json_decref(o);
+    return ok ? 0 : tl_errf(err, TL_ESTATE, "the model opened is not the one the configuration document names "
+                                            "(it changed on disk while starting)");
+}
+
 int cmd_serve(int argc, char **argv)
 {
     /* before any jansson, libevent or OpenSSL allocation: freed request memory is wiped */
@@ -38,7 +56,7 @@ int cmd_serve(int argc, char **argv)
     tl_server_defaults(&so);
     tl_open_opts oo = {0};
     const char *model = NULL, *tokenizer = NULL, *tee_name = "auto", *keys_path = NULL, *name = NULL;
-    int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0;
+    int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file"},
         {"--kbs", TL_ARG_STR, &oo.kbs_url, "URL", "key broker releasing the sealed model's key to this TEE"},
@@ -61,12 +79,16 @@ int cmd_serve(int argc, char **argv)
         {"--api-key-file", TL_ARG_STR, &keys_path, "FILE", "require one of these API keys (one per line) as a Bearer token"},
         {"--cert-days", TL_ARG_INT, &cert_days, "N", "validity of the RA-TLS certificate (default 365)", 1, 3650},
         {"--quiet", TL_ARG_FLAG, &quiet, NULL, "log warnings and errors only"},
+        {"--print-config", TL_ARG_FLAG, &print_config, NULL,
+         "print the configuration document these flags make (what the evidence binds) and exit"},
         {0},
     };
     const tl_cmdspec spec = {"serve", "--model PATH --tee NAME [--kbs URL] [--listen ADDR] [flags]",
         "Serves a model over an OpenAI-style HTTPS API from inside a TEE. The TLS key is made at start\n"
         "and bound to TEE evidence in the certificate (RA-TLS), so clients can verify the server\n"
-        "before sending a prompt. Prints 'listening on https://HOST:PORT' once ready.",
+        "before sending a prompt. Prints 'listening on https://HOST:PORT' once ready.\n"
+        "The configuration document (docs/bindings.md) of every setting but --listen and --threads is\n"
+        "bound into the evidence; 'teelm attest measure --config FILE' gives its sim MRENCLAVE.",
         opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
@@ -75,13 +97,36 @@ int cmd_serve(int argc, char **argv)
         return tl_usage_error(&spec, "--model is required");
     if (oo.kbs_url && oo.key_file)
         return tl_usage_error(&spec, "give --kbs or --key-file, not both");
-    if (quiet)
-        tl_log_set_level(TL_LOG_WARN);
     so.max_body = max_body_kib * 1024;
+    char mname[256];
+    if (name)
+        snprintf(mname, sizeof mname, "%s", name);
+    else
+        model_name(model, mname, sizeof mname);
+    so.model_id = mname;
 
     tl_err err = {0};
+    /* Everything that changes what a client should trust, as one canonical document: the sim binds it
+     * into its MRENCLAVE, RA-TLS binds its hash next to the TLS key (docs/bindings.md). */
+    char *doc = NULL;
+    size_t doc_len = 0;
+    tl_config_in ci = {.tee = tee_name, .model = model, .model_name = mname, .tokenizer = tokenizer,
+                       .kbs_url = oo.kbs_url, .kbs_ca = oo.kbs_ca, .key_file = oo.key_file, .api_keys = keys_path != NULL,
+                       .cert_days = cert_days, .log_level = quiet ? TL_LOG_WARN : TL_LOG_INFO, .so = &so};
+    if (tl_config_doc_build(&ci, &doc, &doc_len, &err)) {
+        fprintf(stderr, "teelm serve: %s\n", err.msg);
+        return 1;
+    }
+    if (print_config) {
+        printf("%s\n", doc);
+        free(doc);
+        return 0;
+    }
+    if (quiet)
+        tl_log_set_level(TL_LOG_WARN);
     tl_apikeys *keys = NULL;
     if (keys_path && !(keys = tl_apikeys_load(keys_path, &err))) {
+        free(doc);
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         return 1;
     }
@@ -94,35 +139,37 @@ int cmd_serve(int argc, char **argv)
     tl_ratls ra = {0};
     tl_server *srv = NULL;
     int exit_code = 1, have_ck = 0;
-    /* What the sim backend binds into its MRENCLAVE (a real enclave measures its configuration
-     * itself): the settings that change what happens to a prompt. docs/api.md lists them.
-     * The TEE is opened before the model so that the key broker and the clients see the same
-     * identity: the broker exchange attests with this handle. */
-    char config[256], sealed_index[4096];
-    int sealed = tl_sealed_detect(model, sealed_index, sizeof sealed_index);
-    snprintf(config, sizeof config, "teelm serve v1 plaintext_model=%d host_key_file=%d api_keys=%d",
-             !sealed, oo.key_file != NULL, keys != NULL);
-    tl_tee_opts to = {.config = (const uint8_t *)config, .config_len = strlen(config)};
+    /* The TEE is opened before the model so that the key broker and the clients see the same
+     * identity: the broker exchange attests with this handle. The sim binds the document into its
+     * MRENCLAVE; a real enclave's measurement fixes it (Occlum: the measured image and serve.json). */
+    tl_tee_opts to = {.config = (const uint8_t *)doc, .config_len = doc_len};
     if (!(tee = tl_tee_open_opts(tee_name, &to, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
     /* TDX: RTMR3 names this binary and configuration before any evidence is made (docs/attestation.md) */
-    if (tl_tee_measure_runtime(tee, (const uint8_t *)config, strlen(config), &err)) {
+    if (tl_tee_measure_runtime(tee, (const uint8_t *)doc, doc_len, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
     oo.tee_handle = tee;
+    tl_seal_info info;
+    memset(&info, 0, sizeof info);
+    oo.info = &info;
     if (tl_model_open(model, &oo, &ck, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
     have_ck = 1;
+    if (check_served_model(doc, oo.sealed, &info, &err)) {
+        fprintf(stderr, "teelm serve: %s\n", err.msg);
+        goto done;
+    }
     if (!(tok = tl_model_tokenizer(&ck, tokenizer, NULL, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
-    if (tl_ratls_create(tee, cert_days, &ra, &err)) {
+    if (tl_ratls_create(tee, doc, doc_len, cert_days, &ra, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
@@ -139,12 +186,6 @@ int cmd_serve(int argc, char **argv)
         so.warning = warning;
         fprintf(stderr, "teelm serve: WARNING: %s (sent as X-Teelm-Warning on every response)\n", warning);
     }
-    char mname[256];
-    if (name)
-        snprintf(mname, sizeof mname, "%s", name);
-    else
-        model_name(model, mname, sizeof mname);
-    so.model_id = mname;
     if (!(srv = tl_server_new(&so, &ck, tok, &ra, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
@@ -167,5 +208,6 @@ done:
     if (have_ck)
         tl_checkpoint_free(&ck);
     tl_apikeys_free(keys);
+    free(doc);
     return exit_code;
 }

@@ -1,8 +1,10 @@
 /* teelm: one binary, many subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/enclave.h"
 
 typedef struct {
     const char *name;
@@ -48,6 +50,10 @@ static const command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* before looking at the host's command: in enclave mode there is only one */
+    const char *enclave = getenv(TL_ENCLAVE_ENV);
+    if (enclave)
+        return tl_enclave_main(enclave, argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

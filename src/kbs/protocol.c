@@ -8,9 +8,9 @@
 #include <openssl/err.h>
 
 #include "seal/crypto.h"
+#include "tee/binding.h"
 #include "tee/ecdsa.h"
 
-static const char REPORT_LABEL[] = "teelm-kbs-v1 key request";
 static const char TRANSCRIPT_LABEL[] = "teelm-kbs-v1 transcript";
 static const char WRAP_LABEL[] = "teelm-kbs-v1 key wrap";
 
@@ -30,10 +30,9 @@ static void hash(const EVP_MD *md, uint8_t *out, int n, const void *const *p, co
 void tl_kbs_report_data(const uint8_t nonce[TL_KBS_NONCE_LEN], const uint8_t pub[TL_KBS_PUB_LEN], const char *key_id,
                         uint8_t out[64])
 {
-    uint8_t klen = (uint8_t)strlen(key_id);
-    const void *p[] = {REPORT_LABEL, nonce, pub, &klen, key_id}; /* the label includes its NUL */
-    const size_t l[] = {sizeof REPORT_LABEL, TL_KBS_NONCE_LEN, TL_KBS_PUB_LEN, 1, klen};
-    hash(EVP_sha512(), out, 5, p, l);
+    const tl_bind_field f[] = {{nonce, TL_KBS_NONCE_LEN}, {pub, TL_KBS_PUB_LEN}, {key_id, strlen(key_id)}};
+    if (tl_binding_report_data(TL_BIND_KBS_KEY, f, 3, out, NULL))
+        abort(); /* fixed purpose and field count: fails only if OpenSSL cannot hash */
 }
 
 static void transcript(const char *key_id, const uint8_t *nonce, const uint8_t *cpub, const uint8_t *spub,

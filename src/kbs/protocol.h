@@ -1,5 +1,5 @@
 /* The attested key-release protocol (docs/attestation-protocol.md), the parts both sides compute:
- *   report_data = SHA-512("teelm-kbs-v1 key request" ‖ 0x00 ‖ nonce ‖ client_pub ‖ u8(len) ‖ key_id)
+ *   report_data = tl_binding "kbs-key" over (nonce, client_pub, key_id)   (tee/binding.h)
  *   th          = SHA-256("teelm-kbs-v1 transcript" ‖ 0x00 ‖ u8(len) ‖ key_id ‖ nonce ‖ client_pub ‖
  *                         server_pub ‖ SHA-256(evidence))
  *   k ‖ iv      = HKDF-SHA256(ikm = ECDH-P256(x coordinate), salt = nonce,

@@ -44,7 +44,7 @@ int tl_model_open(const char *path, tl_open_opts *opts, tl_checkpoint *ck, tl_er
     tl_data_key key;
     if (sealed_key(path, opts, &key, err))
         return err->code;
-    int rc = tl_seal_read(path, &key, ck, NULL, err);
+    int rc = tl_seal_read(path, &key, ck, opts ? opts->info : NULL, err);
     tl_data_key_clear(&key);
     return rc;
 }

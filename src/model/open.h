@@ -7,6 +7,7 @@
 #define TEELM_MODEL_OPEN_H
 
 #include "formats/checkpoint.h"
+#include "seal/seal.h"
 #include "tee/tee.h"
 #include "tokenizer/tokenizer.h"
 #include "util/err.h"
@@ -19,6 +20,7 @@ typedef struct {
     tl_tee *tee_handle;    /* sealed via broker: an opened TEE to attest with instead (not closed) */
     int with_optimizer;    /* in: also load AdamW state (train --resume); weights only otherwise */
     int sealed;            /* out: 1 if the model was sealed */
+    tl_seal_info *info;    /* out, optional: a sealed model's authenticated header (key id, model id) */
 } tl_open_opts;
 
 /* Plaintext: tl_checkpoint_load. Sealed: needs opts->key_file or opts->kbs_url; a sealed model's

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "server/ratls.h"
+#include "util/codec.h"
 
 typedef struct {
     const tl_client_opts *o;
@@ -29,26 +31,40 @@ static int verify_cb(X509_STORE_CTX *sctx, void *arg)
     ctx *c = arg;
     X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
     c->checked = 1;
-    if (!leaf) {
-        tl_errf(&c->check, TL_EINVAL, "the server sent no certificate");
-        X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
-        return 0;
-    }
-    tl_identity id;
-    if (tl_ratls_verify_cert(leaf, c->o->policy, c->o->col, time(NULL), &id, &c->check)) {
-        X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
-        return 0;
-    }
     uint8_t *ev = NULL, rd[64];
-    size_t len;
-    char tee[64] = "";
-    if (tl_ratls_extract(leaf, &ev, &len, tee, NULL) == 0) /* already checked: for the name only */
-        free(ev);
-    tl_ratls_report_data(X509_get0_pubkey(leaf), rd, NULL);
+    size_t len = 0, cfg_len = 0;
+    char tee[64] = "", *cfg = NULL;
+    tl_identity id;
+    int ok = 0;
+    if (!leaf)
+        tl_errf(&c->check, TL_EINVAL, "the server sent no certificate");
+    else if (tl_ratls_verify_cert(leaf, c->o->policy, c->o->col, time(NULL), &id, &c->check))
+        ;
+    else if (tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, &c->check) ||
+             tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, rd, c->peer->pubkey_sha256, &c->check))
+        ; /* already checked: cannot fail here */
+    else {
+        SHA256((const unsigned char *)cfg, cfg_len, c->peer->config_sha256);
+        snprintf(c->peer->config, sizeof c->peer->config, "%s", cfg);
+        snprintf(c->peer->tee, sizeof c->peer->tee, "%s", tee);
+        c->peer->id = id;
+        if (c->o->expect_config_sha256 && CRYPTO_memcmp(c->o->expect_config_sha256, c->peer->config_sha256, 32)) {
+            char h[65];
+            tl_hex(c->peer->config_sha256, 32, h);
+            tl_errf(&c->check, TL_EPOLICY, "the server's configuration document (sha256 %s) is not the expected one", h);
+        } else if (c->o->on_verified && c->o->on_verified(c->peer, c->o->on_verified_user)) {
+            tl_errf(&c->check, TL_EPOLICY, "refused after verification");
+        } else {
+            ok = 1;
+        }
+    }
+    free(ev);
+    free(cfg);
+    if (!ok) {
+        X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
     c->peer->verified = 1;
-    c->peer->id = id;
-    memcpy(c->peer->pubkey_sha256, rd, 32);
-    snprintf(c->peer->tee, sizeof c->peer->tee, "%s", tee);
     X509_STORE_CTX_set_error(sctx, X509_V_OK);
     return 1;
 }

@@ -1,5 +1,6 @@
 /* The attested HTTPS client (`teelm client`): every connection's TLS handshake checks the server's
- * RA-TLS certificate (docs/ra-tls.md: evidence, key binding, policy) and is aborted on any failure,
+ * RA-TLS certificate (docs/ra-tls.md: validity, not a CA, evidence, key and configuration binding,
+ * policy, optionally the expected configuration) and is aborted on any failure,
  * so no request byte reaches a server that failed the checks. Built on libcurl (OpenSSL), with the
  * check installed through CURLOPT_SSL_CTX_FUNCTION as the certificate verification itself. */
 #ifndef TEELM_SERVER_CLIENT_H
@@ -13,21 +14,32 @@
 #include "tee/verify.h"
 #include "util/err.h"
 
+typedef struct tl_client_peer tl_client_peer;
+
 typedef struct {
     const char *server;          /* https://host:port (a path, if any, is ignored) */
     const tl_policy *policy;
     const tl_collateral *col;    /* NULL: only sim evidence can verify */
     const char *api_key;         /* sent as "Authorization: Bearer KEY", or NULL */
     long timeout_s;              /* whole request; 0 = none */
+    const uint8_t *expect_config_sha256; /* if set: the server's configuration document must hash to this */
+    /* Called inside the handshake once the checks passed, before any request byte is sent (e.g. to
+     * warn about simulated evidence first); return non-zero to refuse the server anyway. */
+    int (*on_verified)(const tl_client_peer *peer, void *user);
+    void *on_verified_user;
 } tl_client_opts;
 
+#define TL_CLIENT_CONFIG_SHOWN 16384
+
 /* What the handshake established about the server. */
-typedef struct {
+struct tl_client_peer {
     int verified;                /* 1 once the checks passed */
     tl_identity id;
     char tee[64];                /* the backend name the certificate states */
     uint8_t pubkey_sha256[32];   /* SHA-256 of the server certificate's public key */
-} tl_client_peer;
+    uint8_t config_sha256[32];   /* SHA-256 of the server's configuration document (bound by the evidence) */
+    char config[TL_CLIENT_CONFIG_SHOWN]; /* the document (cut at this size for display; the hash covers all) */
+};
 
 /* Called with response body bytes as they arrive (for streaming); return non-zero to stop. */
 typedef int (*tl_client_sink)(const char *data, size_t len, void *user);

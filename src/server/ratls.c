@@ -11,19 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tee/binding.h"
 #include "util/codec.h"
 
-/* TeelmEvidence ::= SEQUENCE { version INTEGER, tee UTF8String, evidence OCTET STRING } */
+/* TeelmEvidence ::= SEQUENCE { version INTEGER, tee UTF8String, evidence OCTET STRING,
+ *                              config OCTET STRING } */
 typedef struct {
     ASN1_INTEGER *version;
     ASN1_UTF8STRING *tee;
     ASN1_OCTET_STRING *evidence;
+    ASN1_OCTET_STRING *config;
 } TEELM_EVIDENCE;
 
 ASN1_SEQUENCE(TEELM_EVIDENCE) = {
     ASN1_SIMPLE(TEELM_EVIDENCE, version, ASN1_INTEGER),
     ASN1_SIMPLE(TEELM_EVIDENCE, tee, ASN1_UTF8STRING),
     ASN1_SIMPLE(TEELM_EVIDENCE, evidence, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(TEELM_EVIDENCE, config, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(TEELM_EVIDENCE)
 
 static TEELM_EVIDENCE *TEELM_EVIDENCE_new(void)
@@ -43,16 +47,21 @@ static TEELM_EVIDENCE *d2i_TEELM_EVIDENCE(const unsigned char **in, long len)
     return (TEELM_EVIDENCE *)ASN1_item_d2i(NULL, in, len, ASN1_ITEM_rptr(TEELM_EVIDENCE));
 }
 
-int tl_ratls_report_data(EVP_PKEY *pub, uint8_t rd[64], tl_err *err)
+int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, uint8_t rd[64],
+                         uint8_t pubkey_hash[32], tl_err *err)
 {
     unsigned char *der = NULL;
     int n = i2d_PUBKEY(pub, &der);
     if (n <= 0)
         return tl_err_ssl(err, TL_ECRYPTO, "ra-tls: encoding the public key");
-    memset(rd, 0, 64);
-    SHA256(der, (size_t)n, rd);
+    uint8_t h[2][32];
+    SHA256(der, (size_t)n, h[0]);
     OPENSSL_free(der);
-    return 0;
+    SHA256(config, config_len, h[1]);
+    if (pubkey_hash)
+        memcpy(pubkey_hash, h[0], 32);
+    const tl_bind_field f[] = {{h[0], 32}, {h[1], 32}};
+    return tl_binding_report_data(TL_BIND_RA_TLS, f, 2, rd, err);
 }
 
 static ASN1_OBJECT *ratls_oid(void)
@@ -60,7 +69,8 @@ static ASN1_OBJECT *ratls_oid(void)
     return OBJ_txt2obj(TL_RATLS_OID, 1);
 }
 
-static X509_EXTENSION *make_ext(const char *tee, const uint8_t *ev, size_t len, tl_err *err)
+static X509_EXTENSION *make_ext(const char *tee, const uint8_t *ev, size_t len, const char *cfg, size_t cfg_len,
+                                tl_err *err)
 {
     X509_EXTENSION *ext = NULL;
     ASN1_OBJECT *oid = ratls_oid();
@@ -70,6 +80,7 @@ static X509_EXTENSION *make_ext(const char *tee, const uint8_t *ev, size_t len, 
     int n = -1;
     if (!oid || !te || !val || !ASN1_INTEGER_set(te->version, TL_RATLS_VERSION) ||
         !ASN1_STRING_set(te->tee, tee, (int)strlen(tee)) || !ASN1_OCTET_STRING_set(te->evidence, ev, (int)len) ||
+        !ASN1_OCTET_STRING_set(te->config, (const unsigned char *)cfg, (int)cfg_len) ||
         (n = i2d_TEELM_EVIDENCE(te, &der)) <= 0 || !ASN1_OCTET_STRING_set(val, der, n) ||
         !(ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, val)))
         tl_err_ssl(err, TL_ECRYPTO, "ra-tls: encoding the evidence extension");
@@ -91,16 +102,18 @@ static int add_v3(X509 *cert, int nid, const char *value)
     return ok;
 }
 
-X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence, size_t len,
-                         int validity_days, tl_err *err)
+X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence, size_t len, const char *config,
+                         size_t config_len, int validity_days, tl_err *err)
 {
-    if (len == 0 || len > TL_RATLS_MAX_EVIDENCE || strlen(tee) >= 64) {
-        tl_errf(err, TL_EINVAL, "ra-tls: evidence of %zu bytes or tee name is out of range", len);
+    if (len == 0 || len > TL_RATLS_MAX_EVIDENCE || strlen(tee) >= 64 || config_len == 0 ||
+        config_len > TL_RATLS_MAX_CONFIG) {
+        tl_errf(err, TL_EINVAL, "ra-tls: evidence of %zu bytes, configuration of %zu bytes or tee name is out of range",
+                len, config_len);
         return NULL;
     }
     X509 *cert = X509_new();
     X509_NAME *name = X509_NAME_new();
-    X509_EXTENSION *ext = make_ext(tee, evidence, len, err);
+    X509_EXTENSION *ext = make_ext(tee, evidence, len, config, config_len, err);
     BIGNUM *serial = BN_new();
     int ok = cert && name && ext && serial;
     /* random positive 127-bit serial: certificates of two server starts never collide */
@@ -127,23 +140,32 @@ X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence
     return cert;
 }
 
-int tl_ratls_create(tl_tee *tee, int validity_days, tl_ratls *out, tl_err *err)
+int tl_ratls_create(tl_tee *tee, const char *config, size_t config_len, int validity_days, tl_ratls *out, tl_err *err)
 {
     memset(out, 0, sizeof *out);
+    if (!config || config_len == 0 || config_len > TL_RATLS_MAX_CONFIG)
+        return tl_errf(err, TL_EINVAL, "ra-tls: configuration document of %zu bytes is out of range", config_len);
     out->key = EVP_EC_gen("P-256");
     if (!out->key)
         return tl_err_ssl(err, TL_ECRYPTO, "ra-tls: generating the key pair");
-    uint8_t rd[64];
-    if (tl_ratls_report_data(out->key, rd, err))
+    if (!(out->config = malloc(config_len + 1))) {
+        tl_errf(err, TL_ENOMEM, "ra-tls: out of memory");
         goto fail;
-    memcpy(out->pubkey_hash, rd, 32);
-    if (tl_tee_evidence(tee, rd, &out->evidence, &out->evidence_len, err)) {
+    }
+    memcpy(out->config, config, config_len);
+    out->config[config_len] = 0;
+    out->config_len = config_len;
+    SHA256((const unsigned char *)config, config_len, out->config_hash);
+    if (tl_ratls_report_data(out->key, config, config_len, out->report_data, out->pubkey_hash, err))
+        goto fail;
+    if (tl_tee_evidence(tee, out->report_data, &out->evidence, &out->evidence_len, err)) {
         tl_err_prefix(err, "ra-tls: evidence from tee %s", tee->name);
         goto fail;
     }
     snprintf(out->tee, sizeof out->tee, "%s", tee->name);
     out->simulated = tee->simulated;
-    out->cert = tl_ratls_make_cert(out->key, out->tee, out->evidence, out->evidence_len, validity_days, err);
+    out->cert = tl_ratls_make_cert(out->key, out->tee, out->evidence, out->evidence_len, out->config, out->config_len,
+                                   validity_days, err);
     if (!out->cert)
         goto fail;
     return 0;
@@ -157,13 +179,19 @@ void tl_ratls_free(tl_ratls *r)
     EVP_PKEY_free(r->key);
     X509_free(r->cert);
     free(r->evidence);
+    free(r->config);
     memset(r, 0, sizeof *r);
 }
 
-int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], tl_err *err)
+int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], char **config, size_t *config_len,
+                     tl_err *err)
 {
     *evidence = NULL;
     *len = 0;
+    if (config) {
+        *config = NULL;
+        *config_len = 0;
+    }
     ASN1_OBJECT *oid = ratls_oid();
     if (!oid)
         return tl_err_ssl(err, TL_ECRYPTO, "ra-tls: OID");
@@ -178,7 +206,7 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
     const unsigned char *p = ASN1_STRING_get0_data(val);
     long n = ASN1_STRING_length(val);
     const unsigned char *end = p + n;
-    if (n <= 0 || n > TL_RATLS_MAX_EVIDENCE + 4096)
+    if (n <= 0 || n > TL_RATLS_MAX_EVIDENCE + TL_RATLS_MAX_CONFIG + 4096)
         return tl_errf(err, TL_EINVAL, "RA-TLS extension: %ld bytes is out of range", n);
     TEELM_EVIDENCE *te = d2i_TEELM_EVIDENCE(&p, n);
     ERR_clear_error();
@@ -194,6 +222,8 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
         rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: tee name of %d bytes", ASN1_STRING_length(te->tee));
     else if (ASN1_STRING_length(te->evidence) <= 0 || ASN1_STRING_length(te->evidence) > TL_RATLS_MAX_EVIDENCE)
         rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: evidence of %d bytes", ASN1_STRING_length(te->evidence));
+    else if (ASN1_STRING_length(te->config) <= 0 || ASN1_STRING_length(te->config) > TL_RATLS_MAX_CONFIG)
+        rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: configuration document of %d bytes", ASN1_STRING_length(te->config));
     if (!rc) {
         int tl = ASN1_STRING_length(te->tee);
         const unsigned char *t = ASN1_STRING_get0_data(te->tee);
@@ -207,21 +237,54 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
         else
             memcpy(*evidence, ASN1_STRING_get0_data(te->evidence), *len);
     }
+    if (!rc && config) {
+        size_t cl = (size_t)ASN1_STRING_length(te->config);
+        if (!(*config = malloc(cl + 1))) {
+            rc = tl_errf(err, TL_ENOMEM, "RA-TLS extension: out of memory");
+        } else {
+            memcpy(*config, ASN1_STRING_get0_data(te->config), cl);
+            (*config)[cl] = 0;
+            *config_len = cl;
+        }
+    }
     TEELM_EVIDENCE_free(te);
-    if (rc)
+    if (rc) {
+        free(*evidence);
+        *evidence = NULL;
         *len = 0;
+    }
     return rc;
+}
+
+/* The certificate itself, before its evidence: in its validity period and not a CA. RA-TLS
+ * certificates are leaves that sign nothing but the handshake. */
+static int check_cert(X509 *cert, time_t now, tl_err *err)
+{
+    time_t t = now;
+    if (X509_cmp_time(X509_get0_notBefore(cert), &t) >= 0)
+        return tl_errf(err, TL_ESTATE, "server certificate is not valid yet (notBefore is after now)");
+    if (X509_cmp_time(X509_get0_notAfter(cert), &t) <= 0)
+        return tl_errf(err, TL_ESTATE, "server certificate has expired (notAfter is before now)");
+    uint32_t fl = X509_get_extension_flags(cert); /* also caches the extensions it parsed */
+    if (fl & EXFLAG_INVALID)
+        return tl_errf(err, TL_EINVAL, "server certificate has a malformed extension");
+    if (fl & EXFLAG_CA)
+        return tl_errf(err, TL_EINVAL, "server certificate is a CA certificate (basicConstraints CA:TRUE): an "
+                                       "RA-TLS certificate must be a leaf");
+    if ((fl & EXFLAG_KUSAGE) && (X509_get_key_usage(cert) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)))
+        return tl_errf(err, TL_EINVAL, "server certificate's keyUsage allows signing certificates");
+    return 0;
 }
 
 int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collateral *col, time_t now,
                          tl_identity *id, tl_err *err)
 {
     memset(id, 0, sizeof *id);
-    uint8_t *ev = NULL, rd[64];
-    size_t len = 0;
-    char tee[64];
-    int rc = tl_ratls_extract(cert, &ev, &len, tee, err);
-    if (rc)
+    uint8_t *ev = NULL, rd[64], pkh[32];
+    size_t len = 0, cfg_len = 0;
+    char tee[64], *cfg = NULL;
+    int rc = check_cert(cert, now, err);
+    if (rc || (rc = tl_ratls_extract(cert, &ev, &len, tee, &cfg, &cfg_len, err)))
         return rc;
     EVP_PKEY *pub = X509_get0_pubkey(cert);
     if (!pub) {
@@ -230,18 +293,20 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
         rc = tl_err_ssl(err, TL_ECRYPTO, "server certificate: self-signature does not verify");
     } else if ((rc = tl_evidence_verify(ev, len, col, now, id, err))) {
         tl_err_prefix(err, "server evidence (tee %s)", tee);
-    } else if ((rc = tl_ratls_report_data(pub, rd, err))) {
+    } else if ((rc = tl_ratls_report_data(pub, cfg, cfg_len, rd, pkh, err))) {
         ;
     } else if (CRYPTO_memcmp(rd, id->report_data, 64) != 0) {
-        char want[65], got[65];
-        tl_hex(rd, 32, want);
-        tl_hex(id->report_data, 32, got);
+        char want[33], got[33];
+        tl_hex(rd, 16, want);
+        tl_hex(id->report_data, 16, got);
         rc = tl_errf(err, TL_ECRYPTO,
-                     "report_data does not bind the server's TLS key: report_data[0..32) is %s but SHA-256 of the "
-                     "certificate's public key is %s (the evidence belongs to another key)", got, want);
+                     "report_data does not bind the server's TLS key and configuration: it starts %s, but the "
+                     "teelm/ra-tls/v1 binding of this certificate's key and configuration document starts %s "
+                     "(evidence made for another key, configuration or purpose)", got, want);
     } else if ((rc = tl_policy_check(policy, id, err))) {
         ;
     }
     free(ev);
+    free(cfg);
     return rc;
 }

@@ -496,11 +496,10 @@ static void handle(tl_net_req *r, void *arg)
 static char *attestation_json(const tl_ratls *ra)
 {
     char *b64 = tl_b64_encode(ra->evidence, ra->evidence_len);
-    char hash[65], rd[129];
-    uint8_t rdb[64] = {0};
-    memcpy(rdb, ra->pubkey_hash, 32);
+    char hash[65], rd[129], ch[65];
     tl_hex(ra->pubkey_hash, 32, hash);
-    tl_hex(rdb, 64, rd);
+    tl_hex(ra->report_data, 64, rd);
+    tl_hex(ra->config_hash, 32, ch);
     BIO *bio = BIO_new(BIO_s_mem());
     char *pem = NULL;
     long pemn = 0;
@@ -508,9 +507,11 @@ static char *attestation_json(const tl_ratls *ra)
         pemn = BIO_get_mem_data(bio, &pem);
     char *out = NULL;
     if (b64 && pem) {
-        json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s%,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
-                              "evidence", b64, "pubkey_sha256", hash, "report_data", rd, "certificate", pem, (size_t)pemn,
-                              "binding", "report_data = SHA-256(DER SubjectPublicKeyInfo of the TLS certificate) || 32 zero bytes",
+        json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s%,s:s,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
+                              "evidence", b64, "pubkey_sha256", hash, "config_sha256", ch, "report_data", rd,
+                              "certificate", pem, (size_t)pemn, "configuration", ra->config ? ra->config : "",
+                              "binding", "report_data = binding(\"ra-tls\", SHA-256(DER SubjectPublicKeyInfo), "
+                                         "SHA-256(configuration)) (docs/bindings.md)",
                               "note", ra->simulated ? "SIMULATION: this evidence is signed by a public test key and proves nothing"
                                                     : "verify the evidence and the binding before trusting this server (docs/ra-tls.md)");
         out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

@@ -82,8 +82,31 @@ has err "simulated" "sim refusal reason"
 run 0 "sim debug quote" -- "$bin" attest quote --tee sim --config-string "--model x --port 8443" --report-data 00 --sim-debug --out "$tmp/simd.q"
 run 1 "sim debug refused" -- "$bin" attest verify "$tmp/simd.q" --policy "$tmp/psim.json"
 has err "debug is true" "debug refusal"
-run 1 "auto refuses sim" -- "$bin" attest quote --tee auto --report-data 00 --out "$tmp/x.q" --device /nonexistent --tsm-root /nonexistent
+run 1 "auto refuses sim" -- "$bin" attest quote --tee auto --user-data 00 --out "$tmp/x.q" --device /nonexistent --tsm-root /nonexistent
 has err "no TEE found" "auto message"
+# raw report data only in the simulation: on a real backend it would let the host (in the enclave)
+# quote teelm's own bindings (docs/bindings.md); refused before any backend is opened
+for t in occlum tsm auto; do
+  run 2 "--report-data on $t" -- "$bin" attest quote --tee "$t" --report-data 00ff --out "$tmp/x.q" --device "$tmp/nodev" --tsm-root "$tmp/notsm"
+  has err "works only with --tee sim" "--report-data on $t message"
+  expect "--report-data on $t wrote evidence" -- test ! -e "$tmp/x.q"
+done
+run 2 "both --report-data and --user-data" -- "$bin" attest quote --tee sim --report-data 00 --user-data 00 --out "$tmp/x.q"
+# --user-data binds under purpose user-quote: report_data = SHA-512("teelm/user-quote/v1" NUL be32(2) 00ff)
+run 0 "sim quote --user-data" -- "$bin" attest quote --tee sim --user-data 00ff --out "$tmp/ud.q"
+want=$("$py" -c 'import hashlib; print(hashlib.sha512(b"teelm/user-quote/v1\0" + b"\0\0\0\2\0\xff").hexdigest())')
+run 0 "show user-data quote" -- "$bin" attest show "$tmp/ud.q" --json
+has out "\"report_data\": \"$want\"" "user-quote binding (python hashlib)"
+run 2 "--user-data odd hex" -- "$bin" attest quote --tee sim --user-data 0 --out "$tmp/x.q"
+# measure --serve-config: the document without its line end, and only a serve document
+printf '{"teelm":"serve","version":1}\n' > "$tmp/doc.json"
+run 0 "measure --serve-config" -- "$bin" attest measure --serve-config "$tmp/doc.json"
+m1=$(cat "$tmp/out")
+run 0 "measure --config-string doc" -- "$bin" attest measure --config-string '{"teelm":"serve","version":1}'
+expect "serve-config measures the document without its newline" -- test "$m1" = "$(cat "$tmp/out")"
+echo '{"version":1}' > "$tmp/notdoc.json"
+run 1 "measure --serve-config on another file" -- "$bin" attest measure --serve-config "$tmp/notdoc.json"
+has err "not a configuration document" "serve-config refusal"
 
 # PCCS: a stand-in server on 127.0.0.1 with the fixture collateral
 "$py" "$here/pccs_server.py" "$tmp/port" "$AC" "$BC" &

@@ -103,6 +103,12 @@ if "$py" -c 'import cryptography' 2>/dev/null; then
   got=$("$py" "${TEELM_SRC:?}/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-ref "$bin" 2>"$tmp/ref.err")
   expect "reference client: $(cat "$tmp/ref.err")" test "$got" = "$(sed -n 's/^key: //p' "$tmp/ref.key")"
   refuse "reference client got a revoked key" "$py" "$TEELM_SRC/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-full "$bin"
+  # hostile host: evidence over caller-chosen data (attest quote --user-data), or bound the old
+  # raw way, must not release the key even from the admitted measurement (docs/bindings.md)
+  for mode in user-quote old; do
+    refuse "key released to $mode evidence" "$py" "$TEELM_SRC/tests/reference/kbs_ref_client.py" "$url" "$ca" e2e-ref "$bin" "$mode" 2>"$tmp/ref.err"
+    expect "$mode refusal: $(cat "$tmp/ref.err")" grep -q "binding_mismatch" "$tmp/ref.err"
+  done
 else
   echo "note: python3-cryptography absent, reference client skipped"
 fi

@@ -3,12 +3,17 @@
 docs/attestation-protocol.md only (python3-cryptography + the standard library). The evidence comes
 from `teelm attest quote --tee sim`. Prints the released data key as hex, or exits 1 with the
 broker's error.
-usage: kbs_ref_client.py URL CA_PEM KEY_ID TEELM_BIN"""
+MODE (default "good") plays a hostile host instead: "user-quote" gets the evidence from
+`attest quote --user-data` over the same fields, "old" binds them the pre-v1 way
+(SHA-512("teelm-kbs-v1 key request" NUL nonce pub u8(len) id)) through raw --report-data; the
+broker must refuse both (binding_mismatch).
+usage: kbs_ref_client.py URL CA_PEM KEY_ID TEELM_BIN [MODE]"""
 import base64
 import hashlib
 import json
 import os
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +24,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def binding(purpose, *fields):
+    """docs/bindings.md: SHA-512("teelm/" purpose "/v1" NUL, then each field as be32(len) bytes)."""
+    h = hashlib.sha512(b"teelm/" + purpose.encode() + b"/v1\0")
+    for f in fields:
+        h.update(struct.pack(">I", len(f)) + f)
+    return h.digest()
 
 
 def post(url, ctx, obj):
@@ -33,16 +46,24 @@ def post(url, ctx, obj):
 
 def main():
     url, ca, key_id, teelm = sys.argv[1:5]
+    mode = sys.argv[5] if len(sys.argv) > 5 else "good"
     ctx = ssl.create_default_context(cafile=ca)
     nonce = base64.b64decode(post(url + "/v1/challenge", ctx, {})["nonce"], validate=True)
     assert len(nonce) == 32
     sk = ec.generate_private_key(ec.SECP256R1())
     pub = sk.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     kid = key_id.encode()
-    rd = hashlib.sha512(b"teelm-kbs-v1 key request\0" + nonce + pub + bytes([len(kid)]) + kid).digest()
+    if mode == "good":
+        data = ["--report-data", binding("kbs-key", nonce, pub, kid).hex()]
+    elif mode == "user-quote":
+        data = ["--user-data", (nonce + pub + kid).hex()]
+    elif mode == "old":
+        data = ["--report-data", hashlib.sha512(b"teelm-kbs-v1 key request\0" + nonce + pub + bytes([len(kid)]) + kid).hexdigest()]
+    else:
+        sys.exit("unknown mode " + mode)
     with tempfile.TemporaryDirectory() as d:
         evf = os.path.join(d, "ev.bin")
-        subprocess.run([teelm, "attest", "quote", "--tee", "sim", "--report-data", rd.hex(), "--out", evf],
+        subprocess.run([teelm, "attest", "quote", "--tee", "sim"] + data + ["--out", evf],
                        check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         ev = open(evf, "rb").read()
     b64 = lambda b: base64.b64encode(b).decode()

@@ -1,7 +1,8 @@
 /* RA-TLS certificates: the evidence extension round-trips, its DER is what docs/ra-tls.md says
- * (checked with the openssl CLI, an independent parser), the report data is SHA-256 of the
- * certificate's SubjectPublicKeyInfo (computed by the openssl CLI), and malformed extensions are
- * refused with a message naming the problem. */
+ * (checked with the openssl CLI, an independent parser), the report data is the "ra-tls" binding of
+ * SHA-256 of the certificate's SubjectPublicKeyInfo and SHA-256 of the configuration document
+ * (computed by the openssl CLI from docs/bindings.md), and malformed extensions are refused with a
+ * message naming the problem. */
 #include <openssl/asn1.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -75,7 +76,10 @@ static void expect_refused(EVP_PKEY *key, const unsigned char *der, int n, int c
     size_t len = 0;
     char tee[64];
     tl_err err = {0};
-    int rc = tl_ratls_extract(c, &ev, &len, tee, &err);
+    char *cfg = NULL;
+    size_t cfg_len = 0;
+    int rc = tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err);
+    CHECK(cfg == NULL && cfg_len == 0);
     CHECKF(rc != 0 && strstr(err.msg, words), "expected refusal containing '%s', got rc=%d '%s'", words, rc, err.msg);
     CHECK(ev == NULL && len == 0);
     free(ev);
@@ -87,10 +91,13 @@ int main(void)
     tl_tee fake = {.name = "fake", .simulated = 1, .evidence = fake_evidence};
     tl_ratls r;
     tl_err err = {0};
-    CHECK(tl_ratls_create(&fake, 30, &r, &err) == 0);
+    static const char doc[] = "{\"teelm\":\"serve\",\"version\":1}";
+    CHECK(tl_ratls_create(&fake, doc, 0, 30, &r, &err) != 0 && strstr(err.msg, "configuration"));
+    CHECK(tl_ratls_create(&fake, doc, sizeof doc - 1, 30, &r, &err) == 0);
     CHECK(r.cert && r.key && r.evidence_len == 68 && !strcmp(r.tee, "fake"));
+    CHECK(r.config_len == sizeof doc - 1 && !strcmp(r.config, doc));
 
-    /* report data = SHA-256(SPKI DER) || zeros, against the openssl CLI */
+    /* SHA-256(SPKI DER), against the openssl CLI */
     const char *dir = test_tmpdir();
     char path[256], cmd[1024];
     snprintf(path, sizeof path, "%s/cert.pem", dir);
@@ -104,12 +111,29 @@ int main(void)
     char *h = slurp(hpath);
     tl_hex(r.pubkey_hash, 32, hex);
     CHECKF(h && !strncmp(h, hex, 64), "openssl says %s, teelm %s", h ? h : "?", hex);
-    uint8_t zeros[32] = {0};
-    CHECK(memcmp(r.evidence + 4 + 32, zeros, 32) == 0);
-    CHECK(memcmp(r.evidence + 4, r.pubkey_hash, 32) == 0);
+    /* report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(doc)),
+     * assembled by the shell and hashed by the openssl CLI */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER | "
+             "openssl dgst -sha256 -binary > spki.h && printf '%%s' '%s' | openssl dgst -sha256 -binary > doc.h && "
+             "{ printf 'teelm/ra-tls/v1\\000\\000\\000\\000\\040'; cat spki.h; printf '\\000\\000\\000\\040'; "
+             "cat doc.h; } | openssl dgst -sha512 -r | cut -c1-128 > rd.txt",
+             dir, doc);
+    CHECK(test_sh("%s", cmd) == 0);
+    char rdhex[129];
+    snprintf(hpath, sizeof hpath, "%s/rd.txt", dir);
+    h = slurp(hpath);
+    tl_hex(r.evidence + 4, 64, rdhex);
+    CHECKF(h && !strncmp(h, rdhex, 128), "openssl says %s, teelm bound %s", h ? h : "?", rdhex);
+    CHECK(memcmp(r.evidence + 4, r.report_data, 64) == 0);
+    uint8_t rd2[64], pk2[32];
+    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 1, rd2, pk2, &err) == 0 && !memcmp(rd2, r.report_data, 64) &&
+          !memcmp(pk2, r.pubkey_hash, 32));
+    /* another document, another binding */
+    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 2, rd2, NULL, &err) == 0 && memcmp(rd2, r.report_data, 64));
 
     /* extension layout, parsed by openssl asn1parse: OID present, non-critical, SEQUENCE of
-     * INTEGER 1, UTF8STRING "fake", OCTET STRING of 68 bytes */
+     * INTEGER 2, UTF8STRING "fake", OCTET STRING of 68 bytes, OCTET STRING (the document) */
     snprintf(cmd, sizeof cmd, "openssl x509 -in %s -text -noout > %s/text.txt", path, dir);
     CHECK(test_sh("%s", cmd) == 0);
     char tpath[256];
@@ -130,47 +154,65 @@ int main(void)
     CHECK(test_sh("%s", cmd) == 0);
     snprintf(tpath, sizeof tpath, "%s/asn1.txt", dir);
     text = slurp(tpath);
-    CHECKF(text && strstr(text, "cons: SEQUENCE") && strstr(text, "prim: INTEGER           :01") &&
-           strstr(text, "prim: UTF8STRING        :fake") && strstr(text, "hl=2 l=  68 prim: OCTET STRING"),
+    char doclen[128];
+    snprintf(doclen, sizeof doclen, "hl=2 l=%4zu prim: OCTET STRING      :%s", sizeof doc - 1, doc);
+    CHECKF(text && strstr(text, "cons: SEQUENCE") && strstr(text, "prim: INTEGER           :02") &&
+           strstr(text, "prim: UTF8STRING        :fake") && strstr(text, "hl=2 l=  68 prim: OCTET STRING") &&
+           strstr(text, doclen),
            "asn1parse: %s", text ? text : "?");
 
     /* round trip */
     uint8_t *ev = NULL;
     size_t len = 0;
-    char tee[64];
-    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &err) == 0);
+    char tee[64], *cfg = NULL;
+    size_t cfg_len = 0;
+    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &cfg, &cfg_len, &err) == 0);
     CHECK(len == r.evidence_len && ev && !memcmp(ev, r.evidence, len) && !strcmp(tee, "fake"));
+    CHECK(cfg && cfg_len == sizeof doc - 1 && !strcmp(cfg, doc));
     free(ev);
+    free(cfg);
 
     /* malformed extensions */
     EVP_PKEY *k = r.key;
     unsigned char good[128];
-    /* SEQUENCE { INTEGER 1, UTF8String "sim", OCTET STRING "abcd" } */
-    const unsigned char tmpl[] = {0x30, 0x0e, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x04, 'a', 'b', 'c', 'd'};
+    /* SEQUENCE { INTEGER 2, UTF8String "sim", OCTET STRING "abcd", OCTET STRING "{}" } */
+    const unsigned char tmpl[] = {0x30, 0x12, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm', 0x04,
+                                  0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}'};
     memcpy(good, tmpl, sizeof tmpl);
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 1);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) && !strcmp(tee, "sim"));
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) &&
+              !strcmp(tee, "sim") && cfg_len == 2 && !strcmp(cfg, "{}"));
         free(ev);
+        free(cfg);
         X509_free(c);
     }
     expect_refused(k, good, sizeof tmpl, 2, "twice");
-    good[4] = 2; /* version 2 */
-    expect_refused(k, good, sizeof tmpl, 1, "version 2");
-    good[4] = 1;
+    good[4] = 1; /* version 1: the old layout, whose report data bound the key alone */
+    expect_refused(k, good, sizeof tmpl, 1, "version 1");
+    good[4] = 3;
+    expect_refused(k, good, sizeof tmpl, 1, "version 3");
+    good[4] = 2;
+    /* the version-1 layout (no configuration document) */
+    const unsigned char v1[] = {0x30, 0x0e, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x04, 'a', 'b', 'c', 'd'};
+    expect_refused(k, v1, sizeof v1, 1, "not a DER");
+    const unsigned char empty_cfg[] = {0x30, 0x10, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm',
+                                       0x04, 0x04, 'a',  'b',  'c',  'd',  0x04, 0x00};
+    expect_refused(k, empty_cfg, sizeof empty_cfg, 1, "configuration document of 0 bytes");
     unsigned char trail[sizeof tmpl + 2];
     memcpy(trail, tmpl, sizeof tmpl);
     trail[sizeof tmpl] = 0;
     trail[sizeof tmpl + 1] = 0;
     expect_refused(k, trail, sizeof trail, 1, "trailing");
     expect_refused(k, tmpl, 9, 1, "not a DER");          /* truncated */
-    const unsigned char empty_ev[] = {0x30, 0x0a, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x00};
+    const unsigned char empty_ev[] = {0x30, 0x0e, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x00, 0x04, 0x02, '{', '}'};
     expect_refused(k, empty_ev, sizeof empty_ev, 1, "evidence of 0 bytes");
-    const unsigned char swapped[] = {0x30, 0x0e, 0x0c, 0x03, 's', 'i', 'm', 0x02, 0x01, 0x01, 0x04, 0x04, 'a', 'b', 'c', 'd'};
+    const unsigned char swapped[] = {0x30, 0x12, 0x0c, 0x03, 's', 'i', 'm', 0x02, 0x01, 0x02, 0x04,
+                                     0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}'};
     expect_refused(k, swapped, sizeof swapped, 1, "not a DER");
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 0);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, NULL, NULL, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
         X509_free(c);
     }
     tl_ratls_free(&r);

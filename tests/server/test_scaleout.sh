@@ -76,7 +76,9 @@ fi
 pids+=($!)
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$LB") 2>/dev/null && break; sleep 0.1; done
 
-MRE=$("$BIN" attest measure --config-string "teelm serve v1 plaintext_model=1 host_key_file=0 api_keys=0" --json | jq -r .mrenclave)
+# the replicas' sim MRENCLAVE: this binary with their configuration document (docs/bindings.md)
+"$BIN" serve --model "$T/model" --tee sim --model-name seed --quiet --print-config >"$T/config.json"
+MRE=$("$BIN" attest measure --serve-config "$T/config.json" --json | jq -r .mrenclave)
 echo "{\"mrenclave\":\"$MRE\",\"allow_simulation\":true}" >"$T/policy.json"
 seen=()
 for i in $(seq 1 6); do

@@ -24,6 +24,7 @@ SRV_PID=
 # shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() {
   [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+  [ -n "${SRV2_PID:-}" ] && kill "$SRV2_PID" 2>/dev/null && wait "$SRV2_PID" 2>/dev/null
   if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
 }
 trap cleanup EXIT
@@ -47,8 +48,10 @@ PORT=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/serve.out" | sed 's/.*://')
 URL=https://127.0.0.1:$PORT
 echo "server on $URL"
 
-# the sim MRENCLAVE of this binary with the configuration docs/api.md documents for this mode
-MRE=$("$BIN" attest measure --config-string "teelm serve v1 plaintext_model=1 host_key_file=0 api_keys=0" --json | jq -r .mrenclave)
+# the sim MRENCLAVE of this binary with the server's configuration document (docs/bindings.md),
+# as the owner computes it from the same flags, without starting a server
+"$BIN" serve --model "$T/model" --tee sim --max-batch 32 --model-name seed --print-config >"$T/config.json"
+MRE=$("$BIN" attest measure --serve-config "$T/config.json" --json | jq -r .mrenclave)
 echo "{\"mrenclave\":\"$MRE\",\"allow_simulation\":true}" >"$T/policy.json"
 client() { "$BIN" client --server "$URL" --policy "$T/policy.json" --quiet "$@"; }
 completions_count() {
@@ -139,7 +142,11 @@ set +e
 rc=$?
 set -e
 check "simulation not allowed: exit 1 naming allow_simulation" test $rc -eq 1 -a -n "$(grep allow_simulation "$T/n.err")"
+check "simulation not allowed: no simulation acceptance warning" not grep -q "SIMULATION mode" "$T/n.err"
 check "refused clients sent no completion request" test "$(completions_count)" -eq "$n0"
+# with allow_simulation the client warns (test_client_ratls shows it is printed before the request is sent)
+"$BIN" client --server "$URL" --policy "$T/policy.json" --prompt "The" --max-tokens 1 >"$T/s.out" 2>"$T/s.err"
+check "simulation warning printed" grep -q "WARNING: the server runs in SIMULATION mode" "$T/s.err"
 
 # --- warnings, attestation ----------------------------------------------------------------
 for p in /health /v1/models /nope; do
@@ -152,8 +159,44 @@ check "attestation evidence verifies against the policy" "$BIN" attest verify "$
 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null | openssl x509 -outform PEM >"$T/cert.pem"
 H=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
 check "attestation pubkey_sha256 = SHA-256 of the served certificate's key" test "$(jq -r .pubkey_sha256 "$T/att.json")" == "$H"
-check "the evidence's report data binds that key" \
-  test "$("$BIN" attest show "$T/evidence.bin" --json | jq -r .report_data | cut -c1-64)" == "$H"
+# report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(document)), in Python
+check "/attestation's configuration is the --print-config document" \
+  test "$(jq -r .configuration "$T/att.json")" == "$(cat "$T/config.json")"
+RD=$("$PY" -c 'import hashlib,struct,sys
+k=bytes.fromhex(sys.argv[1]); c=hashlib.sha256(open(sys.argv[2],"rb").read().rstrip(b"\n")).digest()
+print(hashlib.sha512(b"teelm/ra-tls/v1\0"+struct.pack(">I",32)+k+struct.pack(">I",32)+c).hexdigest())' "$H" "$T/config.json")
+check "the evidence's report data binds that key and the configuration document" \
+  test "$("$BIN" attest show "$T/evidence.bin" --json | jq -r .report_data)" == "$RD"
+check "client --expect-config accepts the owner's document" \
+  "$BIN" client --server "$URL" --policy "$T/policy.json" --expect-config "$T/config.json" --verify-only
+echo '{"teelm":"serve","version":1}' >"$T/other-config.json"
+check "client --expect-config refuses another document" \
+  not "$BIN" client --server "$URL" --policy "$T/policy.json" --expect-config "$T/other-config.json" --verify-only
+# hostile host: the same binary with another model, key source or limits is another sim identity,
+# so the owner's policy refuses it
+"$HELPER" "$T/model2" "$TIK" 100070 4343
+for alt in "--model $T/model2" "--model $T/model --max-tokens 4096" "--model $T/model --key-file $T/config.json" \
+           "--model $T/model --api-key-file $T/config.json"; do
+  # shellcheck disable=SC2086  # alt is a list of flags
+  "$BIN" serve $alt --tee sim --max-batch 32 --model-name seed --print-config >"$T/alt.json"
+  check "$alt changes the configuration document" not cmp -s "$T/alt.json" "$T/config.json"
+  check "$alt changes the sim MRENCLAVE" \
+    test "$("$BIN" attest measure --serve-config "$T/alt.json")" != "$MRE"
+done
+# ... and a server the host actually starts with its own model is refused by the owner's policy
+"$BIN" serve --model "$T/model2" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed \
+  >"$T/serve2.out" 2>"$T/serve2.err" &
+SRV2_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$T/serve2.out" 2>/dev/null && break; sleep 0.2; done
+PORT2=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/serve2.out" | sed 's/.*://')
+set +e
+"$BIN" client --server "https://127.0.0.1:$PORT2" --policy "$T/policy.json" --prompt "secret" >"$T/h.out" 2>"$T/h.err"
+rc=$?
+set -e
+kill "$SRV2_PID" 2>/dev/null; wait "$SRV2_PID" 2>/dev/null || true
+SRV2_PID=
+check "host-chosen model: the owner's policy refuses it (exit 1, names mrenclave)" \
+  test $rc -eq 1 -a -n "$(grep "is not in the allowed list" "$T/h.err")"
 check "attestation says sim" test "$(jq -r '.tee + " " + (.simulated|tostring)' "$T/att.json")" == "sim true"
 curl -sk "$URL/v1/models" >"$T/models.json"
 check "/v1/models lists the model" test "$(jq -r '.data[0].id' "$T/models.json")" == "seed"
