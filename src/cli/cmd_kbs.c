@@ -15,7 +15,9 @@
 
 static int fail(const char *cmd, const tl_err *e)
 {
-    fprintf(stderr, "teelm %s: %s\n", cmd, e->msg);
+    char esc[4 * sizeof e->msg + 1]; /* messages can quote a record's bytes */
+    tl_log_escape(e->msg, strlen(e->msg), esc, sizeof esc);
+    fprintf(stderr, "teelm %s: %s\n", cmd, esc);
     return 1;
 }
 
@@ -182,7 +184,7 @@ int cmd_kbs(int argc, char **argv)
         return cmd_upgrade(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
     const char *names = NULL;
-    int ttl = 60, maxc = 1024;
+    int ttl = 60, maxc = 65536;
     const tl_opt opts[] = {
         {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0},
         {"--store", TL_ARG_STR, &store, "DIR", "key store (created on first start: master key, admin token, TLS cert)", 0, 0},
@@ -192,7 +194,7 @@ int cmd_kbs(int argc, char **argv)
         {"--tls-names", TL_ARG_STR, &names, "LIST", "names for a generated certificate (default localhost,127.0.0.1,::1)", 0, 0},
         {"--collateral", TL_ARG_STR, &collateral, "FILE", "DCAP collateral for real SGX/TDX evidence", 0, 0},
         {"--nonce-ttl", TL_ARG_INT, &ttl, "SECONDS", "lifetime of a challenge nonce (default 60)", 1, 3600},
-        {"--max-challenges", TL_ARG_INT, &maxc, "N", "outstanding challenges before 503 (default 1024)", 1, 1 << 20},
+        {"--max-challenges", TL_ARG_INT, &maxc, "N", "redeemed nonces remembered against replay (default 65536)", 1, 1 << 20},
         {0},
     };
     const tl_cmdspec spec = {"kbs",
