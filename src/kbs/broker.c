@@ -221,9 +221,7 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
         goto out;
     }
     EVP_PKEY_free(pk);
-    /* Cheap refusals first (a forged, stale or replayed nonce costs no verification); the nonce is
-     * recorded as used only once the evidence verifies, so filling the replay table takes
-     * requests that each passed a full evidence verification. */
+    /* Cheap refusals first: a forged, stale or replayed nonce costs no verification. */
     if (refuse_nonce(r, tl_nonce_check(b->nonces, broker_ms(b), nonce), key_id, meas))
         goto out;
     /* The evidence is checked before the key id is looked at, so junk evidence is answered the
@@ -237,6 +235,15 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
         goto out;
     }
     describe(&id, meas, sizeof meas);
+    uint8_t want[64];
+    tl_kbs_report_data(nonce, pub, key_id, want);
+    if (CRYPTO_memcmp(want, id.report_data, sizeof want) != 0) {
+        refuse_release(r, "binding_mismatch", key_id, meas,
+                       "the evidence's report data does not bind this nonce, public key and key id");
+        goto out;
+    }
+    /* Recorded only now: filling the replay table takes, per entry, evidence that verifies and
+     * was made for that very nonce. */
     uint64_t forgotten = tl_nonce_forgotten(b->nonces);
     if (refuse_nonce(r, tl_nonce_redeem(b->nonces, broker_ms(b), nonce), key_id, meas))
         goto out;
@@ -245,13 +252,6 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
                "replay table full (--max-challenges): forgot %llu unexpired redeemed nonce(s) so far; older outstanding "
                "nonces are now refused as expired",
                (unsigned long long)forgotten + 1);
-    uint8_t want[64];
-    tl_kbs_report_data(nonce, pub, key_id, want);
-    if (CRYPTO_memcmp(want, id.report_data, sizeof want) != 0) {
-        refuse_release(r, "binding_mismatch", key_id, meas,
-                       "the evidence's report data does not bind this nonce, public key and key id");
-        goto out;
-    }
     int rc = tl_kbs_store_get(b->store, key_id, &rec, &key, &e);
     if ((rc == 0 || rc == TL_ESTATE || rc == TL_ENOTFOUND) && rec.store_generation < b->generation) {
         char msg[300];
