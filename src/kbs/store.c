@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "kbs/manifest.h"
 #include "kbs/protocol.h"
 #include "seal/crypto.h"
 #include "tee/policy.h"
@@ -23,8 +23,6 @@
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)
 static const char STORE_AAD[] = "teelm-kbs-store-v1";
-static const char MANIFEST_LABEL[] = "teelm-kbs-manifest-v2";    /* MAC'd with its NUL */
-static const char MAC_INFO[] = "teelm-kbs-store-v2 manifest mac"; /* HKDF info, without NUL */
 #define RECORD_MAX (1u << 20)
 
 static int path_in(char *out, size_t n, const char *dir, const char *name)
@@ -96,7 +94,7 @@ static int master_key(const char *dir, int create, uint8_t mk[32], tl_err *err)
 
 /* ---------------- locking ---------------- */
 
-/* Readers share the lock, writers hold it alone, so nobody sees a record and a manifest from two
+/* Readers share the lock, writers hold it alone, so nobody sees a record and a tl_kbs_manifest from two
  * different generations. Returns the descriptor to pass to unlock(). */
 static int lock_store(const char *dir, int exclusive, int *fd, tl_err *err)
 {
@@ -121,191 +119,6 @@ static void unlock_store(int fd)
 {
     if (fd >= 0)
         close(fd); /* releases the flock */
-}
-
-/* ---------------- manifest ---------------- */
-
-typedef struct {
-    char id[TL_KEY_ID_MAX + 1];
-    uint64_t gen;
-    int revoked;
-    uint8_t sha[32];
-} mentry;
-
-typedef struct {
-    uint64_t gen;
-    mentry *e; /* sorted by id (strcmp) */
-    int n, cap;
-} manifest;
-
-static void manifest_free(manifest *m)
-{
-    free(m->e);
-    memset(m, 0, sizeof *m);
-}
-
-static int cmp_entry(const void *a, const void *b) { return strcmp(((const mentry *)a)->id, ((const mentry *)b)->id); }
-
-static mentry *manifest_find(manifest *m, const char *id)
-{
-    mentry k;
-    snprintf(k.id, sizeof k.id, "%s", id);
-    return m->n ? bsearch(&k, m->e, (size_t)m->n, sizeof *m->e, cmp_entry) : NULL;
-}
-
-static int manifest_put(manifest *m, const mentry *x, tl_err *err)
-{
-    mentry *have = manifest_find(m, x->id);
-    if (have) {
-        *have = *x;
-        return 0;
-    }
-    if (m->n == m->cap) {
-        int cap = m->cap ? 2 * m->cap : 16;
-        mentry *ne = realloc(m->e, (size_t)cap * sizeof *ne);
-        if (!ne)
-            return tl_errf(err, TL_ENOMEM, "out of memory");
-        m->e = ne;
-        m->cap = cap;
-    }
-    m->e[m->n++] = *x;
-    qsort(m->e, (size_t)m->n, sizeof *m->e, cmp_entry);
-    return 0;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-/* HMAC-SHA256(HKDF-SHA256(master key, salt = 32 zero bytes, info = MAC_INFO), M) with
- *   M = MANIFEST_LABEL ‖ 0x00 ‖ u64 generation ‖ u32 n ‖ per entry, by id:
- *       u8 len(id) ‖ id ‖ u64 entry generation ‖ u8 state (0 active, 1 revoked) ‖ SHA-256(record)
- * (all integers big-endian; docs/kbs.md). */
-static int manifest_mac(const uint8_t mk[32], const manifest *m, uint8_t out[32], tl_err *err)
-{
-    uint8_t mac_key[32], zero[32] = {0};
-    if (tl_hkdf_sha256(mk, 32, zero, sizeof zero, (const uint8_t *)MAC_INFO, strlen(MAC_INFO), mac_key, sizeof mac_key, err))
-        return err->code;
-    size_t cap = sizeof MANIFEST_LABEL + 12 + (size_t)m->n * (1 + TL_KEY_ID_MAX + 8 + 1 + 32), len = 0;
-    uint8_t *msg = malloc(cap);
-    if (!msg) {
-        OPENSSL_cleanse(mac_key, sizeof mac_key);
-        return tl_errf(err, TL_ENOMEM, "out of memory");
-    }
-    memcpy(msg, MANIFEST_LABEL, sizeof MANIFEST_LABEL);
-    len = sizeof MANIFEST_LABEL;
-    put_be(msg + len, m->gen, 8);
-    put_be(msg + len + 8, (uint64_t)m->n, 4);
-    len += 12;
-    for (int i = 0; i < m->n; i++) {
-        size_t l = strlen(m->e[i].id);
-        msg[len++] = (uint8_t)l;
-        memcpy(msg + len, m->e[i].id, l);
-        len += l;
-        put_be(msg + len, m->e[i].gen, 8);
-        len += 8;
-        msg[len++] = (uint8_t)(m->e[i].revoked ? 1 : 0);
-        memcpy(msg + len, m->e[i].sha, 32);
-        len += 32;
-    }
-    unsigned int ol = 0;
-    int ok = HMAC(EVP_sha256(), mac_key, sizeof mac_key, msg, len, out, &ol) && ol == 32;
-    free(msg);
-    OPENSSL_cleanse(mac_key, sizeof mac_key);
-    return ok ? 0 : tl_err_ssl(err, TL_ECRYPTO, "HMAC-SHA256");
-}
-
-static int get_u64_field(json_t *o, const char *name, uint64_t *out)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return -1;
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-/* Loads and authenticates DIR/manifest.json. TL_ENOTFOUND if there is none; TL_ECRYPTO if it
- * does not parse or authenticate (either way it is not the manifest this master key wrote). */
-static int manifest_load(const char *dir, const uint8_t mk[32], manifest *m, tl_err *err)
-{
-    memset(m, 0, sizeof *m);
-    char p[4096];
-    if (path_in(p, sizeof p, dir, "manifest.json"))
-        return tl_errf(err, TL_EINVAL, "%s: path too long", dir);
-    uint8_t *data;
-    size_t len;
-    int rc = tl_read_file(p, 16u << 20, &data, &len, err);
-    if (rc)
-        return rc;
-    json_error_t je;
-    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je), *keys = json_object_get(j, "keys");
-    free(data);
-    const char *mac_hex = json_string_value(json_object_get(j, "mac"));
-    uint64_t version = 0;
-    uint8_t mac[32], want[32];
-    rc = 0;
-    if (!json_is_object(j) || json_object_size(j) != 4 || get_u64_field(j, "version", &version) || version != 2 ||
-        get_u64_field(j, "generation", &m->gen) || !json_is_object(keys) || !mac_hex ||
-        tl_unhex(mac_hex, strlen(mac_hex), mac, sizeof mac)) {
-        rc = tl_errf(err, TL_ECRYPTO, "%s: not a version-2 manifest (fields version, generation, keys, mac)", p);
-        goto out;
-    }
-    const char *id;
-    json_t *v;
-    json_object_foreach(keys, id, v) {
-        mentry x = {0};
-        const char *st = json_string_value(json_object_get(v, "state"));
-        const char *sha = json_string_value(json_object_get(v, "sha256"));
-        if (!tl_key_id_valid(id) || !json_is_object(v) || json_object_size(v) != 3 || get_u64_field(v, "generation", &x.gen) ||
-            !st || (strcmp(st, "active") && strcmp(st, "revoked")) || !sha || tl_unhex(sha, strlen(sha), x.sha, 32)) {
-            rc = tl_errf(err, TL_ECRYPTO, "%s: entry for '%.64s' is malformed (fields generation, state, sha256)", p, id);
-            goto out;
-        }
-        memcpy(x.id, id, strlen(id) + 1);
-        x.revoked = strcmp(st, "revoked") == 0;
-        if ((rc = manifest_put(m, &x, err)))
-            goto out;
-    }
-    if ((rc = manifest_mac(mk, m, want, err)))
-        goto out;
-    if (CRYPTO_memcmp(want, mac, sizeof mac) != 0)
-        rc = tl_errf(err, TL_ECRYPTO, "%s: does not authenticate under this store's master key (edited, or not made by it)", p);
-out:
-    json_decref(j);
-    if (rc)
-        manifest_free(m);
-    return rc;
-}
-
-static int manifest_save(const char *dir, const uint8_t mk[32], const manifest *m, tl_err *err)
-{
-    char p[4096], hex[65];
-    uint8_t mac[32];
-    if (path_in(p, sizeof p, dir, "manifest.json"))
-        return tl_errf(err, TL_EINVAL, "%s: path too long", dir);
-    if (manifest_mac(mk, m, mac, err))
-        return err->code;
-    json_t *keys = json_object(), *j = NULL;
-    for (int i = 0; keys && i < m->n; i++) {
-        tl_hex(m->e[i].sha, 32, hex);
-        json_object_set_new(keys, m->e[i].id,
-                            json_pack("{s:I,s:s,s:s}", "generation", (json_int_t)m->e[i].gen, "state",
-                                      m->e[i].revoked ? "revoked" : "active", "sha256", hex));
-    }
-    tl_hex(mac, 32, hex);
-    if (keys)
-        j = json_pack("{s:i,s:I,s:o,s:s}", "version", 2, "generation", (json_int_t)m->gen, "keys", keys, "mac", hex);
-    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    if (!text)
-        return tl_errf(err, TL_ENOMEM, "out of memory");
-    size_t tl = strlen(text);
-    text[tl] = '\n';
-    int rc = tl_write_file_atomic(p, text, tl + 1, 0600, err);
-    free(text);
-    return rc;
 }
 
 /* ---------------- records ---------------- */
@@ -403,13 +216,13 @@ static int unwrap_key(json_t *j, const char *path, const char *key_id, const uin
 typedef struct {
     int lock;
     uint8_t mk[32];
-    manifest m;
+    tl_kbs_manifest m;
 } opened;
 
 static void close_store(opened *s)
 {
     OPENSSL_cleanse(s->mk, sizeof s->mk);
-    manifest_free(&s->m);
+    tl_kbs_manifest_free(&s->m);
     unlock_store(s->lock);
     s->lock = -1;
 }
@@ -437,7 +250,7 @@ static int open_store(const char *dir, int exclusive, opened *s, tl_err *err)
     int rc = lock_store(dir, exclusive, &s->lock, err);
     if (!rc)
         rc = master_key(dir, 0, s->mk, err);
-    if (!rc && (rc = manifest_load(dir, s->mk, &s->m, err)) == TL_ENOTFOUND)
+    if (!rc && (rc = tl_kbs_manifest_load(dir, s->mk, &s->m, err)) == TL_ENOTFOUND)
         rc = has_records(dir) ? tl_errf(err, TL_EUNSUPPORTED,
                                         "%s holds key records of the previous store version, which are not "
                                         "authenticated; check them and run 'teelm kbs upgrade --store %s'",
@@ -460,14 +273,14 @@ int tl_kbs_store_init(const char *dir, tl_err *err)
     if (!rc)
         rc = lock_store(dir, 1, &s.lock, err);
     if (!rc) {
-        rc = manifest_load(dir, s.mk, &s.m, err);
+        rc = tl_kbs_manifest_load(dir, s.mk, &s.m, err);
         if (rc == TL_ENOTFOUND && has_records(dir))
             rc = tl_errf(err, TL_EUNSUPPORTED,
                          "%s holds key records of the previous store version, which are not authenticated; "
                          "check them and run 'teelm kbs upgrade --store %s'",
                          dir, dir);
         else if (rc == TL_ENOTFOUND) /* a new store: generation 0, no keys */
-            rc = manifest_save(dir, s.mk, &s.m, err);
+            rc = tl_kbs_manifest_save(dir, s.mk, &s.m, err);
     }
     close_store(&s);
     return rc;
@@ -501,7 +314,7 @@ int tl_kbs_store_add(const char *dir, const tl_data_key *key, const char *policy
         json_decref(policy);
         return rc;
     }
-    if (manifest_find(&s.m, key->key_id)) {
+    if (tl_kbs_manifest_find(&s.m, key->key_id)) {
         rc = tl_errf(err, TL_ESTATE, "key id '%s' already exists in %s (revoke it or pick another id)", key->key_id, dir);
         goto out;
     }
@@ -530,14 +343,14 @@ int tl_kbs_store_add(const char *dir, const tl_data_key *key, const char *policy
         json_object_set_new(rec, "policy", policy);
         policy = NULL;
     }
-    /* the record first: a crash before the manifest is written leaves a file no manifest lists,
+    /* the record first: a crash before the tl_kbs_manifest is written leaves a file no tl_kbs_manifest lists,
      * which is refused and replaced by the next add of that id */
-    mentry x = {.gen = s.m.gen + 1};
+    tl_kbs_mentry x = {.gen = s.m.gen + 1};
     memcpy(x.id, key->key_id, strlen(key->key_id) + 1);
-    if ((rc = write_record(path, rec, x.sha, err)) || (rc = manifest_put(&s.m, &x, err)))
+    if ((rc = write_record(path, rec, x.sha, err)) || (rc = tl_kbs_manifest_put(&s.m, &x, err)))
         goto out;
     s.m.gen++;
-    rc = manifest_save(dir, s.mk, &s.m, err);
+    rc = tl_kbs_manifest_save(dir, s.mk, &s.m, err);
 out:
     close_store(&s);
     tl_gcm_free(&g);
@@ -555,7 +368,7 @@ void tl_kbs_record_free(tl_kbs_record *r)
     }
 }
 
-/* Checks key_id's record against the (authenticated) manifest and fills rec; unwraps into key
+/* Checks key_id's record against the (authenticated) tl_kbs_manifest and fills rec; unwraps into key
  * when given and active. */
 static int get_checked(const char *dir, opened *s, const char *key_id, tl_kbs_record *rec, tl_data_key *key, tl_err *err)
 {
@@ -563,7 +376,7 @@ static int get_checked(const char *dir, opened *s, const char *key_id, tl_kbs_re
     if (record_path(dir, key_id, path, sizeof path, err))
         return err->code;
     rec->store_generation = s->m.gen;
-    mentry *x = manifest_find(&s->m, key_id);
+    tl_kbs_mentry *x = tl_kbs_manifest_find(&s->m, key_id);
     json_t *j = NULL;
     uint8_t sha[32];
     int rc;
@@ -575,7 +388,7 @@ static int get_checked(const char *dir, opened *s, const char *key_id, tl_kbs_re
     rec->generation = x->gen;
     rc = read_record(path, key_id, &j, sha, err);
     if (rc == TL_ENOTFOUND)
-        return tl_errf(err, TL_ECRYPTO, "%s is missing but the manifest lists it (%s since generation %llu): refused", path,
+        return tl_errf(err, TL_ECRYPTO, "%s is missing but the tl_kbs_manifest lists it (%s since generation %llu): refused", path,
                        x->revoked ? "revoked" : "active", (unsigned long long)x->gen);
     if (rc) /* unreadable or oversized: this key's record is unusable, like a tampered one */
         return err->code = TL_ECRYPTO;
@@ -626,7 +439,7 @@ int tl_kbs_store_revoke(const char *dir, const char *key_id, tl_err *err)
     int rc = open_store(dir, 1, &s, err);
     if (rc)
         return rc;
-    mentry *x = manifest_find(&s.m, key_id);
+    tl_kbs_mentry *x = tl_kbs_manifest_find(&s.m, key_id);
     json_t *j = NULL;
     uint8_t sha[32];
     if (!x) {
@@ -649,7 +462,7 @@ int tl_kbs_store_revoke(const char *dir, const char *key_id, tl_err *err)
         goto out;
     x->revoked = 1;
     x->gen = ++s.m.gen;
-    rc = manifest_save(dir, s.mk, &s.m, err);
+    rc = tl_kbs_manifest_save(dir, s.mk, &s.m, err);
 out:
     json_decref(j);
     close_store(&s);
@@ -713,14 +526,13 @@ typedef struct {
     opened *s;
     tl_kbs_record **list;
     int *cnt, *cap;
-    int upgrade;
-    manifest *fresh;
+    tl_kbs_manifest *fresh;
 } walk;
 
 static int list_unlisted(const char *id, void *arg, tl_err *err)
 {
     walk *w = arg;
-    if (manifest_find(&w->s->m, id))
+    if (tl_kbs_manifest_find(&w->s->m, id))
         return 0;
     tl_kbs_record *r = NULL;
     if (push_record(w->list, w->cnt, w->cap, &r, err))
@@ -772,7 +584,7 @@ int tl_kbs_store_list(const char *dir, tl_kbs_record **out, int *n, uint64_t *ge
     return 0;
 }
 
-/* Upgrade: every previous-version record must be sound before the manifest vouches for it. */
+/* Upgrade: every previous-version record must be sound before the tl_kbs_manifest vouches for it. */
 static int upgrade_one(const char *id, void *arg, tl_err *err)
 {
     walk *w = arg;
@@ -780,7 +592,7 @@ static int upgrade_one(const char *id, void *arg, tl_err *err)
     if (record_path(w->dir, id, path, sizeof path, err))
         return err->code;
     json_t *j = NULL;
-    mentry x = {.gen = 1};
+    tl_kbs_mentry x = {.gen = 1};
     memcpy(x.id, id, strlen(id) + 1);
     int rc = read_record(path, id, &j, x.sha, err);
     tl_kbs_record *r = NULL;
@@ -806,7 +618,7 @@ static int upgrade_one(const char *id, void *arg, tl_err *err)
         tl_policy_free(p);
     }
     if (!rc)
-        rc = manifest_put(w->fresh, &x, err);
+        rc = tl_kbs_manifest_put(w->fresh, &x, err);
     json_decref(j);
     return rc;
 }
@@ -816,27 +628,27 @@ int tl_kbs_store_upgrade(const char *dir, int dry_run, tl_kbs_record **out, int 
     *out = NULL;
     *n = 0;
     opened s = {.lock = -1};
-    manifest fresh = {.gen = 1};
+    tl_kbs_manifest fresh = {.gen = 1};
     tl_kbs_record *list = NULL;
     int cnt = 0, cap = 0;
     int rc = lock_store(dir, 1, &s.lock, err);
     if (!rc)
         rc = master_key(dir, 0, s.mk, err);
     if (!rc) {
-        rc = manifest_load(dir, s.mk, &s.m, err);
+        rc = tl_kbs_manifest_load(dir, s.mk, &s.m, err);
         if (rc == 0 || rc == TL_ECRYPTO)
             rc = tl_errf(err, TL_ESTATE, "%s already has a manifest (%s): nothing to upgrade", dir,
                          rc == 0 ? "it authenticates" : "it does NOT authenticate");
         else if (rc == TL_ENOTFOUND)
             rc = 0;
     }
-    walk w = {.dir = dir, .s = &s, .list = &list, .cnt = &cnt, .cap = &cap, .upgrade = 1, .fresh = &fresh};
+    walk w = {.dir = dir, .s = &s, .list = &list, .cnt = &cnt, .cap = &cap, .fresh = &fresh};
     if (!rc)
         rc = each_file(dir, upgrade_one, &w, err);
     if (!rc && !dry_run)
-        rc = manifest_save(dir, s.mk, &fresh, err);
+        rc = tl_kbs_manifest_save(dir, s.mk, &fresh, err);
     close_store(&s);
-    manifest_free(&fresh);
+    tl_kbs_manifest_free(&fresh);
     if (rc) {
         free_list(list, cnt);
         return rc;
