@@ -107,7 +107,7 @@ static int get_u64_field(json_t *o, const char *name, uint64_t *out)
 }
 
 /* Loads and authenticates DIR/manifest.json. TL_ENOTFOUND if there is none; TL_ECRYPTO if it
- * does not parse or authenticate (either way it is not the tl_kbs_manifest this master key wrote). */
+ * does not parse or authenticate (either way it is not the manifest this master key wrote). */
 int tl_kbs_manifest_load(const char *dir, const uint8_t mk[32], tl_kbs_manifest *m, tl_err *err)
 {
     memset(m, 0, sizeof *m);

@@ -94,7 +94,7 @@ static int master_key(const char *dir, int create, uint8_t mk[32], tl_err *err)
 
 /* ---------------- locking ---------------- */
 
-/* Readers share the lock, writers hold it alone, so nobody sees a record and a tl_kbs_manifest from two
+/* Readers share the lock, writers hold it alone, so nobody sees a record and a manifest from two
  * different generations. Returns the descriptor to pass to unlock(). */
 static int lock_store(const char *dir, int exclusive, int *fd, tl_err *err)
 {
@@ -343,7 +343,7 @@ int tl_kbs_store_add(const char *dir, const tl_data_key *key, const char *policy
         json_object_set_new(rec, "policy", policy);
         policy = NULL;
     }
-    /* the record first: a crash before the tl_kbs_manifest is written leaves a file no tl_kbs_manifest lists,
+    /* the record first: a crash before the manifest is written leaves a file no manifest lists,
      * which is refused and replaced by the next add of that id */
     tl_kbs_mentry x = {.gen = s.m.gen + 1};
     memcpy(x.id, key->key_id, strlen(key->key_id) + 1);
@@ -368,7 +368,7 @@ void tl_kbs_record_free(tl_kbs_record *r)
     }
 }
 
-/* Checks key_id's record against the (authenticated) tl_kbs_manifest and fills rec; unwraps into key
+/* Checks key_id's record against the (authenticated) manifest and fills rec; unwraps into key
  * when given and active. */
 static int get_checked(const char *dir, opened *s, const char *key_id, tl_kbs_record *rec, tl_data_key *key, tl_err *err)
 {
@@ -388,7 +388,7 @@ static int get_checked(const char *dir, opened *s, const char *key_id, tl_kbs_re
     rec->generation = x->gen;
     rc = read_record(path, key_id, &j, sha, err);
     if (rc == TL_ENOTFOUND)
-        return tl_errf(err, TL_ECRYPTO, "%s is missing but the tl_kbs_manifest lists it (%s since generation %llu): refused", path,
+        return tl_errf(err, TL_ECRYPTO, "%s is missing but the manifest lists it (%s since generation %llu): refused", path,
                        x->revoked ? "revoked" : "active", (unsigned long long)x->gen);
     if (rc) /* unreadable or oversized: this key's record is unusable, like a tampered one */
         return err->code = TL_ECRYPTO;
@@ -584,7 +584,7 @@ int tl_kbs_store_list(const char *dir, tl_kbs_record **out, int *n, uint64_t *ge
     return 0;
 }
 
-/* Upgrade: every previous-version record must be sound before the tl_kbs_manifest vouches for it. */
+/* Upgrade: every previous-version record must be sound before the manifest vouches for it. */
 static int upgrade_one(const char *id, void *arg, tl_err *err)
 {
     walk *w = arg;
