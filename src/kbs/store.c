@@ -243,6 +243,14 @@ static int has_records(const char *dir)
     return any;
 }
 
+static int old_version(const char *dir, tl_err *err)
+{
+    return tl_errf(err, TL_EUNSUPPORTED,
+                   "%s holds key records of the previous store version, which are not authenticated; check them "
+                   "and run 'teelm kbs upgrade --store %s'",
+                   dir, dir);
+}
+
 static int open_store(const char *dir, int exclusive, opened *s, tl_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -251,10 +259,7 @@ static int open_store(const char *dir, int exclusive, opened *s, tl_err *err)
     if (!rc)
         rc = master_key(dir, 0, s->mk, err);
     if (!rc && (rc = tl_kbs_manifest_load(dir, s->mk, &s->m, err)) == TL_ENOTFOUND)
-        rc = has_records(dir) ? tl_errf(err, TL_EUNSUPPORTED,
-                                        "%s holds key records of the previous store version, which are not "
-                                        "authenticated; check them and run 'teelm kbs upgrade --store %s'",
-                                        dir, dir)
+        rc = has_records(dir) ? old_version(dir, err)
                               : tl_errf(err, TL_ECRYPTO, "%s/manifest.json is missing (deleted?): refusing every key", dir);
     if (rc)
         close_store(s);
@@ -275,10 +280,7 @@ int tl_kbs_store_init(const char *dir, tl_err *err)
     if (!rc) {
         rc = tl_kbs_manifest_load(dir, s.mk, &s.m, err);
         if (rc == TL_ENOTFOUND && has_records(dir))
-            rc = tl_errf(err, TL_EUNSUPPORTED,
-                         "%s holds key records of the previous store version, which are not authenticated; "
-                         "check them and run 'teelm kbs upgrade --store %s'",
-                         dir, dir);
+            rc = old_version(dir, err);
         else if (rc == TL_ENOTFOUND) /* a new store: generation 0, no keys */
             rc = tl_kbs_manifest_save(dir, s.mk, &s.m, err);
     }
