@@ -225,6 +225,17 @@ static double fill_rate(tl_tee *tee, int count)
 }
 
 static volatile int flood_stop;
+static tl_kbs_client_opts late_opts;
+static tl_data_key late_key;
+static tl_err late_err;
+static int late_rc = -1;
+
+static void *late_fetch(void *arg)
+{
+    (void)arg;
+    late_rc = tl_kbs_fetch_key(&late_opts, "k-admin", &late_key, &late_err);
+    return NULL;
+}
 
 /* Challenges on one kept-alive connection until told to stop (at most 20000). */
 static void *flood(void *arg)
@@ -798,6 +809,36 @@ int main(void)
     tl_kbs_broker_stop(b);
     pthread_join(th, NULL);
     tl_kbs_broker_free(b);
+
+    /* The TEE retries transient failures with backoff: against a port where nothing listens any
+     * more it makes several attempts within its budget and says so; against a broker that is bound
+     * but not yet serving (its first attempts time out) it gets the key once the broker runs. */
+    {
+        tl_kbs_client_opts rc1 = co;
+        rc1.retry_budget_ms = 1500;
+        int attempts = 0;
+        CHECK(tl_kbs_fetch_key(&rc1, "k-admin", &got, &e) != 0);
+        const char *ga = strstr(e.msg, "gave up after ");
+        CHECKF(ga && sscanf(ga, "gave up after %d attempt", &attempts) == 1 && attempts >= 2, "%s", e.msg);
+        b = tl_kbs_broker_new(&bo, &e);
+        CHECKF(b != NULL, "broker: %s", e.msg);
+        if (b) {
+            snprintf(base_url, sizeof base_url, "https://127.0.0.1:%d", tl_kbs_broker_port(b));
+            late_opts = co;
+            late_opts.timeout_ms = 300;
+            late_opts.retry_budget_ms = 30000;
+            pthread_t lt;
+            pthread_create(&lt, NULL, late_fetch, NULL);
+            usleep(1000 * 1000); /* the client's first attempts meet a broker that does not answer */
+            pthread_create(&th, NULL, run, b);
+            pthread_join(lt, NULL);
+            CHECKF(late_rc == 0 && memcmp(&late_key, &ka, sizeof late_key) == 0, "late broker: %s", late_err.msg);
+            tl_data_key_clear(&late_key);
+            tl_kbs_broker_stop(b);
+            pthread_join(th, NULL);
+            tl_kbs_broker_free(b);
+        }
+    }
 
     /* real evidence goes through --collateral: a real SGX quote with its (by now expired)
      * collateral is refused by the DCAP verifier, not for lack of collateral */
