@@ -183,7 +183,7 @@ int cmd_kbs(int argc, char **argv)
     if (argc > 0 && strcmp(argv[0], "upgrade") == 0)
         return cmd_upgrade(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
-    const char *names = NULL;
+    const char *names = NULL, *gen_file = NULL;
     int ttl = 60, maxc = 65536;
     const tl_opt opts[] = {
         {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0},
@@ -194,6 +194,8 @@ int cmd_kbs(int argc, char **argv)
         {"--tls-names", TL_ARG_STR, &names, "LIST", "names for a generated certificate (default localhost,127.0.0.1,::1)", 0, 0},
         {"--collateral", TL_ARG_STR, &collateral, "FILE", "DCAP collateral for real SGX/TDX evidence", 0, 0},
         {"--nonce-ttl", TL_ARG_INT, &ttl, "SECONDS", "lifetime of a challenge nonce (default 60)", 1, 3600},
+        {"--generation-file", TL_ARG_STR, &gen_file, "FILE",
+         "keeps the highest store generation seen; refuses to start on an older store (put it off the store's disk)", 0, 0},
         {"--max-challenges", TL_ARG_INT, &maxc, "N", "redeemed nonces remembered against replay (default 65536)", 1, 1 << 20},
         {0},
     };
@@ -211,7 +213,7 @@ int cmd_kbs(int argc, char **argv)
     tl_err e = {0};
     tl_kbs_broker_opts bo = {.listen = listen, .store = store, .policy_file = policy, .cert_file = cert, .key_file = key,
                              .tls_names = names, .collateral = collateral, .nonce_ttl_ms = ttl * 1000,
-                             .max_challenges = maxc};
+                             .max_challenges = maxc, .generation_file = gen_file};
     tl_kbs_broker *b = tl_kbs_broker_new(&bo, &e);
     if (!b)
         return fail("kbs", &e);

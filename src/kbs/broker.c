@@ -30,6 +30,7 @@ struct tl_kbs_broker {
     tl_nonce_table *nonces;
     int64_t started_ms;
     uint64_t generation; /* highest store generation seen: a lower one is a restored (rolled back) store */
+    char gen_file[4096]; /* where that survives restarts (--generation-file), "" = nowhere */
     char admin_token[65];
 };
 
@@ -42,6 +43,13 @@ static int64_t now_ms(void)
 
 /* The nonces' clock: ms since the broker started (a nonce reveals the broker's uptime, no more). */
 static int64_t broker_ms(const tl_kbs_broker *b) { return now_ms() - b->started_ms; }
+
+static int save_generation(const tl_kbs_broker *b, tl_err *err)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)b->generation);
+    return tl_write_file_atomic(b->gen_file, text, (size_t)n, 0600, err);
+}
 
 /* ---------------- request parsing ---------------- */
 
@@ -263,8 +271,12 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
         refuse_release(r, "store_rollback", key_id, meas, msg);
         goto out;
     }
-    if (rc == 0 || rc == TL_ESTATE || rc == TL_ENOTFOUND)
+    if ((rc == 0 || rc == TL_ESTATE || rc == TL_ENOTFOUND) && rec.store_generation > b->generation) {
         b->generation = rec.store_generation;
+        tl_err ge = {0};
+        if (b->gen_file[0] && save_generation(b, &ge))
+            tl_log(TL_LOG_ERROR, "kbs", "generation file: %s", ge.msg);
+    }
     if (rc == TL_ENOTFOUND) {
         refuse_release(r, "unknown_key", key_id, meas, e.msg);
         goto out;
@@ -481,6 +493,31 @@ static int tls_identity(tl_kbs_broker *b, const tl_kbs_broker_opts *o, tl_err *e
 
 /* ---------------- lifecycle ---------------- */
 
+/* The highest generation a previous run saw, kept apart from the store so that restoring the whole
+ * store while the broker was stopped is caught too. */
+static int check_generation_file(tl_kbs_broker *b, tl_err *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = tl_read_file(b->gen_file, 64, &data, &len, err);
+    if (rc == TL_ENOTFOUND)
+        return save_generation(b, err);
+    if (rc)
+        return rc;
+    char *end = NULL;
+    unsigned long long seen = strtoull((const char *)data, &end, 10);
+    int bad = len == 0 || (const uint8_t *)end == data || (*end && strcmp(end, "\n") != 0) || data[0] == '-';
+    free(data);
+    if (bad)
+        return tl_errf(err, TL_EINVAL, "%s: not a generation number (decimal digits and a newline)", b->gen_file);
+    if (seen > b->generation)
+        return tl_errf(err, TL_ECRYPTO,
+                       "store rollback: %s is at generation %llu but %s says generation %llu was seen (an older copy "
+                       "of the store was restored); refusing to start",
+                       b->store, (unsigned long long)b->generation, b->gen_file, seen);
+    return seen == b->generation ? 0 : save_generation(b, err);
+}
+
 /* At start: the manifest must authenticate (else the broker does not start); records that fail
  * their check are named in the log and refused when asked for. */
 static int check_store(tl_kbs_broker *b, tl_err *err)
@@ -499,7 +536,7 @@ static int check_store(tl_kbs_broker *b, tl_err *err)
     free(recs);
     tl_log(bad ? TL_LOG_WARN : TL_LOG_INFO, "kbs", "store %s: generation %llu, %d key record(s), %d failing the integrity check",
            b->store, (unsigned long long)b->generation, n, bad);
-    return 0;
+    return b->gen_file[0] ? check_generation_file(b, err) : 0;
 }
 
 tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
@@ -521,6 +558,8 @@ tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
     if (tl_kbs_store_init(b->store, err) || tl_kbs_store_admin_token(b->store, 1, b->admin_token, err) ||
         tls_identity(b, o, err))
         goto fail;
+    if (o->generation_file)
+        snprintf(b->gen_file, sizeof b->gen_file, "%s", o->generation_file);
     if (check_store(b, err))
         goto fail;
     b->started_ms = now_ms();
