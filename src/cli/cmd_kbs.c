@@ -1,5 +1,6 @@
 /* teelm kbs [add-key | list | revoke]: the key broker service and its offline store admin
  * (kbs/broker.h, kbs/store.h, docs/kbs.md). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,13 @@
 #include "kbs/broker.h"
 #include "kbs/store.h"
 #include "util/io.h"
+#include "util/log.h"
 
 static int fail(const char *cmd, const tl_err *e)
 {
-    fprintf(stderr, "teelm %s: %s\n", cmd, e->msg);
+    char esc[4 * sizeof e->msg + 1]; /* messages can quote a record's bytes */
+    tl_log_escape(e->msg, strlen(e->msg), esc, sizeof esc);
+    fprintf(stderr, "teelm %s: %s\n", cmd, esc);
     return 1;
 }
 
@@ -83,16 +87,64 @@ static int cmd_list(int argc, char **argv)
         return tl_usage_error(&spec, "--store is required");
     tl_err e = {0};
     tl_kbs_record *recs;
-    int n;
-    if (tl_kbs_store_list(store, &recs, &n, &e))
+    int n, bad = 0;
+    uint64_t gen = 0;
+    if (tl_kbs_store_list(store, &recs, &n, &gen, &e))
         return fail("kbs list", &e);
-    printf("%-40s %-8s %-21s %s\n", "KEY ID", "STATE", "CREATED", "POLICY");
+    printf("store generation %llu\n", (unsigned long long)gen);
+    printf("%-40s %-8s %-21s %-7s %s\n", "KEY ID", "STATE", "CREATED", "POLICY", "GENERATION");
     for (int i = 0; i < n; i++) {
-        printf("%-40s %-8s %-21s %s\n", recs[i].key_id, recs[i].revoked ? "revoked" : "active", recs[i].created,
-               recs[i].policy_json ? "own" : "default");
+        const tl_kbs_record *r = &recs[i];
+        printf("%-40s %-8s %-21s %-7s %llu\n", r->key_id, r->problem[0] ? "INVALID" : r->revoked ? "revoked" : "active",
+               r->created, r->problem[0] ? "?" : r->policy_json ? "own" : "default", (unsigned long long)r->generation);
+        if (r->problem[0]) {
+            char esc[2100];
+            tl_log_escape(r->problem, strlen(r->problem), esc, sizeof esc);
+            fprintf(stderr, "teelm kbs list: %s: %s\n", r->key_id, esc);
+            bad++;
+        }
         tl_kbs_record_free(&recs[i]);
     }
     free(recs);
+    if (bad)
+        fprintf(stderr, "teelm kbs list: %d record(s) fail the integrity check; the broker refuses them\n", bad);
+    return bad ? 1 : 0;
+}
+
+static int cmd_upgrade(int argc, char **argv)
+{
+    const char *store = NULL;
+    int dry = 0;
+    const tl_opt opts[] = {
+        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
+        {"--dry-run", TL_ARG_FLAG, &dry, NULL, "only check and list the records; write nothing", 0, 0},
+        {0},
+    };
+    const tl_cmdspec spec = {"kbs upgrade", "--store DIR [--dry-run]",
+                             "Upgrades a store of the previous version (key records without a manifest): checks every "
+                             "record and writes manifest.json, which authenticates them AS THEY ARE now. Check the "
+                             "listed states and policies first (--dry-run): an edit made before the upgrade is kept.",
+                             opts, 0, 0};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!store)
+        return tl_usage_error(&spec, "--store is required");
+    tl_err e = {0};
+    tl_kbs_record *recs;
+    int n;
+    if (tl_kbs_store_upgrade(store, dry, &recs, &n, &e))
+        return fail("kbs upgrade", &e);
+    for (int i = 0; i < n; i++) {
+        printf("%-40s %-8s %-21s policy %s\n", recs[i].key_id, recs[i].revoked ? "revoked" : "active", recs[i].created,
+               recs[i].policy_json ? recs[i].policy_json : "(the broker's default)");
+        tl_kbs_record_free(&recs[i]);
+    }
+    free(recs);
+    if (dry)
+        printf("%d record(s) checked; nothing written (--dry-run)\n", n);
+    else
+        printf("upgraded %s: %d record(s) authenticated by manifest.json at generation 1\n", store, n);
     return 0;
 }
 
@@ -128,9 +180,11 @@ int cmd_kbs(int argc, char **argv)
         return cmd_list(argc - 1, argv + 1);
     if (argc > 0 && strcmp(argv[0], "revoke") == 0)
         return cmd_revoke(argc - 1, argv + 1);
+    if (argc > 0 && strcmp(argv[0], "upgrade") == 0)
+        return cmd_upgrade(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
-    const char *names = NULL;
-    int ttl = 60, maxc = 1024;
+    const char *names = NULL, *gen_file = NULL;
+    int ttl = 60, maxc = 65536;
     const tl_opt opts[] = {
         {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0},
         {"--store", TL_ARG_STR, &store, "DIR", "key store (created on first start: master key, admin token, TLS cert)", 0, 0},
@@ -140,12 +194,14 @@ int cmd_kbs(int argc, char **argv)
         {"--tls-names", TL_ARG_STR, &names, "LIST", "names for a generated certificate (default localhost,127.0.0.1,::1)", 0, 0},
         {"--collateral", TL_ARG_STR, &collateral, "FILE", "DCAP collateral for real SGX/TDX evidence", 0, 0},
         {"--nonce-ttl", TL_ARG_INT, &ttl, "SECONDS", "lifetime of a challenge nonce (default 60)", 1, 3600},
-        {"--max-challenges", TL_ARG_INT, &maxc, "N", "outstanding challenges before 503 (default 1024)", 1, 1 << 20},
+        {"--generation-file", TL_ARG_STR, &gen_file, "FILE",
+         "keeps the highest store generation seen; refuses to start on an older store (put it off the store's disk)", 0, 0},
+        {"--max-challenges", TL_ARG_INT, &maxc, "N", "redeemed nonces remembered against replay (default 65536)", 1, 1 << 20},
         {0},
     };
     const tl_cmdspec spec = {"kbs",
                              "--listen ADDR --store DIR --policy FILE [--cert FILE --key FILE]\n"
-                             "       teelm kbs add-key | list | revoke ... (see 'teelm kbs add-key --help')",
+                             "       teelm kbs add-key | list | revoke | upgrade ... (see 'teelm kbs add-key --help')",
                              "Key broker: releases a sealed model's data key only to a TEE whose evidence verifies and "
                              "satisfies the key's policy (docs/attestation-protocol.md).",
                              opts, 0, 0};
@@ -157,7 +213,7 @@ int cmd_kbs(int argc, char **argv)
     tl_err e = {0};
     tl_kbs_broker_opts bo = {.listen = listen, .store = store, .policy_file = policy, .cert_file = cert, .key_file = key,
                              .tls_names = names, .collateral = collateral, .nonce_ttl_ms = ttl * 1000,
-                             .max_challenges = maxc};
+                             .max_challenges = maxc, .generation_file = gen_file};
     tl_kbs_broker *b = tl_kbs_broker_new(&bo, &e);
     if (!b)
         return fail("kbs", &e);

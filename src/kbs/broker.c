@@ -28,6 +28,9 @@ struct tl_kbs_broker {
     tl_policy *policy;
     tl_collateral *col;
     tl_nonce_table *nonces;
+    int64_t started_ms;
+    uint64_t generation; /* highest store generation seen: a lower one is a restored (rolled back) store */
+    char gen_file[4096]; /* where that survives restarts (--generation-file), "" = nowhere */
     char admin_token[65];
 };
 
@@ -36,6 +39,16 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The nonces' clock: ms since the broker started (a nonce reveals the broker's uptime, no more). */
+static int64_t broker_ms(const tl_kbs_broker *b) { return now_ms() - b->started_ms; }
+
+static int save_generation(const tl_kbs_broker *b, tl_err *err)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)b->generation);
+    return tl_write_file_atomic(b->gen_file, text, (size_t)n, 0600, err);
 }
 
 /* ---------------- request parsing ---------------- */
@@ -111,6 +124,16 @@ static void refuse(tl_net_req *r, int status, const char *code, const char *key_
     tl_net_reply_error(r, status, code, "%s", msg);
 }
 
+/* Every refusal of a well-formed key request past the nonce check gets this one answer, so a
+ * client learns neither whether a key id exists or is revoked nor what its policy wants; the
+ * broker's log keeps `code` and the reason. */
+static void refuse_release(tl_net_req *r, const char *code, const char *key_id, const char *meas, const char *msg)
+{
+    tl_log(TL_LOG_WARN, "kbs", "decision key_id=%s %s verdict=refused code=%s peer=%s reason: %s", key_id, meas, code,
+           tl_net_req_peer(r), msg);
+    tl_net_reply_error(r, 403, "refused", "key release refused (the key broker's log has the reason)");
+}
+
 /* ---------------- endpoints ---------------- */
 
 static void on_challenge(tl_kbs_broker *b, tl_net_req *r)
@@ -130,8 +153,8 @@ static void on_challenge(tl_kbs_broker *b, tl_net_req *r)
         json_decref(j);
     }
     uint8_t nonce[TL_KBS_NONCE_LEN];
-    if (tl_nonce_issue(b->nonces, now_ms(), nonce) != TL_NONCE_OK) {
-        refuse(r, 503, "too_many_challenges", NULL, NULL, "too many outstanding challenges; retry shortly");
+    if (tl_nonce_issue(b->nonces, broker_ms(b), nonce) != TL_NONCE_OK) {
+        refuse(r, 500, "internal", NULL, NULL, "random number generator failed");
         return;
     }
     char *nb = tl_b64_encode(nonce, sizeof nonce);
@@ -144,6 +167,28 @@ static void on_challenge(tl_kbs_broker *b, tl_net_req *r)
     free(text);
     json_decref(j);
     free(nb);
+}
+
+/* Nonce outcomes stay distinct for the client: they say nothing about keys or policies, and the
+ * TEE needs them to know that a fresh challenge will help. */
+static int refuse_nonce(tl_net_req *r, int rc, const char *key_id, const char *meas)
+{
+    switch (rc) {
+    case TL_NONCE_OK:
+        return 0;
+    case TL_NONCE_EXPIRED:
+        refuse(r, 403, "nonce_expired", key_id, meas, "the challenge nonce has expired; ask for a new challenge");
+        break;
+    case TL_NONCE_REPLAYED:
+        refuse(r, 403, "nonce_replayed", key_id, meas, "the challenge nonce was already used (replay)");
+        break;
+    case TL_NONCE_UNKNOWN:
+        refuse(r, 403, "nonce_unknown", key_id, meas, "the nonce was not issued by this broker (or before it restarted)");
+        break;
+    default:
+        refuse(r, 500, "internal", key_id, meas, "nonce check failed");
+    }
+    return -1;
 }
 
 static void on_key(tl_kbs_broker *b, tl_net_req *r)
@@ -184,45 +229,67 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
         goto out;
     }
     EVP_PKEY_free(pk);
-    switch (tl_nonce_consume(b->nonces, now_ms(), nonce)) {
-    case TL_NONCE_OK:
-        break;
-    case TL_NONCE_EXPIRED:
-        refuse(r, 403, "nonce_expired", key_id, meas, "the challenge nonce has expired; ask for a new challenge");
+    /* Cheap refusals first: a forged, stale or replayed nonce costs no verification. */
+    if (refuse_nonce(r, tl_nonce_check(b->nonces, broker_ms(b), nonce), key_id, meas))
         goto out;
-    case TL_NONCE_REPLAYED:
-        refuse(r, 403, "nonce_replayed", key_id, meas, "the challenge nonce was already used (replay)");
-        goto out;
-    default:
-        refuse(r, 403, "nonce_unknown", key_id, meas, "the nonce was not issued by this broker (or is long expired)");
-        goto out;
-    }
-    int rc = tl_kbs_store_get(b->store, key_id, &rec, &key, &e);
-    if (rc == TL_ENOTFOUND) {
-        refuse(r, 404, "unknown_key", key_id, meas, e.msg);
-        goto out;
-    } else if (rc == TL_ESTATE) {
-        refuse(r, 410, "key_revoked", key_id, meas, e.msg);
-        goto out;
-    } else if (rc) {
-        tl_log(TL_LOG_ERROR, "kbs", "store: %s", e.msg);
-        refuse(r, 500, "internal", key_id, meas, "key store error (see the broker's log)");
-        goto out;
-    }
+    /* The evidence is checked before the key id is looked at, so junk evidence is answered the
+     * same way whether the key exists, is revoked or not. */
     tl_identity id;
     memset(&id, 0, sizeof id);
     if (tl_evidence_verify(ev, evl, b->col, time(NULL), &id, &e)) {
         char msg[600];
         snprintf(msg, sizeof msg, "evidence does not verify: %s", e.msg);
-        refuse(r, 403, "evidence_invalid", key_id, meas, msg);
+        refuse_release(r, "evidence_invalid", key_id, meas, msg);
         goto out;
     }
     describe(&id, meas, sizeof meas);
     uint8_t want[64];
     tl_kbs_report_data(nonce, pub, key_id, want);
     if (CRYPTO_memcmp(want, id.report_data, sizeof want) != 0) {
-        refuse(r, 403, "binding_mismatch", key_id, meas,
-               "the evidence's report data does not bind this nonce, public key and key id");
+        refuse_release(r, "binding_mismatch", key_id, meas,
+                       "the evidence's report data does not bind this nonce, public key and key id");
+        goto out;
+    }
+    /* Recorded only now: filling the replay table takes, per entry, evidence that verifies and
+     * was made for that very nonce. */
+    uint64_t forgotten = tl_nonce_forgotten(b->nonces);
+    if (refuse_nonce(r, tl_nonce_redeem(b->nonces, broker_ms(b), nonce), key_id, meas))
+        goto out;
+    if (tl_nonce_forgotten(b->nonces) != forgotten && (forgotten & (forgotten + 1)) == 0)
+        tl_log(TL_LOG_WARN, "kbs",
+               "replay table full (--max-challenges): forgot %llu unexpired redeemed nonce(s) so far; older outstanding "
+               "nonces are now refused as expired",
+               (unsigned long long)forgotten + 1);
+    int rc = tl_kbs_store_get(b->store, key_id, &rec, &key, &e);
+    if ((rc == 0 || rc == TL_ESTATE || rc == TL_ENOTFOUND) && rec.store_generation < b->generation) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "store rollback: the manifest is at generation %llu but this broker has seen generation %llu "
+                 "(an older copy of the store was restored)",
+                 (unsigned long long)rec.store_generation, (unsigned long long)b->generation);
+        tl_log(TL_LOG_ERROR, "kbs", "store: %s", msg);
+        refuse_release(r, "store_rollback", key_id, meas, msg);
+        goto out;
+    }
+    if ((rc == 0 || rc == TL_ESTATE || rc == TL_ENOTFOUND) && rec.store_generation > b->generation) {
+        b->generation = rec.store_generation;
+        tl_err ge = {0};
+        if (b->gen_file[0] && save_generation(b, &ge))
+            tl_log(TL_LOG_ERROR, "kbs", "generation file: %s", ge.msg);
+    }
+    if (rc == TL_ENOTFOUND) {
+        refuse_release(r, "unknown_key", key_id, meas, e.msg);
+        goto out;
+    } else if (rc == TL_ESTATE) {
+        refuse_release(r, "key_revoked", key_id, meas, e.msg);
+        goto out;
+    } else if (rc == TL_ECRYPTO) {
+        tl_log(TL_LOG_ERROR, "kbs", "store integrity: %s", e.msg);
+        refuse_release(r, "store_integrity", key_id, meas, e.msg);
+        goto out;
+    } else if (rc) {
+        tl_log(TL_LOG_ERROR, "kbs", "store: %s", e.msg);
+        refuse(r, 500, "internal", key_id, meas, "key store error (see the broker's log)");
         goto out;
     }
     const tl_policy *pol = b->policy;
@@ -230,7 +297,7 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
         if (!(own = tl_policy_parse(rec.policy_json, &e))) {
             char msg[600];
             snprintf(msg, sizeof msg, "the key's policy does not parse: %s", e.msg);
-            refuse(r, 500, "internal", key_id, meas, msg);
+            refuse_release(r, "store_integrity", key_id, meas, msg);
             goto out;
         }
         pol = own;
@@ -238,7 +305,7 @@ static void on_key(tl_kbs_broker *b, tl_net_req *r)
     if (tl_policy_check(pol, &id, &e)) {
         char msg[600];
         snprintf(msg, sizeof msg, "refused by %s policy: %s", own ? "the key's" : "the broker's default", e.msg);
-        refuse(r, 403, "policy_refused", key_id, meas, msg);
+        refuse_release(r, "policy_refused", key_id, meas, msg);
         goto out;
     }
     uint8_t spub[TL_KBS_PUB_LEN], wrapped[TL_KBS_WRAPPED_LEN];
@@ -426,6 +493,52 @@ static int tls_identity(tl_kbs_broker *b, const tl_kbs_broker_opts *o, tl_err *e
 
 /* ---------------- lifecycle ---------------- */
 
+/* The highest generation a previous run saw, kept apart from the store so that restoring the whole
+ * store while the broker was stopped is caught too. */
+static int check_generation_file(tl_kbs_broker *b, tl_err *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = tl_read_file(b->gen_file, 64, &data, &len, err);
+    if (rc == TL_ENOTFOUND)
+        return save_generation(b, err);
+    if (rc)
+        return rc;
+    char *end = NULL;
+    unsigned long long seen = strtoull((const char *)data, &end, 10);
+    int bad = len == 0 || (const uint8_t *)end == data || (*end && strcmp(end, "\n") != 0) || data[0] == '-';
+    free(data);
+    if (bad)
+        return tl_errf(err, TL_EINVAL, "%s: not a generation number (decimal digits and a newline)", b->gen_file);
+    if (seen > b->generation)
+        return tl_errf(err, TL_ECRYPTO,
+                       "store rollback: %s is at generation %llu but %s says generation %llu was seen (an older copy "
+                       "of the store was restored); refusing to start",
+                       b->store, (unsigned long long)b->generation, b->gen_file, seen);
+    return seen == b->generation ? 0 : save_generation(b, err);
+}
+
+/* At start: the manifest must authenticate (else the broker does not start); records that fail
+ * their check are named in the log and refused when asked for. */
+static int check_store(tl_kbs_broker *b, tl_err *err)
+{
+    tl_kbs_record *recs;
+    int n, bad = 0;
+    if (tl_kbs_store_list(b->store, &recs, &n, &b->generation, err))
+        return tl_err_prefix(err, "key store");
+    for (int i = 0; i < n; i++) {
+        if (recs[i].problem[0]) {
+            tl_log(TL_LOG_ERROR, "kbs", "store integrity: key_id=%s refused: %s", recs[i].key_id, recs[i].problem);
+            bad++;
+        }
+        tl_kbs_record_free(&recs[i]);
+    }
+    free(recs);
+    tl_log(bad ? TL_LOG_WARN : TL_LOG_INFO, "kbs", "store %s: generation %llu, %d key record(s), %d failing the integrity check",
+           b->store, (unsigned long long)b->generation, n, bad);
+    return b->gen_file[0] ? check_generation_file(b, err) : 0;
+}
+
 tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
 {
     tl_kbs_broker *b = calloc(1, sizeof *b);
@@ -445,6 +558,11 @@ tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
     if (tl_kbs_store_init(b->store, err) || tl_kbs_store_admin_token(b->store, 1, b->admin_token, err) ||
         tls_identity(b, o, err))
         goto fail;
+    if (o->generation_file)
+        snprintf(b->gen_file, sizeof b->gen_file, "%s", o->generation_file);
+    if (check_store(b, err))
+        goto fail;
+    b->started_ms = now_ms();
     b->nonces = tl_nonce_table_new(o->max_challenges, o->nonce_ttl_ms);
     if (!b->nonces) {
         tl_errf(err, TL_ENOMEM, "out of memory");

@@ -19,7 +19,9 @@ typedef struct {
     const char *tls_names;    /* names for a generated certificate; default "localhost,127.0.0.1,::1" + listen host */
     const char *collateral;   /* DCAP collateral for real evidence (NULL: only sim evidence verifies) */
     int nonce_ttl_ms;         /* challenge lifetime, default 60000 */
-    int max_challenges;       /* outstanding challenges, default 1024 */
+    int max_challenges;       /* redeemed nonces remembered against replay, default 65536 */
+    const char *generation_file; /* the highest store generation seen, kept across restarts; on storage
+                                    the store's writers cannot roll back (NULL: in memory only) */
     int no_signals;           /* 1: leave SIGINT/SIGTERM alone (in-process tests) */
 } tl_kbs_broker_opts;
 

@@ -19,9 +19,14 @@ typedef struct {
     const char *tee;      /* sim|occlum|tsm|auto (NULL = auto) */
     tl_tee *tee_handle;   /* an already opened TEE to attest with (then `tee` is unused); not closed here */
     long timeout_ms;      /* per HTTP request; 0 = 30 s */
+    long retry_budget_ms; /* tl_kbs_fetch_key: total time for retries; 0 = 15 s, < 0 = no retry */
 } tl_kbs_client_opts;
 
-/* The whole exchange. On success *out holds the data key (wipe it with tl_data_key_clear). */
+/* The whole exchange. On success *out holds the data key (wipe it with tl_data_key_clear).
+ * Transient failures (no connection, HTTP 429/502/503/504, a nonce that expired or was made by a
+ * broker since restarted) start over with a fresh challenge after an exponentially growing,
+ * jittered pause (100 ms doubling to 5 s, at least the reply's Retry-After) until the retry budget
+ * is spent; refusals and TLS failures are final. */
 int tl_kbs_fetch_key(const tl_kbs_client_opts *o, const char *key_id, tl_data_key *out, tl_err *err);
 
 /* Steps, for tests and tools: a fresh challenge nonce; then one key request with evidence from

@@ -168,6 +168,9 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
         }
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+        curl_off_t ra = 0;
+        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            resp->retry_after_s = ra > 3600 ? 3600 : (long)ra;
         if (!c.buf)
             c.buf = calloc(1, 1);
         else

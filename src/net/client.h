@@ -31,6 +31,7 @@ typedef struct {
 
 typedef struct {
     long status;                  /* HTTP status */
+    long retry_after_s;           /* the reply's Retry-After in seconds, 0 if none */
     uint8_t *body;                /* malloc'd, NUL-terminated (not counted) */
     size_t len;
 } tl_http_resp;

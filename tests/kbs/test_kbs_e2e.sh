@@ -74,7 +74,8 @@ expect "broker did not log two releases" test "$(grep -c "verdict=released" "$tm
 if "$bin" "${gen[@]}" --model "$tmp/m.sealed" --kbs "$url" --kbs-ca "$ca" --tee sim >"$tmp/out" 2>"$tmp/err"; then
   bad "revoked key was released"
 else
-  expect "revocation message: $(cat "$tmp/err")" grep -q "key_revoked" "$tmp/err"
+  expect "revocation message: $(cat "$tmp/err")" grep -q "refused.*key broker's log" "$tmp/err"
+  expect "revocation not logged" grep -q "decision key_id=e2e-full .*verdict=refused code=key_revoked" "$tmp/kbs.log"
 fi
 refuse "output despite refusal" test -s "$tmp/out"
 printf '{"mrenclave":"%s","allow_simulation":false}\n' "$mr" > "$tmp/nosim.json"
@@ -84,7 +85,8 @@ expect "seal --key-file" "$bin" seal --model "$tmp/m" --out "$tmp/nosim.sealed" 
 if "$bin" "${gen[@]}" --model "$tmp/nosim.sealed" --kbs "$url" --kbs-ca "$ca" --tee sim >/dev/null 2>"$tmp/err"; then
   bad "sim evidence released a key whose policy forbids simulation"
 else
-  expect "no-sim message: $(cat "$tmp/err")" grep -q "policy_refused.*simulated" "$tmp/err"
+  expect "no-sim message: $(cat "$tmp/err")" grep -q "refused.*key broker's log" "$tmp/err"
+  expect "no-sim refusal not logged" grep -q "decision key_id=e2e-nosim .*code=policy_refused.*simulated" "$tmp/kbs.log"
 fi
 # ... while the owner, with the key file, still can
 "$bin" "${gen[@]}" --model "$tmp/nosim.sealed" --key-file "$tmp/nosim.key" >"$tmp/owner.txt" 2>/dev/null
@@ -113,6 +115,18 @@ else
   echo "note: python3-cryptography absent, reference client skipped"
 fi
 
+# the store is authenticated: a policy edited to allow simulation is refused, and `kbs list` says so
+sed -i 's/"allow_simulation": false/"allow_simulation": true/' "$tmp/store/keys/e2e-nosim.json"
+if "$bin" "${gen[@]}" --model "$tmp/nosim.sealed" --kbs "$url" --kbs-ca "$ca" --tee sim >/dev/null 2>"$tmp/err"; then
+  bad "an edited policy released the key"
+else
+  expect "edited policy not logged" grep -q "decision key_id=e2e-nosim .*code=store_integrity.*does not match the manifest" "$tmp/kbs.log"
+fi
+refuse "kbs list accepted an edited record" "$bin" kbs list --store "$tmp/store" >"$tmp/list2.txt" 2>"$tmp/list2.err"
+expect "kbs list: $(cat "$tmp/list2.err")" grep -q "^e2e-nosim .*INVALID" "$tmp/list2.txt"
+expect "kbs list names the problem" grep -q "e2e-nosim: .*does not match the manifest" "$tmp/list2.err"
+expect "kbs list prints the generation" grep -q "^store generation [0-9][0-9]*$" "$tmp/list2.txt"
+
 # 6. the broker's log: decisions with key id and measurement, never key material
 expect "release not logged" grep -q "decision key_id=e2e-split mrenclave=$mr (sim) verdict=released" "$tmp/kbs.log"
 expect "refusal not logged" grep -q "decision key_id=e2e-nosim .*verdict=refused code=policy_refused" "$tmp/kbs.log"
@@ -134,5 +148,21 @@ if "$bin" "${gen[@]}" --model "$tmp/ms" --kbs "$url" --kbs-ca "$ca" --tee sim >/
 else
   expect "broker-down message: $(cat "$tmp/err")" grep -q "key broker" "$tmp/err"
 fi
+# 8. a store of the previous version (records, no manifest) is refused until upgraded
+rm "$tmp/store/manifest.json"
+refuse "broker started on an unauthenticated store" "$bin" kbs --listen 127.0.0.1:0 --store "$tmp/store" \
+  --policy "$tmp/policy.json" >/dev/null 2>"$tmp/err"
+expect "upgrade message: $(cat "$tmp/err")" grep -q "teelm kbs upgrade --store" "$tmp/err"
+sed -i 's/"allow_simulation": true/"allow_simulation": false/' "$tmp/store/keys/e2e-nosim.json"
+# a record whose key material belongs to another id (copied and renamed) is not upgraded
+sed 's/"e2e-split"/"e2e-copy"/' "$tmp/store/keys/e2e-split.json" > "$tmp/store/keys/e2e-copy.json"
+refuse "upgrade accepted a copied record" "$bin" kbs upgrade --store "$tmp/store" >/dev/null 2>"$tmp/err"
+expect "upgrade refusal: $(cat "$tmp/err")" grep -q "e2e-copy.json: wrapped key does not authenticate" "$tmp/err"
+rm "$tmp/store/keys/e2e-copy.json"
+"$bin" kbs upgrade --store "$tmp/store" --dry-run >"$tmp/up.txt" 2>"$tmp/err" || bad "upgrade --dry-run: $(cat "$tmp/err")"
+expect "dry run wrote a manifest" test ! -e "$tmp/store/manifest.json"
+expect "upgrade lists policies" grep -q "^e2e-nosim .*policy {" "$tmp/up.txt"
+expect "upgrade" "$bin" kbs upgrade --store "$tmp/store"
+expect "kbs list after upgrade" "$bin" kbs list --store "$tmp/store"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
