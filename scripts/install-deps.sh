@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what teelm needs to build and test: Debian packages, then the npm packages used as
-# test references (tiktoken). Idempotent: skips whatever is already present.
+# test references (tiktoken, @huggingface/tokenizers, @huggingface/jinja). Idempotent: skips whatever is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +39,14 @@ fi
 
 # npm reference packages, pinned in package.json/package-lock.json; node_modules is not committed.
 if [ -f package.json ]; then
-  if [ ! -d node_modules/tiktoken ]; then
-    echo "install-deps: npm install (tiktoken reference)"
-    npm install --no-audit --no-fund --loglevel=error
+  # every package pinned in package.json must be installed (a new pin triggers npm ci)
+  need_npm=0
+  for dep in $(node -e 'console.log(Object.keys(require("./package.json").dependencies).join(" "))'); do
+    [ -f "node_modules/$dep/package.json" ] || need_npm=1
+  done
+  if [ "$need_npm" = 1 ]; then
+    echo "install-deps: npm ci (reference packages pinned in package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error
   else
     echo "install-deps: npm packages present"
   fi
