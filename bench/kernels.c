@@ -15,7 +15,7 @@
 
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 

@@ -22,7 +22,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 /* Rows a group aims at: enough for the register-tiled kernels, few enough that a batch makes
  * several groups per thread (a descheduled thread then holds back little). */

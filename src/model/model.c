@@ -15,7 +15,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 /* Activations for up to maxN rows in up to maxseq sequences. */
 typedef struct {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 

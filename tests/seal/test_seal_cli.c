@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "model/open.h"
+#include "app/open.h"
 #include "seal/seal.h"
 #include "seal_fixture.h"
 #include "test.h"
