@@ -130,7 +130,7 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
             return tl_errf(err, TL_ENOMEM, "out of memory");
         for (int i = 0; i < n; i++)
             ns[i] = (tl_named_shape){src[i].name, src[i].ndim, src[i].shape};
-        int rc = tl_infer_config(ns, n, &c, note, sizeof note, err);
+        int rc = tl_infer_config(ns, n, 0, &c, note, sizeof note, err);
         free(ns);
         if (rc)
             return rc;
