@@ -302,8 +302,9 @@ int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err)
 int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *err)
 {
     tl_seal_info info;
-    if (tl_sealed_header_info(path, &info, err))
-        return err->code;
+    int rc = tl_sealed_header_info(path, &info, err);
+    if (rc)
+        return rc;
     memcpy(key_id, info.key_id, sizeof info.key_id);
     return 0;
 }
