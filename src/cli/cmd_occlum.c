@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "deploy/occlum_limits.h"
 #include "model/config.h"
-#include "model/open.h"
+#include "app/open.h"
 #include "util/io.h"
 
 static char *mb(int64_t bytes, char *buf)

@@ -7,7 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "model/open.h"
+#include "app/open.h"
 #include "seal/seal.h"
 #include "server/apikeys.h"
 #include "server/config_doc.h"

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_cli.h"
+#include "formats/checkpoint.h"
 #include "model/model.h"
 #include "train/loop.h"
 #include "util/io.h"

@@ -9,8 +9,6 @@
 #include "formats/checkpoint.h"
 #include "formats/import.h"
 #include "formats/inspect.h"
-#include "seal/crypto.h"
-#include "seal/format.h"
 #include "seal/seal.h"
 #include "util/codec.h"
 #include "util/io.h"
@@ -65,25 +63,17 @@ static int copy_file(const char *src, const char *dir, const char *name, tl_err 
 
 /* A sealed model's header is public (key id, model id, file count, chunk size); everything else,
  * config and shapes included, is encrypted. */
-static int inspect_sealed(const char *path, const char *index, int json)
+static int inspect_sealed(const char *path, int json)
 {
     tl_err err = {0};
-    uint8_t *raw = NULL;
-    size_t len = 0;
-    tl_seal_header h;
-    if (tl_read_file(index, 1 << 30, &raw, &len, &err) == 0 && len < TL_SEAL_HEADER_LEN)
-        tl_errf(&err, TL_EINVAL, "%s: shorter than a sealed header", index);
-    if (err.code || tl_seal_header_parse(raw, &h, &err)) {
-        free(raw);
+    tl_seal_info h;
+    if (tl_sealed_header_info(path, &h, &err)) {
         fprintf(stderr, "teelm inspect: %s\n", err.msg);
         return 1;
     }
-    free(raw);
-    char model_id[65];
-    tl_hex(h.model_id, sizeof h.model_id, model_id);
     if (json) {
         json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:I,s:I}", "path", path, "sealed", 1, "key_id", h.key_id,
-                              "model_id", model_id, "file_count", (json_int_t)h.file_count,
+                              "model_id", h.model_id, "file_count", (json_int_t)h.file_count,
                               "chunk_size", (json_int_t)h.chunk_size);
         char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         printf("%s\n", text);
@@ -93,7 +83,7 @@ static int inspect_sealed(const char *path, const char *index, int json)
         printf("%s: sealed model (docs/sealed-format.md)\n  key id      %s\n  model id    %s\n  files       %u\n"
                "  chunk size  %u\nIts config, tensor shapes, weights and tokenizer are encrypted; the owner can\n"
                "read them with 'teelm unseal --model %s --key-file KEY --out DIR'.\n",
-               path, h.key_id, model_id, h.file_count, h.chunk_size, path);
+               path, h.key_id, h.model_id, h.file_count, h.chunk_size, path);
     return 0;
 }
 
@@ -212,7 +202,7 @@ int cmd_inspect(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     char index[4096];
     if (tl_sealed_detect(pos[0], index, sizeof index))
-        return inspect_sealed(pos[0], index, as_json);
+        return inspect_sealed(pos[0], as_json);
     tl_inspect_report r;
     tl_err err = {0};
     if (tl_inspect(pos[0], &r, &err)) {

@@ -3,7 +3,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 int tl_cli_check_open_flags(const tl_cmdspec *spec, const tl_open_opts *o)
 {

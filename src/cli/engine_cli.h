@@ -4,7 +4,7 @@
 #define TEELM_CLI_ENGINE_CLI_H
 
 #include "cli/args.h"
-#include "model/open.h"
+#include "app/open.h"
 #include "train/dataset.h"
 
 /* The flags that fill tl_open_opts (sealed models), for a command's option table. */

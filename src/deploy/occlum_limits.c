@@ -1,5 +1,6 @@
 #include "deploy/occlum_limits.h"
 
+#include "model/model.h"
 #include "model/params.h"
 
 #define MiB (1024LL * 1024LL)
@@ -19,25 +20,19 @@ void tl_occlum_defaults(tl_occlum_inputs *in)
 
 void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum_limits *o)
 {
-    const int64_t V = c->vocab_size, D = c->d_model, F = c->d_ff, L = c->n_layer, H = c->n_head;
-    const int64_t T = c->context_length, B = in->max_batch;
+    const int64_t V = c->vocab_size, T = c->context_length, B = in->max_batch;
     const int64_t ctx = in->max_context > 0 ? in->max_context : T;
 
     /* The parameter arena, plus one chunk of the sealed file being decrypted into it. */
     o->weights = (int64_t)tl_params_arena_floats(c) * 4 + 4 * MiB;
 
-    /* Inference (model/infer.c): the key/value cache of every sequence slot (L layers x T positions
-     * x keys and values), the linear layers packed once, each thread's activations for a group of
-     * up to max(64, T) rows, the last-position logits and sampling scratch over V, and the token
-     * history of each sequence. Doubled for safety (allocator rounding, a batch in flight). */
-    const int64_t R = T > 64 ? T : 64;
-    int64_t act = B * L * T * 2 * D * 4 + L * ((D + 1) * (4 * D + F) + (F + 1) * D) * 4 +
-                  (int64_t)(in->threads > 0 ? in->threads : 1) * R * (10 * D + F) * 4 + H * T * 4;
+    /* Inference: the scheduler's workspace as model/infer.c allocates it (tl_infer_bytes: key/value
+     * caches of every sequence slot, the linear and output layers packed once, each thread's
+     * activations), plus the scheduler's last-position logits and sampling scratch over V and the
+     * token history of each sequence, those doubled for double buffering. */
     int64_t logits = B * V * 4 * 3;
     int64_t history = B * ctx * 8;
-    o->workspaces = 2 * (act + logits + history);
-    /* the scheduler's workspace keeps the output layer packed (tl_infer_bind) */
-    o->workspaces += ((V + 15) / 16 * 16) * D * 4;
+    o->workspaces = (int64_t)tl_infer_bytes(c, (int)B, in->threads > 0 ? in->threads : 1) + 2 * (logits + history);
 
     /* Tokenizer: rank table, byte strings and a hash index; ~3.5x the file size measured on
      * cl100k_base (1.7 MB file), plus the compiled pre-tokenizer regex per thread. */

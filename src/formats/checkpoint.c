@@ -1,101 +1,25 @@
-/* Checkpoint memory and assembly from named tensors (any source format). Loading from disk is in
+/* Assembly of a checkpoint from named tensors (any source format). Loading from disk is in
  * checkpoint_load.c, writing in checkpoint_save.c. */
 #include "formats/checkpoint.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <openssl/crypto.h>
 
 #include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
 #include "model/params.h"
 
-static size_t arena_bytes(const tl_config *cfg)
-{
-    size_t n = tl_params_arena_floats(cfg) * sizeof(float);
-    return (n + 63) / 64 * 64;
-}
-
-/* Large arenas are 2 MiB-aligned and advised for transparent huge pages: loading 50 MB of weights
- * then takes a few dozen page faults instead of twelve thousand. */
-static float *arena_alloc(size_t bytes)
-{
-    const size_t huge = 2u << 20;
-    void *p = NULL;
-    if (bytes >= 2 * huge) {
-        if (posix_memalign(&p, huge, bytes) != 0)
-            return NULL;
-        madvise(p, bytes / 4096 * 4096, MADV_HUGEPAGE); /* advisory: failure only costs speed */
-        return p;
-    }
-    return aligned_alloc(64, bytes);
-}
-
 /* Zeroes what no tensor covers (alignment padding), for arenas that are then filled tensor by
  * tensor: zeroing the whole arena first would cost a pass over all the weights. */
 static void zero_padding(const tl_config *cfg, const tl_param *p, int np, float *arena)
 {
-    size_t at = 0, end = arena_bytes(cfg) / sizeof(float);
+    size_t at = 0, end = tl_checkpoint_arena_bytes(cfg) / sizeof(float);
     for (int i = 0; i < np; i++) {
         memset(arena + at, 0, (p[i].offset - at) * sizeof(float));
         at = p[i].offset + p[i].numel;
     }
     memset(arena + at, 0, (end - at) * sizeof(float));
-}
-
-static int alloc_arrays(tl_checkpoint *ck, const tl_config *cfg, int with_optimizer, int zero, tl_err *err)
-{
-    memset(ck, 0, sizeof *ck);
-    ck->cfg = *cfg;
-    size_t bytes = arena_bytes(cfg);
-    ck->params = arena_alloc(bytes);
-    if (with_optimizer) {
-        ck->adam_m = arena_alloc(bytes);
-        ck->adam_v = arena_alloc(bytes);
-    }
-    if (!ck->params || (with_optimizer && (!ck->adam_m || !ck->adam_v))) {
-        tl_checkpoint_free(ck);
-        return tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of parameters", bytes);
-    }
-    if (zero) {
-        memset(ck->params, 0, bytes);
-        if (with_optimizer) {
-            memset(ck->adam_m, 0, bytes);
-            memset(ck->adam_v, 0, bytes);
-        }
-    }
-    return 0;
-}
-
-int tl_checkpoint_alloc(tl_checkpoint *ck, const tl_config *cfg, int with_optimizer, tl_err *err)
-{
-    return alloc_arrays(ck, cfg, with_optimizer, 1, err);
-}
-
-float *tl_checkpoint_arena_alloc(const tl_config *cfg)
-{
-    return arena_alloc(arena_bytes(cfg));
-}
-
-void tl_checkpoint_free(tl_checkpoint *ck)
-{
-    if (!ck)
-        return;
-    /* a checkpoint that was never loaded has no config (and no arrays): nothing to size */
-    size_t bytes = ck->params || ck->adam_m || ck->adam_v ? arena_bytes(&ck->cfg) : 0;
-    float *arrays[3] = {ck->params, ck->adam_m, ck->adam_v};
-    for (int i = 0; i < 3; i++)
-        if (arrays[i]) {
-            OPENSSL_cleanse(arrays[i], bytes);
-            free(arrays[i]);
-        }
-    if (ck->tokenizer_data) { /* carried inside a sealed model (seal/) */
-        OPENSSL_cleanse(ck->tokenizer_data, ck->tokenizer_len);
-        free(ck->tokenizer_data);
-    }
-    memset(ck, 0, sizeof *ck);
 }
 
 static int cmp_param_idx(const void *a, const void *b, void *base)
@@ -206,7 +130,7 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
             return tl_errf(err, TL_ENOMEM, "out of memory");
         for (int i = 0; i < n; i++)
             ns[i] = (tl_named_shape){src[i].name, src[i].ndim, src[i].shape};
-        int rc = tl_infer_config(ns, n, &c, note, sizeof note, err);
+        int rc = tl_infer_config(ns, n, 0, &c, note, sizeof note, err);
         free(ns);
         if (rc)
             return rc;
@@ -225,8 +149,11 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
     for (int i = 0; i < np; i++)
         sorted[i] = i;
     qsort_r(sorted, (size_t)np, sizeof *sorted, cmp_param_idx, p);
-    if ((rc = alloc_arrays(ck, &c, 0, 0, err)))
+    ck->cfg = c;
+    if (!(ck->params = tl_checkpoint_arena_alloc(&c))) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of parameters", tl_checkpoint_arena_bytes(&c));
         goto out;
+    }
     zero_padding(&c, p, np, ck->params);
     for (int i = 0; i < n; i++)
         target[i] = -1;

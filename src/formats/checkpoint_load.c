@@ -1,6 +1,6 @@
 /* tl_checkpoint_load: finds the weight files of a model (full or split layout), takes the config
  * from their metadata (or infers it), checks that the files belong together, and reads every tensor
- * straight into the parameter arena. */
+ * straight into the parameter arena. Files are read through formats/tensor_file.h. */
 #include "formats/checkpoint.h"
 
 #include <dirent.h>
@@ -11,29 +11,28 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
-#include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
-#include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 #include "model/params.h"
 #include "util/io.h"
 
 #define MAX_FILES 65536
 
 typedef struct {
-    tl_st_file f;
+    tl_tensor_file f;
     tl_part part;
     char path[4096];
 } src_file;
 
 typedef struct {
-    const tl_st_file *f;
-    const tl_st_tensor *t;
-} st_ctx;
+    const tl_tensor_file *f;
+    int i;
+} tf_ctx;
 
-static int st_read(void *ctx, float *dst, tl_err *err)
+static int tf_read(void *ctx, float *dst, tl_err *err)
 {
-    st_ctx *c = ctx;
-    return tl_st_read_f32(c->f, c->t, dst, err);
+    tf_ctx *c = ctx;
+    return tl_tensor_file_read_f32(c->f, c->i, dst, err);
 }
 
 static int part_rank(const tl_part *p)
@@ -103,9 +102,9 @@ static int list_split(const char *dir, src_file **out, int *n, tl_err *err)
 static int common_meta(src_file *s, int n, const char **config, const char **id, tl_err *err)
 {
     *config = NULL;
-    *id = tl_st_meta(&s[0].f, TL_META_ID);
+    *id = tl_tensor_file_meta(&s[0].f, TL_META_ID);
     for (int i = 0; i < n; i++) {
-        const char *c = tl_st_meta(&s[i].f, TL_META_CONFIG), *d = tl_st_meta(&s[i].f, TL_META_ID);
+        const char *c = tl_tensor_file_meta(&s[i].f, TL_META_CONFIG), *d = tl_tensor_file_meta(&s[i].f, TL_META_ID);
         if (c && *config && strcmp(c, *config))
             return tl_errf(err, TL_EINVAL, "%s and %s hold different model configs (files of two models?)",
                            s[0].path, s[i].path);
@@ -116,7 +115,7 @@ static int common_meta(src_file *s, int n, const char **config, const char **id,
                            s[i].path, *id ? *id : "absent", d ? d : "absent");
     }
     for (int i = 0; *config && i < n; i++)
-        if (!tl_st_meta(&s[i].f, TL_META_CONFIG))
+        if (!tl_tensor_file_meta(&s[i].f, TL_META_CONFIG))
             return tl_errf(err, TL_EINVAL, "%s has no model config while %s has one", s[i].path, s[0].path);
     return 0;
 }
@@ -136,12 +135,12 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int load_optimizer(const char *path, tl_checkpoint *ck, const char *model_id, tl_err *err)
 {
-    tl_st_file f;
-    if (tl_st_open(path, &f, err))
+    tl_tensor_file f;
+    if (tl_tensor_file_open(path, TL_TF_SAFETENSORS, &f, err))
         return err->code;
     int rc = 0, np = tl_params_count(&ck->cfg);
     tl_param *p = calloc((size_t)np, sizeof *p);
-    const char *cfg = tl_st_meta(&f, TL_META_CONFIG), *id = tl_st_meta(&f, TL_META_ID);
+    const char *cfg = tl_tensor_file_meta(&f, TL_META_CONFIG), *id = tl_tensor_file_meta(&f, TL_META_ID);
     uint64_t step, rng;
     tl_config oc;
     char *mine = tl_config_to_json(&ck->cfg), *theirs = NULL;
@@ -158,8 +157,8 @@ static int load_optimizer(const char *path, tl_checkpoint *ck, const char *model
         rc = tl_errf(err, TL_EINVAL, "%s: model config missing or different from the weights'", path);
         goto out;
     }
-    if (parse_u64(tl_st_meta(&f, TL_META_STEP), &step) || step > INT64_MAX ||
-        parse_u64(tl_st_meta(&f, TL_META_RNG), &rng)) {
+    if (parse_u64(tl_tensor_file_meta(&f, TL_META_STEP), &step) || step > INT64_MAX ||
+        parse_u64(tl_tensor_file_meta(&f, TL_META_RNG), &rng)) {
         rc = tl_errf(err, TL_EINVAL, "%s: metadata 'step' and 'rng_state' must be unsigned decimal integers", path);
         goto out;
     }
@@ -168,7 +167,7 @@ static int load_optimizer(const char *path, tl_checkpoint *ck, const char *model
                      2 * np, TL_OPT_M_PREFIX, TL_OPT_V_PREFIX);
         goto out;
     }
-    size_t bytes = (tl_params_arena_floats(&ck->cfg) * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = tl_checkpoint_arena_bytes(&ck->cfg);
     ck->adam_m = tl_checkpoint_arena_alloc(&ck->cfg);
     ck->adam_v = tl_checkpoint_arena_alloc(&ck->cfg);
     if (!ck->adam_m || !ck->adam_v) {
@@ -182,32 +181,33 @@ static int load_optimizer(const char *path, tl_checkpoint *ck, const char *model
         for (int m = 0; m < 2 && !rc; m++) {
             char name[TL_FULLNAME_MAX];
             snprintf(name, sizeof name, "%s%s", m ? TL_OPT_V_PREFIX : TL_OPT_M_PREFIX, p[i].name);
-            const tl_st_tensor *t = tl_st_find(&f, name);
+            int k = tl_tensor_file_find(&f, name);
+            const tl_tf_tensor *t = k >= 0 ? &f.t[k] : NULL;
             if (!t)
                 rc = tl_errf(err, TL_EINVAL, "%s: missing tensor %s", path, name);
             else if (t->ndim != p[i].ndim || t->shape[0] != p[i].shape[0] ||
                      (p[i].ndim == 2 && t->shape[1] != p[i].shape[1]))
                 rc = tl_errf(err, TL_EINVAL, "%s: tensor %s has the wrong shape", path, name);
             else
-                rc = tl_st_read_f32(&f, t, (m ? ck->adam_v : ck->adam_m) + p[i].offset, err);
+                rc = tl_tensor_file_read_f32(&f, k, (m ? ck->adam_v : ck->adam_m) + p[i].offset, err);
         }
     ck->step = (int64_t)step;
     ck->rng_state = rng;
 out:
     if (rc && ck->adam_m) {
-        OPENSSL_cleanse(ck->adam_m, (tl_params_arena_floats(&ck->cfg) * sizeof(float) + 63) / 64 * 64);
+        OPENSSL_cleanse(ck->adam_m, tl_checkpoint_arena_bytes(&ck->cfg));
         free(ck->adam_m);
         ck->adam_m = NULL;
     }
     if (rc && ck->adam_v) {
-        OPENSSL_cleanse(ck->adam_v, (tl_params_arena_floats(&ck->cfg) * sizeof(float) + 63) / 64 * 64);
+        OPENSSL_cleanse(ck->adam_v, tl_checkpoint_arena_bytes(&ck->cfg));
         free(ck->adam_v);
         ck->adam_v = NULL;
     }
     free(mine);
     free(theirs);
     free(p);
-    tl_st_close(&f);
+    tl_tensor_file_close(&f);
     return rc;
 }
 
@@ -223,11 +223,14 @@ static void find_tokenizer(const char *dir, tl_checkpoint *ck)
     }
 }
 
-static int load_files(const char *path, src_file *s, int n, tl_checkpoint *ck, const char **id_out, tl_err *err)
+/* Directory members are safetensors by the layout's definition; a file named on its own may be
+ * any tensor file format. */
+static int load_files(const char *path, src_file *s, int n, tl_tf_format format, tl_checkpoint *ck,
+                      const char **id_out, tl_err *err)
 {
     int rc = 0, total = 0;
     for (int i = 0; i < n; i++) {
-        if ((rc = tl_st_open(s[i].path, &s[i].f, err)))
+        if ((rc = tl_tensor_file_open(s[i].path, format, &s[i].f, err)))
             return rc;
         total += s[i].f.n;
     }
@@ -240,7 +243,7 @@ static int load_files(const char *path, src_file *s, int n, tl_checkpoint *ck, c
         return tl_err_prefix(err, "%s: metadata", s[0].path);
 
     tl_tensor_src *src = calloc((size_t)total + 1, sizeof *src);
-    st_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
+    tf_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
     char (*names)[TL_FULLNAME_MAX] = calloc((size_t)total + 1, sizeof *names);
     char **where = calloc((size_t)total + 1, sizeof *where);
     int k = 0;
@@ -250,8 +253,8 @@ static int load_files(const char *path, src_file *s, int n, tl_checkpoint *ck, c
     }
     for (int i = 0; i < n && !rc; i++)
         for (int j = 0; j < s[i].f.n; j++, k++) {
-            const tl_st_tensor *t = &s[i].f.t[j];
-            size_t wl = strlen(s[i].path) + strlen(t->name) + 8;
+            const tl_tf_tensor *t = &s[i].f.t[j];
+            size_t wl = strlen(s[i].path) + strlen(t->key) + 8;
             where[k] = malloc(wl);
             if (!where[k]) {
                 rc = tl_errf(err, TL_ENOMEM, "out of memory");
@@ -260,19 +263,19 @@ static int load_files(const char *path, src_file *s, int n, tl_checkpoint *ck, c
             if (s[i].part.kind == TL_PART_MODEL)
                 snprintf(where[k], wl, "%s", s[i].path);
             else
-                snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->name);
+                snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->key);
             tl_part back;
             char key[TL_FULLNAME_MAX];
-            if (tl_part_full_name(s[i].part, t->name, names[k], sizeof names[k]) ||
+            if (tl_part_full_name(s[i].part, t->key, names[k], sizeof names[k]) ||
                 (s[i].part.kind != TL_PART_MODEL &&
                  (tl_part_of_full_name(names[k], &back, key, sizeof key) || back.kind != s[i].part.kind ||
                   back.block != s[i].part.block))) {
                 rc = tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' does not belong in this file of the split layout",
-                             s[i].path, t->name);
+                             s[i].path, t->key);
                 break;
             }
-            ctx[k] = (st_ctx){&s[i].f, t};
-            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, st_read, &ctx[k], 1}; /* pread */
+            ctx[k] = (tf_ctx){&s[i].f, j};
+            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, tf_read, &ctx[k], s[i].f.thread_safe};
         }
     if (!rc && (rc = tl_checkpoint_assemble(src, total, cfgjs ? &cfg : NULL, ck, err)) &&
         strncmp(err->msg, path, strlen(path)))
@@ -329,19 +332,11 @@ int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err
         snprintf(s->path, sizeof s->path, "%s", path);
         /* a lone split file keeps its relative keys; anything else is a full-layout file */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        char stem[256];
-        snprintf(stem, sizeof stem, "%s", base);
-        char *dot = strstr(stem, ".safetensors");
-        if (dot && !dot[12])
-            *dot = 0;
-        if (tl_part_from_stem(stem, &s->part))
-            s->part = (tl_part){TL_PART_MODEL, 0};
+        tl_part_from_path(path, &s->part);
         snprintf(dir, sizeof dir, "%.*s", base == path ? 1 : (int)(base - path), base == path ? "." : path);
     }
-    for (int i = 0; i < n; i++)
-        s[i].f.fd = -1;
     const char *id = NULL;
-    rc = load_files(path, s, n, ck, &id, err);
+    rc = load_files(path, s, n, is_dir ? TL_TF_SAFETENSORS : TL_TF_AUTO, ck, &id, err);
     if (!rc && is_dir && (flags & TL_LOAD_OPTIMIZER)) {
         char opt[4096];
         if (!tl_path_join(opt, sizeof opt, path, TL_FILE_OPTIMIZER) && tl_is_file(opt) &&
@@ -351,7 +346,7 @@ int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err
     if (!rc)
         find_tokenizer(dir, ck);
     for (int i = 0; i < n; i++)
-        tl_st_close(&s[i].f);
+        tl_tensor_file_close(&s[i].f);
     free(s);
     return rc;
 }

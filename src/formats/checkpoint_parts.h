@@ -15,8 +15,6 @@ typedef struct {
 /* tl_checkpoint_assemble with cfg given, requiring only the parameters of the present parts. */
 int tl_checkpoint_assemble_parts(const tl_tensor_src *src, int n, const tl_config *cfg, const tl_parts *present,
                                  tl_checkpoint *ck, tl_err *err);
-/* An uninitialized arena for cfg, allocated as tl_checkpoint_alloc does (free with free()). */
-float *tl_checkpoint_arena_alloc(const tl_config *cfg);
 /* Writes the split-layout files of the present parts, with only {"format":"pt"} as metadata (the
  * config is not known for a partial model). */
 int tl_checkpoint_save_parts(const char *dir, const tl_checkpoint *ck, const tl_parts *present, tl_err *err);

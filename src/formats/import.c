@@ -8,26 +8,26 @@
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
-#include "formats/pth.h"
+#include "formats/tensor_file.h"
 #include "util/io.h"
 
 #define MAX_FILES 65536
 
 typedef struct {
-    tl_pth_file f;
+    tl_tensor_file f;
     tl_part part;
     char path[4096];
 } pth_src;
 
 typedef struct {
-    tl_pth_file *f;
+    const tl_tensor_file *f;
     int i;
-} pth_ctx;
+} tf_ctx;
 
-static int pth_read(void *ctx, float *dst, tl_err *err)
+static int tf_read(void *ctx, float *dst, tl_err *err)
 {
-    pth_ctx *c = ctx;
-    return tl_pth_read_f32(c->f, c->i, dst, err);
+    tf_ctx *c = ctx;
+    return tl_tensor_file_read_f32(c->f, c->i, dst, err);
 }
 
 static int has_ext(const char *name, const char **ext_out)
@@ -66,13 +66,7 @@ static int add_path(pth_src **s, int *n, int *cap, const char *path, tl_err *err
     if (strlen(path) >= sizeof (*s)[*n].path)
         return tl_errf(err, TL_EINVAL, "%s: path too long", path);
     snprintf((*s)[*n].path, sizeof (*s)[*n].path, "%s", path);
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *ext = "";
-    char stem[256];
-    snprintf(stem, sizeof stem, "%s", base);
-    if (has_ext(stem, &ext))
-        stem[strlen(stem) - strlen(ext)] = 0;
-    if (tl_part_from_stem(stem, &(*s)[*n].part))
-        (*s)[*n].part = (tl_part){TL_PART_MODEL, 0};
+    tl_part_from_path(path, &(*s)[*n].part);
     (*n)++;
     return 0;
 }
@@ -115,68 +109,21 @@ static const tl_tensor_src *find(const tl_tensor_src *s, int n, const char *name
     return NULL;
 }
 
-static int dim_of(const tl_tensor_src *s, int d, int *out)
-{
-    if (!s || s->ndim <= d || s->shape[d] < 1 || s->shape[d] > (1 << 24))
-        return 0;
-    *out = (int)s->shape[d];
-    return 1;
-}
-
-/* What a set of parts says about the config: whatever the present tensors fix; the rest keeps
- * seed values that no present tensor depends on. */
-static int partial_config(const tl_tensor_src *s, int n, tl_config *c, int *max_block, int *masks, tl_err *err)
-{
-    *c = tl_config_seed(1);
-    int max_head = -1, got_d = 0;
-    *max_block = -1;
-    *masks = 0;
-    for (int i = 0; i < n; i++) {
-        tl_part part;
-        char key[TL_FULLNAME_MAX];
-        int b, h;
-        if (!tl_part_of_full_name(s[i].name, &part, key, sizeof key) && part.kind == TL_PART_BLOCK) {
-            if (part.block > *max_block)
-                *max_block = part.block;
-            if (!strncmp(key, "attention.attention_heads.", 26) && key[26] >= '0' && key[26] <= '9') {
-                long v = strtol(key + 26, NULL, 10);
-                if (v > max_head)
-                    max_head = v > (1 << 20) ? (1 << 20) : (int)v;
-            }
-            if (!strcmp(key, "attention.projection_layer.weight"))
-                got_d |= dim_of(&s[i], 0, &c->d_model);
-            if (!strcmp(key, "feed_forward.linear1.weight"))
-                dim_of(&s[i], 0, &c->d_ff);
-        }
-        if (tl_is_mask_name(s[i].name, &b, &h)) {
-            *masks = 1;
-            dim_of(&s[i], 0, &c->context_length);
-        }
-    }
-    const tl_tensor_src *e = find(s, n, "token_embedding_table.weight"), *fw = find(s, n, "final_linear_layer.weight"),
-                        *fb = find(s, n, "final_linear_layer.bias"), *pos = find(s, n, "position_embedding_table.weight");
-    if (!got_d)
-        got_d = dim_of(e, 1, &c->d_model) || dim_of(fw, 1, &c->d_model);
-    if (!dim_of(e, 0, &c->vocab_size))
-        dim_of(fb, 0, &c->vocab_size);
-    c->n_layer = *max_block + 1 > 0 ? *max_block + 1 : 1;
-    c->n_head = max_head + 1 > 0 ? max_head + 1 : 1;
-    c->learned_pos = pos != NULL;
-    if (pos && !*masks)
-        dim_of(pos, 0, &c->context_length);
-    c->prenorm = find(s, n, "final_layer_norm.weight") != NULL;
-    c->tie_embeddings = fb && !fw;
-    if (tl_config_validate(c, err))
-        return tl_err_prefix(err, "the parts imported do not form a consistent model");
-    return 0;
-}
-
 static int import_partial(const tl_tensor_src *src, int n, const char *dest, tl_import_report *rep, tl_err *err)
 {
     tl_config cfg;
-    int max_block, masks;
-    if (partial_config(src, n, &cfg, &max_block, &masks, err))
-        return err->code;
+    tl_named_shape *ns = calloc((size_t)n + 1, sizeof *ns);
+    if (!ns)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    int masks = 0, mblock, mhead;
+    for (int i = 0; i < n; i++) {
+        ns[i] = (tl_named_shape){src[i].name, src[i].ndim, src[i].shape};
+        masks |= tl_is_mask_name(src[i].name, &mblock, &mhead);
+    }
+    int rc = tl_infer_config(ns, n, TL_INFER_PARTIAL, &cfg, NULL, 0, err);
+    free(ns);
+    if (rc)
+        return rc;
     char *blocks = calloc((size_t)cfg.n_layer, 1);
     if (!blocks)
         return tl_errf(err, TL_ENOMEM, "out of memory");
@@ -194,7 +141,7 @@ static int import_partial(const tl_tensor_src *src, int n, const char *dest, tl_
             blocks[part.block] = 1;
     }
     tl_checkpoint ck;
-    int rc = tl_checkpoint_assemble_parts(src, n, &cfg, &pr, &ck, err);
+    rc = tl_checkpoint_assemble_parts(src, n, &cfg, &pr, &ck, err);
     if (!rc) {
         rc = tl_checkpoint_save_parts(dest, &ck, &pr, err);
         tl_checkpoint_free(&ck);
@@ -237,37 +184,37 @@ int tl_import_pth(const char *const *srcs, int nsrc, const char *dest, int layou
         return rc;
     }
     for (int i = 0; i < n && !rc; i++)
-        if (!(rc = tl_pth_open(s[i].path, &s[i].f, err)))
-            total += s[i].f.sd.n;
+        if (!(rc = tl_tensor_file_open(s[i].path, TL_TF_PTH, &s[i].f, err)))
+            total += s[i].f.n;
     tl_tensor_src *src = calloc((size_t)total + 1, sizeof *src);
-    pth_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
+    tf_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
     char (*names)[TL_FULLNAME_MAX] = calloc((size_t)total + 1, sizeof *names);
     char **where = calloc((size_t)total + 1, sizeof *where);
     int k = 0;
     if (!rc && (!src || !ctx || !names || !where))
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
     for (int i = 0; i < n && !rc; i++)
-        for (int j = 0; j < s[i].f.sd.n && !rc; j++, k++) {
-            const tl_pk_tensor *t = &s[i].f.sd.t[j];
-            size_t wl = strlen(s[i].path) + strlen(t->name) + 16;
+        for (int j = 0; j < s[i].f.n && !rc; j++, k++) {
+            const tl_tf_tensor *t = &s[i].f.t[j];
+            size_t wl = strlen(s[i].path) + strlen(t->key) + 16;
             if (!(where[k] = malloc(wl))) {
                 rc = tl_errf(err, TL_ENOMEM, "out of memory");
                 break;
             }
-            snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->name);
+            snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->key);
             tl_part back;
             char key[TL_FULLNAME_MAX];
-            if (tl_part_full_name(s[i].part, t->name, names[k], sizeof names[k]) ||
+            if (tl_part_full_name(s[i].part, t->key, names[k], sizeof names[k]) ||
                 tl_part_of_full_name(names[k], &back, key, sizeof key) ||
                 (s[i].part.kind != TL_PART_MODEL && (back.kind != s[i].part.kind || back.block != s[i].part.block)))
                 rc = tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' is not part of a %s (file names tell the part: "
                              "model.pth, token_embedding.pth, transformer_block_N.pth, final_linear.pth)",
-                             s[i].path, t->name, s[i].part.kind == TL_PART_MODEL ? "teelm/prototype model" : "this module");
+                             s[i].path, t->key, s[i].part.kind == TL_PART_MODEL ? "teelm/prototype model" : "this module");
             for (int q = 0; !rc && q < k; q++)
                 if (!strcmp(names[q], names[k]))
                     rc = tl_errf(err, TL_EINVAL, "%s: tensor %s also comes from %s", s[i].path, names[k], where[q]);
-            ctx[k] = (pth_ctx){&s[i].f, j};
-            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->size, pth_read, &ctx[k]};
+            ctx[k] = (tf_ctx){&s[i].f, j};
+            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, tf_read, &ctx[k], s[i].f.thread_safe};
         }
     if (!rc) {
         rep->nfiles = n;
@@ -313,7 +260,7 @@ int tl_import_pth(const char *const *srcs, int nsrc, const char *dest, int layou
     free(ctx);
     free(src);
     for (int i = 0; i < n; i++)
-        tl_pth_close(&s[i].f);
+        tl_tensor_file_close(&s[i].f);
     free(s);
     return rc;
 }

@@ -1,18 +1,17 @@
 #include "formats/inspect.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "formats/checkpoint.h"
-#include "formats/pth.h"
-#include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 #include "util/io.h"
+
+_Static_assert(TL_TF_MAX_DIMS <= TL_INSPECT_MAX_DIMS, "inspect holds every tensor's shape");
 
 static int add_tensor(tl_inspect_report *r, int *cap, tl_err *err)
 {
@@ -44,23 +43,6 @@ static int add_file(tl_inspect_report *r, const char *path, tl_err *err)
     return 0;
 }
 
-static void stem_part(const char *path, tl_part *part)
-{
-    static const char *exts[] = {".safetensors", ".pth", ".pt"};
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    char stem[256];
-    snprintf(stem, sizeof stem, "%s", base);
-    for (int i = 0; i < 3; i++) {
-        size_t l = strlen(stem), el = strlen(exts[i]);
-        if (l > el && !strcmp(stem + l - el, exts[i])) {
-            stem[l - el] = 0;
-            break;
-        }
-    }
-    if (tl_part_from_stem(stem, part))
-        *part = (tl_part){TL_PART_MODEL, 0};
-}
-
 static void set_names(tl_inspect_tensor *t, tl_part part, const char *key)
 {
     snprintf(t->key, sizeof t->key, "%s", key);
@@ -75,31 +57,34 @@ static int hash_buf(const void *data, size_t n, unsigned char out[32], tl_err *e
     return 0;
 }
 
-static int inspect_st(tl_inspect_report *r, int fi, tl_part part, int *cap, const char **cfgjs, tl_err *err)
+/* Lists and hashes every tensor of file fi; the first config found in metadata goes to *cfgjs. */
+static int inspect_file(tl_inspect_report *r, int fi, int *cap, const char **cfgjs, tl_err *err)
 {
-    tl_st_file f;
-    if (tl_st_open(r->files[fi], &f, err))
+    tl_part part;
+    tl_part_from_path(r->files[fi], &part);
+    tl_tensor_file f;
+    if (tl_tensor_file_open(r->files[fi], TL_TF_AUTO, &f, err))
         return err->code;
-    r->formats[fi] = "safetensors";
+    r->formats[fi] = f.format;
     int rc = 0;
-    const char *c = tl_st_meta(&f, TL_META_CONFIG);
+    const char *c = tl_tensor_file_meta(&f, TL_META_CONFIG);
     if (c && !*cfgjs && !(*cfgjs = strdup(c)))
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
     for (int i = 0; i < f.n && !rc; i++) {
-        const tl_st_tensor *t = &f.t[i];
+        const tl_tf_tensor *t = &f.t[i];
         if ((rc = add_tensor(r, cap, err)))
             break;
         tl_inspect_tensor *x = &r->t[r->n];
-        set_names(x, part, t->name);
+        set_names(x, part, t->key);
         x->file = fi;
         x->dtype = t->dtype;
         x->ndim = t->ndim;
-        memcpy(x->shape, t->shape, sizeof x->shape);
-        size_t bytes = (size_t)(t->end - t->begin);
+        memcpy(x->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+        size_t bytes = tl_tensor_file_bytes(&f, i);
         uint8_t *buf = malloc(bytes ? bytes : 1);
         if (!buf)
-            rc = tl_errf(err, TL_ENOMEM, "%s: out of memory for tensor '%.128s'", r->files[fi], t->name);
-        else if (!(rc = tl_st_read_raw(&f, t, buf, err)))
+            rc = tl_errf(err, TL_ENOMEM, "%s: out of memory for tensor '%.128s'", r->files[fi], t->key);
+        else if (!(rc = tl_tensor_file_read_raw(&f, i, buf, err)))
             rc = hash_buf(buf, bytes, x->sha256, err);
         if (buf)
             OPENSSL_cleanse(buf, bytes);
@@ -107,52 +92,8 @@ static int inspect_st(tl_inspect_report *r, int fi, tl_part part, int *cap, cons
         if (!rc)
             r->n++;
     }
-    tl_st_close(&f);
+    tl_tensor_file_close(&f);
     return rc;
-}
-
-static int inspect_pth(tl_inspect_report *r, int fi, tl_part part, int *cap, tl_err *err)
-{
-    tl_pth_file f;
-    if (tl_pth_open(r->files[fi], &f, err))
-        return err->code;
-    r->formats[fi] = "pth";
-    int rc = 0;
-    for (int i = 0; i < f.sd.n && !rc; i++) {
-        const tl_pk_tensor *t = &f.sd.t[i];
-        if ((rc = add_tensor(r, cap, err)))
-            break;
-        tl_inspect_tensor *x = &r->t[r->n];
-        set_names(x, part, t->name);
-        x->file = fi;
-        x->dtype = t->dtype;
-        x->ndim = t->ndim;
-        memcpy(x->shape, t->size, sizeof x->shape);
-        size_t bytes = (size_t)t->numel * tl_dtype_size(t->dtype);
-        uint8_t *buf = malloc(bytes ? bytes : 1);
-        if (!buf)
-            rc = tl_errf(err, TL_ENOMEM, "%s: out of memory for tensor '%.128s'", r->files[fi], t->name);
-        else if (!(rc = tl_pth_read_raw(&f, i, buf, err)))
-            rc = hash_buf(buf, bytes, x->sha256, err);
-        if (buf)
-            OPENSSL_cleanse(buf, bytes);
-        free(buf);
-        if (!rc)
-            r->n++;
-    }
-    tl_pth_close(&f);
-    return rc;
-}
-
-static int is_pth(const char *path)
-{
-    uint8_t m[4] = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, m, 4);
-    close(fd);
-    return (n == 4 && !memcmp(m, "PK\3\4", 4)) || (n >= 2 && m[0] == 0x80 && m[1] <= 5);
 }
 
 static int weight_filter(const struct dirent *d, const char *ext)
@@ -165,7 +106,7 @@ static int st_filter(const struct dirent *d)
     if (!weight_filter(d, ".safetensors"))
         return 0;
     tl_part p;
-    stem_part(d->d_name, &p);
+    tl_part_from_path(d->d_name, &p);
     return p.kind != TL_PART_MODEL; /* split-layout parts only */
 }
 static int pth_filter(const struct dirent *d) { return weight_filter(d, ".pth") || weight_filter(d, ".pt"); }
@@ -216,11 +157,8 @@ int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
     else
         rc = tl_errf(err, TL_ENOTFOUND, "%s: no such file or directory", path);
     const char *cfgjs = NULL;
-    for (int i = 0; i < r->nfiles && !rc; i++) {
-        tl_part part;
-        stem_part(r->files[i], &part);
-        rc = is_pth(r->files[i]) ? inspect_pth(r, i, part, &cap, err) : inspect_st(r, i, part, &cap, &cfgjs, err);
-    }
+    for (int i = 0; i < r->nfiles && !rc; i++)
+        rc = inspect_file(r, i, &cap, &cfgjs, err);
     int *order = rc ? NULL : malloc((size_t)(r->n ? r->n : 1) * sizeof *order);
     EVP_MD_CTX *md = rc ? NULL : EVP_MD_CTX_new();
     if (!rc && (!order || !md))
@@ -250,7 +188,7 @@ int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
             rc = tl_errf(err, TL_ENOMEM, "out of memory");
         for (int i = 0; ns && i < r->n; i++)
             ns[i] = (tl_named_shape){r->t[i].name, r->t[i].ndim, r->t[i].shape};
-        if (ns && tl_infer_config(ns, r->n, &r->cfg, r->note, sizeof r->note, &ce) == 0)
+        if (ns && tl_infer_config(ns, r->n, 0, &r->cfg, r->note, sizeof r->note, &ce) == 0)
             r->config_state = TL_CONFIG_INFERRED;
         else if (ns)
             snprintf(r->note, sizeof r->note, "no config in the files and %.400s", ce.msg);

@@ -39,6 +39,23 @@ int tl_part_from_stem(const char *stem, tl_part *part)
     return 0;
 }
 
+void tl_part_from_path(const char *path, tl_part *part)
+{
+    static const char *exts[] = {".safetensors", ".pth", ".pt"};
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(stem), el = strlen(exts[i]);
+        if (l > el && !strcmp(stem + l - el, exts[i])) {
+            stem[l - el] = 0;
+            break;
+        }
+    }
+    if (tl_part_from_stem(stem, part))
+        *part = (tl_part){TL_PART_MODEL, 0};
+}
+
 void tl_part_stem(tl_part part, char *out, size_t n)
 {
     switch (part.kind) {
@@ -139,8 +156,66 @@ static int dim(const tl_named_shape *s, int ndim, int i, int *out, tl_err *err)
     return 0;
 }
 
-int tl_infer_config(const tl_named_shape *t, int n, tl_config *cfg, char *note, size_t note_n, tl_err *err)
+/* shape[d] of s when s is present and has it in 1..2^24 */
+static int dim_of(const tl_named_shape *s, int d, int *out)
 {
+    if (!s || s->ndim <= d || s->shape[d] < 1 || s->shape[d] > (1 << 24))
+        return 0;
+    *out = (int)s->shape[d];
+    return 1;
+}
+
+static int infer_partial(const tl_named_shape *s, int n, tl_config *c, tl_err *err)
+{
+    *c = tl_config_seed(1);
+    int max_head = -1, max_block = -1, got_d = 0, masks = 0;
+    for (int i = 0; i < n; i++) {
+        tl_part part;
+        char key[TL_FULLNAME_MAX];
+        int b, h;
+        if (!tl_part_of_full_name(s[i].name, &part, key, sizeof key) && part.kind == TL_PART_BLOCK) {
+            if (part.block > max_block)
+                max_block = part.block;
+            if (!strncmp(key, "attention.attention_heads.", 26) && key[26] >= '0' && key[26] <= '9') {
+                long v = strtol(key + 26, NULL, 10);
+                if (v > max_head)
+                    max_head = v > (1 << 20) ? (1 << 20) : (int)v;
+            }
+            if (!strcmp(key, "attention.projection_layer.weight"))
+                got_d |= dim_of(&s[i], 0, &c->d_model);
+            if (!strcmp(key, "feed_forward.linear1.weight"))
+                dim_of(&s[i], 0, &c->d_ff);
+        }
+        if (tl_is_mask_name(s[i].name, &b, &h)) {
+            masks = 1;
+            dim_of(&s[i], 0, &c->context_length);
+        }
+    }
+    const tl_named_shape *e = find(s, n, "token_embedding_table.weight"), *fw = find(s, n, "final_linear_layer.weight"),
+                         *fb = find(s, n, "final_linear_layer.bias"), *pos = find(s, n, "position_embedding_table.weight");
+    if (!got_d)
+        got_d = dim_of(e, 1, &c->d_model) || dim_of(fw, 1, &c->d_model);
+    if (!dim_of(e, 0, &c->vocab_size))
+        dim_of(fb, 0, &c->vocab_size);
+    c->n_layer = max_block + 1 > 0 ? max_block + 1 : 1;
+    c->n_head = max_head + 1 > 0 ? max_head + 1 : 1;
+    c->learned_pos = pos != NULL;
+    if (pos && !masks)
+        dim_of(pos, 0, &c->context_length);
+    c->prenorm = find(s, n, "final_layer_norm.weight") != NULL;
+    c->tie_embeddings = fb && !fw;
+    if (tl_config_validate(c, err))
+        return tl_err_prefix(err, "the parts imported do not form a consistent model");
+    return 0;
+}
+
+int tl_infer_config(const tl_named_shape *t, int n, int flags, tl_config *cfg, char *note, size_t note_n,
+                    tl_err *err)
+{
+    if (note && note_n)
+        note[0] = 0;
+    if (flags & TL_INFER_PARTIAL)
+        return infer_partial(t, n, cfg, err);
     tl_config c = tl_config_seed(0);
     const tl_named_shape *s;
     if (!(s = find(t, n, "token_embedding_table.weight")))

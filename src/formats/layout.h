@@ -30,6 +30,9 @@ typedef struct {
 /* Recognizes a file's base name without extension: "model", "token_embedding",
  * "transformer_block_3", "final_linear". Returns 0 and fills part, or -1. */
 int tl_part_from_stem(const char *stem, tl_part *part);
+/* The part a weight file holds, from its base name without a tensor-file extension (.safetensors,
+ * .pth, .pt): a recognized stem, else TL_PART_MODEL (a file of full state_dict names). */
+void tl_part_from_path(const char *path, tl_part *part);
 /* "transformer_block_3", "token_embedding"... (for TL_PART_MODEL: "model"). */
 void tl_part_stem(tl_part part, char *out, size_t n);
 /* Maps a key inside a part's file to the full state_dict name; non-zero if it does not fit. */
@@ -46,12 +49,18 @@ typedef struct {
     const int64_t *shape;
 } tl_named_shape;
 
-/* Infers a config from full tensor names and shapes (vocab and width from the embedding, depth
- * from the block count, heads from the head entries, context from a mask buffer or the position
- * table, d_ff from linear1, pre-norm from a final LayerNorm, tying from a missing output weight).
- * What shapes cannot tell (attention scale, activation, dropout, ln_eps) keeps the seed values.
- * note receives a one-line account of what was inferred and assumed. */
-int tl_infer_config(const tl_named_shape *t, int n, tl_config *cfg, char *note, size_t note_n, tl_err *err);
+/* The one config inference: a config from full tensor names and shapes.
+ * Complete models (flags 0): vocab and width from the embedding, depth from the block count, heads
+ * from the head entries, context from a mask buffer or the position table, d_ff from linear1,
+ * pre-norm from a final LayerNorm, tying from a missing output weight; each of these tensors must
+ * be present. What shapes cannot tell (attention scale, activation, dropout, ln_eps) keeps the seed
+ * values. note (may be NULL) receives a one-line account of what was inferred and assumed.
+ * TL_INFER_PARTIAL (a subset of a model's parts, e.g. only block files): nothing is required; what
+ * the present tensors fix is taken from them, everything else keeps seed values that no present
+ * tensor depends on (vocab_size 1 when neither embedding nor output layer is present); note is "". */
+enum { TL_INFER_PARTIAL = 1 };
+int tl_infer_config(const tl_named_shape *t, int n, int flags, tl_config *cfg, char *note, size_t note_n,
+                    tl_err *err);
 
 /* Formats a shape as "[16,64]". */
 void tl_shape_str(int ndim, const int64_t *shape, char *out, size_t n);

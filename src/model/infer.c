@@ -6,7 +6,8 @@
  *  - each sequence keeps its keys and values per layer in a cache slot, so while the window is
  *    still filling (positions unchanged) a call computes only the rows after the cached prefix;
  *  - the last block runs attention, projection and feed-forward for the last row only.
- * tl_infer_bind also lays the weights out once (transposed linears, packed output layer).
+ * A workspace is bound to the params it last ran with: the weights are laid out once for them
+ * (transposed linears, packed output layer) and only laid out again when other params come.
  * Every row goes through the same arithmetic however rows are grouped or cached (linear outputs are
  * bias + multiply-adds over the input in order; attention and LayerNorm work row by row), so a
  * sequence's logits are bit-for-bit the same alone, in any batch, with or without its cache. */
@@ -22,7 +23,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 /* Rows a group aims at: enough for the register-tiled kernels, few enough that a batch makes
  * several groups per thread (a descheduled thread then holds back little). */
@@ -51,8 +52,8 @@ struct tl_infer {
     int *cn;            /* rows cached per slot */
     float *lin;         /* per layer: packed q|k|v, projection, linear1, linear2 (tl_linear_pack) */
     size_t lin_layer, o_proj, o_w1, o_w2;
-    float *packed;      /* tl_infer_bind: output weights for tl_lmhead_rows_packed */
-    const float *bound; /* lin (and packed) hold these params */
+    float *packed;      /* output weights for tl_lmhead_rows_packed */
+    const float *bound; /* lin and packed hold these params (NULL: none yet) */
     float *last;        /* [max_batch, D]: the output layer's input rows */
     float *rowmax;      /* [max_batch]: largest logit of each row of the last call */
     seqd *sq;           /* [max_batch] */
@@ -69,6 +70,53 @@ static void tacts_free(tacts *t)
         free(*b[i]);
         *b[i] = NULL;
     }
+}
+
+/* Zeroed floats as tl_falloc allocates them: whole cache lines, at least one. */
+static size_t falloc_bytes(size_t n)
+{
+    size_t b = (n * sizeof(float) + 63) / 64 * 64;
+    return b ? b : 64;
+}
+
+/* Rows of a group buffer and the floats of a layer's packed linears (and their offsets). */
+static size_t group_rows(const tl_config *c)
+{
+    return (size_t)(c->context_length > GROUP_ROWS ? c->context_length : GROUP_ROWS);
+}
+
+static size_t cache_floats(const tl_config *c)
+{
+    return (tl_attention_cache_floats(c->context_length, c->d_model) + 15) / 16 * 16;
+}
+
+static size_t lin_offsets(const tl_config *c, size_t *o_proj, size_t *o_w1, size_t *o_w2)
+{
+    const int D = c->d_model, F = c->d_ff;
+    *o_proj = tl_linear_packed_floats(D, 3 * D);
+    *o_w1 = *o_proj + tl_linear_packed_floats(D, D);
+    *o_w2 = *o_w1 + tl_linear_packed_floats(D, F);
+    return (*o_w2 + tl_linear_packed_floats(F, D) + 15) / 16 * 16;
+}
+
+/* One thread's activation buffers, as tacts_init allocates them. */
+static size_t tacts_bytes(size_t R, size_t D, size_t F, size_t ctx)
+{
+    return 6 * falloc_bytes(R * D) + falloc_bytes(R * 3 * D) + falloc_bytes(R * F) + falloc_bytes(ctx + 64);
+}
+
+size_t tl_infer_bytes(const tl_config *cfg, int max_batch, int threads)
+{
+    const size_t D = (size_t)cfg->d_model, F = (size_t)cfg->d_ff, L = (size_t)cfg->n_layer;
+    const size_t ctx = (size_t)cfg->context_length, B = (size_t)(max_batch > 0 ? max_batch : 1);
+    const size_t nt = (size_t)(threads < 1 ? 1 : threads > 256 ? 256 : threads);
+    size_t o_proj, o_w1, o_w2, lin_layer = lin_offsets(cfg, &o_proj, &o_w1, &o_w2);
+    return sizeof(tl_infer) + (size_t)tl_params_count(cfg) * sizeof(tl_param) + L * sizeof(tl_layer_off) +
+           falloc_bytes(ctx * D) + falloc_bytes(B * L * cache_floats(cfg)) + falloc_bytes(L * lin_layer) +
+           falloc_bytes(B * D) + falloc_bytes(B) +
+           falloc_bytes(tl_lmhead_packed_floats(cfg->d_model, cfg->vocab_size)) + B * ctx * sizeof(uint32_t) +
+           B * sizeof(int) + B * sizeof(seqd) + (B + 1) * sizeof(int) + B + nt * sizeof(tacts) +
+           nt * tacts_bytes(group_rows(cfg), D, F, ctx);
 }
 
 static int tacts_init(tacts *t, size_t R, size_t D, size_t F, size_t ctx)
@@ -108,21 +156,19 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     const size_t ctx = (size_t)cfg->context_length, B = (size_t)max_batch;
     w->max_batch = max_batch;
     w->ctx = cfg->context_length;
-    w->R = cfg->context_length > GROUP_ROWS ? cfg->context_length : GROUP_ROWS;
+    w->R = (int)group_rows(cfg);
     w->nt = tl_parallel_slots(256);
     const float hs = (float)(cfg->d_model / cfg->n_head);
     w->scale = cfg->attn_inv_sqrt ? (float)(1.0 / sqrt(hs)) : (float)(1.0 / (1.0 / sqrt(hs)));
-    w->o_proj = tl_linear_packed_floats((int)D, (int)(3 * D));
-    w->o_w1 = w->o_proj + tl_linear_packed_floats((int)D, (int)D);
-    w->o_w2 = w->o_w1 + tl_linear_packed_floats((int)D, (int)F);
-    w->lin_layer = (w->o_w2 + tl_linear_packed_floats((int)F, (int)D) + 15) / 16 * 16;
+    w->lin_layer = lin_offsets(cfg, &w->o_proj, &w->o_w1, &w->o_w2);
     int fail = 0;
     w->pe = tl_falloc(ctx * D, &fail);
-    w->kvn = (tl_attention_cache_floats(cfg->context_length, cfg->d_model) + 15) / 16 * 16;
+    w->kvn = cache_floats(cfg);
     w->kv = tl_falloc(B * L * w->kvn, &fail);
     w->lin = tl_falloc(L * w->lin_layer, &fail);
     w->last = tl_falloc(B * D, &fail);
     w->rowmax = tl_falloc(B, &fail);
+    w->packed = tl_falloc(tl_lmhead_packed_floats(cfg->d_model, cfg->vocab_size), &fail);
     w->ctok = calloc(B * ctx, sizeof *w->ctok);
     w->cn = calloc(B, sizeof *w->cn);
     w->sq = calloc(B, sizeof *w->sq);
@@ -196,21 +242,21 @@ static void pack_linears(tl_infer *w, const float *P)
     }
 }
 
-int tl_infer_bind(tl_infer *w, const float *params, tl_err *err)
+/* Lays the weights of params out for the kernels; what the caches hold came from other params
+ * (or from these before they changed), so every slot is forgotten. */
+static void bind(tl_infer *w, const float *params)
 {
     const tl_config *c = &w->cfg;
-    if (!w->packed) {
-        int fail = 0;
-        w->packed = tl_falloc(tl_lmhead_packed_floats(c->d_model, c->vocab_size), &fail);
-        if (fail)
-            return tl_errf(err, TL_ENOMEM, "out of memory for the packed output layer");
-    }
-    if (w->packed)
-        tl_lmhead_pack(w->packed, params + w->pm.wout, c->d_model, c->vocab_size);
+    tl_lmhead_pack(w->packed, params + w->pm.wout, c->d_model, c->vocab_size);
     pack_linears(w, params);
     for (int s = 0; s < w->max_batch; s++)
         tl_infer_forget(w, s);
     w->bound = params;
+}
+
+int tl_infer_bind(tl_infer *w, const float *params, tl_err *err)
+{
+    bind(w, params);
     return 0;
 }
 
@@ -323,18 +369,15 @@ int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *token
                 return tl_errf(err, TL_EINVAL, "cache slot %d is given to two sequences", slots[s]);
         }
     }
-    const int bound = w->bound && params == w->bound;
-    if (!bound) { /* params may have changed since the last call: nothing cached can be trusted */
-        w->bound = NULL;
-        pack_linears(w, params);
-    }
+    if (params != w->bound)
+        bind(w, params);
     int total = 0;
     for (int s = 0; s < nb; s++) {
         seqd *q = &w->sq[s];
         q->tok = tokens[s];
         q->len = lens[s];
         q->slot = slots ? slots[s] : s;
-        q->start = slots && bound ? reusable(w, q->slot, tokens[s], lens[s]) : 0;
+        q->start = slots ? reusable(w, q->slot, tokens[s], lens[s]) : 0;
         total += q->len - q->start;
     }
     /* groups of whole sequences, about total / (4 threads) rows each, at most R rows */
@@ -356,27 +399,14 @@ int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *token
     tl_parallel_for(ng, 1, w->nt, group_chunk, w);
     for (int s = 0; s < nb; s++) {
         const seqd *q = &w->sq[s];
-        if (slots && bound) {
+        if (slots) {
             memcpy(w->ctok + (size_t)q->slot * w->ctx, q->tok, (size_t)q->len * sizeof *q->tok);
             w->cn[q->slot] = q->len;
         } else {
             w->cn[q->slot] = 0;
         }
     }
-    const int D = c->d_model;
-    const int V = c->vocab_size;
-    if (w->packed && bound) {
-        tl_lmhead_rows_packed(logits, w->rowmax, w->last, w->packed, params + w->pm.bout, nb, D, V);
-    } else {
-        tl_lmhead_rows(logits, w->last, params + w->pm.wout, params + w->pm.bout, nb, D, V);
-        for (int s = 0; s < nb; s++) {
-            const float *row = logits + (size_t)s * V;
-            float m = row[0];
-            for (int v = 1; v < V; v++)
-                m = row[v] > m ? row[v] : m;
-            w->rowmax[s] = m;
-        }
-    }
+    tl_lmhead_rows_packed(logits, w->rowmax, w->last, w->packed, params + w->pm.bout, nb, c->d_model, c->vocab_size);
     return 0;
 }
 

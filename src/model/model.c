@@ -15,7 +15,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 /* Activations for up to maxN rows in up to maxseq sequences. */
 typedef struct {
@@ -209,37 +209,7 @@ static const float *body_forward(acts *a, const float *P, const uint32_t *tokens
 
 void tl_model_init(const tl_config *cfg, float *params, uint64_t seed)
 {
-    memset(params, 0, tl_params_arena_floats(cfg) * sizeof(float));
-    int n = tl_params_count(cfg);
-    tl_param *list = calloc((size_t)n, sizeof *list);
-    if (!list)
-        return;
-    tl_params_list(cfg, list);
-    tl_rng rng = tl_rng_seed(seed);
-    for (int i = 0; i < n; i++) {
-        const tl_param *p = &list[i];
-        float *x = params + p->offset;
-        const char *name = p->name;
-        size_t len = strlen(name);
-        int is_ln = strstr(name, "layer_norm") != NULL;
-        if (strstr(name, "embedding_table")) {
-            for (size_t j = 0; j < p->numel; j++)
-                x[j] = (float)tl_rng_normal(&rng);
-        } else if (is_ln) {
-            float v = len > 7 && strcmp(name + len - 7, ".weight") == 0 ? 1.0f : 0.0f;
-            for (size_t j = 0; j < p->numel; j++)
-                x[j] = v;
-        } else {
-            /* nn.Linear: weight [out, in] and bias [out] share bound 1/sqrt(in) */
-            int64_t fan_in = cfg->d_model;
-            if (strstr(name, "linear2"))
-                fan_in = cfg->d_ff;
-            float bound = (float)(1.0 / sqrt((double)fan_in));
-            for (size_t j = 0; j < p->numel; j++)
-                x[j] = (float)((2.0 * tl_rng_double(&rng) - 1.0) * bound);
-        }
-    }
-    free(list);
+    tl_params_init(cfg, params, seed);
 }
 
 /* ---------------- training workspace ---------------- */

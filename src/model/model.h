@@ -6,6 +6,7 @@
 #ifndef TEELM_MODEL_MODEL_H
 #define TEELM_MODEL_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model/config.h"
@@ -48,9 +49,18 @@ typedef struct tl_infer tl_infer;
 
 /* A workspace for up to max_batch sequences of up to context_length tokens each, with a cache
  * slot per sequence. Distinct workspaces may be used concurrently from different threads with the
- * same params. tl_infer_free wipes the caches. */
+ * same params. tl_infer_free wipes the caches.
+ * A workspace is always bound to the params of its last call: the first call with params (or
+ * tl_infer_bind) lays their linear layers out transposed, as the kernels read them, and the output
+ * layer re-laid for tl_lmhead_rows_packed, and forgets every cache slot; later calls with the same
+ * params reuse that. params must not change while bound (pass them again after changing them and
+ * the workspace will not notice: bind again). */
 tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err);
 void tl_infer_free(tl_infer *w);
+/* The bytes tl_infer_new(cfg, max_batch) allocates when the worker pool has `threads` threads
+ * (buffers, caches, packed weights; not the params): what a deployment must reserve per workspace
+ * (deploy/occlum_limits.c). */
+size_t tl_infer_bytes(const tl_config *cfg, int max_batch, int threads);
 
 /* Last-position logits of nb sequences in one batched pass: sequence i is tokens[i][0..lens[i]),
  * 1 <= lens[i] <= context_length (crop first: see tl_generate), positions start at 0.
@@ -60,10 +70,10 @@ int tl_infer_last_logits(tl_infer *w, const float *params, const uint32_t *const
                          int nb, float *logits, tl_err *err);
 
 /* The same, for decoding step by step: sequence i keeps its attention keys and values in cache
- * slot slots[i] (distinct, 0..max_batch-1). On a workspace bound to params, rows of a slot's last
- * tokens that tokens[i] repeats at the same positions (the window has not slid yet) are not
- * computed again. Logits are bit-for-bit those of tl_infer_last_logits on a bound workspace. A
- * slot's cache belongs to one sequence: call tl_infer_forget before giving the slot to another. */
+ * slot slots[i] (distinct, 0..max_batch-1). Rows of a slot's last tokens that tokens[i] repeats at
+ * the same positions (the window has not slid yet) are not computed again. Logits are bit-for-bit
+ * those of tl_infer_last_logits. A slot's cache belongs to one sequence: call tl_infer_forget
+ * before giving the slot to another. */
 int tl_infer_step(tl_infer *w, const float *params, const uint32_t *const *tokens, const int *lens,
                   const int *slots, int nb, float *logits, tl_err *err);
 /* Wipes a slot's cached keys, values and tokens. */
@@ -74,12 +84,8 @@ const float *tl_infer_row_max(const tl_infer *w);
 /* Positions (rows) the last call ran through the blocks: Σ lens without cache hits. */
 int tl_infer_rows(const tl_infer *w);
 
-/* Binds w to params for repeated decoding: lays the linear layers out once (transposed, as the
- * kernels read them) and keeps the output layer re-laid for tl_lmhead_rows_packed (vocab x
- * d_model floats more). params must not change while bound; a call
- * with other params unbinds. A bound workspace's logits are the same for a sequence whatever its
- * batch mates, but may differ in the last bits from an unbound one's (another order of additions
- * in the output layer when batched). */
+/* Binds w to params now (see tl_infer_new), e.g. after params changed in place. Cannot fail today;
+ * returns 0. */
 int tl_infer_bind(tl_infer *w, const float *params, tl_err *err);
 
 #endif

@@ -1,98 +1,188 @@
+/* The parameter table of the seed family (llm.c style): one static list from which the arena
+ * order, the names, the shapes, the offsets, the arena size, the engine's offset map (pmap.h) and
+ * the initialization all follow. A new architecture adds a table like seed_family, not edits in
+ * five places. */
 #include "model/params.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
-    tl_param *out;
-    int n;
-    size_t off;
-} builder;
+#include "model/pmap.h"
+#include "model/rng.h"
 
-__attribute__((format(printf, 5, 0))) static void add_packed(builder *b, int ndim, int64_t d0, int64_t d1, const char *fmt, int i, int h, int align)
+typedef enum { PER_MODEL, PER_BLOCK, PER_HEAD } scope;       /* PER_HEAD: inside a block, one per head */
+typedef enum { ALWAYS, IF_LEARNED_POS, IF_PRENORM, IF_UNTIED } when;
+typedef enum { DIM_NONE, DIM_V, DIM_C, DIM_D, DIM_F, DIM_HS } dim; /* DIM_HS: head size d_model / n_head */
+typedef enum { INIT_NORMAL, INIT_ONES, INIT_ZEROS, INIT_LINEAR } init;
+
+typedef struct {
+    const char *name; /* printf format: PER_BLOCK takes the block index, PER_HEAD block and head */
+    scope scope;
+    when when;
+    dim d0, d1;       /* d1 = DIM_NONE: a vector */
+    init init;        /* INIT_NORMAL: N(0,1) (nn.Embedding); INIT_LINEAR: U(-1/sqrt(fan_in), +1/sqrt(fan_in))
+                         (nn.Linear weight and bias); INIT_ONES/ZEROS: nn.LayerNorm weight/bias */
+    dim fan_in;
+    int fused;        /* the next entry follows without padding (and heads never pad between them), so the
+                         q, k, v heads of a block form one gap-free [3*d_model, d_model] matrix */
+    ptrdiff_t slot;   /* offsetof in tl_pmap (PER_MODEL) or tl_layer_off (other scopes) that receives the
+                         offset (of head 0 for PER_HEAD); -1: none */
+    ptrdiff_t instead; /* PER_MODEL entries whose `when` fails: slot takes this slot's offset, or -1 */
+} spec;
+
+#define MODEL_SLOT(f) offsetof(tl_pmap, f)
+#define LAYER_SLOT(f) offsetof(tl_layer_off, f)
+#define HEADS "transformer_blocks.%d.attention.attention_heads.%d."
+#define BLOCK "transformer_blocks.%d."
+
+/* Arena order = table order; PER_BLOCK/PER_HEAD runs repeat for every block. */
+static const spec seed_family[] = {
+    {"token_embedding_table.weight", PER_MODEL, ALWAYS, DIM_V, DIM_D, INIT_NORMAL, DIM_NONE, 0, MODEL_SLOT(wte), -1},
+    {"position_embedding_table.weight", PER_MODEL, IF_LEARNED_POS, DIM_C, DIM_D, INIT_NORMAL, DIM_NONE, 0,
+     MODEL_SLOT(wpe), -1},
+    {HEADS "q_lin.weight", PER_HEAD, ALWAYS, DIM_HS, DIM_D, INIT_LINEAR, DIM_D, 1, LAYER_SLOT(wqkv), -1},
+    {HEADS "k_lin.weight", PER_HEAD, ALWAYS, DIM_HS, DIM_D, INIT_LINEAR, DIM_D, 1, -1, -1},
+    {HEADS "v_lin.weight", PER_HEAD, ALWAYS, DIM_HS, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {BLOCK "attention.projection_layer.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_D, INIT_LINEAR, DIM_D, 0,
+     LAYER_SLOT(wproj), -1},
+    {BLOCK "attention.projection_layer.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_D, 0,
+     LAYER_SLOT(bproj), -1},
+    {BLOCK "feed_forward.linear1.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_D, 0, LAYER_SLOT(w1), -1},
+    {BLOCK "feed_forward.linear1.bias", PER_BLOCK, ALWAYS, DIM_F, DIM_NONE, INIT_LINEAR, DIM_D, 0, LAYER_SLOT(b1), -1},
+    {BLOCK "feed_forward.linear2.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_F, INIT_LINEAR, DIM_F, 0, LAYER_SLOT(w2), -1},
+    {BLOCK "feed_forward.linear2.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_F, 0, LAYER_SLOT(b2), -1},
+    {BLOCK "layer_norm1.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, LAYER_SLOT(ln1w), -1},
+    {BLOCK "layer_norm1.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, LAYER_SLOT(ln1b), -1},
+    {BLOCK "layer_norm2.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, LAYER_SLOT(ln2w), -1},
+    {BLOCK "layer_norm2.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, LAYER_SLOT(ln2b), -1},
+    {"final_layer_norm.weight", PER_MODEL, IF_PRENORM, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, MODEL_SLOT(lnfw), -1},
+    {"final_layer_norm.bias", PER_MODEL, IF_PRENORM, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, MODEL_SLOT(lnfb), -1},
+    /* tied: the output layer reads the token embedding */
+    {"final_linear_layer.weight", PER_MODEL, IF_UNTIED, DIM_V, DIM_D, INIT_LINEAR, DIM_D, 0, MODEL_SLOT(wout),
+     MODEL_SLOT(wte)},
+    {"final_linear_layer.bias", PER_MODEL, ALWAYS, DIM_V, DIM_NONE, INIT_LINEAR, DIM_D, 0, MODEL_SLOT(bout), -1},
+};
+#define NSPEC ((int)(sizeof seed_family / sizeof seed_family[0]))
+
+static int64_t dim_value(const tl_config *c, dim d)
 {
-    size_t numel = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
-    if (b->out) {
-        tl_param *p = &b->out[b->n];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf(p->name, sizeof p->name, fmt, i, h);
-#pragma GCC diagnostic pop
-        p->ndim = ndim;
-        p->shape[0] = d0;
-        p->shape[1] = ndim == 2 ? d1 : 0;
-        p->offset = b->off;
-        p->numel = numel;
+    switch (d) {
+    case DIM_V: return c->vocab_size;
+    case DIM_C: return c->context_length;
+    case DIM_D: return c->d_model;
+    case DIM_F: return c->d_ff;
+    case DIM_HS: return c->d_model / c->n_head;
+    case DIM_NONE: break;
     }
-    b->n++;
-    b->off += align ? (numel + TL_PARAM_ALIGN - 1) / TL_PARAM_ALIGN * TL_PARAM_ALIGN : numel;
+    return 0;
 }
 
-#define add(b, ndim, d0, d1, fmt, i, h) add_packed(b, ndim, d0, d1, fmt, i, h, 1)
-
-static void build(const tl_config *c, builder *b)
+static int present(const tl_config *c, when w)
 {
-    const int64_t V = c->vocab_size, C = c->context_length, D = c->d_model, F = c->d_ff;
-    const int64_t hs = D / c->n_head;
-    add(b, 2, V, D, "token_embedding_table.weight", 0, 0);
-    if (c->learned_pos)
-        add(b, 2, C, D, "position_embedding_table.weight", 0, 0);
-    for (int i = 0; i < c->n_layer; i++) {
-        static const char *qkv[3] = {"q_lin", "k_lin", "v_lin"};
-        for (int m = 0; m < 3; m++)
-            for (int h = 0; h < c->n_head; h++) {
-                char fmt[128];
-                snprintf(fmt, sizeof fmt, "transformer_blocks.%%d.attention.attention_heads.%%d.%s.weight", qkv[m]);
-                /* packed back to back: q, k, v heads form one gap-free [3D, D] matrix */
-                add_packed(b, 2, hs, D, fmt, i, h, m == 2 && h == c->n_head - 1);
-            }
-        add(b, 2, D, D, "transformer_blocks.%d.attention.projection_layer.weight", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.attention.projection_layer.bias", i, 0);
-        add(b, 2, F, D, "transformer_blocks.%d.feed_forward.linear1.weight", i, 0);
-        add(b, 1, F, 0, "transformer_blocks.%d.feed_forward.linear1.bias", i, 0);
-        add(b, 2, D, F, "transformer_blocks.%d.feed_forward.linear2.weight", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.feed_forward.linear2.bias", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.layer_norm1.weight", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.layer_norm1.bias", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.layer_norm2.weight", i, 0);
-        add(b, 1, D, 0, "transformer_blocks.%d.layer_norm2.bias", i, 0);
+    return w == ALWAYS || (w == IF_LEARNED_POS && c->learned_pos) || (w == IF_PRENORM && c->prenorm) ||
+           (w == IF_UNTIED && !c->tie_embeddings);
+}
+
+/* Called for every tensor in arena order; p->name is filled only when the walk wants names. */
+typedef void (*visit_fn)(void *ctx, const spec *s, int block, int head, const tl_param *p);
+
+typedef struct {
+    const tl_config *c;
+    int names;
+    visit_fn visit;
+    void *ctx;
+    int n;
+    size_t off;
+    size_t numel; /* without padding */
+} walk;
+
+static void emit(walk *w, const spec *s, int block, int head, int pad)
+{
+    tl_param p = {.ndim = s->d1 == DIM_NONE ? 1 : 2, .offset = w->off};
+    p.shape[0] = dim_value(w->c, s->d0);
+    p.shape[1] = s->d1 == DIM_NONE ? 0 : dim_value(w->c, s->d1);
+    p.numel = (size_t)p.shape[0] * (size_t)(p.ndim == 2 ? p.shape[1] : 1);
+    if (w->names) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        if (s->scope == PER_HEAD)
+            snprintf(p.name, sizeof p.name, s->name, block, head);
+        else if (s->scope == PER_BLOCK)
+            snprintf(p.name, sizeof p.name, s->name, block);
+        else
+            snprintf(p.name, sizeof p.name, "%s", s->name);
+#pragma GCC diagnostic pop
     }
-    if (c->prenorm) {
-        add(b, 1, D, 0, "final_layer_norm.weight", 0, 0);
-        add(b, 1, D, 0, "final_layer_norm.bias", 0, 0);
+    if (w->visit)
+        w->visit(w->ctx, s, block, head, &p);
+    w->n++;
+    w->numel += p.numel;
+    w->off += pad ? (p.numel + TL_PARAM_ALIGN - 1) / TL_PARAM_ALIGN * TL_PARAM_ALIGN : p.numel;
+}
+
+static void emit_spec(walk *w, const spec *s, int block)
+{
+    if (!present(w->c, s->when))
+        return;
+    if (s->scope != PER_HEAD) {
+        emit(w, s, block, 0, 1);
+        return;
     }
-    if (!c->tie_embeddings)
-        add(b, 2, V, D, "final_linear_layer.weight", 0, 0);
-    add(b, 1, V, 0, "final_linear_layer.bias", 0, 0);
+    for (int h = 0; h < w->c->n_head; h++)
+        emit(w, s, block, h, !s->fused && h == w->c->n_head - 1);
+}
+
+static void run(walk *w)
+{
+    for (int i = 0; i < NSPEC;) {
+        if (seed_family[i].scope == PER_MODEL) {
+            emit_spec(w, &seed_family[i++], 0);
+            continue;
+        }
+        int end = i;
+        while (end < NSPEC && seed_family[end].scope != PER_MODEL)
+            end++;
+        for (int b = 0; b < w->c->n_layer; b++)
+            for (int k = i; k < end; k++)
+                emit_spec(w, &seed_family[k], b);
+        i = end;
+    }
 }
 
 int tl_params_count(const tl_config *cfg)
 {
-    builder b = {0};
-    build(cfg, &b);
-    return b.n;
+    walk w = {.c = cfg};
+    run(&w);
+    return w.n;
+}
+
+static void visit_list(void *ctx, const spec *s, int block, int head, const tl_param *p)
+{
+    tl_param **out = ctx;
+    *(*out)++ = *p;
 }
 
 int tl_params_list(const tl_config *cfg, tl_param *out)
 {
-    builder b = {.out = out};
-    build(cfg, &b);
-    return b.n;
+    walk w = {.c = cfg, .names = 1, .visit = visit_list, .ctx = &out};
+    run(&w);
+    return w.n;
 }
 
 size_t tl_params_arena_floats(const tl_config *cfg)
 {
-    builder b = {0};
-    build(cfg, &b);
-    return b.off;
+    walk w = {.c = cfg};
+    run(&w);
+    return w.off;
 }
 
 size_t tl_params_numel(const tl_config *cfg)
 {
-    const size_t V = cfg->vocab_size, C = cfg->context_length, D = cfg->d_model, F = cfg->d_ff;
-    size_t block = 3 * D * D + D * D + D + F * D + F + D * F + D + 4 * D;
-    return V * D + (cfg->learned_pos ? C * D : 0) + cfg->n_layer * block + (cfg->prenorm ? 2 * D : 0) +
-           (cfg->tie_embeddings ? 0 : V * D) + V;
+    walk w = {.c = cfg};
+    run(&w);
+    return w.numel;
 }
 
 const tl_param *tl_params_find(const tl_param *list, int n, const char *name)
@@ -101,4 +191,56 @@ const tl_param *tl_params_find(const tl_param *list, int n, const char *name)
         if (strcmp(list[i].name, name) == 0)
             return &list[i];
     return NULL;
+}
+
+static void visit_map(void *ctx, const spec *s, int block, int head, const tl_param *p)
+{
+    tl_pmap *pm = ctx;
+    if (s->slot < 0 || head != 0)
+        return;
+    char *base = s->scope == PER_MODEL ? (char *)pm : (char *)&pm->layers[block];
+    *(size_t *)(base + s->slot) = p->offset;
+}
+
+void tl_params_map(const tl_config *cfg, tl_pmap *pm)
+{
+    walk w = {.c = cfg, .visit = visit_map, .ctx = pm};
+    run(&w);
+    for (int i = 0; i < NSPEC; i++) {
+        const spec *s = &seed_family[i];
+        if (s->scope == PER_MODEL && s->instead >= 0 && !present(cfg, s->when))
+            *(size_t *)((char *)pm + s->slot) = *(size_t *)((char *)pm + s->instead);
+    }
+}
+
+typedef struct {
+    const tl_config *c;
+    float *params;
+    tl_rng rng;
+} init_ctx;
+
+static void visit_init(void *ctx, const spec *s, int block, int head, const tl_param *p)
+{
+    init_ctx *ic = ctx;
+    float *x = ic->params + p->offset;
+    if (s->init == INIT_NORMAL) {
+        for (size_t j = 0; j < p->numel; j++)
+            x[j] = (float)tl_rng_normal(&ic->rng);
+    } else if (s->init == INIT_ONES || s->init == INIT_ZEROS) {
+        float v = s->init == INIT_ONES ? 1.0f : 0.0f;
+        for (size_t j = 0; j < p->numel; j++)
+            x[j] = v;
+    } else {
+        float bound = (float)(1.0 / sqrt((double)dim_value(ic->c, s->fan_in)));
+        for (size_t j = 0; j < p->numel; j++)
+            x[j] = (float)((2.0 * tl_rng_double(&ic->rng) - 1.0) * bound);
+    }
+}
+
+void tl_params_init(const tl_config *cfg, float *params, uint64_t seed)
+{
+    memset(params, 0, tl_params_arena_floats(cfg) * sizeof(float));
+    init_ctx ic = {.c = cfg, .params = params, .rng = tl_rng_seed(seed)};
+    walk w = {.c = cfg, .visit = visit_init, .ctx = &ic};
+    run(&w);
 }

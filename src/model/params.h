@@ -1,5 +1,6 @@
 /* The parameter arena: every weight of a model lives in one float array, in the order listed by
- * tl_params_list(); gradients and AdamW moments use arrays of the same size and layout.
+ * tl_params_list(); gradients and AdamW moments use arrays of the same size and layout. Everything
+ * here follows from one declarative table per architecture in params.c.
  *
  * Names are the PyTorch state_dict names of the prototype (design.md section 3), so weight files
  * map 1:1 to arena slices. Per-head q/k/v weights of one block are placed so that the q heads
@@ -37,5 +38,8 @@ size_t tl_params_arena_floats(const tl_config *cfg);
 size_t tl_params_numel(const tl_config *cfg);
 /* Finds a parameter by name in a list; NULL if absent. */
 const tl_param *tl_params_find(const tl_param *list, int n, const char *name);
+/* Fills the whole arena (padding zeroed) like PyTorch's default initialization, in arena order
+ * from one RNG stream; tl_model_init (model/model.h) documents the distributions. */
+void tl_params_init(const tl_config *cfg, float *params, uint64_t seed);
 
 #endif

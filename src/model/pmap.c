@@ -26,49 +26,20 @@ int tl_pmap_init(const tl_config *cfg, tl_pmap *pm, tl_err *err)
     if (!pm->list || !pm->layers)
         return tl_errf(err, TL_ENOMEM, "out of memory");
     pm->nparams = tl_params_list(cfg, pm->list);
-    char name[TL_PARAM_NAME_MAX];
-#define FIND(dst, ...) do { \
-        snprintf(name, sizeof name, __VA_ARGS__); \
-        const tl_param *p_ = tl_params_find(pm->list, pm->nparams, name); \
-        if (!p_) return tl_errf(err, TL_EINVAL, "parameter table has no '%s'", name); \
-        dst = p_->offset; } while (0)
-    FIND(pm->wte, "token_embedding_table.weight");
-    if (cfg->learned_pos)
-        FIND(pm->wpe, "position_embedding_table.weight");
-    if (cfg->prenorm) {
-        FIND(pm->lnfw, "final_layer_norm.weight");
-        FIND(pm->lnfb, "final_layer_norm.bias");
-    }
-    if (cfg->tie_embeddings)
-        pm->wout = pm->wte;
-    else
-        FIND(pm->wout, "final_linear_layer.weight");
-    FIND(pm->bout, "final_linear_layer.bias");
+    tl_params_map(cfg, pm);
+    /* the kernels' fused [3D, D] view needs q heads, k heads, v heads back to back */
     const size_t D = (size_t)cfg->d_model, hs = D / (size_t)cfg->n_head;
+    char name[TL_PARAM_NAME_MAX];
     for (int i = 0; i < cfg->n_layer; i++) {
-        tl_layer_off *lo = &pm->layers[i];
         static const char *qkv[3] = {"q_lin", "k_lin", "v_lin"};
-        FIND(lo->wqkv, "transformer_blocks.%d.attention.attention_heads.0.q_lin.weight", i);
-        /* the fused [3D, D] view needs q heads, k heads, v heads back to back */
         for (int m = 0; m < 3; m++)
             for (int h = 0; h < cfg->n_head; h++) {
-                size_t o;
-                FIND(o, "transformer_blocks.%d.attention.attention_heads.%d.%s.weight", i, h, qkv[m]);
-                if (o != lo->wqkv + ((size_t)m * cfg->n_head + h) * hs * D)
+                snprintf(name, sizeof name, "transformer_blocks.%d.attention.attention_heads.%d.%s.weight", i, h, qkv[m]);
+                const tl_param *p = tl_params_find(pm->list, pm->nparams, name);
+                if (!p || p->offset != pm->layers[i].wqkv + ((size_t)m * cfg->n_head + h) * hs * D)
                     return tl_errf(err, TL_EINVAL, "parameter layout: %s is not packed", name);
             }
-        FIND(lo->wproj, "transformer_blocks.%d.attention.projection_layer.weight", i);
-        FIND(lo->bproj, "transformer_blocks.%d.attention.projection_layer.bias", i);
-        FIND(lo->w1, "transformer_blocks.%d.feed_forward.linear1.weight", i);
-        FIND(lo->b1, "transformer_blocks.%d.feed_forward.linear1.bias", i);
-        FIND(lo->w2, "transformer_blocks.%d.feed_forward.linear2.weight", i);
-        FIND(lo->b2, "transformer_blocks.%d.feed_forward.linear2.bias", i);
-        FIND(lo->ln1w, "transformer_blocks.%d.layer_norm1.weight", i);
-        FIND(lo->ln1b, "transformer_blocks.%d.layer_norm1.bias", i);
-        FIND(lo->ln2w, "transformer_blocks.%d.layer_norm2.weight", i);
-        FIND(lo->ln2b, "transformer_blocks.%d.layer_norm2.bias", i);
     }
-#undef FIND
     return 0;
 }
 

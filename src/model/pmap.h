@@ -22,6 +22,9 @@ typedef struct {
     int nparams;
 } tl_pmap;
 
+/* Sets every offset of pm (pm->layers allocated for cfg->n_layer) from the parameter table
+ * (params.c); a tied output layer gets the token embedding's offset. */
+void tl_params_map(const tl_config *cfg, tl_pmap *pm);
 /* Resolves every offset; fails if the arena does not keep each layer's q, k, v heads back to back
  * (the fused [3D, D] view the kernels use). tl_pmap_free releases it (safe on a zeroed map). */
 int tl_pmap_init(const tl_config *cfg, tl_pmap *pm, tl_err *err);

@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "tensor/simd.h"
+#include "tensor/reduce.h"
 
 tl_sample_params tl_sample_defaults(void)
 {
@@ -92,10 +92,7 @@ static uint32_t walk(const float *p, int V, double u)
     double acc = 0;
     int b0 = 0;
     for (; b0 + BLK <= V; b0 += BLK) {
-        vf s = vzero();
-        for (int i = 0; i < BLK; i += VW)
-            s = vadd(s, vload(p + b0 + i));
-        double bs = vsum(s);
+        double bs = tl_vec_sum(p + b0, BLK);
         if (acc + bs > u)
             break;
         acc += bs;
@@ -119,22 +116,13 @@ uint32_t tl_sample(float *x, int V, const tl_sample_params *sp, tl_rng *rng, uin
 {
     if (!(sp->temperature > 0))
         return argmax(x, V);
-    const int Vf = V / VW * VW;
-    vf vm = vset1(-INFINITY);
-    for (int i = 0; i < Vf; i += VW)
-        vm = vmax(vm, vload(x + i));
-    float mx = vhmax(vm);
-    for (int i = Vf; i < V; i++)
-        if (x[i] > mx)
-            mx = x[i];
-    return tl_sample_max(x, V, mx, sp, rng, idx);
+    return tl_sample_max(x, V, tl_vec_max(x, V), sp, rng, idx);
 }
 
 uint32_t tl_sample_max(float *x, int V, float mx, const tl_sample_params *sp, tl_rng *rng, uint32_t *idx)
 {
     if (!(sp->temperature > 0))
         return argmax(x, V);
-    const int Vf = V / VW * VW;
     /* top-k: everything below the k-th largest logit gets probability 0 */
     float floor_logit = -INFINITY;
     if (sp->top_k > 0 && sp->top_k < V && idx) {
@@ -150,20 +138,8 @@ uint32_t tl_sample_max(float *x, int V, float mx, const tl_sample_params *sp, tl
                 x[i] = -INFINITY;
     }
     /* unnormalized probabilities exp((logit - max) / temperature); the max maps to exactly 1 */
-    const float invt = 1.0f / sp->temperature;
-    const vf vmx = vset1(mx), vt = vset1(invt);
-    vf vs = vzero();
-    for (int i = 0; i < Vf; i += VW) {
-        vf e = vexp_neg(vmul(vsub(vload(x + i), vmx), vt));
-        vstore(x + i, e);
-        vs = vadd(vs, e);
-    }
-    double sum = vsum(vs);
-    for (int i = Vf; i < V; i++) {
-        x[i] = expf((x[i] - mx) * invt);
-        sum += x[i];
-    }
-    if (floor_logit > -INFINITY) { /* vexp_neg clamps: make the excluded ids exactly 0 */
+    double sum = tl_vec_exp_shift(x, V, mx, 1.0f / sp->temperature);
+    if (floor_logit > -INFINITY) { /* the vector exp clamps its argument: make the excluded ids exactly 0 */
         sum = 0;
         for (int i = 0; i < V; i++) {
             if (x[i] < 1e-37f)

@@ -14,11 +14,11 @@
 #include <stdatomic.h>
 #include <openssl/crypto.h>
 
-#include "formats/checkpoint_parts.h"
+#include "model/checkpoint.h"
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/format.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "util/io.h"
 
 typedef struct {
@@ -165,7 +165,7 @@ static int scratch_copy(sfile *f, tl_gcm *g, uint64_t k, uint64_t lo, uint64_t h
  * decrypted there; a last chunk that ends past the destination goes through the scratch buffer.
  * Reading (a page-cache copy, plus the kernel zeroing each fresh huge page of the arena) and
  * decrypting both cost CPU, and chunks are independent, so the chunks go through the engine's
- * worker pool (tensor/pool.h): threads take GRAIN chunks at a time from a shared counter, each
+ * worker pool (util/pool.h): threads take GRAIN chunks at a time from a shared counter, each
  * slot with its own GCM context, and the caller waits only for chunks already taken, so a worker
  * that gets no core on a busy machine costs nothing (a static split waited for the slowest
  * thread). Each thread both reads and decrypts its chunks, so reading overlaps decryption. */
@@ -276,8 +276,9 @@ int tl_sealed_detect(const char *path, char *index_path, size_t n)
     return 1;
 }
 
-int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *err)
+int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err)
 {
+    memset(info, 0, sizeof *info);
     char index[4096];
     if (!tl_sealed_detect(path, index, sizeof index))
         return tl_errf(err, TL_EINVAL, "%s: not a sealed model", path);
@@ -291,7 +292,20 @@ int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *e
     close(fd);
     if (rc)
         return rc == TL_EINVAL && err && strncmp(err->msg, "sealed", 6) == 0 ? tl_err_prefix(err, "%s", index) : rc;
-    memcpy(key_id, h.key_id, sizeof h.key_id);
+    memcpy(info->key_id, h.key_id, sizeof info->key_id);
+    tl_hex(h.model_id, sizeof h.model_id, info->model_id);
+    info->file_count = h.file_count;
+    info->chunk_size = h.chunk_size;
+    return 0;
+}
+
+int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *err)
+{
+    tl_seal_info info;
+    int rc = tl_sealed_header_info(path, &info, err);
+    if (rc)
+        return rc;
+    memcpy(key_id, info.key_id, sizeof info.key_id);
     return 0;
 }
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/checkpoint.h"
+#include "model/checkpoint.h"
 #include "seal/key.h"
 #include "util/err.h"
 
@@ -49,6 +49,11 @@ typedef struct {
     char tokenizer_name[256];   /* "" when no tokenizer is carried */
     uint32_t file_count, chunk_size;
 } tl_seal_info;
+
+/* Reads only the public header of a sealed model's file 0 (path as for tl_sealed_detect): key id,
+ * model id, file count and chunk size; tokenizer_name stays "" (it is encrypted). Nothing is
+ * authenticated until the key is known. */
+int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err);
 
 /* Decrypts and verifies a sealed model into ck (allocated here): config, arena (decrypted chunk by
  * chunk in place), and the carried tokenizer in ck->tokenizer_data. info may be NULL. On any

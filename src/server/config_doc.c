@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "seal/format.h"
 #include "seal/seal.h"
 #include "tee/ecdsa.h"
 #include "util/codec.h"
@@ -119,26 +118,12 @@ static json_t *model_identity(const char *path, tl_err *err)
             return NULL;
         return json_pack("{s:s,s:s}", "kind", "plaintext", "digest", d);
     }
-    uint8_t raw[TL_SEAL_HEADER_LEN];
-    tl_seal_header h;
-    int fd = open(index, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        tl_errf(err, TL_EIO, "configuration: %s: %s", index, strerror(errno));
+    tl_seal_info info;
+    if (tl_sealed_header_info(path, &info, err)) {
+        tl_err_prefix(err, "configuration");
         return NULL;
     }
-    ssize_t r = read(fd, raw, sizeof raw);
-    close(fd);
-    if (r != (ssize_t)sizeof raw) {
-        tl_errf(err, TL_EINVAL, "configuration: %s: sealed header: file too short", index);
-        return NULL;
-    }
-    if (tl_seal_header_parse(raw, &h, err)) {
-        tl_err_prefix(err, "configuration: %s", index);
-        return NULL;
-    }
-    char mid[65];
-    tl_hex(h.model_id, 32, mid);
-    return json_pack("{s:s,s:s,s:s}", "kind", "sealed", "key_id", h.key_id, "model_id", mid);
+    return json_pack("{s:s,s:s,s:s}", "kind", "sealed", "key_id", info.key_id, "model_id", info.model_id);
 }
 
 static const char *level_name(int l)

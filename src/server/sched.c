@@ -11,7 +11,7 @@
 
 #include "model/model.h"
 #include "model/rng.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "server/request.h"
 #include "server/secmem.h"
 #include "server/textout.h"

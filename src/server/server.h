@@ -5,7 +5,7 @@
 #ifndef TEELM_SERVER_SERVER_H
 #define TEELM_SERVER_SERVER_H
 
-#include "formats/checkpoint.h"
+#include "model/checkpoint.h"
 #include "server/apikeys.h"
 #include "server/ratls.h"
 #include "tokenizer/tokenizer.h"

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "tensor/simd.h"
 
 size_t tl_attention_att_size(const int *off, int nseq, int H)

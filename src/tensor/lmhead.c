@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 
@@ -287,97 +287,6 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
         for (size_t e = 0; e < total; e++)
             dx[e] += src[e];
     }
-}
-
-/* ---- inference: a few rows, row-major logits ---- */
-
-typedef struct {
-    float *out;
-    const float *x, *w, *bias;
-    int nb, C, V;
-} rows_job;
-
-#if VW == 16
-/* hsum(a[i]) for i = 0..15 as one vector: a transpose-and-add tree (45 instructions instead of
- * 16 separate horizontal sums). The order of additions is fixed, so a row's logit does not depend
- * on how many rows are computed together. */
-static inline __m512 hsum16(const __m512 *a)
-{
-    __m512 b[8], c[4], d[2];
-    for (int k = 0; k < 8; k++)
-        b[k] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]), _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]));
-    for (int k = 0; k < 4; k++) {
-        __m512d x = _mm512_castps_pd(b[2 * k]), y = _mm512_castps_pd(b[2 * k + 1]);
-        c[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-    }
-    for (int k = 0; k < 2; k++)
-        d[k] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * k], c[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(c[2 * k], c[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
-/* 16 vocabulary rows for every batch row: the 16 x C weight tile stays in L1 while the batch rows
- * go through it, and the 16 logits of a batch row are stored as one vector. Inlined with C known
- * at compile time for the common widths, so the 16 row addresses are constant offsets. */
-TL_INLINE void tile16(const rows_job *j, long v, const int C)
-{
-    const float *w = j->w + (size_t)v * C;
-    const __m512 bias = _mm512_loadu_ps(j->bias + v);
-    for (int b = 0; b < j->nb; b++) {
-        const float *xr = j->x + (size_t)b * C;
-        __m512 acc[16];
-        for (int i = 0; i < 16; i++)
-            acc[i] = _mm512_setzero_ps();
-        for (int c = 0; c < C; c += 16) {
-            const __m512 xv = _mm512_loadu_ps(xr + c);
-            for (int i = 0; i < 16; i++)
-                acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(w + (size_t)i * C + c), xv, acc[i]);
-        }
-        _mm512_storeu_ps(j->out + (size_t)b * j->V + v, _mm512_add_ps(hsum16(acc), bias));
-    }
-}
-
-static void rows_tile16(const rows_job *j, long v)
-{
-    switch (j->C) {
-    case 64: tile16(j, v, 64); break;
-    case 128: tile16(j, v, 128); break;
-    default: tile16(j, v, j->C); break;
-    }
-}
-#endif
-
-static void rows_chunk(void *p, int slot, long v0, long v1)
-{
-    (void)slot;
-    const rows_job *j = p;
-    const int C = j->C, Cf = C / VW * VW;
-#if VW == 16
-    if (C % 16 == 0)
-        for (; v0 + 16 <= v1; v0 += 16)
-            rows_tile16(j, v0);
-#endif
-    for (long v = v0; v < v1; v++) {
-        const float *wr = j->w + (size_t)v * C;
-        for (int b = 0; b < j->nb; b++) {
-            const float *xr = j->x + (size_t)b * C;
-            vf acc = vzero();
-            for (int c = 0; c < Cf; c += VW)
-                acc = vfma(vload(wr + c), vload(xr + c), acc);
-            float s = vsum(acc);
-            for (int c = Cf; c < C; c++)
-                s += wr[c] * xr[c];
-            j->out[(size_t)b * j->V + v] = s + j->bias[v];
-        }
-    }
-}
-
-void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V)
-{
-    rows_job j = {out, x, w, bias, nb, C, V};
-    /* chunks of 1024 rows (256 KB of weights at d=64) */
-    tl_parallel_for(V, 1024, (long)V * C * nb > (1 << 20) ? 256 : 1, rows_chunk, &j);
 }
 
 /* ---- inference from packed weights (tl_lmhead_pack) ---- */

@@ -31,16 +31,13 @@ void tl_lmhead_backward(float *dx, float *dw, float *dbias, const float *logitsT
                         const uint32_t *targets, const float *x, const float *w, int N, int C, int V,
                         float *scratch, int nthreads);
 
-/* Logits of a few rows, row-major: out[nb,V] = x[nb,C] · w[V,C]ᵀ + bias (inference, nb small).
- * Reads w once for all rows; parallel over the vocabulary. */
-void tl_lmhead_rows(float *out, const float *x, const float *w, const float *bias, int nb, int C, int V);
-
 /* Output weights re-laid for batched inference: blocks of 16 vocabulary rows, each block stored
  * column-major [C][16] (tail rows zero), so a block's 16 logits for one input row are 16 lanes of
  * C vector FMAs (no horizontal sums). Floats needed: ceil(V/16)*16*C. */
 size_t tl_lmhead_packed_floats(int C, int V);
 void tl_lmhead_pack(float *packed, const float *w, int C, int V);
-/* tl_lmhead_rows from packed weights. Every logit is bias + (Σ over c in order of w[v][c]·x[b][c]),
+/* Logits of a few rows, row-major: out[nb,V] = x[nb,C] · w[V,C]ᵀ + bias (inference), from the
+ * packed weights; reads them once for all rows, parallel over the vocabulary. Every logit is bias + (Σ over c in order of w[v][c]·x[b][c]),
  * fused multiply-adds, the same number however many rows are computed together. rowmax (nb
  * floats, or NULL) receives each row's largest logit, taken while the logits are in registers
  * (a sampler's first pass over the row). */

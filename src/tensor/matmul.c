@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 

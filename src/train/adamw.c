@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 tl_adamw tl_adamw_defaults(double lr)
 {

@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "formats/checkpoint.h"
+#include "model/checkpoint.h"
 #include "train/dataset.h"
 
 typedef struct {

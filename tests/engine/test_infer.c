@@ -4,7 +4,9 @@
  *  - they match the full forward pass (tl_model_logits, a different kernel) within 1e-5;
  *  - workspaces used concurrently from several threads on the same read-only params give the same
  *    results as used alone;
- *  - bad lengths and ids are refused. */
+ *  - bad lengths and ids are refused;
+ *  - tl_infer_bytes is what tl_infer_new allocates (glibc's heap statistics, malloc overhead aside). */
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "model/model.h"
 #include "model/params.h"
 #include "test.h"
+#include "util/pool.h"
 
 #define NS 6
 static tl_config cfg;
@@ -40,6 +43,31 @@ static void *worker(void *arg)
     free(out);
     tl_infer_free(w);
     return NULL;
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+static void check_bytes(const tl_config *c, int B)
+{
+    tl_err err = {0};
+    size_t before = heap_in_use();
+    tl_infer *w = tl_infer_new(c, B, &err);
+    size_t used = heap_in_use() - before, want = tl_infer_bytes(c, B, tl_get_threads());
+    CHECK(w != NULL);
+    tl_infer_free(w);
+    if (heap_in_use() == 0) { /* a sanitizer's allocator keeps no glibc statistics */
+        fprintf(stderr, "note: no heap statistics, tl_infer_bytes not measured\n");
+        return;
+    }
+    /* every byte counted is allocated; on top, per block at most a chunk header, the 64-byte
+     * alignment and (for mmap'd blocks) page rounding */
+    CHECKF(used >= want && used <= want + want / 100 + (64u << 10),
+           "tl_infer_bytes says %zu bytes for vocab %d ctx %d batch %d, tl_infer_new took %zu", want, c->vocab_size,
+           c->context_length, B, used);
 }
 
 int main(void)
@@ -110,6 +138,13 @@ int main(void)
     CHECK(strstr(err.msg, "vocab") != NULL);
 
     tl_infer_free(w);
+    check_bytes(&cfg, 1);
+    check_bytes(&cfg, NS);
+    tl_config big = cfg; /* large blocks (mmap'd), group rows = context length */
+    big.vocab_size = 20000;
+    big.context_length = 80;
+    big.learned_pos = 1;
+    check_bytes(&big, 8);
     free(alone);
     free(batch);
     free(full);

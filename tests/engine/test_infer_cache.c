@@ -1,5 +1,5 @@
 /* Step-by-step decoding with cache slots (tl_infer_step) against recomputing every window from
- * scratch (tl_infer_last_logits on its own bound workspace), for the seed model and the pre-norm /
+ * scratch (tl_infer_last_logits on a workspace of its own), for the seed model and the pre-norm /
  * learned-position / GELU variant:
  *  - logits are bit-for-bit the same at every step, before and after the window slides, for
  *    sequences in any slots and batches that change as sequences come and go;
@@ -8,7 +8,8 @@
  *  - tl_infer_forget wipes a slot: the next sequence in it is computed from scratch even when its
  *    tokens are the same (nothing carries over between requests);
  *  - tl_infer_row_max is each row's largest logit;
- *  - an unbound workspace never reuses rows; bad and duplicate slots are refused. */
+ *  - a call with other params rebinds the workspace and reuses nothing cached for the old ones;
+ *    bad and duplicate slots are refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,17 +109,22 @@ static void run(const tl_config *cfg, const char *name)
     CHECK(strstr(err.msg, "two sequences") != NULL);
     CHECK(tl_infer_step(w, params, two, l2, &out_of_range, 1, got, &err) == TL_EINVAL);
 
-    /* unbound (other params): every row is computed, and logits match an unbound recomputation */
+    /* other params: the workspace binds to them and forgets every slot, so the first call computes
+     * every row and the next reuses the new cache; logits match a fresh workspace's on those
+     * params; going back to the first params computes every row again */
     float *copy = aligned_alloc(64, (A * sizeof(float) + 63) / 64 * 64);
     memcpy(copy, params, A * sizeof(float));
     tl_infer *plain = tl_infer_new(cfg, 1, &err);
     CHECK(plain != NULL);
+    CHECK(tl_infer_last_logits(plain, copy, &p2, &len[2], 1, want, &err) == 0);
     for (int k = 0; k < 2; k++) {
         CHECK(tl_infer_step(w, copy, &p2, &len[2], &slot[2], 1, got, &err) == 0);
-        CHECK(tl_infer_rows(w) == len[2]);
+        CHECKF(tl_infer_rows(w) == (k == 0 ? len[2] : 1), "%s: other params, call %d: %d rows", name, k,
+               tl_infer_rows(w));
+        CHECK(memcmp(got, want, (size_t)V * sizeof(float)) == 0);
     }
-    CHECK(tl_infer_last_logits(plain, copy, &p2, &len[2], 1, want, &err) == 0);
-    CHECK(memcmp(got, want, (size_t)V * sizeof(float)) == 0);
+    CHECK(tl_infer_step(w, params, &p2, &len[2], &slot[2], 1, got, &err) == 0);
+    CHECKF(tl_infer_rows(w) == len[2], "%s: back to the first params: %d rows", name, tl_infer_rows(w));
 
     tl_infer_free(plain);
     tl_infer_free(w);

@@ -12,7 +12,7 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "test.h"
 
 static tl_rng rng;
@@ -130,7 +130,20 @@ static void test_lmhead(int N, int C, int V, int nthreads)
     tl_lmhead_forward(L, lse, x, w, b, N, C, V, sc, nthreads);
     double l = tl_xent_loss(L, lse, t, N);
     tl_lmhead_backward(dx, dw, db, L, lse, t, x, w, N, C, V, sc, nthreads);
-    tl_lmhead_rows(rows, x, w, b, N, C, V);
+    float *pk = zeros(tl_lmhead_packed_floats(C, V)), *rmax = zeros((size_t)N);
+    tl_lmhead_pack(pk, w, C, V);
+    tl_lmhead_rows_packed(rows, rmax, x, pk, b, N, C, V);
+    int bad_max = 0;
+    for (int n = 0; n < N; n++) {
+        float m = rows[(size_t)n * V];
+        for (int v = 1; v < V; v++)
+            m = rows[(size_t)n * V + v] > m ? rows[(size_t)n * V + v] : m;
+        bad_max += rmax[n] != m;
+    }
+    CHECKF(bad_max == 0, "lmhead %dx%dx%d/%dT: %d packed row maxima differ from the rows' maxima", N, C, V, nthreads,
+           bad_max);
+    free(pk);
+    free(rmax);
     float *lt = zeros((size_t)N * V);
     for (int n = 0; n < N; n++)
         for (int v = 0; v < V; v++)

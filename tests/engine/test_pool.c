@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/pool.h"
+#include "util/pool.h"
 #include "test.h"
 
 typedef struct {

@@ -16,7 +16,7 @@
 #include "kbs/client.h"
 #include "kbs/protocol.h"
 #include "kbs/store.h"
-#include "model/open.h"
+#include "app/open.h"
 #include "seal/seal.h"
 #include "../seal/seal_fixture.h"
 #include "net/client.h"

@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
-#include "formats/checkpoint_parts.h"
-#include "model/open.h"
+#include "formats/checkpoint.h"
+#include "app/open.h"
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "util/io.h"

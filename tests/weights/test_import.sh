@@ -50,6 +50,10 @@ check test -n "$t"
 for x in "$tmp/m/split" "$tmp/full" "$tmp/split" "$tmp/full/model.safetensors"; do
   check test "$(total "$x")" = "$t"
 done
+# a .pth file loads directly (same reader interface as import), with the same weights
+check "$bin" export --model "$tmp/m/full/model.pth" --out "$tmp/direct" >/dev/null 2>"$tmp/err"
+grep -q "config inferred from tensor shapes: vocab_size=1000" "$tmp/err" || { echo "FAIL: direct .pth load:"; cat "$tmp/err"; fail=$((fail+1)); }
+check test "$(total "$tmp/direct")" = "$t"
 # the config was inferred once and is now in the metadata
 "$bin" inspect "$tmp/full" | grep -q '^config (metadata): {"vocab_size":1000,' || { echo "FAIL: config not stored"; fail=$((fail+1)); }
 

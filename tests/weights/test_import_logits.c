@@ -8,7 +8,7 @@
 #include "formats/checkpoint.h"
 #include "formats/import.h"
 #include "model/model.h"
-#include "model/open.h"
+#include "app/open.h"
 #include "test.h"
 
 enum { B = 3, T = 16, V = 1000 };

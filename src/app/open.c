@@ -1,8 +1,9 @@
 /* Dispatch between plaintext and sealed models (see open.h). */
-#include "model/open.h"
+#include "app/open.h"
 
 #include <string.h>
 
+#include "formats/checkpoint.h"
 #include "kbs/client.h"
 #include "seal/seal.h"
 

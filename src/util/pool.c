@@ -1,4 +1,4 @@
-#include "tensor/pool.h"
+#include "util/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,10 +3,10 @@
  * broker through attestation (kbs/, docs/attestation-protocol.md). Every command that loads a
  * model goes through here. Sealed models are decrypted chunk by chunk straight into the arena;
  * the data key is wiped as soon as the model is in memory. */
-#ifndef TEELM_MODEL_OPEN_H
-#define TEELM_MODEL_OPEN_H
+#ifndef TEELM_APP_OPEN_H
+#define TEELM_APP_OPEN_H
 
-#include "formats/checkpoint.h"
+#include "model/checkpoint.h"
 #include "seal/seal.h"
 #include "tee/tee.h"
 #include "tokenizer/tokenizer.h"

@@ -8,8 +8,8 @@
  * chunks already taken. Idle workers poll briefly, then sleep.
  * One pool per process. A call made while another thread is using the pool runs on its caller
  * alone, so concurrent inference workspaces (the server) never oversubscribe the cores. */
-#ifndef TEELM_TENSOR_POOL_H
-#define TEELM_TENSOR_POOL_H
+#ifndef TEELM_UTIL_POOL_H
+#define TEELM_UTIL_POOL_H
 
 /* Threads used (default: OMP_NUM_THREADS if set, else the online CPUs; at most 256). */
 void tl_set_threads(int n);
