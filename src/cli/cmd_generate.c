@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/engine_cli.h"
 #include "model/generate.h"
+#include "util/harden.h"
 
 typedef struct {
     const tl_tokenizer *tok;
@@ -61,6 +62,11 @@ static int parse_ids(const char *s, uint32_t **ids, int *n)
 
 int cmd_generate(int argc, char **argv)
 {
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm generate: %s\n", herr.msg);
+        return 1;
+    }
     const char *model = NULL, *prompt = "The", *tokfile = NULL, *prompt_ids = NULL;
     int max_tokens = 100, top_k = 0, threads = 0, print_ids = 0, stats = 0;
     double temperature = 1.0, top_p = 1.0;

@@ -10,7 +10,7 @@
 #include "seal/seal.h"
 #include "server/apikeys.h"
 #include "server/ratls.h"
-#include "server/secmem.h"
+#include "util/harden.h"
 #include "server/server.h"
 #include "tee/tee.h"
 #include "util/codec.h"
@@ -32,8 +32,11 @@ static void model_name(const char *path, char *out, size_t n)
 
 int cmd_serve(int argc, char **argv)
 {
-    /* before any jansson, libevent or OpenSSL allocation: freed request memory is wiped */
-    tl_secmem_install();
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm serve: %s\n", herr.msg);
+        return 1;
+    }
     tl_server_opts so;
     tl_server_defaults(&so);
     tl_open_opts oo = {0};
