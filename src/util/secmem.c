@@ -26,9 +26,11 @@ void tl_sec_free(void *p)
     if (!p)
         return;
     size_t n = malloc_usable_size(p);
+    if (observer)
+        observer(p, n, 0, observer_user);
     OPENSSL_cleanse(p, n);
     if (observer)
-        observer(p, n, observer_user);
+        observer(p, n, 1, observer_user);
     free(p);
 }
 

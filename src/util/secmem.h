@@ -20,9 +20,11 @@ void tl_sec_free(void *p);
  * libraries. Returns a bit mask of what was installed: 1 jansson, 2 libevent, 4 OpenSSL. */
 int tl_secmem_install(void);
 
-/* For tests: when set, called by tl_sec_free with each block just after it was wiped and just
- * before it is freed (the memory is still owned and may be read). NULL turns it off. */
-typedef void (*tl_secmem_observer)(const void *p, size_t n, void *user);
+/* For tests: when set, tl_sec_free calls it with each block twice while the block is still owned
+ * (and may be read): just before the wipe (wiped 0) and just after it (wiped 1). So a test can
+ * see which secret buffers passed through the wipe and that none kept its contents. NULL turns
+ * it off. */
+typedef void (*tl_secmem_observer)(const void *p, size_t n, int wiped, void *user);
 void tl_secmem_set_observer(tl_secmem_observer fn, void *user);
 
 #endif
