@@ -147,7 +147,7 @@ static int inspect_pth(tl_inspect_report *r, int fi, tl_part part, int *cap, tl_
 static int is_pth(const char *path)
 {
     uint8_t m[4] = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tl_open_regular(path, NULL);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, m, 4);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "formats/checkpoint.h"
+#include "model/config.h"
 #include "test.h"
 #include "util/io.h"
 
@@ -113,6 +115,28 @@ static void test_planted_temporaries(void)
     CHECK(entries() == before && access(at("partial"), F_OK) != 0);
 }
 
+/* What unseal writes: the plaintext weights through the safetensors writer. */
+static void test_checkpoint_save_planted(void)
+{
+    tl_config cfg = tl_config_seed(64);
+    tl_checkpoint ck;
+    tl_err e = {0};
+    CHECKF(tl_checkpoint_alloc(&ck, &cfg, 0, &e) == 0, "%s", e.msg);
+    char sub[4096], planted[4200], victim[4096];
+    snprintf(sub, sizeof sub, "%s", at("ckpt"));
+    CHECK(mkdir(sub, 0700) == 0);
+    snprintf(victim, sizeof victim, "%s", at("victim3"));
+    put(victim, "original", 0644);
+    snprintf(planted, sizeof planted, "%s/model.safetensors.tmp.%ld", sub, (long)getpid());
+    CHECK(symlink(victim, planted) == 0);
+    CHECKF(tl_checkpoint_save(sub, &ck, TL_LAYOUT_FULL, &e) == 0, "%s", e.msg);
+    CHECKF(same_text(victim, "original"), "the weights were written through a planted symlink");
+    struct stat st;
+    snprintf(planted, sizeof planted, "%s/model.safetensors", sub);
+    CHECK(lstat(planted, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 && st.st_uid == geteuid());
+    tl_checkpoint_free(&ck);
+}
+
 static void test_not_regular(void)
 {
     tl_err e = {0};
@@ -171,6 +195,7 @@ int main(void)
     alarm(120); /* a hang (a blocking open of a FIFO) kills the test rather than the CI job */
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     test_planted_temporaries();
+    test_checkpoint_save_planted();
     test_not_regular();
     test_secret_files();
     test_sh("rm -rf '%s'", dir);
