@@ -114,7 +114,7 @@ int cmd_seal(int argc, char **argv)
         goto out;
     if (kbs) {
         /* register first: a model is only sealed under a key the broker holds */
-        if (tl_read_file(admin_token, 4096, &tokbuf, &toklen, &err) || (policy && tl_read_file(policy, 1 << 20, &polbuf, &pollen, &err)))
+        if (tl_read_secret_file(admin_token, 4096, &tokbuf, &toklen, &err) || (policy && tl_read_file(policy, 1 << 20, &polbuf, &pollen, &err)))
             goto out;
         while (toklen && (tokbuf[toklen - 1] == '\n' || tokbuf[toklen - 1] == '\r'))
             tokbuf[--toklen] = 0;

@@ -13,7 +13,9 @@
 #include "util/log.h"
 #include "util/secmem.h"
 
-#define SECURE_HEAP_BYTES (1u << 17) /* a power of two; a few EC keys need a few KiB */
+/* A power of two. When full, OpenSSL fails the allocation (it does not fall back), and every TLS
+ * handshake holds an ephemeral key there: 1 MiB is room for thousands of them. */
+#define SECURE_HEAP_BYTES (1u << 20)
 
 int tl_harden_process(tl_err *err)
 {
