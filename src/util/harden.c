@@ -17,13 +17,27 @@
  * handshake holds an ephemeral key there: 1 MiB is room for thousands of them. */
 #define SECURE_HEAP_BYTES (1u << 20)
 
+/* A LibOS (Occlum) may not implement a call: there the enclave's memory is out of the host's reach
+ * whatever the flags say, so "not supported" is logged, not fatal. Any other failure is. */
+static int unsupported(int e)
+{
+    return e == ENOSYS || e == EINVAL;
+}
+
 int tl_harden_process(tl_err *err)
 {
     struct rlimit none = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &none) != 0)
-        return tl_errf(err, TL_EIO, "cannot disable core dumps (setrlimit RLIMIT_CORE): %s", strerror(errno));
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-        return tl_errf(err, TL_EIO, "cannot make the process non-dumpable (prctl PR_SET_DUMPABLE): %s", strerror(errno));
+    if (setrlimit(RLIMIT_CORE, &none) != 0) {
+        if (!unsupported(errno))
+            return tl_errf(err, TL_EIO, "cannot disable core dumps (setrlimit RLIMIT_CORE): %s", strerror(errno));
+        tl_log(TL_LOG_WARN, "harden", "setrlimit(RLIMIT_CORE) is not supported here (%s)", strerror(errno));
+    }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        if (!unsupported(errno))
+            return tl_errf(err, TL_EIO, "cannot make the process non-dumpable (prctl PR_SET_DUMPABLE): %s",
+                           strerror(errno));
+        tl_log(TL_LOG_WARN, "harden", "prctl(PR_SET_DUMPABLE) is not supported here (%s)", strerror(errno));
+    }
     return 0;
 }
 

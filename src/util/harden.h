@@ -10,7 +10,8 @@
 
 /* setrlimit(RLIMIT_CORE, 0) (soft and hard: the process cannot raise it again) and
  * prctl(PR_SET_DUMPABLE, 0): no core file, no ptrace attach by same-uid processes, and the
- * /proc/PID files that expose memory become root-only. Fails only if either call fails. */
+ * /proc/PID files that expose memory become root-only. A call the kernel or LibOS does not
+ * implement (ENOSYS, EINVAL: Occlum) is logged as a warning; any other failure is an error. */
 int tl_harden_process(tl_err *err);
 
 /* tl_secmem_install() (util/secmem.h), OpenSSL's secure heap (CRYPTO_secure_malloc_init: private
