@@ -9,6 +9,7 @@
 #include "cli/engine_cli.h"
 #include "model/generate.h"
 #include "util/harden.h"
+#include "util/secmem.h"
 
 typedef struct {
     const tl_tokenizer *tok;
@@ -139,7 +140,7 @@ int cmd_generate(int argc, char **argv)
         if (tl_tokenizer_decode(tok, ids, (size_t)n_ids, &text, &len, &err))
             goto fail;
         fwrite(text, 1, len, stdout);
-        free(text);
+        tl_sec_free(text); /* the prompt */
     }
     fflush(stdout);
     tl_sample_params sp = {.temperature = (float)temperature, .top_k = top_k, .top_p = (float)top_p};
@@ -161,7 +162,7 @@ int cmd_generate(int argc, char **argv)
 fail:
     fprintf(stderr, "teelm generate: %s\n", err.msg);
 done:
-    free(ids);
+    tl_sec_free(ids); /* the prompt as token ids */
     tl_tokenizer_free(tok);
     if (have_ck)
         tl_checkpoint_free(&ck);
