@@ -31,12 +31,13 @@ refused() {
   elif ! grep -qF -- "$want" "$tmp/err"; then bad "$what: message '$(cat "$tmp/err")' lacks '$want'"
   else ok "$what: $(head -c 200 "$tmp/err")"; fi
 }
-gen=("$bin" generate --prompt-ids 1,2,3 --ids --max-tokens 2 --threads 1)
+gen=("$bin" generate --prompt-ids "1,2,3" --ids --max-tokens 2 --threads 1)
 
 "$helper" "$tmp/plain" "$tik" 100070 5 2 >/dev/null || { echo "tl_make_model failed"; exit 1; }
-"$bin" seal --model "$tmp/plain" --out "$tmp/m.sealed" --key-out "$tmp/k.key" --key-id hostile >/dev/null &&
-  "$bin" seal --model "$tmp/plain" --out "$tmp/ms" --split --key-file "$tmp/k.key" >/dev/null ||
-  { echo "seal failed"; exit 1; }
+if ! "$bin" seal --model "$tmp/plain" --out "$tmp/m.sealed" --key-out "$tmp/k.key" --key-id hostile >/dev/null ||
+   ! "$bin" seal --model "$tmp/plain" --out "$tmp/ms" --split --key-file "$tmp/k.key" >/dev/null; then
+  echo "seal failed"; exit 1
+fi
 [ "$(stat -c %a "$tmp/k.key")" = 600 ] || bad "seal --key-out wrote mode $(stat -c %a "$tmp/k.key")"
 timeout 60 "${gen[@]}" --model "$tmp/ms" --key-file "$tmp/k.key" >"$tmp/good.txt" 2>"$tmp/err" || bad "split model: $(cat "$tmp/err")"
 timeout 60 "${gen[@]}" --model "$tmp/m.sealed" --key-file "$tmp/k.key" >/dev/null 2>"$tmp/err" || bad "full model: $(cat "$tmp/err")"
@@ -87,6 +88,6 @@ for f in "$tmp/back"/*; do
 done
 [ "$n" -gt 1 ] || bad "unseal wrote $n files"
 [ "$(stat -c %a "$tmp/back")" = 700 ] || bad "unseal made its directory mode $(stat -c %a "$tmp/back")"
-ls "$tmp/back" | grep -q '\.tmp\.' && bad "unseal left temporaries behind"
+for f in "$tmp/back"/*.tmp.*; do [ -e "$f" ] && bad "unseal left a temporary behind: $f"; done
 [ "$fail" = 0 ] && echo "all passed"
 exit "$fail"

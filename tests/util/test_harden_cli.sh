@@ -24,6 +24,7 @@ if [ "$(ulimit -Hc)" = 0 ]; then
 fi
 tmp=$(mktemp -d /tmp/teelm-harden-XXXXXX)
 pids=()
+# shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
@@ -52,9 +53,10 @@ check() {
     sleep 0.1
   done
   kill -0 "$pid" 2>/dev/null || { bad "$name exited early: $(cat "$tmp/$name.err")"; return; }
-  [ "$limit" = "0 0" ] && echo "ok: $name: core file size limit 0 0" || bad "$name: core file size limit '$limit'"
-  [ "$owner" = 0 ] && echo "ok: $name: not dumpable (/proc/$pid owned by root)" ||
-    bad "$name: dumpable (/proc/$pid/environ owned by uid $owner, the process runs as $user)"
+  if [ "$limit" = "0 0" ]; then echo "ok: $name: core file size limit 0 0"
+  else bad "$name: core file size limit '$limit'"; fi
+  if [ "$owner" = 0 ]; then echo "ok: $name: not dumpable (/proc/$pid owned by root)"
+  else bad "$name: dumpable (/proc/$pid/environ owned by uid $owner, the process runs as $user)"; fi
 }
 
 "$helper" "$tmp/model" "$tik" 100070 9 1 >/dev/null || { echo "tl_make_model failed"; exit 1; }
@@ -62,11 +64,15 @@ chmod -R a+rX "$tmp/model"
 
 # a reference: the same launcher with a command that does not harden (proves the observables)
 start ref sleep 30
+for _ in $(seq 100); do # until the launcher has exec'd sleep as $user
+  ref_owner=$(stat -c %u "/proc/$last/environ" 2>/dev/null)
+  [ "$(cat "/proc/$last/comm" 2>/dev/null)" = sleep ] && [ "$ref_owner" = "$user" ] && break
+  sleep 0.1
+done
 check_ref_limit=$(awk '/^Max core file size/ {print $5, $6}' "/proc/$last/limits")
-sleep 0.2
-ref_owner=$(stat -c %u "/proc/$last/environ")
-[ "$check_ref_limit" != "0 0" ] && [ "$ref_owner" = "$user" ] ||
+if [ "$check_ref_limit" = "0 0" ] || [ "$ref_owner" != "$user" ]; then
   bad "the launcher itself: limit '$check_ref_limit', owner $ref_owner (the checks below would mean nothing)"
+fi
 
 start serve "$bin" serve --model "$tmp/model" --tee sim --listen 127.0.0.1:0 --threads 1
 check serve "$last"
