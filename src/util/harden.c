@@ -47,9 +47,10 @@ int tl_secure_process_start(tl_err *err)
     /* OpenSSL's secure heap: private keys (the TLS and RA-TLS keys, ECDH ephemerals) are then
      * allocated from a locked, MADV_DONTDUMP mapping with guard pages, wiped on free. */
     int sh = CRYPTO_secure_malloc_initialized() ? 1 : CRYPTO_secure_malloc_init(SECURE_HEAP_BYTES, 16);
-    if (sh != 1)
-        tl_log(TL_LOG_INFO, "harden", "OpenSSL secure heap %s; private keys live in the normal heap",
-               sh == 2 ? "could not be locked" : "unavailable");
+    if (sh == 2)
+        tl_log(TL_LOG_INFO, "harden", "OpenSSL secure heap could not be locked in memory; it is used unlocked");
+    else if (sh != 1)
+        tl_log(TL_LOG_INFO, "harden", "OpenSSL secure heap unavailable; private keys live in the normal heap");
     return tl_harden_process(err);
 }
 
