@@ -8,6 +8,8 @@
 #include "cli/commands.h"
 #include "cli/engine_cli.h"
 #include "model/generate.h"
+#include "util/harden.h"
+#include "util/secmem.h"
 
 typedef struct {
     const tl_tokenizer *tok;
@@ -61,6 +63,11 @@ static int parse_ids(const char *s, uint32_t **ids, int *n)
 
 int cmd_generate(int argc, char **argv)
 {
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm generate: %s\n", herr.msg);
+        return 1;
+    }
     const char *model = NULL, *prompt = "The", *tokfile = NULL, *prompt_ids = NULL;
     int max_tokens = 100, top_k = 0, threads = 0, print_ids = 0, stats = 0;
     double temperature = 1.0, top_p = 1.0;
@@ -133,7 +140,7 @@ int cmd_generate(int argc, char **argv)
         if (tl_tokenizer_decode(tok, ids, (size_t)n_ids, &text, &len, &err))
             goto fail;
         fwrite(text, 1, len, stdout);
-        free(text);
+        tl_sec_free(text); /* the prompt */
     }
     fflush(stdout);
     tl_sample_params sp = {.temperature = (float)temperature, .top_k = top_k, .top_p = (float)top_p};
@@ -155,7 +162,7 @@ int cmd_generate(int argc, char **argv)
 fail:
     fprintf(stderr, "teelm generate: %s\n", err.msg);
 done:
-    free(ids);
+    tl_sec_free(ids); /* the prompt as token ids */
     tl_tokenizer_free(tok);
     if (have_ck)
         tl_checkpoint_free(&ck);

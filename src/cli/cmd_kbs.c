@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "kbs/broker.h"
 #include "kbs/store.h"
+#include "util/harden.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -174,6 +175,11 @@ static int cmd_revoke(int argc, char **argv)
 
 int cmd_kbs(int argc, char **argv)
 {
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm kbs: %s\n", herr.msg);
+        return 1;
+    }
     if (argc > 0 && strcmp(argv[0], "add-key") == 0)
         return cmd_add_key(argc - 1, argv + 1);
     if (argc > 0 && strcmp(argv[0], "list") == 0)

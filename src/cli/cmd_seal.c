@@ -12,6 +12,7 @@
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/codec.h"
+#include "util/harden.h"
 #include "util/io.h"
 
 static const char *base_name(const char *p)
@@ -32,6 +33,11 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
 
 int cmd_seal(int argc, char **argv)
 {
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm seal: %s\n", herr.msg);
+        return 1;
+    }
     const char *model = NULL, *out = NULL, *key_out = NULL, *kbs = NULL, *key_id = NULL, *kbs_ca = NULL;
     const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
@@ -108,7 +114,7 @@ int cmd_seal(int argc, char **argv)
         goto out;
     if (kbs) {
         /* register first: a model is only sealed under a key the broker holds */
-        if (tl_read_file(admin_token, 4096, &tokbuf, &toklen, &err) || (policy && tl_read_file(policy, 1 << 20, &polbuf, &pollen, &err)))
+        if (tl_read_secret_file(admin_token, 4096, &tokbuf, &toklen, &err) || (policy && tl_read_file(policy, 1 << 20, &polbuf, &pollen, &err)))
             goto out;
         while (toklen && (tokbuf[toklen - 1] == '\n' || tokbuf[toklen - 1] == '\r'))
             tokbuf[--toklen] = 0;
@@ -140,6 +146,11 @@ out:
 
 int cmd_unseal(int argc, char **argv)
 {
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm unseal: %s\n", herr.msg);
+        return 1;
+    }
     const char *model = NULL, *key_file = NULL, *out = NULL;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "SEALED", "sealed model (file, or directory with model.sealed)", 0, 0},

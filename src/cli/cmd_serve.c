@@ -12,7 +12,7 @@
 #include "server/apikeys.h"
 #include "server/config_doc.h"
 #include "server/ratls.h"
-#include "server/secmem.h"
+#include "util/harden.h"
 #include "server/server.h"
 #include "tee/tee.h"
 #include "util/codec.h"
@@ -50,8 +50,11 @@ static int check_served_model(const char *doc, int sealed, const tl_seal_info *i
 
 int cmd_serve(int argc, char **argv)
 {
-    /* before any jansson, libevent or OpenSSL allocation: freed request memory is wiped */
-    tl_secmem_install();
+    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
+    if (tl_secure_process_start(&herr)) {
+        fprintf(stderr, "teelm serve: %s\n", herr.msg);
+        return 1;
+    }
     tl_server_opts so;
     tl_server_defaults(&so);
     tl_open_opts oo = {0};

@@ -8,6 +8,8 @@
 #include <zip.h>
 #include <openssl/crypto.h>
 
+#include "util/io.h"
+
 #define MAX_ENTRIES (1 << 20)
 #define LEGACY_MSG "legacy torch.save format; re-save with torch.save(..., _use_new_zipfile_serialization=True)"
 
@@ -151,9 +153,9 @@ int tl_pth_open(const char *path, tl_pth_file *f, tl_err *err)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->label, sizeof f->label, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tl_open_regular(path, err); /* a FIFO is refused here, before zip_open would wait on it */
     if (fd < 0)
-        return tl_errf(err, TL_ENOTFOUND, "%s: cannot open", path);
+        return err ? err->code : TL_ENOTFOUND;
     uint8_t magic[4] = {0};
     ssize_t r = read(fd, magic, 4);
     close(fd);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "util/io.h"
+
 static int pread_all(int fd, void *buf, size_t n, uint64_t off)
 {
     uint8_t *p = buf;
@@ -243,9 +245,8 @@ int tl_st_open_mem(const uint8_t *buf, size_t len, const char *label, tl_st_file
 int tl_st_open(const char *path, tl_st_file *f, tl_err *err)
 {
     init(f, path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0)
-        return tl_errf(err, errno == ENOENT ? TL_ENOTFOUND : TL_EIO, "%s: %s", path, strerror(errno));
+    if ((f->fd = tl_open_regular(path, err)) < 0) /* non-blocking: a FIFO is refused, not waited on */
+        return err ? err->code : TL_EIO;
     struct stat st;
     uint8_t le[8];
     uint64_t hlen = 0;
@@ -356,21 +357,6 @@ int tl_st_read_f32(const tl_st_file *f, const tl_st_tensor *t, float *dst, tl_er
 
 /* ---- writer ---- */
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static char *build_header(const tl_st_out *t, int n, const char *const *meta, int nmeta, uint64_t *sizes,
                           size_t *hlen, tl_err *err)
 {
@@ -445,33 +431,15 @@ int tl_st_write(const char *path, const tl_st_out *t, int n, const char *const *
         free(sizes);
         return tl_err_prefix(err, "%s", path);
     }
-    char tmp[4200];
-    int rc = 0;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        rc = tl_errf(err, TL_EINVAL, "%s: path too long", path);
-        goto out;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        rc = tl_errf(err, TL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    int bad = write_all(fd, hdr, hlen);
-    for (int i = 0; i < n && !bad; i++)
-        bad = write_all(fd, t[i].data, (size_t)sizes[i]);
-    if (bad || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        rc = tl_errf(err, TL_EIO, "%s: write failed: %s", path, strerror(e));
-        goto out;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = tl_errf(err, TL_EIO, "%s: cannot replace the file: %s", path, strerror(e));
-    }
-out:
+    /* a private temporary with a random name: never a file or link planted beside the target */
+    tl_atomic_file af;
+    int rc = tl_atomic_open(&af, path, mode, err);
+    if (!rc)
+        rc = tl_atomic_write(&af, hdr, hlen, err);
+    for (int i = 0; i < n && !rc; i++)
+        rc = tl_atomic_write(&af, t[i].data, (size_t)sizes[i], err);
+    if (!rc)
+        rc = tl_atomic_commit(&af, err);
     free(hdr);
     free(sizes);
     return rc;

@@ -19,6 +19,7 @@
 #include "seal/crypto.h"
 #include "tee/policy.h"
 #include "util/codec.h"
+#include "util/harden.h"
 #include "util/io.h"
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)
@@ -89,6 +90,7 @@ static int master_key(const char *dir, int create, uint8_t mk[32], tl_err *err)
         if (rc && rc != TL_ESTATE)
             return rc;
     }
+    tl_secret_protect(mk, 32, TL_SECRET_LOCK); /* (the caller's stack: no MADV_DONTDUMP) */
     return read_private(p, mk, 32, err);
 }
 
@@ -679,6 +681,7 @@ int tl_kbs_store_admin_token(const char *dir, int create, char out[65], tl_err *
         if (rc && rc != TL_ESTATE)
             return rc;
     }
+    tl_secret_protect(out, 65, TL_SECRET_LOCK);
     if (read_private(p, (uint8_t *)out, 64, err))
         return err->code;
     out[64] = 0;

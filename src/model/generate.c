@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "util/secmem.h"
 
 int tl_generate(const tl_config *cfg, const float *params, const uint32_t *prompt, int n_prompt, int max_new,
                 const tl_sample_params *sp, uint64_t seed, tl_token_cb cb, void *user, uint32_t *out,
@@ -56,9 +57,9 @@ int tl_generate(const tl_config *cfg, const float *params, const uint32_t *promp
             break;
     }
 done:
-    free(win);
-    free(logits);
-    free(idx);
+    tl_sec_free(win); /* the prompt's tokens, and what was computed from them */
+    tl_sec_free(logits);
+    tl_sec_free(idx);
     tl_infer_free(w);
     return rc;
 }

@@ -23,7 +23,9 @@
 #include "tensor/layernorm.h"
 #include "tensor/lmhead.h"
 #include "tensor/matmul.h"
+#include "util/harden.h"
 #include "util/pool.h"
+#include "util/secmem.h"
 
 /* Rows a group aims at: enough for the register-tiled kernels, few enough that a batch makes
  * several groups per thread (a descheduled thread then holds back little). */
@@ -63,11 +65,12 @@ struct tl_infer {
     int rows;            /* rows the last call computed */
 };
 
+/* Activations are derived from prompts: wiped on free (tl_sec_free). */
 static void tacts_free(tacts *t)
 {
     float **b[] = {&t->x, &t->ln, &t->qkv, &t->atty, &t->ao, &t->res, &t->h, &t->mo, &t->p};
     for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
-        free(*b[i]);
+        tl_sec_free(*b[i]);
         *b[i] = NULL;
     }
 }
@@ -166,9 +169,14 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     w->kvn = cache_floats(cfg);
     w->kv = tl_falloc(B * L * w->kvn, &fail);
     w->lin = tl_falloc(L * w->lin_layer, &fail);
+    if (w->lin) /* packed weights: out of core dumps (tl_infer_bind fills it) */
+        tl_secret_protect(w->lin, L * w->lin_layer * sizeof(float), TL_SECRET_DONTDUMP);
     w->last = tl_falloc(B * D, &fail);
     w->rowmax = tl_falloc(B, &fail);
     w->packed = tl_falloc(tl_lmhead_packed_floats(cfg->d_model, cfg->vocab_size), &fail);
+    if (w->packed) /* the packed output layer: out of core dumps too */
+        tl_secret_protect(w->packed, tl_lmhead_packed_floats(cfg->d_model, cfg->vocab_size) * sizeof(float),
+                          TL_SECRET_DONTDUMP);
     w->ctok = calloc(B * ctx, sizeof *w->ctok);
     w->cn = calloc(B, sizeof *w->cn);
     w->sq = calloc(B, sizeof *w->sq);
@@ -188,34 +196,20 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     return w;
 }
 
+/* Everything here holds weights (the packed copies made at bind), or prompts and what was
+ * computed from them (caches, tokens, activations, last rows): all of it is wiped on free
+ * (tl_sec_free), the small bookkeeping arrays too, since that costs nothing. */
 void tl_infer_free(tl_infer *w)
 {
     if (!w)
         return;
-    const size_t D = (size_t)w->cfg.d_model, B = (size_t)w->max_batch, ctx = (size_t)w->ctx;
-    /* the caches and the last rows are derived from prompts */
-    if (w->kv)
-        explicit_bzero(w->kv, B * (size_t)w->cfg.n_layer * w->kvn * sizeof(float));
-    if (w->ctok)
-        explicit_bzero(w->ctok, B * ctx * sizeof *w->ctok);
-    if (w->last)
-        explicit_bzero(w->last, B * D * sizeof(float));
     for (int i = 0; w->t && i < w->nt; i++)
         tacts_free(&w->t[i]);
-    free(w->t);
-    free(w->pe);
-    free(w->kv);
-    free(w->lin);
-    free(w->last);
-    free(w->rowmax);
-    free(w->ctok);
-    free(w->cn);
-    free(w->sq);
-    free(w->grp);
-    free(w->seen);
-    free(w->packed);
+    void *bufs[] = {w->t, w->pe, w->kv, w->lin, w->last, w->rowmax, w->ctok, w->cn, w->sq, w->grp, w->seen, w->packed};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        tl_sec_free(bufs[i]);
     tl_pmap_free(&w->pm);
-    free(w);
+    tl_sec_free(w);
 }
 
 void tl_infer_forget(tl_infer *w, int slot)

@@ -30,7 +30,7 @@ int tl_seal_header_parse(const uint8_t raw[TL_SEAL_HEADER_LEN], tl_seal_header *
     memset(h, 0, sizeof *h);
     memcpy(h->raw, raw, TL_SEAL_HEADER_LEN);
     if (memcmp(raw, TL_SEAL_MAGIC, 8) != 0)
-        return tl_errf(err, TL_EINVAL, "sealed header: bad magic (not a sealed model)");
+        return tl_errf(err, TL_EINVAL, "sealed header: bad magic: not a teelm sealed model (damaged, or not sealed)");
     if (get16(raw + 8) != TL_SEAL_VERSION)
         return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unsupported format version %u", get16(raw + 8));
     if (get16(raw + 10) != TL_SEAL_HEADER_LEN)

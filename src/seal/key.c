@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "util/codec.h"
+#include "util/harden.h"
 #include "util/io.h"
 
 #define KEY_FILE_MAGIC "teelm-data-key v1"
@@ -34,6 +35,7 @@ int tl_data_key_generate(tl_data_key *k, const char *id, tl_err *err)
     if (!tl_key_id_valid(id))
         return tl_errf(err, TL_EINVAL, "invalid key id '%.64s' (1-63 of A-Z a-z 0-9 . _ -)", id ? id : "");
     memcpy(k->key_id, id, strlen(id) + 1);
+    tl_secret_protect(k, sizeof *k, TL_SECRET_LOCK);
     if (RAND_priv_bytes(k->key, TL_KEY_LEN) != 1)
         return tl_err_ssl(err, TL_ECRYPTO, "random key generation failed");
     return 0;
@@ -111,8 +113,9 @@ int tl_data_key_read(const char *path, tl_data_key *k, tl_err *err)
     memset(k, 0, sizeof *k);
     uint8_t *data = NULL;
     size_t len = 0;
-    if (tl_read_file(path, 4096, &data, &len, err))
+    if (tl_read_secret_file(path, 4096, &data, &len, err))
         return err->code;
+    tl_secret_protect(k, sizeof *k, TL_SECRET_LOCK); /* usually on the stack: no MADV_DONTDUMP */
     int rc = parse_key_file((char *)data, len, path, k, err);
     OPENSSL_cleanse(data, len);
     free(data);
@@ -130,17 +133,18 @@ int tl_data_key_write(const char *path, const tl_data_key *k, tl_err *err)
     tl_hex(k->key, TL_KEY_LEN, text + n);
     n += 2 * TL_KEY_LEN;
     text[n++] = '\n';
-    /* Write a private temporary file, then link() it into place: atomic, and never replaces an
-     * existing key file (losing a key loses the model). */
+    /* A private temporary with a fresh random name (never a file or link planted beside it), then
+     * link() into place: atomic, and never replaces an existing key file (losing a key loses the
+     * model). */
     char tmp[4096];
     int rc = 0;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
         rc = tl_errf(err, TL_EINVAL, "%s: path too long", path);
         goto out;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        rc = tl_errf(err, TL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        rc = tl_errf(err, TL_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
         goto out;
     }
     ssize_t w = write(fd, text, (size_t)n);

@@ -18,6 +18,7 @@
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/format.h"
+#include "util/harden.h"
 #include "util/pool.h"
 #include "util/io.h"
 
@@ -72,13 +73,13 @@ static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const 
         return tl_errf(err, TL_EINVAL, "%s: path too long", path);
     const char *slash = strrchr(f->path, '/');
     f->name = slash ? slash + 1 : f->path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0)
-        return tl_errf(err, errno == ENOENT ? TL_ENOTFOUND : TL_EIO, "%s: %s", path, strerror(errno));
+    /* non-blocking open: a FIFO put in place of a part must be refused, not hang the load */
+    if ((f->fd = tl_open_regular(path, err)) < 0)
+        return err ? err->code : TL_EIO;
     struct stat st;
     uint8_t raw[TL_SEAL_HEADER_LEN], iv[12];
-    if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return tl_errf(err, TL_EINVAL, "%s: not a regular file", path);
+    if (fstat(f->fd, &st) != 0)
+        return tl_errf(err, TL_EIO, "%s: %s", path, strerror(errno));
     if (st.st_size < TL_SEAL_HEADER_LEN || read_exact(f->fd, raw, sizeof raw, 0))
         return tl_errf(err, TL_EINVAL, "%s: sealed header: file too short for a header", f->name);
     tl_seal_header *h = &f->h;
@@ -254,22 +255,42 @@ static int read_desc(sfile *f, tl_seal_desc *d, tl_err *err)
     return 0;
 }
 
+/* A file that was meant to be sealed: named *.sealed, or its first 8 bytes differ from the
+ * magic in at most 2 places (a flipped or overwritten byte). No plaintext format starts that way
+ * (safetensors: a little-endian u64 header size; .pth: "PK"), so such a file is reported as a
+ * damaged sealed model rather than parsed as plaintext, which gave a misleading error. */
+static int meant_sealed(const char *path, const uint8_t *head, size_t n)
+{
+    size_t pl = strlen(path), sl = strlen(".sealed");
+    if (pl > sl && strcmp(path + pl - sl, ".sealed") == 0)
+        return 1;
+    if (n < 8)
+        return 0;
+    int diff = 0;
+    for (int i = 0; i < 8; i++)
+        diff += head[i] != (uint8_t)TL_SEAL_MAGIC[i];
+    return diff <= 2;
+}
+
 int tl_sealed_detect(const char *path, char *index_path, size_t n)
 {
     char buf[4096];
+    struct stat st;
     if (tl_is_dir(path)) {
-        if (tl_path_join(buf, sizeof buf, path, TL_SEAL_INDEX_NAME) || !tl_is_file(buf))
+        /* any entry named model.sealed (even a FIFO or a link): tl_seal_read says what is wrong */
+        if (tl_path_join(buf, sizeof buf, path, TL_SEAL_INDEX_NAME) || lstat(buf, &st) != 0)
             return 0;
-    } else if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        return 0;
+        return snprintf(index_path, n, "%s", buf) < (int)n;
     }
-    int fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return 0;
+    if (stat(buf, &st) == 0 && !S_ISREG(st.st_mode) && meant_sealed(buf, NULL, 0))
+        return snprintf(index_path, n, "%s", buf) < (int)n;
+    int fd = tl_open_regular(buf, NULL);
     if (fd < 0)
         return 0;
     uint8_t magic[8];
-    struct stat st;
-    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_exact(fd, magic, 8, 0) == 0 &&
-             memcmp(magic, TL_SEAL_MAGIC, 8) == 0;
+    int ok = read_exact(fd, magic, 8, 0) == 0 ? meant_sealed(buf, magic, 8) : meant_sealed(buf, NULL, 0);
     close(fd);
     if (!ok || snprintf(index_path, n, "%s", buf) >= (int)n)
         return 0;
@@ -281,12 +302,12 @@ int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err)
     memset(info, 0, sizeof *info);
     char index[4096];
     if (!tl_sealed_detect(path, index, sizeof index))
-        return tl_errf(err, TL_EINVAL, "%s: not a sealed model", path);
-    int fd = open(index, O_RDONLY | O_CLOEXEC);
+        return tl_errf(err, TL_EINVAL, "%s: not a teelm sealed model", path);
+    int fd = tl_open_regular(index, err);
     uint8_t raw[TL_SEAL_HEADER_LEN];
     tl_seal_header h;
     if (fd < 0)
-        return tl_errf(err, TL_EIO, "%s: %s", index, strerror(errno));
+        return err ? err->code : TL_EIO;
     int rc = read_exact(fd, raw, sizeof raw, 0) ? tl_errf(err, TL_EINVAL, "%s: sealed header: file too short", index)
                                                 : tl_seal_header_parse(raw, &h, err);
     close(fd);
@@ -362,6 +383,8 @@ int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl
     { /* the allocation is rounded up to 64 bytes: zero what lies past the last file */
         size_t used = tl_params_arena_floats(&m.cfg) * sizeof(float), alloc = (used + 63) / 64 * 64;
         memset((uint8_t *)ck->params + used, 0, alloc - used);
+        /* the plaintext weights: out of core dumps, and out of swap if RLIMIT_MEMLOCK allows */
+        tl_secret_protect(ck->params, alloc, TL_SECRET_DONTDUMP | TL_SECRET_LOCK);
     }
     if (d.blob_len) {
         ck->tokenizer_data = malloc(d.blob_len + 1);

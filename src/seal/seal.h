@@ -35,8 +35,11 @@ typedef struct {
 int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal_opts *opts,
                   const char *out, tl_err *err);
 
-/* 1 if path is a sealed model (a file starting with the sealed magic, or a directory holding
- * model.sealed); then index_path (size n) receives the path of its file 0. 0 otherwise. */
+/* 1 if path is meant as a sealed model: a directory holding an entry named model.sealed, a file
+ * named *.sealed, or a file whose first 8 bytes are the sealed magic or differ from it in at most
+ * 2 bytes; then index_path (size n) receives the path of its file 0. 0 otherwise. A damaged one
+ * (bad magic, a FIFO in place of model.sealed) is detected here so that tl_seal_read reports
+ * what is wrong with it, instead of a plaintext loader misreading it. */
 int tl_sealed_detect(const char *path, char *index_path, size_t n);
 
 /* Reads the key id from a sealed model's header (not authenticated until the key is known). */

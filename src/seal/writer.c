@@ -37,20 +37,6 @@ static void stream_fill(const seg *segs, int nseg, uint64_t off, uint8_t *buf, s
     }
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, const char *path, tl_err *err)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return tl_errf(err, TL_EIO, "%s: write failed: %s", path, strerror(errno));
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Encrypts one file. h has model_id, file_index, file_count, chunk_size and key_id set. */
 static int write_one(const char *path, const tl_data_key *key, tl_seal_header *h, const seg *segs, int nseg, tl_err *err)
 {
@@ -64,8 +50,8 @@ static int write_one(const char *path, const tl_data_key *key, tl_seal_header *h
     uint8_t fkey[32], iv[12], aad[TL_SEAL_AAD_LEN], tag[TL_GCM_TAG_LEN];
     tl_gcm g = {0};
     uint8_t *buf = malloc(cs), *ct = malloc(cs);
-    char tmp[4096] = "";
-    int fd = -1, rc;
+    tl_atomic_file af = {.fd = -1};
+    int rc;
     if (!buf || !ct) {
         rc = tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
         goto out;
@@ -75,38 +61,20 @@ static int write_one(const char *path, const tl_data_key *key, tl_seal_header *h
     tl_seal_iv(1, 0, iv);
     if ((rc = tl_gcm_seal(&g, iv, h->raw, TL_SEAL_TAG_OFF, NULL, NULL, 0, h->raw + TL_SEAL_TAG_OFF, err)))
         goto out;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        rc = tl_errf(err, TL_EINVAL, "%s: path too long", path);
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = tl_errf(err, TL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if ((rc = write_all(fd, h->raw, TL_SEAL_HEADER_LEN, path, err)))
+    if ((rc = tl_atomic_open(&af, path, 0644, err)) || (rc = tl_atomic_write(&af, h->raw, TL_SEAL_HEADER_LEN, err)))
         goto out;
     for (uint64_t i = 0; i < h->chunk_count; i++) {
         stream_fill(segs, nseg, i * cs, buf, cs);
         tl_seal_iv(0, i, iv);
         tl_seal_chunk_aad(h, i, aad);
         if ((rc = tl_gcm_seal(&g, iv, aad, sizeof aad, buf, ct, cs, tag, err)) ||
-            (rc = write_all(fd, ct, cs, path, err)) || (rc = write_all(fd, tag, sizeof tag, path, err)))
+            (rc = tl_atomic_write(&af, ct, cs, err)) || (rc = tl_atomic_write(&af, tag, sizeof tag, err)))
             goto out;
     }
-    if (fsync(fd) != 0) {
-        rc = tl_errf(err, TL_EIO, "%s: fsync failed: %s", path, strerror(errno));
-        goto out;
-    }
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd) != 0 || rename(tmp, path) != 0)
-        rc = tl_errf(err, TL_EIO, "%s: cannot finish writing: %s", path, strerror(errno));
+    rc = tl_atomic_commit(&af, err);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (rc && tmp[0])
-        unlink(tmp);
+    if (rc)
+        tl_atomic_abort(&af);
     if (buf)
         OPENSSL_cleanse(buf, cs);
     free(buf);

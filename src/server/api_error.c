@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/secmem.h"
+#include "util/secmem.h"
 
 static int vset(tl_api_error *e, int status, const char *type, const char *param, const char *code,
                 const char *fmt, va_list ap)

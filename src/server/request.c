@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/secmem.h"
+#include "util/secmem.h"
 
 /* A field name or model id from the request, made safe for a message: printable ASCII, bounded. */
 static const char *safe(const char *s, char *buf, size_t n)

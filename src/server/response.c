@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "util/codec.h"
 
 /* json_dumps allocates with jansson's allocator, which the server points at tl_sec_malloc. */

@@ -13,7 +13,7 @@
 #include "model/rng.h"
 #include "util/pool.h"
 #include "server/request.h"
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "server/textout.h"
 
 struct tl_job {

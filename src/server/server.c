@@ -19,7 +19,7 @@
 #include "server/request.h"
 #include "server/response.h"
 #include "server/sched.h"
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "server/textout.h"
 #include "tee/identity.h"
 #include "util/codec.h"

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "server/secmem.h"
+#include "util/secmem.h"
 
 void tl_textout_init(tl_textout *t, const char *const *stop, const size_t *stop_len, int nstop)
 {

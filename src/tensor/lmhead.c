@@ -7,6 +7,7 @@
 #include "util/pool.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
+#include "util/secmem.h"
 
 #define VB TL_LMHEAD_VB
 
@@ -415,7 +416,7 @@ void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const floa
     const long nblk = (V + PB - 1) / PB;
     /* chunks of 64 blocks (1024 rows, 256 KB of weights at d=64) */
     tl_parallel_for(nblk, 64, threads, packed_chunk, &j);
-    free(xt);
+    tl_sec_free(xt); /* activations of the prompt */
     if (!rowmax)
         return;
     for (int b = 0; b < nb; b++) {
@@ -433,5 +434,5 @@ void tl_lmhead_rows_packed(float *out, float *rowmax, const float *x, const floa
         }
         rowmax[b] = m;
     }
-    free(part);
+    tl_sec_free(part);
 }

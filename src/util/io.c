@@ -50,56 +50,168 @@ static int read_fd(int fd, const char *path, size_t max_bytes, uint8_t **data, s
     return 0;
 }
 
+static const char *kind_of(mode_t m)
+{
+    return S_ISFIFO(m) ? "a fifo" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a plain file";
+}
+
+int tl_open_regular(const char *path, tl_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        tl_errf(err, e == ENOENT ? TL_ENOTFOUND : e == ENXIO ? TL_EINVAL : TL_EIO, "%s: %s", path,
+                e == ENXIO ? "not a regular file (a socket or device)" : strerror(e));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        tl_errf(err, TL_EIO, "%s: %s", path, strerror(e));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        tl_errf(err, TL_EINVAL, "%s: not a regular file (%s)", path, kind_of(st.st_mode));
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        tl_errf(err, TL_EIO, "%s: %s", path, strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
 int tl_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, tl_err *err)
 {
     if (strcmp(path, "-") == 0)
         return read_fd(0, "<stdin>", max_bytes, data, len, err);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tl_open_regular(path, err);
     if (fd < 0)
-        return tl_errf(err, errno == ENOENT ? TL_ENOTFOUND : TL_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return tl_errf(err, TL_EINVAL, "%s: not a regular file", path);
-    }
+        return err ? err->code : TL_EIO;
     int rc = read_fd(fd, path, max_bytes, data, len, err);
     close(fd);
     return rc;
 }
 
-int tl_write_file_atomic(const char *path, const void *data, size_t len, int mode, tl_err *err)
+int tl_read_secret_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, tl_err *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return tl_errf(err, TL_EINVAL, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = tl_open_regular(path, err);
     if (fd < 0)
-        return tl_errf(err, TL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        return err ? err->code : TL_EIO;
+    struct stat st;
+    int rc;
+    if (fstat(fd, &st) != 0)
+        rc = tl_errf(err, TL_EIO, "%s: %s", path, strerror(errno));
+    else if (st.st_mode & 077)
+        rc = tl_errf(err, TL_EINVAL, "%s: holds a secret but its group or others may access it (mode %04o); run chmod 600 %s",
+                     path, (unsigned)(st.st_mode & 07777), path);
+    else
+        rc = read_fd(fd, path, max_bytes, data, len, err);
+    close(fd);
+    return rc;
+}
+
+int tl_atomic_open(tl_atomic_file *f, const char *path, int mode, tl_err *err)
+{
+    f->fd = -1;
+    f->mode = mode;
+    f->path = path;
+    if (snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof f->tmp) {
+        f->tmp[0] = 0;
+        return tl_errf(err, TL_EINVAL, "%s: path too long", path);
+    }
+    f->fd = mkostemp(f->tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600, random suffix */
+    if (f->fd < 0) {
+        int e = errno;
+        f->tmp[0] = 0;
+        return tl_errf(err, TL_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int tl_atomic_write(tl_atomic_file *f, const void *data, size_t len, tl_err *err)
+{
     const uint8_t *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
+    while (len) {
+        ssize_t w = write(f->fd, p, len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             int e = errno;
-            close(fd);
-            unlink(tmp);
-            return tl_errf(err, TL_EIO, "%s: write failed: %s", path, strerror(e));
+            tl_atomic_abort(f);
+            return tl_errf(err, TL_EIO, "%s: write failed: %s", f->path, strerror(e));
         }
         p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        unlink(tmp);
-        return tl_errf(err, TL_EIO, "%s: write failed: %s", path, strerror(errno));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return tl_errf(err, TL_EIO, "%s: rename failed: %s", path, strerror(e));
+        len -= (size_t)w;
     }
     return 0;
+}
+
+void tl_atomic_abort(tl_atomic_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (f->tmp[0])
+        unlink(f->tmp);
+    f->tmp[0] = 0;
+}
+
+/* Makes the rename durable: a crash right after commit keeps the new file, not the old. */
+static void sync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path) >= (int)sizeof dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: some file systems refuse fsync on directories */
+        close(fd);
+    }
+}
+
+int tl_atomic_commit(tl_atomic_file *f, tl_err *err)
+{
+    if (fchmod(f->fd, (mode_t)f->mode) != 0 || fsync(f->fd) != 0) {
+        int e = errno;
+        tl_atomic_abort(f);
+        return tl_errf(err, TL_EIO, "%s: write failed: %s", f->path, strerror(e));
+    }
+    int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0) {
+        int e = errno;
+        tl_atomic_abort(f);
+        return tl_errf(err, TL_EIO, "%s: write failed: %s", f->path, strerror(e));
+    }
+    if (rename(f->tmp, f->path) != 0) {
+        int e = errno;
+        tl_atomic_abort(f);
+        return tl_errf(err, TL_EIO, "%s: rename failed: %s", f->path, strerror(e));
+    }
+    f->tmp[0] = 0;
+    sync_dir_of(f->path);
+    return 0;
+}
+
+int tl_write_file_atomic(const char *path, const void *data, size_t len, int mode, tl_err *err)
+{
+    tl_atomic_file f;
+    int rc = tl_atomic_open(&f, path, mode, err);
+    if (!rc)
+        rc = tl_atomic_write(&f, data, len, err);
+    if (!rc)
+        rc = tl_atomic_commit(&f, err);
+    return rc;
 }
 
 int tl_mkdirs(const char *path, int mode, tl_err *err)

@@ -346,6 +346,7 @@ static void test_keys(const tl_checkpoint *ck, const tl_data_key *key)
         const char *bp = pathf("bad%s.key", "");
         unlink(bp);
         spit(bp, (const uint8_t *)bad[i].text, strlen(bad[i].text));
+        chmod(bp, 0600); /* key files must be private (tested in test_key_file_mode) */
         memset(&e, 0, sizeof e);
         int rc = tl_data_key_read(bp, &back, &e);
         CHECKF(rc != 0 && strstr(e.msg, bad[i].want), "bad key file %zu: '%s'", i, e.msg);

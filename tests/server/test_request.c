@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "server/request.h"
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "test.h"
 
 static const tl_req_limits LIM = {.max_tokens = 256, .default_max_tokens = 16, .model_id = "seed"};

@@ -10,7 +10,7 @@
 #include "formats/checkpoint.h"
 #include "model/model.h"
 #include "server/sched.h"
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "server/textout.h"
 #include "test.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/secmem.h"
+#include "util/secmem.h"
 #include "server/textout.h"
 #include "test.h"
 

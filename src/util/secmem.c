@@ -1,4 +1,4 @@
-#include "server/secmem.h"
+#include "util/secmem.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -12,11 +12,25 @@ void *tl_sec_malloc(size_t n)
     return malloc(n ? n : 1);
 }
 
+static tl_secmem_observer observer;
+static void *observer_user;
+
+void tl_secmem_set_observer(tl_secmem_observer fn, void *user)
+{
+    observer = fn;
+    observer_user = user;
+}
+
 void tl_sec_free(void *p)
 {
     if (!p)
         return;
-    OPENSSL_cleanse(p, malloc_usable_size(p));
+    size_t n = malloc_usable_size(p);
+    if (observer)
+        observer(p, n, 0, observer_user);
+    OPENSSL_cleanse(p, n);
+    if (observer)
+        observer(p, n, 1, observer_user);
     free(p);
 }
 
