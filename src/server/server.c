@@ -70,6 +70,7 @@ void tl_server_defaults(tl_server_opts *o)
     o->io_timeout = 30;
     o->recv_timeout = 20;
     o->max_connections = 64;
+    o->handshake_timeout = 5;
     o->max_queue = 256;
     o->max_batch = 8;
 }
@@ -555,6 +556,8 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     tl_net_server_opts no = {.listen = o->listen, .cert = ratls->cert, .key = ratls->key,
                              .max_body = (size_t)o->max_body, .timeout_s = o->io_timeout,
                              .request_timeout_s = o->recv_timeout, .max_conns = o->max_connections,
+                             .max_conns_per_peer = o->max_connections_per_peer,
+                             .handshake_timeout_s = o->handshake_timeout,
                              .too_large_json = big_json, .name = "serve"};
     s->net = tl_net_server_new(&no, handle, s, err);
     tl_sec_free(big_json);
