@@ -935,7 +935,7 @@ fail:
 }
 
 int tl_net_server_port(const tl_net_server *s) { return s->port; }
-int tl_net_default_per_peer(int max_conns) { return max_conns / 8 > 4 ? max_conns / 8 : 4; }
+int tl_net_default_per_peer(int max_conns) { return max_conns / 2 > 4 ? max_conns / 2 : 4; }
 int tl_net_server_connections(const tl_net_server *s) { return atomic_load(&((tl_net_server *)s)->conns); }
 
 void tl_net_server_stop(tl_net_server *s)

@@ -20,7 +20,7 @@
  * is closed after that), then a complete request within [20 s] of the handshake or of the previous
  * response, else the connection is closed (slow-loris clients); idle read/write timeout [30 s]
  * (suspended while a handed-off request is being computed); concurrent connections per client
- * address [max(4, max_conns / 8)] (IPv4 address or IPv6 /64) and in all [256]: a connection over
+ * address [max(4, max_conns / 2)] (IPv4 address or IPv6 /64) and in all [256]: a connection over
  * either limit is closed as soon as it is accepted, before its handshake, and each kind of refusal
  * is logged at most once a second (with the count of those not logged); graceful shutdown on
  * SIGINT/SIGTERM: stop accepting, cancel outstanding requests, deliver queued replies for up to
@@ -83,7 +83,7 @@ int tl_net_server_run(tl_net_server *s);
 /* Asks tl_net_server_run to shut down; safe from any thread. */
 void tl_net_server_stop(tl_net_server *s);
 void tl_net_server_free(tl_net_server *s);
-/* The default per-address connection limit for a total limit: max(4, max_conns / 8). */
+/* The default per-address connection limit for a total limit: max(4, max_conns / 2). */
 int tl_net_default_per_peer(int max_conns);
 /* Connections currently open (admitted and not yet closed). */
 int tl_net_server_connections(const tl_net_server *s);
