@@ -102,11 +102,17 @@ def start_kbs(tmp, *flags):
                 + list(flags), r"listening on https://127\.0\.0\.1:(\d+)", tmp)
 
 
+_CTX = []
+
+
 def client_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # these tests are about the transport, not about trust
-    return ctx
+    """One shared context: making one loads the system CA store, which takes longer than a handshake."""
+    if not _CTX:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # these tests are about the transport, not about trust
+        _CTX.append(ctx)
+    return _CTX[0]
 
 
 def timed_request(port, method="GET", path="/health", body=None, headers=None, conn=None, timeout=60):
