@@ -62,7 +62,6 @@ struct tl_net_req {
     struct evhttp_request *ereq; /* loop thread only; NULL once libevent freed it */
     int detached;                /* connection gone but ereq alive: we must free it */
     int armed;                   /* close detection armed on the connection */
-    int streaming;
     int drained_once;            /* end_when_drained: the output was seen empty once */
     atomic_int cancelled;
     char *method, *path, *query, *peer;
@@ -662,7 +661,6 @@ void tl_net_reply_error(tl_net_req *r, int status, const char *code, const char 
 
 void tl_net_stream_start(tl_net_req *r, int status, const char *content_type)
 {
-    r->streaming = 1;
     submit(r, OP_START, status, content_type, NULL, 0);
 }
 
