@@ -73,6 +73,8 @@ int cmd_serve(int argc, char **argv)
         {"--max-batch", TL_ARG_INT, &so.max_batch, "B", "sequences decoded together (default 8)", 1, 1024},
         {"--max-queue", TL_ARG_INT, &so.max_queue, "N", "completions waiting for a full batch before 503 (default 256)", 0, 1 << 20},
         {"--max-connections", TL_ARG_INT, &so.max_connections, "N", "concurrent connections (default 64)", 1, 65536},
+        {"--max-connections-per-peer", TL_ARG_INT, &so.max_connections_per_peer, "N", "concurrent connections per client address (default max(4, N/2))", 1, 65536},
+        {"--handshake-timeout", TL_ARG_INT, &so.handshake_timeout, "S", "seconds to finish the TLS handshake (default 5)", 1, 3600},
         {"--max-body", TL_ARG_INT, &max_body_kib, "KIB", "request body limit in KiB (default 1024)", 1, 1 << 20},
         {"--max-prompt-tokens", TL_ARG_INT, &so.max_prompt_tokens, "N", "prompt length limit (default 4096)", 1, 1 << 24},
         {"--max-tokens", TL_ARG_INT, &so.max_tokens, "N", "upper bound of a request's max_tokens (default 1024)", 1, 1 << 24},

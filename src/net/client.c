@@ -2,6 +2,7 @@
  * fresh X509_STORE holding only those certificates, so a pin cannot be bypassed by a certificate
  * from some public CA in the system store. */
 #include "net/client.h"
+#include "net/server.h" /* tl_net_tls12_ciphers */
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, (const char *)tl_net_tls12_ciphers); /* AEAD only, as the servers */
     if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);

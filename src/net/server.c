@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -31,9 +32,21 @@
 #include <jansson.h>
 #include <openssl/err.h>
 
+#include "net/peers.h"
+#include "net/ratelog.h"
 #include "util/log.h"
 
 enum { OP_REPLY, OP_START, OP_CHUNK, OP_END };
+
+/* Kinds of refused or dropped connections, each logged at most once a second (ratelog.h). */
+enum { RL_PEER, RL_GLOBAL, RL_HANDSHAKE, RL_N };
+
+typedef struct {
+    struct tl_net_server *srv;
+    int kind;
+    tl_ratelog rl;
+    struct event *flush; /* reports what was held back once the second is over */
+} rl_slot;
 
 typedef struct op {
     tl_net_req *r;
@@ -49,7 +62,6 @@ struct tl_net_req {
     struct evhttp_request *ereq; /* loop thread only; NULL once libevent freed it */
     int detached;                /* connection gone but ereq alive: we must free it */
     int armed;                   /* close detection armed on the connection */
-    int streaming;
     int drained_once;            /* end_when_drained: the output was seen empty once */
     atomic_int cancelled;
     char *method, *path, *query, *peer;
@@ -67,10 +79,12 @@ struct tl_net_server {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct event *wake, *sigint, *sigterm, *grace;
-    SSL_CTX *ctx, *reject_ctx;
+    SSL_CTX *ctx;
     tl_net_handler handler;
     void *arg;
-    int port, max_conns, timeout_s, grace_ms, request_timeout_s;
+    int port, max_conns, timeout_s, grace_ms, request_timeout_s, max_per_peer, handshake_timeout_s;
+    tl_peers *peers;             /* admitted connections per client address (loop thread) */
+    rl_slot rl[RL_N];
     size_t max_body;
     char *too_large_json;
     atomic_int conns;
@@ -90,36 +104,152 @@ struct tl_net_server {
 static int g_ex_index = -1;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-/* Per accepted connection, hung on its SSL object (ex_data): the request deadline timer. */
+/* Per accepted connection, hung on its SSL object (ex_data): admission, the deadline timer. */
 typedef struct {
     tl_net_server *srv;
     struct bufferevent *bev;
-    struct event *deadline;
+    struct event *admit;         /* runs once, right after evhttp has given the socket to bev */
+    struct event *deadline;      /* TLS handshake, then each complete request */
+    tl_peer_key key;
+    char addr[64];               /* the client's address (key) for log lines */
+    int admitted;                /* counted in srv->conns and srv->peers */
+    int handshaken;              /* TLS handshake finished */
     int nodelay;                 /* TCP_NODELAY set on the socket */
 } conn;
 
-/* Called by OpenSSL when an SSL object we counted is freed (the connection closed). */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static const char *const rl_what[RL_N] = {
+    [RL_PEER] = "connections refused (per-address limit)",
+    [RL_GLOBAL] = "connections refused (connection limit)",
+    [RL_HANDSHAKE] = "connections closed (no TLS handshake in time)",
+};
+
+/* One refused or dropped connection: a line now, or counted for a summary line. */
+static void rl_note(tl_net_server *s, int kind, const conn *c)
+{
+    rl_slot *r = &s->rl[kind];
+    unsigned long held = 0;
+    if (!tl_ratelog_event(&r->rl, mono_now(), 1.0, &held)) {
+        if (r->flush && !evtimer_pending(r->flush, NULL)) {
+            struct timeval tv = {1, 0};
+            evtimer_add(r->flush, &tv);
+        }
+        return;
+    }
+    char more[80] = "";
+    if (held)
+        snprintf(more, sizeof more, " [%lu more since the last line]", held);
+    if (kind == RL_PEER)
+        tl_log(TL_LOG_WARN, s->name, "refused a connection from %s: it has %d open (limit per address %d)%s", c->addr,
+               tl_peers_count(s->peers, &c->key), s->max_per_peer, more);
+    else if (kind == RL_GLOBAL)
+        tl_log(TL_LOG_WARN, s->name, "refused a connection from %s: %d connections open (limit %d)%s", c->addr,
+               atomic_load(&s->conns), s->max_conns, more);
+    else
+        tl_log(TL_LOG_WARN, s->name, "closed a connection from %s: no TLS handshake within %d s%s", c->addr,
+               s->handshake_timeout_s, more);
+}
+
+static void on_rl_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    rl_slot *r = arg;
+    unsigned long n = tl_ratelog_take(&r->rl, mono_now());
+    if (n)
+        tl_log(TL_LOG_WARN, r->srv->name, "%s: %lu more since the last line", rl_what[r->kind], n);
+}
+
+static void conn_close(conn *c)
+{
+    evutil_socket_t s = bufferevent_getfd(c->bev);
+    if (s >= 0)
+        shutdown(s, SHUT_RDWR); /* evhttp sees EOF and frees the connection */
+}
+
+/* Called by OpenSSL when an SSL object of ours is freed (the connection closed). */
 static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
     conn *c = ptr;
     if (!c)
         return;
-    atomic_fetch_sub(&c->srv->conns, 1);
+    if (c->admitted) {
+        atomic_fetch_sub(&c->srv->conns, 1);
+        tl_peers_del(c->srv->peers, &c->key);
+    }
+    if (c->admit)
+        event_free(c->admit);
     if (c->deadline)
         event_free(c->deadline);
     free(c);
 }
 
-/* The client did not complete a request in time (slowloris, idle keep-alive): shut the socket
- * down; evhttp sees EOF and frees the connection. */
+/* The client did not finish the TLS handshake, or a request, in time (idle sockets, slowloris,
+ * idle keep-alive): close it. */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     conn *c = arg;
-    evutil_socket_t s = bufferevent_getfd(c->bev);
-    if (s >= 0)
-        shutdown(s, SHUT_RDWR);
+    if (!c->handshaken)
+        rl_note(c->srv, RL_HANDSHAKE, c);
+    conn_close(c);
+}
+
+/* Admission, before any byte of the connection is read: evhttp's bufferevent callback is not told
+ * the socket, so this runs as an event activated there, which libevent runs in the same pass,
+ * after evhttp has set the socket and before it polls again. The per-address limit comes first,
+ * so one address cannot fill the global limit; a refused socket is closed at once. */
+static void on_admit(evutil_socket_t fd_, short what, void *arg)
+{
+    (void)fd_; (void)what;
+    conn *c = arg;
+    tl_net_server *s = c->srv;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        tl_peer_key_of((struct sockaddr *)&ss, sl, &c->key) != 0 || atomic_load(&s->stopping)) {
+        conn_close(c);
+        return;
+    }
+    tl_peer_key_str(&c->key, c->addr);
+    if (tl_peers_count(s->peers, &c->key) >= s->max_per_peer) {
+        rl_note(s, RL_PEER, c);
+        conn_close(c);
+        return;
+    }
+    if (atomic_load(&s->conns) >= s->max_conns || tl_peers_add(s->peers, &c->key, s->max_per_peer) < 0) {
+        rl_note(s, RL_GLOBAL, c);
+        conn_close(c);
+        return;
+    }
+    c->admitted = 1;
+    atomic_fetch_add(&s->conns, 1);
+    struct timeval tv = {s->handshake_timeout_s, 0};
+    if (!c->deadline || evtimer_add(c->deadline, &tv) != 0)
+        conn_close(c);
+}
+
+/* The handshake finished: from now the client has request_timeout_s for its first request. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    conn *c = SSL_get_ex_data(ssl, g_ex_index);
+    if (!c || c->handshaken)
+        return;
+    c->handshaken = 1;
+    if (c->admitted && c->deadline) {
+        struct timeval tv = {c->srv->request_timeout_s, 0};
+        evtimer_add(c->deadline, &tv);
+    }
 }
 
 static conn *conn_of(struct evhttp_request *er)
@@ -531,7 +661,6 @@ void tl_net_reply_error(tl_net_req *r, int status, const char *code, const char 
 
 void tl_net_stream_start(tl_net_req *r, int status, const char *content_type)
 {
-    r->streaming = 1;
     submit(r, OP_START, status, content_type, NULL, 0);
 }
 
@@ -550,31 +679,30 @@ void tl_net_stream_end(tl_net_req *r)
 
 /* ---------------- connections and requests (loop thread) ---------------- */
 
+/* evhttp asks for a bufferevent before it hands over the socket (so nothing can be decided here);
+ * on_admit decides right after. Returning NULL would make evhttp serve plain HTTP on the socket:
+ * if that happens (out of memory) on_request refuses every request that has no conn. */
 static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
 {
     tl_net_server *s = arg;
-    int over = atomic_load(&s->conns) >= s->max_conns || atomic_load(&s->stopping);
-    SSL *ssl = SSL_new(over ? s->reject_ctx : s->ctx);
+    SSL *ssl = SSL_new(s->ctx);
     if (!ssl)
         return NULL;
-    if (over)
-        tl_log(TL_LOG_WARN, s->name, "connection limit %d reached: refusing a TLS handshake", s->max_conns);
     struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                              BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         SSL_free(ssl);
         return NULL;
     }
-    conn *c = over ? NULL : calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);
     if (c) {
         c->srv = s;
         c->bev = bev;
         c->deadline = evtimer_new(base, on_deadline, c);
-        atomic_fetch_add(&s->conns, 1);
+        c->admit = event_new(base, -1, 0, on_admit, c);
         SSL_set_ex_data(ssl, g_ex_index, c); /* freed with the SSL object (conn_freed) */
-        struct timeval tv = {s->request_timeout_s, 0};
-        if (c->deadline)
-            evtimer_add(c->deadline, &tv);
+        if (c->admit)
+            event_active(c->admit, EV_TIMEOUT, 1);
     }
     return bev;
 }
@@ -594,7 +722,18 @@ static void on_request(struct evhttp_request *er, void *arg)
 {
     tl_net_server *s = arg;
     conn *c = conn_of(er);
-    if (c && c->deadline)
+    if (!c || !c->admitted) {
+        /* not a TLS connection we admitted (only after an allocation failure): never answer it */
+        struct evhttp_connection *ec = evhttp_request_get_connection(er);
+        struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        evhttp_add_header(evhttp_request_get_output_headers(er), "Connection", "close");
+        evhttp_send_reply(er, 503, "Service Unavailable", NULL);
+        return;
+    }
+    if (c->deadline)
         evtimer_del(c->deadline); /* the request is in: no deadline while it is being answered */
     if (c && !c->nodelay) {
         /* replies go out as several small TLS records (and streams as one per event): without
@@ -637,13 +776,6 @@ static void on_request(struct evhttp_request *er, void *arg)
 
 /* ---------------- TLS ---------------- */
 
-static int reject_hello(SSL *ssl, int *alert, void *arg)
-{
-    (void)ssl; (void)arg;
-    *alert = SSL_AD_INTERNAL_ERROR;
-    return SSL_CLIENT_HELLO_ERROR;
-}
-
 static SSL_CTX *make_ctx(const tl_net_server_opts *o, tl_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -651,8 +783,10 @@ static SSL_CTX *make_ctx(const tl_net_server_opts *o, tl_err *err)
         tl_err_ssl(err, TL_ENOMEM, "TLS context");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (tl_net_tls_policy(ctx, 1, err)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     int ok;
     if (o->cert_file || o->key_file) {
         ok = o->cert_file && o->key_file && SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) == 1 &&
@@ -684,6 +818,7 @@ static SSL_CTX *make_ctx(const tl_net_server_opts *o, tl_err *err)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    SSL_CTX_set_info_callback(ctx, on_tls_info);
     return ctx;
 }
 
@@ -738,6 +873,10 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     s->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
     s->grace_ms = o->grace_ms > 0 ? o->grace_ms : 5000;
     s->request_timeout_s = o->request_timeout_s > 0 ? o->request_timeout_s : 20;
+    s->handshake_timeout_s = o->handshake_timeout_s > 0 ? o->handshake_timeout_s : 5;
+    s->max_per_peer = o->max_conns_per_peer > 0 ? o->max_conns_per_peer : tl_net_default_per_peer(s->max_conns);
+    if (s->max_per_peer > s->max_conns)
+        s->max_per_peer = s->max_conns;
     s->max_body = o->max_body ? o->max_body : 1u << 20;
     if (o->too_large_json && !(s->too_large_json = strdup(o->too_large_json))) {
         tl_errf(err, TL_ENOMEM, "out of memory");
@@ -745,16 +884,18 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     }
     if (!(s->ctx = make_ctx(o, err)))
         goto fail;
-    s->reject_ctx = SSL_CTX_new(TLS_server_method());
-    if (!s->reject_ctx) {
-        tl_err_ssl(err, TL_ENOMEM, "TLS context");
-        goto fail;
-    }
-    SSL_CTX_set_client_hello_cb(s->reject_ctx, reject_hello, NULL);
+    s->peers = tl_peers_new(s->max_conns);
     s->base = event_base_new();
     s->http = s->base ? evhttp_new(s->base) : NULL;
     s->wake = s->base ? event_new(s->base, -1, 0, on_wake, s) : NULL;
-    if (!s->http || !s->wake) {
+    int rl_ok = 1;
+    for (int k = 0; k < RL_N; k++) {
+        s->rl[k].srv = s;
+        s->rl[k].kind = k;
+        s->rl[k].flush = s->base ? evtimer_new(s->base, on_rl_flush, &s->rl[k]) : NULL;
+        rl_ok = rl_ok && s->rl[k].flush;
+    }
+    if (!s->http || !s->wake || !s->peers || !rl_ok) {
         tl_errf(err, TL_ENOMEM, "cannot create the event loop");
         goto fail;
     }
@@ -792,6 +933,7 @@ fail:
 }
 
 int tl_net_server_port(const tl_net_server *s) { return s->port; }
+int tl_net_default_per_peer(int max_conns) { return max_conns / 2 > 4 ? max_conns / 2 : 4; }
 int tl_net_server_connections(const tl_net_server *s) { return atomic_load(&((tl_net_server *)s)->conns); }
 
 void tl_net_server_stop(tl_net_server *s)
@@ -882,10 +1024,13 @@ void tl_net_server_free(tl_net_server *s)
         event_free(s->sigint);
     if (s->sigterm)
         event_free(s->sigterm);
+    for (int k = 0; k < RL_N; k++)
+        if (s->rl[k].flush)
+            event_free(s->rl[k].flush);
     if (s->base)
         event_base_free(s->base);
     SSL_CTX_free(s->ctx);
-    SSL_CTX_free(s->reject_ctx);
+    tl_peers_free(s->peers);
     pthread_mutex_destroy(&s->lock);
     free(s->too_large_json);
     free(s);

@@ -16,10 +16,13 @@
  *
  * Limits (defaults in brackets): request body [1 MiB] → 413 with a JSON error (bodies beyond
  * twice the limit are cut off by evhttp, whose 413 has an HTML body); header block [16 KiB] → 400;
- * a complete request within [20 s] of the connection opening or of the previous response, else
- * the connection is closed (slow-loris clients); idle read/write timeout [30 s] (suspended while a
- * handed-off request is being computed);
- * concurrent connections [256] (further TLS handshakes are refused); graceful shutdown on
+ * a finished TLS handshake within [5 s] of the connection opening (so a socket that sends nothing
+ * is closed after that), then a complete request within [20 s] of the handshake or of the previous
+ * response, else the connection is closed (slow-loris clients); idle read/write timeout [30 s]
+ * (suspended while a handed-off request is being computed); concurrent connections per client
+ * address [max(4, max_conns / 2)] (IPv4 address or IPv6 /64) and in all [256]: a connection over
+ * either limit is closed as soon as it is accepted, before its handshake, and each kind of refusal
+ * is logged at most once a second (with the count of those not logged); graceful shutdown on
  * SIGINT/SIGTERM: stop accepting, cancel outstanding requests, deliver queued replies for up to
  * [5 s], then tl_net_server_run returns.
  *
@@ -59,6 +62,8 @@ typedef struct {
     size_t max_headers;            /* 0 = 16 KiB */
     int timeout_s;                 /* 0 = 30 */
     int max_conns;                 /* 0 = 256 */
+    int max_conns_per_peer;        /* 0 = tl_net_default_per_peer(max_conns); at most max_conns */
+    int handshake_timeout_s;       /* 0 = 5: from accept to the end of the TLS handshake */
     int grace_ms;                  /* 0 = 5000: how long shutdown waits for outstanding replies */
     int request_timeout_s;         /* 0 = 20: time allowed to send one complete request */
     int no_signals;                /* 1: do not handle SIGINT/SIGTERM */
@@ -78,7 +83,9 @@ int tl_net_server_run(tl_net_server *s);
 /* Asks tl_net_server_run to shut down; safe from any thread. */
 void tl_net_server_stop(tl_net_server *s);
 void tl_net_server_free(tl_net_server *s);
-/* Connections currently open (TLS sessions accepted and not yet closed). */
+/* The default per-address connection limit for a total limit: max(4, max_conns / 2). */
+int tl_net_default_per_peer(int max_conns);
+/* Connections currently open (admitted and not yet closed). */
 int tl_net_server_connections(const tl_net_server *s);
 
 /* ---- requests: read from any thread until the final reply ---- */
@@ -102,6 +109,12 @@ void tl_net_stream_start(tl_net_req *r, int status, const char *content_type);
 /* Returns -1 (and drops the data) once the request is cancelled. */
 int tl_net_stream_send(tl_net_req *r, const void *data, size_t len);
 void tl_net_stream_end(tl_net_req *r);
+
+/* The TLS policy of both servers and of the clients (docs/threat-model.md): TLS 1.2 or 1.3, AEAD
+ * suites with ECDHE only, no renegotiation or compression; for servers (server = 1) also no session
+ * tickets and no session cache, so no session is ever resumed. */
+extern const char tl_net_tls12_ciphers[];  /* OpenSSL cipher list of the TLS 1.2 suites allowed */
+int tl_net_tls_policy(SSL_CTX *ctx, int server, tl_err *err);
 
 /* A fresh self-signed P-256 certificate for `names` (comma-separated DNS names and IP
  * addresses, e.g. "localhost,127.0.0.1"), valid for `days`. */

@@ -1,4 +1,4 @@
-/* Self-signed certificates and fingerprints for the HTTPS plumbing (server.h). */
+/* The TLS policy, self-signed certificates and fingerprints for the HTTPS plumbing (server.h). */
 #include "net/server.h"
 
 #include <arpa/inet.h>
@@ -8,6 +8,31 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+
+/* TLS 1.2: forward-secret AEAD suites only (no CBC, no SHA-1 MACs, no static RSA); TLS 1.3 keeps
+ * OpenSSL's default suites, which are all AEAD. */
+const char tl_net_tls12_ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+int tl_net_tls_policy(SSL_CTX *ctx, int server, tl_err *err)
+{
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, tl_net_tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256") != 1)
+        return tl_err_ssl(err, TL_ECRYPTO, "TLS cipher policy");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    if (server) {
+        /* No resumption at all: a ticket is encrypted under a key that lives as long as the
+         * process, so whoever later reads that key (or a stolen ticket plus it) could decrypt
+         * every resumed session; and every session here is a fresh, cheap handshake anyway. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    return 0;
+}
 
 static int add_ext(X509 *cert, int nid, const char *value)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "net/server.h"
 #include "server/ratls.h"
 #include "util/codec.h"
 
@@ -73,7 +74,7 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *arg)
 {
     (void)curl;
     SSL_CTX_set_cert_verify_callback((SSL_CTX *)sslctx, verify_cb, arg);
-    SSL_CTX_set_min_proto_version((SSL_CTX *)sslctx, TLS1_2_VERSION);
+    tl_net_tls_policy((SSL_CTX *)sslctx, 0, NULL); /* TLS 1.2+, AEAD suites only */
     return CURLE_OK;
 }
 

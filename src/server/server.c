@@ -1,13 +1,18 @@
-/* HTTP routes of the inference server (docs/api.md). Handlers run on src/net's loop thread;
- * completions are handed to the scheduler, whose thread sends their text back through src/net's
- * thread-safe reply calls. Nothing here logs request content: only method, route, status,
- * token counts and timings reach the metrics. */
+/* HTTP routes of the inference server (docs/api.md). Routing, authentication and the cheap
+ * routes run on src/net's loop thread. Everything whose cost grows with the body (JSON parsing,
+ * tokenizing: /v1/completions, /tokenize, /detokenize) runs on the "prep" thread, so a client
+ * sending megabytes never stalls the loop that serves everyone else; completions then go to the
+ * scheduler, whose thread sends their text back through src/net's thread-safe reply calls.
+ * Nothing here logs request content: only method, route, status, token counts and timings reach
+ * the metrics. */
 #include "server/server.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +41,22 @@ struct tl_server {
     tl_req_limits lim;
     time_t started;
     char *attestation_json; /* GET /attestation: fixed for the server's life */
+    size_t max_token_bytes; /* the tokenizer's longest token: bounds the bytes of a legal prompt */
+    /* the prep thread and its queue (bounded by max_connections: one request per connection) */
+    pthread_t prep_thread;
+    int prep_started, prep_quit, prep_len;
+    pthread_mutex_t prep_lock;
+    pthread_cond_t prep_cv;
+    struct prep_item *prep_head, *prep_tail;
 };
+
+/* A request waiting for the prep thread. */
+typedef struct prep_item {
+    tl_net_req *r;
+    tl_endpoint ep;
+    double t0;
+    struct prep_item *next;
+} prep_item;
 
 /* One completion in flight; lives from the handler until its final reply. */
 typedef struct {
@@ -48,6 +68,11 @@ typedef struct {
     double t0;
     char *acc; /* non-streaming: the text so far (tl_sec_malloc'd) */
     size_t acc_len, acc_cap;
+    /* Held by the prep thread from submission until the stream has been opened, so the
+     * scheduler's first event cannot overtake the stream's start (gate_passed: scheduler only). */
+    pthread_mutex_t gate;
+    int gate_passed;
+    atomic_int refs; /* the prep thread's and the scheduler's (its last notification) */
 } comp;
 
 static double now_s(void)
@@ -70,6 +95,7 @@ void tl_server_defaults(tl_server_opts *o)
     o->io_timeout = 30;
     o->recv_timeout = 20;
     o->max_connections = 64;
+    o->handshake_timeout = 5;
     o->max_queue = 256;
     o->max_batch = 8;
 }
@@ -95,9 +121,12 @@ static void reply_error(tl_server *s, tl_net_req *r, tl_endpoint ep, const tl_ap
 
 /* ---------------- completions: the scheduler's side ---------------- */
 
-static void comp_free(comp *c)
+static void comp_unref(comp *c)
 {
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
     tl_sec_free(c->acc);
+    pthread_mutex_destroy(&c->gate);
     OPENSSL_cleanse(c, sizeof *c);
     free(c);
 }
@@ -125,6 +154,11 @@ static void on_progress(tl_job *job, void *arg)
 {
     tl_server *s = arg;
     comp *c = tl_job_user(job);
+    if (!c->gate_passed) {
+        pthread_mutex_lock(&c->gate); /* waits until the prep thread has opened the stream */
+        pthread_mutex_unlock(&c->gate);
+        c->gate_passed = 1;
+    }
     char *text;
     size_t len;
     tl_job_status st;
@@ -201,10 +235,10 @@ static void on_progress(tl_job *job, void *arg)
             reply_error(s, c->r, TL_EP_COMPLETIONS, &e, c->t0);
         }
     }
-    comp_free(c);
+    comp_unref(c);
 }
 
-/* ---------------- completions: the handler ---------------- */
+/* ---------------- completions: the handler (prep thread) ---------------- */
 
 static void handle_completion(tl_server *s, tl_net_req *r, double t0)
 {
@@ -217,6 +251,14 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
     comp *c = NULL;
     if (tl_completion_parse((const char *)body, blen, &s->lim, &q, &e))
         goto fail;
+    /* Every token covers at most max_token_bytes of the text (invalid UTF-8 only grows when
+     * repaired), so a longer prompt cannot fit: refuse it without the tokenizer's O(size) work. */
+    if (q.prompt_len > (size_t)s->o.max_prompt_tokens * s->max_token_bytes) {
+        tl_api_bad_field(&e, "prompt", "prompt is %zu bytes, more than %d tokens can hold (no token is longer than %zu bytes); "
+                         "this server accepts at most %d tokens", q.prompt_len, s->o.max_prompt_tokens, s->max_token_bytes,
+                         s->o.max_prompt_tokens);
+        goto fail;
+    }
     tl_err err = {0};
     if (tl_tokenizer_encode(s->tok, q.prompt, q.prompt_len, 0, &ids, &n, &err)) {
         tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
@@ -241,6 +283,8 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
         tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         goto fail;
     }
+    pthread_mutex_init(&c->gate, NULL);
+    atomic_init(&c->refs, 2);
     c->srv = s;
     c->r = r;
     c->stream = q.stream;
@@ -263,9 +307,12 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
         tl_net_set_header(r, "X-Accel-Buffering", "no");
     }
     int full = 0;
+    pthread_mutex_lock(&c->gate);
     tl_job *job = tl_sched_submit(s->sched, &spec, &full, &err);
     if (!job) {
-        comp_free(c);
+        pthread_mutex_unlock(&c->gate);
+        comp_unref(c);
+        comp_unref(c);
         c = NULL;
         if (full)
             tl_api_errorf(&e, 503, "server_error", NULL, "overloaded",
@@ -274,11 +321,13 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
             tl_api_errorf(&e, 500, "server_error", NULL, NULL, "cannot queue the completion");
         goto fail;
     }
-    /* From here the scheduler owns the reply (on_progress) and c may already be gone. Its replies
-     * from other threads are queued behind this call, which src/net runs at once on this thread:
-     * the stream opens before any event, so the client sees it while the request waits its turn. */
+    /* From here the scheduler owns the reply (on_progress). Its first notification waits at the
+     * gate, so the stream opens before any event and the client sees it while the request waits
+     * its turn; the gate is the last use of c here. */
     if (stream)
         tl_net_stream_start(r, 200, "text/event-stream");
+    pthread_mutex_unlock(&c->gate);
+    comp_unref(c);
     tl_job_unref(job);
     tl_sec_free(ids);
     tl_completion_req_free(&q);
@@ -444,6 +493,98 @@ static const route routes[] = {
     {"/attestation", 0, "GET", TL_EP_ATTESTATION, 1},
 };
 
+/* ---------------- the prep thread ---------------- */
+
+static void prep_run(tl_server *s, prep_item *it)
+{
+    if (tl_net_req_cancelled(it->r)) {
+        /* the client left while the request waited: skip the work; the reply is dropped */
+        tl_api_error e = {0};
+        tl_api_errorf(&e, 499, "server_error", NULL, "cancelled", "the client closed the connection");
+        reply_error(s, it->r, it->ep, &e, it->t0);
+    } else if (it->ep == TL_EP_COMPLETIONS) {
+        handle_completion(s, it->r, it->t0);
+    } else if (it->ep == TL_EP_TOKENIZE) {
+        handle_tokenize(s, it->r, it->t0);
+    } else {
+        handle_detokenize(s, it->r, it->t0);
+    }
+    free(it);
+}
+
+static void *prep_loop(void *arg)
+{
+    tl_server *s = arg;
+    pthread_mutex_lock(&s->prep_lock);
+    for (;;) {
+        while (!s->prep_quit && !s->prep_head)
+            pthread_cond_wait(&s->prep_cv, &s->prep_lock);
+        if (s->prep_quit)
+            break;
+        prep_item *it = s->prep_head;
+        s->prep_head = it->next;
+        if (!s->prep_head)
+            s->prep_tail = NULL;
+        s->prep_len--;
+        pthread_mutex_unlock(&s->prep_lock);
+        prep_run(s, it);
+        pthread_mutex_lock(&s->prep_lock);
+    }
+    pthread_mutex_unlock(&s->prep_lock);
+    return NULL;
+}
+
+/* Loop thread: queues a request for the prep thread; 0, or -1 when full (or out of memory). */
+static int prep_submit(tl_server *s, tl_net_req *r, tl_endpoint ep, double t0)
+{
+    prep_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return -1;
+    it->r = r;
+    it->ep = ep;
+    it->t0 = t0;
+    pthread_mutex_lock(&s->prep_lock);
+    if (s->prep_len >= s->o.max_connections || s->prep_quit) {
+        pthread_mutex_unlock(&s->prep_lock);
+        free(it);
+        return -1;
+    }
+    if (s->prep_tail)
+        s->prep_tail->next = it;
+    else
+        s->prep_head = it;
+    s->prep_tail = it;
+    s->prep_len++;
+    pthread_cond_signal(&s->prep_cv);
+    pthread_mutex_unlock(&s->prep_lock);
+    return 0;
+}
+
+/* Stops the prep thread; requests still queued are answered 503 (delivered only if the network
+ * layer still runs; otherwise they go with it). */
+static void prep_stop(tl_server *s)
+{
+    if (!s->prep_started)
+        return;
+    pthread_mutex_lock(&s->prep_lock);
+    s->prep_quit = 1;
+    prep_item *rest = s->prep_head;
+    s->prep_head = s->prep_tail = NULL;
+    s->prep_len = 0;
+    pthread_cond_signal(&s->prep_cv);
+    pthread_mutex_unlock(&s->prep_lock);
+    pthread_join(s->prep_thread, NULL);
+    s->prep_started = 0;
+    while (rest) {
+        prep_item *next = rest->next;
+        tl_api_error e = {0};
+        tl_api_errorf(&e, 503, "server_error", NULL, "shutting_down", "the server is shutting down");
+        reply_error(s, rest->r, rest->ep, &e, rest->t0);
+        free(rest);
+        rest = next;
+    }
+}
+
 static void handle(tl_net_req *r, void *arg)
 {
     tl_server *s = arg;
@@ -481,12 +622,18 @@ static void handle(tl_net_req *r, void *arg)
         return;
     }
     switch (rt->ep) {
-    case TL_EP_COMPLETIONS: handle_completion(s, r, t0); break;
+    case TL_EP_COMPLETIONS:
+    case TL_EP_TOKENIZE:
+    case TL_EP_DETOKENIZE:
+        if (prep_submit(s, r, rt->ep, t0)) {
+            tl_api_errorf(&e, 503, "server_error", NULL, "overloaded",
+                          "the server is at capacity (%d requests being parsed); retry later", s->o.max_connections);
+            reply_error(s, r, rt->ep, &e, t0);
+        }
+        break;
     case TL_EP_MODELS: handle_models(s, r, path, t0); break;
     case TL_EP_HEALTH: handle_health(s, r, t0); break;
     case TL_EP_METRICS: handle_metrics(s, r, t0); break;
-    case TL_EP_TOKENIZE: handle_tokenize(s, r, t0); break;
-    case TL_EP_DETOKENIZE: handle_detokenize(s, r, t0); break;
     default: reply_json(s, r, TL_EP_ATTESTATION, 200, s->attestation_json, t0); break;
     }
 }
@@ -540,10 +687,19 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     s->lim.model_id = o->model_id;
     s->metrics = tl_metrics_new();
     s->attestation_json = attestation_json(ratls);
+    pthread_mutex_init(&s->prep_lock, NULL);
+    pthread_cond_init(&s->prep_cv, NULL);
     if (!s->metrics || !s->attestation_json) {
         tl_errf(err, TL_ENOMEM, "out of memory");
         goto fail;
     }
+    for (uint32_t id = 0, n = tl_tokenizer_vocab_size(tok); id < n; id++) {
+        size_t len = 0;
+        if (tl_tokenizer_token_bytes(tok, id, &len) && len > s->max_token_bytes)
+            s->max_token_bytes = len;
+    }
+    if (!s->max_token_bytes)
+        s->max_token_bytes = 1;
     tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .tok = tok, .max_batch = o->max_batch,
                         .max_queue = o->max_queue, .threads = o->threads, .metrics = s->metrics,
                         .notify = on_progress, .notify_user = s};
@@ -556,11 +712,18 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     tl_net_server_opts no = {.listen = o->listen, .cert = ratls->cert, .key = ratls->key,
                              .max_body = (size_t)o->max_body, .timeout_s = o->io_timeout,
                              .request_timeout_s = o->recv_timeout, .max_conns = o->max_connections,
+                             .max_conns_per_peer = o->max_connections_per_peer,
+                             .handshake_timeout_s = o->handshake_timeout,
                              .too_large_json = big_json, .name = "serve"};
     s->net = tl_net_server_new(&no, handle, s, err);
     tl_sec_free(big_json);
     if (!s->net)
         goto fail;
+    if (pthread_create(&s->prep_thread, NULL, prep_loop, s)) {
+        tl_errf(err, TL_EIO, "cannot start the request thread");
+        goto fail;
+    }
+    s->prep_started = 1;
     return s;
 fail:
     tl_server_free(s);
@@ -586,10 +749,14 @@ void tl_server_free(tl_server *s)
 {
     if (!s)
         return;
-    /* the scheduler first: its last notifications still reply through the network layer */
+    /* the prep thread first (it submits to the scheduler), then the scheduler: their last
+     * replies still go through the network layer */
+    prep_stop(s);
     tl_sched_free(s->sched);
     tl_net_server_free(s->net);
     tl_metrics_free(s->metrics);
     free(s->attestation_json);
+    pthread_cond_destroy(&s->prep_cv);
+    pthread_mutex_destroy(&s->prep_lock);
     free(s);
 }

@@ -23,6 +23,8 @@ typedef struct {
     int io_timeout;              /* seconds a connection may stay idle (default 30) */
     int recv_timeout;            /* seconds to send one whole request, however slowly (default 20) */
     int max_connections;         /* default 64 */
+    int max_connections_per_peer;/* per client address (IPv4, IPv6 /64); 0 = max(4, max_connections / 2) */
+    int handshake_timeout;       /* seconds from accept to a finished TLS handshake (default 5) */
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */
     int threads;                 /* compute threads (0 = OpenMP default) */

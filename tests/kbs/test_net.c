@@ -335,6 +335,7 @@ int main(void)
     pthread_join(th, NULL);
     tl_net_server_free(s);
     so.max_conns = 6;
+    so.max_conns_per_peer = 6; /* one address may take them all: this checks the global limit */
     s = tl_net_server_new(&so, handle, NULL, &e);
     CHECKF(s != NULL, "%s", e.msg);
     if (!s)
