@@ -8,11 +8,11 @@ set -u
 bin=${TEELM_BIN:?}
 shared=${TEELM_SHARED:-../shared}
 text="$shared/data/sales_textbook.txt"
-tok="$shared/data/cl100k_base.tiktoken"
-if [ ! -f "$text" ] || [ ! -f "$tok" ]; then
-  echo "SKIP: shared data ($text, $tok) is absent"; exit 77
-fi
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
+[ -f "$text" ] || skip_shared "the prototype's training text $text is absent"
 tmp=$(mktemp -d /tmp/teelm-kbs-e2e-XXXXXX)
+tok=$(cl100k "$tmp") || skip "no cl100k_base ($shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 kbs_pid=
 cleanup() {
   if [ -n "$kbs_pid" ]; then kill "$kbs_pid" 2>/dev/null; wait "$kbs_pid" 2>/dev/null; fi
