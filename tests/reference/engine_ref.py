@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the engine tests (tests/engine/test_engine_torch.c).
+"""Independent PyTorch reference for the engine tests (tests/model/test_engine_torch.c).
 
 The prototype's Model exactly as design.md section 3 describes it (post-norm blocks, per-head
 q/k/v without bias, scores divided by 1/sqrt(head), causal mask, sinusoidal positions, ReLU MLP,
