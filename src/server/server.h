@@ -25,7 +25,7 @@ typedef struct {
     int max_connections;         /* default 64 */
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */
-    int threads;                 /* compute threads (0 = OpenMP default) */
+    int threads;                 /* compute threads (0 = the engine's default, tensor/pool.h) */
     const tl_apikeys *keys;      /* NULL: no authentication */
 } tl_server_opts;
 
