@@ -12,7 +12,7 @@ build=${BUILD:-$root/build}
 py=${TEELM_PYTHON:-/usr/bin/python3}
 reps=${REPS:-15}
 teelm=$build/teelm
-loader=$build/tests/weights/bench_weights_load
+loader=$build/tests/formats/bench_weights_load
 if [ ! -x "$teelm" ] || [ ! -x "$loader" ]; then echo "build first: make build"; exit 1; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -18,7 +18,7 @@
  * (pth.c 233 -> 248, pickle.c 820 -> 1119 edges vs the old target on the same seeds; the mutator itself
  * is built without coverage instrumentation, so it adds nothing to cov.) The first such run found
  * NULL-pointer UB on empty MARK groups in pickle.c ("(t" before any push, "}(u"), now fixed and tested
- * in tests/weights/test_pth_hostile.c. */
+ * in tests/formats/test_pth_hostile.c. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,6 +13,7 @@ PKGS=(
   libpcre2-dev                                # tiktoken pre-tokenizer regexes (JIT)
   libzip-dev                                  # PyTorch .pth archives
   python3 python3-torch python3-numpy         # independent reference for the model math
+  python3-cryptography                        # independent reader of sealed files (tests/reference/sealed_ref.py)
   nodejs npm                                  # npm tiktoken: independent tokenizer reference
   clang libclang-rt-14-dev                    # libFuzzer targets
   shellcheck nginx-light libnginx-mod-stream wrk jq xxd curl ca-certificates   # stream: scale-out test

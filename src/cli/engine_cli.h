@@ -16,7 +16,7 @@
 
 /* Checks --tee; returns 2 after printing a usage error. */
 int tl_cli_check_open_flags(const tl_cmdspec *spec, const tl_open_opts *o);
-/* Applies --threads (0 = OpenMP default). */
+/* Applies --threads (0 = the engine's default: OMP_NUM_THREADS if set, else the online CPUs). */
 void tl_cli_set_threads(int n);
 /* Loads --tokens FILE, or tokenizes --data FILE with tok. */
 int tl_cli_load_data(const char *data, const char *tokens, const tl_tokenizer *tok, tl_dataset *ds, tl_err *err);

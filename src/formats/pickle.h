@@ -1,4 +1,4 @@
-/* A restricted unpickler for torch.save state_dicts (data.pkl of a .pth zip; design.md section 4).
+/* A restricted unpickler for torch.save state_dicts (data.pkl of a .pth zip; docs/weights-format.md).
  * It is a data parser, not a Python VM: it knows only the protocol-2 opcodes torch.save emits and
  * the globals a state_dict of tensors needs (collections.OrderedDict,
  * torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.*Storage), and refuses

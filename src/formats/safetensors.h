@@ -1,4 +1,4 @@
-/* safetensors reader and writer (https://github.com/huggingface/safetensors, design.md section 4):
+/* safetensors reader and writer (https://github.com/huggingface/safetensors, docs/weights-format.md):
  *   u64 little-endian N | N bytes of JSON header | data
  * The header maps tensor names to {"dtype","shape","data_offsets":[begin,end]} (offsets relative to
  * the data section) plus an optional "__metadata__" object of string -> string.

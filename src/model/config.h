@@ -2,7 +2,7 @@
  *   {"vocab_size":100070,"context_length":16,"d_model":64,"n_layer":8,"n_head":4,"d_ff":256,
  *    "norm":"post","attn_scale":"sqrt","pos":"sinusoidal","act":"relu","tie_embeddings":false,
  *    "dropout":0.1,"ln_eps":1e-5}
- * Defaults are the seed model (design.md section 3), including its sqrt(head) attention quirk. */
+ * Defaults are the seed model (docs/model-config.md), including its sqrt(head) attention quirk. */
 #ifndef TEELM_MODEL_CONFIG_H
 #define TEELM_MODEL_CONFIG_H
 

@@ -1,4 +1,5 @@
-/* Forward and backward passes of the transformer (design.md section 3 and its variants).
+/* Forward and backward passes of the transformer (docs/engine.md; the seed model and its variants:
+ * docs/model-config.md).
  * Activations are rows of packed sequences (tensor/attention.h); training keeps every layer's
  * activations for the backward pass, inference lets all layers share one set of buffers. */
 #include "model/model.h"

@@ -1,5 +1,5 @@
 /* The model: forward, backward and inference over a parameter arena (model/params.h).
- * docs/engine.md describes the computation; design.md section 3 defines the seed model.
+ * docs/engine.md describes the computation; docs/model-config.md defines the seed model.
  *
  * Parameters are never owned here: every call takes `const float *params` (tl_params_arena_floats
  * floats), so many workspaces can share one read-only copy. Workspaces own activations only. */

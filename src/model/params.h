@@ -2,7 +2,7 @@
  * tl_params_list(); gradients and AdamW moments use arrays of the same size and layout. Everything
  * here follows from one declarative table per architecture in params.c.
  *
- * Names are the PyTorch state_dict names of the prototype (design.md section 3), so weight files
+ * Names are the PyTorch state_dict names of the prototype (docs/weights-format.md), so weight files
  * map 1:1 to arena slices. Per-head q/k/v weights of one block are placed so that the q heads
  * 0..H-1, then the k heads, then the v heads are contiguous: the engine can treat them as one
  * fused [3*d_model, d_model] matrix while files keep the per-head names.

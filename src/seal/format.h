@@ -65,7 +65,6 @@ typedef struct {
     tl_seal_file_entry *files;
     char tokenizer_name[256];
     uint64_t tokenizer_len;
-    uint8_t tokenizer_sha256[32];
     int has_tokenizer;
 } tl_seal_manifest;
 

@@ -1,6 +1,6 @@
 /* Batched decoding of concurrent completions. One scheduler thread steps every active sequence
- * together: one tl_infer_last_logits pass over the batch (so the output matrix, the bulk of the
- * weights, is read once per step for all of them), then each sequence samples its next token with
+ * together: one tl_infer_step pass over the batch, each sequence in its own KV-cache slot (so the
+ * output matrix, the bulk of the weights, is read once per step for all of them), then each sequence samples its next token with
  * its own seeded RNG — a sequence's text depends only on its prompt, parameters and seed, never on
  * its batch mates. Waiting jobs queue (bounded) and join the batch as slots free up.
  *

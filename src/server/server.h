@@ -27,7 +27,7 @@ typedef struct {
     int handshake_timeout;       /* seconds from accept to a finished TLS handshake (default 5) */
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */
-    int threads;                 /* compute threads (0 = OpenMP default) */
+    int threads;                 /* compute threads (0 = the engine's default, tensor/pool.h) */
     const tl_apikeys *keys;      /* NULL: no authentication */
 } tl_server_opts;
 

@@ -1,6 +1,6 @@
 /* Strict parser for Intel DCAP quotes: SGX v3 (tee_type 0) and TDX v4 (tee_type 0x81), layouts in
  * docs/attestation.md. Parsing checks structure only (every length, every bound, certification data
- * type 5 present); signatures are verified by verify_dcap.c / verify_sim.c. Pointers point into the
+ * type 5 present); signatures are verified by verify_dcap.c / verify.c (tl_verify_sim). Pointers point into the
  * caller's buffer. */
 #ifndef TEELM_TEE_QUOTE_H
 #define TEELM_TEE_QUOTE_H

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates the simulation CA chain that tee_sim.c signs with and verify_sim.c recognises, and prints
+# Generates the simulation CA chain that tee_sim.c signs with and verify.c (tl_verify_sim) recognises, and prints
 # src/tee/sim_ca.c. Run once; the output is committed. Everything here is PUBLIC by design: the sim
 # backend protects nothing, and anyone may forge sim evidence. Only the PCK leaf key is kept (the sim
 # backend signs QE reports with it); the root and intermediate keys are discarded after signing.

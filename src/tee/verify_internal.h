@@ -1,4 +1,4 @@
-/* Shared between verify.c, verify_sim.c and verify_dcap.c. */
+/* Shared between verify.c (which holds tl_verify_sim) and verify_dcap.c. */
 #ifndef TEELM_TEE_VERIFY_INTERNAL_H
 #define TEELM_TEE_VERIFY_INTERNAL_H
 

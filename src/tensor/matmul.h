@@ -1,5 +1,6 @@
 /* Linear layers (nn.Linear semantics: y = x·Wᵀ + b, W stored [out, in] row-major like PyTorch).
- * Register-tiled SIMD kernels (tensor/simd.h), OpenMP over row and column tiles. */
+ * Register-tiled SIMD kernels (tensor/simd.h, tensor/tile.h), row and column tiles split across the
+ * engine's worker pool (tensor/pool.h, tl_parallel_for). */
 #ifndef TEELM_TENSOR_MATMUL_H
 #define TEELM_TENSOR_MATMUL_H
 

@@ -4,8 +4,10 @@
 set -u
 bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
-D=${TEELM_SHARED:-../shared}/fixtures/dcap
-[ -f "$D/SOURCES.txt" ] || { echo "SKIP: $D is absent"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
+D=$(fixture dcap)
+[ -f "$D/SOURCES.txt" ] || skip "$D is absent (tests/fixtures/dcap is part of the repository)"
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 srv=""

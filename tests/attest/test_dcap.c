@@ -127,7 +127,7 @@ static void test_fixture_results(void)
     /* Set C: TDX v4, older collateral — every check passes but no TCB level matches.
      * NOTE: SOURCES.txt says "No trailing bytes", but the upstream file ends with the 39 bytes
      * "\nextra bytes(only for testing purpose)\n" after the signature data (which ends at 4935).
-     * design.md's rule (accept zero padding only) refuses the file as is; the quote itself
+     * docs/attestation.md's rule (accept zero padding only) refuses the file as is; the quote itself
      * (its first 4935 bytes) reaches the expected result. */
     set c = load_set("fixtures/dcap/tdx_v4_quote_google_spr_e4.bin", "fixtures/dcap/tdx_v4_quote_google_spr_e4_collateral.json");
     CHECK(c.n == 4974 && memcmp(c.q + 4935, "\nextra bytes(only for testing purpose)\n", 39) == 0);

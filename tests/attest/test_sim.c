@@ -88,7 +88,7 @@ static void test_round_trip(void)
     CHECK(tl_tee_self(t, &self, &e) == 0);
     CHECK(memcmp(self.mrenclave, id.mrenclave, 32) == 0 && self.simulated == 1);
 
-    /* the layout is a DCAP v3 quote: design.md offsets */
+    /* the layout is a DCAP v3 quote: docs/attestation.md offsets */
     CHECK(n > 1100);
     CHECK(tl_le16(ev) == 3 && tl_le16(ev + 2) == 2 && tl_le32(ev + 4) == 0);
     CHECK(memcmp(ev + 112, id.mrenclave, 32) == 0);

@@ -3,7 +3,9 @@
 # and must not import any function that forks or runs another program.
 set -u
 bin=${TEELM_BIN:?}
-command -v readelf >/dev/null || { echo "SKIP: readelf (binutils) is not installed"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
+command -v readelf >/dev/null || skip "readelf (binutils) is not installed"
 fail=0; pass=0
 if readelf -h "$bin" | grep -q 'Type:.*DYN'; then pass=$((pass+1)); else echo "FAIL: $bin is not PIE"; fail=$((fail+1)); fi
 bad=$(readelf --dyn-syms -W "$bin" | awk '$7 == "UND" {print $8}' | sed 's/@.*//' |

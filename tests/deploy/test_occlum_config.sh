@@ -7,19 +7,18 @@ set -u
 bin=${TEELM_BIN:?}
 shared=${TEELM_SHARED:-../shared}
 src=${TEELM_SRC:?}
-command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "$src/tests/util/skip.sh"
+command -v curl >/dev/null || skip "curl is not installed"
 # A sanitizer build reserves terabytes of shadow memory and doubles heap use: its memory says
-# nothing about what `teelm serve` needs in an enclave. The normal build runs this test.
+# nothing about what `teelm serve` needs in an enclave. The normal build runs this test; the
+# sanitizer build does not register it (label nosan), so reaching here with one is a mistake.
 if readelf -d "$bin" 2>/dev/null | grep -q 'libasan\|libubsan'; then
-  echo "SKIP: $bin is a sanitizer build; its memory use is not teelm's"; exit 77
+  skip "$bin is a sanitizer build; its memory use is not teelm's (run this test in the normal build)"
 fi
-tok=""
-for t in "$shared/data/cl100k_base.tiktoken" "$src/node_modules/tiktoken/encoders/cl100k_base.json"; do
-  [ -f "$t" ] && { tok=$t; break; }
-done
-[ -n "$tok" ] || { echo "SKIP: no cl100k_base tokenizer (../shared absent and npm tiktoken not installed)"; exit 77; }
 
 tmp=$(mktemp -d)
+tok=$(cl100k "$tmp") || skip "no cl100k_base tokenizer ($shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT

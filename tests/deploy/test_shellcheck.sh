@@ -3,7 +3,9 @@
 # cannot debug interactively).
 set -u
 src=${TEELM_SRC:?}
-command -v shellcheck >/dev/null || { echo "SKIP: shellcheck is not installed (scripts/install-deps.sh installs it)"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "$src/tests/util/skip.sh"
+command -v shellcheck >/dev/null || skip "shellcheck is not installed (scripts/install-deps.sh installs it)"
 cd "$src" || exit 1
 mapfile -t files < <(git ls-files '*.sh' .ci/run 2>/dev/null || find . -name '*.sh' -not -path './build*')
 [ ${#files[@]} -gt 0 ] || { echo "no scripts found"; exit 1; }

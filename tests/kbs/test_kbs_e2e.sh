@@ -8,11 +8,10 @@ set -u
 bin=${TEELM_BIN:?}
 shared=${TEELM_SHARED:-../shared}
 text="$shared/data/sales_textbook.txt"
-tok="$shared/data/cl100k_base.tiktoken"
-if [ ! -f "$text" ] || [ ! -f "$tok" ]; then
-  echo "SKIP: shared data ($text, $tok) is absent"; exit 77
-fi
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
 tmp=$(mktemp -d /tmp/teelm-kbs-e2e-XXXXXX)
+tok=$(cl100k "$tmp") || skip "no cl100k_base ($shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 kbs_pid=
 cleanup() {
   if [ -n "$kbs_pid" ]; then kill "$kbs_pid" 2>/dev/null; wait "$kbs_pid" 2>/dev/null; fi
@@ -28,8 +27,11 @@ expect() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 refuse() { local what=$1; shift; if "$@"; then bad "$what"; else ok; fi; }
 
 # 1. a tiny trained model and its plaintext generation
-head -c 20000 "$text" > "$tmp/t.txt"
-echo '{"context_length":8,"d_model":16,"n_layer":2,"n_head":2,"d_ff":32,"vocab_size":100070}' > "$tmp/c.json"
+# the prototype's text when ../shared has it, else the repository's own docs (any English text
+# will do; their technical words need cl100k_base's whole vocabulary, not the seed model's 100070)
+vocab=100070
+if [ -f "$text" ]; then head -c 20000 "$text"; else vocab=100277; cat "${TEELM_SRC:?}"/docs/*.md | head -c 20000; fi > "$tmp/t.txt"
+echo '{"context_length":8,"d_model":16,"n_layer":2,"n_head":2,"d_ff":32,"vocab_size":'$vocab'}' > "$tmp/c.json"
 "$bin" train --data "$tmp/t.txt" --tokenizer "$tok" --out "$tmp/m" --steps 30 --config "$tmp/c.json" \
   --eval-interval 0 --threads 1 >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; bad "train"; exit 1; }
 gen=(generate --prompt "The sales" --max-tokens 40 --seed 11 --threads 1)

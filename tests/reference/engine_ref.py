@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the engine tests (tests/engine/test_engine_torch.c).
+"""Independent PyTorch reference for the engine tests (tests/model/test_engine_torch.c).
 
-The prototype's Model exactly as design.md section 3 describes it (post-norm blocks, per-head
+The prototype's Model exactly as docs/engine.md and docs/model-config.md describe it (post-norm blocks, per-head
 q/k/v without bias, scores divided by 1/sqrt(head), causal mask, sinusoidal positions, ReLU MLP,
 final linear with bias), plus the variants as switches, written with plain torch.nn modules and
 the prototype's state_dict names. It shares no code with the C engine.

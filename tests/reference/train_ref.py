@@ -2,7 +2,7 @@
 """The prototype's training loop in PyTorch, for the engine's 500-step comparison and benchmark.
 
 usage: train_ref.py TOKENS.bin --steps N [--eval-iters K] [--threads T] [--seed S] [--time-steps]
-TOKENS.bin holds little-endian uint32 ids. Seed model (engine_ref.Model, design.md section 3) with
+TOKENS.bin holds little-endian uint32 ids. Seed model (engine_ref.Model, docs/model-config.md) with
 vocab_size = max id + 1, batch 4, context 16, dropout 0.1, AdamW(lr=1e-3) with PyTorch defaults;
 first 90% of the tokens train, the rest validate; batches at torch.randint offsets like the prototype.
 After training prints one JSON line: {"val_loss": mean over K random validation batches (eval mode),

@@ -1,6 +1,6 @@
 """PyTorch reference for teelm's weight files (run by /usr/bin/python3, which has Debian's torch).
 
-  make-model DIR [--vocab V] [--variant]  builds the prototype's Model (design.md section 3, same
+  make-model DIR [--vocab V] [--variant]  builds the prototype's Model (docs/model-config.md, same
         module names, so state_dict keys match), saves DIR/full/model.pth and the split files
         DIR/split/{token_embedding,transformer_block_{i},final_linear}.pth exactly the way the
         prototype does, and DIR/tokens.bin + DIR/logits.bin (int32 tokens [B,T], float32 logits
@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-# ---- the prototype's model (names as in design.md section 3) ----
+# ---- the prototype's model (names as in docs/weights-format.md) ----
 
 class FeedForward(nn.Module):
     def __init__(self, d_model, d_ff, dropout):

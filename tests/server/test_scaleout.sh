@@ -10,13 +10,15 @@ set -euo pipefail
 BIN=${TEELM_BIN:?}
 SHARED=${TEELM_SHARED:-../shared}
 HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-TIK=$SHARED/data/cl100k_base.tiktoken
 MOD=/usr/lib/nginx/modules/ngx_stream_module.so
-command -v nginx >/dev/null || { echo "SKIP: nginx is not installed"; exit 77; }
-[ -f "$MOD" ] || { echo "SKIP: nginx stream module absent ($MOD; Debian package libnginx-mod-stream)"; exit 77; }
-if [ ! -f "$TIK" ] || [ ! -x "$HELPER" ]; then echo "SKIP: needs $TIK and $HELPER"; exit 77; fi
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
+command -v nginx >/dev/null || skip "nginx is not installed (scripts/install-deps.sh installs nginx-light)"
+[ -f "$MOD" ] || skip "nginx stream module absent ($MOD; Debian package libnginx-mod-stream)"
+[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
 
 T=$(mktemp -d /tmp/teelm-scaleout-XXXXXX)
+TIK=$(cl100k "$T") || skip "no cl100k_base ($SHARED/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -110,9 +110,9 @@ static void reference(const tl_checkpoint *ck, const tl_tokenizer *tok, const ui
 
 int main(void)
 {
-    const char *tik = test_shared("data/cl100k_base.tiktoken");
+    const char *tik = test_cl100k();
     if (!tik)
-        test_skip("needs ../shared/data/cl100k_base.tiktoken");
+        test_skip("needs cl100k_base: ../shared/data/cl100k_base.tiktoken or npm tiktoken (scripts/install-deps.sh)");
     tl_err err = {0};
     tl_tokenizer *tok = tl_tokenizer_load(tik, NULL, &err);
     CHECKF(tok != NULL, "%s", err.msg);

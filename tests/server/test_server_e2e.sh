@@ -14,11 +14,12 @@ SHARED=${TEELM_SHARED:-../shared}
 SRC=${TEELM_SRC:-.}
 PY=${TEELM_PYTHON:-/usr/bin/python3}
 HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-TIK=$SHARED/data/cl100k_base.tiktoken
-[ -f "$TIK" ] || { echo "SKIP: $TIK is absent"; exit 77; }
-[ -x "$HELPER" ] || { echo "SKIP: $HELPER not built"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "$SRC/tests/util/skip.sh"
+[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
 
 T=$(mktemp -d /tmp/teelm-e2e-XXXXXX)
+TIK=$(cl100k "$T") || skip "no cl100k_base ($SHARED/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 fail=0
 SRV_PID=
 # shellcheck disable=SC2317  # invoked through the EXIT trap

@@ -6,8 +6,13 @@ Checks: malformed JSON and wrong types get OpenAI-shaped 400s naming the field; 
 wrong methods 405; bodies over the limit 413 (JSON up to twice the limit); API keys (401 without or
 with a wrong key, /health open); a full queue answers 503 with Retry-After; slow-loris connections
 are closed by the request deadline while other clients are served at once; a client that
-disconnects mid-stream cancels its completion; 10,000 requests in a row leave the server's
+disconnects mid-stream cancels its completion; a soak of requests in a row leaves the server's
 resident memory where it was after a warm-up; prompts never reach the server's log.
+
+Bounded on a loaded machine: the soak is a count (10,000 requests; 2,000 in the sanitizer build,
+where each request costs ~10x; TEELM_SOAK_REQUESTS overrides), and every timing assertion compares
+with a time measured in this run (the server's request deadline D, timed on a silent connection,
+and the latency of the same requests before any hostile client), never with an absolute bound.
 """
 import atexit
 import http.client
@@ -23,27 +28,37 @@ import threading
 import time
 
 BIN = os.environ["TEELM_BIN"]
-SHARED = os.environ.get("TEELM_SHARED", "../shared")
-TIK = os.path.join(SHARED, "data", "cl100k_base.tiktoken")
+sys.path.insert(0, os.path.join(os.environ.get("TEELM_SRC", "."), "tests", "util"))
+import skip  # noqa: E402  (tests/util/skip.py: the skip protocol of tests/util/test.h)
+
 HELPER = os.path.join(os.path.dirname(BIN), "tests", "server", "tl_make_model")
 KEY = "k-hostile-test-0123456789"
 SECRET = "PROMPT-MARKER-7f3a"  # appears in every prompt; must never reach the log
+SANITIZE = os.environ.get("TEELM_SANITIZE") == "1"
+SOAK = int(os.environ.get("TEELM_SOAK_REQUESTS") or (2000 if SANITIZE else 10000))
+WARMUP = max(SOAK // 10, 200)
 
-if not os.path.exists(TIK) or not os.path.exists(HELPER):
-    print("SKIP: needs %s and %s" % (TIK, HELPER))
-    sys.exit(77)
+if not os.path.exists(HELPER):
+    print("FAIL: %s is not built" % HELPER)
+    sys.exit(1)
 
 failures = 0
+checks = 0
 
 
 def check(cond, what):
-    global failures
+    global failures, checks
+    checks += 1
     print(("ok: " if cond else "FAIL: ") + what, flush=True)
     if not cond:
         failures += 1
 
 
 tmp = tempfile.mkdtemp(prefix="teelm-hostile-")
+TIK = skip.cl100k(tmp)
+if not TIK:
+    subprocess.run(["rm", "-rf", tmp])
+    skip.skip("no cl100k_base (../shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)")
 model = os.path.join(tmp, "model")
 subprocess.run([HELPER, model, TIK, "100070", "77", "1"], check=True)
 with open(os.path.join(tmp, "keys"), "w") as f:
@@ -76,7 +91,6 @@ if not m:
 PORT = int(m.group(1))
 asan = "libasan" in open("/proc/%d/maps" % srv.pid).read()
 print("server pid %d port %d%s" % (srv.pid, PORT, " (ASan)" if asan else ""), flush=True)
-SLOW = 3 if asan else 1  # time bounds stretch under ASan on a shared machine
 
 CTX = ssl.create_default_context()
 CTX.check_hostname = False
@@ -118,6 +132,38 @@ def metric(name, labels=""):
 
 def prompt(extra=""):
     return "The sales team %s %s" % (SECRET, extra)
+
+
+def closed_after(s, limit):
+    """Seconds until the server closes s (reading and discarding), or None if it is still open after limit."""
+    t0 = time.time()
+    s.settimeout(0.05)
+    while time.time() - t0 < limit:
+        try:
+            if s.recv(4096) == b"":
+                return time.time() - t0
+        except (socket.timeout, ssl.SSLWantReadError):
+            pass
+        except (OSError, ssl.SSLError):
+            return time.time() - t0
+    return None
+
+
+# --- baselines measured in this run, for every timing assertion below ----------------------
+# D: how long the server keeps a connection that sends nothing (its request deadline, --recv-timeout)
+s = CTX.wrap_socket(socket.create_connection(("127.0.0.1", PORT)))
+D = closed_after(s, 120)
+s.close()
+check(D is not None, "a silent connection is closed by the request deadline (after %.2f s)" % (D or -1))
+D = D or 120.0
+# the latency of /health on a fresh connection, before any hostile client
+base_lat = []
+for i in range(5):
+    t0 = time.time()
+    req("GET", "/health", headers={})
+    base_lat.append(time.time() - t0)
+BASE = max(base_lat)
+print("baselines: request deadline D = %.2f s, /health on a fresh connection <= %.3f s" % (D, BASE), flush=True)
 
 
 # --- malformed and mistyped requests -----------------------------------------------------
@@ -193,7 +239,10 @@ try:
 except (socket.timeout, ConnectionResetError, ssl.SSLError):
     pass
 s.close()
-check(got.startswith(b"HTTP/1.1 413") and time.time() - t0 < 3 * SLOW, "Content-Length 100 MB: 413 at once")
+t413 = time.time() - t0
+# a server that read the body first would answer only at the deadline D
+check(got.startswith(b"HTTP/1.1 413") and t413 < D / 2,
+      "Content-Length 100 MB: 413 at once (%.3f s, request deadline %.2f s)" % (t413, D))
 
 # --- queue full: 2 slots in the batch, 2 in the queue -----------------------------------
 holders = []
@@ -272,15 +321,21 @@ for i in range(5):
     t0 = time.time()
     st, _, _ = req("GET", "/health", headers={})
     lat.append(time.time() - t0)
-check(st == 200 and max(lat) < 1.0 * SLOW, "other clients are served while slow clients trickle (max %.3f s)" % max(lat))
-th.join(timeout=15 * SLOW)
+# a server held up by the slow clients would answer only when their deadline D closes them
+bound = max(D / 2, 4 * BASE)
+check(st == 200 and max(lat) < bound, "other clients are served while slow clients trickle (max %.3f s, bound %.3f s: "
+      "half the deadline or 4x the %.3f s baseline)" % (max(lat), bound, BASE))
+th.join(timeout=20 * D + 30)  # a hang bound only: the trickle ends when every connection is closed
 stop_trickle.set()
-check(len(closed_at) == len(slow) and max(closed_at.values()) < 6 * SLOW,
-      "slow and silent connections closed by the request deadline (%s)" % sorted(round(v, 1) for v in closed_at.values()))
+th.join()
+# trickling one byte each 0.25 s would keep a request open ~21 s if each byte reset the deadline
+check(len(closed_at) == len(slow) and max(closed_at.values()) < 3 * D,
+      "slow and silent connections closed by the request deadline (%s; D %.2f s)"
+      % (sorted(round(v, 1) for v in closed_at.values()), D))
 for s in slow:
     s.close()
 
-# --- 10,000 requests in a row: no growth in memory ------------------------------------------
+# --- SOAK requests in a row: no growth in memory ---------------------------------------------
 def rss_kib():
     for ln in open("/proc/%d/status" % srv.pid):
         if ln.startswith("VmRSS:"):
@@ -327,16 +382,18 @@ def run_mix(total, nconn=2):
 
 
 t0 = time.time()
-bad = run_mix(1000)
+bad = run_mix(WARMUP)
 rss0 = rss_kib()
-bad += run_mix(10000)
+t1 = time.time()
+bad += run_mix(SOAK)
 rss1 = rss_kib()
 growth = rss1 - rss0
-print("10,000 requests in %.1f s; RSS after warm-up %d KiB, after %d KiB (growth %d KiB)"
-      % (time.time() - t0, rss0, rss1, growth), flush=True)
-check(bad == 0, "all 11,000 requests answered as expected (%d unexpected)" % bad)
+print("%d requests in %.1f s (after %d warm-up requests); RSS after warm-up %d KiB, after %d KiB (growth %d KiB)"
+      % (SOAK, time.time() - t1, WARMUP, rss0, rss1, growth), flush=True)
+check(bad == 0, "all %d requests answered as expected (%d unexpected)" % (WARMUP + SOAK, bad))
+# ASan's 8 MiB quarantine (set above) holds freed blocks; LeakSanitizer checks real leaks at exit
 limit = 16384 if asan else 4096
-check(growth < limit, "RSS growth %d KiB < %d KiB over 10,000 requests" % (growth, limit))
+check(growth < limit, "RSS growth %d KiB < %d KiB over %d requests" % (growth, limit, SOAK))
 
 # --- shutdown, leaks, log -------------------------------------------------------------------
 srv.send_signal(15)
@@ -352,5 +409,7 @@ check("LeakSanitizer" not in text and "ERROR: AddressSanitizer" not in text, "no
 check(SECRET not in text, "no prompt in the server log")
 if failures:
     print(text[-3000:])
-print("%d failed" % failures)
-sys.exit(1 if failures else 0)
+print("%d checks, %d failed" % (checks, failures))
+if checks == 0:
+    print("FAIL: no check ran")
+sys.exit(1 if failures or checks == 0 else 0)

@@ -15,7 +15,9 @@ check() { if "$@"; then ok; else bad "$*"; fi; }
 stress=$src/tests/tokenizer/data/unicode_stress.txt
 tok=$shared/data/cl100k_base.tiktoken
 [ -f "$tok" ] || tok=$src/node_modules/tiktoken/encoders/cl100k_base.json
-[ -f "$tok" ] || { echo "SKIP: no cl100k_base file in ../shared or node_modules"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "$src/tests/util/skip.sh"
+[ -f "$tok" ] || skip "no cl100k_base file in ../shared or node_modules (scripts/install-deps.sh)"
 o200k=$src/node_modules/tiktoken/encoders/o200k_base.json
 
 # ids of the stress text, compared with npm tiktoken when node is here

@@ -1,5 +1,7 @@
 #include "test.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,16 +10,32 @@
 
 int test_failures, test_checks;
 
-const char *test_shared(const char *rel)
+static const char *shared_root(void)
+{
+    const char *root = getenv("TEELM_SHARED");
+    return root ? root : "../shared";
+}
+
+static char *path_slot(void)
 {
     static char buf[8][4096];
     static int slot;
-    const char *root = getenv("TEELM_SHARED");
-    if (!root)
-        root = "../shared";
-    char *out = buf[slot++ % 8];
-    snprintf(out, 4096, "%s/%s", root, rel);
+    return buf[slot++ % 8];
+}
+
+const char *test_shared(const char *rel)
+{
     struct stat st;
+    const char *src = getenv("TEELM_SRC");
+    /* the repository carries the fixtures whose licences allow it (tests/fixtures/README.md) */
+    if (src && strncmp(rel, "fixtures/", 9) == 0) {
+        char *out = path_slot();
+        snprintf(out, 4096, "%s/tests/%s", src, rel);
+        if (stat(out, &st) == 0)
+            return out;
+    }
+    char *out = path_slot();
+    snprintf(out, 4096, "%s/%s", shared_root(), rel);
     if (stat(out, &st) != 0) {
         fprintf(stderr, "shared fixture %s is absent\n", out);
         return NULL;
@@ -25,16 +43,77 @@ const char *test_shared(const char *rel)
     return out;
 }
 
+const char *test_cl100k(void)
+{
+    struct stat st;
+    const char *src = getenv("TEELM_SRC");
+    char *out = path_slot();
+    snprintf(out, 4096, "%s/data/cl100k_base.tiktoken", shared_root());
+    if (stat(out, &st) == 0)
+        return out;
+    snprintf(out, 4096, "%s/node_modules/tiktoken/encoders/cl100k_base.json", src ? src : ".");
+    if (stat(out, &st) == 0)
+        return out;
+    fprintf(stderr, "no cl100k_base: neither %s/data/cl100k_base.tiktoken nor %s\n", shared_root(), out);
+    return NULL;
+}
+
+/* One record per test, overwritten by each run, so a skip from an earlier run cannot linger. */
+static void record_skip(const char *kind, const char *why)
+{
+    const char *dir = getenv("TEELM_SKIP_DIR"), *name = getenv("TEELM_TEST_NAME");
+    if (!dir || !name || !*name || strchr(name, '/'))
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    (void)mkdir(dir, 0755);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "cannot record the skip in %s: %s\n", path, strerror(errno));
+        return;
+    }
+    char line[2048];
+    int n = snprintf(line, sizeof line, "%s\t", kind);
+    /* one line: newlines and tabs in the reason would break the record */
+    for (const char *p = why; *p && n < (int)sizeof line - 2; p++)
+        line[n++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    line[n++] = '\n';
+    if (write(fd, line, (size_t)n) != n)
+        fprintf(stderr, "cannot record the skip in %s\n", path);
+    close(fd);
+}
+
+__attribute__((noreturn)) static void skip_as(const char *kind, const char *why)
+{
+    printf("SKIP%s: %s\n", strcmp(kind, "shared") ? "" : " (../shared absent)", why);
+    fflush(stdout);
+    record_skip(kind, why);
+    exit(77);
+}
+
 void test_skip(const char *why)
 {
-    printf("SKIP: %s\n", why);
-    fflush(stdout);
-    exit(77);
+    skip_as("skip", why);
+}
+
+void test_skip_shared(const char *why)
+{
+    struct stat st;
+    if (stat(shared_root(), &st) == 0) {
+        char msg[1536];
+        snprintf(msg, sizeof msg, "%s (%s exists but lacks it)", why, shared_root());
+        skip_as("skip", msg);
+    }
+    skip_as("shared", why);
 }
 
 int test_finish(void)
 {
     printf("%d checks, %d failed\n", test_checks, test_failures);
+    if (test_checks == 0) {
+        fprintf(stderr, "FAIL: no check ran; a test that asserts nothing has not passed\n");
+        return 1;
+    }
     return test_failures ? 1 : 0;
 }
 

@@ -1,4 +1,10 @@
-/* Minimal test harness: CHECK records a failure and continues; tests end with test_finish(). */
+/* Minimal test harness: CHECK records a failure and continues; tests end with test_finish().
+ *
+ * Skips: a test that cannot run exits 77 (CTest's skip code) after saying why, through one of
+ * the two skip calls below. Each records "kind<TAB>reason" in $TEELM_SKIP_DIR/$TEELM_TEST_NAME
+ * (set by tests/teelm_test.cmake), and scripts/test-summary.sh lists every skip after `make test`:
+ * a "shared" skip (../shared is absent) never fails the run, any other skip fails it unless
+ * TEELM_ALLOW_SKIP=1. tests/util/skip.sh and skip.py give scripts the same two calls. */
 #ifndef TEELM_TEST_H
 #define TEELM_TEST_H
 
@@ -14,11 +20,21 @@ extern int test_checks;
     fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
-/* Path under the shared fixtures dir, or NULL (after printing why) when it is absent. */
+/* Path of REL under ../shared ($TEELM_SHARED), or NULL (after printing why) when it is absent.
+ * "fixtures/X" is taken from tests/fixtures/X in the source tree first: the repository carries
+ * the fixtures whose licences allow it (tests/fixtures/README.md). */
 const char *test_shared(const char *rel);
-/* Exits 77 (CTest skip) after printing the reason. */
+/* The cl100k_base ranks: ../shared/data/cl100k_base.tiktoken, else npm tiktoken's
+ * cl100k_base.json (the same ranks); NULL (after printing why) when neither is there. */
+const char *test_cl100k(void);
+/* Skips because a tool or reference the test needs is missing: fails `make test` unless the
+ * person running it set TEELM_ALLOW_SKIP=1 (scripts/install-deps.sh installs every one). */
 void test_skip(const char *why) __attribute__((noreturn));
-/* Prints a summary and returns the exit code for main. */
+/* Skips because ../shared (the prototype's text and checkpoints) is absent: never fails the run.
+ * When ../shared exists but lacks what the test needs, this is an ordinary (failing) skip. */
+void test_skip_shared(const char *why) __attribute__((noreturn));
+/* Prints a summary and returns the exit code for main: non-zero on a failed check, and also
+ * when no check ran at all (a test that asserted nothing has not passed). */
 int test_finish(void);
 /* Creates a fresh temporary directory (removed by the caller or left in /tmp). */
 const char *test_tmpdir(void);

@@ -1,5 +1,5 @@
 /* Config JSON and the parameter table: the seed model's parameter count must equal the one the
- * PyTorch prototype reports (computed independently here from design.md section 3). */
+ * PyTorch prototype reports (computed independently here from docs/model-config.md). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -17,8 +17,9 @@
 set -u
 bin=${TEELM_BIN:?}; src=${TEELM_SRC:?}; py=${TEELM_PYTHON:-/usr/bin/python3}
 text=${TEELM_SHARED:-../shared}/data/sales_textbook.txt
-skip() { echo "SKIP: $*"; exit 77; }
-[ -f "$text" ] || skip "$text is absent"
+# shellcheck source=tests/util/skip.sh
+. "$src/tests/util/skip.sh"
+[ -f "$text" ] || skip_shared "the prototype's training text $text is absent"
 command -v node >/dev/null || skip "node is not installed"
 [ -d "$src/node_modules/tiktoken" ] || skip "npm tiktoken is not installed ($src/node_modules; run scripts/install-deps.sh)"
 "$py" -c "import torch" 2>/dev/null || skip "PyTorch is not available to $py"

@@ -9,8 +9,10 @@ bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
 ref=${TEELM_SRC:?}/tests/reference/weights_ref.py
 seed=${TEELM_SHARED:-../shared}/fixtures/seed_pth
-"$py" -c 'import torch' 2>/dev/null || { echo "SKIP: $py has no torch"; exit 77; }
-[ -d "$seed" ] || { echo "SKIP: $seed is absent"; exit 77; }
+# shellcheck source=tests/util/skip.sh
+. "${TEELM_SRC:?}/tests/util/skip.sh"
+"$py" -c 'import torch' 2>/dev/null || skip "$py has no torch (scripts/install-deps.sh installs python3-torch)"
+[ -d "$seed" ] || skip_shared "the prototype's checkpoints $seed are absent"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
