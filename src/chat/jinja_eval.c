@@ -887,7 +887,8 @@ static int render_set(jctx *c, jscope *s, const jnode *n)
         if (rc == 0 && obj.t != JV_NS)
             rc = jerr(c, t, "can only assign attributes of a namespace, not of a %s", jv_type_name(obj.t));
         else if (rc == 0 && (v.t == JV_NS || jv_depth(v) + 1 > c->t->lim.max_depth))
-            rc = jerr(c, t, v.t == JV_NS ? "a namespace cannot hold a namespace" : "value nesting too deep");
+            rc = v.t == JV_NS ? jerr(c, t, "a namespace cannot hold a namespace")
+                              : jerr(c, t, "value nesting deeper than %d", c->t->lim.max_depth);
         if (rc == 0) {
             jv k = jv_str(t->b->s, t->b->slen, NULL, 0);
             if (k.t != JV_STR || jdict_set(obj.u.d, k, jv_retain(v)))

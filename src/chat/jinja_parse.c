@@ -227,6 +227,8 @@ static jnode *call_chain(P *p, jnode *callee)
         if (!c)
             return NULL;
         c->a = callee;
+        c->line = callee->line;   /* errors point at the function's name */
+        c->col = callee->col;
         if (args(p, c))
             return NULL;
         if (!(callee = member(p, c)))

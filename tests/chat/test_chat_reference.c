@@ -149,6 +149,11 @@ int main(void)
             if (ok && ti < nt)
                 per_refuse[ti]++;
         }
+        if (i >= nt * nc * 2) {
+            /* snippets say whether the reference itself must refuse them */
+            int want_refuse = strncmp(tsrc, "{#refuse#}", 10) == 0;
+            CHECKF(ref_ok != want_refuse, "reference %s snippet %zu", ref_ok ? "renders" : "refuses", i - nt * nc * 2);
+        }
         if (!ok) {
             diff++;
             if (i < nt * nc * 2)
