@@ -627,9 +627,23 @@ fail:
     return -1;
 }
 
+static int eval_node(jctx *c, jscope *s, const jnode *n, jv *out);
+
+/* Operator, filter and member chains parse iteratively into deep left-leaning trees, so the
+ * evaluation depth is bounded here as well as in the parser. */
 static int eval(jctx *c, jscope *s, const jnode *n, jv *out)
 {
     *out = JV_UNDEF_V;
+    if (c->depth >= c->t->lim.max_depth * 4)
+        return jerr(c, n, "expression nesting deeper than %d", c->t->lim.max_depth * 4);
+    c->depth++;
+    int rc = eval_node(c, s, n, out);
+    c->depth--;
+    return rc;
+}
+
+static int eval_node(jctx *c, jscope *s, const jnode *n, jv *out)
+{
     if (jwork(c, n, 1))
         return -1;
     switch (n->k) {
@@ -904,7 +918,7 @@ static int render_set(jctx *c, jscope *s, const jnode *n)
 
 static int render(jctx *c, jscope *s, jnode *const *body, size_t nbody, jbuf *out)
 {
-    if (++c->depth > c->t->lim.max_depth * 2) {
+    if (++c->depth > c->t->lim.max_depth * 4) {
         c->depth--;
         return jerr(c, nbody ? body[0] : NULL, "template nesting too deep");
     }

@@ -241,6 +241,19 @@ static void test_limits(void)
     strcpy(deep + 4 + 2 * n, " }}");
     expect_error(deep, NULL, TL_EINVAL, "nesting deeper than 64");
     free(deep);
+    /* long operator and filter chains parse without recursion but would evaluate deeply */
+    char *chain = malloc(4 * 5000 + 16);
+    strcpy(chain, "{{ 1");
+    for (int i = 0; i < 5000; i++)
+        strcat(chain, " + 1");
+    strcat(chain, " }}");
+    expect_error(chain, NULL, TL_EINVAL, "expression nesting deeper than 256");
+    strcpy(chain, "{{ 'x'");
+    for (int i = 0; i < 3000; i++)
+        strcat(chain, "|trim");
+    strcat(chain, " }}");
+    expect_error(chain, NULL, TL_EINVAL, "expression nesting deeper than 256");
+    free(chain);
     char *nested = malloc(20 * 2000 + 1);
     nested[0] = 0;
     for (int i = 0; i < 2000; i++)
