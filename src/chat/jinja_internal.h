@@ -162,6 +162,7 @@ int jinja_render(const tl_chat_template *t, const tl_chat_input *in, jbuf *out, 
 int jerr(jctx *c, const jnode *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int jwork(jctx *c, const jnode *n, uint64_t units);
 int jtruthy(jv v);
+int jops_binary(jctx *c, const jnode *n, int op, jv a, jv b, jv *out);   /* jinja_ops.c */
 
 /* library (jinja_lib.c): filters, tests, methods, JSON, printing */
 int jlib_filter(jctx *c, const jnode *n, jv operand, jv *args, size_t nargs, jdict *kwargs, int called, jv *out);
@@ -172,7 +173,22 @@ int jlib_tojson(jctx *c, const jnode *n, jbuf *b, jv v, int indent, int ascii, c
                 const char *ksep, int undef_null, int depth);
 /* The text a value prints as ({{ v }}, ~, +, |string); tainted when derived from content. */
 int jlib_to_str(jctx *c, const jnode *n, jv v, int js_number, jv *out);
-void jlib_fmt_num(double f, char *buf, size_t cap);              /* JavaScript Number#toString */
+int jlib_tojson_value(jctx *c, const jnode *n, jv v, int indent, int ascii, const char *isep,
+                      const char *ksep, int undef_null, jv *out);   /* a string value, tainted as a whole */
+void jlib_fmt_num(double f, char *buf, size_t cap);
+int jlib_oom(jctx *c, const jnode *n);
+jv jlib_kwarg(jdict *kw, const char *name);                                           /* or undefined */
+int jlib_put(jctx *c, const jnode *n, jbuf *b, const char *s, size_t len, int content);  /* errors named */
+int jlib_take(jctx *c, const jnode *n, jbuf *b, jv *out);                             /* counts work */
+
+/* strings (jinja_str.c) */
+jv jstr_sub(const jstr *s, size_t from, size_t to);   /* keeps content spans; undefined on OOM */
+int jstr_trim(jctx *c, const jnode *n, const jstr *s, int left, int right, jv *out);
+int jstr_casemap(jctx *c, const jnode *n, const jstr *s, int mode, jv *out);   /* 'U' 'L' 'T'itle 'C'apitalize */
+int jstr_starts_ends(jctx *c, const jnode *n, const jstr *s, jv arg, int end, jv *out);
+int jstr_split(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jv *out);
+int jstr_replace(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jdict *kw, jv *out);
+int jstr_indent_filter(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jdict *kw, jv *out);              /* JavaScript Number#toString */
 size_t jws_len(const char *p, const char *end);                 /* whitespace code point at p, bytes */
 size_t jws_back(const char *start, const char *p);              /* whitespace code point ending at p */
 

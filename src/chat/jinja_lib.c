@@ -1,7 +1,6 @@
-/* Library of the chat-template renderer: filters, tests, global functions, string and dict
- * methods, tojson and printing, following @huggingface/jinja 0.5.13. Anything derived from
- * message content stays marked as content: exact sub-ranges for slices and trims, the whole
- * result for transformations (upper, replace, tojson...). */
+/* Library of the chat-template renderer: filters, tests, global functions and dict methods,
+ * following @huggingface/jinja 0.5.13. Anything derived from message content stays marked as
+ * content (see jinja_str.c and jinja_json.c for how each transformation keeps the marks). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,447 +9,24 @@
 
 #include "chat/jinja_internal.h"
 
-static int oom(jctx *c, const jnode *n) { return jerr(c, n, "out of memory"); }
+int jlib_oom(jctx *c, const jnode *n) { return jerr(c, n, "out of memory"); }
 
-static int bput(jctx *c, const jnode *n, jbuf *b, const char *s, size_t len, int content)
+int jlib_put(jctx *c, const jnode *n, jbuf *b, const char *s, size_t len, int content)
 {
     int r = jbuf_put(b, s, len, content);
     if (r == -2)
         return jerr(c, n, "string larger than %zu bytes", c->t->lim.max_output);
-    return r ? oom(c, n) : 0;
+    return r ? jlib_oom(c, n) : 0;
 }
 
-static int take(jctx *c, const jnode *n, jbuf *b, jv *out)
+int jlib_take(jctx *c, const jnode *n, jbuf *b, jv *out)
 {
     if (jwork(c, n, b->len)) {
         jbuf_free(b);
         return -1;
     }
     *out = jbuf_take(b);
-    return out->t == JV_STR ? 0 : oom(c, n);
-}
-
-void jlib_fmt_num(double f, char *buf, size_t cap)
-{
-    if (isnan(f)) { snprintf(buf, cap, "NaN"); return; }
-    if (isinf(f)) { snprintf(buf, cap, f < 0 ? "-Infinity" : "Infinity"); return; }
-    if (f == 0) { snprintf(buf, cap, "0"); return; }
-    char tmp[40];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
-        if (strtod(tmp, NULL) == f)
-            break;
-    }
-    /* tmp = d.ddde[+-]XX: rebuild JavaScript's Number#toString from digits and exponent */
-    char digits[24];
-    size_t nd = 0;
-    const char *p = tmp;
-    int neg = *p == '-';
-    if (neg)
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    int e = atoi(p + 1);
-    char *o = buf;
-    size_t left = cap;
-#define OUT(...) do { int w_ = snprintf(o, left, __VA_ARGS__); if (w_ < 0 || (size_t)w_ >= left) return; o += w_; left -= (size_t)w_; } while (0)
-    if (neg)
-        OUT("-");
-    if (e >= 21 || e < -7) {
-        OUT("%c", digits[0]);
-        if (nd > 1)
-            OUT(".%.*s", (int)nd - 1, digits + 1);
-        OUT("e%c%d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-    } else if (e >= 0) {
-        if ((int)nd <= e + 1) {
-            OUT("%.*s", (int)nd, digits);
-            for (int i = (int)nd; i <= e; i++)
-                OUT("0");
-        } else {
-            OUT("%.*s.%.*s", e + 1, digits, (int)nd - e - 1, digits + e + 1);
-        }
-    } else {
-        OUT("0.");
-        for (int i = -1; i > e; i--)
-            OUT("0");
-        OUT("%.*s", (int)nd, digits);
-    }
-#undef OUT
-}
-
-static int json_str(jctx *c, const jnode *n, jbuf *b, const jstr *s, int ascii, int content)
-{
-    if (bput(c, n, b, "\"", 1, 0))
-        return -1;
-    for (size_t i = 0; i < s->len;) {
-        unsigned char ch = (unsigned char)s->s[i];
-        char esc[16];
-        const char *rep = NULL;
-        size_t rl = 0, adv = 1;
-        switch (ch) {
-        case '"': rep = "\\\""; break;
-        case '\\': rep = "\\\\"; break;
-        case '\b': rep = "\\b"; break;
-        case '\f': rep = "\\f"; break;
-        case '\n': rep = "\\n"; break;
-        case '\r': rep = "\\r"; break;
-        case '\t': rep = "\\t"; break;
-        default:
-            if (ch < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", ch);
-                rep = esc;
-            } else if (ascii && ch >= 0x7f) {
-                uint32_t cp = ch;
-                size_t l = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
-                if (l > 1 && i + l <= s->len) {
-                    cp = ch & (0xFF >> (l + 1));
-                    for (size_t k = 1; k < l; k++)
-                        cp = (cp << 6) | ((unsigned char)s->s[i + k] & 0x3F);
-                } else {
-                    l = 1;
-                    cp = 0xFFFD;
-                }
-                adv = l;
-                if (cp > 0xFFFF)
-                    snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10),
-                             0xDC00 + ((cp - 0x10000) & 0x3FF));
-                else
-                    snprintf(esc, sizeof esc, "\\u%04x", cp);
-                rep = esc;
-            }
-        }
-        if (rep) {
-            rl = strlen(rep);
-            if (bput(c, n, b, rep, rl, content))
-                return -1;
-            i += adv;
-            continue;
-        }
-        size_t j = i + 1;
-        while (j < s->len) {
-            unsigned char d = (unsigned char)s->s[j];
-            if (d < 0x20 || d == '"' || d == '\\' || (ascii && d >= 0x7f))
-                break;
-            j++;
-        }
-        if (bput(c, n, b, s->s + i, j - i, content))
-            return -1;
-        i = j;
-    }
-    return bput(c, n, b, "\"", 1, 0);
-}
-
-static int pad(jctx *c, const jnode *n, jbuf *b, int indent, int depth)
-{
-    if (bput(c, n, b, "\n", 1, 0))
-        return -1;
-    for (int i = 0; i < indent * depth; i++)
-        if (bput(c, n, b, " ", 1, 0))
-            return -1;
-    return 0;
-}
-
-/* toJSON() of @huggingface/jinja: Python's json.dumps separators (", ", ": "), or "," with indent */
-int jlib_tojson(jctx *c, const jnode *n, jbuf *b, jv v, int indent, int ascii, const char *isep,
-                const char *ksep, int undef_null, int depth)
-{
-    if (depth > c->t->lim.max_depth)
-        return jerr(c, n, "value nesting deeper than %d", c->t->lim.max_depth);
-    if (jwork(c, n, 1))
-        return -1;
-    char tmp[64];
-    int content = jv_tainted(v);
-    switch (v.t) {
-    case JV_NONE: return bput(c, n, b, "null", 4, 0);
-    case JV_UNDEF: return undef_null ? bput(c, n, b, "null", 4, 0) : bput(c, n, b, "undefined", 9, 0);
-    case JV_BOOL: return bput(c, n, b, v.u.b ? "true" : "false", v.u.b ? 4 : 5, 0);
-    case JV_INT:
-        snprintf(tmp, sizeof tmp, "%lld", (long long)v.u.i);
-        return bput(c, n, b, tmp, strlen(tmp), 0);
-    case JV_FLOAT:
-        if (!isfinite(v.u.f))
-            return bput(c, n, b, "null", 4, 0);
-        jlib_fmt_num(v.u.f, tmp, sizeof tmp);
-        return bput(c, n, b, tmp, strlen(tmp), 0);
-    case JV_STR: return json_str(c, n, b, v.u.s, ascii, content);
-    case JV_LIST: {
-        if (bput(c, n, b, "[", 1, 0))
-            return -1;
-        for (size_t i = 0; i < v.u.l->n; i++) {
-            if (i && bput(c, n, b, isep, strlen(isep), 0))
-                return -1;
-            if (indent && pad(c, n, b, indent, depth + 1))
-                return -1;
-            if (jlib_tojson(c, n, b, v.u.l->v[i], indent, ascii, isep, ksep, undef_null, depth + 1))
-                return -1;
-        }
-        if (indent && v.u.l->n && pad(c, n, b, indent, depth))
-            return -1;
-        return bput(c, n, b, "]", 1, 0);
-    }
-    case JV_DICT: case JV_NS: {
-        if (bput(c, n, b, "{", 1, 0))
-            return -1;
-        for (size_t i = 0; i < v.u.d->n; i++) {
-            if (i && bput(c, n, b, isep, strlen(isep), 0))
-                return -1;
-            if (indent && pad(c, n, b, indent, depth + 1))
-                return -1;
-            if (json_str(c, n, b, v.u.d->k[i].u.s, ascii, v.u.d->k[i].u.s->nspans > 0) ||
-                bput(c, n, b, ksep, strlen(ksep), 0) ||
-                jlib_tojson(c, n, b, v.u.d->v[i], indent, ascii, isep, ksep, undef_null, depth + 1))
-                return -1;
-        }
-        if (indent && v.u.d->n && pad(c, n, b, indent, depth))
-            return -1;
-        return bput(c, n, b, "}", 1, 0);
-    }
-    default:
-        return jerr(c, n, "cannot convert a %s to JSON", jv_type_name(v.t));
-    }
-}
-
-/* The whole JSON text is content when any string in it is: escaping moves bytes around. */
-static int tojson_value(jctx *c, const jnode *n, jv v, int indent, int ascii, const char *isep,
-                        const char *ksep, int undef_null, jv *out)
-{
-    jbuf b = {.max = c->t->lim.max_output};
-    if (jlib_tojson(c, n, &b, v, indent, ascii, isep, ksep, undef_null, 0)) {
-        jbuf_free(&b);
-        return -1;
-    }
-    if (jv_tainted(v)) {
-        jv r = jv_str_taint(b.s ? b.s : "", b.len, 1);
-        jbuf_free(&b);
-        if (r.t != JV_STR)
-            return oom(c, n);
-        *out = r;
-        return jwork(c, n, r.u.s->len);
-    }
-    return take(c, n, &b, out);
-}
-
-int jlib_to_str(jctx *c, const jnode *n, jv v, int js_number, jv *out)
-{
-    char tmp[64];
-    switch (v.t) {
-    case JV_STR: *out = jv_retain(v); return 0;
-    case JV_INT: snprintf(tmp, sizeof tmp, "%lld", (long long)v.u.i); break;
-    case JV_FLOAT:
-        if (!js_number && v.u.f == 0 && signbit(v.u.f))
-            snprintf(tmp, sizeof tmp, "-0.0");
-        else if (!js_number && isfinite(v.u.f) && v.u.f == floor(v.u.f) && fabs(v.u.f) < 1e21)
-            snprintf(tmp, sizeof tmp, "%.1f", v.u.f);
-        else
-            jlib_fmt_num(v.u.f, tmp, sizeof tmp);
-        break;
-    case JV_BOOL: snprintf(tmp, sizeof tmp, "%s", v.u.b ? "true" : "false"); break;
-    case JV_NONE: case JV_UNDEF:
-        if (js_number)
-            return jerr(c, n, "cannot use %s as a string", jv_type_name(v.t));
-        *out = jv_str("", 0, NULL, 0);
-        return out->t == JV_STR ? 0 : oom(c, n);
-    case JV_LIST: case JV_DICT: case JV_NS:
-        if (js_number)
-            return jerr(c, n, "cannot concatenate a %s", jv_type_name(v.t));
-        return tojson_value(c, n, v, 0, 0, ", ", ": ", 0, out);
-    default:
-        return jerr(c, n, "cannot print a %s", jv_type_name(v.t));
-    }
-    *out = jv_str(tmp, strlen(tmp), NULL, 0);
-    return out->t == JV_STR ? 0 : oom(c, n);
-}
-
-/* ---- strings ---- */
-static jv str_sub(const jstr *s, size_t from, size_t to)
-{
-    jv_span *sp = s->nspans ? malloc(s->nspans * sizeof *sp) : NULL;
-    size_t ns = 0;
-    for (size_t i = 0; sp && i < s->nspans; i++) {
-        size_t a = s->spans[i].off, b = a + s->spans[i].len;
-        if (a < from) a = from;
-        if (b > to) b = to;
-        if (a < b)
-            sp[ns++] = (jv_span){a - from, b - a};
-    }
-    if (s->nspans && !sp)
-        return JV_UNDEF_V;
-    jv r = jv_str(s->s + from, to - from, sp, ns);
-    free(sp);
-    return r;
-}
-
-static int trim(jctx *c, const jnode *n, const jstr *s, int left, int right, jv *out)
-{
-    const char *a = s->s, *e = s->s + s->len;
-    size_t w;
-    while (left && a < e && (w = jws_len(a, e)))
-        a += w;
-    while (right && e > a && (w = jws_back(a, e)))
-        e -= w;
-    *out = str_sub(s, (size_t)(a - s->s), (size_t)(e - s->s));
-    return out->t == JV_STR ? jwork(c, n, out->u.s->len) : oom(c, n);
-}
-
-/* ASCII case mapping (non-ASCII letters are left as they are) */
-static int casemap(jctx *c, const jnode *n, const jstr *s, int mode, jv *out)
-{
-    jbuf b = {.max = c->t->lim.max_output};
-    if (bput(c, n, &b, s->s, s->len, s->nspans > 0))
-        return -1;
-    int prev_word = 0;
-    for (size_t i = 0; i < b.len; i++) {
-        char ch = b.s[i];
-        int word = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
-        int up = mode == 'U' || (mode == 'T' && !prev_word) || (mode == 'C' && i == 0);
-        if (mode == 'L' || (mode != 'C' && mode != 'T' && !up))
-            up = 0;
-        if (up && ch >= 'a' && ch <= 'z')
-            b.s[i] = (char)(ch - 32);
-        else if (mode == 'L' && ch >= 'A' && ch <= 'Z')
-            b.s[i] = (char)(ch + 32);
-        prev_word = word;
-    }
-    return take(c, n, &b, out);
-}
-
-static int starts_ends(jctx *c, const jnode *n, const jstr *s, jv arg, int end, jv *out)
-{
-    jv one[1] = {arg};
-    jv *opts = one;
-    size_t no = 1;
-    if (arg.t == JV_LIST) {
-        opts = arg.u.l->v;
-        no = arg.u.l->n;
-    } else if (arg.t != JV_STR) {
-        return jerr(c, n, "%s() needs a string or a tuple of strings", end ? "endswith" : "startswith");
-    }
-    int r = 0;
-    for (size_t i = 0; i < no; i++) {
-        if (opts[i].t != JV_STR)
-            return jerr(c, n, "%s() tuple elements must be strings", end ? "endswith" : "startswith");
-        const jstr *p = opts[i].u.s;
-        if (p->len <= s->len && memcmp(s->s + (end ? s->len - p->len : 0), p->s, p->len) == 0)
-            r = 1;
-    }
-    *out = jv_bool(r);
-    return 0;
-}
-
-static int split(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jv *out)
-{
-    jv sep = nargs > 0 ? args[0] : JV_NONE_V;
-    int64_t maxsplit = -1;
-    if (sep.t != JV_STR && sep.t != JV_NONE)
-        return jerr(c, n, "split() separator must be a string or none");
-    if (nargs > 1) {
-        if (args[1].t != JV_INT)
-            return jerr(c, n, "split() maxsplit must be an integer");
-        maxsplit = args[1].u.i;
-    }
-    if (sep.t == JV_STR && sep.u.s->len == 0)
-        return jerr(c, n, "split(): empty separator");
-    jlist *l = jlist_new();
-    if (!l)
-        return oom(c, n);
-    int taint = s->nspans > 0, rc = 0;
-    const char *p = s->s, *e = s->s + s->len;
-    size_t w;
-    if (sep.t == JV_NONE) {
-        while (p < e && (w = jws_len(p, e)))
-            p += w;
-        while (p < e && rc == 0) {
-            const char *q = p;
-            if (maxsplit >= 0 && (int64_t)l->n >= maxsplit) {
-                q = e;
-            } else {
-                while (q < e && !jws_len(q, e))
-                    q++;
-            }
-            jv part = jv_str_taint(p, (size_t)(q - p), taint);
-            rc = part.t != JV_STR || jlist_push(l, part) ? oom(c, n) : jwork(c, n, (size_t)(q - p) + 1);
-            p = q;
-            while (p < e && (w = jws_len(p, e)))
-                p += w;
-        }
-    } else {
-        const jstr *sp = sep.u.s;
-        for (;;) {
-            const char *q = (maxsplit >= 0 && (int64_t)l->n >= maxsplit) ? NULL
-                                                                          : memmem(p, (size_t)(e - p), sp->s, sp->len);
-            const char *stop = q ? q : e;
-            jv part = jv_str_taint(p, (size_t)(stop - p), taint);
-            if (part.t != JV_STR || jlist_push(l, part)) {
-                rc = oom(c, n);
-                break;
-            }
-            if ((rc = jwork(c, n, (size_t)(stop - p) + 1)) || !q)
-                break;
-            p = q + sp->len;
-        }
-    }
-    if (rc) {
-        jv_release(jv_list(l));
-        return -1;
-    }
-    *out = jv_list(l);
-    return 0;
-}
-
-static int replace(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jdict *kw, jv *out)
-{
-    if (nargs < 2)
-        return jerr(c, n, "replace() needs two arguments");
-    if (args[0].t != JV_STR || args[1].t != JV_STR)
-        return jerr(c, n, "replace() arguments must be strings");
-    jv cnt = nargs > 2 ? args[2] : JV_NONE_V;
-    jv *kc = kw ? jdict_get(kw, "count", 5) : NULL;
-    if (nargs <= 2 && kc)
-        cnt = *kc;
-    if (cnt.t != JV_INT && cnt.t != JV_NONE)
-        return jerr(c, n, "replace() count must be an integer or none");
-    int64_t left = cnt.t == JV_INT && cnt.u.i >= 0 ? cnt.u.i : -1;
-    const jstr *old = args[0].u.s, *nw = args[1].u.s;
-    int taint = s->nspans > 0 || nw->nspans > 0;
-    jbuf b = {.max = c->t->lim.max_output};
-    const char *p = s->s, *e = s->s + s->len;
-    if (old->len == 0) {
-        /* inserts before every code point and at the end */
-        for (;;) {
-            if (left != 0) {
-                if (bput(c, n, &b, nw->s, nw->len, taint))
-                    return -1;
-                if (left > 0)
-                    left--;
-            }
-            if (p >= e)
-                break;
-            const char *q = p + 1;
-            while (q < e && ((unsigned char)*q & 0xC0) == 0x80)
-                q++;
-            if (bput(c, n, &b, p, (size_t)(q - p), taint))
-                return -1;
-            p = q;
-        }
-        return take(c, n, &b, out);
-    }
-    while (p < e) {
-        const char *q = left != 0 ? memmem(p, (size_t)(e - p), old->s, old->len) : NULL;
-        if (!q)
-            break;
-        if (bput(c, n, &b, p, (size_t)(q - p), taint) || bput(c, n, &b, nw->s, nw->len, taint))
-            return -1;
-        p = q + old->len;
-        if (left > 0)
-            left--;
-    }
-    if (bput(c, n, &b, p, (size_t)(e - p), taint))
-        return -1;
-    return take(c, n, &b, out);
+    return out->t == JV_STR ? 0 : jlib_oom(c, n);
 }
 
 /* ---- dicts ---- */
@@ -458,7 +34,7 @@ static int dict_list(jctx *c, const jnode *n, jdict *d, int what, jv *out)
 {
     jlist *l = jlist_new();
     if (!l)
-        return oom(c, n);
+        return jlib_oom(c, n);
     for (size_t i = 0; i < d->n; i++) {
         jv item;
         if (what == 'k') {
@@ -471,13 +47,13 @@ static int dict_list(jctx *c, const jnode *n, jdict *d, int what, jv *out)
                 if (pair)
                     jv_release(jv_list(pair));
                 jv_release(jv_list(l));
-                return oom(c, n);
+                return jlib_oom(c, n);
             }
             item = jv_list(pair);
         }
         if (jlist_push(l, item)) {
             jv_release(jv_list(l));
-            return oom(c, n);
+            return jlib_oom(c, n);
         }
     }
     *out = jv_list(l);
@@ -544,14 +120,14 @@ static int strftime_now(jctx *c, const jnode *n, jv *args, size_t nargs, jv *out
             }
         }
         if (rep) {
-            if (bput(c, n, &b, rep, strlen(rep), f->nspans > 0))
+            if (jlib_put(c, n, &b, rep, strlen(rep), f->nspans > 0))
                 return -1;
             i++;
-        } else if (bput(c, n, &b, f->s + i, 1, f->nspans > 0)) {
+        } else if (jlib_put(c, n, &b, f->s + i, 1, f->nspans > 0)) {
             return -1;
         }
     }
-    return take(c, n, &b, out);
+    return jlib_take(c, n, &b, out);
 }
 
 static int namespace_fn(jctx *c, const jnode *n, jv *args, size_t nargs, jdict *kw, jv *out)
@@ -560,20 +136,20 @@ static int namespace_fn(jctx *c, const jnode *n, jv *args, size_t nargs, jdict *
         return jerr(c, n, "namespace() takes at most one positional argument");
     jdict *d = jdict_new();
     if (!d)
-        return oom(c, n);
+        return jlib_oom(c, n);
     int rc = 0;
     if (nargs == 1) {
         if (args[0].t != JV_DICT)
             rc = jerr(c, n, "namespace() argument must be a dict");
         for (size_t i = 0; rc == 0 && i < args[0].u.d->n; i++)
             if (jdict_set(d, jv_retain(args[0].u.d->k[i]), jv_retain(args[0].u.d->v[i])))
-                rc = oom(c, n);
+                rc = jlib_oom(c, n);
     }
     for (size_t i = 0; rc == 0 && kw && i < kw->n; i++) {
         if (kw->v[i].t == JV_NS)
             rc = jerr(c, n, "a namespace cannot hold a namespace");
         else if (jdict_set(d, jv_retain(kw->k[i]), jv_retain(kw->v[i])))
-            rc = oom(c, n);
+            rc = jlib_oom(c, n);
     }
     if (rc) {
         jv_release(jv_dict(d, JV_NS));
@@ -606,11 +182,11 @@ static int range_fn(jctx *c, const jnode *n, jv *args, size_t nargs, jv *out)
         return jerr(c, n, "range() longer than %llu", (unsigned long long)c->t->lim.max_iterations);
     jlist *l = jlist_new();
     if (!l)
-        return oom(c, n);
+        return jlib_oom(c, n);
     for (int64_t i = a; st > 0 ? i < b : i > b; i += st) {
         if (jwork(c, n, 1) || jlist_push(l, jv_int(i))) {
             jv_release(jv_list(l));
-            return c->err->code ? -1 : oom(c, n);
+            return c->err->code ? -1 : jlib_oom(c, n);
         }
     }
     *out = jv_list(l);
@@ -635,19 +211,19 @@ int jlib_call(jctx *c, const jnode *n, jfunc *f, jv *args, size_t nargs, jdict *
     case JF_RANGE: return range_fn(c, n, args, nargs, out);
     case JF_NAMESPACE: return namespace_fn(c, n, args, nargs, kw, out);
     case JF_STRFTIME: return strftime_now(c, n, args, nargs, out);
-    case JF_S_UPPER: return casemap(c, n, self.u.s, 'U', out);
-    case JF_S_LOWER: return casemap(c, n, self.u.s, 'L', out);
-    case JF_S_TITLE: return casemap(c, n, self.u.s, 'T', out);
-    case JF_S_CAPITALIZE: return casemap(c, n, self.u.s, 'C', out);
-    case JF_S_STRIP: return trim(c, n, self.u.s, 1, 1, out);
-    case JF_S_LSTRIP: return trim(c, n, self.u.s, 1, 0, out);
-    case JF_S_RSTRIP: return trim(c, n, self.u.s, 0, 1, out);
+    case JF_S_UPPER: return jstr_casemap(c, n, self.u.s, 'U', out);
+    case JF_S_LOWER: return jstr_casemap(c, n, self.u.s, 'L', out);
+    case JF_S_TITLE: return jstr_casemap(c, n, self.u.s, 'T', out);
+    case JF_S_CAPITALIZE: return jstr_casemap(c, n, self.u.s, 'C', out);
+    case JF_S_STRIP: return jstr_trim(c, n, self.u.s, 1, 1, out);
+    case JF_S_LSTRIP: return jstr_trim(c, n, self.u.s, 1, 0, out);
+    case JF_S_RSTRIP: return jstr_trim(c, n, self.u.s, 0, 1, out);
     case JF_S_STARTSWITH: case JF_S_ENDSWITH:
         if (nargs < 1)
             return jerr(c, n, "startswith()/endswith() need an argument");
-        return starts_ends(c, n, self.u.s, args[0], f->id == JF_S_ENDSWITH, out);
-    case JF_S_SPLIT: return split(c, n, self.u.s, args, nargs, out);
-    case JF_S_REPLACE: return replace(c, n, self.u.s, args, nargs, kw, out);
+        return jstr_starts_ends(c, n, self.u.s, args[0], f->id == JF_S_ENDSWITH, out);
+    case JF_S_SPLIT: return jstr_split(c, n, self.u.s, args, nargs, out);
+    case JF_S_REPLACE: return jstr_replace(c, n, self.u.s, args, nargs, kw, out);
     case JF_D_GET: {
         if (nargs < 1 || args[0].t != JV_STR)
             return jerr(c, n, "get() key must be a string");
@@ -723,7 +299,7 @@ static int attr_test(jctx *c, const jnode *n, jv a, jv test, jv arg, int *r)
     return jlib_test(c, n, a, name, r);
 }
 
-static jv kwarg(jdict *kw, const char *k)
+jv jlib_kwarg(jdict *kw, const char *k)
 {
     jv *v = kw ? jdict_get(kw, k, strlen(k)) : NULL;
     return v ? *v : JV_UNDEF_V;
@@ -731,12 +307,12 @@ static jv kwarg(jdict *kw, const char *k)
 
 static int filter_tojson(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
 {
-    jv indent = kwarg(kw, "indent"), ascii = kwarg(kw, "ensure_ascii"), seps = kwarg(kw, "separators");
+    jv indent = jlib_kwarg(kw, "indent"), ascii = jlib_kwarg(kw, "ensure_ascii"), seps = jlib_kwarg(kw, "separators");
     if (indent.t != JV_UNDEF && indent.t != JV_NONE && indent.t != JV_INT)
         return jerr(c, n, "tojson: indent must be an integer");
     if (ascii.t != JV_UNDEF && ascii.t != JV_BOOL)
         return jerr(c, n, "tojson: ensure_ascii must be a boolean");
-    if (kwarg(kw, "sort_keys").t == JV_BOOL && kwarg(kw, "sort_keys").u.b)
+    if (jlib_kwarg(kw, "sort_keys").t == JV_BOOL && jlib_kwarg(kw, "sort_keys").u.b)
         return jerr(c, n, "tojson: sort_keys is not supported");
     int ind = indent.t == JV_INT ? (int)(indent.u.i < 0 ? 0 : indent.u.i > 16 ? 16 : indent.u.i) : 0;
     const char *isep = ind ? "," : ", ", *ksep = ": ";
@@ -748,7 +324,7 @@ static int filter_tojson(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
     } else if (seps.t != JV_UNDEF && seps.t != JV_NONE) {
         return jerr(c, n, "tojson: separators must be two strings");
     }
-    return tojson_value(c, n, v, ind, ascii.t == JV_BOOL && ascii.u.b, isep, ksep, 1, out);
+    return jlib_tojson_value(c, n, v, ind, ascii.t == JV_BOOL && ascii.u.b, isep, ksep, 1, out);
 }
 
 static int join(jctx *c, const jnode *n, jv v, jv sep, jv *out)
@@ -762,12 +338,12 @@ static int join(jctx *c, const jnode *n, jv v, jv sep, jv *out)
             size_t j = i + 1;
             while (j < s->len && ((unsigned char)s->s[j] & 0xC0) == 0x80)
                 j++;
-            if ((i && sep.t == JV_STR && bput(c, n, &b, sep.u.s->s, sep.u.s->len, sep.u.s->nspans > 0)) ||
-                bput(c, n, &b, s->s + i, j - i, s->nspans > 0))
+            if ((i && sep.t == JV_STR && jlib_put(c, n, &b, sep.u.s->s, sep.u.s->len, sep.u.s->nspans > 0)) ||
+                jlib_put(c, n, &b, s->s + i, j - i, s->nspans > 0))
                 goto fail;
             i = j;
         }
-        return take(c, n, &b, out);
+        return jlib_take(c, n, &b, out);
     }
     for (size_t i = 0; i < v.u.l->n; i++) {
         jv e = v.u.l->v[i], str;
@@ -793,7 +369,7 @@ static int join(jctx *c, const jnode *n, jv v, jv sep, jv *out)
             goto fail;
         }
     }
-    return take(c, n, &b, out);
+    return jlib_take(c, n, &b, out);
 fail:
     jbuf_free(&b);
     return -1;
@@ -809,7 +385,7 @@ static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int s
     jv test = nargs > 1 ? args[1] : JV_UNDEF_V, arg = nargs > 2 ? args[2] : JV_UNDEF_V;
     jlist *l = jlist_new();
     if (!l)
-        return oom(c, n);
+        return jlib_oom(c, n);
     for (size_t i = 0; i < v.u.l->n; i++) {
         jv it = v.u.l->v[i];
         if (it.t != JV_DICT && it.t != JV_NS) {
@@ -827,7 +403,7 @@ static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int s
         }
         if (r == select && jlist_push(l, jv_retain(it))) {
             jv_release(jv_list(l));
-            return oom(c, n);
+            return jlib_oom(c, n);
         }
     }
     *out = jv_list(l);
@@ -836,12 +412,12 @@ static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int s
 
 static int map_attr(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
 {
-    jv attr = kwarg(kw, "attribute"), def = kwarg(kw, "default");
+    jv attr = jlib_kwarg(kw, "attribute"), def = jlib_kwarg(kw, "default");
     if (attr.t != JV_STR)
         return jerr(c, n, "map: only map(attribute='name') is supported");
     jlist *l = jlist_new();
     if (!l)
-        return oom(c, n);
+        return jlib_oom(c, n);
     for (size_t i = 0; i < v.u.l->n; i++) {
         jv it = v.u.l->v[i];
         if (it.t != JV_DICT && it.t != JV_NS) {
@@ -851,48 +427,11 @@ static int map_attr(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
         jv *a = jdict_get(it.u.d, attr.u.s->s, attr.u.s->len);
         if (jlist_push(l, a ? jv_retain(*a) : jv_retain(def))) {
             jv_release(jv_list(l));
-            return oom(c, n);
+            return jlib_oom(c, n);
         }
     }
     *out = jv_list(l);
     return jwork(c, n, v.u.l->n);
-}
-
-static int indent_filter(jctx *c, const jnode *n, const jstr *s, jv *args, size_t nargs, jdict *kw, jv *out)
-{
-    jv width = nargs > 0 ? args[0] : kwarg(kw, "width");
-    jv first = nargs > 1 ? args[1] : kwarg(kw, "first"), blank = nargs > 2 ? args[2] : kwarg(kw, "blank");
-    char spaces[64];
-    const char *ind = "    ";
-    size_t il = 4;
-    if (width.t == JV_INT) {
-        il = width.u.i < 0 ? 0 : width.u.i > 63 ? 63 : (size_t)width.u.i;
-        memset(spaces, ' ', il);
-        ind = spaces;
-    } else if (width.t == JV_STR) {
-        ind = width.u.s->s;
-        il = width.u.s->len;
-    } else if (width.t != JV_UNDEF) {
-        return jerr(c, n, "indent: width must be an integer or a string");
-    }
-    jbuf b = {.max = c->t->lim.max_output};
-    int taint = s->nspans > 0;
-    size_t i = 0, line = 0;
-    for (;;) {
-        const char *nl = memchr(s->s + i, '\n', s->len - i);
-        size_t end = nl ? (size_t)(nl - s->s) : s->len;
-        int doit = !((line == 0 && !jtruthy(first)) || (end == i && !jtruthy(blank)));
-        if ((doit && bput(c, n, &b, ind, il, 0)) || bput(c, n, &b, s->s + i, end - i, taint) ||
-            (nl && bput(c, n, &b, "\n", 1, taint))) {
-            jbuf_free(&b);
-            return -1;
-        }
-        if (!nl)
-            break;
-        i = end + 1;
-        line++;
-    }
-    return take(c, n, &b, out);
 }
 
 int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw, int called, jv *out)
@@ -904,13 +443,13 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
     if (!strcmp(f, "tojson"))
         return filter_tojson(c, n, v, called ? kw : NULL, out);
     if (!strcmp(f, "default") && called) {
-        jv def = nargs > 0 ? args[0] : JV_UNDEF_V, boolean = nargs > 1 ? args[1] : kwarg(kw, "boolean");
+        jv def = nargs > 0 ? args[0] : JV_UNDEF_V, boolean = nargs > 1 ? args[1] : jlib_kwarg(kw, "boolean");
         if (boolean.t != JV_UNDEF && boolean.t != JV_BOOL)
             return jerr(c, n, "default: the boolean flag must be a boolean");
         if (v.t == JV_UNDEF || (boolean.t == JV_BOOL && boolean.u.b && !jtruthy(v))) {
             if (def.t == JV_UNDEF && nargs == 0) {
                 *out = jv_str("", 0, NULL, 0);
-                return out->t == JV_STR ? 0 : oom(c, n);
+                return out->t == JV_STR ? 0 : jlib_oom(c, n);
             }
             *out = jv_retain(def);
         } else {
@@ -920,7 +459,7 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
     }
     if ((!strcmp(f, "int") || !strcmp(f, "float"))) {
         int isint = f[0] == 'i';
-        jv def = called && nargs > 0 ? args[0] : called ? kwarg(kw, "default") : JV_UNDEF_V;
+        jv def = called && nargs > 0 ? args[0] : called ? jlib_kwarg(kw, "default") : JV_UNDEF_V;
         if (v.t == JV_STR) {
             char *end;
             const char *p = v.u.s->s;
@@ -954,7 +493,7 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
     if (!strcmp(f, "join") && (called || v.t == JV_LIST)) {
         if (v.t != JV_LIST && v.t != JV_STR)
             return jerr(c, n, "cannot apply filter 'join' to a %s", jv_type_name(v.t));
-        return join(c, n, v, called && nargs > 0 ? args[0] : kwarg(kw, "separator"), out);
+        return join(c, n, v, called && nargs > 0 ? args[0] : jlib_kwarg(kw, "separator"), out);
     }
     if (v.t == JV_LIST) {
         jlist *l = v.u.l;
@@ -963,7 +502,7 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
             if (!strcmp(f, "first")) return *out = l->n ? jv_retain(l->v[0]) : JV_UNDEF_V, 0;
             if (!strcmp(f, "last")) return *out = l->n ? jv_retain(l->v[l->n - 1]) : JV_UNDEF_V, 0;
             if (!strcmp(f, "length")) return *out = jv_int((int64_t)l->n), 0;
-            if (!strcmp(f, "string")) return tojson_value(c, n, v, 0, 0, ", ", ": ", 0, out);
+            if (!strcmp(f, "string")) return jlib_tojson_value(c, n, v, 0, 0, ", ", ": ", 0, out);
             if (!strcmp(f, "reverse")) {
                 jlist *r = jlist_new();
                 for (size_t i = 0; r && i < l->n; i++)
@@ -972,7 +511,7 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
                         r = NULL;
                     }
                 if (!r)
-                    return oom(c, n);
+                    return jlib_oom(c, n);
                 *out = jv_list(r);
                 return jwork(c, n, l->n);
             }
@@ -988,16 +527,16 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
         const jstr *s = v.u.s;
         if (!called) {
             if (!strcmp(f, "length")) return *out = jlib_member_builtin(v, "length", 6), 0;
-            if (!strcmp(f, "upper")) return casemap(c, n, s, 'U', out);
-            if (!strcmp(f, "lower")) return casemap(c, n, s, 'L', out);
-            if (!strcmp(f, "title")) return casemap(c, n, s, 'T', out);
-            if (!strcmp(f, "capitalize")) return casemap(c, n, s, 'C', out);
-            if (!strcmp(f, "trim")) return trim(c, n, s, 1, 1, out);
+            if (!strcmp(f, "upper")) return jstr_casemap(c, n, s, 'U', out);
+            if (!strcmp(f, "lower")) return jstr_casemap(c, n, s, 'L', out);
+            if (!strcmp(f, "title")) return jstr_casemap(c, n, s, 'T', out);
+            if (!strcmp(f, "capitalize")) return jstr_casemap(c, n, s, 'C', out);
+            if (!strcmp(f, "trim")) return jstr_trim(c, n, s, 1, 1, out);
             if (!strcmp(f, "string")) return *out = jv_retain(v), 0;
-            if (!strcmp(f, "indent")) return indent_filter(c, n, s, NULL, 0, NULL, out);
+            if (!strcmp(f, "indent")) return jstr_indent_filter(c, n, s, NULL, 0, NULL, out);
         } else {
-            if (!strcmp(f, "indent")) return indent_filter(c, n, s, args, nargs, kw, out);
-            if (!strcmp(f, "replace")) return replace(c, n, s, args, nargs, kw, out);
+            if (!strcmp(f, "indent")) return jstr_indent_filter(c, n, s, args, nargs, kw, out);
+            if (!strcmp(f, "replace")) return jstr_replace(c, n, s, args, nargs, kw, out);
         }
         return jerr(c, n, "unsupported string filter '%s'", f);
     }
