@@ -102,6 +102,9 @@ int tl_chat_template_render(const tl_chat_template *t, const tl_chat_input *in, 
     }
     if (b.len > pos)
         segs[k++] = (tl_chat_segment){pos, b.len - pos, TL_CHAT_SEG_TEMPLATE};
+    /* output dropped by break/continue may linger past the end: wipe it before handing out */
+    if (b.s && b.cap > b.len + 1)
+        OPENSSL_cleanse(b.s + b.len + 1, b.cap - b.len - 1);
     out->text = b.s ? b.s : calloc(1, 1);
     if (!out->text) {
         free(segs);

@@ -245,12 +245,33 @@ static int put_span(jbuf *b, size_t off, size_t len)
     return 0;
 }
 
+/* Grows the text buffer without realloc, so no unwiped copy of prompt text is left behind. */
+static int grow_text(jbuf *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t nc = b->cap ? b->cap : 64;
+    while (nc < need)
+        nc *= 2;
+    char *ns = malloc(nc);
+    if (!ns)
+        return -1;
+    if (b->s) {
+        memcpy(ns, b->s, b->len + 1);
+        OPENSSL_cleanse(b->s, b->cap);
+        free(b->s);
+    }
+    b->s = ns;
+    b->cap = nc;
+    return 0;
+}
+
 /* Returns -1 on allocation failure, -2 over the size limit. */
 int jbuf_put(jbuf *b, const char *s, size_t len, int content)
 {
     if (len > b->max - b->len)
         return -2;
-    if (grow((void **)&b->s, &b->cap, b->len + len + 1, 1))
+    if (grow_text(b, b->len + len + 1))
         return -1;
     if (len)
         memcpy(b->s + b->len, s, len);
