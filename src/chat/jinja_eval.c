@@ -132,6 +132,8 @@ static size_t cp_next(const jstr *s, size_t i)
 
 static int str_chars(jctx *c, const jnode *n, const jstr *s, size_t **offs, size_t *nchars)
 {
+    if (jwork(c, n, s->len))
+        return -1;
     size_t cnt = 0;
     for (size_t i = 0; i < s->len; i = cp_next(s, i))
         cnt++;
@@ -278,7 +280,10 @@ static int eval_member(jctx *c, jscope *s, const jnode *n, jv *out)
                 }
             }
         } else if (prop.t == JV_STR) {
-            *out = jlib_member_builtin(obj, prop.u.s->s, prop.u.s->len);
+            /* `.length` of a string counts its code points */
+            rc = jwork(c, n, obj.t == JV_STR ? obj.u.s->len : 1);
+            if (rc == 0)
+                *out = jlib_member_builtin(obj, prop.u.s->s, prop.u.s->len);
         } else {
             rc = jerr(c, n, "cannot index a %s with a %s", jv_type_name(obj.t), jv_type_name(prop.t));
         }

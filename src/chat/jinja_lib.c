@@ -526,7 +526,8 @@ int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw
     if (v.t == JV_STR) {
         const jstr *s = v.u.s;
         if (!called) {
-            if (!strcmp(f, "length")) return *out = jlib_member_builtin(v, "length", 6), 0;
+            if (!strcmp(f, "length"))
+                return *out = jlib_member_builtin(v, "length", 6), jwork(c, n, s->len);
             if (!strcmp(f, "upper")) return jstr_casemap(c, n, s, 'U', out);
             if (!strcmp(f, "lower")) return jstr_casemap(c, n, s, 'L', out);
             if (!strcmp(f, "title")) return jstr_casemap(c, n, s, 'T', out);

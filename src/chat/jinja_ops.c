@@ -195,7 +195,9 @@ int jops_binary(jctx *c, const jnode *n, int op, jv a, jv b, jv *out)
     int rc = 0, r = 0;
     int an = a.t == JV_INT || a.t == JV_FLOAT, bn = b.t == JV_INT || b.t == JV_FLOAT;
     if (op == OP_EQ || op == OP_NE) {
-        *out = jv_bool(loose_eq(a, b) == (op == OP_EQ));
+        rc = jwork(c, n, (a.t == JV_STR ? a.u.s->len : 0) + (b.t == JV_STR ? b.u.s->len : 0));
+        if (rc == 0)
+            *out = jv_bool(loose_eq(a, b) == (op == OP_EQ));
     } else if (an && bn && op != OP_CAT && op != OP_POW) {
         rc = op == OP_IN || op == OP_NOTIN ? jerr(c, n, "'in' between numbers") : arith(c, n, op, a, b, out);
     } else if (a.t == JV_UNDEF || b.t == JV_UNDEF) {

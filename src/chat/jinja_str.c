@@ -29,6 +29,8 @@ jv jstr_sub(const jstr *s, size_t from, size_t to)
 
 int jstr_trim(jctx *c, const jnode *n, const jstr *s, int left, int right, jv *out)
 {
+    if (jwork(c, n, s->len))
+        return -1;
     const char *a = s->s, *e = s->s + s->len;
     size_t w;
     while (left && a < e && (w = jws_len(a, e)))
@@ -36,7 +38,7 @@ int jstr_trim(jctx *c, const jnode *n, const jstr *s, int left, int right, jv *o
     while (right && e > a && (w = jws_back(a, e)))
         e -= w;
     *out = jstr_sub(s, (size_t)(a - s->s), (size_t)(e - s->s));
-    return out->t == JV_STR ? jwork(c, n, out->u.s->len) : jlib_oom(c, n);
+    return out->t == JV_STR ? 0 : jlib_oom(c, n);
 }
 
 /* ASCII case mapping (non-ASCII letters are left as they are) */
@@ -77,6 +79,8 @@ int jstr_starts_ends(jctx *c, const jnode *n, const jstr *s, jv arg, int end, jv
         if (opts[i].t != JV_STR)
             return jerr(c, n, "%s() tuple elements must be strings", end ? "endswith" : "startswith");
         const jstr *p = opts[i].u.s;
+        if (jwork(c, n, p->len + 1))
+            return -1;
         if (p->len <= s->len && memcmp(s->s + (end ? s->len - p->len : 0), p->s, p->len) == 0)
             r = 1;
     }

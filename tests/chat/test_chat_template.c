@@ -268,6 +268,35 @@ static void test_limits(void)
     expect_error(big, &l, TL_EINVAL, "more than the limit of 100");
 }
 
+/* work done on long content counts, so scans in a loop cannot run away (each render here stops
+ * after ~160 iterations instead of scanning 10^10 bytes) */
+static void test_scan_work(void)
+{
+    static const char *const srcs[] = {
+        "{% for i in range(100000) %}{{ messages[0].content[3] }}{% endfor %}",
+        "{% for i in range(100000) %}{{ messages[0].content | trim }}{% endfor %}",
+        "{% for i in range(100000) %}{{ messages[0].content.length }}{% endfor %}",
+        "{% for i in range(100000) %}{{ messages[0].content == messages[0].content }}{% endfor %}",
+    };
+    size_t n = 100000;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    tl_chat_msg m[] = {{"user", big, n}};
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        tl_chat_prompt p;
+        tl_err err = {0};
+        tl_chat_limits lim = {.max_work = 16u << 20};
+        tl_chat_template *t = tl_chat_template_compile(srcs[i], strlen(srcs[i]), "w", &lim, &err);
+        tl_chat_input in = {.messages = m, .n_messages = 1};
+        int rc = t ? tl_chat_template_render(t, &in, &p, &err) : -1;
+        CHECKF(rc == TL_EINVAL && strstr(err.msg, "work limit"), "%s: rc %d %s", srcs[i], rc, err.msg);
+        if (rc == 0)
+            tl_chat_prompt_free(&p);
+        tl_chat_template_free(t);
+    }
+    free(big);
+}
+
 static void test_errors(void)
 {
     expect_error("line one\n  {{ foo( }}", NULL, TL_EINVAL, "lim.jinja:2:");
@@ -329,5 +358,6 @@ int main(void)
     test_builtins();
     test_limits();
     test_errors();
+    test_scan_work();
     return test_finish();
 }
