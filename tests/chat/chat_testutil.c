@@ -1,0 +1,54 @@
+#include "chat_testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ct_src_dir(void)
+{
+    const char *s = getenv("TEELM_SRC");
+    return s ? s : ".";
+}
+
+char *ct_read(const char *rel, size_t *len)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", ct_src_dir(), rel);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+            }
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (b) {
+        b[n] = 0;
+        if (len)
+            *len = n;
+    }
+    return b;
+}
+
+int ct_render(const char *src, const tl_chat_msg *msgs, size_t n, int agp, tl_chat_prompt *out, tl_err *err)
+{
+    memset(err, 0, sizeof *err);
+    tl_chat_template *t = tl_chat_template_compile(src, strlen(src), "t", NULL, err);
+    if (!t)
+        return err->code;
+    tl_chat_input in = {.messages = msgs, .n_messages = n, .bos_token = "<s>", .eos_token = "</s>",
+                        .add_generation_prompt = agp, .now = 1764633600};
+    int rc = tl_chat_template_render(t, &in, out, err);
+    tl_chat_template_free(t);
+    return rc;
+}

@@ -1,0 +1,16 @@
+/* Shared helpers of the chat-template tests: source paths and rendering one conversation. */
+#ifndef TEELM_TESTS_CHAT_TESTUTIL_H
+#define TEELM_TESTS_CHAT_TESTUTIL_H
+
+#include <stddef.h>
+
+#include "chat/chat_template.h"
+
+/* The checkout (TEELM_SRC, or "." when unset). */
+const char *ct_src_dir(void);
+/* Reads a whole file under the checkout; NULL when absent. */
+char *ct_read(const char *rel, size_t *len);
+/* Renders src; returns the tl_err code, fills *out (caller frees) and err. */
+int ct_render(const char *src, const tl_chat_msg *msgs, size_t n, int agp, tl_chat_prompt *out, tl_err *err);
+
+#endif
