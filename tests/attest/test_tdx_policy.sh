@@ -100,7 +100,7 @@ run 2 "rtmr3 without config" -- "$bin" attest rtmr3 --exe "$bin"
 run 2 "rtmr3 bad initial" -- "$bin" attest rtmr3 --config "$tmp/config" --initial 00
 run 1 "rtmr3 missing exe" -- "$bin" attest rtmr3 --exe "$tmp/nope" --config "$tmp/config"
 has err "$tmp/nope" "rtmr3 names the executable"
-run 0 "template with the teelm RTMR3" -- "$bin" attest policy-template --mrtd $MRTD --rtmr 0=$R0 --rtmr 1=$R1 --rtmr 2=$R2 --rtmr 3=$mine
+run 0 "template with the teelm RTMR3" -- "$bin" attest policy-template --mrtd $MRTD --rtmr 0=$R0 --rtmr 1=$R1 --rtmr 2=$R2 --rtmr 3="$mine"
 cp "$tmp/out" "$tmp/teelm.json"
 run 1 "verify: this TD did not measure teelm" -- "$bin" attest verify "$B" --collateral "$BC" --policy "$tmp/teelm.json" --now $NOW
 has err "tdx.rtmr3 $R3 differs from the required $mine" "RTMR3 mismatch named with both values"
