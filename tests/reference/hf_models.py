@@ -42,6 +42,7 @@ TORCH_DTYPE = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 MAX_HEADER = 100 << 20  # the safetensors library's own cap on the header length
 MAX_DIM = 1 << 24       # any single config dimension (the C loader uses the same bound)
 MAX_PARAMS = 1 << 36    # 64 Gi parameters: far beyond anything teelm runs, small enough not to overflow
+MAX_LAYERS = 4096       # bounds the tensor-name table built from the config
 
 
 class Refused(Exception):
@@ -245,10 +246,24 @@ def parse_config(cfg):
         if c.get("mlp_bias"):
             raise Refused("config.json: mlp_bias true is not supported")
         s["rope"] = parse_rope_scaling(c.get("rope_scaling"))
-    total = s["vocab"] * s["d"] * 2 + s["layers"] * (4 * s["d"] * s["d"] + 3 * s["d"] * s["ff"])
+    if s["layers"] > MAX_LAYERS:
+        raise Refused(f"config.json: {'n_layer' if fam == 'gpt2' else 'num_hidden_layers'} {s['layers']} "
+                      f"exceeds {MAX_LAYERS}")
+    total = param_count(s)
     if total > MAX_PARAMS:
         raise Refused(f"config.json: dimensions imply {total} parameters (limit {MAX_PARAMS})")
     return s
+
+
+def param_count(s):
+    """Parameters the config implies, exactly (Python integers: no overflow)."""
+    d, ff, V, L = s["d"], s["ff"], s["vocab"], s["layers"]
+    if s["family"] == "gpt2":
+        return V * d + s["ctx"] * d + 2 * d + L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * ff + ff + d)
+    q, kv = s["heads"] * s["head_dim"], s["kv_heads"] * s["head_dim"]
+    per = 2 * d + 2 * d * q + 2 * d * kv + 3 * d * ff
+    per += (q + 2 * kv if s["qkv_bias"] else 0) + (d if s["o_bias"] else 0)
+    return V * d * (1 if s["tied"] else 2) + d + L * per
 
 
 def parse_rope_scaling(rs):

@@ -189,6 +189,7 @@ def test_case(tmp, name, kw):
     kw.setdefault("seed", 7)
     cfg, stored = M.make(d, **kw)
     s, eos, w = H.load_dir(d)
+    check(H.param_count(s) == sum(t.numel() for t in w.values()), f"{name}: param_count is exact")
     pre = "transformer." if kw.get("gpt2_prefix") else ""
     check(set(w) == set(H.expected_tensors(s)) and all(torch.equal(w[n], stored[pre + n]) for n in w),
           f"{name}: safetensors reader returns exactly the stored values")
