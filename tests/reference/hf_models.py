@@ -31,6 +31,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # ---------------------------------------------------------------------------------------------
 # safetensors: 8-byte little-endian header length N, N bytes of JSON header, then the data
@@ -583,9 +584,8 @@ class Model:
             p = f"model.layers.{i}."
             x = rms_norm(h, w[p + "input_layernorm.weight"], s["eps"])
 
-            def proj(n):
-                y = x @ w[p + n + ".weight"].T
-                return y + w[p + n + ".bias"] if (p + n + ".bias") in w else y
+            def proj(n):   # F.linear = x W^T + b, what nn.Linear runs
+                return F.linear(x, w[p + n + ".weight"], w.get(p + n + ".bias"))
             q = proj("self_attn.q_proj").view(-1, H, hd).transpose(0, 1)
             k = proj("self_attn.k_proj").view(-1, KV, hd).transpose(0, 1)
             v = proj("self_attn.v_proj").view(-1, KV, hd).transpose(0, 1)
@@ -598,16 +598,14 @@ class Model:
             # repeat_kv: KV head j serves query heads j*rep .. j*rep + rep - 1
             rep = H // KV
             a = attend(q, k.repeat_interleave(rep, dim=0), v.repeat_interleave(rep, dim=0), p0)
-            a = a.transpose(0, 1).reshape(-1, H * hd) @ w[p + "self_attn.o_proj.weight"].T
-            if (p + "self_attn.o_proj.bias") in w:
-                a = a + w[p + "self_attn.o_proj.bias"]
-            h = h + a
+            a = a.transpose(0, 1).reshape(-1, H * hd)
+            h = h + F.linear(a, w[p + "self_attn.o_proj.weight"], w.get(p + "self_attn.o_proj.bias"))
             x = rms_norm(h, w[p + "post_attention_layernorm.weight"], s["eps"])
-            g = torch.nn.functional.silu(x @ w[p + "mlp.gate_proj.weight"].T)
-            h = h + (g * (x @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+            g = F.silu(F.linear(x, w[p + "mlp.gate_proj.weight"]))
+            h = h + F.linear(g * F.linear(x, w[p + "mlp.up_proj.weight"]), w[p + "mlp.down_proj.weight"])
         h = rms_norm(h, w["model.norm.weight"], s["eps"])
         head = w["model.embed_tokens.weight"] if s["tied"] else w["lm_head.weight"]
-        return h @ head.T
+        return F.linear(h, head)
 
     def _gpt2(self, ids, p0, cache):
         s, w = self.s, self.w
@@ -628,7 +626,7 @@ class Model:
             m = gelu_new(x @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
             h = h + m @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
         h = layer_norm(h, w["ln_f.weight"], w["ln_f.bias"], s["eps"])
-        return h @ w["wte.weight"].T
+        return F.linear(h, w["wte.weight"])
 
 
 def load_model(d, dtype=torch.float32):
