@@ -148,8 +148,13 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
                : in->key_file ? json_pack("{s:s}", "kind", "key_file")
                               : json_pack("{s:s}", "kind", "none");
     /* integers only: a double's decimal form is not canonical across libraries */
-    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "max_batch", so->max_batch, "max_queue",
-                            so->max_queue, "max_connections", so->max_connections, "max_body", so->max_body,
+    /* the per-address cap as the network layer applies it (0 means its default) */
+    int per_peer = so->max_connections_per_peer ? so->max_connections_per_peer
+                   : so->max_connections / 2 > 4 ? so->max_connections / 2 : 4;
+    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "max_batch", so->max_batch, "max_queue",
+                            so->max_queue, "max_connections", so->max_connections, "max_connections_per_peer",
+                            per_peer, "handshake_timeout_s", so->handshake_timeout ? so->handshake_timeout : 5,
+                            "max_body", so->max_body,
                             "max_prompt_tokens", so->max_prompt_tokens, "max_tokens", so->max_tokens,
                             "default_max_tokens", so->default_max_tokens, "request_timeout_ms",
                             (json_int_t)(so->request_timeout * 1000.0 + 0.5), "io_timeout_s", so->io_timeout,

@@ -37,7 +37,9 @@ check() { # check DESCRIPTION COMMAND...
 }
 
 "$HELPER" "$T/model" "$TIK" 100070 4242
-"$BIN" serve --model "$T/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed \
+# a generous TLS handshake deadline: 20 concurrent handshakes in the sanitizer build on a loaded
+# machine can take longer than the 5 s default (tests/net/test_net_slots.py tests the deadline)
+"$BIN" serve --model "$T/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed --handshake-timeout 60 \
   >"$T/serve.out" 2>"$T/serve.err" &
 SRV_PID=$!
 for _ in $(seq 1 100); do
@@ -51,7 +53,7 @@ echo "server on $URL"
 
 # the sim MRENCLAVE of this binary with the server's configuration document (docs/bindings.md),
 # as the owner computes it from the same flags, without starting a server
-"$BIN" serve --model "$T/model" --tee sim --max-batch 32 --model-name seed --print-config >"$T/config.json"
+"$BIN" serve --model "$T/model" --tee sim --max-batch 32 --model-name seed --handshake-timeout 60 --print-config >"$T/config.json"
 MRE=$("$BIN" attest measure --serve-config "$T/config.json" --json | jq -r .mrenclave)
 echo "{\"mrenclave\":\"$MRE\",\"allow_simulation\":true}" >"$T/policy.json"
 client() { "$BIN" client --server "$URL" --policy "$T/policy.json" --quiet "$@"; }
@@ -179,13 +181,13 @@ check "client --expect-config refuses another document" \
 for alt in "--model $T/model2" "--model $T/model --max-tokens 4096" "--model $T/model --key-file $T/config.json" \
            "--model $T/model --api-key-file $T/config.json"; do
   # shellcheck disable=SC2086  # alt is a list of flags
-  "$BIN" serve $alt --tee sim --max-batch 32 --model-name seed --print-config >"$T/alt.json"
+  "$BIN" serve $alt --tee sim --max-batch 32 --model-name seed --handshake-timeout 60 --print-config >"$T/alt.json"
   check "$alt changes the configuration document" not cmp -s "$T/alt.json" "$T/config.json"
   check "$alt changes the sim MRENCLAVE" \
     test "$("$BIN" attest measure --serve-config "$T/alt.json")" != "$MRE"
 done
 # ... and a server the host actually starts with its own model is refused by the owner's policy
-"$BIN" serve --model "$T/model2" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed \
+"$BIN" serve --model "$T/model2" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed --handshake-timeout 60 \
   >"$T/serve2.out" 2>"$T/serve2.err" &
 SRV2_PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$T/serve2.out" 2>/dev/null && break; sleep 0.2; done
