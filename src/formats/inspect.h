@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "formats/dtype.h"
+#include "tensor/dtype.h"
 #include "formats/layout.h"
 #include "model/config.h"
 #include "util/err.h"

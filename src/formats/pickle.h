@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/dtype.h"
+#include "tensor/dtype.h"
 #include "util/err.h"
 
 #define TL_PK_MAX_DIMS 8

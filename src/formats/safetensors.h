@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/dtype.h"
+#include "tensor/dtype.h"
 #include "util/err.h"
 
 #define TL_ST_MAX_DIMS 8

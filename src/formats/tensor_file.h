@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/dtype.h"
+#include "tensor/dtype.h"
 #include "util/err.h"
 
 #define TL_TF_MAX_DIMS 8 /* no backend yields tensors of more dimensions */

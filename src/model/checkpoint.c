@@ -72,5 +72,14 @@ void tl_checkpoint_free(tl_checkpoint *ck)
         OPENSSL_cleanse(ck->tokenizer_data, ck->tokenizer_len);
         free(ck->tokenizer_data);
     }
+    for (int i = 0; i < ck->nmaps; i++) /* plaintext files mapped read-only: nothing to wipe */
+        if (ck->maps[i].addr)
+            munmap(ck->maps[i].addr, ck->maps[i].len);
+    free(ck->maps);
+    if (ck->wbuf) { /* weights decrypted in the TEE */
+        OPENSSL_cleanse(ck->wbuf, ck->wbuf_len);
+        free(ck->wbuf);
+    }
+    free(ck->w);
     memset(ck, 0, sizeof *ck);
 }

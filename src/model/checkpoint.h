@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "model/config.h"
+#include "model/weights.h"
 #include "util/err.h"
 
 typedef struct {
@@ -25,6 +26,18 @@ typedef struct {
      * NUL-terminated after tokenizer_len bytes; tl_checkpoint_free wipes and frees them. */
     uint8_t *tokenizer_data;
     size_t tokenizer_len;
+
+    /* Hugging Face families (tl_config_is_hf(&cfg)): params is NULL; w[i] is the weight of entry i
+     * of tl_params_list(&cfg) (nw entries). The memory behind w is mappings (maps[0..nmaps), each
+     * munmap'd by tl_checkpoint_free) and/or one owned buffer `wbuf` of wbuf_len bytes (wiped and
+     * freed). hf_dir: the directory the model came from ("" if none), for its tokenizer files. */
+    tl_wref *w;
+    int nw;
+    struct tl_ck_map { void *addr; size_t len; } *maps;
+    int nmaps;
+    void *wbuf;
+    size_t wbuf_len;
+    char hf_dir[4096];
 } tl_checkpoint;
 
 /* Allocates zeroed params for cfg (and moments if with_optimizer). */

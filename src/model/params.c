@@ -13,8 +13,10 @@
 #include "model/rng.h"
 
 typedef enum { PER_MODEL, PER_BLOCK, PER_HEAD } scope;       /* PER_HEAD: inside a block, one per head */
-typedef enum { ALWAYS, IF_LEARNED_POS, IF_PRENORM, IF_UNTIED } when;
-typedef enum { DIM_NONE, DIM_V, DIM_C, DIM_D, DIM_F, DIM_HS } dim; /* DIM_HS: head size d_model / n_head */
+typedef enum { ALWAYS, IF_LEARNED_POS, IF_PRENORM, IF_UNTIED, IF_QKV_BIAS, IF_O_BIAS } when;
+/* DIM_HS: head size d_model / n_head (seed); DIM_QH, DIM_KVH: n_head, n_kv_head times head_dim;
+ * DIM_3D: 3 * d_model (GPT-2's fused c_attn); DIM_P: max_pos (GPT-2's position table) */
+typedef enum { DIM_NONE, DIM_V, DIM_C, DIM_D, DIM_F, DIM_HS, DIM_QH, DIM_KVH, DIM_3D, DIM_P } dim;
 typedef enum { INIT_NORMAL, INIT_ONES, INIT_ZEROS, INIT_LINEAR } init;
 
 typedef struct {
@@ -64,7 +66,69 @@ static const spec seed_family[] = {
      MODEL_SLOT(wte)},
     {"final_linear_layer.bias", PER_MODEL, ALWAYS, DIM_V, DIM_NONE, INIT_LINEAR, DIM_D, 0, MODEL_SLOT(bout), -1},
 };
-#define NSPEC ((int)(sizeof seed_family / sizeof seed_family[0]))
+#define NSPEC_SEED ((int)(sizeof seed_family / sizeof seed_family[0]))
+
+/* The Llama family (Llama, Mistral, Qwen2) with Hugging Face's names (docs/architectures.md).
+ * nn.Linear weights are [out, in]. Offsets are those of an F32 arena; the engine reads these
+ * models through tl_wref tables (model/weights.h), in this order. */
+#define LBLOCK "model.layers.%d."
+static const spec llama_family[] = {
+    {"model.embed_tokens.weight", PER_MODEL, ALWAYS, DIM_V, DIM_D, INIT_NORMAL, DIM_NONE, 0, -1, -1},
+    {LBLOCK "input_layernorm.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {LBLOCK "self_attn.q_proj.weight", PER_BLOCK, ALWAYS, DIM_QH, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.q_proj.bias", PER_BLOCK, IF_QKV_BIAS, DIM_QH, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.k_proj.weight", PER_BLOCK, ALWAYS, DIM_KVH, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.k_proj.bias", PER_BLOCK, IF_QKV_BIAS, DIM_KVH, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.v_proj.weight", PER_BLOCK, ALWAYS, DIM_KVH, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.v_proj.bias", PER_BLOCK, IF_QKV_BIAS, DIM_KVH, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "self_attn.o_proj.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_QH, INIT_LINEAR, DIM_QH, 0, -1, -1},
+    {LBLOCK "self_attn.o_proj.bias", PER_BLOCK, IF_O_BIAS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_QH, 0, -1, -1},
+    {LBLOCK "post_attention_layernorm.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {LBLOCK "mlp.gate_proj.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "mlp.up_proj.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {LBLOCK "mlp.down_proj.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_F, INIT_LINEAR, DIM_F, 0, -1, -1},
+    {"model.norm.weight", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {"lm_head.weight", PER_MODEL, IF_UNTIED, DIM_V, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+};
+
+/* GPT-2 with the names of the original OpenAI conversion (no "transformer." prefix; the loader
+ * accepts files with it). Conv1D weights are [in, out]; the head is wte (always tied). */
+#define GBLOCK "h.%d."
+static const spec gpt2_family[] = {
+    {"wte.weight", PER_MODEL, ALWAYS, DIM_V, DIM_D, INIT_NORMAL, DIM_NONE, 0, -1, -1},
+    {"wpe.weight", PER_MODEL, ALWAYS, DIM_P, DIM_D, INIT_NORMAL, DIM_NONE, 0, -1, -1},
+    {GBLOCK "ln_1.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {GBLOCK "ln_1.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
+    {GBLOCK "attn.c_attn.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_3D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "attn.c_attn.bias", PER_BLOCK, ALWAYS, DIM_3D, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "attn.c_proj.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "attn.c_proj.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "ln_2.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {GBLOCK "ln_2.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
+    {GBLOCK "mlp.c_fc.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_F, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "mlp.c_fc.bias", PER_BLOCK, ALWAYS, DIM_F, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "mlp.c_proj.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_F, 0, -1, -1},
+    {GBLOCK "mlp.c_proj.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_F, 0, -1, -1},
+    {"ln_f.weight", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
+    {"ln_f.bias", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
+};
+
+typedef struct {
+    const spec *s;
+    int n;
+} family;
+
+static family family_of(const tl_config *c)
+{
+    switch (c->arch) {
+    case TL_ARCH_LLAMA:
+    case TL_ARCH_MISTRAL:
+    case TL_ARCH_QWEN2: return (family){llama_family, (int)(sizeof llama_family / sizeof llama_family[0])};
+    case TL_ARCH_GPT2: return (family){gpt2_family, (int)(sizeof gpt2_family / sizeof gpt2_family[0])};
+    case TL_ARCH_SEED: break;
+    }
+    return (family){seed_family, NSPEC_SEED};
+}
 
 static int64_t dim_value(const tl_config *c, dim d)
 {
@@ -74,6 +138,10 @@ static int64_t dim_value(const tl_config *c, dim d)
     case DIM_D: return c->d_model;
     case DIM_F: return c->d_ff;
     case DIM_HS: return c->d_model / c->n_head;
+    case DIM_QH: return (int64_t)c->n_head * c->head_dim;
+    case DIM_KVH: return (int64_t)c->n_kv_head * c->head_dim;
+    case DIM_3D: return 3 * (int64_t)c->d_model;
+    case DIM_P: return c->max_pos;
     case DIM_NONE: break;
     }
     return 0;
@@ -82,7 +150,7 @@ static int64_t dim_value(const tl_config *c, dim d)
 static int present(const tl_config *c, when w)
 {
     return w == ALWAYS || (w == IF_LEARNED_POS && c->learned_pos) || (w == IF_PRENORM && c->prenorm) ||
-           (w == IF_UNTIED && !c->tie_embeddings);
+           (w == IF_UNTIED && !c->tie_embeddings) || (w == IF_QKV_BIAS && c->qkv_bias) || (w == IF_O_BIAS && c->o_bias);
 }
 
 /* Called for every tensor in arena order; p->name is filled only when the walk wants names. */
@@ -136,17 +204,18 @@ static void emit_spec(walk *w, const spec *s, int block)
 
 static void run(walk *w)
 {
-    for (int i = 0; i < NSPEC;) {
-        if (seed_family[i].scope == PER_MODEL) {
-            emit_spec(w, &seed_family[i++], 0);
+    const family f = family_of(w->c);
+    for (int i = 0; i < f.n;) {
+        if (f.s[i].scope == PER_MODEL) {
+            emit_spec(w, &f.s[i++], 0);
             continue;
         }
         int end = i;
-        while (end < NSPEC && seed_family[end].scope != PER_MODEL)
+        while (end < f.n && f.s[end].scope != PER_MODEL)
             end++;
         for (int b = 0; b < w->c->n_layer; b++)
             for (int k = i; k < end; k++)
-                emit_spec(w, &seed_family[k], b);
+                emit_spec(w, &f.s[k], b);
         i = end;
     }
 }
@@ -206,8 +275,9 @@ void tl_params_map(const tl_config *cfg, tl_pmap *pm)
 {
     walk w = {.c = cfg, .visit = visit_map, .ctx = pm};
     run(&w);
-    for (int i = 0; i < NSPEC; i++) {
-        const spec *s = &seed_family[i];
+    const family f = family_of(cfg);
+    for (int i = 0; i < f.n; i++) {
+        const spec *s = &f.s[i];
         if (s->scope == PER_MODEL && s->instead >= 0 && !present(cfg, s->when))
             *(size_t *)((char *)pm + s->slot) = *(size_t *)((char *)pm + s->instead);
     }

@@ -1,6 +1,8 @@
 /* The parameter arena: every weight of a model lives in one float array, in the order listed by
  * tl_params_list(); gradients and AdamW moments use arrays of the same size and layout. Everything
- * here follows from one declarative table per architecture in params.c.
+ * here follows from one declarative table per architecture in params.c, chosen by cfg->arch: the
+ * seed family below, and the Hugging Face families (docs/architectures.md), whose tables list HF's
+ * tensor names and shapes in the order of the model's tl_wref table (model/weights.h).
  *
  * Names are the PyTorch state_dict names of the prototype (docs/weights-format.md), so weight files
  * map 1:1 to arena slices. Per-head q/k/v weights of one block are placed so that the q heads

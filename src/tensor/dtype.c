@@ -1,4 +1,4 @@
-#include "formats/dtype.h"
+#include "tensor/dtype.h"
 
 #include <stdint.h>
 #include <string.h>

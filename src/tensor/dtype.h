@@ -1,7 +1,8 @@
 /* Element types of weight files (safetensors dtype names; PyTorch storage types map onto them)
- * and their conversion to float32, the arena's only type. */
-#ifndef TEELM_FORMATS_DTYPE_H
-#define TEELM_FORMATS_DTYPE_H
+ * and their conversion to float32. Kernels read F32, F16 and BF16 weights (model/weights.h);
+ * the seed model's arena is F32 only. */
+#ifndef TEELM_TENSOR_DTYPE_H
+#define TEELM_TENSOR_DTYPE_H
 
 #include <stddef.h>
 

@@ -1,0 +1,49 @@
+/* Inference for the Hugging Face families (Llama, Mistral, Qwen2, GPT-2; docs/architectures.md):
+ * the counterpart of tl_infer (model/model.h) for models whose weights are a tl_wref table
+ * (model/weights.h) in F32, F16 or BF16, with a key/value cache over the whole context.
+ *
+ * A workspace holds max_batch cache slots of cfg->context_length positions each. Positions
+ * continue: a slot's sequence grows by the tokens appended to it (never cropped); a sequence longer
+ * than context_length is refused. Prompt rows are processed together (blocked matrix products);
+ * decoding steps of several slots are batched into one pass. All of it runs on the worker pool
+ * (util/pool.h). Every row goes through the same arithmetic however rows are batched or cached, so
+ * a sequence's logits are the same alone, in any batch, with or without its cache.
+ * Caches, activations and logits derive from prompts: wiped on free and on forget. */
+#ifndef TEELM_MODEL_LM_H
+#define TEELM_MODEL_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+#include "model/weights.h"
+#include "util/err.h"
+
+typedef struct tl_lm tl_lm;
+
+/* cfg: a Hugging Face family config (tl_config_is_hf), validated; w: tl_params_count(cfg) entries
+ * in tl_params_list order, kept by the caller (read-only) while the workspace lives. */
+tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *err);
+void tl_lm_free(tl_lm *m);
+/* Bytes tl_lm_new allocates for (cfg, max_batch) with `threads` pool threads: caches, activations,
+ * any converted weights; not the weights themselves (deploy/occlum_limits.c). */
+size_t tl_lm_bytes(const tl_config *cfg, int max_batch, int threads);
+
+/* The same contract as tl_infer_step: sequence i is tokens[i][0..lens[i]), 1 <= lens[i] <=
+ * context_length, in cache slot slots[i] (distinct, 0..max_batch-1). Rows whose tokens the slot
+ * already holds at the same positions are not computed again (a slot's cached prefix is reused;
+ * a slot whose cache disagrees with tokens[i] is recomputed from the first differing position).
+ * logits: nb * vocab_size floats, the last position of each sequence.
+ * all_logits (may be NULL): when non-NULL, nb must be 1 and every computed row's logits are
+ * written there ((lens[0] - first computed row) * V floats) — the path the tests use to compare
+ * every position against the reference. */
+int tl_lm_step(tl_lm *m, const uint32_t *const *tokens, const int *lens, const int *slots, int nb,
+               float *logits, float *all_logits, tl_err *err);
+/* Wipes a slot's cached keys, values and tokens. */
+void tl_lm_forget(tl_lm *m, int slot);
+/* Largest logit of each row of the last call's logits (nb floats, valid until the next call). */
+const float *tl_lm_row_max(const tl_lm *m);
+/* Rows the last call ran through the blocks (Σ lens without cache hits). */
+int tl_lm_rows(const tl_lm *m);
+
+#endif
