@@ -130,8 +130,9 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
                        (unsigned long long)(t->end - t->begin), tl_dtype_name(t->dtype),
                        (unsigned long long)nbytes);
     if (t->end > f->data_len)
-        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data ends at %llu, past the data section of %llu bytes (truncated?)",
-                       L, name, (unsigned long long)t->end, (unsigned long long)f->data_len);
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data_offsets [%llu, %llu] outside the data section "
+                       "(%llu bytes; file truncated?)", L, name, (unsigned long long)t->begin,
+                       (unsigned long long)t->end, (unsigned long long)f->data_len);
     t->name = strdup(name);
     if (!t->name)
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", L);
