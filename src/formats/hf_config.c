@@ -476,3 +476,100 @@ int tl_hf_is_model_dir(const char *dir)
     free(data);
     return yes;
 }
+
+const char *tl_hf_class_name(tl_arch arch)
+{
+    for (int i = 0; i < NARCH; i++)
+        if (ARCHS[i].arch == arch)
+            return ARCHS[i].cls;
+    return NULL;
+}
+
+/* The shortest decimal that reads back as f (through double, as the parser reads it). */
+static json_t *jfloat(float f)
+{
+    char s[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(s, sizeof s, "%.*g", p, (double)f);
+        if ((float)strtod(s, NULL) == f)
+            break;
+    }
+    return json_real(strtod(s, NULL));
+}
+
+static json_t *ids(const int *v, int n)
+{
+    if (n == 0)
+        return json_null();
+    if (n == 1)
+        return json_integer(v[0]);
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+char *tl_hf_config_to_json(const tl_config *c, int torch_dtype)
+{
+    const arch_info *a = NULL;
+    for (int i = 0; i < NARCH; i++)
+        if (ARCHS[i].arch == c->arch)
+            a = &ARCHS[i];
+    if (!a)
+        return NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "architectures", json_pack("[s]", a->cls));
+    json_object_set_new(o, "model_type", json_string(a->model_type));
+    if (c->arch == TL_ARCH_GPT2) {
+        json_object_set_new(o, "n_embd", json_integer(c->d_model));
+        json_object_set_new(o, "n_head", json_integer(c->n_head));
+        json_object_set_new(o, "n_layer", json_integer(c->n_layer));
+        json_object_set_new(o, "n_positions", json_integer(c->max_pos));
+        json_object_set_new(o, "n_ctx", json_integer(c->max_pos));
+        json_object_set_new(o, "n_inner", json_integer(c->d_ff));
+        json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+        json_object_set_new(o, "layer_norm_epsilon", jfloat(c->ln_eps));
+        json_object_set_new(o, "activation_function", json_string("gelu_new"));
+        json_object_set_new(o, "scale_attn_weights", json_true());
+        json_object_set_new(o, "scale_attn_by_inverse_layer_idx", json_false());
+        json_object_set_new(o, "reorder_and_upcast_attn", json_false());
+        json_object_set_new(o, "add_cross_attention", json_false());
+        json_object_set_new(o, "tie_word_embeddings", json_true());
+    } else {
+        json_object_set_new(o, "hidden_size", json_integer(c->d_model));
+        json_object_set_new(o, "intermediate_size", json_integer(c->d_ff));
+        json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layer));
+        json_object_set_new(o, "num_attention_heads", json_integer(c->n_head));
+        json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_head));
+        json_object_set_new(o, "head_dim", json_integer(c->head_dim));
+        json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+        json_object_set_new(o, "max_position_embeddings", json_integer(c->max_pos));
+        json_object_set_new(o, "rms_norm_eps", jfloat(c->ln_eps));
+        json_object_set_new(o, "rope_theta", jfloat(c->rope_theta));
+        json_t *rs = json_null();
+        if (c->rope_type == TL_ROPE_LINEAR)
+            rs = json_pack("{s:s,s:o}", "rope_type", "linear", "factor", jfloat(c->rope_factor));
+        else if (c->rope_type == TL_ROPE_LLAMA3)
+            rs = json_pack("{s:s,s:o,s:o,s:o,s:i}", "rope_type", "llama3", "factor", jfloat(c->rope_factor),
+                           "low_freq_factor", jfloat(c->rope_low_freq), "high_freq_factor", jfloat(c->rope_high_freq),
+                           "original_max_position_embeddings", c->rope_orig_ctx);
+        json_object_set_new(o, "rope_scaling", rs);
+        json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
+        json_object_set_new(o, "hidden_act", json_string("silu"));
+        if (c->arch == TL_ARCH_LLAMA) {
+            json_object_set_new(o, "attention_bias", json_boolean(c->o_bias));
+            json_object_set_new(o, "mlp_bias", json_false());
+        } else if (c->arch == TL_ARCH_MISTRAL)
+            json_object_set_new(o, "sliding_window", json_null());
+        else
+            json_object_set_new(o, "use_sliding_window", json_false());
+    }
+    json_object_set_new(o, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
+    json_object_set_new(o, "eos_token_id", ids(c->eos_ids, c->n_eos));
+    if (torch_dtype == TL_DT_F32 || torch_dtype == TL_DT_F16 || torch_dtype == TL_DT_BF16)
+        json_object_set_new(o, "torch_dtype", json_string(torch_dtype == TL_DT_F32 ? "float32"
+                                                          : torch_dtype == TL_DT_F16 ? "float16" : "bfloat16"));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    return s;
+}

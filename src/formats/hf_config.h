@@ -37,6 +37,12 @@ int tl_hf_config_load(const char *dir, tl_hf_config *hc, tl_err *err);
 /* 1 when dir/config.json is a JSON object with an "architectures" key: a Hugging Face model
  * directory (teelm's own model directories have no config.json). */
 int tl_hf_is_model_dir(const char *dir);
+/* config.json for cfg (an HF family), as tl_hf_config_parse reads it back to the same tl_config:
+ * the class, its model_type and every field the forward pass uses, floats in their shortest exact
+ * decimal form, torch_dtype when given (>= 0). malloc'd, NULL when out of memory. */
+char *tl_hf_config_to_json(const tl_config *cfg, int torch_dtype);
+/* "LlamaForCausalLM", ... for an HF arch; NULL for the seed family. */
+const char *tl_hf_class_name(tl_arch arch);
 /* The supported classes, comma-separated, for messages. */
 const char *tl_hf_supported(void);
 
