@@ -470,8 +470,9 @@ int tl_hf_is_model_dir(const char *dir)
     tl_err e = {0};
     if (tl_read_file(p, TL_HF_JSON_MAX, &data, &len, &e))
         return 1; /* unreadable: let the Hugging Face loader say why */
+    /* broken JSON is the Hugging Face loader's to report: teelm's own directories have no config.json */
     json_t *root = json_loadb((const char *)data, len, 0, NULL);
-    int yes = json_is_object(root) && json_object_get(root, "architectures") != NULL;
+    int yes = !root || (json_is_object(root) && json_object_get(root, "architectures") != NULL);
     json_decref(root);
     free(data);
     return yes;

@@ -34,8 +34,9 @@ int tl_hf_config_parse(const char *json, size_t len, const char *gen, size_t gen
                        tl_err *err);
 /* Reads dir/config.json and dir/generation_config.json (optional) and parses them. */
 int tl_hf_config_load(const char *dir, tl_hf_config *hc, tl_err *err);
-/* 1 when dir/config.json is a JSON object with an "architectures" key: a Hugging Face model
- * directory (teelm's own model directories have no config.json). */
+/* 1 when dir/config.json is a JSON object with an "architectures" key, or is there but not JSON
+ * (the Hugging Face loader then says why): a Hugging Face model directory. teelm's own model
+ * directories have no config.json; one holding other JSON loads as before. */
 int tl_hf_is_model_dir(const char *dir);
 /* config.json for cfg (an HF family), as tl_hf_config_parse reads it back to the same tl_config:
  * the class, its model_type and every field the forward pass uses, floats in their shortest exact
