@@ -506,7 +506,7 @@ static int load_model(ctx *c, tok_hf *h, json_t *m)
             max_id = (uint32_t)json_integer_value(val);
         bytes += kl;
     }
-    if ((size_t)max_id + 1 - nv > TOK_MAX_HOLES)
+    if ((size_t)max_id + 1 > nv && (size_t)max_id + 1 - nv > TOK_MAX_HOLES)
         return FAIL(c, "%s: model.vocab: id %u leaves more than %u ids without a token", c->what, max_id, TOK_MAX_HOLES);
     h->n_model = max_id + 1;
     h->moff = calloc(h->n_model, sizeof *h->moff);
@@ -627,14 +627,14 @@ static int load_model(ctx *c, tok_hf *h, json_t *m)
         uint32_t ia = ka > 0 ? model_find(h, buf, (size_t)ka) : TOK_NONE;
         uint32_t ib = kb > 0 ? model_find(h, buf + ka, (size_t)kb) : TOK_NONE;
         if (ia == TOK_NONE || ib == TOK_NONE) {
-            rc = FAIL(c, "%s: model.merges[%zu]: token '%.40s' is not in model.vocab", c->what, i,
-                      ia == TOK_NONE ? a : b);
+            rc = FAIL(c, "%s: model.merges[%zu]: token '%.*s' is not in model.vocab", c->what, i,
+                      (int)((ia == TOK_NONE ? al : bl) > 40 ? 40 : (ia == TOK_NONE ? al : bl)), ia == TOK_NONE ? a : b);
             break;
         }
         uint32_t r = model_find(h, buf, (size_t)(ka + kb));
         if (r == TOK_NONE) {
-            rc = FAIL(c, "%s: model.merges[%zu]: the merged token '%.40s%.40s' is not in model.vocab", c->what, i,
-                      a, b);
+            rc = FAIL(c, "%s: model.merges[%zu]: the merged token '%.*s%.*s' is not in model.vocab", c->what, i,
+                      (int)(al > 40 ? 40 : al), a, (int)(bl > 40 ? 40 : bl), b);
             break;
         }
         hf_merge_slot *sl2 = merge_slot(h, (uint64_t)ia << 32 | ib);
