@@ -314,7 +314,7 @@ int tl_policy_check(const tl_policy *p, const tl_identity *id, tl_err *err)
     if (id->debug && !p->allow_debug)
         return tl_errf(err, TL_EPOLICY, "policy: debug is true (a debug %s can be inspected by the host) and allow_debug is false",
                        id->kind == TL_TEE_KIND_TDX ? "TD" : id->kind == TL_TEE_KIND_SEV_SNP ? "guest" : "enclave");
-    if (!id->simulated) {
+    if (!id->simulated && id->kind != TL_TEE_KIND_SEV_SNP) { /* AMD states no TCB status: sev_snp.min_tcb */
         int ok = 0;
         char list[300] = "";
         for (int i = 0; i < p->nstatus; i++) {
