@@ -527,7 +527,8 @@ static int parse_rtmrs(const tl_cmdspec *spec, const tl_strlist *l, const char *
 
 static int attest_policy_template(int argc, char **argv)
 {
-    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0}, rtmrs = {0};
+    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0}, rtmrs = {0}, snp_meas = {0}, snp_host = {0}, snp_prod = {0},
+               snp_tcb = {0};
     const char *mrsigner = NULL;
     int prod = -1, svn = -1, sim = 0, debug = 0, unmeasured = 0;
     const tl_opt opts[] = {
@@ -540,12 +541,18 @@ static int attest_policy_template(int argc, char **argv)
          "TDX: required RTMR N, 0..3 (48-byte hex; all four: 0-2 the OS, 3 teelm, see 'attest rtmr3')", 0, 0},
         {"--allow-unmeasured-os", TL_ARG_FLAG, &unmeasured, NULL,
          "TDX: allow --mrtd without all four --rtmr (any OS on that firmware passes)", 0, 0},
+        {"--snp-measurement", TL_ARG_MULTI, &snp_meas, "HEX", "SEV-SNP: allowed launch measurement (48-byte hex, repeatable)", 0, 0},
+        {"--snp-host-data", TL_ARG_MULTI, &snp_host, "HEX", "SEV-SNP: allowed HOST_DATA (32-byte hex, repeatable)", 0, 0},
+        {"--snp-product", TL_ARG_MULTI, &snp_prod, "NAME", "SEV-SNP: allowed product Milan, Genoa or Turin (repeatable)", 0, 0},
+        {"--snp-min-tcb", TL_ARG_MULTI, &snp_tcb, "C=N",
+         "SEV-SNP: minimum TCB component, C one of bootloader, tee, snp, microcode, fmc (repeatable)", 0, 0},
         {"--tcb-status", TL_ARG_MULTI, &status, "S", "accepted TCB status (repeatable; default UpToDate)", 0, 0},
         {"--allow-simulation", TL_ARG_FLAG, &sim, NULL, "accept sim evidence (development only)", 0, 0},
         {"--allow-debug", TL_ARG_FLAG, &debug, NULL, "accept debug enclaves/TDs (development only)", 0, 0},
         {0}};
     const tl_cmdspec spec = {"attest policy-template",
-                             "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX --rtmr 0=HEX ... --rtmr 3=HEX ...",
+                             "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX --rtmr 0=HEX ... --rtmr 3=HEX ... | "
+                             "--snp-measurement HEX ...",
                              "Print a policy (docs/policy.md) for the key broker or the client; it is checked by the same "
                              "parser that loads it.",
                              opts, 0, 0};
@@ -555,6 +562,8 @@ static int attest_policy_template(int argc, char **argv)
     const char *rtmr[4] = {0};
     if ((rc = parse_rtmrs(&spec, &rtmrs, rtmr)))
         return rc;
+    if ((snp_host.n || snp_prod.n || snp_tcb.n) && !snp_meas.n)
+        return tl_usage_error(&spec, "--snp-host-data, --snp-product and --snp-min-tcb are SEV-SNP rules: they need --snp-measurement");
     if ((rtmrs.n || unmeasured) && !mrtd.n)
         return tl_usage_error(&spec, "--rtmr and --allow-unmeasured-os are TDX rules: they need --mrtd");
     if (mrtd.n && !unmeasured && rtmrs.n < 4) {
@@ -594,6 +603,40 @@ static int attest_policy_template(int argc, char **argv)
         if (unmeasured)
             json_object_set_new(t, "allow_unmeasured_os", json_true());
         json_object_set_new(o, "tdx", t);
+    }
+    if (snp_meas.n) {
+        json_t *t = json_object();
+        json_object_set_new(t, "measurement", a = json_array());
+        for (int i = 0; i < snp_meas.n; i++)
+            json_array_append_new(a, json_string(snp_meas.v[i]));
+        if (snp_host.n) {
+            json_object_set_new(t, "host_data", a = json_array());
+            for (int i = 0; i < snp_host.n; i++)
+                json_array_append_new(a, json_string(snp_host.v[i]));
+        }
+        if (snp_prod.n) {
+            json_object_set_new(t, "products", a = json_array());
+            for (int i = 0; i < snp_prod.n; i++)
+                json_array_append_new(a, json_string(snp_prod.v[i]));
+        }
+        if (snp_tcb.n) {
+            json_t *m = json_object();
+            for (int i = 0; i < snp_tcb.n; i++) {
+                const char *eq = strchr(snp_tcb.v[i], '=');
+                char *end = NULL;
+                long v = eq ? strtol(eq + 1, &end, 10) : -1;
+                if (!eq || eq == snp_tcb.v[i] || eq - snp_tcb.v[i] > 15 || !eq[1] || *end || v < 0 || v > 255) {
+                    json_decref(m);
+                    json_decref(o);
+                    return tl_usage_error(&spec, "--snp-min-tcb needs C=N with N 0..255, got '%.40s'", snp_tcb.v[i]);
+                }
+                char k[16];
+                snprintf(k, sizeof k, "%.*s", (int)(eq - snp_tcb.v[i]), snp_tcb.v[i]);
+                json_object_set_new(m, k, json_integer(v));
+            }
+            json_object_set_new(t, "min_tcb", m);
+        }
+        json_object_set_new(o, "sev_snp", t);
     }
     json_object_set_new(o, "tcb_statuses", a = json_array());
     for (int i = 0; i < status.n; i++)

@@ -6,9 +6,10 @@
  *   5. ASK (VCEK) or ASVK (VLEK) is signed by the pinned ARK key, RSA-PSS SHA-384 salt 48, valid at
  *      now, and not revoked by an ARK-signed CRL when one is given;
  *   6. the leaf is signed by it the same way, valid at now, and holds a P-384 key;
- *   7. the report signature (ECDSA P-384 SHA-384 over 0x000..0x29F) verifies with the leaf key;
- *   8. the leaf's extensions agree with the report: productName, hwID = CHIP_ID (VCEK), every SPL
- *      = reported_tcb (fmcSPL on Turin).
+ *   7. the leaf's extensions agree with the report: productName, hwID = CHIP_ID (VCEK), every SPL
+ *      = reported_tcb (fmcSPL on Turin) — before the signature, so a VCEK of another chip or TCB
+ *      is named as such;
+ *   8. the report signature (ECDSA P-384 SHA-384 over 0x000..0x29F) verifies with the leaf key.
  * The first failure is returned with a message naming it. */
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -163,10 +164,16 @@ static int sort_roles(bag *b, roles *r, tl_err *err)
     return 0;
 }
 
-static EVP_PKEY *pinned_ark(int p)
+/* The pinned ARK key of product p (or, in tests only, opts->snp_test_ark_spki). */
+static EVP_PKEY *pinned_ark(const tl_verify_opts *o, int p)
 {
     const uint8_t *q = tl_amd_roots[p].ark_spki;
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)tl_amd_roots[p].ark_spki_len);
+    long n = (long)tl_amd_roots[p].ark_spki_len;
+    if (o && o->snp_test_ark_spki) {
+        q = o->snp_test_ark_spki;
+        n = (long)o->snp_test_ark_spki_len;
+    }
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, n);
     ERR_clear_error();
     return k;
 }
@@ -215,7 +222,7 @@ static int report_sig_ok(EVP_PKEY *k, const uint8_t *report, const tl_snp_report
 
 /* CRLs: each must be signed by the pinned ARK it names; the chain's own product's CRLs must be
  * current and must not list the intermediate. */
-static int check_crls(bag *b, int prod, X509 *mid, const char *mid_name, time_t now, tl_err *err)
+static int check_crls(const tl_verify_opts *o, bag *b, int prod, X509 *mid, const char *mid_name, time_t now, tl_err *err)
 {
     for (int i = 0; i < sk_X509_CRL_num(b->crls); i++) {
         X509_CRL *crl = sk_X509_CRL_value(b->crls, i);
@@ -224,7 +231,7 @@ static int check_crls(bag *b, int prod, X509 *mid, const char *mid_name, time_t 
         int p = product_after(cn, "ARK-");
         if (p < 0)
             return tl_errf(err, TL_ECRYPTO, "SEV-SNP: CRL %d is issued by \"%.60s\", not by an AMD ARK", i + 1, cn);
-        EVP_PKEY *k = pinned_ark(p);
+        EVP_PKEY *k = pinned_ark(o, p);
         int ok = k && X509_CRL_verify(crl, k) == 1;
         EVP_PKEY_free(k);
         ERR_clear_error();
@@ -351,14 +358,14 @@ int tl_verify_snp(const uint8_t *ev, size_t len, time_t now, const tl_verify_opt
     for (int p = 0; p < TL_SNP_NPRODUCTS; p++) {
         if (!r.ark[p])
             continue;
-        EVP_PKEY *k = pinned_ark(p);
+        EVP_PKEY *k = pinned_ark(o, p);
         int same = k && same_key(r.ark[p], k);
         EVP_PKEY_free(k);
         if (!same)
             CHECK_RC(tl_errf(err, TL_ECRYPTO, "SEV-SNP: the ARK-%s certificate given is not AMD's: its public key differs from the pinned ARK-%s key",
                              tl_snp_product_name(p), tl_snp_product_name(p)));
     }
-    if (!(ark = pinned_ark(prod)))
+    if (!(ark = pinned_ark(o, prod)))
         CHECK_RC(tl_errf(err, TL_ECRYPTO, "SEV-SNP: the pinned ARK-%s key is unreadable", tl_snp_product_name(prod)));
     /* 5 */
     X509 *mid = vlek ? r.asvk[prod] : r.ask[prod], *builtin = NULL;
@@ -372,7 +379,7 @@ int tl_verify_snp(const uint8_t *ev, size_t len, time_t now, const tl_verify_opt
     snprintf(mid_name, sizeof mid_name, "%s SEV-%s%s", vlek ? "ASVK" : "ASK", vlek ? "VLEK-" : "", tl_snp_product_name(prod));
     rc = tl_snp_check_cert(mid, ark, now, mid_name, err);
     if (!rc)
-        rc = check_crls(&b, prod, mid, mid_name, now, err);
+        rc = check_crls(o, &b, prod, mid, mid_name, now, err);
     /* 6 */
     if (!rc)
         rc = tl_snp_check_cert(leaf, X509_get0_pubkey(mid), now, leaf_name, err);
@@ -383,13 +390,14 @@ int tl_verify_snp(const uint8_t *ev, size_t len, time_t now, const tl_verify_opt
     if (!is_p384(lk))
         CHECK_RC(tl_errf(err, TL_ECRYPTO, "SEV-SNP %s key is not ECDSA P-384", leaf_name));
     /* 7 */
+    CHECK_RC(check_extensions(leaf, leaf_name, prod, &s, err));
+    /* 8 */
     if (!report_sig_ok(lk, ev, &s))
         CHECK_RC(tl_errf(err, TL_ECRYPTO,
                          "SEV-SNP report signature (0x2A0, ECDSA P-384 over 0x000..0x29F) does not verify with the %s key "
                          "(report altered, or signed by another key)",
                          leaf_name));
-    /* 8 */
-    CHECK_RC(check_extensions(leaf, leaf_name, prod, &s, err));
+
     tl_snp_identity(&s, id);
     id->snp_product = prod;
 out:

@@ -41,6 +41,10 @@ typedef struct {
     const uint8_t *const *snp_blobs;
     const size_t *snp_blob_lens;
     int n_snp_blobs;
+    /* Test seam only (NULL in production): a DER SubjectPublicKeyInfo replacing every pinned AMD
+     * ARK key, for tests that build their own SEV-SNP PKI. */
+    const uint8_t *snp_test_ark_spki;
+    size_t snp_test_ark_spki_len;
 } tl_verify_opts;
 int tl_evidence_verify_opts(const uint8_t *evidence, size_t len, const tl_collateral *col, time_t now,
                             const tl_verify_opts *opts, tl_identity *id, tl_err *err);
