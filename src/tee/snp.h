@@ -53,8 +53,8 @@ typedef struct {
 /* Policy bits (0x08). */
 enum { TL_SNP_POLICY_SMT = 16, TL_SNP_POLICY_MIGRATE_MA = 18, TL_SNP_POLICY_DEBUG = 19, TL_SNP_POLICY_SINGLE_SOCKET = 20 };
 
-/* 1 when r starts with something shaped like a report (version 2..5 with algorithm 1, at least
- * 1184 bytes); the DCAP quote header never looks like this (its first 32 bits are 0x00020003/4). */
+/* 1 when r starts like a report (at least 1184 bytes, a 32-bit version 1..31, which the parser
+ * then judges); a DCAP quote never does (its first 32 bits are 0x00020003 / 0x00020004). */
 int tl_snp_looks_like(const uint8_t *r, size_t len);
 /* Parses exactly TL_SNP_REPORT_LEN bytes; the message names the field and offset that is wrong
  * (size, version, signature algorithm, signer "none" or reserved, nonzero bytes where the 72-byte

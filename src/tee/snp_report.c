@@ -62,8 +62,9 @@ int tl_snp_looks_like(const uint8_t *r, size_t len)
 {
     if (!r || len < TL_SNP_REPORT_LEN)
         return 0;
+    /* any small version goes to the SEV-SNP parser, which then names what is wrong */
     uint32_t v = tl_le32(r + O_VERSION);
-    return v >= 2 && v <= 5 && tl_le32(r + O_SIG_ALGO) == 1;
+    return v >= 1 && v <= 31;
 }
 
 /* A 72-byte little-endian R or S: a P-384 scalar takes 48 bytes, the rest must be zero. */
