@@ -164,14 +164,42 @@ static void print_snp(const uint8_t *ev, size_t n)
     }
 }
 
+/* `--snp-certs A B C` as `--snp-certs A --snp-certs B --snp-certs C`: the files run to the next
+ * argument that starts with '-'. *out is malloc'd (NULL when there is nothing to expand). */
+static char **expand_snp_certs(int argc, char **argv, int *nargc)
+{
+    char **v = malloc(sizeof *v * (size_t)(2 * argc + 1));
+    if (!v)
+        return NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        v[n++] = argv[i];
+        if (strcmp(argv[i], "--snp-certs"))
+            continue;
+        if (i + 1 < argc)
+            v[n++] = argv[++i];
+        while (i + 1 < argc && argv[i + 1][0] != '-') {
+            v[n++] = "--snp-certs";
+            v[n++] = argv[++i];
+        }
+    }
+    v[n] = NULL;
+    *nargc = n;
+    return v;
+}
+
 #define MAX_USER_DATA 4096
 
 static int attest_quote(int argc, char **argv)
 {
     const char *tee = NULL, *rd_hex = NULL, *ud_hex = NULL, *out = NULL, *cfg_file = NULL, *cfg_str = NULL,
-               *device = NULL, *tsm = NULL;
+               *device = NULL, *tsm = NULL, *vcek_url = NULL, *vcek_cache = NULL;
     int debug = 0, prod = 0, svn = 0;
+    tl_strlist snp_certs = {0};
     const tl_opt opts[] = {
+        {"--snp-certs", TL_ARG_MULTI, &snp_certs, "FILE...", "tsm sev_guest: certificates to carry with the report (VCEK, ASK, ARK; PEM or DER)", 0, 0},
+        {"--snp-vcek-url", TL_ARG_STR, &vcek_url, "URL", "tsm sev_guest: fetch a missing VCEK from this AMD KDS (https://kdsintf.amd.com)", 0, 0},
+        {"--snp-vcek-cache", TL_ARG_STR, &vcek_cache, "DIR", "tsm sev_guest: VCEK cache directory", 0, 0},
         {"--tee", TL_ARG_STR, &tee, "NAME", "sim, occlum, tsm or auto (auto never picks sim)", 0, 0},
         {"--user-data", TL_ARG_STR, &ud_hex, "HEX", "bytes to bind (hex, up to 4096) under the \"user-quote\" purpose", 0, 0},
         {"--report-data", TL_ARG_STR, &rd_hex, "HEX", "sim only: raw report data, up to 64 bytes hex (zero-padded)", 0, 0},
@@ -190,7 +218,12 @@ static int attest_quote(int argc, char **argv)
                              "broker and teelm client never accept as their own bindings. Raw --report-data is\n"
                              "refused on real TEEs: evidence over chosen bytes could pass as teelm's own.",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int xargc = 0;
+    char **xargv = expand_snp_certs(argc, argv, &xargc);
+    if (!xargv)
+        return 1;
+    int rc = tl_args_parse(&spec, xargc, xargv, NULL, NULL);
+    free(xargv);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!tee || !out || !rd_hex == !ud_hex)
@@ -222,7 +255,8 @@ static int attest_quote(int argc, char **argv)
     size_t cfg_len;
     if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
         return rc;
-    tl_tee_opts o = {cfg, cfg_len, NULL, debug, (uint16_t)prod, (uint16_t)svn, device, tsm};
+    tl_tee_opts o = {cfg, cfg_len, NULL, debug, (uint16_t)prod, (uint16_t)svn, device, tsm, NULL, snp_certs.v, snp_certs.n,
+                     vcek_cache, vcek_url};
     tl_err e = {0};
     tl_tee *t = tl_tee_open_opts(tee, &o, &e);
     free(cfg);
@@ -241,30 +275,6 @@ static int attest_quote(int argc, char **argv)
     tl_tee_close(t);
     free(ev);
     return rc ? fail(spec.cmd, &e) : 0;
-}
-
-/* `--snp-certs A B C` as `--snp-certs A --snp-certs B --snp-certs C`: the files run to the next
- * argument that starts with '-'. *out is malloc'd (NULL when there is nothing to expand). */
-static char **expand_snp_certs(int argc, char **argv, int *nargc)
-{
-    char **v = malloc(sizeof *v * (size_t)(2 * argc + 1));
-    if (!v)
-        return NULL;
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        v[n++] = argv[i];
-        if (strcmp(argv[i], "--snp-certs"))
-            continue;
-        if (i + 1 < argc)
-            v[n++] = argv[++i];
-        while (i + 1 < argc && argv[i + 1][0] != '-') {
-            v[n++] = "--snp-certs";
-            v[n++] = argv[++i];
-        }
-    }
-    v[n] = NULL;
-    *nargc = n;
-    return v;
 }
 
 #define MAX_SNP_FILE (1 << 20)
