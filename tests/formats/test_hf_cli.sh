@@ -18,13 +18,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 check() { if "$@"; then :; else echo "FAIL: $*"; fail=$((fail+1)); fi; }
-mk="$py $src/tests/reference/make_hf_model.py"
-sums="$py $src/tests/formats/hf_sums.py"
-refcheck="$py $src/tests/reference/hf_models.py check"
+mk() { "$py" "$src/tests/reference/make_hf_model.py" "$@"; }
+sums() { "$py" "$src/tests/formats/hf_sums.py" "$@"; }
+# shellcheck disable=SC2317  # called through check()
+refcheck() { "$py" "$src/tests/reference/hf_models.py" check "$@"; }
 total() { "$bin" inspect "$1" | sed -n 's/^total sha256: //p'; }
 
 # a Llama with GQA and an untied head, BF16, sharded, with tokenizer files beside it
-$mk "$tmp/l" --family llama --d 64 --heads 4 --kv-heads 2 --vocab 301 --untied --dtype BF16 --shards 3 --eos 2,7 >/dev/null
+mk "$tmp/l" --family llama --d 64 --heads 4 --kv-heads 2 --vocab 301 --untied --dtype BF16 --shards 3 --eos 2,7 >/dev/null
 printf '{"model": {"type": "BPE"}}' >"$tmp/l/tokenizer.json"
 printf '{"add_bos_token": true}' >"$tmp/l/tokenizer_config.json"
 "$bin" inspect "$tmp/l" >"$tmp/insp" 2>&1 || { echo "FAIL: inspect"; cat "$tmp/insp"; fail=$((fail+1)); }
@@ -51,8 +52,8 @@ check test ! -e "$tmp/imp/model.safetensors.index.json"
 check cmp -s "$tmp/l/tokenizer.json" "$tmp/imp/tokenizer.json"
 check cmp -s "$tmp/l/tokenizer_config.json" "$tmp/imp/tokenizer_config.json"
 check cmp -s "$tmp/l/generation_config.json" "$tmp/imp/generation_config.json"
-check $refcheck "$tmp/imp" >/dev/null
-$sums "$tmp/l" >"$tmp/a.sums"; $sums "$tmp/imp" >"$tmp/b.sums"
+check refcheck "$tmp/imp" >/dev/null
+sums "$tmp/l" >"$tmp/a.sums"; sums "$tmp/imp" >"$tmp/b.sums"
 check cmp -s "$tmp/a.sums" "$tmp/b.sums"
 check test "$(total "$tmp/l")" = "$(total "$tmp/imp")"
 # logits of the reference on the original and on the import are identical
@@ -63,21 +64,22 @@ check cmp -s "$tmp/la.bin" "$tmp/lb.bin"
 # export: dtype conversion and shards, as torch rounds
 for dt in F16 F32; do
   check "$bin" export --model "$tmp/l" --out "$tmp/e$dt" --dtype $dt --shards 2 >/dev/null
-  check $refcheck "$tmp/e$dt" >/dev/null
-  $sums "$tmp/l" --as $dt >"$tmp/want.sums"; $sums "$tmp/e$dt" >"$tmp/got.sums"
+  check refcheck "$tmp/e$dt" >/dev/null
+  sums "$tmp/l" --as $dt >"$tmp/want.sums"; sums "$tmp/e$dt" >"$tmp/got.sums"
   check cmp -s "$tmp/want.sums" "$tmp/got.sums"
 done
 "$bin" inspect "$tmp/eF16" | grep -qF "F16 21 (config.json torch_dtype float16)" || { echo "FAIL: export F16 dtype"; fail=$((fail+1)); }
-check test "$(ls "$tmp/eF16" | grep -c '^model-0000[12]-of-00002.safetensors$')" -eq 2
+shards=("$tmp"/eF16/model-0000[12]-of-00002.safetensors)
+check test "${#shards[@]}" -eq 2 -a -f "${shards[1]}"
 
 # GPT-2: the prefixed form with its buffers imports to the bare form, same checksum
-$mk "$tmp/g" --family gpt2 --d 48 --heads 3 --vocab 211 --ctx 64 --gpt2-prefix --gpt2-buffers --dtype F16 >/dev/null
-$mk "$tmp/gb" --family gpt2 --d 48 --heads 3 --vocab 211 --ctx 64 --dtype F16 >/dev/null
+mk "$tmp/g" --family gpt2 --d 48 --heads 3 --vocab 211 --ctx 64 --gpt2-prefix --gpt2-buffers --dtype F16 >/dev/null
+mk "$tmp/gb" --family gpt2 --d 48 --heads 3 --vocab 211 --ctx 64 --dtype F16 >/dev/null
 check test "$(total "$tmp/g")" = "$(total "$tmp/gb")"
 "$bin" inspect "$tmp/g" | grep -q "ignored     4 buffers" || { echo "FAIL: GPT-2 buffers not reported"; fail=$((fail+1)); }
 check "$bin" import "$tmp/g" --out "$tmp/gi" >/dev/null
 check test "$(total "$tmp/gi")" = "$(total "$tmp/g")"
-check $refcheck "$tmp/gi" >/dev/null
+check refcheck "$tmp/gi" >/dev/null
 "$py" -c "
 import json,struct,sys; f=open('$tmp/gi/model.safetensors','rb'); n=struct.unpack('<Q',f.read(8))[0]; h=json.loads(f.read(n))
 sys.exit(any(k.startswith('transformer.') or k.endswith('.attn.bias') or k.endswith('.masked_bias') for k in h))" || { echo "FAIL: import kept prefix/buffers"; fail=$((fail+1)); }
@@ -85,7 +87,7 @@ sys.exit(any(k.startswith('transformer.') or k.endswith('.attn.bias') or k.endsw
 # usage errors and hostile directories: exit codes and messages
 "$bin" export --model "$tmp/l" --out "$tmp/x" --layout split 2>"$tmp/err"; check test $? -eq 2
 "$bin" export --model "$tmp/l" --out "$tmp/x" --dtype F8 2>"$tmp/err"; check test $? -eq 2
-$mk "$tmp/h/model" --family llama --d 32 --heads 4 --kv-heads 2 --vocab 97 --hostile shard-escape >/dev/null
+mk "$tmp/h/model" --family llama --d 32 --heads 4 --kv-heads 2 --vocab 97 --hostile shard-escape >/dev/null
 for cmd in "inspect $tmp/h/model" "import $tmp/h/model --out $tmp/x" "export --model $tmp/h/model --out $tmp/x"; do
   # shellcheck disable=SC2086
   "$bin" $cmd >/dev/null 2>"$tmp/err"; rc=$?
