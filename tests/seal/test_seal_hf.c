@@ -371,6 +371,26 @@ static void old_file_opens(void)
     CHECKF(tl_seal_read(out, &key, &ck, NULL, &e) == 0, "old sealed file: %s", e.msg);
     CHECK(ck.params && ck.cfg.vocab_size == 20 && ck.tokenizer_len == 3 && ck.nfiles == 0 && ck.w == NULL);
     tl_checkpoint_free(&ck);
+    /* the fuzz seeds of this format stay valid starting points: the sealed HF model opens, the
+     * manifests parse with the file counts their selector byte gives (1 + sel / 3 % 4) */
+    snprintf(in, sizeof in, "%s/fuzz/corpus/fuzz_sealed/hf_model.bin", src);
+    d = slurp(in, &len);
+    CHECK(len > 1 && d[0] % 3 == 2 && tl_write_file_atomic(out, d + 1, len - 1, 0644, &e) == 0);
+    free(d);
+    CHECKF(tl_seal_read(out, &key, &ck, NULL, &e) == 0, "hf fuzz seed: %s", e.msg);
+    CHECK(ck.w && ck.nw > 0 && ck.w[ck.nw - 1].dtype == TL_DT_BF16 && ck.w[0].dtype == TL_DT_F16 && ck.nfiles == 2);
+    tl_checkpoint_free(&ck);
+    static const char *const man[] = {"hf_manifest.bin", "hf_split_manifest.bin"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(in, sizeof in, "%s/fuzz/corpus/fuzz_sealed/%s", src, man[i]);
+        d = slurp(in, &len);
+        tl_seal_manifest m;
+        CHECKF(len > 1 && d[0] % 3 == 1 && tl_seal_manifest_parse((const char *)d + 1, len - 1, 1 + d[0] / 3 % 4, &m, &e) == 0,
+               "%s: %s", man[i], e.msg);
+        if (len > 1 && d[0] % 3 == 1 && m.nfiles)
+            tl_seal_manifest_free(&m);
+        free(d);
+    }
 }
 
 int main(void)
