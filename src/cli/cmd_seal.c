@@ -91,7 +91,8 @@ int cmd_seal(int argc, char **argv)
     const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (directory or .safetensors file)", 0, 0},
+        {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (teelm or Hugging Face directory, or .safetensors file)",
+         0, 0},
         {"--out", TL_ARG_STR, &out, "PATH", "sealed file to write (a directory with --split)", 0, 0},
         {"--split", TL_ARG_FLAG, &split, NULL, "one sealed file per layer (model.sealed + part-NNN.sealed)", 0, 0},
         {"--key-out", TL_ARG_STR, &key_out, "FILE", "write the fresh data key here (mode 0600, never overwritten)", 0, 0},
@@ -101,7 +102,9 @@ int cmd_seal(int argc, char **argv)
         {"--kbs-ca", TL_ARG_STR, &kbs_ca, "FILE", "the broker's certificate (PEM) to pin", 0, 0},
         {"--admin-token", TL_ARG_STR, &admin_token, "FILE", "the broker's admin token file (STORE/admin.token)", 0, 0},
         {"--policy", TL_ARG_STR, &policy, "FILE", "with --kbs: a policy for this key only (docs/policy.md)", 0, 0},
-        {"--tokenizer", TL_ARG_STR, &tokenizer, "FILE", "tokenizer to carry inside (default: the model's own)", 0, 0},
+        {"--tokenizer", TL_ARG_STR, &tokenizer, "FILE",
+         "tokenizer to carry inside (default: the model's own; for a Hugging Face model it replaces the carried "
+         "file of its name)", 0, 0},
         {"--chunk-size", TL_ARG_INT, &chunk, "BYTES", "AES-GCM chunk size, a power of two (default 1048576)",
          TL_SEAL_CHUNK_MIN, TL_SEAL_CHUNK_MAX},
         {0},
@@ -249,7 +252,8 @@ int cmd_unseal(int argc, char **argv)
     };
     const tl_cmdspec spec = {"unseal", "--model SEALED --key-file FILE --out DIR",
                              "For the model owner: verifies and decrypts a sealed model back to plaintext files "
-                             "(weights in the layout it was sealed in, plus its tokenizer).",
+                             "(weights in the layout it was sealed in, plus its tokenizer; a Hugging Face model as "
+                             "model.safetensors beside the config and tokenizer files sealed with it).",
                              opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
