@@ -9,6 +9,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_config.h"
+#include "formats/hf_save.h"
 #include "formats/safetensors.h"
 #include "kbs/client.h"
 #include "model/params.h"
@@ -35,10 +37,19 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
 }
 
 /* The files a Hugging Face model directory carries beside its weights, sealed with it
- * (docs/sealed-format.md "tokenizer_files"): each that exists, in this order. */
-static const char *const hf_carried[] = {"config.json", "generation_config.json", "tokenizer.json",
-                                         "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"};
-#define N_HF_CARRIED ((int)(sizeof hf_carried / sizeof hf_carried[0]))
+ * (docs/sealed-format.md "tokenizer_files"): config.json and generation_config.json, then the
+ * tokenizer files teelm export copies (formats/hf_save.h), each that exists, in that order. */
+#define N_HF_CARRIED 14 /* >= 2 + the tokenizer files; the writer's limit is 16 */
+
+static int hf_carried(const char *names[N_HF_CARRIED])
+{
+    int n = 0;
+    names[n++] = TL_HF_CONFIG;
+    names[n++] = TL_HF_GENERATION;
+    for (int i = 0; tl_hf_tokenizer_files[i] && n < N_HF_CARRIED; i++)
+        names[n++] = tl_hf_tokenizer_files[i];
+    return n;
+}
 
 typedef struct {
     tl_seal_carry f[N_HF_CARRIED + 1];
@@ -58,16 +69,18 @@ static void carried_free(carried_set *c)
 static int read_hf_carried(const char *dir, const char *override, carried_set *c, tl_err *err)
 {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < N_HF_CARRIED; i++) {
+    const char *names[N_HF_CARRIED];
+    int nn = hf_carried(names);
+    for (int i = 0; i < nn; i++) {
         char p[4096];
-        if (override && strcmp(base_name(override), hf_carried[i]) == 0)
+        if (override && strcmp(base_name(override), names[i]) == 0)
             continue;
-        if (!dir[0] || tl_path_join(p, sizeof p, dir, hf_carried[i]) || access(p, F_OK) != 0)
+        if (!dir[0] || tl_path_join(p, sizeof p, dir, names[i]) || !tl_is_file(p))
             continue;
         size_t len;
         if (tl_read_file(p, 64u << 20, &c->data[c->n], &len, err))
             return err->code;
-        c->f[c->n] = (tl_seal_carry){hf_carried[i], c->data[c->n], len};
+        c->f[c->n] = (tl_seal_carry){names[i], c->data[c->n], len};
         c->n++;
     }
     if (override) {
@@ -208,7 +221,9 @@ out:
 }
 
 /* A Hugging Face model back to a directory its tools read: model.safetensors (every tensor in its
- * sealed dtype, the canonical names of docs/architectures.md) beside the carried files. */
+ * sealed dtype, the canonical names of docs/architectures.md) beside the carried files (written
+ * by the caller); a config.json written from the config when none was carried. Not tl_hf_save:
+ * unsealed plaintext is mode 0600 (docs/threat-model.md), its files are 0644. */
 static int unseal_hf(const tl_checkpoint *ck, const char *out, tl_err *err)
 {
     int n = tl_params_count(&ck->cfg);
@@ -230,6 +245,17 @@ static int unseal_hf(const tl_checkpoint *ck, const char *out, tl_err *err)
         rc = tl_errf(err, TL_EINVAL, "%s: path too long", out);
     else
         rc = tl_st_write(p, t, n, meta, 1, 0600, err);
+    if (!rc && !tl_checkpoint_file(ck, TL_HF_CONFIG)) {
+        int uniform = ck->w[0].dtype;
+        for (int i = 1; i < n; i++)
+            uniform = (int)ck->w[i].dtype == uniform ? uniform : -1;
+        char *cj = tl_hf_config_to_json(&ck->cfg, uniform);
+        if (!cj || tl_path_join(p, sizeof p, out, TL_HF_CONFIG))
+            rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        else
+            rc = tl_write_file_atomic(p, cj, strlen(cj), 0600, err);
+        free(cj);
+    }
 done:
     free(list);
     free(t);
