@@ -57,6 +57,13 @@ tl_tokenizer *tl_model_tokenizer(const tl_checkpoint *ck, const char *override_p
         return tl_tokenizer_load(override_path, pattern, err);
     if (ck->tokenizer_data)
         return tl_tokenizer_load_mem(ck->tokenizer_data, ck->tokenizer_len, "sealed model tokenizer", pattern, err);
+    /* a sealed Hugging Face model carries its tokenizer.json (and tokenizer_config.json) */
+    const struct tl_ck_file *tj = tl_checkpoint_file(ck, "tokenizer.json");
+    if (tj) {
+        const struct tl_ck_file *tc = tl_checkpoint_file(ck, "tokenizer_config.json");
+        return tl_tokenizer_load_hf_mem(tj->data, tj->len, tc ? tc->data : NULL, tc ? tc->len : 0,
+                                        "sealed model tokenizer.json", err);
+    }
     if (ck->tokenizer_path[0])
         return tl_tokenizer_load(ck->tokenizer_path, pattern, err);
     if (ck->hf_dir[0]) { /* a Hugging Face directory: its tokenizer.json (+ tokenizer_config.json beside it) */
