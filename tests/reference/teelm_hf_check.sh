@@ -4,6 +4,7 @@
 #      != d/H, rope llama3 and linear, attention_bias, Mistral, Qwen2, GPT-2 with and without the
 #      transformer. prefix, F32/F16/BF16, single-file and sharded): 64 greedy tokens from
 #      `teelm generate --temperature 0 --ids` must equal the reference's (EOS honoured on both sides);
+#      the same through the sealed model (full or --split) opened with its key file;
 #      the sanitizer build runs the first four (the reference's PyTorch dominates the time);
 #   2. every make_hf_model.py --hostile mode: teelm must exit 1 (not crash: no signal, no ASan
 #      report) with a message naming the field or tensor involved.
@@ -37,8 +38,19 @@ while read -r name args; do
     "$tmp/ref.json")
   got=$("$bin" generate --model "$d" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 \
     --threads 2 2>"$tmp/err" | xargs)
-  if [ "$got" = "$want" ]; then
-    echo "ok   $name: 64 greedy tokens identical"
+  # the same model sealed (full, or split for every other entry) and opened with its key file
+  split=""; [ $((n % 2)) = 0 ] && split=--split
+  sealed=""
+  if "$bin" seal --model "$d" --out "$d.sealed" $split --key-out "$d.key" >/dev/null 2>"$tmp/err"; then
+    sealed=$("$bin" generate --model "$d.sealed" --key-file "$d.key" --prompt-ids "$prompt" --ids --max-tokens 64 \
+      --temperature 0 --threads 2 2>>"$tmp/err" | xargs)
+  fi
+  if [ "$got" = "$want" ] && [ "$sealed" = "$want" ]; then
+    echo "ok   $name: 64 greedy tokens identical (plaintext and sealed${split:+ split})"
+  elif [ "$got" = "$want" ]; then
+    echo "FAIL $name: sealed${split:+ split} model gives other tokens: $sealed"
+    sed 's/^/  /' "$tmp/err" | head -3
+    fail=1
   else
     echo "FAIL $name: greedy tokens differ (reference's smallest top-1/top-2 logit margin:" \
       "$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['min_margin'])" "$tmp/ref.json"))"
