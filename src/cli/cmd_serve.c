@@ -77,6 +77,9 @@ int cmd_serve(int argc, char **argv)
         {"--handshake-timeout", TL_ARG_INT, &so.handshake_timeout, "S", "seconds to finish the TLS handshake (default 5)", 1, 3600},
         {"--max-body", TL_ARG_INT, &max_body_kib, "KIB", "request body limit in KiB (default 1024)", 1, 1 << 20},
         {"--max-prompt-tokens", TL_ARG_INT, &so.max_prompt_tokens, "N", "prompt length limit (default 4096)", 1, 1 << 24},
+        {"--ctx", TL_ARG_INT, &so.ctx, "N",
+         "Hugging Face models: key/value cache positions per sequence, the longest prompt + completion "
+         "(default min(max_position_embeddings, 4096))", 1, 1 << 24},
         {"--max-tokens", TL_ARG_INT, &so.max_tokens, "N", "upper bound of a request's max_tokens (default 1024)", 1, 1 << 24},
         {"--request-timeout", TL_ARG_DOUBLE, &so.request_timeout, "S", "seconds a completion may take (default 120)", 0.01, 86400},
         {"--io-timeout", TL_ARG_INT, &so.io_timeout, "S", "seconds a connection may stay idle (default 30)", 1, 3600},

@@ -151,7 +151,7 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
     /* the per-address cap as the network layer applies it (0 means its default) */
     int per_peer = so->max_connections_per_peer ? so->max_connections_per_peer
                    : so->max_connections / 2 > 4 ? so->max_connections / 2 : 4;
-    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "max_batch", so->max_batch, "max_queue",
+    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i,s:i}", "ctx", so->ctx, "max_batch", so->max_batch, "max_queue",
                             so->max_queue, "max_connections", so->max_connections, "max_connections_per_peer",
                             per_peer, "handshake_timeout_s", so->handshake_timeout ? so->handshake_timeout : 5,
                             "max_body", so->max_body,

@@ -195,8 +195,10 @@ int tl_completion_parse(const char *body, size_t len, const tl_req_limits *lim, 
         else if (!strcmp(k, "prompt"))
             rc = get_prompt(v, r, e);
         else if (!strcmp(k, "max_tokens")) {
-            if (!json_is_null(v) && !(rc = get_int(v, k, 1, lim->max_tokens, &x, e)))
+            if (!json_is_null(v) && !(rc = get_int(v, k, 1, lim->max_tokens, &x, e))) {
                 r->max_tokens = (int)x;
+                r->has_max_tokens = 1;
+            }
         } else if (!strcmp(k, "temperature")) {
             if (!json_is_null(v))
                 rc = get_num(v, k, 0, 2, 0, &r->temperature, e);

@@ -24,6 +24,7 @@ typedef struct {
     char *prompt;            /* UTF-8, no NUL bytes; tl_sec_malloc'd */
     size_t prompt_len;
     int max_tokens;          /* 1..limits.max_tokens */
+    int has_max_tokens;      /* given by the request (not the default): never capped, refused if too long */
     double temperature;      /* [0,2]; 0 = greedy */
     double top_p;            /* (0,1] */
     int top_k;               /* 0 = off (extension, as in vLLM) */

@@ -7,7 +7,13 @@
  * A job is shared by the HTTP side and the scheduler (reference counted). The scheduler reports
  * progress through the notify callback (called from the scheduler thread, without locks held);
  * the HTTP side then collects text with tl_job_take. Nothing here logs or keeps request content
- * beyond the job, and a job's memory is wiped when its last reference goes. */
+ * beyond the job, and a job's memory is wiped when its last reference goes.
+ *
+ * Two engines: the seed family runs on tl_infer with the prototype's sliding window (a sequence
+ * longer than context_length keeps its last context_length tokens); the Hugging Face families run
+ * on tl_lm, whose positions continue (no window): a job's prompt + max_tokens must fit the ctx
+ * positions of its slot (tl_sched_submit refuses it otherwise), and it stops after any of
+ * cfg->eos_ids (TL_JOB_STOP; the EOS token adds no text). */
 #ifndef TEELM_SERVER_SCHED_H
 #define TEELM_SERVER_SCHED_H
 
@@ -16,10 +22,15 @@
 
 #include "model/config.h"
 #include "model/sampler.h"
+#include "model/weights.h"
 #include "server/request.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 #include "util/err.h"
+
+/* Stop sequences of one job: the request's, plus one the chat template may add (the plain
+ * template's next-turn marker, docs/api.md). */
+#define TL_SCHED_MAX_STOP (TL_MAX_STOP + 1)
 
 typedef struct tl_sched tl_sched;
 typedef struct tl_job tl_job;
@@ -35,7 +46,10 @@ typedef enum {
 
 typedef struct {
     const tl_config *cfg;
-    const float *params;        /* read-only, shared */
+    const float *params;        /* seed family: the parameter arena (read-only, shared) */
+    const tl_wref *weights;     /* Hugging Face families (tl_config_is_hf): ck->w, driven by tl_lm */
+    int ctx;                    /* Hugging Face families: key/value cache positions per slot, the
+                                 * longest prompt + completion (0: cfg->context_length) */
     const tl_tokenizer *tok;
     int max_batch;              /* sequences per forward pass */
     int max_queue;              /* jobs that may wait for a full batch; beyond, tl_sched_submit refuses
@@ -65,6 +79,10 @@ typedef struct {
      * ends the job as TL_JOB_CANCELLED (e.g. the client disconnected). */
     int (*cancelled)(void *user);
 } tl_job_spec;
+
+/* Positions one sequence may hold: the Hugging Face families' ctx; for the seed family the
+ * window, which any length may slide through (returns 0 then: no limit). */
+int tl_sched_max_len(const tl_sched *s);
 
 /* Creates a job (one reference for the caller) and queues it. Returns NULL with *queue_full = 1
  * when the queue is full, or NULL with err set on other failures. */

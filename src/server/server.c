@@ -42,6 +42,9 @@ struct tl_server {
     time_t started;
     char *attestation_json; /* GET /attestation: fixed for the server's life */
     size_t max_token_bytes; /* the tokenizer's longest token: bounds the bytes of a legal prompt */
+    int hf;                 /* a Hugging Face family model (tl_lm: positions continue, EOS ids) */
+    int ctx;                /* hf: positions per sequence (prompt + completion) */
+    unsigned enc_flags;     /* how prompts are encoded */
     /* the prep thread and its queue (bounded by max_connections: one request per connection) */
     pthread_t prep_thread;
     int prep_started, prep_quit, prep_len;
@@ -260,7 +263,7 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
         goto fail;
     }
     tl_err err = {0};
-    if (tl_tokenizer_encode(s->tok, q.prompt, q.prompt_len, 0, &ids, &n, &err)) {
+    if (tl_tokenizer_encode_ex(s->tok, q.prompt, q.prompt_len, s->enc_flags, &ids, &n, &err)) {
         tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
         goto fail;
     }
@@ -278,6 +281,20 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
                              s->ck->cfg.vocab_size);
             goto fail;
         }
+    if (s->hf && (long)n + q.max_tokens > s->ctx) {
+        /* positions continue (no window): the whole completion must fit. A max_tokens the client
+         * chose is refused, as OpenAI does; the default is capped to the room left. */
+        if (q.has_max_tokens || (long)n >= s->ctx) {
+            tl_api_errorf(&e, 400, "invalid_request_error", q.has_max_tokens ? "max_tokens" : "prompt",
+                          "context_length_exceeded",
+                          "This model's maximum context length is %d tokens. However, you requested %ld tokens "
+                          "(%zu in the prompt, %d in the completion). Please reduce the length of the prompt or "
+                          "max_tokens.", s->ctx, (long)n + (q.has_max_tokens ? q.max_tokens : 1), n,
+                          q.has_max_tokens ? q.max_tokens : 1);
+            goto fail;
+        }
+        q.max_tokens = s->ctx - (int)n;
+    }
     c = calloc(1, sizeof *c);
     if (!c) {
         tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
@@ -357,14 +374,14 @@ static void handle_tokenize(tl_server *s, tl_net_req *r, double t0)
     uint32_t *ids = NULL;
     size_t n = 0;
     tl_err err = {0};
-    int rc = tl_tokenizer_encode(s->tok, text, tlen, 0, &ids, &n, &err);
+    int rc = tl_tokenizer_encode_ex(s->tok, text, tlen, s->enc_flags, &ids, &n, &err);
     tl_sec_free(text);
     if (rc) {
         tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
         reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
         return;
     }
-    char *j = tl_resp_tokens(ids, n, s->ck->cfg.context_length);
+    char *j = tl_resp_tokens(ids, n, s->hf ? s->ctx : s->ck->cfg.context_length);
     if (ids) {
         OPENSSL_cleanse(ids, n * sizeof *ids);
         free(ids);
@@ -700,7 +717,24 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     }
     if (!s->max_token_bytes)
         s->max_token_bytes = 1;
-    tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .tok = tok, .max_batch = o->max_batch,
+    s->hf = tl_config_is_hf(&ck->cfg);
+    /* the same encoding as `teelm generate`: a tokenizer.json adds its post-processor's tokens
+     * (e.g. BOS) and matches special tokens, as HF's encode(); tiktoken refuses special tokens */
+    s->enc_flags = tl_tokenizer_is_hf(tok) ? TL_TOK_ADD_SPECIAL : TL_TOK_FORBID;
+    if (s->hf) {
+        s->ctx = o->ctx ? o->ctx : ck->cfg.max_pos < TL_SERVER_DEFAULT_CTX ? ck->cfg.max_pos : TL_SERVER_DEFAULT_CTX;
+        if (s->ctx > ck->cfg.max_pos) {
+            tl_errf(err, TL_EINVAL, "--ctx %d is longer than the model's max_position_embeddings %d", s->ctx,
+                    ck->cfg.max_pos);
+            goto fail;
+        }
+    } else if (o->ctx) {
+        tl_errf(err, TL_EINVAL, "--ctx applies to Hugging Face models only (this model slides a window of %d tokens)",
+                ck->cfg.context_length);
+        goto fail;
+    }
+    tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .weights = ck->w, .ctx = s->ctx, .tok = tok,
+                        .max_batch = o->max_batch,
                         .max_queue = o->max_queue, .threads = o->threads, .metrics = s->metrics,
                         .notify = on_progress, .notify_user = s};
     if (!(s->sched = tl_sched_new(&so, err)))

@@ -28,8 +28,13 @@ typedef struct {
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */
     int threads;                 /* compute threads (0 = the engine's default, tensor/pool.h) */
+    int ctx;                     /* Hugging Face families: key/value cache positions per slot, the
+                                  * longest prompt + completion (0 = min(max_position_embeddings,
+                                  * TL_SERVER_DEFAULT_CTX)); the seed family keeps its sliding window */
     const tl_apikeys *keys;      /* NULL: no authentication */
 } tl_server_opts;
+
+#define TL_SERVER_DEFAULT_CTX 4096
 
 /* Fills the defaults above. */
 void tl_server_defaults(tl_server_opts *o);
