@@ -2,6 +2,7 @@
  * sampling, text assembly, notify. See sched.h for the contract. */
 #include "server/sched.h"
 
+#include <math.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +37,9 @@ struct tl_job {
     double t_submit, t_first, t_end, deadline;
     void *user;
     int (*cancelled)(void *user);
+    int want_lp;    /* -1 or the number of alternatives */
+    tl_lp_rec *lp;  /* guarded by lock: records so far, lp_taken of them handed out */
+    int n_lp, cap_lp, lp_taken;
     tl_job *next;
 };
 
@@ -60,6 +64,8 @@ struct tl_sched {
     int *lens, *slots;
     int *free_slots, nfree;     /* cache slots no active job holds */
     uint32_t *picked;
+    tl_lp_rec *lprec;           /* max_batch: this step's records */
+    float *lpcopy;              /* max_batch * V: logits of sequences that want logprobs */
 };
 
 static int is_eos(const tl_config *c, uint32_t id)
@@ -96,6 +102,7 @@ static int is_cancelled(tl_job *j)
 static void job_free(tl_job *j)
 {
     tl_textout_free(&j->text);
+    tl_sec_free(j->lp);
     for (int i = 0; i < j->nstop; i++)
         tl_sec_free(j->stop[i]);
     tl_sec_free(j->win);
@@ -123,6 +130,56 @@ void *tl_job_user(tl_job *j)
 void tl_job_cancel(tl_job *j)
 {
     atomic_store(&j->cancel, 1);
+}
+
+void tl_logprob_record(const float *x, int V, float mx, uint32_t id, int ntop, tl_lp_rec *o)
+{
+    double sum = 0;
+    for (int v = 0; v < V; v++)
+        sum += exp((double)x[v] - mx);
+    const double lse = mx + log(sum);
+    o->id = id;
+    o->logprob = (float)(x[id] - lse);
+    if (ntop > TL_MAX_LOGPROBS)
+        ntop = TL_MAX_LOGPROBS;
+    if (ntop > V)
+        ntop = V;
+    o->ntop = ntop;
+    /* insertion into a sorted list of ntop: O(V * ntop), ntop <= 20 */
+    int have = 0;
+    for (int v = 0; v < V && ntop > 0; v++) {
+        float l = x[v];
+        if (have == ntop && !(l > x[o->top_id[have - 1]]))
+            continue;
+        int at = have < ntop ? have++ : ntop - 1;
+        while (at > 0 && l > x[o->top_id[at - 1]]) {
+            o->top_id[at] = o->top_id[at - 1];
+            at--;
+        }
+        o->top_id[at] = (uint32_t)v;
+    }
+    for (int k = 0; k < ntop; k++)
+        o->top_lp[k] = (float)(x[o->top_id[k]] - lse);
+}
+
+int tl_job_take_logprobs(tl_job *j, tl_lp_rec **recs, int *n)
+{
+    *recs = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&j->lock);
+    int k = j->n_lp - j->lp_taken;
+    if (k > 0) {
+        if ((*recs = tl_sec_malloc((size_t)k * sizeof **recs))) {
+            memcpy(*recs, j->lp + j->lp_taken, (size_t)k * sizeof **recs);
+            *n = k;
+            j->lp_taken = j->n_lp;
+        } else {
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
+    return rc;
 }
 
 int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st)
@@ -207,6 +264,7 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     j->rng = tl_rng_seed(spec->seed);
     j->user = spec->user;
     j->cancelled = spec->cancelled;
+    j->want_lp = spec->logprobs < 0 ? -1 : spec->logprobs > TL_MAX_LOGPROBS ? TL_MAX_LOGPROBS : spec->logprobs;
     for (int i = 0; i < spec->nstop; i++) {
         if (!(j->stop[i] = tl_sec_malloc(spec->stop_len[i] + 1))) {
             j->nstop = i;
@@ -276,7 +334,16 @@ static void sample_range(void *arg, int slot, long i0, long i1)
     const float *mx = s->hf ? tl_lm_row_max(s->lm) : tl_infer_row_max(s->inf);
     for (long i = i0; i < i1; i++) {
         tl_job *j = s->active[i];
-        s->picked[i] = tl_sample_max(s->logits + (size_t)i * V, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
+        float *row = s->logits + (size_t)i * V;
+        if (j->want_lp >= 0) { /* tl_sample_max overwrites the row: keep the logits it had */
+            float *copy = s->lpcopy + (size_t)i * V;
+            memcpy(copy, row, (size_t)V * sizeof *row);
+            s->picked[i] = tl_sample_max(row, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
+            tl_logprob_record(copy, V, mx[i], s->picked[i], j->want_lp, &s->lprec[i]);
+            OPENSSL_cleanse(copy, (size_t)V * sizeof *copy);
+            continue;
+        }
+        s->picked[i] = tl_sample_max(row, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
     }
 }
 
@@ -328,11 +395,27 @@ static void step(tl_sched *s)
         if (!bytes)
             end = TL_JOB_STOP; /* an EOS id, or (seed) a special token: the model ended the text */
         else {
+            if (j->want_lp >= 0) {
+                if (j->n_lp == j->cap_lp) {
+                    int cap = j->cap_lp ? j->cap_lp * 2 : 16;
+                    tl_lp_rec *p = tl_sec_realloc(j->lp, (size_t)cap * sizeof *p);
+                    if (p) {
+                        j->lp = p;
+                        j->cap_lp = cap;
+                    }
+                }
+                if (j->n_lp < j->cap_lp)
+                    j->lp[j->n_lp++] = s->lprec[i];
+                else
+                    end = TL_JOB_FAILED;
+            }
             int r = tl_textout_push(&j->text, bytes, nbytes);
             if (r == 1)
                 end = TL_JOB_STOP;
             else if (r < 0)
                 end = TL_JOB_FAILED;
+            else if (end == TL_JOB_FAILED)
+                ;
             else if (j->n_gen >= j->max_tokens || (s->hf && j->len >= ctx))
                 end = TL_JOB_LENGTH;
         }
@@ -448,7 +531,10 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
     s->slots = calloc(B, sizeof *s->slots);
     s->free_slots = calloc(B, sizeof *s->free_slots);
     s->picked = calloc(B, sizeof *s->picked);
-    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked) {
+    s->lprec = calloc(B, sizeof *s->lprec);
+    s->lpcopy = calloc(B * V, sizeof *s->lpcopy);
+    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked ||
+        !s->lprec || !s->lpcopy) {
         tl_errf(err, TL_ENOMEM, "scheduler: out of memory for a batch of %d", o->max_batch);
         tl_sched_free(s);
         return NULL;
@@ -492,6 +578,10 @@ void tl_sched_free(tl_sched *s)
     free(s->slots);
     free(s->free_slots);
     free(s->picked);
+    if (s->lprec)
+        OPENSSL_cleanse(s->lprec, (size_t)s->o.max_batch * sizeof *s->lprec);
+    free(s->lprec);
+    free(s->lpcopy);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -74,6 +74,8 @@ typedef struct {
     const size_t *stop_len;
     int nstop;
     double timeout;            /* seconds from submission; 0 = none */
+    int logprobs;              /* -1: none; else record each token's log-probability and this many
+                                * top alternatives (0..TL_MAX_LOGPROBS), see tl_job_take_logprobs */
     void *user;                /* the HTTP side's context, returned by tl_job_user */
     /* Polled by the scheduler before every step while the job lives (may be NULL): non-zero
      * ends the job as TL_JOB_CANCELLED (e.g. the client disconnected). */
@@ -106,6 +108,27 @@ typedef struct {
  * NUL-terminated buffer, valid UTF-8 (invalid bytes become U+FFFD), and fills *st. *text is NULL
  * when there is nothing new. Returns 0, or -1 when out of memory. */
 int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st);
+
+/* A generated token's log-probability: the log-softmax of the logits it was sampled from, at
+ * temperature 1 (before temperature, top-k and top-p), and the top alternatives in decreasing
+ * order (ties: lower id first). Every token that adds text has one (not an EOS id, nor the seed
+ * model's special end token). */
+typedef struct {
+    uint32_t id;
+    float logprob;
+    int ntop;
+    uint32_t top_id[TL_MAX_LOGPROBS];
+    float top_lp[TL_MAX_LOGPROBS];
+} tl_lp_rec;
+
+/* The records not taken yet (a tl_sec_malloc'd copy in *recs, NULL when none): call right after
+ * tl_job_take from the notify callback, so they belong to the text that call returned (the last
+ * call, at the end, returns every remaining one). Returns 0, or -1 when out of memory. */
+int tl_job_take_logprobs(tl_job *j, tl_lp_rec **recs, int *n);
+
+/* Log-softmax of logits[0..V) with largest value mx: the record of token id with ntop
+ * alternatives (shared with the tests). */
+void tl_logprob_record(const float *logits, int V, float mx, uint32_t id, int ntop, tl_lp_rec *out);
 
 /* Queue depth and active sequences, for metrics and /health. */
 void tl_sched_load(tl_sched *s, int *waiting, int *active);
