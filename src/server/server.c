@@ -539,6 +539,11 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
     for (int i = 0; i < c->n; i++) {
         c->ch[i].c = c;
         c->ch[i].index = i;
+        if (c->echo_len && !c->stream) { /* the text starts with the prompt */
+            c->ch[i].offset = c->echo_len;
+            if (append(&c->ch[i].acc, &c->ch[i].acc_len, &c->ch[i].acc_cap, c->echo, c->echo_len))
+                c->ch[i].oom = 1;
+        }
         spec.seed = seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
         spec.user = &c->ch[i];
         atomic_fetch_add(&c->refs, 1);
