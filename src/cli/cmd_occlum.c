@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "deploy/occlum_limits.h"
 #include "model/config.h"
+#include "model/params.h"
 #include "app/open.h"
 #include "util/io.h"
 
@@ -33,6 +34,9 @@ int cmd_occlum_config(int argc, char **argv)
         {"--threads", TL_ARG_INT, &in.threads, "N", "compute threads (default 2)", 1, 256},
         {"--max-batch", TL_ARG_INT, &in.max_batch, "B", "sequences decoded together (default 8)", 1, 4096},
         {"--max-context", TL_ARG_INT, &in.max_context, "C", "tokens kept per request (default: model context)", 1, 1 << 20},
+        {"--ctx", TL_ARG_INT, &in.max_context, "N",
+         "Hugging Face models: serve's --ctx, key/value cache positions per sequence (default min(max_pos, 4096))", 1,
+         1 << 24},
         {"--max-connections", TL_ARG_INT, &in.max_connections, "N", "concurrent connections (default 64)", 1, 65536},
         {"--max-body", TL_ARG_INT, &max_body_kib, "KIB", "request body limit in KiB (default 1024)", 1, 1 << 20},
         {"--headroom", TL_ARG_INT, &headroom_pct, "PCT", "margin over the computed need, percent (default 25)", 0, 400},
@@ -68,6 +72,20 @@ int cmd_occlum_config(int argc, char **argv)
             return 1;
         }
         cfg = ck.cfg;
+        if (tl_config_is_hf(&cfg)) {
+            /* the weights are read as stored: their dtypes decide the bytes */
+            int np = tl_params_count(&cfg);
+            tl_param *pl = calloc((size_t)np, sizeof *pl);
+            if (!pl || tl_params_list(&cfg, pl) != np) {
+                free(pl);
+                tl_checkpoint_free(&ck);
+                fprintf(stderr, "teelm occlum-config: out of memory\n");
+                return 1;
+            }
+            for (int i = 0; i < np; i++)
+                in.weight_bytes += (int64_t)(pl[i].numel * tl_dtype_size(ck.w[i].dtype));
+            free(pl);
+        }
         snprintf(tok_path, sizeof tok_path, "%s", ck.tokenizer_path);
         tl_checkpoint_free(&ck);
     }
@@ -93,8 +111,15 @@ int cmd_occlum_config(int argc, char **argv)
     json_decref(o);
     if (!json) {
         printf("Memory teelm serve needs for this model (MiB):\n");
-        printf("  weights      %8.1f  parameter arena + one decryption chunk\n", l.weights / 1048576.0);
-        printf("  workspaces   %8.1f  batch of %d: activations, logits, token history (x2)\n", l.workspaces / 1048576.0, in.max_batch);
+        if (tl_config_is_hf(&cfg)) {
+            printf("  weights      %8.1f  stored tensors (read in place) + one decryption chunk\n", l.weights / 1048576.0);
+            printf("  workspaces   %8.1f  batch of %d: key/value caches of %d positions, activations, logits (x2)\n",
+                   l.workspaces / 1048576.0, in.max_batch,
+                   in.max_context > 0 ? in.max_context : cfg.max_pos < 4096 ? cfg.max_pos : 4096);
+        } else {
+            printf("  weights      %8.1f  parameter arena + one decryption chunk\n", l.weights / 1048576.0);
+            printf("  workspaces   %8.1f  batch of %d: activations, logits, token history (x2)\n", l.workspaces / 1048576.0, in.max_batch);
+        }
         printf("  tokenizer    %8.1f\n", l.tokenizer / 1048576.0);
         printf("  connections  %8.1f  %d x (body limit + buffers)\n", l.connections / 1048576.0, in.max_connections);
         printf("  stacks       %8.1f  %d threads x 1 MiB\n", l.stacks / 1048576.0, l.max_num_of_threads);

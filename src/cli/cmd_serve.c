@@ -16,6 +16,9 @@
 #include "server/server.h"
 #include "tee/tee.h"
 #include "util/codec.h"
+#include "util/io.h"
+#include "util/secmem.h"
+#include "chat/chat_template.h"
 #include "util/log.h"
 
 /* The model's name for the API: --model-name, else the last path component without extension. */
@@ -48,6 +51,110 @@ static int check_served_model(const char *doc, int sealed, const tl_seal_info *i
                                             "(it changed on disk while starting)");
 }
 
+/* A tokenizer_config.json token field: a string, or an AddedToken object {"content": ...}. */
+static char *token_field(json_t *cfg, const char *name)
+{
+    json_t *v = json_object_get(cfg, name);
+    if (json_is_object(v))
+        v = json_object_get(v, "content");
+    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+typedef struct {
+    char *src;          /* the template (malloc'd) */
+    size_t len;
+    char name[64];      /* for /v1/models */
+    char *bos, *eos;    /* tokenizer_config.json's, or NULL */
+    const char *stop;   /* a stop sequence the template implies */
+} chat_setup;
+
+/* The chat template: --chat-template NAME (a built-in) or FILE; else tokenizer_config.json's
+ * chat_template (a string, or a list of {name, template}: "default"); else the plain built-in.
+ * tokenizer_config.json is read beside the tokenizer (or in the Hugging Face directory). */
+static int load_chat(const char *arg, const tl_checkpoint *ck, const char *tokenizer, chat_setup *cs, tl_err *err)
+{
+    memset(cs, 0, sizeof *cs);
+    char dir[4096] = "", path[4200];
+    const char *tp = tokenizer ? tokenizer : ck->tokenizer_path[0] ? ck->tokenizer_path : NULL;
+    if (tp) {
+        snprintf(dir, sizeof dir, "%s", tp);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+    } else if (ck->hf_dir[0]) {
+        snprintf(dir, sizeof dir, "%s", ck->hf_dir);
+    }
+    json_t *cfg = NULL;
+    if (dir[0]) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        json_error_t je;
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            if (!(cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(cfg)) {
+                json_decref(cfg);
+                return tl_errf(err, TL_EINVAL, "%s: not a JSON object (line %d)", path, je.line);
+            }
+            cs->bos = token_field(cfg, "bos_token");
+            cs->eos = token_field(cfg, "eos_token");
+        }
+    }
+    const char *src = NULL;
+    if (arg) {
+        if ((src = tl_chat_template_builtin(arg)))
+            snprintf(cs->name, sizeof cs->name, "%s", arg);
+        else {
+            uint8_t *data = NULL;
+            size_t n = 0;
+            if (tl_read_file(arg, 1 << 20, &data, &n, err)) {
+                json_decref(cfg);
+                return tl_err_prefix(err, "--chat-template");
+            }
+            cs->src = (char *)data;
+            cs->len = n;
+            const char *base = strrchr(arg, '/');
+            snprintf(cs->name, sizeof cs->name, "file:%s", base ? base + 1 : arg);
+        }
+    } else if (cfg && json_object_get(cfg, "chat_template")) {
+        json_t *t = json_object_get(cfg, "chat_template");
+        if (json_is_array(t)) {
+            size_t i;
+            json_t *it;
+            json_t *found = NULL;
+            json_array_foreach(t, i, it) {
+                json_t *nm = json_object_get(it, "name");
+                if (json_is_string(nm) && !strcmp(json_string_value(nm), "default"))
+                    found = json_object_get(it, "template");
+            }
+            t = found;
+        }
+        if (!json_is_string(t)) {
+            json_decref(cfg);
+            return tl_errf(err, TL_EINVAL, "%s: chat_template must be a string or a list with a \"default\" template",
+                           path);
+        }
+        src = json_string_value(t);
+        snprintf(cs->name, sizeof cs->name, "model");
+    } else {
+        src = tl_chat_template_builtin("plain");
+        snprintf(cs->name, sizeof cs->name, "plain");
+    }
+    if (src) {
+        cs->len = strlen(src);
+        cs->src = malloc(cs->len + 1);
+        if (cs->src)
+            memcpy(cs->src, src, cs->len + 1);
+    }
+    json_decref(cfg);
+    if (!cs->src)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    if (!strcmp(cs->name, "plain"))
+        cs->stop = "\n\nUser:"; /* docs/chat-templates.md: the next turn */
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
@@ -58,6 +165,7 @@ int cmd_serve(int argc, char **argv)
     tl_server_opts so;
     tl_server_defaults(&so);
     tl_open_opts oo = {0};
+    const char *chat_arg = NULL;
     const char *model = NULL, *tokenizer = NULL, *tee_name = "auto", *keys_path = NULL, *name = NULL;
     int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0;
     const tl_opt opts[] = {
@@ -77,6 +185,13 @@ int cmd_serve(int argc, char **argv)
         {"--handshake-timeout", TL_ARG_INT, &so.handshake_timeout, "S", "seconds to finish the TLS handshake (default 5)", 1, 3600},
         {"--max-body", TL_ARG_INT, &max_body_kib, "KIB", "request body limit in KiB (default 1024)", 1, 1 << 20},
         {"--max-prompt-tokens", TL_ARG_INT, &so.max_prompt_tokens, "N", "prompt length limit (default 4096)", 1, 1 << 24},
+        {"--ctx", TL_ARG_INT, &so.ctx, "N",
+         "Hugging Face models: key/value cache positions per sequence, the longest prompt + completion "
+         "(default min(max_position_embeddings, 4096))", 1, 1 << 24},
+        {"--max-n", TL_ARG_INT, &so.max_n, "N", "upper bound of a request's n (default 8)", 1, 64},
+        {"--chat-template", TL_ARG_STR, &chat_arg, "NAME|FILE",
+         "chat template: a built-in (plain, chatml) or a Jinja file (default: the model's tokenizer_config.json "
+         "chat_template, else plain)"},
         {"--max-tokens", TL_ARG_INT, &so.max_tokens, "N", "upper bound of a request's max_tokens (default 1024)", 1, 1 << 24},
         {"--request-timeout", TL_ARG_DOUBLE, &so.request_timeout, "S", "seconds a completion may take (default 120)", 0.01, 86400},
         {"--io-timeout", TL_ARG_INT, &so.io_timeout, "S", "seconds a connection may stay idle (default 30)", 1, 3600},
@@ -117,6 +232,7 @@ int cmd_serve(int argc, char **argv)
     size_t doc_len = 0;
     tl_config_in ci = {.tee = tee_name, .model = model, .model_name = mname, .tokenizer = tokenizer,
                        .kbs_url = oo.kbs_url, .kbs_ca = oo.kbs_ca, .key_file = oo.key_file, .api_keys = keys_path != NULL,
+                       .chat_template = chat_arg,
                        .cert_days = cert_days, .log_level = quiet ? TL_LOG_WARN : TL_LOG_INFO, .so = &so};
     if (tl_config_doc_build(&ci, &doc, &doc_len, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
@@ -144,6 +260,8 @@ int cmd_serve(int argc, char **argv)
     tl_ratls ra = {0};
     tl_server *srv = NULL;
     int exit_code = 1, have_ck = 0;
+    chat_setup chat;
+    memset(&chat, 0, sizeof chat);
     /* The TEE is opened before the model so that the key broker and the clients see the same
      * identity: the broker exchange attests with this handle. The sim binds the document into its
      * MRENCLAVE; a real enclave's measurement fixes it (Occlum: the measured image and serve.json). */
@@ -174,6 +292,16 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
+    if (load_chat(chat_arg, &ck, tokenizer, &chat, &err)) {
+        fprintf(stderr, "teelm serve: %s\n", err.msg);
+        goto done;
+    }
+    so.chat_template = chat.src;
+    so.chat_template_len = chat.len;
+    so.chat_template_name = chat.name;
+    so.bos_token = chat.bos;
+    so.eos_token = chat.eos;
+    so.chat_stop = chat.stop;
     if (tl_ratls_create(tee, doc, doc_len, cert_days, &ra, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
@@ -213,6 +341,9 @@ done:
     if (have_ck)
         tl_checkpoint_free(&ck);
     tl_apikeys_free(keys);
+    free(chat.src);
+    free(chat.bos);
+    free(chat.eos);
     free(doc);
     return exit_code;
 }

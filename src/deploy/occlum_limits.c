@@ -1,5 +1,6 @@
 #include "deploy/occlum_limits.h"
 
+#include "model/lm.h"
 #include "model/model.h"
 #include "model/params.h"
 
@@ -11,7 +12,8 @@ void tl_occlum_defaults(tl_occlum_inputs *in)
 {
     in->threads = 2;
     in->max_batch = 8;
-    in->max_context = 0; /* 0: the model's context length */
+    in->max_context = 0; /* 0: the model's context length (HF: serve's default --ctx) */
+    in->weight_bytes = 0;
     in->max_connections = 64;
     in->max_body = 1 * MiB;
     in->tokenizer_bytes = 0;
@@ -21,10 +23,19 @@ void tl_occlum_defaults(tl_occlum_inputs *in)
 void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum_limits *o)
 {
     const int64_t V = c->vocab_size, T = c->context_length, B = in->max_batch;
-    const int64_t ctx = in->max_context > 0 ? in->max_context : T;
+    const int hf = tl_config_is_hf(c);
+    const int64_t def_ctx = hf ? (c->max_pos < 4096 ? c->max_pos : 4096) : T; /* server.h TL_SERVER_DEFAULT_CTX */
+    const int64_t ctx = in->max_context > 0 ? in->max_context : def_ctx;
+    const int threads = in->threads > 0 ? in->threads : 1;
 
-    /* The parameter arena, plus one chunk of the sealed file being decrypted into it. */
-    o->weights = (int64_t)tl_params_arena_floats(c) * 4 + 4 * MiB;
+    if (hf) {
+        /* The stored tensors, read in place (a mapped plaintext file or the buffer a sealed model is
+         * decrypted into), plus one chunk of the sealed file being decrypted. */
+        o->weights = (in->weight_bytes > 0 ? in->weight_bytes : (int64_t)tl_params_numel(c) * 4) + 4 * MiB;
+    } else {
+        /* The parameter arena, plus one chunk of the sealed file being decrypted into it. */
+        o->weights = (int64_t)tl_params_arena_floats(c) * 4 + 4 * MiB;
+    }
 
     /* Inference: the scheduler's workspace as model/infer.c allocates it (tl_infer_bytes: key/value
      * caches of every sequence slot, the linear and output layers packed once, each thread's
@@ -32,7 +43,14 @@ void tl_occlum_compute(const tl_config *c, const tl_occlum_inputs *in, tl_occlum
      * token history of each sequence, those doubled for double buffering. */
     int64_t logits = B * V * 4 * 3;
     int64_t history = B * ctx * 8;
-    o->workspaces = (int64_t)tl_infer_bytes(c, (int)B, in->threads > 0 ? in->threads : 1) + 2 * (logits + history);
+    if (hf) {
+        /* model/lm.c: key/value caches of ctx positions for every slot, activations, pool scratch */
+        tl_config lc = *c;
+        lc.context_length = (int)ctx;
+        o->workspaces = (int64_t)tl_lm_bytes(&lc, (int)B, threads) + 2 * (logits + history);
+    } else {
+        o->workspaces = (int64_t)tl_infer_bytes(c, (int)B, threads) + 2 * (logits + history);
+    }
 
     /* Tokenizer: rank table, byte strings and a hash index; ~3.5x the file size measured on
      * cl100k_base (1.7 MB file), plus the compiled pre-tokenizer regex per thread. */

@@ -10,7 +10,11 @@
 typedef struct {
     int threads;          /* compute threads (OpenMP) */
     int max_batch;        /* sequences decoded together */
-    int max_context;      /* tokens per sequence the server keeps (prompt + completion) */
+    int max_context;      /* tokens per sequence the server keeps (prompt + completion); Hugging
+                           * Face families: serve's --ctx, the key/value cache positions per slot
+                           * (0: min(max_position_embeddings, 4096), serve's default) */
+    int64_t weight_bytes; /* Hugging Face families: bytes of the stored tensors (F32/F16/BF16 as
+                           * stored, mapped or decrypted in place); 0: as if F32 */
     int max_connections;  /* concurrent HTTPS connections */
     int64_t max_body;     /* request body limit, bytes */
     int64_t tokenizer_bytes; /* size of the tokenizer file (0: assume cl100k-sized) */

@@ -1,6 +1,8 @@
 /* Canonical configuration document of `teelm serve` (config_doc.h). */
 #include "server/config_doc.h"
 
+#include "chat/chat_template.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +143,13 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
         return err->code;
     if (in->tokenizer && file_digest("--tokenizer", in->tokenizer, tok, err))
         return err->code;
+    char chat[72] = "model";
+    if (in->chat_template) {
+        if (tl_chat_template_builtin(in->chat_template))
+            snprintf(chat, sizeof chat, "%s", in->chat_template);
+        else if (file_digest("--chat-template", in->chat_template, chat, err))
+            return err->code;
+    }
     json_t *model = model_identity(in->model, err);
     if (!model)
         return err->code;
@@ -151,7 +160,7 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
     /* the per-address cap as the network layer applies it (0 means its default) */
     int per_peer = so->max_connections_per_peer ? so->max_connections_per_peer
                    : so->max_connections / 2 > 4 ? so->max_connections / 2 : 4;
-    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}", "max_batch", so->max_batch, "max_queue",
+    json_t *lim = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i,s:i}", "ctx", so->ctx, "max_n", so->max_n, "max_batch", so->max_batch, "max_queue",
                             so->max_queue, "max_connections", so->max_connections, "max_connections_per_peer",
                             per_peer, "handshake_timeout_s", so->handshake_timeout ? so->handshake_timeout : 5,
                             "max_body", so->max_body,
@@ -159,7 +168,7 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
                             "default_max_tokens", so->default_max_tokens, "request_timeout_ms",
                             (json_int_t)(so->request_timeout * 1000.0 + 0.5), "io_timeout_s", so->io_timeout,
                             "recv_timeout_s", so->recv_timeout);
-    json_t *o = json_pack("{s:s,s:i,s:s,s:o,s:s,s:s,s:o,s:b,s:i,s:o,s:s}", "teelm", "serve", "version", 1, "tee",
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:o,s:s,s:s,s:o,s:b,s:i,s:o,s:s}", "chat_template", chat, "teelm", "serve", "version", 1, "tee",
                           in->tee, "model", model, "model_name", in->model_name, "tokenizer", tok, "key_source", ks,
                           "api_keys", in->api_keys, "cert_days", in->cert_days, "limits", lim, "log_level",
                           level_name(in->log_level));

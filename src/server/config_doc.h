@@ -21,6 +21,7 @@ typedef struct {
     const char *kbs_ca;     /* with kbs_url: pinned broker certificate file (hashed), or NULL */
     const char *key_file;
     int api_keys;           /* 1 when --api-key-file is given */
+    const char *chat_template; /* --chat-template: a built-in's name or a file (hashed); NULL: the model's */
     int cert_days;
     int log_level;          /* TL_LOG_* */
     const tl_server_opts *so; /* the limits */

@@ -14,7 +14,8 @@
 static const double lat_bounds[NLAT] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 static const double batch_bounds[NBATCH] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 static const char *const ep_names[TL_EP_COUNT] = {"/v1/completions", "/v1/models", "/health", "/metrics",
-                                                  "/tokenize", "/detokenize", "/attestation", "other"};
+                                                  "/tokenize", "/detokenize", "/attestation", "other",
+                                                  "/v1/chat/completions"};
 static const char *const event_names[NEVENTS] = {"cancelled", "timeout", "queue_full"};
 
 typedef struct {

@@ -9,7 +9,7 @@
 
 typedef enum {
     TL_EP_COMPLETIONS, TL_EP_MODELS, TL_EP_HEALTH, TL_EP_METRICS, TL_EP_TOKENIZE, TL_EP_DETOKENIZE,
-    TL_EP_ATTESTATION, TL_EP_OTHER, TL_EP_COUNT
+    TL_EP_ATTESTATION, TL_EP_OTHER, TL_EP_CHAT, TL_EP_COUNT
 } tl_endpoint;
 
 typedef struct tl_metrics tl_metrics;

@@ -7,6 +7,7 @@
 
 #include "util/secmem.h"
 #include "util/codec.h"
+#include "server/textout.h"
 
 /* json_dumps allocates with jansson's allocator, which the server points at tl_sec_malloc. */
 static char *dump(json_t *o)
@@ -108,4 +109,101 @@ void tl_resp_new_id(char out[32])
         memset(r, 0, sizeof r);
     memcpy(out, "cmpl-", 5);
     tl_hex(r, sizeof r, out + 5); /* 24 digits and the NUL at out[29] */
+}
+
+/* ---------------- the general shapes ---------------- */
+
+/* A token's text for logprobs: its bytes as UTF-8 (broken sequences U+FFFD), and the bytes. */
+static json_t *tok_str(const tl_tokenizer *tok, uint32_t id, json_t **bytes)
+{
+    size_t n = 0;
+    const uint8_t *b = tl_tokenizer_token_bytes(tok, id, &n);
+    char *s = NULL;
+    long k = tl_utf8_sanitize(b ? (const char *)b : "", b ? n : 0, &s);
+    json_t *o = k >= 0 ? json_stringn(s, (size_t)k) : json_string("");
+    tl_sec_free(s);
+    if (bytes) {
+        *bytes = json_array();
+        for (size_t i = 0; b && i < n; i++)
+            json_array_append_new(*bytes, json_integer(b[i]));
+    }
+    return o;
+}
+
+json_t *tl_resp_logprobs_legacy(const tl_tokenizer *tok, const tl_lp_rec *recs, int n, int ntop, size_t *offset)
+{
+    json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(toks, tok_str(tok, recs[i].id, NULL));
+        json_array_append_new(lps, json_real(recs[i].logprob));
+        json_t *t = json_object();
+        for (int k = 0; k < recs[i].ntop && k < ntop; k++) {
+            json_t *s = tok_str(tok, recs[i].top_id[k], NULL);
+            if (!json_object_get(t, json_string_value(s))) /* two ids with one text: the likelier */
+                json_object_set_new(t, json_string_value(s), json_real(recs[i].top_lp[k]));
+            json_decref(s);
+        }
+        json_array_append_new(tops, t);
+        json_array_append_new(offs, json_integer((json_int_t)*offset));
+        size_t len = 0;
+        tl_tokenizer_token_bytes(tok, recs[i].id, &len);
+        *offset += len;
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops, "text_offset", offs);
+}
+
+json_t *tl_resp_logprobs_chat(const tl_tokenizer *tok, const tl_lp_rec *recs, int n, int ntop)
+{
+    json_t *content = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *b, *tops = json_array();
+        json_t *s = tok_str(tok, recs[i].id, &b);
+        for (int k = 0; k < recs[i].ntop && k < ntop; k++) {
+            json_t *bb, *ss = tok_str(tok, recs[i].top_id[k], &bb);
+            json_array_append_new(tops, json_pack("{s:o,s:f,s:o}", "token", ss, "logprob", (double)recs[i].top_lp[k], "bytes", bb));
+        }
+        json_array_append_new(content, json_pack("{s:o,s:f,s:o,s:o}", "token", s, "logprob", (double)recs[i].logprob,
+                                                 "bytes", b, "top_logprobs", tops));
+    }
+    return json_pack("{s:o,s:n}", "content", content, "refusal");
+}
+
+char *tl_resp_build(const tl_resp_meta *m, int chat, int chunk, tl_resp_choice *ch, int nch, const int *usage)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", m->id, "object",
+                          chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion", "created",
+                          (json_int_t)m->created, "model", m->model);
+    json_t *a = json_array();
+    for (int i = 0; i < nch; i++) {
+        json_t *lp = ch[i].logprobs ? ch[i].logprobs : json_null();
+        json_t *text = json_stringn(ch[i].text ? ch[i].text : "", ch[i].text ? ch[i].len : 0);
+        json_t *c;
+        if (!chat) {
+            c = json_pack("{s:o,s:i,s:o,s:s?}", "text", text, "index", ch[i].index, "logprobs", lp, "finish_reason",
+                          ch[i].finish_reason);
+        } else if (!chunk) {
+            c = json_pack("{s:i,s:{s:s,s:o,s:n},s:o,s:s?}", "index", ch[i].index, "message", "role", "assistant",
+                          "content", text, "refusal", "logprobs", lp, "finish_reason", ch[i].finish_reason);
+        } else {
+            json_t *d = json_object();
+            if (ch[i].role)
+                json_object_set_new(d, "role", json_string("assistant"));
+            if (!ch[i].no_content)
+                json_object_set(d, "content", text);
+            json_decref(text);
+            c = json_pack("{s:i,s:o,s:o,s:s?}", "index", ch[i].index, "delta", d, "logprobs", lp, "finish_reason",
+                          ch[i].finish_reason);
+        }
+        ch[i].logprobs = NULL;
+        json_array_append_new(a, c);
+    }
+    if (!o) {
+        json_decref(a);
+        return NULL;
+    }
+    json_object_set_new(o, "choices", a);
+    if (usage)
+        json_object_set_new(o, "usage", json_pack("{s:i,s:i,s:i}", "prompt_tokens", usage[0], "completion_tokens",
+                                                  usage[1], "total_tokens", usage[0] + usage[1]));
+    return chunk ? sse(o) : dump(o);
 }

@@ -35,3 +35,29 @@ char *tl_resp_detokenized(const char *text, size_t len);
 void tl_resp_new_id(char out[32]);
 
 #endif
+
+/* ---- the general shapes: n choices, chat, logprobs (docs/api.md) ---- */
+#include <jansson.h>
+
+#include "server/sched.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    const char *text;          /* completions: text; chat: message content / delta content */
+    size_t len;
+    int index;
+    const char *finish_reason; /* NULL: null */
+    json_t *logprobs;          /* stolen; NULL: null */
+    int role;                  /* chat chunk: the delta carries role "assistant" */
+    int no_content;            /* chat chunk: the delta has no content (the final, empty delta) */
+} tl_resp_choice;
+
+/* A response object (chunk = 0) or one server-sent event (chunk = 1) of text completions
+ * (chat = 0: "text_completion") or chat ("chat.completion" / "chat.completion.chunk"), with
+ * choices[0..nch) and usage when usage != NULL ({prompt, completion}). */
+char *tl_resp_build(const tl_resp_meta *m, int chat, int chunk, tl_resp_choice *ch, int nch, const int *usage);
+/* Logprobs of recs[0..n): completions' legacy shape {"tokens","token_logprobs","top_logprobs",
+ * "text_offset"} (offsets from *offset, advanced), or chat's {"content":[{"token","logprob","bytes",
+ * "top_logprobs"}],"refusal":null}. ntop: alternatives to show. */
+json_t *tl_resp_logprobs_legacy(const tl_tokenizer *tok, const tl_lp_rec *recs, int n, int ntop, size_t *offset);
+json_t *tl_resp_logprobs_chat(const tl_tokenizer *tok, const tl_lp_rec *recs, int n, int ntop);

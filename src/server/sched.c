@@ -2,6 +2,7 @@
  * sampling, text assembly, notify. See sched.h for the contract. */
 #include "server/sched.h"
 
+#include <math.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/lm.h"
 #include "model/model.h"
 #include "model/rng.h"
 #include "util/pool.h"
@@ -22,11 +24,11 @@ struct tl_job {
     pthread_mutex_t lock; /* guards state, text, n_gen, t_first, t_end */
     tl_job_state state;
     tl_textout text;
-    char *stop[TL_MAX_STOP];
-    size_t stop_len[TL_MAX_STOP];
+    char *stop[TL_SCHED_MAX_STOP];
+    size_t stop_len[TL_SCHED_MAX_STOP];
     int nstop;
     /* scheduler thread only */
-    uint32_t *win; /* the last context_length tokens */
+    uint32_t *win; /* seed: the last context_length tokens; Hugging Face: the whole sequence */
     int len, n_gen;
     int slot;      /* the workspace's cache slot while active, else -1 */
     int n_prompt, max_tokens;
@@ -35,11 +37,16 @@ struct tl_job {
     double t_submit, t_first, t_end, deadline;
     void *user;
     int (*cancelled)(void *user);
+    int want_lp;    /* -1 or the number of alternatives */
+    tl_lp_rec *lp;  /* guarded by lock: records so far, lp_taken of them handed out */
+    int n_lp, cap_lp, lp_taken;
     tl_job *next;
 };
 
 struct tl_sched {
     tl_sched_opts o;
+    tl_config cfg;  /* o.cfg, with context_length = ctx for the Hugging Face families */
+    int hf;         /* tl_lm (positions continue) rather than tl_infer (sliding window) */
     pthread_t thread;
     int started;
     pthread_mutex_t lock; /* guards the queue, waiting, nactive_pub, quit */
@@ -50,13 +57,29 @@ struct tl_sched {
     tl_job **active;
     int nactive;
     tl_infer *inf;
+    tl_lm *lm;
     float *logits;              /* max_batch * V */
     uint32_t *idx;              /* max_batch * V work space for top-k/top-p */
     const uint32_t **ptrs;
     int *lens, *slots;
     int *free_slots, nfree;     /* cache slots no active job holds */
     uint32_t *picked;
+    tl_lp_rec *lprec;           /* max_batch: this step's records */
+    float *lpcopy;              /* max_batch * V: logits of sequences that want logprobs */
 };
+
+static int is_eos(const tl_config *c, uint32_t id)
+{
+    for (int i = 0; i < c->n_eos; i++)
+        if ((uint32_t)c->eos_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+int tl_sched_max_len(const tl_sched *s)
+{
+    return s->hf ? s->cfg.context_length : 0;
+}
 
 static double now_s(void)
 {
@@ -79,6 +102,7 @@ static int is_cancelled(tl_job *j)
 static void job_free(tl_job *j)
 {
     tl_textout_free(&j->text);
+    tl_sec_free(j->lp);
     for (int i = 0; i < j->nstop; i++)
         tl_sec_free(j->stop[i]);
     tl_sec_free(j->win);
@@ -106,6 +130,56 @@ void *tl_job_user(tl_job *j)
 void tl_job_cancel(tl_job *j)
 {
     atomic_store(&j->cancel, 1);
+}
+
+void tl_logprob_record(const float *x, int V, float mx, uint32_t id, int ntop, tl_lp_rec *o)
+{
+    double sum = 0;
+    for (int v = 0; v < V; v++)
+        sum += exp((double)x[v] - mx);
+    const double lse = mx + log(sum);
+    o->id = id;
+    o->logprob = (float)(x[id] - lse);
+    if (ntop > TL_MAX_LOGPROBS)
+        ntop = TL_MAX_LOGPROBS;
+    if (ntop > V)
+        ntop = V;
+    o->ntop = ntop;
+    /* insertion into a sorted list of ntop: O(V * ntop), ntop <= 20 */
+    int have = 0;
+    for (int v = 0; v < V && ntop > 0; v++) {
+        float l = x[v];
+        if (have == ntop && !(l > x[o->top_id[have - 1]]))
+            continue;
+        int at = have < ntop ? have++ : ntop - 1;
+        while (at > 0 && l > x[o->top_id[at - 1]]) {
+            o->top_id[at] = o->top_id[at - 1];
+            at--;
+        }
+        o->top_id[at] = (uint32_t)v;
+    }
+    for (int k = 0; k < ntop; k++)
+        o->top_lp[k] = (float)(x[o->top_id[k]] - lse);
+}
+
+int tl_job_take_logprobs(tl_job *j, tl_lp_rec **recs, int *n)
+{
+    *recs = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&j->lock);
+    int k = j->n_lp - j->lp_taken;
+    if (k > 0) {
+        if ((*recs = tl_sec_malloc((size_t)k * sizeof **recs))) {
+            memcpy(*recs, j->lp + j->lp_taken, (size_t)k * sizeof **recs);
+            *n = k;
+            j->lp_taken = j->n_lp;
+        } else {
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
+    return rc;
 }
 
 int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st)
@@ -144,7 +218,10 @@ static void finish(tl_sched *s, tl_job *j, tl_job_state st)
     }
     pthread_mutex_unlock(&j->lock);
     if (j->slot >= 0) { /* the cached keys and values are derived from this job's text */
-        tl_infer_forget(s->inf, j->slot);
+        if (s->hf)
+            tl_lm_forget(s->lm, j->slot);
+        else
+            tl_infer_forget(s->inf, j->slot);
         s->free_slots[s->nfree++] = j->slot;
         j->slot = -1;
     }
@@ -157,11 +234,16 @@ static void finish(tl_sched *s, tl_job *j, tl_job_state st)
 tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, tl_err *err)
 {
     *queue_full = 0;
-    if (spec->n_prompt < 1 || spec->max_tokens < 1 || spec->nstop < 0 || spec->nstop > TL_MAX_STOP) {
+    if (spec->n_prompt < 1 || spec->max_tokens < 1 || spec->nstop < 0 || spec->nstop > TL_SCHED_MAX_STOP) {
         tl_errf(err, TL_EINVAL, "job: prompt, max_tokens or stop out of range");
         return NULL;
     }
-    const int ctx = s->o.cfg->context_length;
+    const int ctx = s->cfg.context_length;
+    if (s->hf && (long)spec->n_prompt + spec->max_tokens > ctx) {
+        tl_errf(err, TL_EINVAL, "job: %d prompt tokens + %d new tokens exceed the context of %d positions",
+                spec->n_prompt, spec->max_tokens, ctx);
+        return NULL;
+    }
     tl_job *j = calloc(1, sizeof *j);
     if (!j || !(j->win = tl_sec_malloc((size_t)ctx * sizeof *j->win))) {
         free(j);
@@ -172,7 +254,8 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     j->slot = -1;
     atomic_init(&j->refs, 2); /* the caller's and the scheduler's */
     atomic_init(&j->cancel, 0);
-    /* only the last ctx prompt tokens are ever read (the sliding window crops the rest) */
+    /* seed: only the last ctx prompt tokens are ever read (the sliding window crops the rest);
+     * Hugging Face: the prompt fits (checked above), positions continue */
     j->len = spec->n_prompt < ctx ? spec->n_prompt : ctx;
     memcpy(j->win, spec->prompt + (spec->n_prompt - j->len), (size_t)j->len * sizeof *j->win);
     j->n_prompt = spec->n_prompt;
@@ -181,6 +264,7 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     j->rng = tl_rng_seed(spec->seed);
     j->user = spec->user;
     j->cancelled = spec->cancelled;
+    j->want_lp = spec->logprobs < 0 ? -1 : spec->logprobs > TL_MAX_LOGPROBS ? TL_MAX_LOGPROBS : spec->logprobs;
     for (int i = 0; i < spec->nstop; i++) {
         if (!(j->stop[i] = tl_sec_malloc(spec->stop_len[i] + 1))) {
             j->nstop = i;
@@ -246,18 +330,27 @@ static void sample_range(void *arg, int slot, long i0, long i1)
 {
     (void)slot;
     tl_sched *s = arg;
-    const int V = s->o.cfg->vocab_size;
-    const float *mx = tl_infer_row_max(s->inf);
+    const int V = s->cfg.vocab_size;
+    const float *mx = s->hf ? tl_lm_row_max(s->lm) : tl_infer_row_max(s->inf);
     for (long i = i0; i < i1; i++) {
         tl_job *j = s->active[i];
-        s->picked[i] = tl_sample_max(s->logits + (size_t)i * V, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
+        float *row = s->logits + (size_t)i * V;
+        if (j->want_lp >= 0) { /* tl_sample_max overwrites the row: keep the logits it had */
+            float *copy = s->lpcopy + (size_t)i * V;
+            memcpy(copy, row, (size_t)V * sizeof *row);
+            s->picked[i] = tl_sample_max(row, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
+            tl_logprob_record(copy, V, mx[i], s->picked[i], j->want_lp, &s->lprec[i]);
+            OPENSSL_cleanse(copy, (size_t)V * sizeof *copy);
+            continue;
+        }
+        s->picked[i] = tl_sample_max(row, V, mx[i], &j->sp, &j->rng, s->idx + (size_t)i * V);
     }
 }
 
 /* One token for every active sequence. */
 static void step(tl_sched *s)
 {
-    const int V = s->o.cfg->vocab_size, ctx = s->o.cfg->context_length;
+    const int V = s->cfg.vocab_size, ctx = s->cfg.context_length;
     const int nb = s->nactive;
     for (int i = 0; i < nb; i++) {
         s->ptrs[i] = s->active[i]->win;
@@ -265,7 +358,8 @@ static void step(tl_sched *s)
         s->slots[i] = s->active[i]->slot;
     }
     tl_err err = {0};
-    if (tl_infer_step(s->inf, s->o.params, s->ptrs, s->lens, s->slots, nb, s->logits, &err)) {
+    if (s->hf ? tl_lm_step(s->lm, s->ptrs, s->lens, s->slots, nb, s->logits, NULL, &err)
+              : tl_infer_step(s->inf, s->o.params, s->ptrs, s->lens, s->slots, nb, s->logits, &err)) {
         for (int i = 0; i < nb; i++)
             finish(s, s->active[i], TL_JOB_FAILED);
         s->nactive = 0;
@@ -279,13 +373,17 @@ static void step(tl_sched *s)
     for (int i = 0; i < nb; i++) {
         tl_job *j = s->active[i];
         uint32_t id = s->picked[i];
-        if (j->len == ctx)
+        if (s->hf)
+            j->win[j->len++] = id; /* fits: n_prompt + max_tokens <= ctx */
+        else if (j->len == ctx)
             memmove(j->win, j->win + 1, (size_t)(ctx - 1) * sizeof *j->win);
         else
             j->len++;
-        j->win[j->len - 1] = id;
+        if (!s->hf)
+            j->win[j->len - 1] = id;
         size_t nbytes = 0;
-        const uint8_t *bytes = tl_tokenizer_token_bytes(s->o.tok, id, &nbytes);
+        const int eos = s->hf && is_eos(&s->cfg, id);
+        const uint8_t *bytes = eos ? NULL : tl_tokenizer_token_bytes(s->o.tok, id, &nbytes);
         tl_job_state end = TL_JOB_RUNNING;
         pthread_mutex_lock(&j->lock);
         j->n_gen++;
@@ -295,14 +393,30 @@ static void step(tl_sched *s)
                 tl_metrics_first_token(s->o.metrics, t - j->t_submit);
         }
         if (!bytes)
-            end = TL_JOB_STOP; /* a special token (end of text): the model ended the text */
+            end = TL_JOB_STOP; /* an EOS id, or (seed) a special token: the model ended the text */
         else {
+            if (j->want_lp >= 0) {
+                if (j->n_lp == j->cap_lp) {
+                    int cap = j->cap_lp ? j->cap_lp * 2 : 16;
+                    tl_lp_rec *p = tl_sec_realloc(j->lp, (size_t)cap * sizeof *p);
+                    if (p) {
+                        j->lp = p;
+                        j->cap_lp = cap;
+                    }
+                }
+                if (j->n_lp < j->cap_lp)
+                    j->lp[j->n_lp++] = s->lprec[i];
+                else
+                    end = TL_JOB_FAILED;
+            }
             int r = tl_textout_push(&j->text, bytes, nbytes);
             if (r == 1)
                 end = TL_JOB_STOP;
             else if (r < 0)
                 end = TL_JOB_FAILED;
-            else if (j->n_gen >= j->max_tokens)
+            else if (end == TL_JOB_FAILED)
+                ;
+            else if (j->n_gen >= j->max_tokens || (s->hf && j->len >= ctx))
                 end = TL_JOB_LENGTH;
         }
         pthread_mutex_unlock(&j->lock);
@@ -387,7 +501,9 @@ static void *loop(void *arg)
 
 tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
 {
-    if (o->max_batch < 1 || o->max_queue < 0 || !o->notify || !o->cfg || !o->params || !o->tok) {
+    const int hf = o->cfg && tl_config_is_hf(o->cfg);
+    if (o->max_batch < 1 || o->max_queue < 0 || !o->notify || !o->cfg || !o->tok || (hf ? !o->weights : !o->params) ||
+        o->ctx < 0 || (hf && o->ctx > o->cfg->max_pos)) {
         tl_errf(err, TL_EINVAL, "scheduler: bad options");
         return NULL;
     }
@@ -397,12 +513,16 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
         return NULL;
     }
     s->o = *o;
+    s->cfg = *o->cfg;
+    s->hf = hf;
+    if (hf && o->ctx > 0)
+        s->cfg.context_length = o->ctx;
     s->nfree = 0;
     if (o->threads > 0)
         tl_set_threads(o->threads);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cv, NULL);
-    const size_t V = (size_t)o->cfg->vocab_size, B = (size_t)o->max_batch;
+    const size_t V = (size_t)s->cfg.vocab_size, B = (size_t)o->max_batch;
     s->active = calloc(B, sizeof *s->active);
     s->logits = calloc(B * V, sizeof *s->logits);
     s->idx = calloc(B * V, sizeof *s->idx);
@@ -411,14 +531,18 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
     s->slots = calloc(B, sizeof *s->slots);
     s->free_slots = calloc(B, sizeof *s->free_slots);
     s->picked = calloc(B, sizeof *s->picked);
-    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked) {
+    s->lprec = calloc(B, sizeof *s->lprec);
+    s->lpcopy = calloc(B * V, sizeof *s->lpcopy);
+    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked ||
+        !s->lprec || !s->lpcopy) {
         tl_errf(err, TL_ENOMEM, "scheduler: out of memory for a batch of %d", o->max_batch);
         tl_sched_free(s);
         return NULL;
     }
     for (int i = o->max_batch - 1; i >= 0; i--)
         s->free_slots[s->nfree++] = i;
-    if (!(s->inf = tl_infer_new(o->cfg, o->max_batch, err)) || tl_infer_bind(s->inf, o->params, err)) {
+    if (hf ? !(s->lm = tl_lm_new(&s->cfg, o->weights, o->max_batch, err))
+           : (!(s->inf = tl_infer_new(&s->cfg, o->max_batch, err)) || tl_infer_bind(s->inf, o->params, err))) {
         tl_sched_free(s);
         return NULL;
     }
@@ -443,8 +567,9 @@ void tl_sched_free(tl_sched *s)
         pthread_join(s->thread, NULL);
     }
     tl_infer_free(s->inf);
+    tl_lm_free(s->lm);
     if (s->logits)
-        OPENSSL_cleanse(s->logits, (size_t)s->o.max_batch * (size_t)s->o.cfg->vocab_size * sizeof(float));
+        OPENSSL_cleanse(s->logits, (size_t)s->o.max_batch * (size_t)s->cfg.vocab_size * sizeof(float));
     free(s->logits);
     free(s->idx);
     free(s->active);
@@ -453,6 +578,10 @@ void tl_sched_free(tl_sched *s)
     free(s->slots);
     free(s->free_slots);
     free(s->picked);
+    if (s->lprec)
+        OPENSSL_cleanse(s->lprec, (size_t)s->o.max_batch * sizeof *s->lprec);
+    free(s->lprec);
+    free(s->lpcopy);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->lock);
     free(s);

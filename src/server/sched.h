@@ -7,7 +7,13 @@
  * A job is shared by the HTTP side and the scheduler (reference counted). The scheduler reports
  * progress through the notify callback (called from the scheduler thread, without locks held);
  * the HTTP side then collects text with tl_job_take. Nothing here logs or keeps request content
- * beyond the job, and a job's memory is wiped when its last reference goes. */
+ * beyond the job, and a job's memory is wiped when its last reference goes.
+ *
+ * Two engines: the seed family runs on tl_infer with the prototype's sliding window (a sequence
+ * longer than context_length keeps its last context_length tokens); the Hugging Face families run
+ * on tl_lm, whose positions continue (no window): a job's prompt + max_tokens must fit the ctx
+ * positions of its slot (tl_sched_submit refuses it otherwise), and it stops after any of
+ * cfg->eos_ids (TL_JOB_STOP; the EOS token adds no text). */
 #ifndef TEELM_SERVER_SCHED_H
 #define TEELM_SERVER_SCHED_H
 
@@ -16,10 +22,15 @@
 
 #include "model/config.h"
 #include "model/sampler.h"
+#include "model/weights.h"
 #include "server/request.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 #include "util/err.h"
+
+/* Stop sequences of one job: the request's, plus one the chat template may add (the plain
+ * template's next-turn marker, docs/api.md). */
+#define TL_SCHED_MAX_STOP (TL_MAX_STOP + 1)
 
 typedef struct tl_sched tl_sched;
 typedef struct tl_job tl_job;
@@ -35,7 +46,10 @@ typedef enum {
 
 typedef struct {
     const tl_config *cfg;
-    const float *params;        /* read-only, shared */
+    const float *params;        /* seed family: the parameter arena (read-only, shared) */
+    const tl_wref *weights;     /* Hugging Face families (tl_config_is_hf): ck->w, driven by tl_lm */
+    int ctx;                    /* Hugging Face families: key/value cache positions per slot, the
+                                 * longest prompt + completion (0: cfg->context_length) */
     const tl_tokenizer *tok;
     int max_batch;              /* sequences per forward pass */
     int max_queue;              /* jobs that may wait for a full batch; beyond, tl_sched_submit refuses
@@ -60,11 +74,17 @@ typedef struct {
     const size_t *stop_len;
     int nstop;
     double timeout;            /* seconds from submission; 0 = none */
+    int logprobs;              /* -1: none; else record each token's log-probability and this many
+                                * top alternatives (0..TL_MAX_LOGPROBS), see tl_job_take_logprobs */
     void *user;                /* the HTTP side's context, returned by tl_job_user */
     /* Polled by the scheduler before every step while the job lives (may be NULL): non-zero
      * ends the job as TL_JOB_CANCELLED (e.g. the client disconnected). */
     int (*cancelled)(void *user);
 } tl_job_spec;
+
+/* Positions one sequence may hold: the Hugging Face families' ctx; for the seed family the
+ * window, which any length may slide through (returns 0 then: no limit). */
+int tl_sched_max_len(const tl_sched *s);
 
 /* Creates a job (one reference for the caller) and queues it. Returns NULL with *queue_full = 1
  * when the queue is full, or NULL with err set on other failures. */
@@ -88,6 +108,27 @@ typedef struct {
  * NUL-terminated buffer, valid UTF-8 (invalid bytes become U+FFFD), and fills *st. *text is NULL
  * when there is nothing new. Returns 0, or -1 when out of memory. */
 int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st);
+
+/* A generated token's log-probability: the log-softmax of the logits it was sampled from, at
+ * temperature 1 (before temperature, top-k and top-p), and the top alternatives in decreasing
+ * order (ties: lower id first). Every token that adds text has one (not an EOS id, nor the seed
+ * model's special end token). */
+typedef struct {
+    uint32_t id;
+    float logprob;
+    int ntop;
+    uint32_t top_id[TL_MAX_LOGPROBS];
+    float top_lp[TL_MAX_LOGPROBS];
+} tl_lp_rec;
+
+/* The records not taken yet (a tl_sec_malloc'd copy in *recs, NULL when none): call right after
+ * tl_job_take from the notify callback, so they belong to the text that call returned (the last
+ * call, at the end, returns every remaining one). Returns 0, or -1 when out of memory. */
+int tl_job_take_logprobs(tl_job *j, tl_lp_rec **recs, int *n);
+
+/* Log-softmax of logits[0..V) with largest value mx: the record of token id with ntop
+ * alternatives (shared with the tests). */
+void tl_logprob_record(const float *logits, int V, float mx, uint32_t id, int ntop, tl_lp_rec *out);
 
 /* Queue depth and active sequences, for metrics and /health. */
 void tl_sched_load(tl_sched *s, int *waiting, int *active);

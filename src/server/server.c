@@ -26,6 +26,7 @@
 #include "server/sched.h"
 #include "util/secmem.h"
 #include "server/textout.h"
+#include "chat/chat_template.h"
 #include "tee/identity.h"
 #include "util/codec.h"
 #include "util/log.h"
@@ -42,6 +43,10 @@ struct tl_server {
     time_t started;
     char *attestation_json; /* GET /attestation: fixed for the server's life */
     size_t max_token_bytes; /* the tokenizer's longest token: bounds the bytes of a legal prompt */
+    int hf;                 /* a Hugging Face family model (tl_lm: positions continue, EOS ids) */
+    int ctx;                /* hf: positions per sequence (prompt + completion) */
+    unsigned enc_flags;     /* how prompts are encoded */
+    tl_chat_template *chat; /* NULL: no chat template */
     /* the prep thread and its queue (bounded by max_connections: one request per connection) */
     pthread_t prep_thread;
     int prep_started, prep_quit, prep_len;
@@ -58,22 +63,41 @@ typedef struct prep_item {
     struct prep_item *next;
 } prep_item;
 
-/* One completion in flight; lives from the handler until its final reply. */
+typedef struct comp comp;
+
+/* One choice of a completion: one scheduler job. Fields after job: scheduler thread only. */
 typedef struct {
+    comp *c;
+    tl_job *job;
+    int index, started, oom;
+    char *acc;        /* non-streaming: the text so far (tl_sec_malloc'd) */
+    size_t acc_len, acc_cap;
+    tl_lp_rec *lp;    /* non-streaming: logprob records so far */
+    size_t lp_bytes, lp_cap;
+    int n_lp;
+    size_t offset;    /* legacy logprobs: text_offset of the next token */
+    tl_job_status st; /* at its end */
+} choice_st;
+
+/* One completion request in flight (n choices); lives from the handler until its final reply. */
+struct comp {
     tl_server *srv;
     tl_net_req *r;
-    int stream, include_usage;
-    char id[32];
+    int chat, stream, include_usage, logprobs, prompt_tokens;
+    char id[48];
     time_t created;
     double t0;
-    char *acc; /* non-streaming: the text so far (tl_sec_malloc'd) */
-    size_t acc_len, acc_cap;
+    char *echo;       /* completions with echo: the prompt */
+    size_t echo_len;
+    tl_api_error refused; /* a choice could not be queued: the reply is this error */
     /* Held by the prep thread from submission until the stream has been opened, so the
      * scheduler's first event cannot overtake the stream's start (gate_passed: scheduler only). */
     pthread_mutex_t gate;
     int gate_passed;
-    atomic_int refs; /* the prep thread's and the scheduler's (its last notification) */
-} comp;
+    int n, n_jobs, n_done;
+    atomic_int refs; /* the prep thread's and one per job (its last notification) */
+    choice_st ch[];
+};
 
 static double now_s(void)
 {
@@ -98,6 +122,7 @@ void tl_server_defaults(tl_server_opts *o)
     o->handshake_timeout = 5;
     o->max_queue = 256;
     o->max_batch = 8;
+    o->max_n = 8;
 }
 
 /* ---------------- replies ---------------- */
@@ -125,15 +150,20 @@ static void comp_unref(comp *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
-    tl_sec_free(c->acc);
+    for (int i = 0; i < c->n; i++) {
+        tl_sec_free(c->ch[i].acc);
+        tl_sec_free(c->ch[i].lp);
+    }
+    tl_sec_free(c->echo);
     pthread_mutex_destroy(&c->gate);
-    OPENSSL_cleanse(c, sizeof *c);
+    size_t sz = sizeof *c + (size_t)c->n * sizeof c->ch[0];
+    OPENSSL_cleanse(c, sz);
     free(c);
 }
 
 static int comp_cancelled(void *user)
 {
-    return tl_net_req_cancelled(((comp *)user)->r);
+    return tl_net_req_cancelled(((choice_st *)user)->c->r);
 }
 
 static const char *finish_reason(tl_job_state st)
@@ -149,11 +179,102 @@ static void send_chunk(comp *c, char *data)
     tl_sec_free(data);
 }
 
-/* Called by the scheduler thread after every token of the job and once at its end. */
+static int append(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap * 2 : 1024;
+        while (nc < *len + n + 1)
+            nc *= 2;
+        char *q = tl_sec_realloc(*buf, nc);
+        if (!q)
+            return -1;
+        *buf = q;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
+static json_t *lp_json(tl_server *s, comp *c, choice_st *h, const tl_lp_rec *recs, int n)
+{
+    if (c->logprobs < 0)
+        return NULL;
+    return c->chat ? tl_resp_logprobs_chat(s->tok, recs, n, c->logprobs)
+                   : tl_resp_logprobs_legacy(s->tok, recs, n, c->logprobs, &h->offset);
+}
+
+/* The end of the last choice: one final reply (or the stream's end), metrics. */
+static void comp_final(tl_server *s, comp *c)
+{
+    tl_resp_meta meta = {.id = c->id, .created = c->created, .model = s->o.model_id};
+    const tl_endpoint ep = c->chat ? TL_EP_CHAT : TL_EP_COMPLETIONS;
+    tl_api_error e = c->refused;
+    int usage[2] = {c->prompt_tokens, 0};
+    for (int i = 0; i < c->n_jobs && !e.status; i++) {
+        tl_job_state st = c->ch[i].st.state;
+        usage[1] += c->ch[i].st.completion_tokens;
+        if (c->ch[i].oom)
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        else if (st == TL_JOB_TIMEOUT)
+            tl_api_errorf(&e, 503, "server_error", NULL, "timeout", "the completion exceeded the server's time limit of %g s",
+                          s->o.request_timeout);
+        else if (st == TL_JOB_FAILED)
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "the model failed on this request");
+        else if (st == TL_JOB_CANCELLED)
+            tl_api_errorf(&e, 499, "server_error", NULL, "cancelled", "the client closed the connection");
+    }
+    tl_metrics_tokens(s->metrics, (uint64_t)usage[0], (uint64_t)usage[1]);
+    if (c->stream) {
+        if (e.status && e.status != 499) {
+            char *j = tl_api_error_json(&e);
+            send_chunk(c, tl_resp_sse_data(j));
+            tl_sec_free(j);
+        } else if (!e.status && c->include_usage) {
+            send_chunk(c, tl_resp_build(&meta, c->chat, 1, NULL, 0, usage));
+        }
+        if (e.status != 499) {
+            static const char done[] = "data: [DONE]\n\n";
+            tl_net_stream_send(c->r, done, sizeof done - 1);
+        }
+        tl_net_stream_end(c->r);
+        tl_metrics_request(s->metrics, ep, e.status == 499 ? 499 : 200, now_s() - c->t0);
+        return;
+    }
+    if (e.status) {
+        reply_error(s, c->r, ep, &e, c->t0);
+        return;
+    }
+    tl_resp_choice *rc = calloc((size_t)c->n, sizeof *rc);
+    char *j = NULL;
+    if (rc) {
+        for (int i = 0; i < c->n; i++) {
+            choice_st *h = &c->ch[i];
+            rc[i] = (tl_resp_choice){.text = h->acc ? h->acc : "", .len = h->acc_len, .index = i,
+                                     .finish_reason = finish_reason(h->st.state),
+                                     .logprobs = lp_json(s, c, h, h->lp, h->n_lp)};
+        }
+        j = tl_resp_build(&meta, c->chat, 0, rc, c->n, usage);
+        for (int i = 0; i < c->n; i++)
+            json_decref(rc[i].logprobs);
+        free(rc);
+    }
+    if (j) {
+        reply_json(s, c->r, ep, 200, j, c->t0);
+        tl_sec_free(j);
+    } else {
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        reply_error(s, c->r, ep, &e, c->t0);
+    }
+}
+
+/* Called by the scheduler thread after every token of a job and once at its end. */
 static void on_progress(tl_job *job, void *arg)
 {
     tl_server *s = arg;
-    comp *c = tl_job_user(job);
+    choice_st *h = tl_job_user(job);
+    comp *c = h->c;
     if (!c->gate_passed) {
         pthread_mutex_lock(&c->gate); /* waits until the prep thread has opened the stream */
         pthread_mutex_unlock(&c->gate);
@@ -162,144 +283,249 @@ static void on_progress(tl_job *job, void *arg)
     char *text;
     size_t len;
     tl_job_status st;
+    tl_lp_rec *recs = NULL;
+    int nrec = 0;
     int oom = tl_job_take(job, &text, &len, &st);
+    if (c->logprobs >= 0 && tl_job_take_logprobs(job, &recs, &nrec))
+        oom = 1;
     tl_resp_meta meta = {.id = c->id, .created = c->created, .model = s->o.model_id};
-    if (c->stream) {
-        if (text && len)
-            send_chunk(c, tl_resp_chunk(&meta, text, len, NULL));
-    } else if (text && len) {
-        if (c->acc_len + len + 1 > c->acc_cap) {
-            size_t cap = c->acc_cap ? c->acc_cap * 2 : 1024;
-            while (cap < c->acc_len + len + 1)
-                cap *= 2;
-            char *p = tl_sec_realloc(c->acc, cap);
-            if (p) {
-                c->acc = p;
-                c->acc_cap = cap;
-            } else {
-                oom = 1;
+    if (c->stream && !oom && !c->refused.status) {
+        if (!h->started) { /* the choice's first event: chat's role, completions' echoed prompt */
+            h->started = 1;
+            if (c->chat) {
+                tl_resp_choice r0 = {.text = "", .len = 0, .index = h->index, .role = 1};
+                send_chunk(c, tl_resp_build(&meta, 1, 1, &r0, 1, NULL));
+            } else if (c->echo_len) {
+                tl_resp_choice r0 = {.text = c->echo, .len = c->echo_len, .index = h->index};
+                h->offset = c->echo_len;
+                send_chunk(c, tl_resp_build(&meta, 0, 1, &r0, 1, NULL));
             }
         }
-        if (!oom) {
-            memcpy(c->acc + c->acc_len, text, len);
-            c->acc_len += len;
-            c->acc[c->acc_len] = 0;
+        const int end = st.state != TL_JOB_RUNNING && st.state != TL_JOB_CANCELLED && st.state != TL_JOB_TIMEOUT &&
+                        st.state != TL_JOB_FAILED;
+        if ((text && len) || nrec || end) {
+            tl_resp_choice r1 = {.text = text ? text : "", .len = len, .index = h->index,
+                                 .finish_reason = end ? finish_reason(st.state) : NULL,
+                                 .logprobs = lp_json(s, c, h, recs, nrec), .no_content = c->chat && !len && end};
+            send_chunk(c, tl_resp_build(&meta, c->chat, 1, &r1, 1, NULL));
+            json_decref(r1.logprobs);
         }
+    } else if (!c->stream && !oom) {
+        if ((text && len && append(&h->acc, &h->acc_len, &h->acc_cap, text, len)) ||
+            (nrec && append((char **)&h->lp, &h->lp_bytes, &h->lp_cap, recs, (size_t)nrec * sizeof *recs)))
+            oom = 1;
+        h->n_lp = (int)(h->lp_bytes / sizeof *recs);
     }
     tl_sec_free(text);
+    tl_sec_free(recs);
+    if (oom)
+        h->oom = 1;
     if (oom && st.state == TL_JOB_RUNNING) {
         tl_job_cancel(job);
         return;
     }
     if (st.state == TL_JOB_RUNNING)
         return;
-
-    /* the end: one final reply, metrics, and the request's memory wiped */
-    tl_api_error e = {0};
-    if (oom)
-        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-    else if (st.state == TL_JOB_TIMEOUT)
-        tl_api_errorf(&e, 503, "server_error", NULL, "timeout", "the completion exceeded the server's time limit of %g s",
-                      s->o.request_timeout);
-    else if (st.state == TL_JOB_FAILED)
-        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "the model failed on this request");
-    else if (st.state == TL_JOB_CANCELLED)
-        tl_api_errorf(&e, 499, "server_error", NULL, "cancelled", "the client closed the connection");
-    tl_metrics_tokens(s->metrics, (uint64_t)st.prompt_tokens, (uint64_t)st.completion_tokens);
-    if (c->stream) {
-        if (e.status && e.status != 499) {
-            char *j = tl_api_error_json(&e);
-            send_chunk(c, tl_resp_sse_data(j));
-            tl_sec_free(j);
-        } else if (!e.status) {
-            send_chunk(c, tl_resp_chunk(&meta, "", 0, finish_reason(st.state)));
-            if (c->include_usage)
-                send_chunk(c, tl_resp_usage_chunk(&meta, st.prompt_tokens, st.completion_tokens));
-        }
-        if (e.status != 499) {
-            static const char done[] = "data: [DONE]\n\n";
-            tl_net_stream_send(c->r, done, sizeof done - 1);
-        }
-        tl_net_stream_end(c->r);
-        tl_metrics_request(s->metrics, TL_EP_COMPLETIONS, e.status == 499 ? 499 : 200, now_s() - c->t0);
-    } else if (e.status) {
-        reply_error(s, c->r, TL_EP_COMPLETIONS, &e, c->t0);
-    } else {
-        char *j = tl_resp_completion(&meta, c->acc ? c->acc : "", c->acc_len, finish_reason(st.state),
-                                     st.prompt_tokens, st.completion_tokens);
-        if (j) {
-            reply_json(s, c->r, TL_EP_COMPLETIONS, 200, j, c->t0);
-            tl_sec_free(j);
-        } else {
-            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-            reply_error(s, c->r, TL_EP_COMPLETIONS, &e, c->t0);
-        }
-    }
+    h->st = st;
+    if (++c->n_done == c->n_jobs)
+        comp_final(s, c);
     comp_unref(c);
 }
 
 /* ---------------- completions: the handler (prep thread) ---------------- */
 
-static void handle_completion(tl_server *s, tl_net_req *r, double t0)
+/* Encodes a chat prompt: template segments with special tokens matched, content as plain text. */
+static int encode_chat(tl_server *s, const tl_chat_prompt *p, uint32_t **ids, size_t *n, tl_err *err)
+{
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < p->n_segs; i++) {
+        uint32_t *part = NULL;
+        size_t k = 0;
+        unsigned fl = p->segs[i].kind == TL_CHAT_SEG_CONTENT ? TL_TOK_PLAIN : 0;
+        if (tl_tokenizer_encode_ex(s->tok, p->text + p->segs[i].off, p->segs[i].len, fl, &part, &k, err))
+            return -1;
+        if (*n + k > cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            while (nc < *n + k)
+                nc *= 2;
+            uint32_t *q = tl_sec_malloc(nc * sizeof *q);
+            if (!q) {
+                OPENSSL_cleanse(part, k * sizeof *part);
+                free(part);
+                return tl_errf(err, TL_ENOMEM, "out of memory");
+            }
+            if (*ids)
+                memcpy(q, *ids, *n * sizeof *q);
+            tl_sec_free(*ids);
+            *ids = q;
+            cap = nc;
+        }
+        if (k)
+            memcpy(*ids + *n, part, k * sizeof *part);
+        *n += k;
+        OPENSSL_cleanse(part, k * sizeof *part);
+        free(part);
+    }
+    return 0;
+}
+
+static void free_ids(uint32_t *ids, size_t n, int sec)
+{
+    if (!ids)
+        return;
+    if (sec) {
+        tl_sec_free(ids);
+        return;
+    }
+    OPENSSL_cleanse(ids, n * sizeof *ids);
+    free(ids);
+}
+
+static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
 {
     size_t blen;
     const uint8_t *body = tl_net_req_body(r, &blen);
-    tl_completion_req q;
+    tl_chat_req cq;
+    memset(&cq, 0, sizeof cq);
+    tl_completion_req *q = &cq.c;
     tl_api_error e = {0};
     uint32_t *ids = NULL;
     size_t n = 0;
+    int ids_sec = 0;
     comp *c = NULL;
-    if (tl_completion_parse((const char *)body, blen, &s->lim, &q, &e))
-        goto fail;
-    /* Every token covers at most max_token_bytes of the text (invalid UTF-8 only grows when
-     * repaired), so a longer prompt cannot fit: refuse it without the tokenizer's O(size) work. */
-    if (q.prompt_len > (size_t)s->o.max_prompt_tokens * s->max_token_bytes) {
-        tl_api_bad_field(&e, "prompt", "prompt is %zu bytes, more than %d tokens can hold (no token is longer than %zu bytes); "
-                         "this server accepts at most %d tokens", q.prompt_len, s->o.max_prompt_tokens, s->max_token_bytes,
-                         s->o.max_prompt_tokens);
-        goto fail;
-    }
+    const tl_endpoint ep = chat ? TL_EP_CHAT : TL_EP_COMPLETIONS;
     tl_err err = {0};
-    if (tl_tokenizer_encode(s->tok, q.prompt, q.prompt_len, 0, &ids, &n, &err)) {
-        tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
+    if (chat ? tl_chat_parse((const char *)body, blen, &s->lim, &cq, &e)
+             : tl_completion_parse((const char *)body, blen, &s->lim, q, &e))
         goto fail;
+    if (chat) {
+        if (!s->chat) {
+            tl_api_errorf(&e, 400, "invalid_request_error", "messages", "no_chat_template",
+                          "this server has no chat template (start it with --chat-template NAME|FILE)");
+            goto fail;
+        }
+        tl_chat_msg *msgs = calloc(cq.n_msgs, sizeof *msgs);
+        if (!msgs) {
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < cq.n_msgs; i++)
+            msgs[i] = (tl_chat_msg){.role = cq.msgs[i].role, .content = cq.msgs[i].content,
+                                    .content_len = cq.msgs[i].content_len};
+        tl_chat_input in = {.messages = msgs, .n_messages = cq.n_msgs, .bos_token = s->o.bos_token,
+                            .eos_token = s->o.eos_token, .add_generation_prompt = 1, .now = (int64_t)time(NULL)};
+        tl_chat_prompt p;
+        memset(&p, 0, sizeof p);
+        int rc = tl_chat_template_render(s->chat, &in, &p, &err);
+        free(msgs);
+        if (!rc) {
+            ids_sec = 1;
+            rc = encode_chat(s, &p, &ids, &n, &err);
+        }
+        tl_chat_prompt_free(&p);
+        if (rc) {
+            tl_api_bad_field(&e, "messages", "the conversation cannot be made a prompt: %s", err.msg);
+            goto fail;
+        }
+    } else {
+        /* Every token covers at most max_token_bytes of the text (invalid UTF-8 only grows when
+         * repaired), so a longer prompt cannot fit: refuse it without the tokenizer's O(size) work. */
+        if (q->prompt_len > (size_t)s->o.max_prompt_tokens * s->max_token_bytes) {
+            tl_api_bad_field(&e, "prompt", "prompt is %zu bytes, more than %d tokens can hold (no token is longer than %zu bytes); "
+                             "this server accepts at most %d tokens", q->prompt_len, s->o.max_prompt_tokens, s->max_token_bytes,
+                             s->o.max_prompt_tokens);
+            goto fail;
+        }
+        if (q->echo && q->logprobs >= 0) {
+            tl_api_bad_field(&e, "echo", "echo with logprobs (the prompt's logprobs) is not supported by this server");
+            goto fail;
+        }
+        if (tl_tokenizer_encode_ex(s->tok, q->prompt, q->prompt_len, s->enc_flags, &ids, &n, &err)) {
+            tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
+            goto fail;
+        }
     }
+    const char *pf = chat ? "messages" : "prompt";
     if (n == 0) {
-        tl_api_bad_field(&e, "prompt", "prompt has no tokens");
+        tl_api_bad_field(&e, pf, "%s has no tokens", pf);
         goto fail;
     }
     if ((int64_t)n > s->o.max_prompt_tokens) {
-        tl_api_bad_field(&e, "prompt", "prompt has %zu tokens; this server accepts at most %d", n, s->o.max_prompt_tokens);
+        tl_api_bad_field(&e, pf, "the prompt has %zu tokens; this server accepts at most %d", n, s->o.max_prompt_tokens);
         goto fail;
     }
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= (uint32_t)s->ck->cfg.vocab_size) {
-            tl_api_bad_field(&e, "prompt", "prompt token %zu has id %u, outside this model's vocabulary of %d", i, ids[i],
+            tl_api_bad_field(&e, pf, "prompt token %zu has id %u, outside this model's vocabulary of %d", i, ids[i],
                              s->ck->cfg.vocab_size);
             goto fail;
         }
-    c = calloc(1, sizeof *c);
+    if (s->hf && (long)n + q->max_tokens > s->ctx) {
+        /* positions continue (no window): the whole completion must fit. A max_tokens the client
+         * chose is refused, as OpenAI does; the default is capped to the room left. */
+        if (q->has_max_tokens || (long)n >= s->ctx) {
+            const char *mf = q->has_max_tokens ? (chat ? "max_completion_tokens" : "max_tokens") : pf;
+            tl_api_errorf(&e, 400, "invalid_request_error", chat && q->has_max_tokens ? "max_tokens" : mf,
+                          "context_length_exceeded",
+                          "This model's maximum context length is %d tokens. However, you requested %ld tokens "
+                          "(%zu in the %s, %d in the completion). Please reduce the length of the %s or "
+                          "max_tokens.", s->ctx, (long)n + (q->has_max_tokens ? q->max_tokens : 1), n,
+                          chat ? "messages" : "prompt", q->has_max_tokens ? q->max_tokens : 1, chat ? "messages" : "prompt");
+            goto fail;
+        }
+        q->max_tokens = s->ctx - (int)n;
+    }
+    c = calloc(1, sizeof *c + (size_t)q->n * sizeof c->ch[0]);
     if (!c) {
         tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         goto fail;
     }
     pthread_mutex_init(&c->gate, NULL);
-    atomic_init(&c->refs, 2);
+    c->n = q->n;
+    atomic_init(&c->refs, 1);
     c->srv = s;
     c->r = r;
-    c->stream = q.stream;
-    c->include_usage = q.include_usage;
+    c->chat = chat;
+    c->stream = q->stream;
+    c->include_usage = q->include_usage;
+    c->logprobs = q->logprobs;
+    c->prompt_tokens = (int)n;
     c->created = time(NULL);
     c->t0 = t0;
-    tl_resp_new_id(c->id);
-    uint64_t seed = q.seed;
-    if (!q.has_seed && RAND_bytes((unsigned char *)&seed, sizeof seed) != 1)
+    if (!chat && q->echo) {
+        if (!(c->echo = tl_sec_malloc(q->prompt_len + 1))) {
+            comp_unref(c);
+            c = NULL;
+            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+            goto fail;
+        }
+        memcpy(c->echo, q->prompt, q->prompt_len);
+        c->echo_len = q->prompt_len;
+    }
+    char idb[32];
+    tl_resp_new_id(idb);
+    snprintf(c->id, sizeof c->id, "%s%s", chat ? "chatcmpl-" : "cmpl-", idb + 5);
+    uint64_t seed = q->seed;
+    if (!q->has_seed && RAND_bytes((unsigned char *)&seed, sizeof seed) != 1)
         seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
+    const char *stops[TL_SCHED_MAX_STOP];
+    size_t stop_len[TL_SCHED_MAX_STOP];
+    int nstop = 0;
+    for (int i = 0; i < q->nstop; i++, nstop++) {
+        stops[nstop] = q->stop[i];
+        stop_len[nstop] = q->stop_len[i];
+    }
+    if (chat && s->o.chat_stop) { /* the plain template's next turn */
+        stops[nstop] = s->o.chat_stop;
+        stop_len[nstop++] = strlen(s->o.chat_stop);
+    }
     tl_job_spec spec = {
-        .prompt = ids, .n_prompt = (int)n, .max_tokens = q.max_tokens,
-        .sample = {.temperature = (float)q.temperature, .top_k = q.top_k, .top_p = (float)q.top_p},
-        .seed = seed, .stop = (const char *const *)q.stop, .stop_len = q.stop_len, .nstop = q.nstop,
-        .timeout = s->o.request_timeout, .user = c, .cancelled = comp_cancelled,
+        .prompt = ids, .n_prompt = (int)n, .max_tokens = q->max_tokens,
+        .sample = {.temperature = (float)q->temperature, .top_k = q->top_k, .top_p = (float)q->top_p},
+        .stop = stops, .stop_len = stop_len, .nstop = nstop, .logprobs = q->logprobs,
+        .timeout = s->o.request_timeout, .cancelled = comp_cancelled,
     };
     const int stream = c->stream;
     if (stream) {
@@ -308,37 +534,68 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
     }
     int full = 0;
     pthread_mutex_lock(&c->gate);
-    tl_job *job = tl_sched_submit(s->sched, &spec, &full, &err);
-    if (!job) {
+    /* n choices, each its own job and cache slot, decoded in the same batch; choice i's RNG
+     * stream is seeded with seed + i * golden (choice 0 is what n = 1 gives with that seed) */
+    for (int i = 0; i < c->n; i++) {
+        c->ch[i].c = c;
+        c->ch[i].index = i;
+        if (c->echo_len && !c->stream) { /* the text starts with the prompt */
+            c->ch[i].offset = c->echo_len;
+            if (append(&c->ch[i].acc, &c->ch[i].acc_len, &c->ch[i].acc_cap, c->echo, c->echo_len))
+                c->ch[i].oom = 1;
+        }
+        spec.seed = seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+        spec.user = &c->ch[i];
+        atomic_fetch_add(&c->refs, 1);
+        tl_job *job = tl_sched_submit(s->sched, &spec, &full, &err);
+        if (!job) {
+            atomic_fetch_sub(&c->refs, 1);
+            if (full)
+                tl_api_errorf(&c->refused, 503, "server_error", NULL, "overloaded",
+                              "the server is at capacity (%d completions waiting); retry later", s->o.max_queue);
+            else
+                tl_api_errorf(&c->refused, 500, "server_error", NULL, NULL, "cannot queue the completion");
+            for (int k = 0; k < i; k++)
+                tl_job_cancel(c->ch[k].job);
+            break;
+        }
+        c->ch[i].job = job;
+        c->n_jobs++;
+    }
+    if (!c->n_jobs) {
         pthread_mutex_unlock(&c->gate);
-        comp_unref(c);
+        e = c->refused;
         comp_unref(c);
         c = NULL;
-        if (full)
-            tl_api_errorf(&e, 503, "server_error", NULL, "overloaded",
-                          "the server is at capacity (%d completions waiting); retry later", s->o.max_queue);
-        else
-            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "cannot queue the completion");
         goto fail;
     }
-    /* From here the scheduler owns the reply (on_progress). Its first notification waits at the
-     * gate, so the stream opens before any event and the client sees it while the request waits
-     * its turn; the gate is the last use of c here. */
-    if (stream)
+    /* From here the scheduler owns the reply (on_progress, comp_final). Its first notification
+     * waits at the gate, so the stream opens before any event; the gate is the last use of c. */
+    if (stream && !c->refused.status)
         tl_net_stream_start(r, 200, "text/event-stream");
+    else if (stream)
+        c->stream = 0; /* refused: comp_final answers with the error */
+    tl_job *jobs[64];
+    int nj = c->n_jobs;
+    for (int i = 0; i < nj && i < 64; i++)
+        jobs[i] = c->ch[i].job;
     pthread_mutex_unlock(&c->gate);
     comp_unref(c);
-    tl_job_unref(job);
-    tl_sec_free(ids);
-    tl_completion_req_free(&q);
+    for (int i = 0; i < nj && i < 64; i++)
+        tl_job_unref(jobs[i]);
+    free_ids(ids, n, ids_sec);
+    if (chat)
+        tl_chat_req_free(&cq);
+    else
+        tl_completion_req_free(q);
     return;
 fail:
-    if (ids) {
-        OPENSSL_cleanse(ids, n * sizeof *ids);
-        free(ids);
-    }
-    tl_completion_req_free(&q);
-    reply_error(s, r, TL_EP_COMPLETIONS, &e, t0);
+    free_ids(ids, n, ids_sec);
+    if (chat)
+        tl_chat_req_free(&cq);
+    else
+        tl_completion_req_free(q);
+    reply_error(s, r, ep, &e, t0);
 }
 
 /* ---------------- the other routes ---------------- */
@@ -357,14 +614,14 @@ static void handle_tokenize(tl_server *s, tl_net_req *r, double t0)
     uint32_t *ids = NULL;
     size_t n = 0;
     tl_err err = {0};
-    int rc = tl_tokenizer_encode(s->tok, text, tlen, 0, &ids, &n, &err);
+    int rc = tl_tokenizer_encode_ex(s->tok, text, tlen, s->enc_flags, &ids, &n, &err);
     tl_sec_free(text);
     if (rc) {
         tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
         reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
         return;
     }
-    char *j = tl_resp_tokens(ids, n, s->ck->cfg.context_length);
+    char *j = tl_resp_tokens(ids, n, s->hf ? s->ctx : s->ck->cfg.context_length);
     if (ids) {
         OPENSSL_cleanse(ids, n * sizeof *ids);
         free(ids);
@@ -438,11 +695,24 @@ static void handle_metrics(tl_server *s, tl_net_req *r, double t0)
     free(text);
 }
 
+/* The model object: OpenAI's fields, plus which chat template /v1/chat/completions renders and the
+ * positions a request may use (extensions). */
+static json_t *model_object(tl_server *s)
+{
+    return json_pack("{s:s,s:s,s:I,s:s,s:s?,s:i}", "id", s->o.model_id, "object", "model", "created",
+                     (json_int_t)s->started, "owned_by", "teelm", "chat_template",
+                     s->chat ? (s->o.chat_template_name ? s->o.chat_template_name : "model") : NULL, "max_model_len",
+                     s->hf ? s->ctx : s->ck->cfg.context_length);
+}
+
 static void handle_models(tl_server *s, tl_net_req *r, const char *path, double t0)
 {
     tl_api_error e = {0};
     if (!strcmp(path, "/v1/models")) {
-        char *j = tl_resp_models(s->o.model_id, s->started);
+        json_t *m = model_object(s);
+        json_t *l = m ? json_pack("{s:s,s:[o]}", "object", "list", "data", m) : NULL;
+        char *j = l ? json_dumps(l, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(l);
         reply_json(s, r, TL_EP_MODELS, 200, j ? j : "{}", t0);
         tl_sec_free(j);
         return;
@@ -454,8 +724,7 @@ static void handle_models(tl_server *s, tl_net_req *r, const char *path, double 
         reply_error(s, r, TL_EP_MODELS, &e, t0);
         return;
     }
-    json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", s->o.model_id, "object", "model", "created",
-                          (json_int_t)s->started, "owned_by", "teelm");
+    json_t *o = model_object(s);
     char *j = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     reply_json(s, r, TL_EP_MODELS, 200, j ? j : "{}", t0);
@@ -484,6 +753,7 @@ typedef struct {
 
 static const route routes[] = {
     {"/v1/completions", 0, "POST", TL_EP_COMPLETIONS, 0},
+    {"/v1/chat/completions", 0, "POST", TL_EP_CHAT, 0},
     {"/v1/models", 0, "GET", TL_EP_MODELS, 0},
     {"/v1/models/", 1, "GET", TL_EP_MODELS, 0},
     {"/health", 0, "GET", TL_EP_HEALTH, 1},
@@ -502,8 +772,8 @@ static void prep_run(tl_server *s, prep_item *it)
         tl_api_error e = {0};
         tl_api_errorf(&e, 499, "server_error", NULL, "cancelled", "the client closed the connection");
         reply_error(s, it->r, it->ep, &e, it->t0);
-    } else if (it->ep == TL_EP_COMPLETIONS) {
-        handle_completion(s, it->r, it->t0);
+    } else if (it->ep == TL_EP_COMPLETIONS || it->ep == TL_EP_CHAT) {
+        handle_completion(s, it->r, it->t0, it->ep == TL_EP_CHAT);
     } else if (it->ep == TL_EP_TOKENIZE) {
         handle_tokenize(s, it->r, it->t0);
     } else {
@@ -601,6 +871,13 @@ static void handle(tl_net_req *r, void *arg)
             rt = &routes[i];
             break;
         }
+    if (!rt && !strcmp(path, "/v1/embeddings")) {
+        tl_api_errorf(&e, 404, "invalid_request_error", NULL, "unknown_url",
+                      "Unknown request URL: %s /v1/embeddings (this server serves completions only, no embeddings)",
+                      method);
+        reply_error(s, r, TL_EP_OTHER, &e, t0);
+        return;
+    }
     if (!rt) {
         tl_api_errorf(&e, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s", method,
                       safe_path(path, b, 64));
@@ -623,6 +900,7 @@ static void handle(tl_net_req *r, void *arg)
     }
     switch (rt->ep) {
     case TL_EP_COMPLETIONS:
+    case TL_EP_CHAT:
     case TL_EP_TOKENIZE:
     case TL_EP_DETOKENIZE:
         if (prep_submit(s, r, rt->ep, t0)) {
@@ -685,6 +963,7 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     s->lim.max_tokens = o->max_tokens;
     s->lim.default_max_tokens = o->default_max_tokens;
     s->lim.model_id = o->model_id;
+    s->lim.max_n = o->max_n;
     s->metrics = tl_metrics_new();
     s->attestation_json = attestation_json(ratls);
     pthread_mutex_init(&s->prep_lock, NULL);
@@ -700,7 +979,28 @@ tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const
     }
     if (!s->max_token_bytes)
         s->max_token_bytes = 1;
-    tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .tok = tok, .max_batch = o->max_batch,
+    s->hf = tl_config_is_hf(&ck->cfg);
+    /* the same encoding as `teelm generate`: a tokenizer.json adds its post-processor's tokens
+     * (e.g. BOS) and matches special tokens, as HF's encode(); tiktoken refuses special tokens */
+    s->enc_flags = tl_tokenizer_is_hf(tok) ? TL_TOK_ADD_SPECIAL : TL_TOK_FORBID;
+    if (s->hf) {
+        s->ctx = o->ctx ? o->ctx : ck->cfg.max_pos < TL_SERVER_DEFAULT_CTX ? ck->cfg.max_pos : TL_SERVER_DEFAULT_CTX;
+        if (s->ctx > ck->cfg.max_pos) {
+            tl_errf(err, TL_EINVAL, "--ctx %d is longer than the model's max_position_embeddings %d", s->ctx,
+                    ck->cfg.max_pos);
+            goto fail;
+        }
+    } else if (o->ctx) {
+        tl_errf(err, TL_EINVAL, "--ctx applies to Hugging Face models only (this model slides a window of %d tokens)",
+                ck->cfg.context_length);
+        goto fail;
+    }
+    if (o->chat_template &&
+        !(s->chat = tl_chat_template_compile(o->chat_template, o->chat_template_len,
+                                             o->chat_template_name ? o->chat_template_name : "chat_template", NULL, err)))
+        goto fail;
+    tl_sched_opts so = {.cfg = &ck->cfg, .params = ck->params, .weights = ck->w, .ctx = s->ctx, .tok = tok,
+                        .max_batch = o->max_batch,
                         .max_queue = o->max_queue, .threads = o->threads, .metrics = s->metrics,
                         .notify = on_progress, .notify_user = s};
     if (!(s->sched = tl_sched_new(&so, err)))
@@ -755,6 +1055,7 @@ void tl_server_free(tl_server *s)
     tl_sched_free(s->sched);
     tl_net_server_free(s->net);
     tl_metrics_free(s->metrics);
+    tl_chat_template_free(s->chat);
     free(s->attestation_json);
     pthread_cond_destroy(&s->prep_cv);
     pthread_mutex_destroy(&s->prep_lock);

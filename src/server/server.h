@@ -28,8 +28,21 @@ typedef struct {
     int max_queue;               /* completions waiting for the batch (default 256) */
     int max_batch;               /* sequences per forward pass (default 8) */
     int threads;                 /* compute threads (0 = the engine's default, tensor/pool.h) */
+    int ctx;                     /* Hugging Face families: key/value cache positions per slot, the
+                                  * longest prompt + completion (0 = min(max_position_embeddings,
+                                  * TL_SERVER_DEFAULT_CTX)); the seed family keeps its sliding window */
     const tl_apikeys *keys;      /* NULL: no authentication */
+    int max_n;                   /* upper bound of a request's n (default 8, at most 64) */
+    /* chat: the template source (NULL: no /v1/chat/completions), its name for /v1/models, the
+     * strings bos_token / eos_token render as, and a stop sequence the template implies (NULL) */
+    const char *chat_template;
+    size_t chat_template_len;
+    const char *chat_template_name;
+    const char *bos_token, *eos_token;
+    const char *chat_stop;
 } tl_server_opts;
+
+#define TL_SERVER_DEFAULT_CTX 4096
 
 /* Fills the defaults above. */
 void tl_server_defaults(tl_server_opts *o);

@@ -6,7 +6,7 @@
 #include "util/secmem.h"
 #include "test.h"
 
-static const tl_req_limits LIM = {.max_tokens = 256, .default_max_tokens = 16, .model_id = "seed"};
+static const tl_req_limits LIM = {.max_tokens = 256, .default_max_tokens = 16, .model_id = "seed", .max_n = 4};
 
 static int parse(const char *body, tl_completion_req *r, tl_api_error *e)
 {
@@ -74,9 +74,11 @@ int main(void)
     refuse("{\"prompt\":\"x\",\"stream\":\"yes\"}", 400, "stream", "true or false");
     refuse("{\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}", 400, "stream_options", "only allowed when stream");
     refuse("{\"prompt\":\"x\",\"stream\":true,\"stream_options\":{\"foo\":1}}", 400, "stream_options", "only contain");
-    refuse("{\"prompt\":\"x\",\"n\":2}", 400, "n", "not supported");
-    refuse("{\"prompt\":\"x\",\"echo\":true}", 400, "echo", "not supported");
-    refuse("{\"prompt\":\"x\",\"logprobs\":5}", 400, "logprobs", "not supported");
+    refuse("{\"prompt\":\"x\",\"n\":5}", 400, "n", "between 1 and 4");
+    refuse("{\"prompt\":\"x\",\"n\":0}", 400, "n", "between 1 and 4");
+    refuse("{\"prompt\":\"x\",\"echo\":1}", 400, "echo", "true or false");
+    refuse("{\"prompt\":\"x\",\"logprobs\":6}", 400, "logprobs", "between 0 and 5");
+    refuse("{\"prompt\":\"x\",\"logprobs\":true}", 400, "logprobs", "integer");
     refuse("{\"prompt\":\"x\",\"frequency_penalty\":0.5}", 400, "frequency_penalty", "not supported");
     refuse("{\"prompt\":\"x\",\"temprature\":1}", 400, "temprature", "Unrecognized request argument supplied: temprature");
     refuse("{\"prompt\":\"x\",\"model\":\"gpt-4\"}", 404, "model", "'gpt-4' does not exist");

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# `teelm serve` on Hugging Face model directories (tl_lm engine), in sim mode over loopback:
+#   - random-weight Llama (tokenizer.json in Llama 3's layout, BOS from the post-processor) and
+#     GPT-2 (GPT-2's layout) models from tests/reference/make_hf_model.py, the model's vocabulary
+#     equal to the tokenizer's;
+#   - prompt ids from npm @huggingface/tokenizers (tests/reference/hf_tokenizer.js, add_special_tokens)
+#     equal /tokenize's; greedy completions over HTTP equal `teelm generate` and the PyTorch
+#     reference (tests/reference/hf_models.py generate) token for token (count and text);
+#   - eight concurrent requests (batched: teelm_batch_size > 1 in /metrics) equal the same
+#     requests made one at a time;
+#   - EOS: a copy of the model whose generation_config names the reference's 5th token as EOS
+#     stops there with finish_reason "stop" (the EOS adds no text), like the reference;
+#   - the context (--ctx): prompt + max_tokens beyond it is a 400 naming max_tokens; without
+#     max_tokens the default is capped to the room left; --ctx beyond max_position_embeddings and
+#     --ctx on a seed model are refused at start;
+#   - occlum-config sizes the weights as stored and the key/value caches at --ctx.
+set -euo pipefail
+BIN=${TEELM_BIN:?}
+SRC=${TEELM_SRC:-.}
+PY=${TEELM_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/util/skip.sh
+. "$SRC/tests/util/skip.sh"
+"$PY" -c "import torch" 2>/dev/null || skip "$PY has no torch (Debian python3-torch)"
+[ -d "$SRC/node_modules/@huggingface/tokenizers" ] || skip "npm @huggingface/tokenizers absent (scripts/install-deps.sh)"
+command -v jq >/dev/null || skip "jq absent"
+
+T=$(mktemp -d /tmp/teelm-servehf-XXXXXX)
+fail=0
+PIDS=()
+# shellcheck disable=SC2317  # invoked through the EXIT trap
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
+}
+trap cleanup EXIT
+check() { # check DESCRIPTION COMMAND...
+  local d=$1; shift
+  if "$@"; then echo "ok: $d"; else echo "FAIL: $d"; fail=1; fi
+}
+eq() { [ "$1" == "$2" ] || { echo "  got:  $1"; echo "  want: $2"; return 1; }; }
+
+# start NAME ARGS...: starts `teelm serve` in the background; sets URL
+start() {
+  local name=$1; shift
+  "$BIN" serve --tee sim --listen 127.0.0.1:0 --handshake-timeout 60 --quiet "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  PIDS+=($!)
+  for _ in $(seq 1 150); do
+    grep -q "listening on" "$T/$name.out" 2>/dev/null && break
+    kill -0 "${PIDS[-1]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/$name.out" || true)
+  [ -n "$URL" ] || { echo "FAIL: server $name did not start"; cat "$T/$name.err"; exit 1; }
+}
+post() { curl -sk --max-time 120 "$URL$1" -H 'Content-Type: application/json' -d "$2"; }
+
+"$PY" "$SRC/tests/reference/make_hf_tokenizers.py" "$T/tok" "$SRC/README.md" 2000 >/dev/null
+# Llama 3 layout: 2000 byte-level ranks + 6 added tokens (BOS 2000, EOS 2001 and 2005)
+"$PY" "$SRC/tests/reference/make_hf_model.py" "$T/llama" --family llama --vocab 2006 --ctx 256 --d 64 --layers 2 \
+  --heads 4 --kv-heads 2 --ff 160 --bos 2000 --eos 2001,2005 --seed 11 >/dev/null
+cp "$T/tok/llama3/tokenizer.json" "$T/tok/llama3/tokenizer_config.json" "$T/llama/"
+# GPT-2 layout: 2000 ranks + <|endoftext|> 2000
+"$PY" "$SRC/tests/reference/make_hf_model.py" "$T/gpt2" --family gpt2 --vocab 2001 --ctx 128 --d 64 --layers 2 \
+  --heads 4 --bos 2000 --eos 2000 --seed 12 >/dev/null
+cp "$T/tok/gpt2/tokenizer.json" "$T/tok/gpt2/tokenizer_config.json" "$T/gpt2/"
+
+PROMPTS=("The sales team" "Once upon a time, in a land far away" "1 + 1 = 2, 2 + 2 =" "Hello")
+NEW=24
+for fam in llama gpt2; do
+  M=$T/$fam
+  start "$fam" --model "$M" --ctx 96 --max-batch 4 --model-name "$fam"
+  ref_ids() { # prompt text -> ids as HF's encode(add_special_tokens=True)
+    printf 'E a %s\n' "$(printf '%s' "$1" | base64 -w0)" | node "$SRC/tests/reference/hf_tokenizer.js" "$M/tokenizer.json" \
+      "$M/tokenizer_config.json"
+  }
+  for i in "${!PROMPTS[@]}"; do
+    p=${PROMPTS[$i]}
+    ids=$(ref_ids "$p")
+    check "$fam: /tokenize equals npm @huggingface/tokenizers (prompt $i)" \
+      eq "$(post /tokenize "$(jq -nc --arg p "$p" '{prompt:$p}')" | jq -r '.tokens | map(tostring) | join(" ")')" "$ids"
+    "$PY" "$SRC/tests/reference/hf_models.py" generate "$M" --ids "${ids// /,}" --new $NEW --out "$T/ref$i.json"
+    ref=$(jq -r '.tokens | map(tostring) | join(" ")' "$T/ref$i.json")
+    gen=$("$BIN" generate --model "$M" --prompt-ids "${ids// /,}" --ids --max-tokens $NEW --temperature 0 --threads 2 | xargs)
+    check "$fam: teelm generate equals the PyTorch reference (prompt $i)" eq "$gen" "$ids $ref"
+    # the completion's text: generate's output less the decoded prompt it prints first
+    "$BIN" generate --model "$M" --prompt-ids "${ids// /,}" --max-tokens $NEW --temperature 0 --threads 2 >"$T/gen$i.txt"
+    # (generate prints the prompt as tl_tokenizer_decode gives it, which is what /detokenize returns)
+    post /detokenize "{\"tokens\":[${ids// /,}]}" | jq -j .prompt >"$T/pre$i.txt"
+    post /v1/completions "$(jq -nc --arg p "$p" --argjson n $NEW '{prompt:$p,max_tokens:$n,temperature:0}')" >"$T/$fam-one$i.json"
+    want_text=$(
+      "$PY" - "$T/gen$i.txt" "$T/pre$i.txt" <<'EOF'
+import sys
+g = open(sys.argv[1], "rb").read()
+p = open(sys.argv[2], "rb").read().rstrip(b"\n")
+assert g.startswith(p), "generate's output does not start with the decoded prompt"
+sys.stdout.write(g[len(p):].rstrip(b"\n").decode("utf-8", "replace"))
+EOF
+    )
+    check "$fam: HTTP text equals teelm generate (prompt $i)" eq "$(jq -j '.choices[0].text' "$T/$fam-one$i.json")" "$want_text"
+    nref=$(jq '.tokens | length' "$T/ref$i.json")
+    check "$fam: HTTP completion_tokens equals the reference's count (prompt $i)" \
+      eq "$(jq .usage.completion_tokens "$T/$fam-one$i.json")" "$nref"
+    check "$fam: HTTP prompt_tokens counts the BOS the tokenizer adds (prompt $i)" \
+      eq "$(jq .usage.prompt_tokens "$T/$fam-one$i.json")" "$(wc -w <<<"$ids")"
+  done
+  # concurrency: 8 requests (the 4 prompts twice) at once on 4 batch slots
+  for k in 0 1 2 3 4 5 6 7; do
+    i=$((k % 4))
+    post /v1/completions "$(jq -nc --arg p "${PROMPTS[$i]}" --argjson n $NEW '{prompt:$p,max_tokens:$n,temperature:0}')" \
+      >"$T/conc$k.json" &
+  done
+  wait_pids=$(jobs -p | grep -vxF "$(printf '%s\n' "${PIDS[@]}")" || true)
+  for wp in $wait_pids; do wait "$wp"; done
+  for k in 0 1 2 3 4 5 6 7; do
+    i=$((k % 4))
+    check "$fam: concurrent request $k equals the one-at-a-time completion" \
+      eq "$(jq -c '[.choices[0].text, .choices[0].finish_reason, .usage]' "$T/conc$k.json")" \
+      "$(jq -c '[.choices[0].text, .choices[0].finish_reason, .usage]' "$T/$fam-one$i.json")"
+  done
+  batched=$(curl -sk "$URL/metrics" | awk '/^teelm_batch_size_bucket\{le="1"\}/ {one = $2} /^teelm_batch_size_count/ {all = $2} END {print all - one}')
+  check "$fam: some forward passes decoded more than one sequence ($batched)" test "${batched:-0}" -gt 0
+
+  # context: 96 positions
+  # a prompt of 81..95 tokens: fewer than 16 (the default max_tokens) positions left
+  for k in $(seq 30 95); do
+    long=$(seq -s ' ' 1 "$k")
+    nlong=$(post /tokenize "$(jq -nc --arg p "$long" '{prompt:$p}')" | jq .count)
+    [ "$nlong" -gt 80 ] && break
+  done
+  r=$(post /v1/completions "$(jq -nc --arg p "$long" '{prompt:$p,max_tokens:40,temperature:0}')")
+  check "$fam: prompt + max_tokens beyond --ctx is a 400 naming max_tokens" \
+    eq "$(jq -c '[.error.param, .error.code, .error.type]' <<<"$r")" '["max_tokens","context_length_exceeded","invalid_request_error"]'
+  check "$fam: the refusal states the context and the request's lengths" \
+    bash -c '[[ "$1" == *"maximum context length is 96 tokens"*"($2 in the prompt, 40 in the completion)"* ]]' _ \
+    "$(jq -r .error.message <<<"$r")" "$nlong"
+  check "$fam: a prompt of $nlong tokens found" test "$nlong" -gt 80 -a "$nlong" -lt 96
+  if [ "$nlong" -gt 80 ] && [ "$nlong" -lt 96 ]; then
+    r=$(post /v1/completions "$(jq -nc --arg p "$long" '{prompt:$p,temperature:0}')")
+    check "$fam: without max_tokens the default 16 is capped to the $((96 - nlong)) positions left" \
+      eq "$(jq -c '[.usage.completion_tokens, .choices[0].finish_reason]' <<<"$r")" "[$((96 - nlong)),\"length\"]"
+  fi
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+done
+
+# EOS from generation_config.json: the reference's 5th token of prompt 0 becomes an EOS id
+M=$T/llama
+ids=$(printf 'E a %s\n' "$(printf '%s' "${PROMPTS[0]}" | base64 -w0)" | node "$SRC/tests/reference/hf_tokenizer.js" "$M/tokenizer.json" "$M/tokenizer_config.json")
+"$PY" "$SRC/tests/reference/hf_models.py" generate "$M" --ids "${ids// /,}" --new $NEW --out "$T/ref_eos0.json"
+eos=$(jq '.tokens[4]' "$T/ref_eos0.json")
+first=$(jq '.tokens | index('"$eos"')' "$T/ref_eos0.json")
+cp -r "$M" "$T/llama_eos"
+jq -c --argjson e "$eos" '.eos_token_id = [2001, $e]' "$M/generation_config.json" >"$T/llama_eos/generation_config.json"
+"$PY" "$SRC/tests/reference/hf_models.py" generate "$T/llama_eos" --ids "${ids// /,}" --new $NEW --out "$T/ref_eos.json"
+start eos --model "$T/llama_eos" --ctx 64 --model-name eos
+r=$(post /v1/completions "$(jq -nc --arg p "${PROMPTS[0]}" --argjson n $NEW '{prompt:$p,max_tokens:$n,temperature:0}')")
+check "EOS: the reference stops at the new EOS id" eq "$(jq '.tokens | length' "$T/ref_eos.json")" "$((first + 1))"
+check "EOS: finish_reason stop after the reference's tokens, EOS included in the count" \
+  eq "$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' <<<"$r")" "[\"stop\",$((first + 1))]"
+r2=$(post /v1/completions "$(jq -nc --arg p "${PROMPTS[0]}" --argjson n "$first" '{prompt:$p,max_tokens:$n,temperature:0}')")
+check "EOS: the text is that of the tokens before the EOS (the EOS adds none)" \
+  eq "$(jq -c '[.choices[0].text, .choices[0].finish_reason]' <<<"$r")" "$(jq -c '[.choices[0].text, "stop"]' <<<"$r2")"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+
+# refusals at start
+rc=0
+msg=$(timeout 60 "$BIN" serve --model "$M" --tee sim --listen 127.0.0.1:0 --ctx 300 --quiet 2>&1) || rc=$?
+check "--ctx beyond max_position_embeddings is refused at start (exit $rc)" \
+  bash -c '[ "$1" = 1 ] && [[ "$2" == *"--ctx 300 is longer than the model'"'"'s max_position_embeddings 256"* ]]' _ "$rc" "$msg"
+
+# occlum-config: weights as stored, caches at --ctx
+w=$("$PY" - "$M/model.safetensors" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+print(sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in h.items() if k != "__metadata__"))
+EOF
+)
+o1=$("$BIN" occlum-config --model "$M" --ctx 64 --max-batch 4)
+o2=$("$BIN" occlum-config --model "$M" --ctx 128 --max-batch 4)
+wl=$(awk '/^  weights/ {print $2}' <<<"$o1")
+check "occlum-config: weights = the stored tensors + one decryption chunk ($wl MiB)" \
+  "$PY" -c "import sys; sys.exit(abs(float('$wl') - ($w / 1048576 + 4)) > 0.06)"
+w1=$(awk '/^  workspaces/ {print $2}' <<<"$o1")
+w2=$(awk '/^  workspaces/ {print $2}' <<<"$o2")
+# key and value caches: layers 2 x kv heads 2 x head dim 16 x 4 slots x 4 bytes x 2 (K and V) per position
+kv=$(( 2 * 2 * 16 * 4 * 4 * 2 ))
+check "occlum-config: 64 more --ctx positions add at least the key/value caches ($w1 -> $w2 MiB)" \
+  "$PY" -c "import sys; sys.exit(not (float('$w2') - float('$w1') >= 64 * $kv / 1048576 - 0.06))"
+
+if [ "$fail" = 0 ]; then echo "all ok"; else echo "some checks failed"; fi
+exit $fail
