@@ -87,19 +87,30 @@ static int load_chat(const char *arg, const tl_checkpoint *ck, const char *token
         snprintf(dir, sizeof dir, "%s", ck->hf_dir);
     }
     json_t *cfg = NULL;
-    if (dir[0]) {
+    /* tokenizer_config.json: the file beside the tokenizer, or the one a sealed model carries */
+    const struct tl_ck_file *carried = tokenizer ? NULL : tl_checkpoint_file(ck, "tokenizer_config.json");
+    uint8_t *text = NULL;
+    size_t text_len = 0;
+    snprintf(path, sizeof path, "sealed model's tokenizer_config.json");
+    if (carried) {
+        text = (uint8_t *)carried->data;
+        text_len = carried->len;
+    } else if (dir[0]) {
         snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-        json_error_t je;
-        FILE *f = fopen(path, "rb");
-        if (f) {
-            fclose(f);
-            if (!(cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(cfg)) {
-                json_decref(cfg);
-                return tl_errf(err, TL_EINVAL, "%s: not a JSON object (line %d)", path, je.line);
-            }
-            cs->bos = token_field(cfg, "bos_token");
-            cs->eos = token_field(cfg, "eos_token");
+        if (tl_is_file(path) && tl_read_file(path, 16u << 20, &text, &text_len, err))
+            return err->code;
+    }
+    if (text) {
+        json_error_t je = {0};
+        cfg = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES, &je);
+        if (!carried)
+            free(text);
+        if (!cfg || !json_is_object(cfg)) {
+            json_decref(cfg);
+            return tl_errf(err, TL_EINVAL, "%s: not a JSON object (line %d: %s)", path, je.line, je.text);
         }
+        cs->bos = token_field(cfg, "bos_token");
+        cs->eos = token_field(cfg, "eos_token");
     }
     const char *src = NULL;
     if (arg) {

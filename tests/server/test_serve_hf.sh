@@ -13,6 +13,7 @@
 #   - the context (--ctx): prompt + max_tokens beyond it is a 400 naming max_tokens; without
 #     max_tokens the default is capped to the room left; --ctx beyond max_position_embeddings and
 #     --ctx on a seed model are refused at start;
+#   - a sealed copy (key file) carrying its tokenizer files and chat template serves the same text;
 #   - occlum-config sizes the weights as stored and the key/value caches at --ctx.
 set -euo pipefail
 BIN=${TEELM_BIN:?}
@@ -159,6 +160,23 @@ check "EOS: finish_reason stop after the reference's tokens, EOS included in the
 r2=$(post /v1/completions "$(jq -nc --arg p "${PROMPTS[0]}" --argjson n "$first" '{prompt:$p,max_tokens:$n,temperature:0}')")
 check "EOS: the text is that of the tokens before the EOS (the EOS adds none)" \
   eq "$(jq -c '[.choices[0].text, .choices[0].finish_reason]' <<<"$r")" "$(jq -c '[.choices[0].text, "stop"]' <<<"$r2")"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+
+# the sealed Llama model (key file), carrying tokenizer.json and a tokenizer_config.json with a chat
+# template: the same completion as the plaintext directory, and /v1/models reports the model's template
+cp -r "$T/llama" "$T/llama_chat"
+jq -c '.chat_template = "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}{% endfor %}"' \
+  "$T/llama/tokenizer_config.json" >"$T/llama_chat/tokenizer_config.json"
+"$BIN" seal --model "$T/llama_chat" --out "$T/llama.sealed" --key-out "$T/llama.key" >"$T/seal.out"
+check "seal carries the tokenizer files of a Hugging Face directory" grep -q "tokenizer_config.json" "$T/seal.out"
+start sealed --model "$T/llama.sealed" --key-file "$T/llama.key" --ctx 96 --model-name sealed
+r=$(post /v1/completions "$(jq -nc --arg p "${PROMPTS[0]}" --argjson n $NEW '{prompt:$p,max_tokens:$n,temperature:0}')")
+check "sealed: the completion equals the plaintext directory's" \
+  eq "$(jq -c '[.choices[0].text, .usage]' <<<"$r")" "$(jq -c '[.choices[0].text, .usage]' "$T/llama-one0.json")"
+check "sealed: /v1/models reports the carried chat template" \
+  eq "$(curl -sk "$URL/v1/models" | jq -r '.data[0].chat_template')" "model"
+r=$(post /v1/chat/completions '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}')
+check "sealed: chat completion through the carried template" eq "$(jq -r '.object' <<<"$r")" "chat.completion"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 
 # refusals at start
