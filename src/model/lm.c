@@ -33,7 +33,8 @@
 #include "util/secmem.h"
 
 #define CHUNK_ROWS 128    /* rows per chunk (at least max_batch) */
-#define ATT_PAR_MIN 32768 /* multiply-adds of a chunk's attention below which it runs on the caller */
+#define ATT_PAR_MIN (1L << 21) /* multiply-adds of a chunk's attention below which it runs on the caller
+                                   (a decoding row at ~2000 positions; below, waking workers costs more) */
 
 typedef struct {
     tl_wref q, k, v, o, gate, up, down;     /* Llama family, nn.Linear [out, in] */
