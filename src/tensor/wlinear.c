@@ -22,8 +22,13 @@
 #ifndef PF_LOC
 #define PF_LOC 3
 #endif
+#ifndef NN_PF
+#define NN_PF 16
+#endif
 #define NN_R 4
-#define NN_NV 4    /* vectors per NN tile = per NN work item */
+#define NN_NV 4    /* vectors per NN tile */
+#define NN_WIDE 16 /* vectors per NN work item, and of the one-row tile: a decoding step then reads 1 KB
+                      (F32) of each weight row at a time, not 256 bytes scattered over pages */
 
 /* VW weights from w + i (elements of dt) as floats. dt is a compile-time constant at every call. */
 TL_INLINE vf wload(const void *w, size_t i, const tl_dtype dt)
@@ -210,13 +215,18 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
 TL_INLINE void nn_tile(const tl_wlin *op, const float *x, int C, int n0, int o0, const int R, const int NV,
                        const tl_dtype dt)
 {
-    vf acc[NN_R][NN_NV];
+    vf acc[NN_R][NN_WIDE];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++)
             acc[r][v] = vzero();
     const int O = op->O;
+    const size_t es = tl_dtype_size(dt);
     for (int c = 0; c < C; c++) {
-        vf wv[NN_NV];
+        vf wv[NN_WIDE];
+        /* rows of W are O elements apart: ask for row c + NN_PF's slice ahead of its use */
+        if (R <= 2 && c + NN_PF < C)
+            for (int b = 0; b < NV * VW * (int)es; b += 64)
+                __builtin_prefetch((const char *)op->w + ((size_t)(c + NN_PF) * O + o0) * es + b, 0, 3);
         for (int v = 0; v < NV; v++)
             wv[v] = wload(op->w, (size_t)c * O + o0 + v * VW, dt);
         for (int r = 0; r < R; r++) {
@@ -268,6 +278,9 @@ typedef void (*nn_fn)(const tl_wlin *op, const float *x, int C, int n0, int o0);
 static const nn_fn nn_f32[NN_R][NN_NV] = NN_TAB(F32);
 static const nn_fn nn_f16[NN_R][NN_NV] = NN_TAB(F16);
 static const nn_fn nn_bf16[NN_R][NN_NV] = NN_TAB(BF16);
+NN_RV(F32, 1, 16)
+NN_RV(F16, 1, 16)
+NN_RV(BF16, 1, 16)
 
 typedef struct {
     const tl_wlin *op;
@@ -279,14 +292,22 @@ static void nn_chunk(void *arg, int slot, long i0, long i1)
 {
     (void)slot;
     const nn_job *j = arg;
-    const nn_fn(*t)[NN_NV] = j->op->dt == TL_DT_BF16 ? nn_bf16 : j->op->dt == TL_DT_F16 ? nn_f16 : nn_f32;
+    const tl_dtype dt = j->op->dt;
+    const nn_fn(*t)[NN_NV] = dt == TL_DT_BF16 ? nn_bf16 : dt == TL_DT_F16 ? nn_f16 : nn_f32;
+    const nn_fn wide = dt == TL_DT_BF16 ? nn_BF16_1_16 : dt == TL_DT_F16 ? nn_F16_1_16 : nn_F32_1_16;
     for (long i = i0; i < i1; i++) {
-        const int o0 = (int)i * NN_NV * VW;
-        int NV = (j->Ov - o0) / VW;
-        NV = NV > NN_NV ? NN_NV : NV;
-        for (int n0 = 0; n0 < j->N; n0 += NN_R) {
-            const int R = j->N - n0 < NN_R ? j->N - n0 : NN_R;
-            t[R - 1][NV - 1](j->op, j->x, j->C, n0, o0);
+        const int o0 = (int)i * NN_WIDE * VW;
+        const int nv = (j->Ov - o0) / VW < NN_WIDE ? (j->Ov - o0) / VW : NN_WIDE;
+        if (j->N == 1 && nv == NN_WIDE) {
+            wide(j->op, j->x, j->C, 0, o0);
+            continue;
+        }
+        for (int v0 = 0; v0 < nv; v0 += NN_NV) {
+            const int NV = nv - v0 < NN_NV ? nv - v0 : NN_NV;
+            for (int n0 = 0; n0 < j->N; n0 += NN_R) {
+                const int R = j->N - n0 < NN_R ? j->N - n0 : NN_R;
+                t[R - 1][NV - 1](j->op, j->x, j->C, n0, o0 + v0 * VW);
+            }
         }
     }
 }
@@ -296,7 +317,7 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
     if (N < 1)
         return;
     nn_job j = {op, x, N, C, op->O / VW * VW};
-    const long items = (j.Ov / VW + NN_NV - 1) / NN_NV;
+    const long items = (j.Ov / VW + NN_WIDE - 1) / NN_WIDE;
     const long macs = (long)N * C * op->O;
     if (items)
         tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nn_chunk, &j);
