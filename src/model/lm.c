@@ -33,7 +33,8 @@
 #include "util/secmem.h"
 
 #define CHUNK_ROWS 128    /* rows per chunk (at least max_batch) */
-#define ATT_PAR_MIN 32768 /* multiply-adds of a chunk's attention below which it runs on the caller */
+#define ATT_PAR_MIN (1L << 21) /* multiply-adds of a chunk's attention below which it runs on the caller
+                                   (a decoding row at ~2000 positions; below, waking workers costs more) */
 
 typedef struct {
     tl_wref q, k, v, o, gate, up, down;     /* Llama family, nn.Linear [out, in] */
@@ -439,7 +440,8 @@ static void chunk_forward(tl_lm *m, int n)
         att_job aj = {m, n, l};
         const long items = (long)n * m->H;
         long g = items / (8L * tl_get_threads());
-        tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? 256 : 1, att_chunk, &aj);
+        /* at most m->nt slots: the attention scratch was sized for the threads at tl_lm_new */
+        tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? m->nt : 1, att_chunk, &aj);
         if (m->gpt2) {
             const tl_wlin o = {y->proj.data, y->proj.dtype, y->bproj, m->h, d, 1, NULL};
             tl_wlin_nn(&o, m->att, n, m->qd);

@@ -24,7 +24,9 @@
 typedef struct tl_lm tl_lm;
 
 /* cfg: a Hugging Face family config (tl_config_is_hf), validated; w: tl_params_count(cfg) entries
- * in tl_params_list order, kept by the caller (read-only) while the workspace lives. */
+ * in tl_params_list order (F32/F16/BF16; gate_proj and up_proj of a layer in the same dtype), kept
+ * by the caller (read-only) while the workspace lives: the weights are read in place, never
+ * copied (F16/BF16 are widened in the kernels). max_batch: 1..4096 cache slots. */
 tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *err);
 void tl_lm_free(tl_lm *m);
 /* Bytes tl_lm_new allocates for (cfg, max_batch) with `threads` pool threads: caches, activations,
@@ -32,16 +34,19 @@ void tl_lm_free(tl_lm *m);
 size_t tl_lm_bytes(const tl_config *cfg, int max_batch, int threads);
 
 /* The same contract as tl_infer_step: sequence i is tokens[i][0..lens[i]), 1 <= lens[i] <=
- * context_length, in cache slot slots[i] (distinct, 0..max_batch-1). Rows whose tokens the slot
- * already holds at the same positions are not computed again (a slot's cached prefix is reused;
- * a slot whose cache disagrees with tokens[i] is recomputed from the first differing position).
+ * context_length, ids < vocab_size, in cache slot slots[i] (required; distinct, 0..max_batch-1).
+ * Rows whose tokens the slot already holds at the same positions are not computed again (a slot's
+ * cached prefix is reused; a slot whose cache disagrees with tokens[i] is recomputed from the first
+ * differing position); the last row is always computed. Decoding is therefore "append one token
+ * and call again": only the new row runs. Afterwards the slot holds tokens[i] (refused calls change
+ * nothing).
  * logits: nb * vocab_size floats, the last position of each sequence.
  * all_logits (may be NULL): when non-NULL, nb must be 1 and every computed row's logits are
  * written there ((lens[0] - first computed row) * V floats) — the path the tests use to compare
  * every position against the reference. */
 int tl_lm_step(tl_lm *m, const uint32_t *const *tokens, const int *lens, const int *slots, int nb,
                float *logits, float *all_logits, tl_err *err);
-/* Wipes a slot's cached keys, values and tokens. */
+/* Wipes a slot's cached keys, values and tokens, and the workspace's activations. */
 void tl_lm_forget(tl_lm *m, int slot);
 /* Largest logit of each row of the last call's logits (nb floats, valid until the next call). */
 const float *tl_lm_row_max(const tl_lm *m);

@@ -14,8 +14,21 @@
 #define NT_R 4     /* rows per NT tile */
 #define NT_P 4     /* outputs per NT tile */
 #define NT_OB 16   /* outputs per NT work item */
+/* Decoding (one row block) streams each weight once: the tile prefetches the rows PF_TILES tiles
+ * ahead into L1 (prefetcht0; measured best of 1/2/4/8 tiles, nta/t0 on this machine). */
+#ifndef PF_TILES
+#define PF_TILES 2
+#endif
+#ifndef PF_LOC
+#define PF_LOC 3
+#endif
+#ifndef NN_PF
+#define NN_PF 16
+#endif
 #define NN_R 4
-#define NN_NV 4    /* vectors per NN tile = per NN work item */
+#define NN_NV 4    /* vectors per NN tile */
+#define NN_WIDE 16 /* vectors per NN work item, and of the one-row tile: a decoding step then reads 1 KB
+                      (F32) of each weight row at a time, not 256 bytes scattered over pages */
 
 /* VW weights from w + i (elements of dt) as floats. dt is a compile-time constant at every call. */
 TL_INLINE vf wload(const void *w, size_t i, const tl_dtype dt)
@@ -61,7 +74,7 @@ static inline float silu(float z) { return z / (1.0f + expf(-z)); }
 
 /* res[r][p] = Σ_c x[n0+r][c]·W[o0+p][c] (+ bias) for r < R, p < P */
 TL_INLINE void nt_tile(float res[NT_R][NT_P], const float *x, int C, const void *w, const float *bias, int n0,
-                       int o0, const int R, const int P, const tl_dtype dt)
+                       int o0, int pref, const int R, const int P, const tl_dtype dt)
 {
     vf acc[NT_R][NT_P];
     for (int r = 0; r < R; r++)
@@ -70,8 +83,14 @@ TL_INLINE void nt_tile(float res[NT_R][NT_P], const float *x, int C, const void 
     const float *xr = x + (size_t)n0 * C;
     const size_t wr = (size_t)o0 * C;
     const int Cf = C / VW * VW;
+    const char *pf = (const char *)w + (wr + (size_t)PF_TILES * P * C) * tl_dtype_size(dt); /* PF_TILES tiles ahead */
+    const size_t pstep = (size_t)C * tl_dtype_size(dt) * (size_t)P / (size_t)(Cf / VW > 0 ? Cf / VW : 1);
     for (int c = 0; c < Cf; c += VW) {
         vf wv[NT_P];
+        /* decoding streams the weights once: ask for the next tile's bytes while this one computes */
+        if (pref)
+            for (size_t b = 0; b < pstep; b += 64)
+                __builtin_prefetch(pf + (size_t)(c / VW) * pstep + b, 0, PF_LOC);
         for (int p = 0; p < P; p++)
             wv[p] = wload(w, wr + (size_t)p * C + c, dt);
         for (int r = 0; r < R; r++) {
@@ -98,15 +117,16 @@ TL_INLINE void nt_tile(float res[NT_R][NT_P], const float *x, int C, const void 
 /* One instantiation per (dtype, R, P): the tile's loops unroll and its accumulators stay in registers. */
 #define NT_RP(dt, R, P) \
     static __attribute__((noinline)) void nt_##dt##_##R##_##P(float res[NT_R][NT_P], const float *x, int C, \
-                                                               const void *w, const float *bias, int n0, int o0) \
-    { nt_tile(res, x, C, w, bias, n0, o0, R, P, TL_DT_##dt); }
+                                                               const void *w, const float *bias, int n0, int o0, int pref) \
+    { nt_tile(res, x, C, w, bias, n0, o0, pref, R, P, TL_DT_##dt); }
 #define NT_R4(dt, P) NT_RP(dt, 1, P) NT_RP(dt, 2, P) NT_RP(dt, 3, P) NT_RP(dt, 4, P)
 #define NT_DT(dt) NT_R4(dt, 1) NT_R4(dt, 2) NT_R4(dt, 3) NT_R4(dt, 4)
 NT_DT(F32)
 NT_DT(F16)
 NT_DT(BF16)
 
-typedef void (*nt_fn)(float res[NT_R][NT_P], const float *x, int C, const void *w, const float *bias, int n0, int o0);
+typedef void (*nt_fn)(float res[NT_R][NT_P], const float *x, int C, const void *w, const float *bias, int n0, int o0,
+                      int pref);
 #define NT_ROW(dt, R) {nt_##dt##_##R##_1, nt_##dt##_##R##_2, nt_##dt##_##R##_3, nt_##dt##_##R##_4}
 #define NT_TAB(dt) {NT_ROW(dt, 1), NT_ROW(dt, 2), NT_ROW(dt, 3), NT_ROW(dt, 4)}
 static const nt_fn nt_f32[NT_R][NT_P] = NT_TAB(F32);
@@ -135,9 +155,9 @@ static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
         for (int o0 = ob * NT_OB; o0 < o_end; o0 += NT_P) {
             const int P = o_end - o0 < NT_P ? o_end - o0 : NT_P;
             float a[NT_R][NT_P], b[NT_R][NT_P];
-            nt_pick(op->dt, R, P)(a, x, C, op->w, op->bias, n0, o0);
+            nt_pick(op->dt, R, P)(a, x, C, op->w, op->bias, n0, o0, N <= NT_R);
             if (op->w2) {
-                nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0);
+                nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0, N <= NT_R);
                 for (int r = 0; r < R; r++)
                     for (int p = 0; p < P; p++)
                         a[r][p] = silu(a[r][p]) * b[r][p];
@@ -195,13 +215,18 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
 TL_INLINE void nn_tile(const tl_wlin *op, const float *x, int C, int n0, int o0, const int R, const int NV,
                        const tl_dtype dt)
 {
-    vf acc[NN_R][NN_NV];
+    vf acc[NN_R][NN_WIDE];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++)
             acc[r][v] = vzero();
     const int O = op->O;
+    const size_t es = tl_dtype_size(dt);
     for (int c = 0; c < C; c++) {
-        vf wv[NN_NV];
+        vf wv[NN_WIDE];
+        /* rows of W are O elements apart: ask for row c + NN_PF's slice ahead of its use */
+        if (R <= 2 && c + NN_PF < C)
+            for (int b = 0; b < NV * VW * (int)es; b += 64)
+                __builtin_prefetch((const char *)op->w + ((size_t)(c + NN_PF) * O + o0) * es + b, 0, 3);
         for (int v = 0; v < NV; v++)
             wv[v] = wload(op->w, (size_t)c * O + o0 + v * VW, dt);
         for (int r = 0; r < R; r++) {
@@ -253,6 +278,9 @@ typedef void (*nn_fn)(const tl_wlin *op, const float *x, int C, int n0, int o0);
 static const nn_fn nn_f32[NN_R][NN_NV] = NN_TAB(F32);
 static const nn_fn nn_f16[NN_R][NN_NV] = NN_TAB(F16);
 static const nn_fn nn_bf16[NN_R][NN_NV] = NN_TAB(BF16);
+NN_RV(F32, 1, 16)
+NN_RV(F16, 1, 16)
+NN_RV(BF16, 1, 16)
 
 typedef struct {
     const tl_wlin *op;
@@ -264,14 +292,22 @@ static void nn_chunk(void *arg, int slot, long i0, long i1)
 {
     (void)slot;
     const nn_job *j = arg;
-    const nn_fn(*t)[NN_NV] = j->op->dt == TL_DT_BF16 ? nn_bf16 : j->op->dt == TL_DT_F16 ? nn_f16 : nn_f32;
+    const tl_dtype dt = j->op->dt;
+    const nn_fn(*t)[NN_NV] = dt == TL_DT_BF16 ? nn_bf16 : dt == TL_DT_F16 ? nn_f16 : nn_f32;
+    const nn_fn wide = dt == TL_DT_BF16 ? nn_BF16_1_16 : dt == TL_DT_F16 ? nn_F16_1_16 : nn_F32_1_16;
     for (long i = i0; i < i1; i++) {
-        const int o0 = (int)i * NN_NV * VW;
-        int NV = (j->Ov - o0) / VW;
-        NV = NV > NN_NV ? NN_NV : NV;
-        for (int n0 = 0; n0 < j->N; n0 += NN_R) {
-            const int R = j->N - n0 < NN_R ? j->N - n0 : NN_R;
-            t[R - 1][NV - 1](j->op, j->x, j->C, n0, o0);
+        const int o0 = (int)i * NN_WIDE * VW;
+        const int nv = (j->Ov - o0) / VW < NN_WIDE ? (j->Ov - o0) / VW : NN_WIDE;
+        if (j->N == 1 && nv == NN_WIDE) {
+            wide(j->op, j->x, j->C, 0, o0);
+            continue;
+        }
+        for (int v0 = 0; v0 < nv; v0 += NN_NV) {
+            const int NV = nv - v0 < NN_NV ? nv - v0 : NN_NV;
+            for (int n0 = 0; n0 < j->N; n0 += NN_R) {
+                const int R = j->N - n0 < NN_R ? j->N - n0 : NN_R;
+                t[R - 1][NV - 1](j->op, j->x, j->C, n0, o0 + v0 * VW);
+            }
         }
     }
 }
@@ -281,7 +317,7 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
     if (N < 1)
         return;
     nn_job j = {op, x, N, C, op->O / VW * VW};
-    const long items = (j.Ov / VW + NN_NV - 1) / NN_NV;
+    const long items = (j.Ov / VW + NN_WIDE - 1) / NN_WIDE;
     const long macs = (long)N * C * op->O;
     if (items)
         tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nn_chunk, &j);

@@ -243,6 +243,19 @@ int main(int argc, char **argv)
         const uint32_t *tp = p;
         int len = 17, slot = 0;
         CHECK(m && tl_lm_step(m, &tp, &len, &slot, 1, lg, NULL, &err) != 0 && strstr(err.msg, "context"));
+        /* hostile calls: ids outside the vocabulary, bad slots, a shared slot, all_logits with a batch */
+        uint32_t bad[2] = {1, 97};
+        const uint32_t *bp = bad, *two[2] = {p, p};
+        int l2 = 2, lens2[2] = {3, 3}, s2[2] = {0, 0}, sl5 = 5;
+        CHECK(m && tl_lm_step(m, &bp, &l2, &slot, 1, lg, NULL, &err) != 0 && strstr(err.msg, "vocabulary"));
+        CHECK(m && tl_lm_step(m, &tp, &l2, &sl5, 1, lg, NULL, &err) != 0 && strstr(err.msg, "slot"));
+        CHECK(m && tl_lm_step(m, two, lens2, s2, 2, lg, NULL, &err) != 0);
+        l2 = 0;
+        CHECK(m && tl_lm_step(m, &tp, &l2, &slot, 1, lg, NULL, &err) != 0);
+        CHECK(tl_lm_new(&tm.cfg, tm.w, 0, &err) == NULL);
+        /* the size estimate covers the caches it allocates */
+        const size_t cache = (size_t)2 * tm.cfg.n_layer * 2 * tm.cfg.n_kv_head * tm.cfg.head_dim * tm.cfg.context_length * 4;
+        CHECK(tl_lm_bytes(&tm.cfg, 2, 2) > cache && tl_lm_bytes(&tm.cfg, 2, 2) < 4 * cache + (4u << 20));
         tl_lm_free(m);
         lm_test_free(&tm);
     } else {
