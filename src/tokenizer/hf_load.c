@@ -959,7 +959,9 @@ void hf_free(tok_hf *h)
 }
 
 /* The bytes one token stands for when streamed: byte-level tokens their bytes, <0xNN> its byte,
- * other model tokens their text with the decoder's replacements (▁ -> space), added tokens their text. */
+ * other model tokens their text with the decoder's replacements (▁ -> space), added tokens their text.
+ * out has room for the token's text (dlen bytes) only: SIZE_MAX when the result would be longer (a
+ * Replace decoder whose content is longer than its pattern), written no further than that. */
 static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
 {
     const uint8_t *s = h->darena + h->doff[id];
@@ -993,17 +995,24 @@ static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
             size_t fl = dc->al;
             if (from && i + fl <= n && memcmp(s + i, from, fl) == 0) {
                 if (dc->kind == HFD_REPLACE) {
+                    if (dc->bl > n - k)
+                        return SIZE_MAX;
                     memcpy(out + k, dc->b, dc->bl);
                     k += dc->bl;
                 } else {
+                    if (k >= n)
+                        return SIZE_MAX;
                     out[k++] = ' ';
                 }
                 i += fl;
                 done = 1;
             }
         }
-        if (!done)
+        if (!done) {
+            if (k >= n)
+                return SIZE_MAX;
             out[k++] = s[i++];
+        }
     }
     return k;
 }
@@ -1065,7 +1074,7 @@ static int assemble(ctx *c, tl_tokenizer *t, tok_hf *h, json_t *vocab)
         if (!present[id])
             continue;
         size_t l = stream_bytes(h, id, t->arena + toff);
-        if (l > h->dlen[id]) {  /* a Replace decoder with a longer content: cannot happen with room; refuse */
+        if (l == SIZE_MAX) {  /* a Replace decoder with a longer content */
             free(present);
             return FAIL(c, "%s: decoder: a Replace content longer than its pattern is not supported", c->what);
         }

@@ -363,6 +363,12 @@ int main(void)
     r = base("qwen2");
     json_object_set_new(json_array_get(json_object_get(r, "added_tokens"), 0), "content", json_string(big));
     expect("added content of 5000 bytes", "qwen2", r, F("added_tokens[0].content must be a non-empty string of at most 4096"));
+    /* a decoder content longer than the arena that holds every token's streamed bytes */
+    big[5000] = 'x';
+    big[69999] = 0;
+    r = base("llama2");
+    json_object_set_new(path_get(r, "decoder.decoders.0"), "content", json_string(big));
+    expect("Replace content of 70000 bytes", "llama2", r, F("a Replace content longer than its pattern is not supported"));
     free(big);
     r = base("llama3");
     json_t *single = path_get(r, "post_processor.processors.1.single");
