@@ -980,12 +980,10 @@ static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
         }
         return k;
     }
-    if (bf && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>') {
-        for (int b = 0; b < 256; b++)
-            if (h->fb_id[b] == id) {
-                out[0] = (uint8_t)b;
-                return 1;
-            }
+    int byte = bf ? hf_byte_token(s, n) : -1;  /* what decoding gives, so streaming agrees with it */
+    if (byte >= 0) {
+        out[0] = (uint8_t)byte;
+        return 1;
     }
     for (size_t i = 0; i < n;) {
         int done = 0;

@@ -7,10 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tok_testutil.h"
 #include "util/io.h"
 #include "test.h"
+
+/* CPU seconds of this process (which) or of its finished children */
+static double cpu(int who)
+{
+    struct rusage u;
+    getrusage(who, &u);
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
 
 static const char *names[] = {"gpt2", "llama3", "qwen2", "smollm", "llama2", "mistral"};
 
@@ -90,6 +99,7 @@ int main(void)
         snprintf(cmdf, sizeof cmdf, "%s/%s.cmd", dir, names[t]);
         snprintf(ansf, sizeof ansf, "%s/%s.ans", dir, names[t]);
         FILE *f = fopen(cmdf, "w");
+        double c0 = cpu(RUSAGE_SELF);
         uint32_t **mine = calloc(nv * 3, sizeof *mine);
         size_t *mn = calloc(nv * 3, sizeof *mn);
         for (size_t i = 0; i < nv; i++) {
@@ -106,7 +116,7 @@ int main(void)
             fprintf(f, "\n");
         }
         fclose(f);
-        snprintf(cmdf + strlen(cmdf), 8, "%s", "");
+        double c1 = cpu(RUSAGE_SELF), r0 = cpu(RUSAGE_CHILDREN);
         CHECK(test_sh("node %s/tests/reference/hf_tokenizer.js %s/%s/tokenizer.json %s/%s/tokenizer_config.json < %s > %s",
                       src, dir, names[t], dir, names[t], cmdf, ansf) == 0);
         FILE *a = fopen(ansf, "r");
@@ -151,7 +161,8 @@ int main(void)
                 }
             }
         }
-        printf("%s: %ld of %ld comparisons identical (%zu strings x 3 modes + decode)\n", names[t], good, good + bad, nv);
+        printf("%s: %ld of %ld comparisons identical (%zu strings x 3 modes + decode); CPU seconds: teelm %.2f "
+               "(encode and write), reference %.2f\n", names[t], good, good + bad, nv, c1 - c0, cpu(RUSAGE_CHILDREN) - r0);
         free(line);
         if (a)
             fclose(a);

@@ -193,8 +193,91 @@ static int missing_pair(json_t *v, char *a, char *b)
     return 0;
 }
 
-/* Legal but odd: the merges in reverse order. Loads, and encodes the stress text's lines as the
- * reference does (the rank of a merge decides, wherever its halves come from). */
+/* A legal file: loads, and encodes texts (3 modes: recognize added tokens, with the post-processor,
+ * special tokens as text) and decodes id lists exactly as the reference. Returns the loaded
+ * tokenizer (for further checks) and the reference's decode answers (base64 lines) in ref_dec. */
+#define MAXQ 600
+static tl_tokenizer *same_as_ref(const char *label, const char *src, json_t *r, const char *const *texts, size_t nt,
+                                 const uint32_t *const *dec, const size_t *decn, size_t nd, char **ref_dec)
+{
+    static int nref;
+    char d[4200], p[4300], cmdf[4300], ansf[4300];
+    snprintf(d, sizeof d, "%s/legal%02d", dir, nref++);
+    CHECK(test_sh("mkdir -p %s", d) == 0);
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    CHECK(json_dump_file(r, p, 0) == 0);
+    json_decref(r);
+    tl_err err = {0};
+    tl_tokenizer *t = tl_tokenizer_load(p, NULL, &err);
+    CHECKF(t != NULL, "%s: %s", label, err.msg);
+    if (!t)
+        return NULL;
+    snprintf(cmdf, sizeof cmdf, "%s/cmd", d);
+    snprintf(ansf, sizeof ansf, "%s/ans", d);
+    FILE *f = fopen(cmdf, "w");
+    static uint32_t *ids[MAXQ * 3];
+    static size_t nids[MAXQ * 3];
+    static const char modes[] = "nap";
+    for (size_t i = 0; i < nt && i < MAXQ; i++) {
+        char *b = tt_b64((const uint8_t *)texts[i], strlen(texts[i]));
+        for (int m = 0; m < 3; m++) {
+            fprintf(f, "E %c %s\n", modes[m], b);
+            unsigned fl = m == 1 ? TL_TOK_ADD_SPECIAL : m == 2 ? TL_TOK_PLAIN : 0;
+            CHECK(tl_tokenizer_encode_ex(t, texts[i], strlen(texts[i]), fl, &ids[i * 3 + m], &nids[i * 3 + m], &err) == 0);
+        }
+        free(b);
+    }
+    for (size_t i = 0; i < nd; i++) {
+        fprintf(f, "D ");
+        for (size_t k = 0; k < decn[i]; k++)
+            fprintf(f, "%s%u", k ? "," : "", dec[i][k]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    CHECK(test_sh("node %s/tests/reference/hf_tokenizer.js %s - < %s > %s", src, p, cmdf, ansf) == 0);
+    FILE *a = fopen(ansf, "r");
+    char *line = NULL;
+    size_t cap = 0, same = 0, all = 0;
+    for (size_t i = 0; a && i < nt * 3 && i < MAXQ * 3; i++, all++) {
+        uint32_t *ref = NULL;
+        long rn = getline(&line, &cap, a) >= 0 ? tt_parse_ids(line, &ref) : -2;
+        int ok = rn == (long)nids[i] && (rn == 0 || memcmp(ref, ids[i], (size_t)rn * 4) == 0);
+        CHECKF(ok, "%s: text %zu mode %c: ids differ from the reference (%.200s)", label, i / 3, modes[i % 3], line);
+        same += (size_t)ok;
+        free(ref);
+        free(ids[i]);
+    }
+    for (size_t i = 0; a && i < nd; i++) {
+        CHECK(getline(&line, &cap, a) >= 0);
+        line[strcspn(line, "\n")] = 0;
+        ref_dec[i] = strdup(line);
+    }
+    printf("%s: %zu of %zu encodings identical to the reference\n", label, same, all);
+    CHECK(same == all);
+    free(line);
+    if (a)
+        fclose(a);
+    return t;
+}
+
+static char *lines[MAXQ];
+static size_t read_lines(const char *src)
+{
+    char sp[4300];
+    snprintf(sp, sizeof sp, "%s/tests/tokenizer/data/unicode_stress.txt", src);
+    size_t n, nl = 0;
+    char *text = slurp(sp, &n);
+    for (char *line = text, *e; *line && nl < MAXQ; line = e) {
+        e = strchr(line, '\n');
+        e = e ? e + 1 : line + strlen(line);
+        lines[nl++] = strndup(line, (size_t)(e - line));
+    }
+    free(text);
+    return nl;
+}
+
+/* Legal but odd: the merges in reverse order (every merge's halves come from later merges); the
+ * rank of a merge decides, wherever its halves come from. */
 static void reversed_merges(const char *src)
 {
     json_t *r = base("gpt2");
@@ -202,56 +285,106 @@ static void reversed_merges(const char *src)
     for (size_t i = json_array_size(m); i-- > 0;)
         json_array_append(rev, json_array_get(m, i));
     json_object_set_new(model(r), "merges", rev);
-    char d[4200], p[4300], cmdf[4300], ansf[4300], sp[4300];
-    snprintf(d, sizeof d, "%s/reversed", dir);
-    CHECK(test_sh("mkdir -p %s", d) == 0);
-    snprintf(p, sizeof p, "%s/tokenizer.json", d);
-    CHECK(json_dump_file(r, p, 0) == 0);
-    json_decref(r);
-    tl_err err = {0};
-    tl_tokenizer *t = tl_tokenizer_load(p, NULL, &err);
-    CHECKF(t != NULL, "reversed merges: %s", err.msg);
+    size_t nl = read_lines(src);
+    CHECK(nl > 10);
+    tl_tokenizer_free(same_as_ref("reversed merges", src, r, (const char *const *)lines, nl, NULL, NULL, 0, NULL));
+    for (size_t i = 0; i < nl; i++)
+        free(lines[i]);
+}
+
+/* ignore_merges and a piece spelled like an added token that is not in the vocabulary: the reference
+ * (and teelm) give the added token's id, the Rust library would run BPE (its added tokens are not in
+ * the model's vocabulary). A special one is plain text in plain mode. */
+static void ignore_merges_added(const char *src)
+{
+    json_t *r = base("llama3");
+    CHECK(json_is_true(json_object_get(model(r), "ignore_merges")));
+    json_t *at = json_object_get(r, "added_tokens");
+    json_int_t next = 0;
+    for (size_t i = 0; i < json_array_size(at); i++)
+        if (json_integer_value(json_object_get(json_array_get(at, i), "id")) >= next)
+            next = json_integer_value(json_object_get(json_array_get(at, i), "id")) + 1;
+    /* "Ġzqxj" and "wvvk" are the byte-level spellings of the pieces " zqxj" and "wvvk" */
+    CHECK(!json_object_get(vocab(r), "\xc4\xa0zqxj") && !json_object_get(vocab(r), "wvvk"));
+    json_array_append_new(at, json_pack("{s:I,s:s,s:b,s:b,s:b,s:b,s:b}", "id", next, "content", "\xc4\xa0zqxj",
+                                        "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
+    json_array_append_new(at, json_pack("{s:I,s:s,s:b,s:b,s:b,s:b,s:b}", "id", next + 1, "content", "wvvk",
+                                        "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 0));
+    static const char *const texts[] = {" zqxj", "a zqxj b", "zqxj", " zqxjj", "wvvk", " wvvk", "x wvvk, zqxj zqxj"};
+    tl_tokenizer *t = same_as_ref("ignore_merges + added spelling", src, r, texts, sizeof texts / sizeof *texts, NULL, NULL, 0, NULL);
+    if (t) {  /* and the case is really exercised: " zqxj" is the added token, "wvvk" too */
+        uint32_t *ids = NULL;
+        size_t n = 0;
+        tl_err err = {0};
+        CHECK(tl_tokenizer_encode_ex(t, " zqxj", 5, 0, &ids, &n, &err) == 0 && n == 1 && ids[0] == (uint32_t)next);
+        free(ids);
+        CHECK(tl_tokenizer_encode_ex(t, "wvvk", 4, 0, &ids, &n, &err) == 0 && n == 1 && ids[0] == (uint32_t)next + 1);
+        free(ids);
+    }
+    tl_tokenizer_free(t);
+}
+
+/* ByteFallback's reading of "<0xNN>": the Rust library's u8::from_str_radix (two hex digits of either
+ * case, or '+' and one) where the two references agree; where npm's parseInt also reads a prefix
+ * ("<0x1G>" as 0x01, "<0x 1>", "<0x-1>" as 0xFF) teelm keeps the Rust answer: the token is text. */
+static void byte_tokens(const char *src)
+{
+    json_t *r = base("llama2");
+    json_t *v = vocab(r);
+    static const char *const agree[] = {"<0x0a>", "<0x+F>", "<0xe9>", "<0xG1>", "<0x+G>", "<0x++>"};
+    static const char *const differ[] = {"<0x1G>", "<0x 1>", "<0x-1>", "<0xA>>"};
+    json_int_t next = (json_int_t)json_object_size(v) + 100;
+    uint32_t aid[6], did[4], a_id = (uint32_t)json_integer_value(json_object_get(v, "a"));
+    CHECK(json_object_get(v, "a") != NULL);
+    for (int i = 0; i < 6; i++)
+        json_object_set_new(v, agree[i], json_integer(next)), aid[i] = (uint32_t)next++;
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(v, differ[i], json_integer(next)), did[i] = (uint32_t)next++;
+    /* decode each after "a" (so Strip's one leading space does not matter), and the byte pair 0x+F 0x0a */
+    uint32_t q[12][2];
+    const uint32_t *qp[12];
+    size_t qn[12];
+    for (int i = 0; i < 10; i++) {
+        q[i][0] = a_id;
+        q[i][1] = i < 6 ? aid[i] : did[i - 6];
+        qp[i] = q[i], qn[i] = 2;
+    }
+    q[10][0] = aid[2], q[10][1] = aid[2];  /* <0xe9><0xe9>: invalid UTF-8, U+FFFD each */
+    qp[10] = q[10], qn[10] = 2;
+    q[11][0] = aid[1], q[11][1] = aid[0];
+    qp[11] = q[11], qn[11] = 2;
+    char *ref[12] = {0};
+    tl_tokenizer *t = same_as_ref("byte tokens", src, r, (const char *const[]){"a"}, 1, qp, qn, 12, ref);
     if (!t)
         return;
-    snprintf(sp, sizeof sp, "%s/tests/tokenizer/data/unicode_stress.txt", src);
-    size_t n;
-    char *text = slurp(sp, &n);
-    snprintf(cmdf, sizeof cmdf, "%s/cmd", d);
-    snprintf(ansf, sizeof ansf, "%s/ans", d);
-    FILE *f = fopen(cmdf, "w");
-    size_t nl = 0;
-    uint32_t *ids[512];
-    size_t nids[512];
-    for (char *line = text, *e; *line && nl < 512; line = e) {
-        e = strchr(line, '\n');
-        e = e ? e + 1 : line + strlen(line);
-        char *b = tt_b64((const uint8_t *)line, (size_t)(e - line));
-        fprintf(f, "E n %s\n", b);
-        free(b);
-        CHECK(tl_tokenizer_encode_ex(t, line, (size_t)(e - line), 0, &ids[nl], &nids[nl], &err) == 0);
-        nl++;
+    tl_err err = {0};
+    for (int i = 0; i < 12; i++) {
+        char *out = NULL;
+        size_t ol = 0;
+        CHECK(tl_tokenizer_decode(t, qp[i], qn[i], &out, &ol, &err) == 0);
+        uint8_t want[64];
+        long wl;
+        if (i >= 6 && i < 10) {  /* the Rust answer: "a" then the token as text */
+            wl = snprintf((char *)want, sizeof want, "a%s", differ[i - 6]);
+            uint8_t rb[64];
+            long rl = ref[i] ? tt_unb64(ref[i], rb) : -1;
+            CHECKF(rl >= 2 && rl < wl && rb[0] == 'a', "byte tokens: npm no longer reads %s as a byte (%s)",
+                   differ[i - 6], ref[i] ? ref[i] : "?");
+        } else {
+            wl = ref[i] ? tt_unb64(ref[i], want) : -1;
+        }
+        CHECKF(wl == (long)ol && memcmp(want, out, ol) == 0, "byte tokens: query %d: '%.*s'", i, (int)ol, out);
+        free(out);
+        free(ref[i]);
     }
-    fclose(f);
-    CHECK(test_sh("node %s/tests/reference/hf_tokenizer.js %s - < %s > %s", src, p, cmdf, ansf) == 0);
-    FILE *a = fopen(ansf, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    size_t same = 0;
-    for (size_t i = 0; a && i < nl; i++) {
-        uint32_t *ref = NULL;
-        long rn = getline(&line, &cap, a) >= 0 ? tt_parse_ids(line, &ref) : -2;
-        int ok = rn == (long)nids[i] && (rn == 0 || memcmp(ref, ids[i], (size_t)rn * 4) == 0);
-        CHECKF(ok, "reversed merges: line %zu differs from the reference", i);
-        same += (size_t)ok;
-        free(ref);
-        free(ids[i]);
-    }
-    printf("reversed merges: %zu of %zu stress lines identical to the reference\n", same, nl);
-    CHECK(same == nl && nl > 10);
-    free(line);
-    if (a)
-        fclose(a);
-    free(text);
+    /* streaming bytes agree with decoding: <0x0a> is the byte 0x0a, <0x+F> 0x0f, <0x1G> its text */
+    size_t l;
+    const uint8_t *b = tl_tokenizer_token_bytes(t, aid[0], &l);
+    CHECK(b && l == 1 && b[0] == 0x0a);
+    b = tl_tokenizer_token_bytes(t, aid[1], &l);
+    CHECK(b && l == 1 && b[0] == 0x0f);
+    b = tl_tokenizer_token_bytes(t, did[0], &l);
+    CHECK(b && l == 6 && memcmp(b, "<0x1G>", 6) == 0);
     tl_tokenizer_free(t);
 }
 
@@ -266,6 +399,8 @@ int main(void)
     CHECK(test_sh("cd %s && /usr/bin/python3 tests/reference/make_hf_tokenizers.py %s "
                   "tests/tokenizer/data/unicode_stress.txt 1000 >/dev/null", src, dir) == 0);
     reversed_merges(src);
+    ignore_merges_added(src);
+    byte_tokens(src);
     /* node reserves far more address space than this; everything after runs without it */
     const char *san = getenv("TEELM_SANITIZE");
     if (!san || strcmp(san, "1") != 0) {
