@@ -85,7 +85,7 @@ typedef struct tok_hf {
     hf_added *added;
     uint32_t n_added;
     hf_trie_node *trie[2]; /* [0] unnormalized texts, [1] normalized texts */
-    uint32_t n_trie[2];
+    uint32_t n_trie[2], cap_trie[2];
     hf_str_slot *aslots;   /* added key (content or normalized content, raw text) -> index into added[] */
     uint32_t amask;
     /* model id -> the added token whose key spells the same (JavaScript maps by string); TOK_NONE */

@@ -505,6 +505,18 @@ int main(void)
     json_object_set_new(path_get(r, "decoder.decoders.0"), "content", json_string(big));
     expect("Replace content of 70000 bytes", "llama2", r, F("a Replace content longer than its pattern is not supported"));
     free(big);
+    r = base("qwen2");
+    json_t *at = json_object_get(r, "added_tokens");
+    char *txt = malloc(4001);
+    for (int i = 0; i < 1100; i++) {  /* 4.4 MB of distinct added contents */
+        memset(txt, 'a' + i % 26, 4000);
+        snprintf(txt, 4001, "%06d", i);
+        txt[6] = 'x';
+        txt[4000] = 0;
+        json_array_append_new(at, json_pack("{s:i,s:s,s:b,s:b}", "id", 20000 + i, "content", txt, "special", 1, "normalized", 0));
+    }
+    free(txt);
+    expect("added contents of 4.4 MB", "qwen2", r, F("added_tokens: the contents up to added_tokens[", "exceed 4194304 bytes"));
     r = base("llama3");
     json_t *single = path_get(r, "post_processor.processors.1.single");
     while (json_array_size(single) < 65)
