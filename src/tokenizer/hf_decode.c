@@ -11,7 +11,7 @@ typedef struct {
 } str;
 typedef struct {
     str *v;
-    size_t n;
+    size_t n, cap;
     int oom;
 } slist;
 
@@ -19,16 +19,21 @@ static void sl_push(slist *l, const uint8_t *p, size_t n)
 {
     if (l->oom)
         return;
-    str *v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (l->n == l->cap) {  /* doubling: one realloc per token made decoding quadratic under ASan */
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        str *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->oom = 1;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
     uint8_t *q = malloc(n + 1);
-    if (!v || !q) {
-        free(q);
-        if (v)
-            l->v = v;
+    if (!q) {
         l->oom = 1;
         return;
     }
-    l->v = v;
     memcpy(q, p, n);
     q[n] = 0;
     l->v[l->n++] = (str){q, n};
