@@ -2,7 +2,6 @@
  * the completion (as it streams, with --stream). */
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "server/ratls.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/sha.h"
 
 typedef struct {
     char *buf; /* response bytes not yet consumed */
@@ -249,7 +249,7 @@ int cmd_client(int argc, char **argv)
         }
         while (dl && (d[dl - 1] == '\n' || d[dl - 1] == '\r'))
             dl--; /* a file written from --print-config's output line */
-        SHA256(d, dl, want_cfg);
+        tl_sha256(d, dl, want_cfg);
         free(d);
     }
     int quiet_verified = quiet || verify_only;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "util/bytes.h"
 #include "util/io.h"
 
 static int pread_all(int fd, void *buf, size_t n, uint64_t off)
@@ -205,9 +206,7 @@ out:
 
 static int check_sizes(tl_st_file *f, uint64_t file_len, const uint8_t le[8], uint64_t *hlen, tl_err *err)
 {
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | le[i];
+    uint64_t n = tl_load_le64(le);
     if (n > TL_ST_HEADER_MAX)
         return tl_errf(err, TL_EINVAL, "%s: header size %llu is larger than the limit of %u bytes", f->label,
                        (unsigned long long)n, TL_ST_HEADER_MAX);

@@ -21,6 +21,7 @@
 #include "util/codec.h"
 #include "util/harden.h"
 #include "util/io.h"
+#include "util/sha.h"
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)
 static const char STORE_AAD[] = "teelm-kbs-store-v1";
@@ -147,7 +148,7 @@ static int write_record(const char *path, json_t *rec, uint8_t sha[32], tl_err *
     char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text)
         return tl_errf(err, TL_ENOMEM, "out of memory");
-    tl_sha256_buf(text, strlen(text), sha);
+    tl_sha256(text, strlen(text), sha);
     int rc = tl_write_file_atomic(path, text, strlen(text), 0600, err);
     free(text);
     return rc;
@@ -162,7 +163,7 @@ static int read_record(const char *path, const char *key_id, json_t **out, uint8
     int rc = tl_read_file(path, RECORD_MAX, &data, &len, err);
     if (rc)
         return rc;
-    tl_sha256_buf(data, len, sha);
+    tl_sha256(data, len, sha);
     json_error_t je;
     *out = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
     free(data);

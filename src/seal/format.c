@@ -7,15 +7,7 @@
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/seal.h"
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put32be(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i)); }
-static void put64be(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i)); }
+#include "util/bytes.h"
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -31,17 +23,17 @@ int tl_seal_header_parse(const uint8_t raw[TL_SEAL_HEADER_LEN], tl_seal_header *
     memcpy(h->raw, raw, TL_SEAL_HEADER_LEN);
     if (memcmp(raw, TL_SEAL_MAGIC, 8) != 0)
         return tl_errf(err, TL_EINVAL, "sealed header: bad magic: not a teelm sealed model (damaged, or not sealed)");
-    if (get16(raw + 8) != TL_SEAL_VERSION)
-        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unsupported format version %u", get16(raw + 8));
-    if (get16(raw + 10) != TL_SEAL_HEADER_LEN)
-        return tl_errf(err, TL_EINVAL, "sealed header: header size %u, want %d", get16(raw + 10), TL_SEAL_HEADER_LEN);
-    if (get32(raw + 12) != 0)
-        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unknown flags 0x%x", get32(raw + 12));
+    if (tl_load_le16(raw + 8) != TL_SEAL_VERSION)
+        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unsupported format version %u", tl_load_le16(raw + 8));
+    if (tl_load_le16(raw + 10) != TL_SEAL_HEADER_LEN)
+        return tl_errf(err, TL_EINVAL, "sealed header: header size %u, want %d", tl_load_le16(raw + 10), TL_SEAL_HEADER_LEN);
+    if (tl_load_le32(raw + 12) != 0)
+        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unknown flags 0x%x", tl_load_le32(raw + 12));
     memcpy(h->model_id, raw + 16, 32);
-    h->file_index = get32(raw + 48);
-    h->file_count = get32(raw + 52);
-    h->chunk_size = get32(raw + 56);
-    h->chunk_count = get64(raw + 64);
+    h->file_index = tl_load_le32(raw + 48);
+    h->file_count = tl_load_le32(raw + 52);
+    h->chunk_size = tl_load_le32(raw + 56);
+    h->chunk_count = tl_load_le64(raw + 64);
     if (h->file_count < 1 || h->file_count > TL_SEAL_MAX_FILES || h->file_index >= h->file_count)
         return tl_errf(err, TL_EINVAL, "sealed header: file %u of %u is out of range", h->file_index, h->file_count);
     if (h->chunk_size < TL_SEAL_CHUNK_MIN || h->chunk_size > TL_SEAL_CHUNK_MAX || (h->chunk_size & (h->chunk_size - 1)))
@@ -67,13 +59,13 @@ void tl_seal_header_encode(tl_seal_header *h)
     uint8_t *r = h->raw;
     memset(r, 0, TL_SEAL_HEADER_LEN);
     memcpy(r, TL_SEAL_MAGIC, 8);
-    put16(r + 8, TL_SEAL_VERSION);
-    put16(r + 10, TL_SEAL_HEADER_LEN);
+    tl_store_le16(r + 8, TL_SEAL_VERSION);
+    tl_store_le16(r + 10, TL_SEAL_HEADER_LEN);
     memcpy(r + 16, h->model_id, 32);
-    put32(r + 48, h->file_index);
-    put32(r + 52, h->file_count);
-    put32(r + 56, h->chunk_size);
-    put64(r + 64, h->chunk_count);
+    tl_store_le32(r + 48, h->file_index);
+    tl_store_le32(r + 52, h->file_count);
+    tl_store_le32(r + 56, h->chunk_size);
+    tl_store_le64(r + 64, h->chunk_count);
     size_t klen = strlen(h->key_id);
     r[72] = (uint8_t)klen;
     memcpy(r + 73, h->key_id, klen);
@@ -84,38 +76,38 @@ int tl_seal_file_key(const uint8_t dk[TL_KEY_LEN], const tl_seal_header *h, uint
     static const char label[] = "teelm-sealed-v1 file key";
     uint8_t info[sizeof label - 1 + 8];
     memcpy(info, label, sizeof label - 1);
-    put32be(info + sizeof label - 1, h->file_index);
-    put32be(info + sizeof label + 3, h->file_count);
+    tl_store_be32(info + sizeof label - 1, h->file_index);
+    tl_store_be32(info + sizeof label + 3, h->file_count);
     return tl_hkdf_sha256(dk, TL_KEY_LEN, h->model_id, 32, info, sizeof info, out, 32, err);
 }
 
 void tl_seal_iv(uint32_t domain, uint64_t index, uint8_t iv[12])
 {
-    put32be(iv, domain);
-    put64be(iv + 4, index);
+    tl_store_be32(iv, domain);
+    tl_store_be64(iv + 4, index);
 }
 
 void tl_seal_chunk_aad(const tl_seal_header *h, uint64_t index, uint8_t aad[TL_SEAL_AAD_LEN])
 {
     memcpy(aad, h->raw, TL_SEAL_HEADER_LEN);
-    put64(aad + TL_SEAL_HEADER_LEN, index);
+    tl_store_le64(aad + TL_SEAL_HEADER_LEN, index);
     aad[TL_SEAL_HEADER_LEN + 8] = index + 1 == h->chunk_count;
 }
 
 void tl_seal_desc_encode(const tl_seal_desc *d, uint8_t out[TL_SEAL_DESC_LEN])
 {
-    put64(out, d->meta_len);
-    put64(out + 8, d->blob_len);
-    put64(out + 16, d->data_offset);
-    put64(out + 24, d->data_len);
+    tl_store_le64(out, d->meta_len);
+    tl_store_le64(out + 8, d->blob_len);
+    tl_store_le64(out + 16, d->data_offset);
+    tl_store_le64(out + 24, d->data_len);
 }
 
 int tl_seal_desc_parse(const uint8_t in[TL_SEAL_DESC_LEN], const tl_seal_header *h, tl_seal_desc *d, tl_err *err)
 {
-    d->meta_len = get64(in);
-    d->blob_len = get64(in + 8);
-    d->data_offset = get64(in + 16);
-    d->data_len = get64(in + 24);
+    d->meta_len = tl_load_le64(in);
+    d->blob_len = tl_load_le64(in + 8);
+    d->data_offset = tl_load_le64(in + 16);
+    d->data_len = tl_load_le64(in + 24);
     uint64_t stream = h->chunk_count * h->chunk_size; /* <= 2^46 (header check) */
     if (d->meta_len > TL_SEAL_MAX_META || d->blob_len > TL_SEAL_MAX_BLOB)
         return tl_errf(err, TL_EINVAL, "sealed descriptor: metadata sizes out of range");

@@ -1,13 +1,13 @@
 #include "server/apikeys.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util/io.h"
+#include "util/sha.h"
 
 #define MAX_KEYS 1024
 #define MAX_KEY_LEN 512
@@ -49,7 +49,7 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
             else if (k->n >= MAX_KEYS)
                 bad = tl_errf(err, TL_EINVAL, "%s: more than %d keys", path, MAX_KEYS);
             else
-                SHA256((const unsigned char *)p, n, k->digest[k->n++]);
+                tl_sha256(p, n, k->digest[k->n++]);
         }
         p = e + 1;
     }
@@ -86,7 +86,7 @@ int tl_apikeys_check(const tl_apikeys *k, const char *auth)
     if (n == 0 || n > MAX_KEY_LEN)
         return 0;
     uint8_t d[32];
-    SHA256((const unsigned char *)key, n, d);
+    tl_sha256(key, n, d);
     int ok = 0;
     for (int i = 0; i < k->n; i++) /* no early exit */
         ok |= CRYPTO_memcmp(d, k->digest[i], 32) == 0;

@@ -5,6 +5,7 @@
 
 #include "tee/quote.h"
 #include "tee/verify_internal.h"
+#include "util/bytes.h"
 
 enum {
     SNP_LEN = 1184,
@@ -17,25 +18,25 @@ int tl_is_snp_report(const uint8_t *r, size_t len)
 {
     if (!r || len != SNP_LEN)
         return 0;
-    uint32_t v = tl_le32(r + SNP_VERSION);
-    return v >= 2 && v <= 5 && tl_le32(r + SNP_SIG_ALGO) == 1;
+    uint32_t v = tl_load_le32(r + SNP_VERSION);
+    return v >= 2 && v <= 5 && tl_load_le32(r + SNP_SIG_ALGO) == 1;
 }
 
 int tl_snp_parse(const uint8_t *r, size_t len, tl_identity *id, tl_err *err)
 {
     if (len != SNP_LEN)
         return tl_errf(err, TL_EINVAL, "SEV-SNP report is %zu bytes, expected %d", len, SNP_LEN);
-    uint32_t v = tl_le32(r + SNP_VERSION);
+    uint32_t v = tl_load_le32(r + SNP_VERSION);
     if (v < 2 || v > 5)
         return tl_errf(err, TL_EUNSUPPORTED, "SEV-SNP report version %u is not supported (2..5)", v);
-    if (tl_le32(r + SNP_SIG_ALGO) != 1)
+    if (tl_load_le32(r + SNP_SIG_ALGO) != 1)
         return tl_errf(err, TL_EUNSUPPORTED, "SEV-SNP report signature algorithm %u is not ECDSA P-384 (1)",
-                       tl_le32(r + SNP_SIG_ALGO));
+                       tl_load_le32(r + SNP_SIG_ALGO));
     memset(id, 0, sizeof *id);
     id->kind = TL_TEE_KIND_SEV_SNP;
     memcpy(id->report_data, r + SNP_REPORT_DATA, 64);
     memcpy(id->snp_measurement, r + SNP_MEASUREMENT, 48);
-    id->snp_policy = (uint64_t)tl_le32(r + SNP_POLICY) | (uint64_t)tl_le32(r + SNP_POLICY + 4) << 32;
+    id->snp_policy = tl_load_le64(r + SNP_POLICY);
     id->debug = (id->snp_policy >> SNP_POLICY_DEBUG) & 1;
     return 0;
 }
