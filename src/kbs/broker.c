@@ -19,6 +19,7 @@
 #include "tee/verify.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 #include "util/log.h"
 
 struct tl_kbs_broker {
@@ -53,17 +54,12 @@ static int save_generation(const tl_kbs_broker *b, tl_err *err)
 
 /* ---------------- request parsing ---------------- */
 
-static int check_fields(json_t *o, const char *const *allowed, tl_err *err)
+/* Unknown fields are refused; each handler checks the values of the fields it knows. */
+static int check_fields(json_t *o, const tl_json_field *fields, tl_err *err)
 {
     const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, k) == 0;
-        if (!ok)
-            return tl_errf(err, TL_EINVAL, "unknown field '%.64s'", k);
-    }
+    if (tl_json_fields(o, fields, NULL, &k) == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "unknown field '%.64s'", k);
     return 0;
 }
 
@@ -142,7 +138,7 @@ static void on_challenge(tl_kbs_broker *b, tl_net_req *r)
     tl_net_req_body(r, &n);
     tl_err e = {0};
     if (n) {
-        static const char *const none[] = {NULL};
+        static const tl_json_field none[] = {{NULL}};
         json_t *j = parse_body(r, &e);
         if (j && check_fields(j, none, &e))
             json_decref(j), j = NULL;
@@ -193,7 +189,7 @@ static int refuse_nonce(tl_net_req *r, int rc, const char *key_id, const char *m
 
 static void on_key(tl_kbs_broker *b, tl_net_req *r)
 {
-    static const char *const fields[] = {"key_id", "nonce", "public_key", "evidence", NULL};
+    static const tl_json_field fields[] = {{"key_id"}, {"nonce"}, {"public_key"}, {"evidence"}, {NULL}};
     tl_err e = {0};
     uint8_t *nonce = NULL, *pub = NULL, *ev = NULL;
     size_t nl, pl, evl;
@@ -340,7 +336,7 @@ out:
 
 static void on_admin_add(tl_kbs_broker *b, tl_net_req *r)
 {
-    static const char *const fields[] = {"key_id", "key", "policy", NULL};
+    static const tl_json_field fields[] = {{"key_id"}, {"key"}, {"policy"}, {NULL}};
     const char *auth = tl_net_req_header(r, "Authorization");
     if (!auth || strlen(auth) != 7 + 64 || strncmp(auth, "Bearer ", 7) != 0 ||
         CRYPTO_memcmp(auth + 7, b->admin_token, 64) != 0) {

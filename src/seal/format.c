@@ -8,6 +8,7 @@
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/bytes.h"
+#include "util/json_fields.h"
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -174,24 +175,16 @@ void tl_seal_manifest_free(tl_seal_manifest *m)
 
 static int get_u64(json_t *o, const char *key, uint64_t *out, const char *where, tl_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (tl_json_u64(json_object_get(o, key), out))
         return tl_errf(err, TL_EINVAL, "manifest: %s field '%s' must be a non-negative integer", where, key);
-    *out = (uint64_t)json_integer_value(v);
     return 0;
 }
 
-static int check_keys(json_t *o, const char *const *allowed, const char *where, tl_err *err)
+static int check_keys(json_t *o, const tl_json_field *fields, const char *where, tl_err *err)
 {
     const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, key) == 0;
-        if (!ok)
-            return tl_errf(err, TL_EINVAL, "manifest: unknown field '%.64s' in %s", key, where);
-    }
+    if (tl_json_fields(o, fields, NULL, &key) == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "manifest: unknown field '%.64s' in %s", key, where);
     return 0;
 }
 
@@ -206,7 +199,7 @@ static int parse_tensors(json_t *jt, const tl_config *cfg, tl_err *err)
     tl_params_list(cfg, list);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        static const char *const keys[] = {"name", "shape", "offset", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"shape"}, {"offset"}, {NULL}};
         json_t *t = json_array_get(jt, (size_t)i), *shape = json_object_get(t, "shape");
         const char *name = json_string_value(json_object_get(t, "name"));
         uint64_t off;
@@ -238,7 +231,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return tl_errf(err, TL_EINVAL, "manifest: bad JSON at line %d column %d: %s", je.line, je.column, je.text);
-    static const char *const top[] = {"format", "version", "config", "files", "tensors", "tokenizer", NULL};
+    static const tl_json_field top[] = {{"format"}, {"version"}, {"config"}, {"files"}, {"tensors"}, {"tokenizer"}, {NULL}};
     int rc = 0;
     json_t *cfg = json_object_get(root, "config"), *files = json_object_get(root, "files");
     json_t *tok = json_object_get(root, "tokenizer");
@@ -278,7 +271,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
     }
     uint64_t arena = tl_params_arena_floats(&m->cfg) * sizeof(float), at = 0;
     for (uint32_t i = 0; i < file_count && !rc; i++) {
-        static const char *const keys[] = {"name", "begin", "end", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"begin"}, {"end"}, {NULL}};
         json_t *f = json_array_get(files, i);
         const char *name = json_string_value(json_object_get(f, "name"));
         tl_seal_file_entry *e = &m->files[i];
@@ -297,7 +290,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
         rc = tl_errf(err, TL_EINVAL, "manifest: files cover %llu of the arena's %llu bytes", (unsigned long long)at,
                      (unsigned long long)arena);
     if (!rc && tok) {
-        static const char *const keys[] = {"name", "bytes", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"bytes"}, {NULL}};
         const char *name = json_string_value(json_object_get(tok, "name"));
         if (!json_is_object(tok) || !name || !name[0] || strlen(name) >= sizeof m->tokenizer_name || strchr(name, '/'))
             rc = tl_errf(err, TL_EINVAL, "manifest: 'tokenizer' needs a plain file name");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/json_fields.h"
 #include "util/secmem.h"
 
 /* A field name or model id from the request, made safe for a message: printable ASCII, bounded. */
@@ -43,10 +44,28 @@ static json_t *parse_object(const char *body, size_t len, tl_api_error *e)
     return o;
 }
 
+/* The body as an object of the given fields (values in vals, one per field); NULL with e set for
+ * bad JSON or a field the request does not take. */
+static json_t *parse_fields(const char *body, size_t len, const tl_json_field *fields, json_t **vals, tl_api_error *e)
+{
+    json_t *o = parse_object(body, len, e);
+    const char *k;
+    char b[64];
+    if (o && tl_json_fields(o, fields, vals, &k) == TL_JF_UNKNOWN) {
+        tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", b);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Present with a value other than null. */
+static int given(const json_t *v) { return v && !json_is_null(v); }
+
 static int check_model(json_t *v, const tl_req_limits *lim, tl_api_error *e)
 {
     char b[80];
-    if (json_is_null(v))
+    if (!given(v))
         return 0;
     if (!json_is_string(v))
         return tl_api_bad_field(e, "model", "model must be a string");
@@ -167,7 +186,7 @@ static int neutral_only(const char *k, json_t *v, tl_api_error *e)
     else if (!strcmp(k, "user"))
         ok = json_is_null(v) || json_is_string(v);
     else
-        return 1; /* not one of these */
+        ok = 0; /* not reached: the callers pass only the fields above */
     if (!ok)
         return tl_api_bad_field(e, k, "%s is not supported by this server except at its default value", k);
     return 0;
@@ -180,50 +199,42 @@ int tl_completion_parse(const char *body, size_t len, const tl_req_limits *lim, 
     r->max_tokens = lim->default_max_tokens < lim->max_tokens ? lim->default_max_tokens : lim->max_tokens;
     r->temperature = 1.0;
     r->top_p = 1.0;
-    json_t *o = parse_object(body, len, e);
+    enum { MODEL, PROMPT, MAX_TOKENS, TEMPERATURE, TOP_P, TOP_K, SEED, STOP, STREAM, STREAM_OPTIONS, NEUTRAL, NF = NEUTRAL + 9 };
+    static const tl_json_field fields[] = {
+        {"model"}, {"prompt"}, {"max_tokens"}, {"temperature"}, {"top_p"}, {"top_k"}, {"seed"}, {"stop"}, {"stream"},
+        {"stream_options"},
+        /* OpenAI's, taken only at their neutral value (neutral_only) */
+        {"n"}, {"best_of"}, {"echo"}, {"logprobs"}, {"suffix"}, {"presence_penalty"}, {"frequency_penalty"},
+        {"logit_bias"}, {"user"}, {NULL}};
+    json_t *v[NF];
+    json_t *o = parse_fields(body, len, fields, v, e);
     if (!o)
         return -1;
-    int rc = 0;
-    const char *k;
-    json_t *v;
-    char b[64];
     long long x = 0;
-    json_t *stream_options = NULL;
-    json_object_foreach(o, k, v) {
-        if (!strcmp(k, "model"))
-            rc = check_model(v, lim, e);
-        else if (!strcmp(k, "prompt"))
-            rc = get_prompt(v, r, e);
-        else if (!strcmp(k, "max_tokens")) {
-            if (!json_is_null(v) && !(rc = get_int(v, k, 1, lim->max_tokens, &x, e)))
-                r->max_tokens = (int)x;
-        } else if (!strcmp(k, "temperature")) {
-            if (!json_is_null(v))
-                rc = get_num(v, k, 0, 2, 0, &r->temperature, e);
-        } else if (!strcmp(k, "top_p")) {
-            if (!json_is_null(v))
-                rc = get_num(v, k, 0, 1, 1, &r->top_p, e);
-        } else if (!strcmp(k, "top_k")) {
-            if (!json_is_null(v) && !(rc = get_int(v, k, 0, 1000000, &x, e)))
-                r->top_k = (int)x;
-        } else if (!strcmp(k, "seed")) {
-            if (!json_is_null(v) && !(rc = get_int(v, k, INT64_MIN, INT64_MAX, &x, e))) {
-                r->seed = (uint64_t)x;
-                r->has_seed = 1;
-            }
-        } else if (!strcmp(k, "stop"))
-            rc = get_stop(v, r, e);
-        else if (!strcmp(k, "stream"))
-            rc = get_bool(v, k, &r->stream, e);
-        else if (!strcmp(k, "stream_options"))
-            stream_options = v;
-        else if ((rc = neutral_only(k, v, e)) == 1)
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
-        if (rc)
-            break;
-    }
-    if (!rc && !r->prompt)
+    json_t *stream_options = v[STREAM_OPTIONS];
+    int rc = check_model(v[MODEL], lim, e);
+    if (!rc && !v[PROMPT])
         rc = tl_api_bad_field(e, "prompt", "prompt is required");
+    rc = rc ? rc : get_prompt(v[PROMPT], r, e);
+    if (!rc && given(v[MAX_TOKENS]) && !(rc = get_int(v[MAX_TOKENS], "max_tokens", 1, lim->max_tokens, &x, e)))
+        r->max_tokens = (int)x;
+    if (!rc && given(v[TEMPERATURE]))
+        rc = get_num(v[TEMPERATURE], "temperature", 0, 2, 0, &r->temperature, e);
+    if (!rc && given(v[TOP_P]))
+        rc = get_num(v[TOP_P], "top_p", 0, 1, 1, &r->top_p, e);
+    if (!rc && given(v[TOP_K]) && !(rc = get_int(v[TOP_K], "top_k", 0, 1000000, &x, e)))
+        r->top_k = (int)x;
+    if (!rc && given(v[SEED]) && !(rc = get_int(v[SEED], "seed", INT64_MIN, INT64_MAX, &x, e))) {
+        r->seed = (uint64_t)x;
+        r->has_seed = 1;
+    }
+    if (!rc && v[STOP])
+        rc = get_stop(v[STOP], r, e);
+    if (!rc && v[STREAM])
+        rc = get_bool(v[STREAM], "stream", &r->stream, e);
+    for (int i = NEUTRAL; !rc && i < NF; i++)
+        if (v[i])
+            rc = neutral_only(fields[i].name, v[i], e);
     if (!rc && stream_options && !json_is_null(stream_options)) {
         json_t *iu = json_is_object(stream_options) ? json_object_get(stream_options, "include_usage") : NULL;
         if (!r->stream)
@@ -250,28 +261,18 @@ int tl_tokenize_parse(const char *body, size_t len, const tl_req_limits *lim, ch
 {
     *text = NULL;
     *text_len = 0;
-    json_t *o = parse_object(body, len, e);
+    static const tl_json_field fields[] = {{"model"}, {"prompt"}, {NULL}};
+    json_t *v[2];
+    json_t *o = parse_fields(body, len, fields, v, e);
     if (!o)
         return -1;
-    int rc = 0;
-    const char *k;
-    json_t *v;
-    char b[64];
-    json_object_foreach(o, k, v) {
-        if (!strcmp(k, "model"))
-            rc = check_model(v, lim, e);
-        else if (!strcmp(k, "prompt")) {
-            if (!json_is_string(v))
-                rc = tl_api_bad_field(e, "prompt", "prompt must be a string");
-            else if (!(*text = dup_sec(json_string_value(v), *text_len = json_string_length(v))))
-                rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
-        } else
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
-        if (rc)
-            break;
-    }
-    if (!rc && !*text)
+    int rc = check_model(v[0], lim, e);
+    if (!rc && !v[1])
         rc = tl_api_bad_field(e, "prompt", "prompt is required");
+    else if (!rc && !json_is_string(v[1]))
+        rc = tl_api_bad_field(e, "prompt", "prompt must be a string");
+    else if (!rc && !(*text = dup_sec(json_string_value(v[1]), *text_len = json_string_length(v[1]))))
+        rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     json_decref(o);
     if (rc) {
         tl_sec_free(*text);
@@ -285,39 +286,30 @@ int tl_detokenize_parse(const char *body, size_t len, const tl_req_limits *lim, 
 {
     *ids = NULL;
     *n = 0;
-    json_t *o = parse_object(body, len, e);
+    static const tl_json_field fields[] = {{"model"}, {"tokens"}, {NULL}};
+    json_t *fv[2];
+    json_t *o = parse_fields(body, len, fields, fv, e);
     if (!o)
         return -1;
-    int rc = 0, have = 0;
-    const char *k;
-    json_t *v;
-    char b[64];
-    json_object_foreach(o, k, v) {
-        if (!strcmp(k, "model"))
-            rc = check_model(v, lim, e);
-        else if (!strcmp(k, "tokens")) {
-            have = 1;
-            size_t cnt = json_is_array(v) ? json_array_size(v) : 0;
-            if (!json_is_array(v))
-                rc = tl_api_bad_field(e, "tokens", "tokens must be an array of token ids");
-            else if (cnt > max_ids)
-                rc = tl_api_bad_field(e, "tokens", "at most %zu tokens (got %zu)", max_ids, cnt);
-            else if (!(*ids = tl_sec_malloc((cnt ? cnt : 1) * sizeof **ids)))
-                rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
-            for (size_t i = 0; !rc && i < cnt; i++) {
-                json_t *t = json_array_get(v, i);
-                if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= (json_int_t)vocab)
-                    rc = tl_api_bad_field(e, "tokens", "tokens[%zu] must be an integer token id in [0, %u)", i, vocab);
-                else
-                    (*ids)[(*n)++] = (uint32_t)json_integer_value(t);
-            }
-        } else
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
-        if (rc)
-            break;
-    }
-    if (!rc && !have)
+    int rc = check_model(fv[0], lim, e);
+    json_t *v = fv[1];
+    size_t cnt = json_is_array(v) ? json_array_size(v) : 0;
+    if (!rc && !v)
         rc = tl_api_bad_field(e, "tokens", "tokens is required");
+    else if (!rc && !json_is_array(v))
+        rc = tl_api_bad_field(e, "tokens", "tokens must be an array of token ids");
+    else if (!rc && cnt > max_ids)
+        rc = tl_api_bad_field(e, "tokens", "at most %zu tokens (got %zu)", max_ids, cnt);
+    else if (!rc && !(*ids = tl_sec_malloc((cnt ? cnt : 1) * sizeof **ids)))
+        rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    for (size_t i = 0; !rc && i < cnt; i++) {
+        json_t *t = json_array_get(v, i);
+        long long id;
+        if (tl_json_int(t, 0, (long long)vocab - 1, &id))
+            rc = tl_api_bad_field(e, "tokens", "tokens[%zu] must be an integer token id in [0, %u)", i, vocab);
+        else
+            (*ids)[(*n)++] = (uint32_t)id;
+    }
     json_decref(o);
     if (rc) {
         tl_sec_free(*ids);

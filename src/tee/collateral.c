@@ -10,6 +10,7 @@
 #include "tee/pccs.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 
 #define MAX_COLLATERAL (4 << 20)
 
@@ -64,32 +65,32 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
         json_decref(o);
         return NULL;
     }
-    static const char *const keys[] = {"pck_crl_issuer_chain", "root_ca_crl", "pck_crl", "tcb_info_issuer_chain",
-                                       "tcb_info", "tcb_info_signature", "qe_identity_issuer_chain",
-                                       "qe_identity", "qe_identity_signature"};
-    const char *vals[9];
+    static const tl_json_field keys[] = {
+        {"pck_crl_issuer_chain", TL_JF_STRING, 1}, {"root_ca_crl", TL_JF_STRING, 1}, {"pck_crl", TL_JF_STRING, 1},
+        {"tcb_info_issuer_chain", TL_JF_STRING, 1}, {"tcb_info", TL_JF_STRING, 1}, {"tcb_info_signature", TL_JF_STRING, 1},
+        {"qe_identity_issuer_chain", TL_JF_STRING, 1}, {"qe_identity", TL_JF_STRING, 1},
+        {"qe_identity_signature", TL_JF_STRING, 1},
+        {"pck_certificate_chain"}, /* some tools add it; the quote carries its own */
+        {NULL}};
+    json_t *jv[10];
+    const char *vals[9], *k;
     size_t lens[9];
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        int known = !strcmp(k, "pck_certificate_chain"); /* some tools add it; the quote carries its own */
-        for (int i = 0; i < 9; i++)
-            known |= !strcmp(k, keys[i]);
-        if (!known) {
-            tl_errf(err, TL_EINVAL, "%s: unknown collateral field \"%.60s\"", path, k);
-            json_decref(o);
-            return NULL;
+    tl_jf_status st = tl_json_fields(o, keys, jv, &k);
+    for (int i = 0; !st && i < 9; i++) {
+        if (json_string_length(jv[i]) == 0) {
+            st = TL_JF_MISSING;
+            k = keys[i].name;
         }
+        vals[i] = json_string_value(jv[i]);
+        lens[i] = json_string_length(jv[i]);
     }
-    for (int i = 0; i < 9; i++) {
-        v = json_object_get(o, keys[i]);
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is missing or not a non-empty string", path, keys[i]);
-            json_decref(o);
-            return NULL;
-        }
-        vals[i] = json_string_value(v);
-        lens[i] = json_string_length(v);
+    if (st) {
+        if (st == TL_JF_UNKNOWN)
+            tl_errf(err, TL_EINVAL, "%s: unknown collateral field \"%.60s\"", path, k);
+        else
+            tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is missing or not a non-empty string", path, k);
+        json_decref(o);
+        return NULL;
     }
     tl_collateral *c = calloc(1, sizeof *c);
     if (!c) {
@@ -116,7 +117,7 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
     json_decref(o);
     if (bad >= 0 || !c->pck_crl_issuer_chain || !c->tcb_info_issuer_chain || !c->tcb_info ||
         !c->qe_identity_issuer_chain || !c->qe_identity) {
-        tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is malformed%s", path, bad >= 0 ? keys[bad] : "(memory)",
+        tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is malformed%s", path, bad >= 0 ? keys[bad].name : "(memory)",
                 bad == 5 || bad == 8 ? " (want 128 hex digits: r||s)" : "");
         tl_collateral_free(c);
         return NULL;
