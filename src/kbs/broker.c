@@ -566,7 +566,8 @@ tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
     }
     tl_net_server_opts so = {.listen = o->listen, .cert_file = b->cert_path, .key_file = b->key_path,
                              .max_body = 256u << 10, .name = "kbs", .timeout_s = 20,
-                             .no_signals = o->no_signals};
+                             .max_conns = o->max_conns, .max_conns_per_peer = o->max_conns_per_peer,
+                             .handshake_timeout_s = o->handshake_timeout_s, .no_signals = o->no_signals};
     if (!(b->srv = tl_net_server_new(&so, handle, b, err)))
         goto fail;
     return b;

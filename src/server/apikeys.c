@@ -21,7 +21,7 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
 {
     uint8_t *data;
     size_t len;
-    if (tl_read_file(path, (size_t)MAX_KEYS * (MAX_KEY_LEN + 2), &data, &len, err))
+    if (tl_read_secret_file(path, (size_t)MAX_KEYS * (MAX_KEY_LEN + 2), &data, &len, err))
         return NULL;
     tl_apikeys *k = calloc(1, sizeof *k + MAX_KEYS * 32);
     if (!k) {
