@@ -21,6 +21,7 @@
 #include "util/io.h"
 #include "util/json_fields.h"
 #include "util/log.h"
+#include "util/secmem.h"
 
 struct tl_kbs_broker {
     tl_net_server *srv;
@@ -379,10 +380,7 @@ static void on_admin_add(tl_kbs_broker *b, tl_net_req *r)
             tl_net_reply_json(r, 201, body);
         }
     }
-    if (k) {
-        OPENSSL_cleanse(k, kl);
-        free(k);
-    }
+    tl_sec_free(k);
     tl_data_key_clear(&key);
     free(policy);
     /* jansson holds its own copy of the key's base64 text: wipe it before it is freed */

@@ -501,6 +501,20 @@ static void free_list(tl_kbs_record *list, int n)
     free(list);
 }
 
+/* The end of a listing: on success the records, sorted by key id, go to the caller; else they are freed. */
+static int hand_out(int rc, tl_kbs_record *list, int cnt, tl_kbs_record **out, int *n)
+{
+    if (rc) {
+        free_list(list, cnt);
+        return rc;
+    }
+    if (cnt)
+        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
+    *out = list;
+    *n = cnt;
+    return 0;
+}
+
 /* Record files under keys/ (ids only), for calls that walk the directory. */
 static int each_file(const char *dir, int (*fn)(const char *id, void *arg, tl_err *err), void *arg, tl_err *err)
 {
@@ -578,15 +592,7 @@ int tl_kbs_store_list(const char *dir, tl_kbs_record **out, int *n, uint64_t *ge
     if (generation)
         *generation = s.m.gen;
     close_store(&s);
-    if (rc) {
-        free_list(list, cnt);
-        return rc;
-    }
-    if (cnt)
-        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
-    *out = list;
-    *n = cnt;
-    return 0;
+    return hand_out(rc, list, cnt, out, n);
 }
 
 /* Upgrade: every previous-version record must be sound before the manifest vouches for it. */
@@ -654,15 +660,7 @@ int tl_kbs_store_upgrade(const char *dir, int dry_run, tl_kbs_record **out, int 
         rc = tl_kbs_manifest_save(dir, s.mk, &fresh, err);
     close_store(&s);
     tl_kbs_manifest_free(&fresh);
-    if (rc) {
-        free_list(list, cnt);
-        return rc;
-    }
-    if (cnt)
-        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
-    *out = list;
-    *n = cnt;
-    return 0;
+    return hand_out(rc, list, cnt, out, n);
 }
 
 int tl_kbs_store_admin_token(const char *dir, int create, char out[65], tl_err *err)

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "util/io.h"
+#include "util/secmem.h"
 #include "util/sha.h"
 
 #define MAX_KEYS 1024
@@ -25,8 +26,7 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
         return NULL;
     tl_apikeys *k = calloc(1, sizeof *k + MAX_KEYS * 32);
     if (!k) {
-        OPENSSL_cleanse(data, len);
-        free(data);
+        tl_sec_free(data);
         tl_errf(err, TL_ENOMEM, "out of memory");
         return NULL;
     }
@@ -53,8 +53,7 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
         }
         p = e + 1;
     }
-    OPENSSL_cleanse(data, len);
-    free(data);
+    tl_sec_free(data);
     if (!bad && k->n == 0)
         bad = tl_errf(err, TL_EINVAL, "%s: no API keys in the file", path);
     if (bad) {
@@ -68,8 +67,7 @@ void tl_apikeys_free(tl_apikeys *k)
 {
     if (!k)
         return;
-    OPENSSL_cleanse(k, sizeof *k + MAX_KEYS * 32);
-    free(k);
+    tl_sec_free(k);
 }
 
 int tl_apikeys_count(const tl_apikeys *k)

@@ -127,8 +127,7 @@ static void comp_unref(comp *c)
         return;
     tl_sec_free(c->acc);
     pthread_mutex_destroy(&c->gate);
-    OPENSSL_cleanse(c, sizeof *c);
-    free(c);
+    tl_sec_free(c);
 }
 
 static int comp_cancelled(void *user)
@@ -333,10 +332,7 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0)
     tl_completion_req_free(&q);
     return;
 fail:
-    if (ids) {
-        OPENSSL_cleanse(ids, n * sizeof *ids);
-        free(ids);
-    }
+    tl_sec_free(ids);
     tl_completion_req_free(&q);
     reply_error(s, r, TL_EP_COMPLETIONS, &e, t0);
 }
@@ -365,10 +361,7 @@ static void handle_tokenize(tl_server *s, tl_net_req *r, double t0)
         return;
     }
     char *j = tl_resp_tokens(ids, n, s->ck->cfg.context_length);
-    if (ids) {
-        OPENSSL_cleanse(ids, n * sizeof *ids);
-        free(ids);
-    }
+    tl_sec_free(ids);
     if (!j) {
         tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
@@ -395,10 +388,7 @@ static void handle_detokenize(tl_server *s, tl_net_req *r, double t0)
     int rc = tl_tokenizer_decode(s->tok, ids, n, &raw, &rlen, &err);
     tl_sec_free(ids);
     long tlen = rc ? -1 : tl_utf8_sanitize(raw, rlen, &text);
-    if (raw) {
-        OPENSSL_cleanse(raw, rlen);
-        free(raw);
-    }
+    tl_sec_free(raw);
     char *j = tlen >= 0 ? tl_resp_detokenized(text, (size_t)tlen) : NULL;
     tl_sec_free(text);
     if (!j) {

@@ -158,11 +158,7 @@ tl_tee *tl_tee_sim_open_opts(const tl_tee_opts *o, tl_err *err)
         tl_errf(err, TL_ENOMEM, "tee sim: out of memory");
         return NULL;
     }
-    s->base.name = "sim";
-    s->base.simulated = 1;
-    s->base.evidence = sim_evidence;
-    s->base.close = sim_close;
-    s->base.impl = s;
+    s->base = (tl_tee){.name = "sim", .simulated = 1, .evidence = sim_evidence, .close = sim_close, .impl = s};
     uint8_t mrenclave[32], mrsigner[32];
     const char *dbg = getenv("TEELM_SIM_DEBUG");
     int debug = o->debug || (dbg && strcmp(dbg, "1") == 0);
