@@ -6,8 +6,7 @@ bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
 # shellcheck source=tests/util/check.sh
 . "${TEELM_SRC:?}/tests/util/check.sh"
-D=$(fixture dcap)
-[ -f "$D/SOURCES.txt" ] || skip "$D is absent (tests/fixtures/dcap is part of the repository)"
+dcap_fixtures
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 srv=""

@@ -9,8 +9,7 @@ bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
 # shellcheck source=tests/util/check.sh
 . "${TEELM_SRC:?}/tests/util/check.sh"
-D=$(fixture dcap)
-[ -f "$D/SOURCES.txt" ] || skip "$D is absent (tests/fixtures/dcap is part of the repository)"
+dcap_fixtures
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -17,6 +17,18 @@ import nethelp as H
 RATIO = 20  # loaded latency over baseline; on the old code the request failed outright
 
 
+def hello_deadline(port, limit):
+    """Two sockets from 127.0.0.3 that never send a ClientHello: (how many the server closed
+    within limit seconds, how long that took)."""
+    s3 = [H.idle_socket(port, "127.0.0.3") for _ in range(2)]
+    t0 = time.monotonic()
+    shut = 0
+    while time.monotonic() - t0 < limit and shut < 2:
+        time.sleep(0.05)
+        shut = sum(H.closed_by_server(s) for s in s3 if s)
+    return s3, shut, time.monotonic() - t0
+
+
 def serve_checks():
     tmp = H.tmpdir()
     # 8 slots (4 per address by default); the request deadline is the default 20 s, given here
@@ -89,13 +101,7 @@ def serve_checks():
     H.check(loop_t < RATIO * base, "serve: ... in %.1f ms (< %dx baseline)" % (loop_t * 1e3, RATIO))
 
     # 4. a socket that never sends its ClientHello is closed well before the request deadline
-    s3 = [H.idle_socket(port, "127.0.0.3") for _ in range(2)]
-    t0 = time.monotonic()
-    shut = 0
-    while time.monotonic() - t0 < 15 and shut < 2:
-        time.sleep(0.1)
-        shut = sum(H.closed_by_server(s) for s in s3 if s)
-    waited = time.monotonic() - t0
+    s3, shut, waited = hello_deadline(port, 15)
     H.check(shut == 2 and waited < 20 / 2, "serve: idle sockets closed after %.1f s (< half the 20 s request "
             "deadline): %d/2" % (waited, shut))
     for s in idle + s3:
@@ -135,13 +141,7 @@ def kbs_flag_checks():
             "closed at once (keeps <= 2)" % (closed, len(idle)))
     res = [H.timed_request(port, "GET", "/v1/challenge") for _ in range(3)]
     H.check(all(r[0] == 405 for r in res), "kbs: 127.0.0.1 still answered (%s)" % [r[0] for r in res])
-    s3 = [H.idle_socket(port, "127.0.0.3") for _ in range(2)]
-    t0 = time.monotonic()
-    shut = 0
-    while time.monotonic() - t0 < 4.5 and shut < 2:
-        time.sleep(0.05)
-        shut = sum(H.closed_by_server(s) for s in s3 if s)
-    waited = time.monotonic() - t0
+    s3, shut, waited = hello_deadline(port, 4.5)
     H.check(shut == 2, "kbs --handshake-timeout 1: sockets without a ClientHello closed after %.1f s (the "
             "default 5 s not reached): %d/2" % (waited, shut))
     for s in idle + s3:

@@ -7,6 +7,7 @@
 #   has FILE PATTERN WHAT      checks that $tmp/FILE contains PATTERN (grep)
 #   model_inputs               sets helper (tl_make_model, to make a random seed-size model) and tik
 #                              (the cl100k ranks), skipping when either is missing
+#   dcap_fixtures              sets D to the DCAP quote fixtures (tests/fixtures/dcap), skipping when absent
 #   finish                     prints "N passed, M failed" and exits 0 only when something was
 #                              checked and nothing failed (a script that checked nothing has not passed)
 # shellcheck source=tests/util/skip.sh
@@ -34,6 +35,11 @@ model_inputs() {
   tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
   [ -f "$tik" ] || skip_shared "$tik is absent"
   [ -x "$helper" ] || skip "$helper is not built"
+}
+
+dcap_fixtures() {
+  D=$(fixture dcap)
+  [ -f "$D/SOURCES.txt" ] || skip "$D is absent (tests/fixtures/dcap is part of the repository)"
 }
 
 finish() {
