@@ -82,16 +82,12 @@ static json_t *parse_body(tl_net_req *r, tl_err *err)
     size_t n;
     const uint8_t *b = tl_net_req_body(r, &n);
     json_error_t je;
-    json_t *j = json_loadb((const char *)b, n, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        tl_errf(err, TL_EINVAL, "body is not JSON: %s at line %d column %d", je.text, je.line, je.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
+    int not_object;
+    json_t *j = tl_json_load_object((const char *)b, n, &je, &not_object);
+    if (!j && not_object)
         tl_errf(err, TL_EINVAL, "body must be a JSON object");
-        return NULL;
-    }
+    else if (!j)
+        tl_errf(err, TL_EINVAL, "body is not JSON: %s at line %d column %d", je.text, je.line, je.column);
     return j;
 }
 

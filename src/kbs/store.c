@@ -21,6 +21,7 @@
 #include "util/codec.h"
 #include "util/harden.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 #include "util/sha.h"
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)
@@ -165,13 +166,10 @@ static int read_record(const char *path, const char *key_id, json_t **out, uint8
         return rc;
     tl_sha256(data, len, sha);
     json_error_t je;
-    *out = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
+    *out = tl_json_load_object((const char *)data, len, &je, NULL);
     free(data);
-    if (!*out || !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
+    if (!*out)
         return tl_errf(err, TL_ECRYPTO, "%s: corrupt key record (%s)", path, je.text);
-    }
     const char *id = json_string_value(json_object_get(*out, "key_id"));
     if (!id || strcmp(id, key_id) != 0) {
         json_decref(*out);

@@ -26,20 +26,17 @@ static const char *safe(const char *s, char *buf, size_t n)
 static json_t *parse_object(const char *body, size_t len, tl_api_error *e)
 {
     json_error_t je;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) {
+    int not_object;
+    json_t *o = tl_json_load_object(body, len, &je, &not_object);
+    if (!o && not_object) {
+        tl_api_errorf(e, 400, "invalid_request_error", NULL, "invalid_json", "request body must be a JSON object");
+    } else if (!o) {
         /* jansson appends "near '<text>'": that text is request content, keep it out */
         char *near = strstr(je.text, " near ");
         if (near)
             *near = 0;
         tl_api_errorf(e, 400, "invalid_request_error", NULL, "invalid_json",
                       "request body is not valid JSON (line %d, column %d): %s", je.line, je.column, je.text);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        tl_api_errorf(e, 400, "invalid_request_error", NULL, "invalid_json", "request body must be a JSON object");
-        return NULL;
     }
     return o;
 }

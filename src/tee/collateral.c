@@ -58,11 +58,9 @@ static char *dupn(const char *s, size_t n)
 static tl_collateral *load_json(const char *path, const char *text, size_t n, tl_err *err)
 {
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-    if (!o || !json_is_object(o)) {
-        tl_errf(err, TL_EINVAL, "%s: invalid collateral JSON at line %d column %d: %s", path, je.line, je.column,
-                o ? "not an object" : je.text);
-        json_decref(o);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
+    if (!o) {
+        tl_errf(err, TL_EINVAL, "%s: invalid collateral JSON at line %d column %d: %s", path, je.line, je.column, je.text);
         return NULL;
     }
     static const tl_json_field keys[] = {

@@ -1,5 +1,6 @@
 #include "util/json_fields.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int has_type(const json_t *v, tl_jf_type t)
@@ -55,6 +56,22 @@ tl_jf_status tl_json_fields(json_t *o, const tl_json_field *fields, json_t **val
         }
     }
     return TL_JF_OK;
+}
+
+json_t *tl_json_load_object(const char *text, size_t len, json_error_t *je, int *not_object)
+{
+    if (not_object)
+        *not_object = 0;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, je);
+    if (o && !json_is_object(o)) {
+        json_decref(o);
+        o = NULL;
+        snprintf(je->text, sizeof je->text, "not a JSON object");
+        je->line = je->column = 1;
+        if (not_object)
+            *not_object = 1;
+    }
+    return o;
 }
 
 int tl_json_int(const json_t *v, long long lo, long long hi, long long *out)

@@ -41,6 +41,12 @@ typedef enum {
  * has one slot per listed field and receives each field's value (borrowed from o) or NULL. */
 tl_jf_status tl_json_fields(json_t *o, const tl_json_field *fields, json_t **vals, const char **key);
 
+/* Parses len bytes of text as one JSON value with duplicate keys refused (a second value for a key
+ * could otherwise override the one a reviewer saw) and returns it when it is an object. NULL
+ * otherwise: *je says where the text is not JSON, or, for JSON that is not an object, has the text
+ * "not a JSON object" and *not_object (if not_object) is set to 1. */
+json_t *tl_json_load_object(const char *text, size_t len, json_error_t *je, int *not_object);
+
 /* 0 when v is an integer in [lo, hi] (then *out is it), -1 otherwise (v NULL included). */
 int tl_json_int(const json_t *v, long long lo, long long hi, long long *out);
 /* 0 when v is a non-negative integer (then *out is it), -1 otherwise. */

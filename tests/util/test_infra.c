@@ -161,6 +161,17 @@ static void json_fields(void)
     CHECK(tl_json_fields(o, none, NULL, &k) == TL_JF_UNKNOWN && !strcmp(k, "a"));
     json_decref(o);
 
+    /* loading: an object, duplicates refused, and JSON that is not an object told apart */
+    json_error_t je;
+    int no = -1;
+    o = tl_json_load_object("{\"a\": 1}", 8, &je, &no);
+    CHECK(json_is_object(o) && no == 0);
+    json_decref(o);
+    CHECK(tl_json_load_object("{\"a\": 1, \"a\": 2}", 16, &je, &no) == NULL && no == 0 && strstr(je.text, "duplicate"));
+    CHECK(tl_json_load_object("[1, 2]", 6, &je, &no) == NULL && no == 1 && !strcmp(je.text, "not a JSON object"));
+    CHECK(tl_json_load_object("{\"a\": 1} x", 10, &je, NULL) == NULL && je.line == 1);
+    CHECK(tl_json_load_object("{\"a\"", 4, &je, &no) == NULL && no == 0);
+
     o = obj("{\"i\": -5, \"u\": 9007199254740993, \"r\": 1.0, \"s\": \"1\"}");
     long long x = 0;
     uint64_t u = 0;
