@@ -11,6 +11,7 @@
 #include "util/codec.h"
 #include "util/io.h"
 #include "util/json_fields.h"
+#include "util/secmem.h"
 
 #define MAX_COLLATERAL (4 << 20)
 
@@ -42,16 +43,6 @@ int tl_crl_bytes(const uint8_t *in, size_t n, uint8_t **out, size_t *outn)
     memcpy(*out, in, n);
     *outn = n;
     return 0;
-}
-
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
 }
 
 /* JSON file layout */
@@ -96,12 +87,12 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
         tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
         return NULL;
     }
-    c->pck_crl_issuer_chain = dupn(vals[0], lens[0]);
-    c->tcb_info_issuer_chain = dupn(vals[3], lens[3]);
-    c->tcb_info = dupn(vals[4], lens[4]);
+    c->pck_crl_issuer_chain = tl_sec_strndup(vals[0], lens[0]);
+    c->tcb_info_issuer_chain = tl_sec_strndup(vals[3], lens[3]);
+    c->tcb_info = tl_sec_strndup(vals[4], lens[4]);
     c->tcb_info_len = lens[4];
-    c->qe_identity_issuer_chain = dupn(vals[6], lens[6]);
-    c->qe_identity = dupn(vals[7], lens[7]);
+    c->qe_identity_issuer_chain = tl_sec_strndup(vals[6], lens[6]);
+    c->qe_identity = tl_sec_strndup(vals[7], lens[7]);
     c->qe_identity_len = lens[7];
     int bad = -1;
     if (tl_crl_bytes((const uint8_t *)vals[1], lens[1], &c->root_ca_crl, &c->root_ca_crl_len))
@@ -196,7 +187,7 @@ int tl_pcs_body_split(const char *body, size_t n, const char *key, char **text, 
     size_t s, l;
     if (value_span(body, n, key, &s, &l) || body[s] != '{' || body[s + l - 1] != '}')
         return tl_errf(err, TL_EINVAL, "cannot locate the exact \"%s\" text in the PCS response", key);
-    *text = dupn(body + s, l);
+    *text = tl_sec_strndup(body + s, l);
     *tlen = l;
     return *text ? 0 : tl_errf(err, TL_ENOMEM, "out of memory");
 }

@@ -1,4 +1,4 @@
-/* util/bytes.h, util/sha.h and util/json_fields.h: byte layouts written out by hand, FIPS 180-2
+/* util/bytes.h, util/sha.h, util/json_fields.h and tl_sec_strndup: byte layouts written out by hand, FIPS 180-2
  * test vectors and coreutils' sha256sum/sha384sum as the references for the digests, and every
  * status of the strict field check. */
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include "util/bytes.h"
 #include "util/codec.h"
 #include "util/json_fields.h"
+#include "util/secmem.h"
 #include "util/sha.h"
 
 static void bytes(void)
@@ -183,8 +184,19 @@ static void json_fields(void)
     json_decref(o);
 }
 
+static void strndup_sec(void)
+{
+    char *d = tl_sec_strndup("a\0b!", 3); /* exactly n bytes, NULs included, then a NUL */
+    CHECK(d && d[0] == 'a' && d[1] == 0 && d[2] == 'b' && d[3] == 0);
+    tl_sec_free(d);
+    d = tl_sec_strndup("", 0);
+    CHECK(d && d[0] == 0);
+    tl_sec_free(d);
+}
+
 int main(void)
 {
+    strndup_sec();
     bytes();
     sha();
     json_fields();
