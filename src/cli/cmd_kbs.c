@@ -22,6 +22,19 @@ static int fail(const char *cmd, const tl_err *e)
     return 1;
 }
 
+/* Parses a subcommand that names a store and a key: 0, -1 when it printed its help, or 2 on a
+ * usage error (printed). */
+static int parse_key_cmd(const tl_cmdspec *spec, int argc, char **argv, const char *const *store,
+                         const char *const *key_id)
+{
+    int rc = tl_args_parse(spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? -1 : rc;
+    if (!*store || !*key_id)
+        return tl_usage_error(spec, "--store and --key-id are required");
+    return 0;
+}
+
 static int cmd_add_key(int argc, char **argv)
 {
     const char *store = NULL, *key_id = NULL, *key_file = NULL, *policy = NULL, *key_out = NULL;
@@ -39,11 +52,9 @@ static int cmd_add_key(int argc, char **argv)
                              "Adds a data key to the store, wrapped under the store's master key. Works offline and "
                              "while the broker runs (records are read per request).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store || !key_id)
-        return tl_usage_error(&spec, "--store and --key-id are required");
+        return rc < 0 ? 0 : rc;
     if (!!key_file == !!generate)
         return tl_usage_error(&spec, "give exactly one of --key-file FILE or --generate");
     if (key_out && !generate)
@@ -161,11 +172,9 @@ static int cmd_revoke(int argc, char **argv)
                              "Revokes a key: its wrapped material is deleted and it is never released again "
                              "(takes effect on a running broker at once).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store || !key_id)
-        return tl_usage_error(&spec, "--store and --key-id are required");
+        return rc < 0 ? 0 : rc;
     tl_err e = {0};
     if (tl_kbs_store_revoke(store, key_id, &e))
         return fail("kbs revoke", &e);

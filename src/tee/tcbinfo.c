@@ -9,6 +9,7 @@
 #include "tee/certs.h"
 #include "util/bytes.h"
 #include "util/codec.h"
+#include "util/json_fields.h"
 
 #define FAIL(...) do { tl_errf(err, TL_EINVAL, __VA_ARGS__); goto fail; } while (0)
 
@@ -107,7 +108,7 @@ int tl_tcb_info_parse(const char *text, size_t n, tl_tcb_info *t, tl_err *err)
 {
     memset(t, 0, sizeof *t);
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
     long v;
     if (!o)
         return tl_errf(err, TL_EINVAL, "TCB info: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
@@ -188,7 +189,7 @@ int tl_qe_identity_parse(const char *text, size_t n, tl_qe_identity *q, tl_err *
 {
     memset(q, 0, sizeof *q);
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
     long v;
     if (!o)
         return tl_errf(err, TL_EINVAL, "QE identity: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
