@@ -11,6 +11,7 @@ PKGS=(
   libcurl4-openssl-dev                        # HTTPS client (KBS, PCCS), OpenSSL flavour
   libjansson-dev                              # strict JSON
   libpcre2-dev                                # tiktoken pre-tokenizer regexes (JIT)
+  libicu-dev                                  # Unicode normalization (NFC/NFD/NFKC/NFKD) for tokenizer.json normalizers
   libzip-dev                                  # PyTorch .pth archives
   python3 python3-torch python3-numpy         # independent reference for the model math
   python3-cryptography                        # independent reader of sealed files (tests/reference/sealed_ref.py)

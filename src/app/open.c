@@ -6,6 +6,7 @@
 #include "formats/checkpoint.h"
 #include "kbs/client.h"
 #include "seal/seal.h"
+#include "util/io.h"
 
 static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key, tl_err *err)
 {
@@ -56,8 +57,23 @@ tl_tokenizer *tl_model_tokenizer(const tl_checkpoint *ck, const char *override_p
         return tl_tokenizer_load(override_path, pattern, err);
     if (ck->tokenizer_data)
         return tl_tokenizer_load_mem(ck->tokenizer_data, ck->tokenizer_len, "sealed model tokenizer", pattern, err);
+    /* a sealed Hugging Face model carries its tokenizer.json (and tokenizer_config.json) */
+    const struct tl_ck_file *tj = tl_checkpoint_file(ck, "tokenizer.json");
+    if (tj) {
+        const struct tl_ck_file *tc = tl_checkpoint_file(ck, "tokenizer_config.json");
+        return tl_tokenizer_load_hf_mem(tj->data, tj->len, tc ? tc->data : NULL, tc ? tc->len : 0,
+                                        "sealed model tokenizer.json", err);
+    }
     if (ck->tokenizer_path[0])
         return tl_tokenizer_load(ck->tokenizer_path, pattern, err);
+    if (ck->hf_dir[0]) { /* a Hugging Face directory: its tokenizer.json (+ tokenizer_config.json beside it) */
+        char p[4096];
+        if (tl_path_join(p, sizeof p, ck->hf_dir, "tokenizer.json") == 0 && tl_is_file(p))
+            return tl_tokenizer_load(p, pattern, err);
+        tl_errf(err, TL_ENOTFOUND, "%s has no tokenizer.json (give a tokenizer with --tokenizer, or use --prompt-ids)",
+                ck->hf_dir);
+        return NULL;
+    }
     tl_errf(err, TL_ENOTFOUND, "the model carries no tokenizer (give one with --tokenizer)");
     return NULL;
 }

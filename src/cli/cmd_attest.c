@@ -15,6 +15,7 @@
 #include "tee/pccs.h"
 #include "tee/policy.h"
 #include "tee/rtmr.h"
+#include "tee/snp.h"
 #include "tee/tee.h"
 #include "tee/verify.h"
 #include "util/codec.h"
@@ -76,8 +77,18 @@ static void print_identity(const tl_identity *id)
         print_hex_line("td_attributes", id->td_attributes, 8);
         print_hex_line("tee_tcb_svn", id->tee_tcb_svn, 16);
     } else if (id->kind == TL_TEE_KIND_SEV_SNP) {
+        printf("%-18s %s\n%-18s %s\n%-18s %u\n", "product", tl_snp_product_name(id->snp_product), "signer",
+               id->snp_signer == TL_SNP_SIGNER_VLEK ? "vlek" : "vcek", "version", id->snp_version);
         print_hex_line("measurement", id->snp_measurement, 48);
-        printf("%-18s 0x%llx\n", "policy", (unsigned long long)id->snp_policy);
+        printf("%-18s 0x%llx\n%-18s %u\n", "policy", (unsigned long long)id->snp_policy, "vmpl", id->snp_vmpl);
+        tl_snp_tcb t;
+        tl_snp_tcb_decode(id->snp_reported_tcb, id->snp_product == TL_SNP_TURIN, &t);
+        printf("%-18s 0x%016llx (bootloader %u, tee %u, snp %u, microcode %u", "reported_tcb",
+               (unsigned long long)id->snp_reported_tcb, t.bootloader, t.tee, t.snp, t.microcode);
+        if (id->snp_product == TL_SNP_TURIN)
+            printf(", fmc %u", t.fmc);
+        printf(")\n");
+        print_hex_line("host_data", id->snp_host_data, 32);
     }
     print_hex_line("report_data", id->report_data, 64);
     static const uint8_t zero6[6];
@@ -95,14 +106,100 @@ static void print_identity(const tl_identity *id)
         printf("%-18s %s\n", "advisories", id->advisories[0] ? id->advisories : "(none)");
 }
 
+/* Every field of an SEV-SNP report (tee/snp.h), and the certificate table after it. */
+static void print_snp(const uint8_t *ev, size_t n)
+{
+    tl_snp_report r;
+    if (tl_snp_report_parse(ev, TL_SNP_REPORT_LEN, &r, NULL))
+        return;
+    int turin = r.product == TL_SNP_TURIN;
+    printf("%-18s %s\n%-18s %u\n%-18s %u\n", "tee", "sev-snp", "version", r.version, "guest_svn", r.guest_svn);
+    printf("%-18s 0x%llx (debug %d, smt %d, migrate_ma %d, single_socket %d, abi %u.%u)\n", "policy",
+           (unsigned long long)r.policy, (int)(r.policy >> TL_SNP_POLICY_DEBUG & 1), (int)(r.policy >> TL_SNP_POLICY_SMT & 1),
+           (int)(r.policy >> TL_SNP_POLICY_MIGRATE_MA & 1), (int)(r.policy >> TL_SNP_POLICY_SINGLE_SOCKET & 1),
+           (unsigned)(r.policy >> 8 & 0xff), (unsigned)(r.policy & 0xff));
+    print_hex_line("family_id", r.family_id, 16);
+    print_hex_line("image_id", r.image_id, 16);
+    printf("%-18s %u\n%-18s %u (ECDSA P-384 with SHA-384)\n", "vmpl", r.vmpl, "signature_algo", r.sig_algo);
+    const struct { const char *k; uint64_t v; } tcbs[] = {{"current_tcb", r.current_tcb}, {"reported_tcb", r.reported_tcb},
+                                                          {"committed_tcb", r.committed_tcb}, {"launch_tcb", r.launch_tcb}};
+    for (size_t i = 0; i < sizeof tcbs / sizeof *tcbs; i++) {
+        tl_snp_tcb t;
+        tl_snp_tcb_decode(tcbs[i].v, turin, &t);
+        printf("%-18s 0x%016llx (bootloader %u, tee %u, snp %u, microcode %u", tcbs[i].k, (unsigned long long)tcbs[i].v,
+               t.bootloader, t.tee, t.snp, t.microcode);
+        if (turin)
+            printf(", fmc %u", t.fmc);
+        printf(")%s\n", r.product < 0 ? " [Milan/Genoa layout]" : "");
+    }
+    printf("%-18s 0x%llx\n", "platform_info", (unsigned long long)r.platform_info);
+    printf("%-18s 0x%x (signer %s, author_key_en %u, mask_chip_id %u)\n", "signer_info", r.signer_info,
+           r.signer == TL_SNP_SIGNER_VLEK ? "vlek" : "vcek", r.signer_info & 1, (r.signer_info >> 1) & 1);
+    print_hex_line("measurement", r.measurement, 48);
+    print_hex_line("host_data", r.host_data, 32);
+    print_hex_line("id_key_digest", r.id_key_digest, 48);
+    print_hex_line("author_key_digest", r.author_key_digest, 48);
+    print_hex_line("report_id", r.report_id, 32);
+    print_hex_line("report_id_ma", r.report_id_ma, 32);
+    if (r.version >= 3)
+        printf("%-18s family 0x%02x model 0x%02x stepping 0x%02x (%s)\n", "cpuid", r.cpuid_fam, r.cpuid_mod, r.cpuid_step,
+               tl_snp_product_name(r.product));
+    print_hex_line("chip_id", r.chip_id, 64);
+    printf("%-18s %u.%u (build %u)\n%-18s %u.%u (build %u)\n", "current_version", r.current_major, r.current_minor,
+           r.current_build, "committed_version", r.committed_major, r.committed_minor, r.committed_build);
+    if (r.version >= 5)
+        printf("%-18s 0x%llx\n%-18s 0x%llx\n", "launch_mit_vector", (unsigned long long)r.launch_mit_vector,
+               "current_mit_vector", (unsigned long long)r.current_mit_vector);
+    print_hex_line("report_data", r.report_data, 64);
+    print_hex_line("signature_r", r.sig_r, 48);
+    print_hex_line("signature_s", r.sig_s, 48);
+    tl_snp_cert_entry c[TL_SNP_MAX_CERTS];
+    int nc = 0;
+    if (n > TL_SNP_REPORT_LEN && !tl_snp_certtable_parse(ev + TL_SNP_REPORT_LEN, n - TL_SNP_REPORT_LEN, c, &nc, NULL)) {
+        static const char *const kinds[] = {"VCEK", "VLEK", "ASK", "ARK", "other"};
+        for (int i = 0; i < nc; i++)
+            printf("%-18s %s, %zu bytes\n", i ? "" : "certificates", kinds[c[i].kind], c[i].len);
+    } else {
+        printf("%-18s (none in the evidence)\n", "certificates");
+    }
+}
+
+/* `--snp-certs A B C` as `--snp-certs A --snp-certs B --snp-certs C`: the files run to the next
+ * argument that starts with '-'. *out is malloc'd (NULL when there is nothing to expand). */
+static char **expand_snp_certs(int argc, char **argv, int *nargc)
+{
+    char **v = malloc(sizeof *v * (size_t)(2 * argc + 1));
+    if (!v)
+        return NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        v[n++] = argv[i];
+        if (strcmp(argv[i], "--snp-certs"))
+            continue;
+        if (i + 1 < argc)
+            v[n++] = argv[++i];
+        while (i + 1 < argc && argv[i + 1][0] != '-') {
+            v[n++] = "--snp-certs";
+            v[n++] = argv[++i];
+        }
+    }
+    v[n] = NULL;
+    *nargc = n;
+    return v;
+}
+
 #define MAX_USER_DATA 4096
 
 static int attest_quote(int argc, char **argv)
 {
     const char *tee = NULL, *rd_hex = NULL, *ud_hex = NULL, *out = NULL, *cfg_file = NULL, *cfg_str = NULL,
-               *device = NULL, *tsm = NULL;
+               *device = NULL, *tsm = NULL, *vcek_url = NULL, *vcek_cache = NULL;
     int debug = 0, prod = 0, svn = 0;
+    tl_strlist snp_certs = {0};
     const tl_opt opts[] = {
+        {"--snp-certs", TL_ARG_MULTI, &snp_certs, "FILE...", "tsm sev_guest: certificates to carry with the report (VCEK, ASK, ARK; PEM or DER)", 0, 0},
+        {"--snp-vcek-url", TL_ARG_STR, &vcek_url, "URL", "tsm sev_guest: fetch a missing VCEK from this AMD KDS (https://kdsintf.amd.com)", 0, 0},
+        {"--snp-vcek-cache", TL_ARG_STR, &vcek_cache, "DIR", "tsm sev_guest: VCEK cache directory", 0, 0},
         {"--tee", TL_ARG_STR, &tee, "NAME", "sim, occlum, tsm or auto (auto never picks sim)", 0, 0},
         {"--user-data", TL_ARG_STR, &ud_hex, "HEX", "bytes to bind (hex, up to 4096) under the \"user-quote\" purpose", 0, 0},
         {"--report-data", TL_ARG_STR, &rd_hex, "HEX", "sim only: raw report data, up to 64 bytes hex (zero-padded)", 0, 0},
@@ -121,7 +218,12 @@ static int attest_quote(int argc, char **argv)
                              "broker and teelm client never accept as their own bindings. Raw --report-data is\n"
                              "refused on real TEEs: evidence over chosen bytes could pass as teelm's own.",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int xargc = 0;
+    char **xargv = expand_snp_certs(argc, argv, &xargc);
+    if (!xargv)
+        return 1;
+    int rc = tl_args_parse(&spec, xargc, xargv, NULL, NULL);
+    free(xargv);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!tee || !out || !rd_hex == !ud_hex)
@@ -153,7 +255,8 @@ static int attest_quote(int argc, char **argv)
     size_t cfg_len;
     if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
         return rc;
-    tl_tee_opts o = {cfg, cfg_len, NULL, debug, (uint16_t)prod, (uint16_t)svn, device, tsm};
+    tl_tee_opts o = {cfg, cfg_len, NULL, debug, (uint16_t)prod, (uint16_t)svn, device, tsm, NULL, snp_certs.v, snp_certs.n,
+                     vcek_cache, vcek_url};
     tl_err e = {0};
     tl_tee *t = tl_tee_open_opts(tee, &o, &e);
     free(cfg);
@@ -174,11 +277,16 @@ static int attest_quote(int argc, char **argv)
     return rc ? fail(spec.cmd, &e) : 0;
 }
 
+#define MAX_SNP_FILE (1 << 20)
+
 static int attest_verify(int argc, char **argv)
 {
     const char *col_path = NULL, *pccs = NULL, *cache = NULL, *policy = NULL, *now_s = NULL;
     int json = 0;
+    tl_strlist snp_certs = {0};
     const tl_opt opts[] = {
+        {"--snp-certs", TL_ARG_MULTI, &snp_certs, "FILE...",
+         "SEV-SNP: files with VCEK/VLEK, ASK/ASVK, ARK certificates and CRLs (PEM or DER, any order)", 0, 0},
         {"--collateral", TL_ARG_STR, &col_path, "FILE|DIR", "collateral JSON file or directory of PCS responses", 0, 0},
         {"--pccs", TL_ARG_STR, &pccs, "URL", "fetch collateral from this PCCS/PCS (v4 API)", 0, 0},
         {"--cache", TL_ARG_STR, &cache, "DIR", "with --pccs: cache fetched collateral here", 0, 0},
@@ -186,14 +294,22 @@ static int attest_verify(int argc, char **argv)
         {"--now", TL_ARG_STR, &now_s, "ISO8601", "verification time, e.g. 2025-07-01T00:00:00Z (default: now)", 0, 0},
         {"--json", TL_ARG_FLAG, &json, NULL, "print the result as JSON", 0, 0},
         {0}};
-    const tl_cmdspec spec = {"attest verify", "QUOTE [--collateral FILE | --pccs URL] [--policy FILE] [--now T] [--json]",
-                             "Verify evidence: signatures, certificate chain to the pinned Intel SGX Root CA, CRLs, TCB "
-                             "info and QE identity; then the policy. Exit 0 only when accepted.\n"
-                             "Without --policy only the platform verdict counts: TCB status UpToDate, not debug, not "
-                             "simulated.",
+    const tl_cmdspec spec = {"attest verify",
+                             "EVIDENCE [--collateral FILE | --pccs URL | --snp-certs FILE...] [--policy FILE] [--now T] [--json]",
+                             "Verify evidence: DCAP quotes against the pinned Intel SGX Root CA, CRLs, TCB info and QE "
+                             "identity; SEV-SNP reports against AMD's pinned ARKs, the ASK/ASVK and VCEK/VLEK (from the "
+                             "evidence's certificate table and --snp-certs) and the VCEK's TCB and chip id; then the "
+                             "policy. Exit 0 only when accepted.\n"
+                             "Without --policy only the platform verdict counts: not debug, not simulated, and for DCAP "
+                             "TCB status UpToDate.",
                              opts, 1, 1};
     const char *pos[1];
-    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
+    int xargc = 0;
+    char **xargv = expand_snp_certs(argc, argv, &xargc);
+    if (!xargv)
+        return 1;
+    int rc = tl_args_parse(&spec, xargc, xargv, pos, NULL);
+    free(xargv);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (col_path && pccs)
@@ -221,9 +337,23 @@ static int attest_verify(int argc, char **argv)
         tl_policy_free(pol);
         return fail(spec.cmd, &e);
     }
+    uint8_t *blobs[64] = {0};
+    size_t blob_lens[64] = {0};
+    for (int i = 0; i < snp_certs.n; i++)
+        if (tl_read_file(snp_certs.v[i], MAX_SNP_FILE, &blobs[i], &blob_lens[i], &e)) {
+            for (int j = 0; j < i; j++)
+                free(blobs[j]);
+            free(ev);
+            tl_policy_free(pol);
+            tl_collateral_free(col);
+            return fail(spec.cmd, &e);
+        }
+    tl_verify_opts vo = {.snp_blobs = (const uint8_t *const *)blobs, .snp_blob_lens = blob_lens, .n_snp_blobs = snp_certs.n};
     tl_identity id;
     tl_err ve = {0}, pe = {0};
-    int vrc = tl_evidence_verify(ev, n, col, now, &id, &ve);
+    int vrc = tl_evidence_verify_opts(ev, n, col, now, &vo, &id, &ve);
+    for (int i = 0; i < snp_certs.n; i++)
+        free(blobs[i]);
     int prc = -1;
     if (!vrc) {
         if (pol) {
@@ -235,7 +365,7 @@ static int attest_verify(int argc, char **argv)
                 prc = tl_errf(&pe, TL_EPOLICY, "evidence is simulated (sim backend, protects nothing); accept it only with a policy that sets allow_simulation");
             else if (id.debug)
                 prc = tl_errf(&pe, TL_EPOLICY, "evidence is from a debug TEE; accept it only with a policy that sets allow_debug");
-            else if (strcmp(id.tcb_status, "UpToDate") != 0)
+            else if (id.kind != TL_TEE_KIND_SEV_SNP && strcmp(id.tcb_status, "UpToDate") != 0)
                 prc = tl_errf(&pe, TL_EPOLICY, "tcb_status %s is not UpToDate; a policy can accept it with tcb_statuses", id.tcb_status);
         }
     }
@@ -248,6 +378,11 @@ static int attest_verify(int argc, char **argv)
             char *s = tl_identity_to_json(&id);
             json_t *ij = s ? json_loads(s, 0, NULL) : NULL;
             free(s);
+            /* SEV-SNP: the fields a relying party checks first, at the top level too */
+            static const char *const top[] = {"tee", "product", "signer", "version", "measurement", "report_data",
+                                              "reported_tcb", "vmpl", "debug"};
+            for (size_t k = 0; ij && id.kind == TL_TEE_KIND_SEV_SNP && k < sizeof top / sizeof *top; k++)
+                json_object_set(o, top[k], json_object_get(ij, top[k]));
             json_object_set_new(o, "identity", ij ? ij : json_null());
         }
         json_object_set_new(o, "verified", json_boolean(!vrc));
@@ -269,7 +404,10 @@ static int attest_verify(int argc, char **argv)
         if (vrc)
             printf("%-18s FAILED: %s\n", "verification", ve.msg);
         else
-            printf("%-18s ok%s\n", "verification", id.simulated ? " (simulation root)" : " (Intel SGX Root CA)");
+            printf("%-18s ok%s%s%s\n", "verification",
+                   id.simulated ? " (simulation root)" : id.kind == TL_TEE_KIND_SEV_SNP ? " (AMD ARK-" : " (Intel SGX Root CA)",
+                   id.kind == TL_TEE_KIND_SEV_SNP ? tl_snp_product_name(id.snp_product) : "",
+                   id.kind == TL_TEE_KIND_SEV_SNP ? (id.snp_signer == TL_SNP_SIGNER_VLEK ? ", VLEK)" : ", VCEK)") : "");
         if (!vrc)
             printf("%-18s %s\n", "policy", prc ? pe.msg : (pol ? "satisfied" : "(none: platform verdict only)"));
         printf("%-18s %s\n", "verdict", accepted ? "ACCEPTED" : "REFUSED");
@@ -300,15 +438,18 @@ static int attest_show(int argc, char **argv)
         free(ev);
         return fail(spec.cmd, &e);
     }
-    free(ev);
     if (json) {
         char *s = tl_identity_to_json(&id);
         printf("%s\n", s ? s : "null");
         free(s);
     } else {
         printf("(unverified)\n");
-        print_identity(&id);
+        if (id.kind == TL_TEE_KIND_SEV_SNP)
+            print_snp(ev, n);
+        else
+            print_identity(&id);
     }
+    free(ev);
     return 0;
 }
 
@@ -396,7 +537,8 @@ static int parse_rtmrs(const tl_cmdspec *spec, const tl_strlist *l, const char *
 
 static int attest_policy_template(int argc, char **argv)
 {
-    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0}, rtmrs = {0};
+    tl_strlist mrenclave = {0}, status = {0}, mrtd = {0}, rtmrs = {0}, snp_meas = {0}, snp_host = {0}, snp_prod = {0},
+               snp_tcb = {0};
     const char *mrsigner = NULL;
     int prod = -1, svn = -1, sim = 0, debug = 0, unmeasured = 0;
     const tl_opt opts[] = {
@@ -409,12 +551,18 @@ static int attest_policy_template(int argc, char **argv)
          "TDX: required RTMR N, 0..3 (48-byte hex; all four: 0-2 the OS, 3 teelm, see 'attest rtmr3')", 0, 0},
         {"--allow-unmeasured-os", TL_ARG_FLAG, &unmeasured, NULL,
          "TDX: allow --mrtd without all four --rtmr (any OS on that firmware passes)", 0, 0},
+        {"--snp-measurement", TL_ARG_MULTI, &snp_meas, "HEX", "SEV-SNP: allowed launch measurement (48-byte hex, repeatable)", 0, 0},
+        {"--snp-host-data", TL_ARG_MULTI, &snp_host, "HEX", "SEV-SNP: allowed HOST_DATA (32-byte hex, repeatable)", 0, 0},
+        {"--snp-product", TL_ARG_MULTI, &snp_prod, "NAME", "SEV-SNP: allowed product Milan, Genoa or Turin (repeatable)", 0, 0},
+        {"--snp-min-tcb", TL_ARG_MULTI, &snp_tcb, "C=N",
+         "SEV-SNP: minimum TCB component, C one of bootloader, tee, snp, microcode, fmc (repeatable)", 0, 0},
         {"--tcb-status", TL_ARG_MULTI, &status, "S", "accepted TCB status (repeatable; default UpToDate)", 0, 0},
         {"--allow-simulation", TL_ARG_FLAG, &sim, NULL, "accept sim evidence (development only)", 0, 0},
         {"--allow-debug", TL_ARG_FLAG, &debug, NULL, "accept debug enclaves/TDs (development only)", 0, 0},
         {0}};
     const tl_cmdspec spec = {"attest policy-template",
-                             "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX --rtmr 0=HEX ... --rtmr 3=HEX ...",
+                             "--mrenclave HEX | --mrsigner HEX --isv-prod-id N | --mrtd HEX --rtmr 0=HEX ... --rtmr 3=HEX ... | "
+                             "--snp-measurement HEX ...",
                              "Print a policy (docs/policy.md) for the key broker or the client; it is checked by the same "
                              "parser that loads it.",
                              opts, 0, 0};
@@ -424,6 +572,8 @@ static int attest_policy_template(int argc, char **argv)
     const char *rtmr[4] = {0};
     if ((rc = parse_rtmrs(&spec, &rtmrs, rtmr)))
         return rc;
+    if ((snp_host.n || snp_prod.n || snp_tcb.n) && !snp_meas.n)
+        return tl_usage_error(&spec, "--snp-host-data, --snp-product and --snp-min-tcb are SEV-SNP rules: they need --snp-measurement");
     if ((rtmrs.n || unmeasured) && !mrtd.n)
         return tl_usage_error(&spec, "--rtmr and --allow-unmeasured-os are TDX rules: they need --mrtd");
     if (mrtd.n && !unmeasured && rtmrs.n < 4) {
@@ -463,6 +613,40 @@ static int attest_policy_template(int argc, char **argv)
         if (unmeasured)
             json_object_set_new(t, "allow_unmeasured_os", json_true());
         json_object_set_new(o, "tdx", t);
+    }
+    if (snp_meas.n) {
+        json_t *t = json_object();
+        json_object_set_new(t, "measurement", a = json_array());
+        for (int i = 0; i < snp_meas.n; i++)
+            json_array_append_new(a, json_string(snp_meas.v[i]));
+        if (snp_host.n) {
+            json_object_set_new(t, "host_data", a = json_array());
+            for (int i = 0; i < snp_host.n; i++)
+                json_array_append_new(a, json_string(snp_host.v[i]));
+        }
+        if (snp_prod.n) {
+            json_object_set_new(t, "products", a = json_array());
+            for (int i = 0; i < snp_prod.n; i++)
+                json_array_append_new(a, json_string(snp_prod.v[i]));
+        }
+        if (snp_tcb.n) {
+            json_t *m = json_object();
+            for (int i = 0; i < snp_tcb.n; i++) {
+                const char *eq = strchr(snp_tcb.v[i], '=');
+                char *end = NULL;
+                long v = eq ? strtol(eq + 1, &end, 10) : -1;
+                if (!eq || eq == snp_tcb.v[i] || eq - snp_tcb.v[i] > 15 || !eq[1] || *end || v < 0 || v > 255) {
+                    json_decref(m);
+                    json_decref(o);
+                    return tl_usage_error(&spec, "--snp-min-tcb needs C=N with N 0..255, got '%.40s'", snp_tcb.v[i]);
+                }
+                char k[16];
+                snprintf(k, sizeof k, "%.*s", (int)(eq - snp_tcb.v[i]), snp_tcb.v[i]);
+                json_object_set_new(m, k, json_integer(v));
+            }
+            json_object_set_new(t, "min_tcb", m);
+        }
+        json_object_set_new(o, "sev_snp", t);
     }
     json_object_set_new(o, "tcb_statuses", a = json_array());
     for (int i = 0; i < status.n; i++)

@@ -2,13 +2,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_config.h"
+#include "formats/hf_save.h"
+#include "formats/safetensors.h"
 #include "kbs/client.h"
+#include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/codec.h"
@@ -32,6 +37,63 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
     return tl_read_file(path, 64u << 20, data, len, err);
 }
 
+/* The files a Hugging Face model directory carries beside its weights, sealed with it
+ * (docs/sealed-format.md "tokenizer_files"): config.json and generation_config.json, then the
+ * tokenizer files teelm export copies (formats/hf_save.h), each that exists, in that order. */
+#define N_HF_CARRIED 14 /* >= 2 + the tokenizer files; the writer's limit is 16 */
+
+static int hf_carried(const char *names[N_HF_CARRIED])
+{
+    int n = 0;
+    names[n++] = TL_HF_CONFIG;
+    names[n++] = TL_HF_GENERATION;
+    for (int i = 0; tl_hf_tokenizer_files[i] && n < N_HF_CARRIED; i++)
+        names[n++] = tl_hf_tokenizer_files[i];
+    return n;
+}
+
+typedef struct {
+    tl_seal_carry f[N_HF_CARRIED + 1];
+    uint8_t *data[N_HF_CARRIED + 1];
+    int n;
+} carried_set;
+
+static void carried_free(carried_set *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->data[i]);
+    c->n = 0;
+}
+
+/* Reads the carried files of a Hugging Face model from dir; `override` (--tokenizer) replaces the
+ * file of its base name or is added. */
+static int read_hf_carried(const char *dir, const char *override, carried_set *c, tl_err *err)
+{
+    memset(c, 0, sizeof *c);
+    const char *names[N_HF_CARRIED];
+    int nn = hf_carried(names);
+    for (int i = 0; i < nn; i++) {
+        char p[4096];
+        if (override && strcmp(base_name(override), names[i]) == 0)
+            continue;
+        if (!dir[0] || tl_path_join(p, sizeof p, dir, names[i]) || !tl_is_file(p))
+            continue;
+        size_t len;
+        if (tl_read_file(p, 64u << 20, &c->data[c->n], &len, err))
+            return err->code;
+        c->f[c->n] = (tl_seal_carry){names[i], c->data[c->n], len};
+        c->n++;
+    }
+    if (override) {
+        size_t len;
+        if (tl_read_file(override, 64u << 20, &c->data[c->n], &len, err))
+            return err->code;
+        c->f[c->n] = (tl_seal_carry){base_name(override), c->data[c->n], len};
+        c->n++;
+    }
+    return 0;
+}
+
 int cmd_seal(int argc, char **argv)
 {
     tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
@@ -43,7 +105,8 @@ int cmd_seal(int argc, char **argv)
     const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (directory or .safetensors file)", 0, 0},
+        {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (teelm or Hugging Face directory, or .safetensors file)",
+         0, 0},
         {"--out", TL_ARG_STR, &out, "PATH", "sealed file to write (a directory with --split)", 0, 0},
         {"--split", TL_ARG_FLAG, &split, NULL, "one sealed file per layer (model.sealed + part-NNN.sealed)", 0, 0},
         {"--key-out", TL_ARG_STR, &key_out, "FILE", "write the fresh data key here (mode 0600, never overwritten)", 0, 0},
@@ -53,7 +116,9 @@ int cmd_seal(int argc, char **argv)
         {"--kbs-ca", TL_ARG_STR, &kbs_ca, "FILE", "the broker's certificate (PEM) to pin", 0, 0},
         {"--admin-token", TL_ARG_STR, &admin_token, "FILE", "the broker's admin token file (STORE/admin.token)", 0, 0},
         {"--policy", TL_ARG_STR, &policy, "FILE", "with --kbs: a policy for this key only (docs/policy.md)", 0, 0},
-        {"--tokenizer", TL_ARG_STR, &tokenizer, "FILE", "tokenizer to carry inside (default: the model's own)", 0, 0},
+        {"--tokenizer", TL_ARG_STR, &tokenizer, "FILE",
+         "tokenizer to carry inside (default: the model's own; for a Hugging Face model it replaces the carried "
+         "file of its name)", 0, 0},
         {"--chunk-size", TL_ARG_INT, &chunk, "BYTES", "AES-GCM chunk size, a power of two (default 1048576)",
          TL_SEAL_CHUNK_MIN, TL_SEAL_CHUNK_MAX},
         {0},
@@ -96,7 +161,9 @@ int cmd_seal(int argc, char **argv)
         fprintf(stderr, "teelm seal: %s\n", err.msg);
         return 1;
     }
-    const char *tok_path = tokenizer ? tokenizer : ck.tokenizer_path;
+    const int hf = tl_config_is_hf(&ck.cfg);
+    const char *tok_path = hf ? NULL : tokenizer ? tokenizer : ck.tokenizer_path;
+    carried_set carried = {0};
     if (!key_id) {
         uint8_t r[6];
         RAND_bytes(r, sizeof r);
@@ -108,6 +175,10 @@ int cmd_seal(int argc, char **argv)
     uint8_t *tokbuf = NULL, *polbuf = NULL;
     size_t toklen = 0, pollen = 0;
     if (read_tokenizer(tok_path, &tok, &tok_len, &err))
+        goto out;
+    /* a Hugging Face model: its tokenizer files and config come along (ck.hf_dir is where it was
+     * loaded from; a model given as a directory is that directory) */
+    if (hf && read_hf_carried(ck.hf_dir[0] ? ck.hf_dir : tl_is_dir(model) ? model : "", tokenizer, &carried, &err))
         goto out;
     if (key_file ? tl_data_key_read(key_file, &key, &err) : tl_data_key_generate(&key, key_id, &err))
         goto out;
@@ -128,12 +199,16 @@ int cmd_seal(int argc, char **argv)
             goto out;
     }
     tl_seal_opts so = {.split = split, .chunk_size = (uint32_t)chunk, .tokenizer = tok, .tokenizer_len = tok_len,
-                       .tokenizer_name = tok_len ? base_name(tok_path) : NULL};
+                       .tokenizer_name = tok_len ? base_name(tok_path) : NULL, .carry = carried.f,
+                       .ncarry = carried.n};
     if (tl_seal_write(&ck, &key, &so, out, &err))
         goto out;
-    printf("sealed %s -> %s (key id %s%s%s, %s)\n", model, out, key.key_id,
+    char what[512] = "";
+    for (int i = 0; i < carried.n; i++)
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", i ? ", " : "", carried.f[i].name);
+    printf("sealed %s -> %s (key id %s%s%s, %s%s)\n", model, out, key.key_id,
            key_out ? ", key file " : kbs ? ", registered with " : "", key_out ? key_out : kbs ? kbs : "",
-           tok_len ? "tokenizer included" : "no tokenizer");
+           carried.n ? "carrying " : tok_len ? "tokenizer included" : "no tokenizer", what);
     rc = 0;
 out:
     if (rc)
@@ -141,6 +216,49 @@ out:
     tl_data_key_clear(&key);
     tl_checkpoint_free(&ck);
     free(tok);
+    carried_free(&carried);
+    return rc;
+}
+
+/* A Hugging Face model back to a directory its tools read: model.safetensors (every tensor in its
+ * sealed dtype, the canonical names of docs/architectures.md) beside the carried files (written
+ * by the caller); a config.json written from the config when none was carried. Not tl_hf_save:
+ * unsealed plaintext is mode 0600 (docs/threat-model.md), its files are 0644. */
+static int unseal_hf(const tl_checkpoint *ck, const char *out, tl_err *err)
+{
+    int n = tl_params_count(&ck->cfg);
+    tl_param *list = calloc((size_t)n, sizeof *list);
+    tl_st_out *t = calloc((size_t)n, sizeof *t);
+    int rc = 0;
+    if (!list || !t || ck->nw != n) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        goto done;
+    }
+    tl_params_list(&ck->cfg, list);
+    for (int i = 0; i < n; i++) {
+        t[i] = (tl_st_out){.name = list[i].name, .dtype = ck->w[i].dtype, .ndim = list[i].ndim, .data = ck->w[i].data};
+        memcpy(t[i].shape, list[i].shape, sizeof list[i].shape);
+    }
+    static const char *const meta[] = {"format", "pt"};
+    char p[4096];
+    if (tl_path_join(p, sizeof p, out, TL_FILE_FULL))
+        rc = tl_errf(err, TL_EINVAL, "%s: path too long", out);
+    else
+        rc = tl_st_write(p, t, n, meta, 1, 0600, err);
+    if (!rc && !tl_checkpoint_file(ck, TL_HF_CONFIG)) {
+        int uniform = ck->w[0].dtype;
+        for (int i = 1; i < n; i++)
+            uniform = (int)ck->w[i].dtype == uniform ? uniform : -1;
+        char *cj = tl_hf_config_to_json(&ck->cfg, uniform);
+        if (!cj || tl_path_join(p, sizeof p, out, TL_HF_CONFIG))
+            rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        else
+            rc = tl_write_file_atomic(p, cj, strlen(cj), 0600, err);
+        free(cj);
+    }
+done:
+    free(list);
+    free(t);
     return rc;
 }
 
@@ -160,7 +278,8 @@ int cmd_unseal(int argc, char **argv)
     };
     const tl_cmdspec spec = {"unseal", "--model SEALED --key-file FILE --out DIR",
                              "For the model owner: verifies and decrypts a sealed model back to plaintext files "
-                             "(weights in the layout it was sealed in, plus its tokenizer).",
+                             "(weights in the layout it was sealed in, plus its tokenizer; a Hugging Face model as "
+                             "model.safetensors beside the config and tokenizer files sealed with it).",
                              opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
@@ -177,9 +296,20 @@ int cmd_unseal(int argc, char **argv)
         goto out;
     if (tl_seal_read(model, &key, &ck, &info, &err))
         goto out;
-    if (tl_mkdirs(out, 0700, &err) ||
-        tl_checkpoint_save(out, &ck, info.file_count > 1 ? TL_LAYOUT_SPLIT : TL_LAYOUT_FULL, &err))
+    if (tl_mkdirs(out, 0700, &err))
         goto out;
+    if (tl_config_is_hf(&ck.cfg) ? unseal_hf(&ck, out, &err)
+                                 : tl_checkpoint_save(out, &ck, info.file_count > 1 ? TL_LAYOUT_SPLIT : TL_LAYOUT_FULL, &err))
+        goto out;
+    for (int i = 0; i < ck.nfiles; i++) { /* names checked by the manifest parser: plain file names */
+        char p[4096];
+        if (tl_path_join(p, sizeof p, out, ck.files[i].name)) {
+            tl_errf(&err, TL_EINVAL, "%s: path too long", out);
+            goto out;
+        }
+        if (tl_write_file_atomic(p, ck.files[i].data, ck.files[i].len, 0600, &err))
+            goto out;
+    }
     if (ck.tokenizer_data) {
         char p[4096];
         if (tl_path_join(p, sizeof p, out, info.tokenizer_name)) {
@@ -196,7 +326,6 @@ out:
     if (rc)
         fprintf(stderr, "teelm unseal: %s\n", err.msg);
     tl_data_key_clear(&key);
-    if (ck.params)
-        tl_checkpoint_free(&ck);
+    tl_checkpoint_free(&ck);
     return rc;
 }

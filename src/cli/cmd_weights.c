@@ -7,11 +7,40 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "formats/checkpoint.h"
+#include "formats/hf_config.h"
+#include "formats/hf_dir.h"
+#include "formats/hf_save.h"
 #include "formats/import.h"
 #include "formats/inspect.h"
 #include "seal/seal.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "tensor/dtype.h"
+
+/* A Hugging Face model validated by loading it, then written as a Hugging Face directory. */
+static int hf_write(const char *cmd, const char *model, const char *out, int dtype, int shards)
+{
+    tl_checkpoint ck;
+    tl_err err = {0};
+    if (tl_hf_load(model, &ck, &err)) {
+        fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    tl_hf_save_opts o = {dtype, shards};
+    tl_hf_save_report rep;
+    int rc = tl_hf_save(&ck, out, &o, &rep, &err);
+    const char *arch = tl_hf_class_name(ck.cfg.arch);
+    tl_checkpoint_free(&ck);
+    if (rc) {
+        fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    printf("%s %s (%s): %d tensors, %llu bytes in %d file%s%s, config.json, %d file%s copied, into %s\n",
+           !strcmp(cmd, "import") ? "imported" : "exported", model, arch, rep.ntensors, rep.bytes, rep.nfiles,
+           rep.nfiles == 1 ? "" : "s", rep.nfiles > 1 ? " + " TL_HF_INDEX : "", rep.ncopied,
+           rep.ncopied == 1 ? "" : "s", out);
+    return 0;
+}
 
 int cmd_import(int argc, char **argv)
 {
@@ -26,7 +55,9 @@ int cmd_import(int argc, char **argv)
         "Converts PyTorch .pth state_dicts to safetensors without running any code from them. SRC is a "
         "model.pth, one of the prototype's per-layer files (token_embedding.pth, transformer_block_N.pth, "
         "final_linear.pth) or a directory of them. The config is inferred from the tensor shapes. Importing "
-        "only some parts writes their split-layout files and says what is missing.",
+        "only some parts writes their split-layout files and says what is missing. A Hugging Face model "
+        "directory (config.json naming its class) is validated and written normalized: one model.safetensors "
+        "in its dtype under canonical names, config.json, generation_config.json and the tokenizer files.",
         opts, 1, 64};
     const char *pos[64];
     int npos = 0, rc = tl_args_parse(&spec, argc, argv, pos, &npos);
@@ -34,6 +65,11 @@ int cmd_import(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!out)
         return tl_usage_error(&spec, "--out is required");
+    if (npos == 1 && tl_is_dir(pos[0]) && tl_hf_is_model_dir(pos[0])) {
+        if (split)
+            return tl_usage_error(&spec, "--split is for the prototype's layouts, not a Hugging Face model");
+        return hf_write("import", pos[0], out, -1, 1);
+    }
     tl_import_report rep;
     tl_err err = {0};
     if (tl_import_pth(pos, npos, out, split ? TL_LAYOUT_SPLIT : TL_LAYOUT_FULL, &rep, &err)) {
@@ -89,23 +125,42 @@ static int inspect_sealed(const char *path, int json)
 
 int cmd_export(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *layout = "full";
+    const char *model = NULL, *out = NULL, *layout = NULL, *dtype = NULL;
+    int shards = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model directory or .safetensors file (required)"},
         {"--out", TL_ARG_STR, &out, "DIR", "directory to write (required)"},
         {"--layout", TL_ARG_STR, &layout, "full|split|both", "which layout to write (default full)"},
+        {"--dtype", TL_ARG_STR, &dtype, "F32|F16|BF16", "Hugging Face models: convert the weights (default: keep)"},
+        {"--shards", TL_ARG_INT, &shards, "N", "Hugging Face models: N shards + model.safetensors.index.json "
+         "(default 1: model.safetensors)", 1, 99999},
         {0},
     };
-    const tl_cmdspec spec = {"export", "--model PATH --out DIR [--layout full|split|both]",
+    const tl_cmdspec spec = {"export", "--model PATH --out DIR [--layout full|split|both] [--dtype D] [--shards N]",
         "Writes a plaintext model's weights, config and tokenizer in the full layout (model.safetensors), the "
         "split layout (token_embedding / transformer_block_N / final_linear .safetensors) or both. Optimizer "
-        "state is not exported.",
+        "state is not exported. A Hugging Face model is written back as a Hugging Face directory, optionally "
+        "sharded and converted to another dtype (docs/weights-format.md).",
         opts, 0, 0};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!model || !out)
         return tl_usage_error(&spec, "--model and --out are required");
+    if (tl_is_dir(model) && tl_hf_is_model_dir(model)) {
+        if (layout)
+            return tl_usage_error(&spec, "--layout is for the prototype's layouts; a Hugging Face model is written "
+                                  "as model.safetensors or shards (--shards)");
+        int dt = !dtype ? -1 : !strcmp(dtype, "F32") ? TL_DT_F32 : !strcmp(dtype, "F16") ? TL_DT_F16
+               : !strcmp(dtype, "BF16") ? TL_DT_BF16 : -2;
+        if (dt == -2)
+            return tl_usage_error(&spec, "--dtype must be F32, F16 or BF16, not '%s'", dtype);
+        return hf_write("export", model, out, dt, shards ? shards : 1);
+    }
+    if (dtype || shards)
+        return tl_usage_error(&spec, "--dtype and --shards apply to Hugging Face models only");
+    if (!layout)
+        layout = "full";
     int layouts = !strcmp(layout, "full") ? TL_LAYOUT_FULL : !strcmp(layout, "split") ? TL_LAYOUT_SPLIT
                 : !strcmp(layout, "both") ? TL_LAYOUT_FULL | TL_LAYOUT_SPLIT : 0;
     if (!layouts)
@@ -184,6 +239,111 @@ static int print_json(const tl_inspect_report *r)
     return 0;
 }
 
+/* Tensors per dtype, as "F32 18, BF16 2". */
+static void dtype_counts(const tl_inspect_report *r, char *out, size_t n)
+{
+    static const tl_dtype order[] = {TL_DT_F32, TL_DT_F16, TL_DT_BF16};
+    size_t at = 0;
+    out[0] = 0;
+    for (int k = 0; k < 3; k++) {
+        int c = 0;
+        for (int i = 0; i < r->n; i++)
+            c += r->t[i].dtype == order[k];
+        if (c && at < n)
+            at += (size_t)snprintf(out + at, n - at, "%s%s %d", at ? ", " : "", tl_dtype_name(order[k]), c);
+    }
+}
+
+static json_t *hf_json(const tl_inspect_report *r)
+{
+    const tl_config *c = &r->cfg;
+    char dts[64];
+    dtype_counts(r, dts, sizeof dts);
+    json_t *eos = json_array();
+    for (int i = 0; i < c->n_eos; i++)
+        json_array_append_new(eos, json_integer(c->eos_ids[i]));
+    static const char *rope[] = {"default", "linear", "llama3"};
+    return json_pack("{s:s,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:b,s:b,s:s,s:f,s:f,s:i,s:o,s:s,s:i,s:b,s:i}",
+                     "architecture", r->hf_arch, "parameters", (json_int_t)r->n_params, "vocab_size", c->vocab_size,
+                     "d_model", c->d_model, "n_layer", c->n_layer, "n_head", c->n_head, "n_kv_head", c->n_kv_head,
+                     "head_dim", c->head_dim, "d_ff", c->d_ff, "max_pos", c->max_pos, "tied", c->tie_embeddings,
+                     "qkv_bias", c->qkv_bias, "o_bias", c->o_bias, "rope_type", rope[c->rope_type],
+                     "rope_theta", (double)c->rope_theta, "norm_eps", (double)c->ln_eps, "bos_id", c->bos_id,
+                     "eos_ids", eos, "dtypes", dts, "files", r->nfiles, "sharded", r->hf_sharded,
+                     "ignored_buffers", r->hf_ignored);
+}
+
+static int print_json_hf(const tl_inspect_report *r)
+{
+    json_t *root = json_object(), *files = json_array(), *ts = json_array();
+    char h[65];
+    for (int i = 0; i < r->nfiles; i++)
+        json_array_append_new(files, json_pack("{s:s,s:s}", "path", r->files[i], "format", r->formats[i]));
+    for (int i = 0; i < r->n; i++) {
+        const tl_inspect_tensor *t = &r->t[i];
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
+        tl_hex(t->sha256, 32, h);
+        json_array_append_new(ts, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "name", t->name, "key", t->key, "file",
+                                            r->files[t->file], "dtype", tl_dtype_name(t->dtype), "shape", shape,
+                                            "sha256", h));
+    }
+    tl_hex(r->total, 32, h);
+    json_object_set_new(root, "hugging_face", hf_json(r));
+    json_object_set_new(root, "files", files);
+    json_object_set_new(root, "tensors", ts);
+    json_object_set_new(root, "total_sha256", json_string(h));
+    char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!s)
+        return 1;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+static void print_hf(const tl_inspect_report *r)
+{
+    const tl_config *c = &r->cfg;
+    char h[65], sh[96], dts[64];
+    int last = -1;
+    for (int i = 0; i < r->n; i++) {
+        const tl_inspect_tensor *t = &r->t[i];
+        if (t->file != last) {
+            printf("%s (%s)\n", r->files[t->file], r->formats[t->file]);
+            last = t->file;
+        }
+        tl_hex(t->sha256, 32, h);
+        tl_shape_str(t->ndim, t->shape, sh, sizeof sh);
+        printf("  %-60s %-4s %-14s %s\n", t->key, tl_dtype_name(t->dtype), sh, h);
+    }
+    dtype_counts(r, dts, sizeof dts);
+    printf("Hugging Face model: %s\n", r->hf_arch);
+    if (c->arch == TL_ARCH_GPT2)
+        printf("  dims        vocab %d, d %d, layers %d, heads %d (head_dim %d), ff %d, positions %d\n", c->vocab_size,
+               c->d_model, c->n_layer, c->n_head, c->head_dim, c->d_ff, c->max_pos);
+    else
+        printf("  dims        vocab %d, d %d, layers %d, heads %d, kv heads %d, head_dim %d, ff %d, max positions %d%s%s\n",
+               c->vocab_size, c->d_model, c->n_layer, c->n_head, c->n_kv_head, c->head_dim, c->d_ff, c->max_pos,
+               c->tie_embeddings ? ", tied head" : ", untied head", c->qkv_bias ? (c->o_bias ? ", q/k/v/o biases" : ", q/k/v biases") : "");
+    if (c->arch != TL_ARCH_GPT2)
+        printf("  rope        theta %g, %s\n", (double)c->rope_theta,
+               c->rope_type == TL_ROPE_LLAMA3 ? "llama3 scaling" : c->rope_type == TL_ROPE_LINEAR ? "linear scaling" : "no scaling");
+    printf("  parameters  %llu\n", r->n_params);
+    printf("  dtypes      %s%s%s\n", dts, r->hf_torch_dtype >= 0 ? " (config.json torch_dtype " : "",
+           r->hf_torch_dtype >= 0 ? (r->hf_torch_dtype == TL_DT_F32 ? "float32)" : r->hf_torch_dtype == TL_DT_F16 ? "float16)" : "bfloat16)") : "");
+    printf("  files       %d%s\n", r->nfiles, r->hf_sharded ? " shards (" TL_HF_INDEX ")" : " (model.safetensors)");
+    printf("  eos ids    ");
+    for (int i = 0; i < c->n_eos; i++)
+        printf(" %d", c->eos_ids[i]);
+    printf("%s\n  bos id      %d\n", c->n_eos ? "" : " none", c->bos_id);
+    if (r->hf_ignored)
+        printf("  ignored     %d buffer%s (recomputed from the config)\n", r->hf_ignored, r->hf_ignored == 1 ? "" : "s");
+    tl_hex(r->total, 32, h);
+    printf("tensors: %d\ntotal sha256: %s\n", r->n, h);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     int as_json = 0;
@@ -208,6 +368,16 @@ int cmd_inspect(int argc, char **argv)
     if (tl_inspect(pos[0], &r, &err)) {
         fprintf(stderr, "teelm inspect: %s\n", err.msg);
         return 1;
+    }
+    if (r.hf && as_json) {
+        rc = print_json_hf(&r);
+        tl_inspect_free(&r);
+        return rc;
+    }
+    if (r.hf) {
+        print_hf(&r);
+        tl_inspect_free(&r);
+        return 0;
     }
     if (as_json) {
         rc = print_json(&r);

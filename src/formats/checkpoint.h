@@ -25,8 +25,9 @@ enum { TL_LAYOUT_FULL = 1, TL_LAYOUT_SPLIT = 2 };
 #define TL_OPT_M_PREFIX "exp_avg."         /* + parameter name: AdamW first moment */
 #define TL_OPT_V_PREFIX "exp_avg_sq."      /* + parameter name: AdamW second moment */
 
-/* Loads a plaintext model: a directory (either layout; model.safetensors wins when both are
- * present) or a single .safetensors file. Directories also yield optimizer.safetensors (moments,
+/* Loads a plaintext model: a Hugging Face model directory (config.json with "architectures":
+ * formats/hf_dir.h, weights mapped, ck->params NULL), a directory (either layout;
+ * model.safetensors wins when both are present) or a single .safetensors file. Directories also yield optimizer.safetensors (moments,
  * step, rng_state) when present and the tokenizer file (tokenizer.tiktoken or tokenizer.json). */
 int tl_checkpoint_load(const char *path, tl_checkpoint *ck, tl_err *err);
 /* Same, choosing what to load: without TL_LOAD_OPTIMIZER a directory's optimizer.safetensors is

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "formats/hf_dir.h"
 #include "formats/layout.h"
 #include "formats/tensor_file.h"
 #include "model/params.h"
@@ -301,6 +302,8 @@ int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err
     src_file *s = NULL;
     int n = 0, rc = 0, is_dir = tl_is_dir(path);
     char dir[4096];
+    if (is_dir && tl_hf_is_model_dir(path)) /* a Hugging Face directory: config.json names the class */
+        return tl_hf_load(path, ck, err);
     if (is_dir) {
         snprintf(dir, sizeof dir, "%s", path);
         char full[4096];

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "formats/checkpoint.h"
+#include "formats/hf_dir.h"
 #include "formats/tensor_file.h"
 #include "util/io.h"
 #include "util/sha.h"
@@ -140,18 +141,66 @@ static int cmp_tensor_names(const void *a, const void *b, void *base)
     return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
 }
 
+/* A Hugging Face directory: validated and mapped as for loading, every used tensor hashed. */
+static int inspect_hf(tl_inspect_report *r, const char *path, tl_err *err)
+{
+    tl_hf_dir h;
+    tl_checkpoint ck;
+    int rc = tl_hf_dir_open(path, &h, err);
+    if (rc)
+        return rc;
+    if ((rc = tl_hf_dir_map(&h, &ck, err))) {
+        tl_hf_dir_close(&h);
+        return rc;
+    }
+    for (int f = 0; f < h.nfiles && !rc; f++) {
+        char p[4096];
+        tl_path_join(p, sizeof p, path, h.files[f]);
+        if (!(rc = add_file(r, p, err)))
+            r->formats[f] = "safetensors";
+    }
+    r->t = rc ? NULL : calloc((size_t)(h.np ? h.np : 1), sizeof *r->t);
+    if (!rc && !r->t)
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+    for (int i = 0; i < h.np && !rc; i++) {
+        tl_inspect_tensor *x = &r->t[i];
+        snprintf(x->name, sizeof x->name, "%s", h.p[i].name);
+        snprintf(x->key, sizeof x->key, "%.*s", (int)sizeof x->key - 1, h.pt[i]->name);
+        x->file = h.pfile[i];
+        x->dtype = ck.w[i].dtype;
+        x->ndim = h.p[i].ndim;
+        memcpy(x->shape, h.p[i].shape, sizeof h.p[i].shape);
+        rc = tl_sha256(ck.w[i].data, h.p[i].numel * tl_dtype_size(ck.w[i].dtype), x->sha256)
+                 ? tl_errf(err, TL_ENOMEM, "SHA-256: out of memory") : 0;
+        r->n += !rc;
+    }
+    r->hf = 1;
+    r->cfg = h.hc.cfg;
+    r->config_state = TL_CONFIG_GIVEN;
+    r->hf_arch = h.hc.arch_name;
+    r->n_params = h.hc.n_params;
+    r->hf_sharded = h.sharded;
+    r->hf_ignored = h.nignored;
+    r->hf_torch_dtype = h.hc.torch_dtype;
+    tl_checkpoint_free(&ck);
+    tl_hf_dir_close(&h);
+    return rc;
+}
+
 int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
 {
     memset(r, 0, sizeof *r);
     int rc, cap = 0;
-    if (tl_is_dir(path))
+    if (tl_is_dir(path) && tl_hf_is_model_dir(path))
+        rc = inspect_hf(r, path, err);
+    else if (tl_is_dir(path))
         rc = list_dir(r, path, err);
     else if (tl_is_file(path))
         rc = add_file(r, path, err);
     else
         rc = tl_errf(err, TL_ENOTFOUND, "%s: no such file or directory", path);
     const char *cfgjs = NULL;
-    for (int i = 0; i < r->nfiles && !rc; i++)
+    for (int i = 0; i < r->nfiles && !rc && !r->hf; i++)
         rc = inspect_file(r, i, &cap, &cfgjs, err);
     int *order = rc ? NULL : malloc((size_t)(r->n ? r->n : 1) * sizeof *order);
     tl_sha *md = rc ? NULL : tl_sha_new(TL_SHA256);
@@ -170,7 +219,9 @@ int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
             rc = tl_errf(err, TL_ENOMEM, "SHA-256: out of memory");
         md = NULL;
     }
-    if (!rc && cfgjs) {
+    if (!rc && r->hf)
+        ; /* config.json, validated */
+    else if (!rc && cfgjs) {
         tl_err ce = {0};
         if (tl_config_parse(cfgjs, &r->cfg, &ce) == 0)
             r->config_state = TL_CONFIG_GIVEN;

@@ -4,7 +4,8 @@
  *   total: SHA-256 over, for every tensor in byte order of full names: name, a NUL byte, its 32-byte
  *   per-tensor digest.
  * So a model.pth, the model.safetensors imported from it and the split layout of the same weights
- * all report the same total when the data is float32. */
+ * all report the same total when the data is float32. A Hugging Face directory is validated as
+ * the loader validates it and its tensors hashed from the mapped files. */
 #ifndef TEELM_FORMATS_INSPECT_H
 #define TEELM_FORMATS_INSPECT_H
 
@@ -40,6 +41,15 @@ typedef struct {
     tl_config cfg;
     char note[512];             /* inference note, or why the config is unknown */
     int has_optimizer;          /* directory holds optimizer.safetensors */
+    /* a Hugging Face model directory (formats/hf_dir.h): cfg is its config (config_state GIVEN),
+     * t lists the tensors the model uses under their canonical names (key: as stored), in table
+     * order; the total is over canonical names, so sharded, single-file, prefixed or not agree */
+    int hf;
+    const char *hf_arch;        /* "LlamaForCausalLM", ... (static) */
+    unsigned long long n_params;
+    int hf_sharded;             /* read through model.safetensors.index.json */
+    int hf_ignored;             /* buffers accepted and ignored */
+    int hf_torch_dtype;         /* config.json torch_dtype, or -1 */
 } tl_inspect_report;
 
 int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err);

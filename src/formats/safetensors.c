@@ -122,8 +122,9 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
                        (unsigned long long)(t->end - t->begin), tl_dtype_name(t->dtype),
                        (unsigned long long)nbytes);
     if (t->end > f->data_len)
-        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data ends at %llu, past the data section of %llu bytes (truncated?)",
-                       L, name, (unsigned long long)t->end, (unsigned long long)f->data_len);
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data_offsets [%llu, %llu] outside the data section "
+                       "(%llu bytes; file truncated?)", L, name, (unsigned long long)t->begin,
+                       (unsigned long long)t->end, (unsigned long long)f->data_len);
     t->name = strdup(name);
     if (!t->name)
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", L);
@@ -409,8 +410,23 @@ static char *build_header(const tl_st_out *t, int n, const char *const *meta, in
     return h;
 }
 
+static int emit_data(void *ctx, int i, tl_atomic_file *af, tl_err *err)
+{
+    const tl_st_out *t = ctx;
+    uint64_t numel = 1;
+    for (int d = 0; d < t[i].ndim; d++)
+        numel *= (uint64_t)t[i].shape[d]; /* build_header checked the product */
+    return tl_atomic_write(af, t[i].data, (size_t)(numel * tl_dtype_size(t[i].dtype)), err);
+}
+
 int tl_st_write(const char *path, const tl_st_out *t, int n, const char *const *meta, int nmeta, int mode,
                 tl_err *err)
+{
+    return tl_st_write_stream(path, t, n, meta, nmeta, mode, emit_data, (void *)t, err);
+}
+
+int tl_st_write_stream(const char *path, const tl_st_out *t, int n, const char *const *meta, int nmeta, int mode,
+                       tl_st_emit emit, void *ctx, tl_err *err)
 {
     uint64_t *sizes = calloc((size_t)n + 1, sizeof *sizes);
     if (!sizes)
@@ -423,13 +439,15 @@ int tl_st_write(const char *path, const tl_st_out *t, int n, const char *const *
     }
     /* a private temporary with a random name: never a file or link planted beside the target */
     tl_atomic_file af;
-    int rc = tl_atomic_open(&af, path, mode, err);
+    int rc = tl_atomic_open(&af, path, mode, err), opened = !rc;
     if (!rc)
         rc = tl_atomic_write(&af, hdr, hlen, err);
     for (int i = 0; i < n && !rc; i++)
-        rc = tl_atomic_write(&af, t[i].data, (size_t)sizes[i], err);
+        rc = emit(ctx, i, &af, err);
     if (!rc)
         rc = tl_atomic_commit(&af, err);
+    else if (opened)
+        tl_atomic_abort(&af); /* closes and unlinks once; a second call is a no-op */
     free(hdr);
     free(sizes);
     return rc;

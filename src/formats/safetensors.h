@@ -13,6 +13,7 @@
 
 #include "tensor/dtype.h"
 #include "util/err.h"
+#include "util/io.h"
 
 #define TL_ST_MAX_DIMS 8
 #define TL_ST_HEADER_MAX (100u << 20) /* the reference implementation's cap */
@@ -68,5 +69,11 @@ typedef struct {
  * data section is 8-byte aligned. */
 int tl_st_write(const char *path, const tl_st_out *t, int n, const char *const *meta, int nmeta,
                 int mode, tl_err *err);
+/* Same, with the data produced tensor by tensor: emit(ctx, i, af, err) must tl_atomic_write
+ * exactly numel * dtype size bytes of tensor i (t[i].data is not read). For writers that convert
+ * or gather on the fly without holding a copy of every tensor. */
+typedef int (*tl_st_emit)(void *ctx, int i, tl_atomic_file *af, tl_err *err);
+int tl_st_write_stream(const char *path, const tl_st_out *t, int n, const char *const *meta, int nmeta, int mode,
+                       tl_st_emit emit, void *ctx, tl_err *err);
 
 #endif

@@ -56,6 +56,14 @@ float *tl_checkpoint_arena_alloc(const tl_config *cfg)
     return arena_alloc(tl_checkpoint_arena_bytes(cfg));
 }
 
+const struct tl_ck_file *tl_checkpoint_file(const tl_checkpoint *ck, const char *name)
+{
+    for (int i = 0; i < ck->nfiles; i++)
+        if (strcmp(ck->files[i].name, name) == 0)
+            return &ck->files[i];
+    return NULL;
+}
+
 void tl_checkpoint_free(tl_checkpoint *ck)
 {
     if (!ck)
@@ -72,6 +80,12 @@ void tl_checkpoint_free(tl_checkpoint *ck)
         OPENSSL_cleanse(ck->tokenizer_data, ck->tokenizer_len);
         free(ck->tokenizer_data);
     }
+    for (int i = 0; i < ck->nfiles; i++) /* carried inside a sealed model (seal/) */
+        if (ck->files[i].data) {
+            OPENSSL_cleanse(ck->files[i].data, ck->files[i].len);
+            free(ck->files[i].data);
+        }
+    free(ck->files);
     for (int i = 0; i < ck->nmaps; i++) /* plaintext files mapped read-only: nothing to wipe */
         if (ck->maps[i].addr)
             munmap(ck->maps[i].addr, ck->maps[i].len);

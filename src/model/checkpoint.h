@@ -26,6 +26,12 @@ typedef struct {
      * NUL-terminated after tokenizer_len bytes; tl_checkpoint_free wipes and frees them. */
     uint8_t *tokenizer_data;
     size_t tokenizer_len;
+    /* The small files carried inside a sealed Hugging Face model (tokenizer.json,
+     * tokenizer_config.json, config.json, ...: docs/sealed-format.md "tokenizer_files"), in the
+     * order sealed; NULL / 0 otherwise. Each data is malloc'd and NUL-terminated after len bytes;
+     * tl_checkpoint_free wipes and frees them. Look one up with tl_checkpoint_file. */
+    struct tl_ck_file { char name[64]; uint8_t *data; size_t len; } *files;
+    int nfiles;
 
     /* Hugging Face families (tl_config_is_hf(&cfg)): params is NULL; w[i] is the weight of entry i
      * of tl_params_list(&cfg) (nw entries). The memory behind w is mappings (maps[0..nmaps), each
@@ -48,6 +54,9 @@ size_t tl_checkpoint_arena_bytes(const tl_config *cfg);
  * themselves (zeroing first would cost one more pass over the weights). NULL when out of memory;
  * it becomes ck->params and tl_checkpoint_free frees it. */
 float *tl_checkpoint_arena_alloc(const tl_config *cfg);
+
+/* The carried file named `name` (see tl_checkpoint.files), or NULL. */
+const struct tl_ck_file *tl_checkpoint_file(const tl_checkpoint *ck, const char *name);
 
 /* Frees (and zeroes: weights are secrets) everything the checkpoint owns. */
 void tl_checkpoint_free(tl_checkpoint *ck);

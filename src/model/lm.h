@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "model/config.h"
+#include "model/generate.h"
+#include "model/sampler.h"
 #include "model/weights.h"
 #include "util/err.h"
 
@@ -45,5 +47,20 @@ void tl_lm_forget(tl_lm *m, int slot);
 const float *tl_lm_row_max(const tl_lm *m);
 /* Rows the last call ran through the blocks (Σ lens without cache hits). */
 int tl_lm_rows(const tl_lm *m);
+
+/* Generation (model/lm_generate.c): the prompt prompt[0..n_prompt) in one pass, then one token
+ * per step with the cache of `slot`, up to max_new tokens, choosing each with tl_sample_max
+ * (greedy when sp->temperature <= 0; the sampler is seeded by seed). Stops after emitting any of
+ * cfg->eos_ids (the EOS token is the last token produced) or when cb returns non-zero. Each token
+ * goes to cb (may be NULL) and out[] (may be NULL; max_new entries); *n_out (may be NULL) gets
+ * the count. n_prompt + max_new must fit the context (cfg->context_length): a request that
+ * could run past it is refused before anything is computed (no cropping, no silent stop).
+ * The slot's cache is reused where it matches the prompt and left holding the sequence
+ * (tl_lm_forget wipes it). */
+int tl_lm_generate(tl_lm *m, int slot, const uint32_t *prompt, int n_prompt, int max_new,
+                   const tl_sample_params *sp, uint64_t seed, tl_token_cb cb, void *user, uint32_t *out,
+                   int *n_out, tl_err *err);
+/* The workspace's config. */
+const tl_config *tl_lm_config(const tl_lm *m);
 
 #endif

@@ -123,24 +123,75 @@ int tl_seal_desc_parse(const uint8_t in[TL_SEAL_DESC_LEN], const tl_seal_header 
 
 /* ---- manifest ---- */
 
-char *tl_seal_manifest_json(const tl_config *cfg, const tl_seal_file_entry *files, int nfiles,
-                            const char *tok_name, size_t tok_len)
+int tl_seal_carried_name_ok(const char *name)
 {
+    size_t n = strlen(name);
+    if (n < 1 || n >= TL_SEAL_CARRIED_NAME || name[0] == '.' || name[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int weight_dtype_ok(tl_dtype dt) { return dt == TL_DT_F32 || dt == TL_DT_F16 || dt == TL_DT_BF16; }
+
+uint64_t tl_seal_layout(const tl_config *cfg, const tl_param *list, int n, const tl_dtype *dtypes, uint64_t *off)
+{
+    if (!tl_config_is_hf(cfg)) {
+        for (int i = 0; i < n; i++)
+            off[i] = (uint64_t)list[i].offset * sizeof(float);
+        return (uint64_t)tl_params_arena_floats(cfg) * sizeof(float);
+    }
+    /* A validated config implies at most 2^36 scalars, so none of this comes near 2^64; the checks
+     * keep that true for any list a caller passes. */
+    const uint64_t lim = (uint64_t)1 << 62;
+    uint64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        if (!weight_dtype_ok(dtypes[i]))
+            return 0;
+        uint64_t sz = tl_dtype_size(dtypes[i]), numel = list[i].numel;
+        if (numel > lim / sz || numel * sz > lim - TL_SEAL_WALIGN || at > lim - TL_SEAL_WALIGN - numel * sz)
+            return 0;
+        off[i] = at;
+        at += (numel * sz + TL_SEAL_WALIGN - 1) / TL_SEAL_WALIGN * TL_SEAL_WALIGN;
+    }
+    return at;
+}
+
+char *tl_seal_manifest_json(const tl_config *cfg, const tl_dtype *dtypes, const tl_seal_file_entry *files, int nfiles,
+                            const char *tok_name, size_t tok_len, const tl_seal_carried *carried, int ncarried)
+{
+    const int hf = tl_config_is_hf(cfg);
     char *cfg_text = tl_config_to_json(cfg);
     json_t *cfg_json = cfg_text ? json_loads(cfg_text, 0, NULL) : NULL;
     free(cfg_text);
     int n = tl_params_count(cfg);
     tl_param *list = calloc((size_t)n, sizeof *list);
+    uint64_t *off = calloc((size_t)n, sizeof *off);
     json_t *root = json_object(), *jf = json_array(), *jt = json_array();
-    if (!cfg_json || !list || !root || !jf || !jt) {
+    if (!cfg_json || !list || !off || !root || !jf || !jt || (hf && !dtypes)) {
         json_decref(cfg_json);
         json_decref(root);
         json_decref(jf);
         json_decref(jt);
         free(list);
+        free(off);
         return NULL;
     }
     tl_params_list(cfg, list);
+    if (!tl_seal_layout(cfg, list, n, dtypes, off) && n) {
+        json_decref(cfg_json);
+        json_decref(root);
+        json_decref(jf);
+        json_decref(jt);
+        free(list);
+        free(off);
+        return NULL;
+    }
     for (int i = 0; i < nfiles; i++)
         json_array_append_new(jf, json_pack("{s:s,s:I,s:I}", "name", files[i].name, "begin", (json_int_t)files[i].begin,
                                             "end", (json_int_t)files[i].end));
@@ -148,10 +199,14 @@ char *tl_seal_manifest_json(const tl_config *cfg, const tl_seal_file_entry *file
         json_t *shape = json_array();
         for (int d = 0; d < list[i].ndim; d++)
             json_array_append_new(shape, json_integer(list[i].shape[d]));
-        json_array_append_new(jt, json_pack("{s:s,s:o,s:I}", "name", list[i].name, "shape", shape, "offset",
-                                            (json_int_t)(list[i].offset * sizeof(float))));
+        /* the seed's entries stay exactly as before (no dtype: its arena is float32) */
+        json_t *t = hf ? json_pack("{s:s,s:o,s:s,s:I}", "name", list[i].name, "shape", shape, "dtype",
+                                   tl_dtype_name(dtypes[i]), "offset", (json_int_t)off[i])
+                       : json_pack("{s:s,s:o,s:I}", "name", list[i].name, "shape", shape, "offset", (json_int_t)off[i]);
+        json_array_append_new(jt, t);
     }
     free(list);
+    free(off);
     json_object_set_new(root, "format", json_string("teelm-sealed"));
     json_object_set_new(root, "version", json_integer(TL_SEAL_VERSION));
     json_object_set_new(root, "config", cfg_json);
@@ -160,6 +215,12 @@ char *tl_seal_manifest_json(const tl_config *cfg, const tl_seal_file_entry *file
     if (tok_len)
         json_object_set_new(root, "tokenizer", json_pack("{s:s,s:I}", "name", tok_name ? tok_name : "tokenizer",
                                                          "bytes", (json_int_t)tok_len));
+    if (ncarried > 0) {
+        json_t *jc = json_array();
+        for (int i = 0; i < ncarried; i++)
+            json_array_append_new(jc, json_pack("{s:s,s:I}", "name", carried[i].name, "bytes", (json_int_t)carried[i].len));
+        json_object_set_new(root, "tokenizer_files", jc);
+    }
     char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     return s;
@@ -169,6 +230,8 @@ void tl_seal_manifest_free(tl_seal_manifest *m)
 {
     if (m) {
         free(m->files);
+        free(m->dtype);
+        free(m->offset);
         memset(m, 0, sizeof *m);
     }
 }
@@ -188,40 +251,100 @@ static int check_keys(json_t *o, const tl_json_field *fields, const char *where,
     return 0;
 }
 
-static int parse_tensors(json_t *jt, const tl_config *cfg, tl_err *err)
+/* The tensor table must be tl_params_list(cfg) with the layout of tl_seal_layout: names and
+ * shapes as the config implies, a dtype (F32/F16/BF16) for the Hugging Face families only, and
+ * each offset where the dtypes before it put it. Fills m->ntensors, dtype, offset, arena_bytes. */
+static int parse_tensors(json_t *jt, tl_seal_manifest *m, tl_err *err)
 {
+    const tl_config *cfg = &m->cfg;
+    const int hf = tl_config_is_hf(cfg);
     int n = tl_params_count(cfg);
     if (!json_is_array(jt) || json_array_size(jt) != (size_t)n)
         return tl_errf(err, TL_EINVAL, "manifest: 'tensors' must list the %d tensors of the config", n);
     tl_param *list = calloc((size_t)n, sizeof *list);
-    if (!list)
+    m->dtype = calloc((size_t)n, sizeof *m->dtype);
+    m->offset = calloc((size_t)n, sizeof *m->offset);
+    if (!list || !m->dtype || !m->offset) {
+        free(list);
         return tl_errf(err, TL_ENOMEM, "manifest: out of memory");
+    }
+    m->ntensors = n;
     tl_params_list(cfg, list);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        static const tl_json_field keys[] = {{"name"}, {"shape"}, {"offset"}, {NULL}};
+        static const tl_json_field seed_keys[] = {{"name"}, {"shape"}, {"offset"}, {NULL}};
+        static const tl_json_field hf_keys[] = {{"name"}, {"shape"}, {"dtype"}, {"offset"}, {NULL}};
         json_t *t = json_array_get(jt, (size_t)i), *shape = json_object_get(t, "shape");
         const char *name = json_string_value(json_object_get(t, "name"));
-        uint64_t off;
-        if (!json_is_object(t) || (rc = check_keys(t, keys, "a tensor", err)))
+        const char *dt = json_string_value(json_object_get(t, "dtype"));
+        uint64_t off = 0;
+        m->dtype[i] = TL_DT_F32;
+        if (!json_is_object(t) || (rc = check_keys(t, hf ? hf_keys : seed_keys, "a tensor", err)))
             rc = rc ? rc : tl_errf(err, TL_EINVAL, "manifest: tensor %d is not an object", i);
         else if (!name || strcmp(name, list[i].name) != 0)
             rc = tl_errf(err, TL_EINVAL, "manifest: tensor %d is not '%s' as the config requires", i, list[i].name);
+        else if (hf && (!dt || tl_dtype_from_name(dt) < 0 || !weight_dtype_ok((tl_dtype)tl_dtype_from_name(dt))))
+            rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' dtype %s%.16s%s is not F32, F16 or BF16", list[i].name,
+                         dt ? "'" : "", dt ? dt : "(absent)", dt ? "'" : "");
         else if ((rc = get_u64(t, "offset", &off, "tensor", err)))
             ;
-        else if (off != list[i].offset * sizeof(float))
-            rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' offset does not match the arena layout", list[i].name);
         else if (!json_is_array(shape) || json_array_size(shape) != (size_t)list[i].ndim)
             rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' shape has the wrong rank", list[i].name);
-        else
+        else {
+            if (hf)
+                m->dtype[i] = (tl_dtype)tl_dtype_from_name(dt);
+            m->offset[i] = off;
             for (int d = 0; d < list[i].ndim && !rc; d++) {
                 json_t *x = json_array_get(shape, (size_t)d);
                 if (!json_is_integer(x) || json_integer_value(x) != list[i].shape[d])
                     rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' shape does not match the config", list[i].name);
             }
+        }
+    }
+    if (!rc) { /* the offsets must be exactly those the config and the dtypes imply */
+        uint64_t *want = calloc((size_t)n + 1, sizeof *want);
+        if (!want)
+            rc = tl_errf(err, TL_ENOMEM, "manifest: out of memory");
+        else if (!(m->arena_bytes = tl_seal_layout(cfg, list, n, m->dtype, want)))
+            rc = tl_errf(err, TL_EINVAL, "manifest: the tensor sizes overflow");
+        for (int i = 0; i < n && !rc; i++)
+            if (m->offset[i] != want[i])
+                rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' offset %llu does not match the arena layout (%llu)",
+                             list[i].name, (unsigned long long)m->offset[i], (unsigned long long)want[i]);
+        free(want);
     }
     free(list);
     return rc;
+}
+
+/* "tokenizer_files": 1..TL_SEAL_MAX_CARRIED entries {name, bytes}, plain distinct names. */
+static int parse_carried(json_t *jc, tl_seal_manifest *m, tl_err *err)
+{
+    size_t n = json_array_size(jc);
+    if (!json_is_array(jc) || n < 1 || n > TL_SEAL_MAX_CARRIED)
+        return tl_errf(err, TL_EINVAL, "manifest: 'tokenizer_files' must list 1 to %d files", TL_SEAL_MAX_CARRIED);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        static const tl_json_field keys[] = {{"name"}, {"bytes"}, {NULL}};
+        json_t *f = json_array_get(jc, i);
+        const char *name = json_string_value(json_object_get(f, "name"));
+        tl_seal_carried *c = &m->carried[i];
+        int rc;
+        if (!json_is_object(f) || !name || !tl_seal_carried_name_ok(name))
+            return tl_errf(err, TL_EINVAL, "manifest: tokenizer file %zu needs a plain file name ([A-Za-z0-9._-], at "
+                           "most %d bytes, not starting with '.' or '-')", i, TL_SEAL_CARRIED_NAME - 1);
+        if ((rc = check_keys(f, keys, "a tokenizer file", err)) || (rc = get_u64(f, "bytes", &c->len, "tokenizer file", err)))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->carried[j].name, name) == 0)
+                return tl_errf(err, TL_EINVAL, "manifest: tokenizer file '%s' is listed twice", name);
+        if (c->len > TL_SEAL_MAX_BLOB || total + c->len > TL_SEAL_MAX_BLOB)
+            return tl_errf(err, TL_EINVAL, "manifest: tokenizer files exceed %u bytes in all", TL_SEAL_MAX_BLOB);
+        total += c->len;
+        memcpy(c->name, name, strlen(name) + 1);
+    }
+    m->ncarried = (int)n;
+    return 0;
 }
 
 int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl_seal_manifest *m, tl_err *err)
@@ -231,10 +354,11 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return tl_errf(err, TL_EINVAL, "manifest: bad JSON at line %d column %d: %s", je.line, je.column, je.text);
-    static const tl_json_field top[] = {{"format"}, {"version"}, {"config"}, {"files"}, {"tensors"}, {"tokenizer"}, {NULL}};
+    static const tl_json_field top[] = {{"format"},    {"version"},   {"config"},          {"files"},
+                                        {"tensors"},   {"tokenizer"}, {"tokenizer_files"}, {NULL}};
     int rc = 0;
     json_t *cfg = json_object_get(root, "config"), *files = json_object_get(root, "files");
-    json_t *tok = json_object_get(root, "tokenizer");
+    json_t *tok = json_object_get(root, "tokenizer"), *carried = json_object_get(root, "tokenizer_files");
     const char *fmt = json_string_value(json_object_get(root, "format"));
     if (!json_is_object(root)) {
         rc = tl_errf(err, TL_EINVAL, "manifest: must be a JSON object");
@@ -257,7 +381,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
         tl_err_prefix(err, "manifest");
         goto out;
     }
-    if ((rc = parse_tensors(json_object_get(root, "tensors"), &m->cfg, err)))
+    if ((rc = parse_tensors(json_object_get(root, "tensors"), m, err)))
         goto out;
     if (!json_is_array(files) || json_array_size(files) != file_count) {
         rc = tl_errf(err, TL_EINVAL, "manifest: 'files' must list %u files as the header says", file_count);
@@ -269,7 +393,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
         rc = tl_errf(err, TL_ENOMEM, "manifest: out of memory");
         goto out;
     }
-    uint64_t arena = tl_params_arena_floats(&m->cfg) * sizeof(float), at = 0;
+    uint64_t arena = m->arena_bytes, at = 0;
     for (uint32_t i = 0; i < file_count && !rc; i++) {
         static const tl_json_field keys[] = {{"name"}, {"begin"}, {"end"}, {NULL}};
         json_t *f = json_array_get(files, i);
@@ -299,6 +423,12 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
             memcpy(m->tokenizer_name, name, strlen(name) + 1);
             m->has_tokenizer = 1;
         }
+    }
+    if (!rc && carried) {
+        if (tok)
+            rc = tl_errf(err, TL_EINVAL, "manifest: 'tokenizer' and 'tokenizer_files' exclude each other");
+        else
+            rc = parse_carried(carried, m, err);
     }
 out:
     json_decref(root);

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -330,6 +332,56 @@ int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *e
     return 0;
 }
 
+/* Allocates a Hugging Face model's weight buffer (m->arena_bytes, a multiple of 64, validated by
+ * the manifest parser) and points ck->w into it. Large buffers are 2 MiB-aligned and advised for
+ * huge pages, as the seed arena is; the plaintext is kept out of core dumps and swap. */
+static int hf_weights(tl_checkpoint *ck, const tl_seal_manifest *m, tl_err *err)
+{
+    const size_t huge = 2u << 20;
+    if (m->arena_bytes > SIZE_MAX / 2)
+        return tl_errf(err, TL_ENOMEM, "out of memory for the weights");
+    size_t bytes = (size_t)m->arena_bytes;
+    void *p = NULL;
+    if (posix_memalign(&p, bytes >= 2 * huge ? huge : 64, bytes ? bytes : 64) != 0)
+        return tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of weights", bytes);
+    if (bytes >= 2 * huge)
+        madvise(p, bytes / 4096 * 4096, MADV_HUGEPAGE); /* advisory: failure only costs speed */
+    ck->wbuf = p;
+    ck->wbuf_len = bytes;
+    tl_secret_protect(p, bytes, TL_SECRET_DONTDUMP | TL_SECRET_LOCK);
+    ck->w = calloc((size_t)m->ntensors, sizeof *ck->w);
+    if (!ck->w)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    ck->nw = m->ntensors;
+    for (int i = 0; i < m->ntensors; i++)
+        ck->w[i] = (tl_wref){(const uint8_t *)p + m->offset[i], m->dtype[i]};
+    return 0;
+}
+
+/* Reads the carried files (the blob at stream offset `at`) into ck->files, one NUL-terminated
+ * buffer each. */
+static int read_carried(sfile *f, const tl_seal_manifest *m, uint64_t at, tl_checkpoint *ck, tl_err *err)
+{
+    ck->files = calloc((size_t)m->ncarried, sizeof *ck->files);
+    if (!ck->files)
+        return tl_errf(err, TL_ENOMEM, "out of memory for the tokenizer files");
+    ck->nfiles = m->ncarried;
+    for (int i = 0; i < m->ncarried; i++) {
+        struct tl_ck_file *c = &ck->files[i];
+        snprintf(c->name, sizeof c->name, "%s", m->carried[i].name);
+        c->data = malloc((size_t)m->carried[i].len + 1);
+        if (!c->data)
+            return tl_errf(err, TL_ENOMEM, "out of memory for the tokenizer files");
+        c->len = (size_t)m->carried[i].len;
+        c->data[c->len] = 0;
+        int rc = sfile_read(f, at, c->len, c->data, err);
+        if (rc)
+            return rc;
+        at += c->len;
+    }
+    return 0;
+}
+
 int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl_seal_info *info, tl_err *err)
 {
     memset(ck, 0, sizeof *ck);
@@ -368,25 +420,37 @@ int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl
         tl_err_prefix(err, "%s", f0.name);
         goto fail;
     }
-    if ((m.has_tokenizer ? m.tokenizer_len : 0) != d.blob_len || d.data_len != m.files[0].end - m.files[0].begin) {
+    uint64_t blob_want = m.has_tokenizer ? m.tokenizer_len : 0;
+    for (int i = 0; i < m.ncarried; i++)
+        blob_want += m.carried[i].len; /* <= 64 MiB in all (manifest check) */
+    if (blob_want != d.blob_len || d.data_len != m.files[0].end - m.files[0].begin) {
         rc = tl_errf(err, TL_EINVAL, "%s: descriptor does not match the manifest", f0.name);
         goto fail;
     }
-    /* The files cover every arena byte, so the arena is not zeroed first (that would be one more
-     * pass over 50 MB); it is allocated as the plaintext loader does (huge pages). */
     ck->cfg = m.cfg;
-    ck->params = tl_checkpoint_arena_alloc(&m.cfg);
-    if (!ck->params) {
-        rc = tl_errf(err, TL_ENOMEM, "out of memory for the parameters");
-        goto fail;
-    }
-    { /* the allocation is rounded up to 64 bytes: zero what lies past the last file */
+    uint8_t *arena;
+    if (tl_config_is_hf(&m.cfg)) {
+        /* Hugging Face families: one owned buffer in the sealed layout, ck->w pointing into it
+         * (every tensor starts at a multiple of 64 bytes, so at a multiple of its element size) */
+        if ((rc = hf_weights(ck, &m, err)))
+            goto fail;
+        arena = ck->wbuf;
+    } else {
+        /* The files cover every arena byte, so the arena is not zeroed first (that would be one more
+         * pass over 50 MB); it is allocated as the plaintext loader does (huge pages). */
+        ck->params = tl_checkpoint_arena_alloc(&m.cfg);
+        if (!ck->params) {
+            rc = tl_errf(err, TL_ENOMEM, "out of memory for the parameters");
+            goto fail;
+        }
+        /* the allocation is rounded up to 64 bytes: zero what lies past the last file */
         size_t used = tl_params_arena_floats(&m.cfg) * sizeof(float), alloc = (used + 63) / 64 * 64;
         memset((uint8_t *)ck->params + used, 0, alloc - used);
         /* the plaintext weights: out of core dumps, and out of swap if RLIMIT_MEMLOCK allows */
         tl_secret_protect(ck->params, alloc, TL_SECRET_DONTDUMP | TL_SECRET_LOCK);
+        arena = (uint8_t *)ck->params;
     }
-    if (d.blob_len) {
+    if (m.has_tokenizer && d.blob_len) {
         ck->tokenizer_data = malloc(d.blob_len + 1);
         if (!ck->tokenizer_data) {
             rc = tl_errf(err, TL_ENOMEM, "out of memory for the tokenizer");
@@ -397,7 +461,8 @@ int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl
         if ((rc = sfile_read(&f0, TL_SEAL_DESC_LEN + d.meta_len, d.blob_len, ck->tokenizer_data, err)))
             goto fail;
     }
-    uint8_t *arena = (uint8_t *)ck->params;
+    if (m.ncarried && (rc = read_carried(&f0, &m, TL_SEAL_DESC_LEN + d.meta_len, ck, err)))
+        goto fail;
     if ((rc = sfile_read(&f0, d.data_offset, d.data_len, arena + m.files[0].begin, err)))
         goto fail;
     for (uint32_t i = 1; i < f0.h.file_count; i++) {
@@ -433,8 +498,7 @@ fail:
     sfile_close(&f0);
     tl_sec_free(meta);
     tl_seal_manifest_free(&m);
-    if (ck->params) /* (tl_checkpoint_free needs a valid config) */
-        tl_checkpoint_free(ck);
+    tl_checkpoint_free(ck); /* wipes whatever was decrypted so far */
     memset(ck, 0, sizeof *ck);
     return rc;
 }

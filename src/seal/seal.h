@@ -22,16 +22,30 @@
 #define TL_SEAL_CHUNK_MAX (1u << 26)
 #define TL_SEAL_INDEX_NAME "model.sealed" /* file 0 of a split model directory */
 
+/* A named file to carry inside a sealed model (docs/sealed-format.md "tokenizer_files"). */
+typedef struct {
+    const char *name; /* plain file name: [A-Za-z0-9._-], 1..63 bytes, not starting with '.' or '-' */
+    const uint8_t *data;
+    size_t len;
+} tl_seal_carry;
+
 typedef struct {
     int split;               /* 0: one file at `out`; 1: directory `out` with model.sealed + parts */
     uint32_t chunk_size;     /* power of two in [MIN, MAX]; 0 = default */
     const uint8_t *tokenizer; /* tokenizer file bytes to carry inside (may be NULL) */
     size_t tokenizer_len;
     const char *tokenizer_name; /* its file name, e.g. "tokenizer.tiktoken" */
+    /* Or (not both): several named files, e.g. a Hugging Face model's tokenizer.json,
+     * tokenizer_config.json and config.json; at most 16, 64 MiB in all. They come back in
+     * tl_checkpoint.files. */
+    const tl_seal_carry *carry;
+    int ncarry;
 } tl_seal_opts;
 
-/* Encrypts ck's config and weights (not its optimizer state) under key. Files are written
- * atomically; only ciphertext ever reaches the disk. */
+/* Encrypts ck's config and weights (not its optimizer state) under key: the seed family's float
+ * arena ck->params, or a Hugging Face model's ck->w tensors, each in its own dtype (streamed from
+ * where ck->w points, never copied whole). Files are written atomically; only ciphertext ever
+ * reaches the disk. */
 int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal_opts *opts,
                   const char *out, tl_err *err);
 
@@ -59,7 +73,9 @@ typedef struct {
 int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err);
 
 /* Decrypts and verifies a sealed model into ck (allocated here): config, arena (decrypted chunk by
- * chunk in place), and the carried tokenizer in ck->tokenizer_data. info may be NULL. On any
+ * chunk in place: ck->params for the seed family; for a Hugging Face model one owned buffer
+ * ck->wbuf that ck->w points into, params NULL), and the carried tokenizer in ck->tokenizer_data
+ * or the carried files in ck->files. info may be NULL. On any
  * failure nothing is returned, every buffer is wiped, and the message says what was refused. */
 int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl_seal_info *info, tl_err *err);
 

@@ -20,7 +20,7 @@
 #include "util/secmem.h"
 
 typedef struct {
-    const uint8_t *p;
+    const uint8_t *p; /* NULL: len zero bytes (the gaps between Hugging Face tensors) */
     uint64_t len;
 } seg;
 
@@ -33,7 +33,7 @@ static void stream_fill(const seg *segs, int nseg, uint64_t off, uint8_t *buf, s
         uint64_t b = base, e = base + segs[i].len;
         base = e;
         uint64_t lo = off > b ? off : b, hi = off + n < e ? off + n : e;
-        if (lo < hi)
+        if (lo < hi && segs[i].p)
             memcpy(buf + (lo - off), segs[i].p + (lo - b), hi - lo);
     }
 }
@@ -83,32 +83,31 @@ out:
     return rc;
 }
 
-/* Which split file a tensor belongs to (the plaintext split layout's file names). */
-static void group_of(const char *name, char out[64])
+/* Which split file a tensor belongs to: the plaintext split layout's file names, for the Hugging
+ * Face families by block too (model.layers.i. / h.i.), what comes before the blocks being the
+ * embedding group and what comes after the final group. */
+static void group_of(const char *name, int seen_block, char out[64])
 {
-    int block;
-    if (sscanf(name, "transformer_blocks.%d.", &block) == 1)
+    int block, k = 0;
+    if (sscanf(name, "transformer_blocks.%d.%n", &block, &k) == 1 && k > 0)
         snprintf(out, 64, "transformer_block_%d", block);
-    else if (strncmp(name, "token_embedding", 15) == 0 || strncmp(name, "position_embedding", 18) == 0)
+    else if ((k = 0, sscanf(name, "model.layers.%d.%n", &block, &k) == 1 && k > 0) ||
+             (k = 0, sscanf(name, "h.%d.%n", &block, &k) == 1 && k > 0))
+        snprintf(out, 64, "transformer_block_%d", block);
+    else if (strncmp(name, "token_embedding", 15) == 0 || strncmp(name, "position_embedding", 18) == 0 || !seen_block)
         snprintf(out, 64, "token_embedding");
     else
         snprintf(out, 64, "final_linear");
 }
 
 /* File table: full = one file with the whole arena; split = an index file (no weights) + one file
- * per layer group. Returns the count or -1. */
-static int plan_files(const tl_config *cfg, int split, tl_seal_file_entry **out)
+ * per layer group. off: the tensors' byte offsets (tl_seal_layout). Returns the count or -1. */
+static int plan_files(const tl_param *list, int n, const uint64_t *off, uint64_t arena, int split,
+                      tl_seal_file_entry **out)
 {
-    const uint64_t arena = tl_params_arena_floats(cfg) * sizeof(float);
-    int n = tl_params_count(cfg);
-    tl_param *list = calloc((size_t)n, sizeof *list);
-    tl_seal_file_entry *f = calloc((size_t)n + 1, sizeof *f);
-    if (!list || !f) {
-        free(list);
-        free(f);
+    tl_seal_file_entry *f = calloc((size_t)n + 2, sizeof *f);
+    if (!f)
         return -1;
-    }
-    tl_params_list(cfg, list);
     int nf = 0;
     if (!split) {
         snprintf(f[0].name, sizeof f[0].name, "model");
@@ -117,22 +116,83 @@ static int plan_files(const tl_config *cfg, int split, tl_seal_file_entry **out)
         nf = 1;
     } else {
         snprintf(f[nf++].name, sizeof f[0].name, "index");
+        int seen_block = 0;
         for (int i = 0; i < n; i++) {
             char g[64];
-            group_of(list[i].name, g);
+            group_of(list[i].name, seen_block, g);
+            seen_block |= strncmp(g, "transformer_block_", 18) == 0;
             if (nf == 1 || strcmp(g, f[nf - 1].name) != 0) {
                 if (nf > 1)
-                    f[nf - 1].end = list[i].offset * sizeof(float);
+                    f[nf - 1].end = off[i];
                 memcpy(f[nf].name, g, sizeof g);
-                f[nf].begin = list[i].offset * sizeof(float);
+                f[nf].begin = off[i];
                 nf++;
             }
         }
         f[nf - 1].end = arena;
     }
-    free(list);
     *out = f;
     return nf;
+}
+
+/* The data segments of arena bytes [begin, end): the seed's arena slice, or the Hugging Face
+ * tensors that lie there, straight from ck->w, with zero gaps to the next 64-byte boundary. */
+static int data_segs(const tl_checkpoint *ck, const tl_param *list, int n, const uint64_t *off, uint64_t arena,
+                     uint64_t begin, uint64_t end, seg *segs)
+{
+    int ns = 0;
+    if (begin == end)
+        return 0;
+    if (!tl_config_is_hf(&ck->cfg)) {
+        segs[ns++] = (seg){(const uint8_t *)ck->params + begin, end - begin};
+        return ns;
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t next = i + 1 < n ? off[i + 1] : arena;
+        if (off[i] < begin || off[i] >= end) /* files start and end at tensor boundaries */
+            continue;
+        uint64_t bytes = (uint64_t)list[i].numel * tl_dtype_size(ck->w[i].dtype);
+        segs[ns++] = (seg){ck->w[i].data, bytes};
+        if (next > off[i] + bytes)
+            segs[ns++] = (seg){NULL, next - off[i] - bytes};
+    }
+    return ns;
+}
+
+/* A Hugging Face checkpoint must have one F32/F16/BF16 weight per table entry. */
+static int check_weights(const tl_checkpoint *ck, int n, tl_err *err)
+{
+    if (!tl_config_is_hf(&ck->cfg))
+        return ck->params ? 0 : tl_errf(err, TL_EINVAL, "checkpoint has no parameters");
+    if (!ck->w || ck->nw != n)
+        return tl_errf(err, TL_EINVAL, "checkpoint has %d weights, its config implies %d", ck->w ? ck->nw : 0, n);
+    for (int i = 0; i < n; i++)
+        if (!ck->w[i].data || (ck->w[i].dtype != TL_DT_F32 && ck->w[i].dtype != TL_DT_F16 && ck->w[i].dtype != TL_DT_BF16))
+            return tl_errf(err, TL_EINVAL, "weight %d has no data or a dtype other than F32, F16 or BF16", i);
+    return 0;
+}
+
+static int check_carry(const tl_seal_opts *o, tl_seal_carried *c, uint64_t *total, tl_err *err)
+{
+    *total = 0;
+    if (o->ncarry && o->tokenizer_len)
+        return tl_errf(err, TL_EINVAL, "carry either one tokenizer or several files, not both");
+    if (o->ncarry < 0 || o->ncarry > TL_SEAL_MAX_CARRIED || (o->ncarry && !o->carry))
+        return tl_errf(err, TL_EINVAL, "at most %d files can be carried", TL_SEAL_MAX_CARRIED);
+    for (int i = 0; i < o->ncarry; i++) {
+        const tl_seal_carry *f = &o->carry[i];
+        if (!f->name || !tl_seal_carried_name_ok(f->name))
+            return tl_errf(err, TL_EINVAL, "carried file %d: '%.64s' is not a plain file name", i, f->name ? f->name : "");
+        for (int j = 0; j < i; j++)
+            if (strcmp(o->carry[j].name, f->name) == 0)
+                return tl_errf(err, TL_EINVAL, "carried file '%s' is given twice", f->name);
+        if ((f->len && !f->data) || f->len > TL_SEAL_MAX_BLOB || *total + f->len > TL_SEAL_MAX_BLOB)
+            return tl_errf(err, TL_EINVAL, "carried files exceed the %u-byte limit", TL_SEAL_MAX_BLOB);
+        *total += f->len;
+        snprintf(c[i].name, sizeof c[i].name, "%s", f->name);
+        c[i].len = f->len;
+    }
+    return 0;
 }
 
 int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal_opts *opts, const char *out,
@@ -147,18 +207,40 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
     if (o.tokenizer_len > TL_SEAL_MAX_BLOB)
         return tl_errf(err, TL_EINVAL, "tokenizer of %zu bytes is larger than the %u-byte limit", o.tokenizer_len,
                        TL_SEAL_MAX_BLOB);
+    tl_seal_carried carried[TL_SEAL_MAX_CARRIED];
+    uint64_t carried_len = 0;
+    if (check_carry(&o, carried, &carried_len, err))
+        return err->code;
     if (!tl_key_id_valid(key->key_id))
         return tl_errf(err, TL_EINVAL, "invalid key id");
-    if (tl_config_validate(&ck->cfg, err) || !ck->params)
-        return err->code ? err->code : tl_errf(err, TL_EINVAL, "checkpoint has no parameters");
+    if (tl_config_validate(&ck->cfg, err))
+        return err->code;
+    const int n = tl_params_count(&ck->cfg), hf = tl_config_is_hf(&ck->cfg);
+    if (check_weights(ck, n, err))
+        return err->code;
 
+    tl_param *list = calloc((size_t)n, sizeof *list);
+    uint64_t *off = calloc((size_t)n, sizeof *off);
+    tl_dtype *dt = calloc((size_t)n, sizeof *dt);
+    seg *segs = calloc(2 * (size_t)n + 3 + TL_SEAL_MAX_CARRIED, sizeof *segs);
     tl_seal_file_entry *files = NULL;
-    int nf = plan_files(&ck->cfg, o.split, &files);
-    if (nf < 0)
-        return tl_errf(err, TL_ENOMEM, "out of memory");
-    char *manifest = tl_seal_manifest_json(&ck->cfg, files, nf, o.tokenizer_name, o.tokenizer_len);
-    int rc = 0;
-    if (!manifest) {
+    char *manifest = NULL;
+    int rc = 0, nf = -1;
+    if (!list || !off || !dt || !segs) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory");
+        goto done;
+    }
+    tl_params_list(&ck->cfg, list);
+    for (int i = 0; i < n; i++)
+        dt[i] = hf ? ck->w[i].dtype : TL_DT_F32;
+    uint64_t arena = tl_seal_layout(&ck->cfg, list, n, dt, off);
+    if (!arena) {
+        rc = tl_errf(err, TL_EINVAL, "the weights' sizes overflow");
+        goto done;
+    }
+    nf = plan_files(list, n, off, arena, o.split, &files);
+    if (nf < 0 || !(manifest = tl_seal_manifest_json(&ck->cfg, hf ? dt : NULL, files, nf, o.tokenizer_name,
+                                                     o.tokenizer_len, carried, o.ncarry))) {
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
         goto done;
     }
@@ -178,23 +260,23 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
     }
     /* Parts first, the index file last: a crash never leaves an index pointing at missing parts. */
     for (int i = nf - 1; i >= 0 && !rc; i--) {
-        const uint8_t *arena = (const uint8_t *)ck->params;
         tl_seal_desc d = {0};
         uint8_t desc[TL_SEAL_DESC_LEN];
-        seg segs[4];
         int ns = 0;
         d.meta_len = i == 0 ? strlen(manifest) : 0;
-        d.blob_len = i == 0 ? o.tokenizer_len : 0;
+        d.blob_len = i == 0 ? o.tokenizer_len + carried_len : 0;
         d.data_offset = TL_SEAL_DESC_LEN + d.meta_len + d.blob_len;
         d.data_len = files[i].end - files[i].begin;
         tl_seal_desc_encode(&d, desc);
         segs[ns++] = (seg){desc, sizeof desc};
         if (d.meta_len)
             segs[ns++] = (seg){(const uint8_t *)manifest, d.meta_len};
-        if (d.blob_len)
-            segs[ns++] = (seg){o.tokenizer, d.blob_len};
-        if (d.data_len)
-            segs[ns++] = (seg){arena + files[i].begin, d.data_len};
+        if (i == 0 && o.tokenizer_len)
+            segs[ns++] = (seg){o.tokenizer, o.tokenizer_len};
+        for (int k = 0; i == 0 && k < o.ncarry; k++)
+            if (o.carry[k].len)
+                segs[ns++] = (seg){o.carry[k].data, o.carry[k].len};
+        ns += data_segs(ck, list, n, off, arena, files[i].begin, files[i].end, segs + ns);
         char path[4096], name[64];
         if (i == 0)
             snprintf(name, sizeof name, "%s", TL_SEAL_INDEX_NAME);
@@ -217,5 +299,9 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
 done:
     tl_sec_free(manifest);
     free(files);
+    free(list);
+    free(off);
+    free(dt);
+    free(segs);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tee/snp.h"
 #include "util/codec.h"
 
 const char *tl_tee_kind_name(tl_tee_kind k)
@@ -52,10 +53,33 @@ char *tl_identity_to_json(const tl_identity *id)
         hexfield(o, "td_attributes", id->td_attributes, 8);
         hexfield(o, "tee_tcb_svn", id->tee_tcb_svn, 16);
     } else if (id->kind == TL_TEE_KIND_SEV_SNP) {
+        char num[24];
+        json_object_set_new(o, "tee", json_string("sev-snp"));
+        json_object_set_new(o, "product", json_string(tl_snp_product_name(id->snp_product)));
+        json_object_set_new(o, "signer", json_string(id->snp_signer == TL_SNP_SIGNER_VLEK ? "vlek" : "vcek"));
+        json_object_set_new(o, "version", json_integer(id->snp_version));
         hexfield(o, "measurement", id->snp_measurement, 48);
-        char pol[24];
-        snprintf(pol, sizeof pol, "0x%llx", (unsigned long long)id->snp_policy);
-        json_object_set_new(o, "policy", json_string(pol));
+        snprintf(num, sizeof num, "0x%llx", (unsigned long long)id->snp_policy);
+        json_object_set_new(o, "policy", json_string(num));
+        json_object_set_new(o, "vmpl", json_integer(id->snp_vmpl));
+        json_object_set_new(o, "guest_svn", json_integer(id->snp_guest_svn));
+        snprintf(num, sizeof num, "0x%016llx", (unsigned long long)id->snp_reported_tcb);
+        json_object_set_new(o, "reported_tcb", json_string(num));
+        tl_snp_tcb t;
+        tl_snp_tcb_decode(id->snp_reported_tcb, id->snp_product == TL_SNP_TURIN, &t);
+        json_t *c = json_pack("{s:i,s:i,s:i,s:i}", "bootloader", t.bootloader, "tee", t.tee, "snp", t.snp, "microcode",
+                              t.microcode);
+        if (c && id->snp_product == TL_SNP_TURIN)
+            json_object_set_new(c, "fmc", json_integer(t.fmc));
+        json_object_set_new(o, "reported_tcb_components", c ? c : json_null());
+        hexfield(o, "host_data", id->snp_host_data, 32);
+        hexfield(o, "id_key_digest", id->snp_id_key_digest, 48);
+        hexfield(o, "author_key_digest", id->snp_author_key_digest, 48);
+        hexfield(o, "family_id", id->snp_family_id, 16);
+        hexfield(o, "image_id", id->snp_image_id, 16);
+        hexfield(o, "chip_id", id->snp_chip_id, id->snp_product == TL_SNP_TURIN ? 8 : 64);
+        snprintf(num, sizeof num, "0x%llx", (unsigned long long)id->snp_platform_info);
+        json_object_set_new(o, "platform_info", json_string(num));
     }
     static const uint8_t zero6[6];
     if (memcmp(id->fmspc, zero6, 6))

@@ -38,6 +38,13 @@ typedef struct {
     char tcb_date[32];           /* tcbDate of the matched TCB level */
     uint8_t fmspc[6];
     uint64_t snp_policy;         /* SEV-SNP guest policy */
+    /* SEV-SNP report fields (tee/snp.h, docs/attestation-snp.md) */
+    uint32_t snp_version, snp_vmpl, snp_guest_svn;
+    int snp_signer;              /* TL_SNP_SIGNER_VCEK 0 / VLEK 1 */
+    int snp_product;             /* TL_SNP_MILAN.. (the verified chain's product); -1 unknown */
+    uint64_t snp_reported_tcb, snp_platform_info;
+    uint8_t snp_host_data[32], snp_id_key_digest[48], snp_author_key_digest[48], snp_chip_id[64];
+    uint8_t snp_family_id[16], snp_image_id[16];
 } tl_identity;
 
 /* The identity as a JSON object text (malloc'd; hex strings, only the fields of its kind), for

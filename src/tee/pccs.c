@@ -108,6 +108,20 @@ static int get(const char *url, response *r, tl_err *err)
     return 0;
 }
 
+int tl_http_get(const char *url, uint8_t **body, size_t *n, tl_err *err)
+{
+    response r = {0};
+    int rc = get(url, &r, err);
+    free(r.header);
+    if (rc) {
+        free(r.data);
+        return rc;
+    }
+    *body = (uint8_t *)r.data;
+    *n = r.n;
+    return 0;
+}
+
 static char *unescape(const char *s)
 {
     int n = 0;

@@ -15,6 +15,8 @@
  * cache_dir may be NULL. */
 tl_collateral *tl_pccs_collateral_for(const char *base_url, const char *cache_dir, const uint8_t *quote,
                                       size_t len, time_t now, tl_err *err);
+/* GET url over http(s) with libcurl; 0 and the malloc'd body on HTTP 200 (at most 1 MiB). */
+int tl_http_get(const char *url, uint8_t **body, size_t *n, tl_err *err);
 /* Writes collateral as a JSON file (the fixtures' layout). */
 int tl_collateral_save(const tl_collateral *c, const char *path, tl_err *err);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tee/policy.h"
+#include "tee/snp.h"
 #include "util/codec.h"
 #include "util/io.h"
 #include "util/json_fields.h"
@@ -38,6 +39,15 @@ struct tl_policy {
     uint8_t td_attr[8], td_attr_mask[8];
     int has_snp;
     hexlist snp_measurement;  /* 48 */
+    hexlist snp_host_data;    /* 32 */
+    hexlist snp_id_key, snp_author_key; /* 48 */
+    int snp_rd_set;
+    uint8_t snp_report_data[64];
+    int snp_allow_smt, snp_allow_ma, snp_single_socket;
+    int snp_min_tcb[5];       /* bootloader, tee, snp, microcode, fmc; -1 = unset */
+    int snp_vmpl_mask;        /* bit v: VMPL v allowed */
+    int snp_product_mask;     /* bit p: TL_SNP_* allowed */
+    int snp_signer_mask;      /* bit 0 vcek, bit 1 vlek */
 };
 
 static const char *const known_status[] = {"UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
@@ -154,18 +164,155 @@ static int parse_tdx(json_t *o, tl_policy *p, tl_err *err)
     return 0;
 }
 
+static int in_list(const hexlist *l, const uint8_t *v, size_t n);
+static int refuse_list(const char *field, const hexlist *l, const uint8_t *v, size_t n, tl_err *err);
+
+static const char *const SNP_TCB_NAMES[5] = {"bootloader", "tee", "snp", "microcode", "fmc"};
+
+/* A list of names (or one name) into a bit mask. */
+static int get_names(json_t *v, const char *field, const char *const *names, int nnames, int *mask, tl_err *err)
+{
+    json_t *one = json_is_string(v) ? v : NULL;
+    if (!one && (!json_is_array(v) || json_array_size(v) == 0))
+        return tl_errf(err, TL_EINVAL, "policy: %s must be a name or a non-empty list of names", field);
+    *mask = 0;
+    for (size_t i = 0; i < (one ? 1 : json_array_size(v)); i++) {
+        const char *s = json_string_value(one ? one : json_array_get(v, i));
+        int k = -1;
+        for (int j = 0; s && j < nnames; j++)
+            if (!strcmp(s, names[j]))
+                k = j;
+        if (k < 0)
+            return tl_errf(err, TL_EINVAL, "policy: %s: \"%.40s\" is not one of %s%s%s%s%s", field, s ? s : "(not a string)",
+                           names[0], nnames > 1 ? ", " : "", nnames > 1 ? names[1] : "", nnames > 2 ? ", " : "",
+                           nnames > 2 ? names[2] : "");
+        *mask |= 1 << k;
+    }
+    return 0;
+}
+
 static int parse_snp(json_t *o, tl_policy *p, tl_err *err)
 {
     if (!json_is_object(o))
         return tl_errf(err, TL_EINVAL, "policy: sev_snp must be an object");
-    static const tl_json_field fields[] = {{"measurement"}, {NULL}};
+    const char *k;
     json_t *v;
-    if (check_fields(o, fields, &v, "sev_snp.", "measurement", err) ||
-        (v && get_hexlist(v, "sev_snp.measurement", 48, &p->snp_measurement, err)))
-        return err->code;
+    static const char *const products[] = {"Milan", "Genoa", "Turin"}, *const signers[] = {"vcek", "vlek"};
+    json_object_foreach(o, k, v) {
+        int rc = 0;
+        if (!strcmp(k, "measurement"))
+            rc = get_hexlist(v, "sev_snp.measurement", 48, &p->snp_measurement, err);
+        else if (!strcmp(k, "host_data"))
+            rc = get_hexlist(v, "sev_snp.host_data", 32, &p->snp_host_data, err);
+        else if (!strcmp(k, "id_key_digest"))
+            rc = get_hexlist(v, "sev_snp.id_key_digest", 48, &p->snp_id_key, err);
+        else if (!strcmp(k, "author_key_digest"))
+            rc = get_hexlist(v, "sev_snp.author_key_digest", 48, &p->snp_author_key, err);
+        else if (!strcmp(k, "report_data")) {
+            const char *s = json_string_value(v);
+            if (!s || tl_unhex(s, strlen(s), p->snp_report_data, 64))
+                rc = tl_errf(err, TL_EINVAL, "policy: sev_snp.report_data must be 128 hex digits (64 bytes)");
+            p->snp_rd_set = 1;
+        } else if (!strcmp(k, "allow_smt"))
+            rc = get_bool(v, "sev_snp.allow_smt", &p->snp_allow_smt, err);
+        else if (!strcmp(k, "allow_migration_agent"))
+            rc = get_bool(v, "sev_snp.allow_migration_agent", &p->snp_allow_ma, err);
+        else if (!strcmp(k, "require_single_socket"))
+            rc = get_bool(v, "sev_snp.require_single_socket", &p->snp_single_socket, err);
+        else if (!strcmp(k, "products"))
+            rc = get_names(v, "sev_snp.products", products, 3, &p->snp_product_mask, err);
+        else if (!strcmp(k, "signers"))
+            rc = get_names(v, "sev_snp.signers", signers, 2, &p->snp_signer_mask, err);
+        else if (!strcmp(k, "vmpl")) {
+            json_t *one = json_is_integer(v) ? v : NULL;
+            if (!one && (!json_is_array(v) || !json_array_size(v)))
+                rc = tl_errf(err, TL_EINVAL, "policy: sev_snp.vmpl must be 0..3 or a list of them");
+            p->snp_vmpl_mask = 0;
+            for (size_t i = 0; !rc && i < (one ? 1 : json_array_size(v)); i++) {
+                json_t *e = one ? one : json_array_get(v, i);
+                if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > 3)
+                    rc = tl_errf(err, TL_EINVAL, "policy: sev_snp.vmpl must be 0..3 or a list of them");
+                else
+                    p->snp_vmpl_mask |= 1 << json_integer_value(e);
+            }
+        } else if (!strcmp(k, "min_tcb")) {
+            if (!json_is_object(v))
+                rc = tl_errf(err, TL_EINVAL, "policy: sev_snp.min_tcb must be an object");
+            const char *tk;
+            json_t *tv;
+            json_object_foreach(v, tk, tv) {
+                int idx = -1;
+                for (int j = 0; j < 5; j++)
+                    if (!strcmp(tk, SNP_TCB_NAMES[j]))
+                        idx = j;
+                if (rc)
+                    break;
+                if (idx < 0)
+                    rc = tl_errf(err, TL_EINVAL, "policy: unknown field sev_snp.min_tcb.%.40s (known: bootloader, tee, snp, microcode, fmc)", tk);
+                else if (!json_is_integer(tv) || json_integer_value(tv) < 0 || json_integer_value(tv) > 255)
+                    rc = tl_errf(err, TL_EINVAL, "policy: sev_snp.min_tcb.%s must be an integer 0..255", tk);
+                else
+                    p->snp_min_tcb[idx] = (int)json_integer_value(tv);
+            }
+        } else
+            rc = tl_errf(err, TL_EINVAL,
+                         "policy: unknown field sev_snp.%.40s (known: measurement, host_data, id_key_digest, author_key_digest, "
+                         "report_data, allow_smt, allow_migration_agent, require_single_socket, min_tcb, vmpl, products, signers)",
+                         k);
+        if (rc)
+            return rc;
+    }
     if (!p->snp_measurement.n)
         return tl_errf(err, TL_EINVAL, "policy: sev_snp needs measurement");
     p->has_snp = 1;
+    return 0;
+}
+
+static int check_snp(const tl_policy *p, const tl_identity *id, tl_err *err)
+{
+    if (!p->has_snp)
+        return tl_errf(err, TL_EPOLICY, "policy: has no sev_snp rule for this SEV-SNP evidence");
+    if (!in_list(&p->snp_measurement, id->snp_measurement, 48))
+        return refuse_list("sev_snp.measurement", &p->snp_measurement, id->snp_measurement, 48, err);
+    if (p->snp_host_data.n && !in_list(&p->snp_host_data, id->snp_host_data, 32))
+        return refuse_list("sev_snp.host_data", &p->snp_host_data, id->snp_host_data, 32, err);
+    if (p->snp_id_key.n && !in_list(&p->snp_id_key, id->snp_id_key_digest, 48))
+        return refuse_list("sev_snp.id_key_digest", &p->snp_id_key, id->snp_id_key_digest, 48, err);
+    if (p->snp_author_key.n && !in_list(&p->snp_author_key, id->snp_author_key_digest, 48))
+        return refuse_list("sev_snp.author_key_digest", &p->snp_author_key, id->snp_author_key_digest, 48, err);
+    if (p->snp_rd_set && memcmp(p->snp_report_data, id->report_data, 64)) {
+        char g[129], w[129];
+        tl_hex(id->report_data, 64, g);
+        tl_hex(p->snp_report_data, 64, w);
+        return tl_errf(err, TL_EPOLICY, "policy: sev_snp.report_data %s differs from the required %s", g, w);
+    }
+    uint64_t gp = id->snp_policy;
+    if (((gp >> TL_SNP_POLICY_SMT) & 1) && !p->snp_allow_smt)
+        return tl_errf(err, TL_EPOLICY, "policy: the guest policy allows SMT (bit 16) and sev_snp.allow_smt is false");
+    if (((gp >> TL_SNP_POLICY_MIGRATE_MA) & 1) && !p->snp_allow_ma)
+        return tl_errf(err, TL_EPOLICY,
+                       "policy: the guest policy allows a migration agent (MIGRATE_MA, bit 18), which can export the guest's memory, and sev_snp.allow_migration_agent is false");
+    if (!((gp >> TL_SNP_POLICY_SINGLE_SOCKET) & 1) && p->snp_single_socket)
+        return tl_errf(err, TL_EPOLICY, "policy: the guest policy does not require a single socket (bit 20) and sev_snp.require_single_socket is true");
+    if (!(p->snp_vmpl_mask >> id->snp_vmpl & 1))
+        return tl_errf(err, TL_EPOLICY, "policy: vmpl %u is not in sev_snp.vmpl", id->snp_vmpl);
+    if (id->snp_product < 0 || !(p->snp_product_mask >> id->snp_product & 1))
+        return tl_errf(err, TL_EPOLICY, "policy: product %s is not in sev_snp.products", tl_snp_product_name(id->snp_product));
+    int signer_bit = id->snp_signer == TL_SNP_SIGNER_VLEK ? 2 : 1;
+    if (!(p->snp_signer_mask & signer_bit))
+        return tl_errf(err, TL_EPOLICY, "policy: signer %s is not in sev_snp.signers", signer_bit == 2 ? "vlek" : "vcek");
+    tl_snp_tcb t;
+    tl_snp_tcb_decode(id->snp_reported_tcb, id->snp_product == TL_SNP_TURIN, &t);
+    const int have[5] = {t.bootloader, t.tee, t.snp, t.microcode, t.fmc};
+    for (int i = 0; i < 5; i++) {
+        if (p->snp_min_tcb[i] < 0)
+            continue;
+        if (i == 4 && id->snp_product != TL_SNP_TURIN)
+            continue; /* FMC exists on Turin only */
+        if (have[i] < p->snp_min_tcb[i])
+            return tl_errf(err, TL_EPOLICY, "policy: reported_tcb %s %d is below sev_snp.min_tcb.%s %d", SNP_TCB_NAMES[i], have[i],
+                           SNP_TCB_NAMES[i], p->snp_min_tcb[i]);
+    }
     return 0;
 }
 
@@ -244,6 +391,14 @@ tl_policy *tl_policy_parse(const char *text, tl_err *err)
         return NULL;
     }
     p->isv_prod_id = p->min_isv_svn = -1;
+    /* SEV-SNP defaults (docs/policy.md): SMT allowed, no migration agent, any socket count,
+     * every VMPL, product and signer; no minimum TCB */
+    p->snp_allow_smt = 1;
+    p->snp_vmpl_mask = 0xf;
+    p->snp_product_mask = 7;
+    p->snp_signer_mask = 3;
+    for (int i = 0; i < 5; i++)
+        p->snp_min_tcb[i] = -1;
     tl_err local = {0};
     if (parse_obj(root, p, err ? err : &local)) {
         free(p);
@@ -308,7 +463,7 @@ int tl_policy_check(const tl_policy *p, const tl_identity *id, tl_err *err)
     if (id->debug && !p->allow_debug)
         return tl_errf(err, TL_EPOLICY, "policy: debug is true (a debug %s can be inspected by the host) and allow_debug is false",
                        id->kind == TL_TEE_KIND_TDX ? "TD" : id->kind == TL_TEE_KIND_SEV_SNP ? "guest" : "enclave");
-    if (!id->simulated) {
+    if (!id->simulated && id->kind != TL_TEE_KIND_SEV_SNP) { /* AMD states no TCB status: sev_snp.min_tcb */
         int ok = 0;
         char list[300] = "";
         for (int i = 0; i < p->nstatus; i++) {
@@ -360,11 +515,7 @@ int tl_policy_check(const tl_policy *p, const tl_identity *id, tl_err *err)
         }
         return 0;
     case TL_TEE_KIND_SEV_SNP:
-        if (!p->has_snp)
-            return tl_errf(err, TL_EPOLICY, "policy: has no sev_snp rule for this SEV-SNP evidence");
-        if (!in_list(&p->snp_measurement, id->snp_measurement, 48))
-            return refuse_list("sev_snp.measurement", &p->snp_measurement, id->snp_measurement, 48, err);
-        return 0;
+        return check_snp(p, id, err);
     }
     return tl_errf(err, TL_EPOLICY, "policy: unknown evidence kind %d", (int)id->kind);
 }

@@ -15,7 +15,9 @@ static int exists(const char *p)
 
 static tl_tee *tsm_open(const tl_tee_opts *o, tl_err *err)
 {
-    tl_tsm_io io = {.root = o->tsm_root, .mr_root = o->tsm_mr_root};
+    tl_tsm_io io = {.root = o->tsm_root, .mr_root = o->tsm_mr_root, .snp_cert_files = o->snp_cert_files,
+                    .n_snp_cert_files = o->n_snp_cert_files, .snp_vcek_cache = o->snp_vcek_cache,
+                    .snp_vcek_url = o->snp_vcek_url};
     return tl_tee_tsm_open_io(&io, err);
 }
 

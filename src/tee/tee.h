@@ -40,6 +40,13 @@ typedef struct {
     const char *occlum_device; /* NULL = /dev/sgx */
     const char *tsm_root;      /* NULL = /sys/kernel/config/tsm/report */
     const char *tsm_mr_root;   /* tsm:tdx_guest: NULL = /sys/class/misc/tdx_guest/measurements */
+    /* tsm:sev_guest: certificates to carry with the report besides the host's auxblob (PEM or
+     * DER files: VCEK/VLEK, ASK/ASVK, ARK), a directory caching VCEKs, and AMD's KDS base URL to
+     * fetch the VCEK from when neither has it (e.g. https://kdsintf.amd.com; NULL = never fetch). */
+    const char *const *snp_cert_files;
+    int n_snp_cert_files;
+    const char *snp_vcek_cache;
+    const char *snp_vcek_url;
 } tl_tee_opts;
 
 /* name: sim|occlum|tsm|auto. Opening sim prints a warning to stderr that it protects nothing. */

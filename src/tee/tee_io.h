@@ -42,6 +42,13 @@ typedef struct {
      * reading rtmr3:sha384 gives RTMR3, writing 48 bytes extends it. The same read_fn / write_fn
      * reach them. NULL = /sys/class/misc/tdx_guest/measurements */
     const char *mr_root;
+    /* sev_guest (tl_tee_opts has the same fields): extra certificate files, a VCEK cache
+     * directory, AMD's KDS base URL; fetch_fn NULL = libcurl GET (tee/pccs.h tl_http_get). */
+    const char *const *snp_cert_files;
+    int n_snp_cert_files;
+    const char *snp_vcek_cache;
+    const char *snp_vcek_url;
+    int (*fetch_fn)(const char *url, uint8_t **body, size_t *n, void *ctx, tl_err *err);
 } tl_tsm_io;
 
 tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err);

@@ -1,4 +1,5 @@
-/* The tsm backend: evidence from Linux configfs-tsm in a TDX or SEV-SNP guest
+/* The tsm backend: evidence from Linux configfs-tsm in a TDX or SEV-SNP guest (sev_guest: the
+ * report plus its certificates, snp_tsm.c)
  * (Documentation/ABI/testing/configfs-tsm): mkdir REPORT_ROOT/NAME, write ≤ 64 bytes to inblob,
  * read outblob; `provider` names the format (tdx_guest: TDX quote v4; sev_guest: SNP attestation
  * report); `generation` counts writes, so reading it after writing inblob and again after reading
@@ -14,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tee/pccs.h"
 #include "tee/rtmr.h"
+#include "tee/snp_tsm.h"
 #include "tee/tee_io.h"
 #include "tee/verify.h"
 #include "util/codec.h"
@@ -124,7 +127,7 @@ static void drop_entry(tsm_tee *t, const char *entry)
 }
 
 /* One attempt: 0 and the outblob, TL_ESTATE when another writer raced us, other codes on failure. */
-static int attempt(tsm_tee *t, const uint8_t rd[64], uint8_t **out, size_t *len, tl_err *err)
+static int attempt(tsm_tee *t, const uint8_t rd[64], uint8_t **out, size_t *len, uint8_t **aux, size_t *aux_len, tl_err *err)
 {
     char entry[64], p[1024];
     if (new_entry(t, entry, err))
@@ -154,6 +157,22 @@ static int attempt(tsm_tee *t, const uint8_t rd[64], uint8_t **out, size_t *len,
         else if (n == 0 || n >= MAX_OUTBLOB)
             rc = tl_errf(err, TL_EIO, "tee tsm: %s is %s", p, n ? "too large" : "empty");
     }
+    /* sev_guest: the host's certificate table (absent or empty when the host gives none) */
+    uint8_t *abuf = NULL;
+    size_t an = 0;
+    if (!rc && aux && !strcmp(t->name, "tsm:sev_guest")) {
+        abuf = malloc(MAX_OUTBLOB);
+        path(p, sizeof p, t, entry, "auxblob");
+        if (!abuf)
+            rc = tl_errf(err, TL_ENOMEM, "tee tsm: out of memory");
+        else if (t->io.read_fn(p, abuf, MAX_OUTBLOB, &an, t->io.ctx)) {
+            if (errno != ENOENT && errno != ENODATA)
+                rc = tl_errf(err, TL_EIO, "tee tsm: cannot read %s: %s", p, strerror(errno));
+            an = 0;
+        }
+        else if (an >= MAX_OUTBLOB)
+            rc = tl_errf(err, TL_EIO, "tee tsm: %s is too large", p);
+    }
     if (!rc)
         rc = read_generation(t, entry, &g2, err);
     if (!rc && g2 != g1)
@@ -162,10 +181,17 @@ static int attempt(tsm_tee *t, const uint8_t rd[64], uint8_t **out, size_t *len,
     drop_entry(t, entry);
     if (rc) {
         free(buf);
+        free(abuf);
         return rc;
     }
     *out = buf;
     *len = n;
+    if (aux) {
+        *aux = abuf;
+        *aux_len = an;
+    } else {
+        free(abuf);
+    }
     return 0;
 }
 
@@ -174,9 +200,9 @@ static int tsm_evidence(tl_tee *tt, const uint8_t rd[64], uint8_t **evidence, si
     tsm_tee *t = (tsm_tee *)tt;
     int rc = 0;
     for (int i = 0; i < RACE_TRIES; i++) {
-        uint8_t *buf = NULL;
-        size_t n = 0;
-        rc = attempt(t, rd, &buf, &n, err);
+        uint8_t *buf = NULL, *aux = NULL;
+        size_t n = 0, an = 0;
+        rc = attempt(t, rd, &buf, &n, &aux, &an, err);
         if (rc == TL_ESTATE)
             continue; /* raced: a fresh entry, again */
         if (rc)
@@ -184,12 +210,30 @@ static int tsm_evidence(tl_tee *tt, const uint8_t rd[64], uint8_t **evidence, si
         tl_identity id;
         if (tl_evidence_parse(buf, n, &id, err)) {
             free(buf);
+            free(aux);
             return tl_err_prefix(err, "tee tsm: %s outblob", t->name);
         }
         if (memcmp(id.report_data, rd, 64)) {
             free(buf);
+            free(aux);
             return tl_errf(err, TL_EINVAL, "tee tsm: %s returned evidence for different report data", t->name);
         }
+        if (!strcmp(t->name, "tsm:sev_guest")) {
+            /* the evidence is the report followed by its certificate table (docs/attestation-snp.md) */
+            tl_snp_tsm_src src = {t->io.snp_cert_files, t->io.n_snp_cert_files, t->io.snp_vcek_cache, t->io.snp_vcek_url,
+                                  t->io.fetch_fn, t->io.ctx};
+            uint8_t *ev = NULL;
+            size_t evn = 0;
+            rc = tl_snp_tsm_evidence(buf, n, aux, an, &src, &ev, &evn, err);
+            free(buf);
+            free(aux);
+            if (rc)
+                return rc;
+            *evidence = ev;
+            *len = evn;
+            return 0;
+        }
+        free(aux);
         uint8_t *shrunk = realloc(buf, n);
         *evidence = shrunk ? shrunk : buf;
         *len = n;
@@ -259,6 +303,12 @@ static int tsm_measure_runtime(tl_tee *tt, const uint8_t *config, size_t config_
 
 static void tsm_close(tl_tee *t) { free(t); }
 
+static int curl_fetch(const char *url, uint8_t **body, size_t *n, void *ctx, tl_err *err)
+{
+    (void)ctx;
+    return tl_http_get(url, body, n, err);
+}
+
 tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
 {
     tsm_tee *t = calloc(1, sizeof *t);
@@ -275,6 +325,8 @@ tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
         t->io.read_fn = sys_read;
     if (!t->io.write_fn)
         t->io.write_fn = sys_write;
+    if (!t->io.fetch_fn)
+        t->io.fetch_fn = curl_fetch;
     snprintf(t->root, sizeof t->root, "%s", io->root ? io->root : "/sys/kernel/config/tsm/report");
     snprintf(t->mr_root, sizeof t->mr_root, "%s", io->mr_root ? io->mr_root : TDX_MR_ROOT);
     /* the provider names the evidence format; learn it once from a scratch entry */

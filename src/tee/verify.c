@@ -1,4 +1,4 @@
-/* Evidence dispatch: SEV-SNP report, or DCAP-shaped quote whose certificate chain ends at the
+/* Evidence dispatch: SEV-SNP report (snp_verify.c), or DCAP-shaped quote whose certificate chain ends at the
  * simulation root (sim) or anywhere else (real DCAP, which then requires the pinned Intel root). */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -83,12 +83,10 @@ int tl_evidence_verify_opts(const uint8_t *ev, size_t len, const tl_collateral *
     if (!ev)
         return tl_errf(err, TL_EINVAL, "no evidence");
     if (tl_is_snp_report(ev, len)) {
-        int rc = tl_snp_parse(ev, len, id, err);
+        int rc = tl_verify_snp(ev, len, now, o, id, err);
         if (rc)
-            return rc;
-        memset(id, 0, sizeof *id); /* nothing is trusted yet */
-        return tl_errf(err, TL_EUNSUPPORTED,
-                       "SEV-SNP report verification (AMD ARK/ASK/VCEK chain) is not implemented; the report is parsed but cannot be trusted");
+            memset(id, 0, sizeof *id); /* nothing is trusted */
+        return rc;
     }
     tl_quote q;
     if (tl_quote_parse(ev, len, &q, err))

@@ -1,5 +1,6 @@
 /* Evidence verification: DCAP quotes (SGX v3, TDX v4) against Intel's pinned root and the
- * operator's collateral, and sim quotes against the simulation root. docs/attestation.md lists
+ * operator's collateral, SEV-SNP reports against AMD's pinned ARKs (docs/attestation-snp.md), and
+ * sim quotes against the simulation root. docs/attestation.md lists
  * every check in order. */
 #ifndef TEELM_TEE_VERIFY_H
 #define TEELM_TEE_VERIFY_H
@@ -22,8 +23,10 @@ void tl_collateral_free(tl_collateral *c);
  * Sim evidence verifies only against the simulation root and yields id->simulated = 1 and
  * tcb_status "Simulated"; collateral may be NULL for sim evidence. Failures name the check that
  * failed: TL_EINVAL malformed, TL_ECRYPTO a signature/chain/binding failure, TL_ESTATE expired
- * collateral, revocation, or a TCB that is unrecognised or Revoked, TL_EUNSUPPORTED formats not
- * verifiable here (SEV-SNP). On TL_ESTATE from the TCB evaluation *id is still filled. */
+ * collateral or certificates, revocation, or a TCB that is unrecognised or Revoked, TL_EUNSUPPORTED
+ * formats not verifiable here. On TL_ESTATE from the TCB evaluation *id is still filled. SEV-SNP
+ * evidence carries its certificates (collateral is ignored); its id->tcb_status stays empty (AMD
+ * states no TCB status: policies set minimum TCB components instead). */
 int tl_evidence_verify(const uint8_t *evidence, size_t len, const tl_collateral *col, time_t now,
                        tl_identity *id, tl_err *err);
 
@@ -32,6 +35,16 @@ typedef struct {
      * their own PKI (e.g. a revoked PCK certificate); NULL in every production caller. */
     const uint8_t *root_der;
     size_t root_der_len;
+    /* SEV-SNP: more certificates and CRLs (each blob PEM or DER, any number, any order) besides
+     * the evidence's own certificate table: VCEK/VLEK, ASK/ASVK, ARK (only compared with the pinned
+     * key), ARK-signed CRLs. */
+    const uint8_t *const *snp_blobs;
+    const size_t *snp_blob_lens;
+    int n_snp_blobs;
+    /* Test seam only (NULL in production): a DER SubjectPublicKeyInfo replacing every pinned AMD
+     * ARK key, for tests that build their own SEV-SNP PKI. */
+    const uint8_t *snp_test_ark_spki;
+    size_t snp_test_ark_spki_len;
 } tl_verify_opts;
 int tl_evidence_verify_opts(const uint8_t *evidence, size_t len, const tl_collateral *col, time_t now,
                             const tl_verify_opts *opts, tl_identity *id, tl_err *err);

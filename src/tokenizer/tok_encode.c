@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/tok_internal.h"
+#include "tokenizer/hf_internal.h"
 
 /* ---- UTF-8 repair ---------------------------------------------------------------------------- */
 
@@ -235,8 +235,16 @@ static int next_special(const tl_tokenizer *t, const uint8_t *s, size_t n, size_
     return best;
 }
 
+int tl_tokenizer_is_hf(const tl_tokenizer *t) { return t && t->hf; }
+
 int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int allow_special, uint32_t **ids,
                         size_t *n, tl_err *err)
+{
+    return tl_tokenizer_encode_ex(t, text, len, allow_special ? 0 : TL_TOK_FORBID, ids, n, err);
+}
+
+int tl_tokenizer_encode_ex(const tl_tokenizer *t, const char *text, size_t len, unsigned flags, uint32_t **ids,
+                           size_t *n, tl_err *err)
 {
     *ids = NULL;
     *n = 0;
@@ -245,6 +253,12 @@ int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int
     if (tok_utf8_sanitize((const uint8_t *)text, len, &fixed, &slen))
         return tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
     const uint8_t *s = fixed ? fixed : (const uint8_t *)text;
+    if (t->hf) {
+        int hrc = hf_encode(t, s, slen, (int)(flags & 7u), ids, n, err);
+        free(fixed);
+        return hrc;
+    }
+    int allow_special = !(flags & TL_TOK_FORBID), plain = (flags & TL_TOK_PLAIN) != 0;
     idvec v = {0};
     size_t *next = t->n_special ? malloc((size_t)t->n_special * sizeof *next) : NULL;
     tok_matcher m;
@@ -260,7 +274,7 @@ int tl_tokenizer_encode(const tl_tokenizer *t, const char *text, size_t len, int
     size_t pos = 0;
     for (;;) {
         size_t at = 0;
-        int k = t->n_special ? next_special(t, s, slen, pos, next, &at) : -1;
+        int k = t->n_special && !plain ? next_special(t, s, slen, pos, next, &at) : -1;
         if (k >= 0 && !allow_special) {
             rc = tl_errf(err, TL_EINVAL, "the text contains the special token %s (allow special tokens to encode it)",
                          t->special[k].text);
@@ -293,6 +307,8 @@ out:
 
 int tl_tokenizer_decode(const tl_tokenizer *t, const uint32_t *ids, size_t n, char **out, size_t *len, tl_err *err)
 {
+    if (t->hf)
+        return hf_decode(t, ids, n, out, len, err);
     *out = NULL;
     *len = 0;
     size_t total = 0;

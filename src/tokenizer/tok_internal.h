@@ -76,6 +76,7 @@ struct tl_tokenizer {
     char pattern[32];
     char encoding[32];    /* standard encoding name, or "custom" */
     char *warning;
+    struct tok_hf *hf;    /* a tokenizer.json tokenizer (hf_*.c), or NULL for tiktoken files */
 };
 
 static inline uint64_t tok_hash(const uint8_t *p, size_t n)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/tok_internal.h"
+#include "tokenizer/hf_internal.h"
 #include "util/codec.h"
 #include "util/io.h"
 
@@ -232,10 +232,49 @@ void tl_tokenizer_free(tl_tokenizer *t)
     free(t->special);
     pcre2_code_free(t->re);
     free(t->warning);
+    hf_free(t->hf);
     free(t);
 }
 
+/* A JSON object with a "model" member: a Hugging Face tokenizer.json (npm tiktoken files have bpe_ranks). */
+static int is_hf_json(const uint8_t *d, size_t n)
+{
+    json_t *r = json_loadb((const char *)d, n, 0, NULL);
+    int hf = json_is_object(r) && json_object_get(r, "model") && !json_object_get(r, "bpe_ranks");
+    json_decref(r);
+    return hf;
+}
+
+tl_tokenizer *tl_tokenizer_load_hf_mem(const uint8_t *json, size_t len, const uint8_t *config, size_t config_len,
+                                       const char *name, tl_err *err)
+{
+    const char *what = name ? name : "tokenizer.json";
+    if (len > MAX_FILE_BYTES) {
+        tl_errf(err, TL_EINVAL, "%s: larger than %zu bytes", what, MAX_FILE_BYTES);
+        return NULL;
+    }
+    tl_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        tl_errf(err, TL_ENOMEM, "%s: out of memory", what);
+        return NULL;
+    }
+    if (hf_load(t, json, len, config, config_len, what, err)) {
+        tl_tokenizer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static tl_tokenizer *load_mem_cfg(const uint8_t *data, size_t len, const char *name, const char *pattern,
+                                  const uint8_t *cfg, size_t cfg_len, tl_err *err);
+
 tl_tokenizer *tl_tokenizer_load_mem(const uint8_t *data, size_t len, const char *name, const char *pattern, tl_err *err)
+{
+    return load_mem_cfg(data, len, name, pattern, NULL, 0, err);
+}
+
+static tl_tokenizer *load_mem_cfg(const uint8_t *data, size_t len, const char *name, const char *pattern,
+                                  const uint8_t *cfg, size_t cfg_len, tl_err *err)
 {
     const char *what = name ? name : "tokenizer";
     const tok_spec *pat_spec = NULL;
@@ -251,6 +290,13 @@ tl_tokenizer *tl_tokenizer_load_mem(const uint8_t *data, size_t len, const char 
     while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
         i++;
     int is_json = i < len && (data[i] == '{' || data[i] == '[');
+    if (is_json && is_hf_json(data, len)) {
+        if (pattern) {
+            tl_errf(err, TL_EINVAL, "%s: a tokenizer.json carries its own pre-tokenizer; --pattern cannot be used", what);
+            return NULL;
+        }
+        return tl_tokenizer_load_hf_mem(data, len, cfg, cfg_len, what, err);
+    }
     char sha[65];
     sha256_hex(data, len, sha);
 
@@ -349,7 +395,21 @@ tl_tokenizer *tl_tokenizer_load(const char *path, const char *pattern, tl_err *e
     size_t n = 0;
     if (tl_read_file(path, MAX_FILE_BYTES, &d, &n, err))
         return NULL;
-    tl_tokenizer *t = tl_tokenizer_load_mem(d, n, path, pattern, err);
+    /* a tokenizer.json reads the tokenizer_config.json beside it (BOS/EOS, clean-up) */
+    uint8_t *cfg = NULL;
+    size_t cfg_len = 0;
+    char cpath[4096];
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (dl + sizeof "/tokenizer_config.json" < sizeof cpath) {
+        snprintf(cpath, sizeof cpath, "%.*s%stokenizer_config.json", (int)dl, path, slash ? "/" : "");
+        if (tl_is_file(cpath) && is_hf_json(d, n) && tl_read_file(cpath, 16u << 20, &cfg, &cfg_len, err)) {
+            free(d);
+            return NULL;
+        }
+    }
+    tl_tokenizer *t = load_mem_cfg(d, n, path, pattern, cfg, cfg_len, err);
+    free(cfg);
     free(d);
     return t;
 }

@@ -16,6 +16,7 @@
 
 #include "tee/certs.h"
 #include "tee/quote.h"
+#include "tee/snp.h"
 #include "tee/tee_io.h"
 #include "tee/verify.h"
 #include "test.h"
@@ -225,6 +226,12 @@ typedef struct {
     int race_on_read;       /* bump generation behind our back on this many outblob reads */
     int fail_outblob;       /* errno for outblob reads */
     int writes, mkdirs, rmdirs;
+    const uint8_t *auxblob; /* sev_guest: the host's certificate table (NULL: none, ENOENT) */
+    size_t auxblob_len;
+    int fetches;            /* fake KDS requests */
+    char fetched_url[400];
+    const uint8_t *kds_vcek; /* what the fake KDS serves */
+    size_t kds_vcek_len;
 } fake_tsm;
 
 static int put_text(const char *dir, const char *name, const char *text)
@@ -340,11 +347,29 @@ static int tsm_read(const char *path, uint8_t *buf, size_t cap, size_t *n, void 
         *n = len;
         return 0;
     }
+    if (strstr(path, "/auxblob") && f->auxblob) {
+        *n = f->auxblob_len < cap ? f->auxblob_len : cap;
+        memcpy(buf, f->auxblob, *n);
+        return 0;
+    }
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return -1;
     *n = fread(buf, 1, cap, fp);
     fclose(fp);
+    return 0;
+}
+
+static int fake_kds(const char *url, uint8_t **body, size_t *n, void *ctx, tl_err *err)
+{
+    fake_tsm *f = ctx;
+    f->fetches++;
+    snprintf(f->fetched_url, sizeof f->fetched_url, "%s", url);
+    if (!f->kds_vcek || !strstr(url, "/vcek/v1/Milan/"))
+        return tl_errf(err, TL_ENOTFOUND, "fake KDS: %s: HTTP status 404", url);
+    *body = malloc(f->kds_vcek_len);
+    memcpy(*body, f->kds_vcek, f->kds_vcek_len);
+    *n = f->kds_vcek_len;
     return 0;
 }
 
@@ -364,6 +389,99 @@ static tl_tee *open_tsm(const char *root, fake_tsm *f, tl_err *e)
 {
     tl_tsm_io io = {root, tsm_mkdir, tsm_rmdir, tsm_read, tsm_write, f};
     return tl_tee_tsm_open_io(&io, e);
+}
+
+/* SEV-SNP through the fake configfs: the real fixture report as outblob (asked for its own report
+ * data), its certificates from the host's auxblob table, from files, or from a (fake) KDS with a
+ * cache; the evidence the backend assembles must verify. */
+static void test_tsm_snp(const char *root)
+{
+    size_t rn, vn, an;
+    uint8_t *rep = load("fixtures/snp/milan_v2_virtee.report", &rn);
+    uint8_t *vcek = load("fixtures/snp/milan_v2_virtee.vcek.der", &vn);
+    uint8_t *amd = load("fixtures/snp/milan_ask_ark_asvk.pem", &an);
+    free(amd);
+    time_t now = 0;
+    tl_parse_iso8601("2025-06-01T00:00:00Z", &now);
+    const uint8_t *rd = rep + 0x50;
+    tl_err e = {0};
+    tl_identity id;
+    uint8_t *ev = NULL;
+    size_t n = 0;
+    /* the host's table: VCEK only, padded with zeros to a page as hosts do */
+    tl_snp_cert_entry ce = {TL_SNP_CERT_VCEK, vcek, vn};
+    uint8_t *tab = NULL, *page = calloc(1, 8192);
+    size_t tl = 0;
+    CHECK(tl_snp_certtable_build(&ce, 1, &tab, &tl, &e) == 0 && tl < 8192);
+    memcpy(page, tab, tl);
+    fake_tsm h = {.provider = "sev_guest", .outblob = rep, .outblob_len = rn, .auxblob = page, .auxblob_len = 8192};
+    tl_tee *t = open_tsm(root, &h, &e);
+    if (t && tl_tee_evidence(t, rd, &ev, &n, &e) == 0) {
+        CHECK(n == rn + tl && !memcmp(ev, rep, rn));
+        CHECKF(tl_evidence_verify(ev, n, NULL, now, &id, &e) == 0, "%s", e.msg);
+        CHECK(id.kind == TL_TEE_KIND_SEV_SNP && id.snp_product == TL_SNP_MILAN && !memcmp(id.report_data, rd, 64));
+        free(ev);
+    } else {
+        CHECKF(0, "auxblob: %s", e.msg);
+    }
+    tl_tee_close(t);
+    /* a garbage auxblob is refused, naming it */
+    memset(page, 0xEE, 64);
+    fake_tsm g = h;
+    t = open_tsm(root, &g, &e);
+    CHECKF(t && tl_tee_evidence(t, rd, &ev, &n, &e) != 0 && contains(e.msg, "auxblob"), "%s", e.msg);
+    tl_tee_close(t);
+    /* no host table: the VCEK from a file */
+    char vpath[600];
+    snprintf(vpath, sizeof vpath, "%s/../vcek.der", root);
+    FILE *fp = fopen(vpath, "wb");
+    if (fp) {
+        fwrite(vcek, 1, vn, fp);
+        fclose(fp);
+    }
+    const char *files[1] = {vpath};
+    fake_tsm fl = {.provider = "sev_guest", .outblob = rep, .outblob_len = rn};
+    tl_tsm_io io = {root, tsm_mkdir, tsm_rmdir, tsm_read, tsm_write, &fl};
+    io.snp_cert_files = files;
+    io.n_snp_cert_files = 1;
+    t = tl_tee_tsm_open_io(&io, &e);
+    CHECKF(t && tl_tee_evidence(t, rd, &ev, &n, &e) == 0, "%s", e.msg);
+    if (t && ev) {
+        CHECKF(tl_evidence_verify(ev, n, NULL, now, &id, &e) == 0, "%s", e.msg);
+        free(ev);
+        ev = NULL;
+    }
+    tl_tee_close(t);
+    /* no table, no file: AMD's KDS at the URL the chip id and reported TCB name, then the cache */
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/../vcek-cache", root);
+    CHECK(mkdir(cache, 0700) == 0);
+    fake_tsm k = {.provider = "sev_guest", .outblob = rep, .outblob_len = rn, .kds_vcek = vcek, .kds_vcek_len = vn};
+    tl_tsm_io kio = {root, tsm_mkdir, tsm_rmdir, tsm_read, tsm_write, &k};
+    kio.snp_vcek_url = "https://kds.example";
+    kio.snp_vcek_cache = cache;
+    kio.fetch_fn = fake_kds;
+    for (int round = 0; round < 2; round++) {
+        t = tl_tee_tsm_open_io(&kio, &e);
+        CHECKF(t && tl_tee_evidence(t, rd, &ev, &n, &e) == 0, "KDS round %d: %s", round, e.msg);
+        if (t && ev) {
+            CHECKF(tl_evidence_verify(ev, n, NULL, now, &id, &e) == 0, "%s", e.msg);
+            free(ev);
+            ev = NULL;
+        }
+        tl_tee_close(t);
+    }
+    /* reported_tcb 0x7308000000000003 (SOURCES.txt): bl 3, tee 0, snp 8, microcode 0x73 = 115 */
+    char want[400] = "https://kds.example/vcek/v1/Milan/";
+    for (int i = 0; i < 64; i++)
+        snprintf(want + strlen(want), 3, "%02x", rep[0x1A0 + i]);
+    strcat(want, "?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115");
+    CHECKF(!strcmp(k.fetched_url, want), "%s", k.fetched_url);
+    CHECKF(k.fetches == 1, "fetched %d times (the second round must use the cache)", k.fetches);
+    free(tab);
+    free(page);
+    free(rep);
+    free(vcek);
 }
 
 static void test_tsm(const char *dir)
@@ -426,25 +544,17 @@ static void test_tsm(const char *dir)
     CHECK(entries_left(root) == 0);
     tl_tee_close(t);
 
-    /* SEV-SNP: the report is parsed (measurement, report data, debug policy) but cannot be
-     * verified yet, and verification says so instead of trusting it */
+    /* SEV-SNP without any certificate source: the report alone is not evidence anyone can verify */
     fake_tsm s = {.provider = "sev_guest"};
     t = open_tsm(root, &s, &e);
     CHECKF(t && strcmp(t->name, "tsm:sev_guest") == 0, "%s", e.msg);
     uint8_t rd2[64];
     for (int i = 0; i < 64; i++)
         rd2[i] = (uint8_t)(200 - i);
-    if (t && tl_tee_evidence(t, rd2, &ev, &n, &e) == 0) {
-        CHECK(n == 1184);
-        CHECK(tl_evidence_parse(ev, n, &id, &e) == 0 && id.kind == TL_TEE_KIND_SEV_SNP);
-        CHECK(memcmp(id.report_data, rd2, 64) == 0 && id.snp_measurement[0] == 0x5a && id.debug == 1);
-        CHECK(tl_evidence_verify(ev, n, col, now, &id, &e) == TL_EUNSUPPORTED && contains(e.msg, "not implemented"));
-        CHECK(id.kind == 0); /* nothing trusted */
-        free(ev);
-    } else {
-        CHECKF(0, "%s", e.msg);
-    }
+    CHECKF(t && tl_tee_evidence(t, rd2, &ev, &n, &e) == TL_ENOTFOUND && contains(e.msg, "--snp-vcek-url"), "%s", e.msg);
+    CHECK(entries_left(root) == 0);
     tl_tee_close(t);
+    test_tsm_snp(root);
 
     /* an unknown provider, a missing root */
     fake_tsm u = {.provider = "cca_guest", .outblob = bq, .outblob_len = 4936};

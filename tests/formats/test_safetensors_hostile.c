@@ -105,7 +105,7 @@ int main(void)
 
     /* truncation */
     n = build(buf, good, -1, data, sizeof data);
-    CHECK(refuse("truncated data", buf, n - 1, "past the data section of 31 bytes (truncated?)"));
+    CHECK(refuse("truncated data", buf, n - 1, "outside the data section (31 bytes; file truncated?)"));
     CHECK(refuse("truncated header", buf, 40, "larger than the rest of the file"));
     CHECK(refuse("truncated length", buf, 5, "too short"));
     CHECK(refuse("empty", buf, 0, "too short"));
@@ -119,7 +119,7 @@ int main(void)
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}", -1, data, 16);
     CHECK(refuse("reversed offsets", buf, n, "is before begin"));
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]}}", -1, data, 16);
-    CHECK(refuse("offsets past the end", buf, n, "past the data section"));
+    CHECK(refuse("offsets past the end", buf, n, "outside the data section"));
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}", -1, data, 16);
     CHECK(refuse("negative offset", buf, n, "data_offsets must be two non-negative integers"));
     /* overlapping and gapped tensors */
@@ -138,7 +138,7 @@ int main(void)
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,16]}}", -1, data, 16);
     CHECK(refuse("byte size overflow", buf, n, "byte size overflows 64 bits"));
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}", -1, data, 16);
-    CHECK(refuse("huge tensor, small file", buf, n, "past the data section"));
+    CHECK(refuse("huge tensor, small file", buf, n, "outside the data section"));
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}", -1, data, 16);
     CHECK(refuse("too many dims", buf, n, "at most 8"));
     n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", -1, data, 16);

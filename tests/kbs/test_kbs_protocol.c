@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "kbs/broker.h"
+#include "tee/snp.h"
 #include "kbs/client.h"
 #include "kbs/protocol.h"
 #include "kbs/store.h"
@@ -104,6 +106,61 @@ static char *make_body(tl_tee *tee, const uint8_t *nonce, const uint8_t *rd_nonc
     free(ev);
     EVP_PKEY_free(k);
     return s;
+}
+
+/* A key request whose evidence is a real SEV-SNP report from tests/fixtures/snp with its VCEK in
+ * the certificate table (flip: one byte of the measurement altered). Real hardware made it for
+ * other report data, so the best the broker can say is binding_mismatch: everything before the
+ * binding (the AMD chain, the VCEK's TCB and chip id, the report signature) passed. */
+static char *snp_body(const uint8_t *nonce, const char *report, const char *vcek, int flip)
+{
+    uint8_t *r = NULL, *v = NULL, *tab = NULL, pub[TL_KBS_PUB_LEN];
+    size_t rn = 0, vn = 0, tl = 0;
+    tl_err e = {0};
+    char rp[200], vp[200];
+    snprintf(rp, sizeof rp, "fixtures/snp/%s", report);
+    snprintf(vp, sizeof vp, "fixtures/snp/%s", vcek);
+    const char *a = test_shared(rp), *b = test_shared(vp);
+    if (!a || !b || tl_read_file(a, 1 << 20, &r, &rn, &e) || tl_read_file(b, 1 << 20, &v, &vn, &e))
+        return NULL;
+    if (vn > 10 && !memcmp(v, "-----BEGIN", 10)) { /* the table holds DER */
+        BIO *bio = BIO_new_mem_buf(v, (int)vn);
+        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        uint8_t *der = NULL;
+        int dl = x ? i2d_X509(x, &der) : -1;
+        X509_free(x);
+        free(v);
+        v = NULL;
+        vn = 0;
+        if (dl > 0 && (v = malloc((size_t)dl))) {
+            memcpy(v, der, (size_t)dl);
+            vn = (size_t)dl;
+        }
+        OPENSSL_free(der);
+    }
+    tl_snp_cert_entry ce = {TL_SNP_CERT_VCEK, v, vn};
+    uint8_t *ev = NULL;
+    if (!tl_snp_certtable_build(&ce, 1, &tab, &tl, &e) && (ev = malloc(rn + tl))) {
+        memcpy(ev, r, rn);
+        memcpy(ev + rn, tab, tl);
+        if (flip)
+            ev[0x90] ^= 1;
+    }
+    EVP_PKEY *k = tl_kbs_ephemeral(pub, &e);
+    char *nb = tl_b64_encode(nonce, 32), *pb = tl_b64_encode(pub, sizeof pub), *eb = ev ? tl_b64_encode(ev, rn + tl) : NULL;
+    json_t *j = eb ? json_pack("{s:s,s:s,s:s,s:s}", "key_id", "k-default", "nonce", nb, "public_key", pb, "evidence", eb) : NULL;
+    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    free(nb);
+    free(pb);
+    free(eb);
+    free(ev);
+    free(tab);
+    free(r);
+    free(v);
+    EVP_PKEY_free(k);
+    return out;
 }
 
 static char last_body[2048]; /* the body of the last reply */
@@ -446,6 +503,21 @@ int main(void)
     free(b2);
     expect_release_refused("evidence for another key id", body, "binding_mismatch");
     free(body);
+    /* real SEV-SNP reports (Milan v2, Genoa v3) through the broker's verification: they verify and
+     * stop only at the binding; an altered one stops at verification */
+    static const char *const snp[][2] = {{"milan_v2_virtee.report", "milan_v2_virtee.vcek.der"},
+                                         {"genoa_v3_azure.report", "genoa_v3_azure.vcek.pem"}};
+    for (int i = 0; i < 2; i++)
+        for (int flip = 0; flip < 2; flip++) {
+            fresh_nonce(n);
+            body = snp_body(n, snp[i][0], snp[i][1], flip);
+            CHECKF(body != NULL, "%s", snp[i][0]);
+            if (body)
+                expect_release_refused(snp[i][0], body, flip ? "evidence_invalid" : "binding_mismatch");
+            if (body && flip)
+                CHECK(log_has("SEV-SNP report signature"));
+            free(body);
+        }
 
     /* identity: another measurement, debug, simulation forbidden, key bound to another enclave */
     expect_client_refused(other, "k-default", "policy_refused", "another measurement");

@@ -2,7 +2,10 @@
 """Independent reader of teelm sealed models, written from docs/sealed-format.md only
 (python3-cryptography: HKDF + AES-GCM). Prints one JSON line:
   {"config": {...}, "arena_sha256": "...", "arena_bytes": N, "tokenizer_sha256": "..."|null,
-   "tokenizer_name": ...} or exits 1 with "refused: <reason>" on stderr.
+   "tokenizer_name": ..., "tensors": N, "tensor_sha256": {name: sha256 of its bytes},
+   "tokenizer_files": [{"name": ..., "bytes": N, "sha256": ...}] | null}
+or exits 1 with "refused: <reason>" on stderr. For the Hugging Face families (config "arch") the
+tensor offsets are recomputed from the shapes and dtypes ("Data" in the doc) and must match.
 usage: sealed_ref.py KEYFILE SEALED_PATH"""
 import hashlib
 import json
@@ -100,7 +103,46 @@ def main():
             refuse("file table")
         arena[ent["begin"]:ent["end"]] = f.payload
         at = ent["end"]
+    arch = man["config"].get("arch", "seed")
+    dsize = {"F32": 4, "F16": 2, "BF16": 2}
+    sums, at = {}, 0
+    for t in man["tensors"]:
+        numel = 1
+        for x in t["shape"]:
+            numel *= x
+        if arch == "seed":
+            if "dtype" in t:
+                refuse("seed tensor %s has a dtype" % t["name"])
+            nbytes = numel * 4
+        else:
+            if t.get("dtype") not in dsize:
+                refuse("tensor %s dtype %r" % (t["name"], t.get("dtype")))
+            nbytes = numel * dsize[t["dtype"]]
+            if t["offset"] != at:
+                refuse("tensor %s offset %d, layout says %d" % (t["name"], t["offset"], at))
+            at += (nbytes + 63) // 64 * 64
+        if t["offset"] + nbytes > len(arena):
+            refuse("tensor %s past the arena" % t["name"])
+        sums[t["name"]] = hashlib.sha256(arena[t["offset"]:t["offset"] + nbytes]).hexdigest()
+    if arch != "seed" and at != len(arena):
+        refuse("arena is %d bytes, layout says %d" % (len(arena), at))
     tok = man.get("tokenizer")
+    carried = man.get("tokenizer_files")
+    if tok is not None and carried is not None:
+        refuse("tokenizer and tokenizer_files")
+    tfiles = None
+    if carried is not None:
+        tfiles, pos = [], 0
+        if sum(c["bytes"] for c in carried) != len(f0.blob):
+            refuse("tokenizer_files sizes")
+        for c in carried:
+            if "/" in c["name"] or c["name"].startswith("."):
+                refuse("tokenizer file name %r" % c["name"])
+            part = f0.blob[pos:pos + c["bytes"]]
+            pos += c["bytes"]
+            tfiles.append({"name": c["name"], "bytes": c["bytes"], "sha256": hashlib.sha256(part).hexdigest()})
+    elif tok is not None and tok["bytes"] != len(f0.blob):
+        refuse("tokenizer size")
     out = {
         "config": man["config"],
         "arena_bytes": len(arena),
@@ -108,6 +150,8 @@ def main():
         "tokenizer_name": tok["name"] if tok else None,
         "tokenizer_sha256": hashlib.sha256(f0.blob).hexdigest() if tok else None,
         "tensors": len(man["tensors"]),
+        "tensor_sha256": sums,
+        "tokenizer_files": tfiles,
     }
     print(json.dumps(out, sort_keys=True))
 

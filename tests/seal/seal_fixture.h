@@ -3,6 +3,7 @@
 #define TEELM_TEST_SEAL_FIXTURE_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "formats/checkpoint.h"
@@ -36,6 +37,64 @@ static inline int fx_model(tl_checkpoint *ck, uint64_t seed, int vocab, tl_err *
     for (int i = 0; i < n; i++)
         for (size_t j = 0; j < list[i].numel; j++)
             ck->params[list[i].offset + j] = (float)((int64_t)(fx_rand(&seed) % 2001) - 1000) / 997.0f;
+    return 0;
+}
+
+/* A small Hugging Face family model in memory, as the HF loader leaves one: params NULL, ck->w[i]
+ * for each entry of tl_params_list in dtype dt, all packed into one owned buffer ck->wbuf (each
+ * tensor right after the previous one, so the source layout differs from the sealed one). The
+ * bytes are random (any bit pattern is a valid payload for sealing). arch: LLAMA (untied, GQA 2),
+ * QWEN2 (tied, q/k/v biases, GQA 4) or GPT2 (tied, learned positions); odd vocabularies. */
+static inline int fx_hf_model(tl_checkpoint *ck, tl_arch arch, tl_dtype dt, uint64_t seed, tl_err *err)
+{
+    memset(ck, 0, sizeof *ck);
+    tl_config c = tl_config_seed(61);
+    c.arch = arch;
+    c.ln_eps = 1e-5f;
+    c.rope_theta = 10000.0f;
+    c.bos_id = 1;
+    c.n_eos = 2;
+    c.eos_ids[0] = 2;
+    c.eos_ids[1] = 5;
+    if (arch == TL_ARCH_GPT2) {
+        c.vocab_size = 57; c.d_model = 16; c.n_layer = 2; c.n_head = 2; c.n_kv_head = 2; c.head_dim = 8;
+        c.d_ff = 64; c.max_pos = 24; c.context_length = 24; c.tie_embeddings = 1; c.bos_id = -1; c.n_eos = 1;
+        c.eos_ids[1] = 0;
+    } else if (arch == TL_ARCH_QWEN2) {
+        c.vocab_size = 53; c.d_model = 24; c.n_layer = 2; c.n_head = 4; c.n_kv_head = 1; c.head_dim = 6;
+        c.d_ff = 40; c.max_pos = 64; c.context_length = 32; c.tie_embeddings = 1; c.qkv_bias = 1;
+        c.rope_theta = 1000000.0f;
+    } else {
+        c.vocab_size = 61; c.d_model = 32; c.n_layer = 3; c.n_head = 4; c.n_kv_head = 2; c.head_dim = 8;
+        c.d_ff = 48; c.max_pos = 64; c.context_length = 64; c.tie_embeddings = 0;
+    }
+    if (tl_config_validate(&c, err))
+        return err->code;
+    ck->cfg = c;
+    int n = tl_params_count(&c);
+    tl_param *list = calloc((size_t)n, sizeof *list);
+    ck->w = calloc((size_t)n, sizeof *ck->w);
+    if (!list || !ck->w) {
+        free(list);
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    }
+    tl_params_list(&c, list);
+    size_t total = 0, es = tl_dtype_size(dt);
+    for (int i = 0; i < n; i++)
+        total += list[i].numel * es;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        free(list);
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < total; j++)
+        buf[j] = (uint8_t)(fx_rand(&seed) >> 11);
+    ck->wbuf = buf;
+    ck->wbuf_len = total;
+    ck->nw = n;
+    for (size_t i = 0, at = 0; i < (size_t)n; at += list[i].numel * es, i++)
+        ck->w[i] = (tl_wref){buf + at, dt};
+    free(list);
     return 0;
 }
 

@@ -360,7 +360,7 @@ static void test_keys(const tl_checkpoint *ck, const tl_data_key *key)
 static void test_manifest(const tl_checkpoint *ck)
 {
     tl_seal_file_entry f = {"model", 0, fx_arena_bytes(ck)};
-    char *good = tl_seal_manifest_json(&ck->cfg, &f, 1, "tok", 10);
+    char *good = tl_seal_manifest_json(&ck->cfg, NULL, &f, 1, "tok", 10, NULL, 0);
     tl_seal_manifest m;
     tl_err e = {0};
     CHECKF(tl_seal_manifest_parse(good, strlen(good), 1, &m, &e) == 0, "%s", e.msg);

@@ -7,9 +7,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "server/ratls.h"
+#include "tee/policy.h"
+#include "tee/snp.h"
+#include "util/io.h"
 #include "test.h"
 #include "test_cert.h"
 #include "util/codec.h"
@@ -82,8 +86,56 @@ static void expect_refused(EVP_PKEY *key, const unsigned char *der, int n, int c
     X509_free(c);
 }
 
+/* The client's verification of an RA-TLS certificate carrying real SEV-SNP evidence (a fixture
+ * report || its VCEK in the certificate table, in the evidence extension): the evidence verifies,
+ * and only the binding to this certificate's key is missing (real hardware signed it for other
+ * report data); an altered report is refused at verification. */
+static void snp_fixture_cert(void)
+{
+    const char *rp = test_shared("fixtures/snp/milan_v2_trustee.report"), *vp = test_shared("fixtures/snp/milan_v2_trustee.vcek.der");
+    uint8_t *r = NULL, *v = NULL, *tab = NULL;
+    size_t rn = 0, vn = 0, tl = 0;
+    tl_err e = {0};
+    if (!rp || !vp || tl_read_file(rp, 1 << 20, &r, &rn, &e) || tl_read_file(vp, 1 << 20, &v, &vn, &e)) {
+        CHECKF(0, "fixtures/snp: %s", e.msg);
+        return;
+    }
+    tl_snp_cert_entry ce = {TL_SNP_CERT_VCEK, v, vn};
+    CHECK(tl_snp_certtable_build(&ce, 1, &tab, &tl, &e) == 0);
+    uint8_t *ev = malloc(rn + tl);
+    memcpy(ev, r, rn);
+    memcpy(ev + rn, tab, tl);
+    char mh[97];
+    tl_hex(r + 0x90, 48, mh);
+    char pj[300];
+    snprintf(pj, sizeof pj, "{\"version\":1,\"sev_snp\":{\"measurement\":\"%s\"}}", mh);
+    tl_policy *pol = tl_policy_parse(pj, &e);
+    CHECKF(pol != NULL, "%s", e.msg);
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    const char *cfg = "{\"teelm\":\"serve\"}";
+    for (int flip = 0; flip < 2; flip++) {
+        ev[0x90] ^= (uint8_t)flip;
+        X509 *c = tl_ratls_make_cert(key, "tsm:sev_guest", ev, rn + tl, cfg, strlen(cfg), 1, &e);
+        CHECKF(c != NULL, "%s", e.msg);
+        tl_identity id;
+        int rc = c ? tl_ratls_verify_cert(c, pol, NULL, time(NULL), &id, &e) : -1;
+        if (flip)
+            CHECKF(rc == TL_ECRYPTO && strstr(e.msg, "SEV-SNP report signature"), "%s", e.msg);
+        else
+            CHECKF(rc == TL_ECRYPTO && strstr(e.msg, "report_data does not bind"), "%s", e.msg);
+        X509_free(c);
+    }
+    EVP_PKEY_free(key);
+    tl_policy_free(pol);
+    free(ev);
+    free(tab);
+    free(r);
+    free(v);
+}
+
 int main(void)
 {
+    snp_fixture_cert();
     tl_tee fake = {.name = "fake", .simulated = 1, .evidence = fake_evidence};
     tl_ratls r;
     tl_err err = {0};

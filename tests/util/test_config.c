@@ -49,5 +49,65 @@ int main(void)
     CHECK(tl_config_parse("{\"vocab_size\":10,\"norm\":\"mid\"}", &d, &err) != 0 && strstr(err.msg, "norm"));
     CHECK(tl_config_parse("[1,2", &d, &err) != 0 && strstr(err.msg, "JSON"));
     CHECK(tl_config_parse("{\"d_model\":64}", &d, &err) != 0 && strstr(err.msg, "vocab_size"));
+
+    /* The seed document is the one docs/model-config.md shows (no Hugging Face field appears). */
+    tl_config s0 = tl_config_seed(100070);
+    js = tl_config_to_json(&s0);
+    CHECK(js && !strcmp(js, "{\"vocab_size\":100070,\"context_length\":16,\"d_model\":64,\"n_layer\":8,\"n_head\":4,"
+                            "\"d_ff\":256,\"norm\":\"post\",\"attn_scale\":\"sqrt\",\"pos\":\"sinusoidal\",\"act\":\"relu\","
+                            "\"tie_embeddings\":false,\"dropout\":0.100000001,\"ln_eps\":9.99999975e-6}"));
+    free(js);
+    CHECK(tl_config_parse("{\"vocab_size\":10,\"n_kv_head\":2}", &d, &err) != 0 && strstr(err.msg, "n_kv_head"));
+
+    /* Hugging Face families: every field round-trips exactly */
+    tl_config h = tl_config_seed(49157);
+    h.arch = TL_ARCH_LLAMA; h.d_model = 576; h.n_layer = 30; h.n_head = 9; h.n_kv_head = 3; h.head_dim = 64;
+    h.d_ff = 1536; h.max_pos = 8192; h.context_length = 2048; h.tie_embeddings = 1; h.ln_eps = 1e-5f;
+    h.qkv_bias = h.o_bias = 1; h.rope_theta = 500000.0f; h.rope_type = TL_ROPE_LLAMA3; h.rope_factor = 8;
+    h.rope_low_freq = 1; h.rope_high_freq = 4; h.rope_orig_ctx = 8192; h.bos_id = 1;
+    h.n_eos = 3; h.eos_ids[0] = 2; h.eos_ids[1] = 49156; h.eos_ids[2] = 0;
+    CHECK(tl_config_validate(&h, &err) == 0);
+    js = tl_config_to_json(&h);
+    CHECK(js && strstr(js, "\"arch\":\"llama\"") == js + 1 && strstr(js, "\"eos_ids\":[2,49156,0]"));
+    memset(&d, 0x5a, sizeof d);
+    CHECK(js && tl_config_parse(js, &d, &err) == 0);
+    CHECK(memcmp(&h, &d, sizeof h) == 0);
+    free(js);
+    tl_config g = tl_config_seed(50257);
+    g.arch = TL_ARCH_GPT2; g.d_model = 768; g.n_layer = 12; g.n_head = 12; g.n_kv_head = 12; g.head_dim = 64;
+    g.d_ff = 3072; g.max_pos = 1024; g.context_length = 1024; g.tie_embeddings = 1; g.rope_theta = 10000;
+    g.bos_id = -1; g.n_eos = 1; g.eos_ids[0] = 50256;
+    CHECK(tl_config_validate(&g, &err) == 0);
+    js = tl_config_to_json(&g);
+    CHECK(js && tl_config_parse(js, &d, &err) == 0 && memcmp(&g, &d, sizeof g) == 0);
+    free(js);
+    /* absent HF fields take transformers' defaults */
+    CHECK(tl_config_parse("{\"arch\":\"qwen2\",\"vocab_size\":97,\"d_model\":32,\"n_head\":4,\"n_layer\":2,"
+                          "\"d_ff\":64,\"context_length\":64,\"qkv_bias\":true}", &d, &err) == 0);
+    CHECK(d.arch == TL_ARCH_QWEN2 && d.n_kv_head == 4 && d.head_dim == 8 && d.max_pos == 64 &&
+          d.rope_theta == 10000.0f && d.bos_id == -1 && d.n_eos == 0);
+    /* bounds (docs/architectures.md "Bounds") */
+    tl_config b = h;
+    b.n_kv_head = 4;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "n_kv_head"));
+    b = h; b.head_dim = 63;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "head_dim"));
+    b = h; b.d_model = (1 << 24) + 1;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "d_model"));
+    b = h; b.n_layer = 4097;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "n_layer"));
+    b = h; b.d_model = 1 << 24; b.d_ff = 1 << 24; b.vocab_size = 1 << 24; b.n_layer = 4096;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "parameters"));
+    b = h; b.context_length = b.max_pos + 1;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "context_length"));
+    b = h; b.eos_ids[0] = b.vocab_size;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "eos"));
+    b = h; b.rope_high_freq = 0.5f;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "rope_high_freq"));
+    b = g; b.tie_embeddings = 0;
+    CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "gpt2"));
+    CHECK(tl_config_parse("{\"arch\":\"falcon\",\"vocab_size\":10}", &d, &err) != 0 && strstr(err.msg, "arch"));
+    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"rope_type\":\"yarn\"}", &d, &err) != 0 &&
+          strstr(err.msg, "rope_type"));
     return test_finish();
 }

@@ -1,0 +1,48 @@
+#include "tensor/rope.h"
+
+#include <math.h>
+#include <stddef.h>
+
+void tl_rope_inv_freq(float *inv, int hd, float theta, int type, float factor, float flo, float fhi, int orig_ctx)
+{
+    const int h = hd / 2;
+    for (int i = 0; i < h; i++) {
+        double f = (double)(float)(1.0 / pow((double)theta, (double)(float)(2.0 * i / hd)));
+        if (type == TL_ROPE_SCALE_LINEAR) {
+            f /= factor;
+        } else if (type == TL_ROPE_SCALE_LLAMA3) {
+            const double fac = factor, lo = flo, hi = fhi, n0 = orig_ctx;
+            const double wl = 2.0 * M_PI / f;
+            if (wl > n0 / lo) {
+                f /= fac;
+            } else if (!(wl < n0 / hi)) { /* the band between: interpolate */
+                const double s = (n0 / wl - lo) / (hi - lo);
+                f = (1.0 - s) * f / fac + s * f;
+            }
+        }
+        inv[i] = (float)f;
+    }
+}
+
+void tl_rope_table(float *cs, const float *inv, int hd, int p)
+{
+    const int h = hd / 2;
+    for (int i = 0; i < h; i++) {
+        const float a = (float)p * inv[i];
+        cs[i] = (float)cos((double)a);
+        cs[h + i] = (float)sin((double)a);
+    }
+}
+
+void tl_rope_apply(float *x, int nh, int hd, const float *cs)
+{
+    const int h = hd / 2;
+    for (int j = 0; j < nh; j++) {
+        float *v = x + (size_t)j * hd;
+        for (int i = 0; i < h; i++) {
+            const float a = v[i], b = v[i + h], co = cs[i], si = cs[h + i];
+            v[i] = a * co - b * si;
+            v[i + h] = b * co + a * si;
+        }
+    }
+}

@@ -1,0 +1,290 @@
+#include "tensor/wlinear.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "tensor/simd.h"
+#include "tensor/tile.h"
+#include "util/pool.h"
+
+/* Below this many multiply-adds a parallel region costs more than it saves (a 576 x 576 decoding
+ * product, 0.33 M, is memory bound and still gains from the second core). */
+#define PAR_MIN (1L << 16)
+#define TL_ALL 256
+#define NT_R 4     /* rows per NT tile */
+#define NT_P 4     /* outputs per NT tile */
+#define NT_OB 16   /* outputs per NT work item */
+#define NN_R 4
+#define NN_NV 4    /* vectors per NN tile = per NN work item */
+
+/* VW weights from w + i (elements of dt) as floats. dt is a compile-time constant at every call. */
+TL_INLINE vf wload(const void *w, size_t i, const tl_dtype dt)
+{
+    if (dt == TL_DT_F32)
+        return vload((const float *)w + i);
+    const uint16_t *h = (const uint16_t *)w + i;
+#if VW == 16
+    __m256i v = _mm256_loadu_si256((const __m256i *)h);
+    if (dt == TL_DT_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+    return _mm512_cvtph_ps(v);
+#elif VW == 8 && defined(__F16C__)
+    __m128i v = _mm_loadu_si128((const __m128i *)h);
+    if (dt == TL_DT_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+    return _mm256_cvtph_ps(v);
+#else
+    float f[VW];
+    tl_dtype_to_f32(dt, h, f, VW);
+    return vload(f);
+#endif
+}
+
+/* The last n < VW elements from w + i, zero-padded to a vector. */
+static vf wload_tail(const void *w, size_t i, int n, tl_dtype dt)
+{
+    float f[VW] = {0};
+    tl_dtype_to_f32(dt, (const char *)w + i * tl_dtype_size(dt), f, (size_t)n);
+    return vload(f);
+}
+
+static vf xload_tail(const float *x, int n)
+{
+    float f[VW] = {0};
+    memcpy(f, x, (size_t)n * sizeof(float));
+    return vload(f);
+}
+
+static inline float silu(float z) { return z / (1.0f + expf(-z)); }
+
+/* ---- NT ---- */
+
+/* res[r][p] = Σ_c x[n0+r][c]·W[o0+p][c] (+ bias) for r < R, p < P */
+TL_INLINE void nt_tile(float res[NT_R][NT_P], const float *x, int C, const void *w, const float *bias, int n0,
+                       int o0, const int R, const int P, const tl_dtype dt)
+{
+    vf acc[NT_R][NT_P];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            acc[r][p] = vzero();
+    const float *xr = x + (size_t)n0 * C;
+    const size_t wr = (size_t)o0 * C;
+    const int Cf = C / VW * VW;
+    for (int c = 0; c < Cf; c += VW) {
+        vf wv[NT_P];
+        for (int p = 0; p < P; p++)
+            wv[p] = wload(w, wr + (size_t)p * C + c, dt);
+        for (int r = 0; r < R; r++) {
+            const vf xv = vload(xr + (size_t)r * C + c);
+            for (int p = 0; p < P; p++)
+                acc[r][p] = vfma(xv, wv[p], acc[r][p]);
+        }
+    }
+    if (Cf < C) {
+        vf wv[NT_P];
+        for (int p = 0; p < P; p++)
+            wv[p] = wload_tail(w, wr + (size_t)p * C + Cf, C - Cf, dt);
+        for (int r = 0; r < R; r++) {
+            const vf xv = xload_tail(xr + (size_t)r * C + Cf, C - Cf);
+            for (int p = 0; p < P; p++)
+                acc[r][p] = vfma(xv, wv[p], acc[r][p]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            res[r][p] = vsum(acc[r][p]) + (bias ? bias[o0 + p] : 0.0f);
+}
+
+/* One instantiation per (dtype, R, P): the tile's loops unroll and its accumulators stay in registers. */
+#define NT_RP(dt, R, P) \
+    static __attribute__((noinline)) void nt_##dt##_##R##_##P(float res[NT_R][NT_P], const float *x, int C, \
+                                                               const void *w, const float *bias, int n0, int o0) \
+    { nt_tile(res, x, C, w, bias, n0, o0, R, P, TL_DT_##dt); }
+#define NT_R4(dt, P) NT_RP(dt, 1, P) NT_RP(dt, 2, P) NT_RP(dt, 3, P) NT_RP(dt, 4, P)
+#define NT_DT(dt) NT_R4(dt, 1) NT_R4(dt, 2) NT_R4(dt, 3) NT_R4(dt, 4)
+NT_DT(F32)
+NT_DT(F16)
+NT_DT(BF16)
+
+typedef void (*nt_fn)(float res[NT_R][NT_P], const float *x, int C, const void *w, const float *bias, int n0, int o0);
+#define NT_ROW(dt, R) {nt_##dt##_##R##_1, nt_##dt##_##R##_2, nt_##dt##_##R##_3, nt_##dt##_##R##_4}
+#define NT_TAB(dt) {NT_ROW(dt, 1), NT_ROW(dt, 2), NT_ROW(dt, 3), NT_ROW(dt, 4)}
+static const nt_fn nt_f32[NT_R][NT_P] = NT_TAB(F32);
+static const nt_fn nt_f16[NT_R][NT_P] = NT_TAB(F16);
+static const nt_fn nt_bf16[NT_R][NT_P] = NT_TAB(BF16);
+
+static nt_fn nt_pick(tl_dtype dt, int R, int P)
+{
+    const nt_fn(*t)[NT_P] = dt == TL_DT_BF16 ? nt_bf16 : dt == TL_DT_F16 ? nt_f16 : nt_f32;
+    return t[R - 1][P - 1];
+}
+
+typedef struct {
+    const tl_wlin *ops;
+    const float *x;
+    int nops, N, C;
+    long first[9]; /* first item of each op (nops <= 8), then the total */
+} nt_job;
+
+/* Outputs ob*NT_OB .. +NT_OB of op for every row. */
+static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
+{
+    const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
+    for (int n0 = 0; n0 < N; n0 += NT_R) {
+        const int R = N - n0 < NT_R ? N - n0 : NT_R;
+        for (int o0 = ob * NT_OB; o0 < o_end; o0 += NT_P) {
+            const int P = o_end - o0 < NT_P ? o_end - o0 : NT_P;
+            float a[NT_R][NT_P], b[NT_R][NT_P];
+            nt_pick(op->dt, R, P)(a, x, C, op->w, op->bias, n0, o0);
+            if (op->w2) {
+                nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0);
+                for (int r = 0; r < R; r++)
+                    for (int p = 0; p < P; p++)
+                        a[r][p] = silu(a[r][p]) * b[r][p];
+            }
+            for (int r = 0; r < R; r++) {
+                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
+                for (int p = 0; p < P; p++)
+                    y[p] = op->add ? y[p] + a[r][p] : a[r][p];
+            }
+        }
+    }
+}
+
+static void nt_chunk(void *arg, int slot, long i0, long i1)
+{
+    (void)slot;
+    const nt_job *j = arg;
+    int k = 0;
+    for (long i = i0; i < i1; i++) {
+        while (i >= j->first[k + 1])
+            k++;
+        nt_block(&j->ops[k], j->x, j->N, j->C, (int)(i - j->first[k]));
+    }
+}
+
+static long grain(long items)
+{
+    long g = items / (8L * tl_get_threads());
+    return g < 1 ? 1 : g;
+}
+
+void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
+{
+    while (nops > 8) { /* never in the engine (at most 3 ops); kept correct anyway */
+        tl_wlin_nt(ops, 8, x, N, C);
+        ops += 8;
+        nops -= 8;
+    }
+    if (nops < 1 || N < 1)
+        return;
+    nt_job j = {ops, x, nops, N, C, {0}};
+    long macs = 0;
+    for (int k = 0; k < nops; k++) {
+        j.first[k + 1] = j.first[k] + (ops[k].O + NT_OB - 1) / NT_OB;
+        macs += (long)ops[k].O * (ops[k].w2 ? 2 : 1);
+    }
+    macs *= (long)N * C;
+    const long items = j.first[nops];
+    tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nt_chunk, &j);
+}
+
+/* ---- NN ---- */
+
+/* y[n0..+R][o0..+NV*VW) = bias + Σ_c x[n][c]·W[c][o] (lanes past O are not stored) */
+TL_INLINE void nn_tile(const tl_wlin *op, const float *x, int C, int n0, int o0, const int R, const int NV,
+                       const tl_dtype dt)
+{
+    vf acc[NN_R][NN_NV];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = vzero();
+    const int O = op->O;
+    for (int c = 0; c < C; c++) {
+        vf wv[NN_NV];
+        for (int v = 0; v < NV; v++)
+            wv[v] = wload(op->w, (size_t)c * O + o0 + v * VW, dt);
+        for (int r = 0; r < R; r++) {
+            const vf xb = vset1(x[(size_t)(n0 + r) * C + c]);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = vfma(xb, wv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *y = op->out + (size_t)(n0 + r) * O + o0;
+        for (int v = 0; v < NV; v++) {
+            float t[VW];
+            vstore(t, acc[r][v]);
+            for (int l = 0; l < VW; l++) {
+                const float s = t[l] + (op->bias ? op->bias[o0 + v * VW + l] : 0.0f);
+                y[v * VW + l] = op->add ? y[v * VW + l] + s : s;
+            }
+        }
+    }
+}
+
+/* The outputs past the last whole vector: one lane at a time, the same chain per output. */
+static void nn_tail(const tl_wlin *op, const float *x, int N, int C, int o0)
+{
+    for (int n = 0; n < N; n++)
+        for (int o = o0; o < op->O; o++) {
+            float acc = 0.0f, w;
+            for (int c = 0; c < C; c++) {
+                tl_dtype_to_f32(op->dt, (const char *)op->w + ((size_t)c * op->O + o) * tl_dtype_size(op->dt), &w, 1);
+                acc = fmaf(x[(size_t)n * C + c], w, acc);
+            }
+            const float s = acc + (op->bias ? op->bias[o] : 0.0f);
+            float *y = op->out + (size_t)n * op->O + o;
+            *y = op->add ? *y + s : s;
+        }
+}
+
+#define NN_RV(dt, R, NV) \
+    static __attribute__((noinline)) void nn_##dt##_##R##_##NV(const tl_wlin *op, const float *x, int C, int n0, int o0) \
+    { nn_tile(op, x, C, n0, o0, R, NV, TL_DT_##dt); }
+#define NN_R4(dt, NV) NN_RV(dt, 1, NV) NN_RV(dt, 2, NV) NN_RV(dt, 3, NV) NN_RV(dt, 4, NV)
+#define NN_DT(dt) NN_R4(dt, 1) NN_R4(dt, 2) NN_R4(dt, 3) NN_R4(dt, 4)
+NN_DT(F32)
+NN_DT(F16)
+NN_DT(BF16)
+typedef void (*nn_fn)(const tl_wlin *op, const float *x, int C, int n0, int o0);
+#define NN_ROW(dt, R) {nn_##dt##_##R##_1, nn_##dt##_##R##_2, nn_##dt##_##R##_3, nn_##dt##_##R##_4}
+#define NN_TAB(dt) {NN_ROW(dt, 1), NN_ROW(dt, 2), NN_ROW(dt, 3), NN_ROW(dt, 4)}
+static const nn_fn nn_f32[NN_R][NN_NV] = NN_TAB(F32);
+static const nn_fn nn_f16[NN_R][NN_NV] = NN_TAB(F16);
+static const nn_fn nn_bf16[NN_R][NN_NV] = NN_TAB(BF16);
+
+typedef struct {
+    const tl_wlin *op;
+    const float *x;
+    int N, C, Ov; /* Ov: outputs covered by whole vectors */
+} nn_job;
+
+static void nn_chunk(void *arg, int slot, long i0, long i1)
+{
+    (void)slot;
+    const nn_job *j = arg;
+    const nn_fn(*t)[NN_NV] = j->op->dt == TL_DT_BF16 ? nn_bf16 : j->op->dt == TL_DT_F16 ? nn_f16 : nn_f32;
+    for (long i = i0; i < i1; i++) {
+        const int o0 = (int)i * NN_NV * VW;
+        int NV = (j->Ov - o0) / VW;
+        NV = NV > NN_NV ? NN_NV : NV;
+        for (int n0 = 0; n0 < j->N; n0 += NN_R) {
+            const int R = j->N - n0 < NN_R ? j->N - n0 : NN_R;
+            t[R - 1][NV - 1](j->op, j->x, j->C, n0, o0);
+        }
+    }
+}
+
+void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
+{
+    if (N < 1)
+        return;
+    nn_job j = {op, x, N, C, op->O / VW * VW};
+    const long items = (j.Ov / VW + NN_NV - 1) / NN_NV;
+    const long macs = (long)N * C * op->O;
+    if (items)
+        tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nn_chunk, &j);
+    if (j.Ov < op->O)
+        nn_tail(op, x, N, C, j.Ov);
+}

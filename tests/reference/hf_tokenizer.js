@@ -1,0 +1,51 @@
+// Reference side of the tokenizer.json tests: npm @huggingface/tokenizers 0.2.0 (pinned in package.json).
+// Usage: node hf_tokenizer.js TOKENIZER.json [CONFIG.json|-]; then commands on stdin, one per line:
+//   E MODE BASE64 -> ids of Buffer.toString('utf8') of the bytes, space-separated ("ERR" if it throws).
+//                    MODE n: recognize added tokens, no post-processor (add_special_tokens false);
+//                         a: the same with the post-processor (add_special_tokens true);
+//                         p: plain text (special added tokens removed from the tokenizer; no post-processor)
+//   D IDS         -> base64 of the UTF-8 of decode(ids) (IDS comma-separated)
+//   B MODE PATH N -> encodes the file's text N times, prints milliseconds of the fastest run
+'use strict';
+const { Tokenizer } = require('@huggingface/tokenizers');
+const fs = require('fs');
+const readline = require('readline');
+
+const json = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const cfg = process.argv[3] && process.argv[3] !== '-' ? JSON.parse(fs.readFileSync(process.argv[3], 'utf8')) : {};
+const tok = new Tokenizer(json, cfg);
+const plainJson = JSON.parse(JSON.stringify(json));
+plainJson.added_tokens = (plainJson.added_tokens || []).filter((t) => !t.special);
+const plain = new Tokenizer(plainJson, cfg);
+function enc(mode, text) {
+  if (mode === 'p') return plain.encode(text, { add_special_tokens: false }).ids;
+  return tok.encode(text, { add_special_tokens: mode === 'a' }).ids;
+}
+const out = [];
+const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+rl.on('line', (line) => {
+  const f = line.split(' ');
+  try {
+    if (f[0] === 'E') {
+      out.push(enc(f[1], Buffer.from(f[2] || '', 'base64').toString('utf8')).join(' '));
+    } else if (f[0] === 'D') {
+      const ids = f[1] ? f[1].split(',').map(Number) : [];
+      out.push(ids.length ? Buffer.from(tok.decode(ids), 'utf8').toString('base64') : '');
+    } else if (f[0] === 'B') {
+      const text = fs.readFileSync(f[2], 'utf8');
+      let best = Infinity, n = 0;
+      for (let i = 0; i < Number(f[3] || 3); i++) {
+        const t0 = process.hrtime.bigint();
+        n = enc(f[1], text).length;
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (ms < best) best = ms;
+      }
+      out.push(best.toFixed(3) + ' ' + n);
+    } else {
+      out.push('ERR unknown command');
+    }
+  } catch (e) {
+    out.push('ERR ' + String(e.message || e).replace(/\n/g, ' '));
+  }
+});
+rl.on('close', () => process.stdout.write(out.join('\n') + '\n'));
