@@ -3,8 +3,8 @@
 //   node llama_cpp_ref.mjs generate FILE.gguf N ID,ID,...   greedy (temperature 0) N tokens after the
 //        prompt ids (no BOS added: the ids are used as given); prints the generated ids, comma-separated,
 //        stopping after an end-of-generation token as teelm does
-//   node llama_cpp_ref.mjs tokenize FILE.gguf TEXTFILE       prints the ids of the file's text (UTF-8),
-//        special tokens not parsed, BOS/EOS added as the model's metadata says (llama.cpp's tokenize)
+//   node llama_cpp_ref.mjs tokenize FILE.gguf TEXTFILE [special]   prints the ids of the file's text
+//        (UTF-8) as llama.cpp's tokenize gives them, no BOS/EOS added; special tokens parsed with "special"
 //   node llama_cpp_ref.mjs meta FILE.gguf                    prints bos, eos, add_bos as JSON
 // The KV cache is kept in F32 (teelm's cache is F32; llama.cpp's default F16 cache would round keys and
 // values), flash attention off, 2 threads.
@@ -30,15 +30,11 @@ if (cmd === "generate") {
   console.log(out.join(","));
   await ctx.dispose();
 } else if (cmd === "tokenize") {
+  // llama.cpp's tokenize without BOS/EOS (teelm tokenize adds none); a2 = "special": parse special tokens
   const text = readFileSync(a1, "utf8");
-  const ids = model.tokenize(text, false);
-  const bos = model.tokens.bos, eos = model.tokens.eos;
-  const addBos = model.tokens.shouldPrependBosToken, addEos = model.tokens.shouldAppendEosToken;
-  const all = [...(addBos && bos != null ? [bos] : []), ...ids, ...(addEos && eos != null ? [eos] : [])];
-  console.log(all.join(","));
+  console.log(model.tokenize(text, a2 === "special").join(","));
 } else if (cmd === "meta") {
-  console.log(JSON.stringify({ bos: model.tokens.bos, eos: model.tokens.eos, add_bos: model.tokens.shouldPrependBosToken,
-    vocab: model.fileInsights.tensorInfo ? undefined : undefined }));
+  console.log(JSON.stringify({ bos: model.tokens.bos, eos: model.tokens.eos, add_bos: model.tokens.shouldPrependBosToken }));
 } else {
   console.error("usage: llama_cpp_ref.mjs generate|tokenize|meta FILE ...");
   process.exit(2);

@@ -47,7 +47,7 @@ HOSTILE = {
     "duplicate-tensor": "two tensors named token_embd.weight",
     "duplicate-key": "the key general.architecture twice",
     "missing-tensor": "blk.0.ffn_up.weight absent",
-    "wrong-shape": "blk.0.attn_q.weight with its two dims swapped",
+    "wrong-shape": "blk.0.ffn_gate.weight with its two dims swapped",
     "bad-value-type": "a metadata value of type id 13",
 }
 
@@ -125,7 +125,8 @@ def tokenizer_kvs(path, pre):
                 kv("tokenizer.ggml.add_eos_token", T_BOOL, False)]
         return out, n, vocab["<s>"], vocab["</s>"]
     merges = [x if isinstance(x, str) else " ".join(x) for x in m["merges"]]
-    types = [3 if t in special else 1 for t in toks]
+    user = {a["content"] for a in tj.get("added_tokens", []) if not a.get("special")}
+    types = [3 if t in special else 4 if t in user else 1 for t in toks]
     eos = next((a["id"] for a in tj.get("added_tokens", []) if a["content"] in ("<|endoftext|>", "<|end_of_text|>")), n - 1)
     bos = next((a["id"] for a in tj.get("added_tokens", []) if a["content"] == "<|begin_of_text|>"), eos)
     out += [kv("tokenizer.ggml.model", T_STR, "gpt2"),
@@ -238,7 +239,7 @@ def write(a):
         gtype = DT[dt]
         data = to_bytes(arr, dt)
         dims = list(reversed(arr.shape))
-        if h == "wrong-shape" and name == "blk.0.attn_q.weight":
+        if h == "wrong-shape" and name == "blk.0.ffn_gate.weight":
             dims = dims[::-1]
         if h == "unknown-type" and name == "blk.0.attn_k.weight":
             gtype = 200
