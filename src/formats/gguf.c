@@ -184,7 +184,7 @@ static int walk(cur *c, tl_gguf *g, uint64_t nkv, uint64_t nt, int fill)
         tl_gguf_str k;
         uint32_t t;
         if (str(c, &k, "metadata key"))
-            return tl_err_prefix(c->err, "key %" PRIu64 " of %" PRIu64, i, nkv);
+            return TL_EINVAL;
         if (!key_ok(&k))
             return tl_errf(c->err, TL_EINVAL, "%s: metadata key %" PRIu64 " is empty, longer than %d bytes or not "
                            "printable ASCII", c->label, i, TL_GGUF_KEY_MAX);
@@ -208,7 +208,7 @@ static int walk(cur *c, tl_gguf *g, uint64_t nkv, uint64_t nt, int fill)
     for (uint64_t i = 0; i < nt; i++) {
         tl_gguf_tensor x = {0};
         if (str(c, &x.name, "tensor name"))
-            return tl_err_prefix(c->err, "tensor info %" PRIu64 " of %" PRIu64, i, nt);
+            return TL_EINVAL;
         if (!name_ok(&x.name))
             return tl_errf(c->err, TL_EINVAL, "%s: tensor %" PRIu64 ": name empty, longer than %d bytes or holding NUL",
                            c->label, i, TL_GGUF_NAME_MAX);
