@@ -320,7 +320,7 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
                      "report_data does not bind the server's TLS key and configuration: it starts %s, but the "
                      "teelm/ra-tls/v1 binding of this certificate's key, configuration document and receipt key "
                      "starts %s (evidence made for another key, configuration or purpose)", got, want);
-    } else if ((rc = tl_policy_check(policy, id, err))) {
+    } else if ((rc = tl_policy_check(policy, id, err)) || (rc = tl_policy_check_config(policy, cfg, cfg_len, err))) {
         ;
     }
     free(ev);
