@@ -289,6 +289,7 @@ int main(void)
     unsigned char empty_cfg[sizeof tmpl - 2];
     memcpy(empty_cfg, tmpl, 16);
     empty_cfg[1] = 0x32;
+    empty_cfg[16] = 0x04;
     empty_cfg[17] = 0;
     memcpy(empty_cfg + 18, tmpl + 20, sizeof tmpl - 20);
     expect_refused(k, empty_cfg, sizeof empty_cfg, 1, "configuration document of 0 bytes");
