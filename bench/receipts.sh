@@ -31,13 +31,13 @@ request = function()
 end
 LUA
 ms() { # ms FILE FIELD: wrk's latency line (Avg / 50%) in ms
-  awk -v f="$2" '($1 == "Latency" && f == "avg") { v = $2 } ($1 == f) { v = $2 }
+  awk -v f="$2" '($1 == "Latency" && f == "avg" && $2 ~ /^[0-9]/) { v = $2 } ($1 == f) { v = $2 }
     END { if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) }
           else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.2f", v }' "$1"
 }
 run() { # run NAME FLAGS...: one round; appends "avg p50 rps" to tmp/NAME
   local name=$1; shift
-  "$bin" serve --model "$tmp/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --max-queue 64 --quiet "$@" \
+  "$bin" serve --model "$tmp/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --max-queue 64 --max-connections-per-peer 64 --quiet "$@" \
     >"$tmp/serve.out" 2>"$tmp/serve.err" &
   srv=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.2; done
@@ -60,6 +60,9 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r: with $(tail -1 "$tmp/with") | without $(tail -1 "$tmp/without")  (mean ms, p50 ms, req/s)"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the direct cost, free of the load's noise: one receipt's CPU time beside a completion's latency
+bench=$(dirname "$bin")/tests/server/tl_bench_receipt
+[ -x "$bench" ] && "$bench"
 mean() { awk -v c="$2" '{ s += $c } END { printf "%.2f", s / NR }' "$1"; }
 printf "%-18s %10s %10s %10s\n" "32 clients" "mean ms" "p50 ms" "req/s"
 printf "%-18s %10s %10s %10s\n" "receipts" "$(mean "$tmp/with" 1)" "$(mean "$tmp/with" 2)" "$(mean "$tmp/with" 3)"
