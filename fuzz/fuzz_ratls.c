@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tl_err err = {0};
     char *cfg = NULL;
     size_t cfg_len = 0;
-    if (tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err) == 0) {
+    uint8_t rk[32];
+    if (tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0) {
         free(ev);
         free(cfg);
     }

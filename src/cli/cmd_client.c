@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "server/client.h"
 #include "server/ratls.h"
+#include "server/receipt_check.h"
 #include "util/codec.h"
 #include "util/io.h"
 #include "util/secmem.h"
@@ -18,6 +19,8 @@
 typedef struct {
     char *buf; /* response bytes not yet consumed */
     size_t len, cap;
+    char *raw; /* streams: every byte received, for the receipt check */
+    size_t raw_len, raw_cap;
     int stream, done, printed_any;
     char finish[32];
     char error[600];
@@ -85,6 +88,18 @@ static int sink(const char *data, size_t n, void *user)
     s->len += n;
     if (!s->stream)
         return 0;
+    if (s->raw_len + n + 1 > s->raw_cap) {
+        size_t cap = s->raw_cap ? s->raw_cap * 2 : 4096;
+        while (cap < s->raw_len + n + 1)
+            cap *= 2;
+        char *p = cap > (64u << 20) ? NULL : realloc(s->raw, cap);
+        if (!p)
+            return 1;
+        s->raw = p;
+        s->raw_cap = cap;
+    }
+    memcpy(s->raw + s->raw_len, data, n);
+    s->raw_len += n;
     /* events end with a blank line; lines of one event may be several "data:" lines */
     for (;;) {
         char *end = memmem(s->buf, s->len, "\n\n", 2);
@@ -165,10 +180,60 @@ static int on_verified(const tl_client_peer *p, void *user)
     return 0;
 }
 
+static int write_new(const char *dir, const char *name, const void *data, size_t n, tl_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return tl_write_file_atomic(path, data, n, 0600, err);
+}
+
+/* Every completion's receipt is checked against what the handshake verified (the receipt key and
+ * configuration the evidence binds) and what was sent and received (docs/receipts.md); with
+ * --receipts DIR it is kept with the request and the certificate, for `teelm receipt verify`. */
+static int check_receipt(const tl_client_peer *peer, const tl_policy *pol, const char *resp, size_t rlen,
+                         const char *req, size_t qlen, const char *dir, int quiet, tl_err *err)
+{
+    json_t *doc = json_loads(peer->config, 0, NULL);
+    int on = json_is_true(json_object_get(doc, "receipts"));
+    json_decref(doc);
+    if (!on) {
+        if (!quiet)
+            fprintf(stderr, "teelm client: note: this server signs no receipts (its configuration says \"receipts\": false)\n");
+        return 0;
+    }
+    tl_receipt_anchor a = {.receipt_key = peer->receipt_key, .evidence_sha256 = peer->evidence_sha256,
+                           .config_sha256 = peer->config_sha256, .config = peer->config, .request = req,
+                           .request_len = qlen, .model_sha256 = tl_policy_model_sha256(pol)};
+    tl_receipt_result res;
+    if (tl_receipt_check(resp, rlen, &a, &res, err))
+        return tl_err_prefix(err, "the server's receipt is not valid");
+    if (!quiet)
+        fprintf(stderr, "teelm client: receipt verified (counter %llu, signed by the key the evidence binds)\n",
+                (unsigned long long)res.counter);
+    free(res.receipt_json);
+    if (!dir)
+        return 0;
+    char eh[65], name[256];
+    tl_hex(peer->evidence_sha256, 32, eh);
+    snprintf(name, sizeof name, "%s/evidence-%s.pem", dir, eh);
+    if (!tl_is_file(name)) {
+        if (!peer->cert_pem[0])
+            return tl_errf(err, TL_EINVAL, "--receipts: the server certificate is too large to keep");
+        snprintf(name, sizeof name, "evidence-%s.pem", eh);
+        if (write_new(dir, name, peer->cert_pem, strlen(peer->cert_pem), err))
+            return err->code;
+    }
+    snprintf(name, sizeof name, "receipt-%.16s-%llu.response", eh, (unsigned long long)res.counter);
+    if (write_new(dir, name, resp, rlen, err))
+        return err->code;
+    snprintf(name, sizeof name, "receipt-%.16s-%llu.request.json", eh, (unsigned long long)res.counter);
+    return write_new(dir, name, req, qlen, err);
+}
+
 int cmd_client(int argc, char **argv)
 {
     const char *server = NULL, *policy_path = NULL, *prompt = NULL, *collateral = NULL, *key_file = NULL,
-               *expect_cfg = NULL;
+               *expect_cfg = NULL, *receipts_dir = NULL;
     int stream = 0, max_tokens = 16, json = 0, verify_only = 0, quiet = 0, timeout = 300;
     double temperature = 1.0, top_p = 1.0;
     int64_t seed = 0;
@@ -191,6 +256,8 @@ int cmd_client(int argc, char **argv)
         {"--json", TL_ARG_FLAG, &json, NULL, "print the server's JSON response instead of the text (not with --stream)"},
         {"--verify-only", TL_ARG_FLAG, &verify_only, NULL, "verify the server and print what was verified (JSON); send nothing"},
         {"--quiet", TL_ARG_FLAG, &quiet, NULL, "do not print the verified identity to stderr"},
+        {"--receipts", TL_ARG_STR, &receipts_dir, "DIR",
+         "keep every verified receipt here (response, request, the server's certificate) for teelm receipt verify"},
         {0},
     };
     const tl_cmdspec spec = {"client", "--server URL --policy FILE [--prompt TEXT] [--stream] [flags]",
@@ -319,6 +386,14 @@ int cmd_client(int argc, char **argv)
             fprintf(stderr, "teelm client: the stream ended without [DONE]\n");
             goto done;
         }
+    }
+    if (check_receipt(&peer, policy, stream ? st.raw : st.buf, stream ? st.raw_len : st.len, body, strlen(body),
+                      receipts_dir, quiet, &err)) {
+        fprintf(stderr, "teelm client: %s\n", err.msg);
+        goto done;
+    }
+    if (stream) {
+        ;
     } else if (json) {
         fwrite(st.buf, 1, st.len, stdout);
         fputc('\n', stdout);
@@ -340,6 +415,7 @@ done:
     tl_sec_free(stdin_prompt);
     tl_sec_free(st.buf);
     tl_sec_free(api_key);
+    tl_sec_free(st.raw);
     tl_collateral_free(col);
     tl_policy_free(policy);
     return exit_code;

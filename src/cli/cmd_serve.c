@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -12,6 +13,7 @@
 #include "server/apikeys.h"
 #include "server/config_doc.h"
 #include "server/ratls.h"
+#include "server/receipt.h"
 #include "util/harden.h"
 #include "server/server.h"
 #include "tee/tee.h"
@@ -178,7 +180,7 @@ int cmd_serve(int argc, char **argv)
     tl_open_opts oo = {0};
     const char *chat_arg = NULL;
     const char *model = NULL, *tokenizer = NULL, *tee_name = "auto", *keys_path = NULL, *name = NULL;
-    int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0;
+    int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0, no_receipts = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file"},
         {"--kbs", TL_ARG_STR, &oo.kbs_url, "URL", "key broker releasing the sealed model's key to this TEE"},
@@ -210,6 +212,8 @@ int cmd_serve(int argc, char **argv)
         {"--api-key-file", TL_ARG_STR, &keys_path, "FILE", "require one of these API keys (one per line) as a Bearer token"},
         {"--cert-days", TL_ARG_INT, &cert_days, "N", "validity of the RA-TLS certificate (default 365)", 1, 3650},
         {"--quiet", TL_ARG_FLAG, &quiet, NULL, "log warnings and errors only"},
+        {"--no-receipts", TL_ARG_FLAG, &no_receipts, NULL,
+         "do not sign receipts of completions (docs/receipts.md; recorded in the configuration document)"},
         {"--print-config", TL_ARG_FLAG, &print_config, NULL,
          "print the configuration document these flags make (what the evidence binds) and exit"},
         {0},
@@ -243,7 +247,7 @@ int cmd_serve(int argc, char **argv)
     size_t doc_len = 0;
     tl_config_in ci = {.tee = tee_name, .model = model, .model_name = mname, .tokenizer = tokenizer,
                        .kbs_url = oo.kbs_url, .kbs_ca = oo.kbs_ca, .key_file = oo.key_file, .api_keys = keys_path != NULL,
-                       .chat_template = chat_arg,
+                       .chat_template = chat_arg, .receipts = !no_receipts,
                        .cert_days = cert_days, .log_level = quiet ? TL_LOG_WARN : TL_LOG_INFO, .so = &so};
     if (tl_config_doc_build(&ci, &doc, &doc_len, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
@@ -270,6 +274,7 @@ int cmd_serve(int argc, char **argv)
     tl_tee *tee = NULL;
     tl_ratls ra = {0};
     tl_server *srv = NULL;
+    tl_receipts *receipts = NULL;
     int exit_code = 1, have_ck = 0;
     chat_setup chat;
     memset(&chat, 0, sizeof chat);
@@ -317,6 +322,16 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
+    if (!no_receipts) {
+        /* the weights as the engine holds them, hashed here in the TEE once (docs/receipts.md) */
+        uint8_t wh[32];
+        if (tl_receipt_weights_sha256(&ck, wh, &err) ||
+            !(receipts = tl_receipts_new(&ra, mname, wh, time(NULL), &err))) {
+            fprintf(stderr, "teelm serve: %s\n", err.msg);
+            goto done;
+        }
+        so.receipts = receipts;
+    }
     char warning[256] = "";
     if (tee->simulated)
         snprintf(warning, sizeof warning, "simulated TEE (sim), no protection");
@@ -346,6 +361,7 @@ int cmd_serve(int argc, char **argv)
     exit_code = 0;
 done:
     tl_server_free(srv);
+    tl_receipts_free(receipts);
     tl_ratls_free(&ra);
     tl_tee_close(tee);
     tl_tokenizer_free(tok);

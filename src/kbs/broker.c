@@ -543,6 +543,11 @@ tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
     }
     if (!(b->policy = tl_policy_load(o->policy_file, err)))
         goto fail;
+    if (tl_policy_has_require(b->policy)) {
+        tl_errf(err, TL_EINVAL, "%s: \"require\" applies to clients of teelm serve, not to key release (pin the "
+                "measurement, which covers the configuration)", o->policy_file);
+        goto fail;
+    }
     if (o->collateral && !(b->col = tl_collateral_load(o->collateral, err)))
         goto fail;
     if (tl_kbs_store_init(b->store, err) || tl_kbs_store_admin_token(b->store, 1, b->admin_token, err) ||

@@ -301,7 +301,11 @@ int tl_kbs_store_add(const char *dir, const tl_data_key *key, const char *policy
         tl_policy *p = tl_policy_parse(policy_json, err);
         if (!p)
             return tl_err_prefix(err, "policy for key '%s'", key->key_id);
+        int req = tl_policy_has_require(p);
         tl_policy_free(p);
+        if (req)
+            return tl_errf(err, TL_EINVAL, "policy for key '%s': \"require\" applies to clients of teelm serve, not to key release",
+                           key->key_id);
         policy = json_loads(policy_json, JSON_REJECT_DUPLICATES, NULL);
         if (!policy)
             return tl_errf(err, TL_EINVAL, "policy for key '%s': not JSON", key->key_id);

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -41,11 +42,21 @@ static int verify_cb(X509_STORE_CTX *sctx, void *arg)
         tl_errf(&c->check, TL_EINVAL, "the server sent no certificate");
     else if (tl_ratls_verify_cert(leaf, c->o->policy, c->o->col, time(NULL), &id, &c->check))
         ;
-    else if (tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, &c->check) ||
-             tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, rd, c->peer->pubkey_sha256, &c->check))
+    else if (tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, c->peer->receipt_key, &c->check) ||
+             tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, c->peer->receipt_key, rd,
+                                  c->peer->pubkey_sha256, &c->check))
         ; /* already checked: cannot fail here */
     else {
         tl_sha256(cfg, cfg_len, c->peer->config_sha256);
+        tl_sha256(ev, len, c->peer->evidence_sha256);
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        long pn = bio && PEM_write_bio_X509(bio, leaf) ? BIO_get_mem_data(bio, &pem) : 0;
+        if (pn > 0 && (size_t)pn < sizeof c->peer->cert_pem) {
+            memcpy(c->peer->cert_pem, pem, (size_t)pn);
+            c->peer->cert_pem[pn] = 0;
+        }
+        BIO_free(bio);
         snprintf(c->peer->config, sizeof c->peer->config, "%s", cfg);
         snprintf(c->peer->tee, sizeof c->peer->tee, "%s", tee);
         c->peer->id = id;

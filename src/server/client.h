@@ -30,6 +30,7 @@ typedef struct {
 } tl_client_opts;
 
 #define TL_CLIENT_CONFIG_SHOWN 16384
+#define TL_CLIENT_CERT_PEM 65536
 
 /* What the handshake established about the server. */
 struct tl_client_peer {
@@ -39,6 +40,9 @@ struct tl_client_peer {
     uint8_t pubkey_sha256[32];   /* SHA-256 of the server certificate's public key */
     uint8_t config_sha256[32];   /* SHA-256 of the server's configuration document (bound by the evidence) */
     char config[TL_CLIENT_CONFIG_SHOWN]; /* the document (cut at this size for display; the hash covers all) */
+    uint8_t receipt_key[32];     /* the Ed25519 key the evidence binds: it signs the receipts */
+    uint8_t evidence_sha256[32]; /* SHA-256 of the evidence: receipts name it */
+    char cert_pem[TL_CLIENT_CERT_PEM]; /* the verified certificate (PEM), for offline receipt checks; "" if larger */
 };
 
 /* Called with response body bytes as they arrive (for streaming); return non-zero to stop. */

@@ -155,6 +155,8 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
                           in->tee, "model", model, "model_name", in->model_name, "tokenizer", tok, "key_source", ks,
                           "api_keys", in->api_keys, "cert_days", in->cert_days, "limits", lim, "log_level",
                           level_name(in->log_level));
+    if (o && json_object_set_new(o, "receipts", json_boolean(in->receipts)))
+        json_decref(o), o = NULL;
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
     json_decref(o);
     if (!s)

@@ -23,6 +23,7 @@ typedef struct {
     int api_keys;           /* 1 when --api-key-file is given */
     const char *chat_template; /* --chat-template: a built-in's name or a file (hashed); NULL: the model's */
     int cert_days;
+    int receipts;           /* 1: every completion carries a signed receipt (docs/receipts.md) */
     int log_level;          /* TL_LOG_* */
     const tl_server_opts *so; /* the limits */
 } tl_config_in;

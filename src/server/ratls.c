@@ -15,12 +15,13 @@
 #include "util/sha.h"
 
 /* TeelmEvidence ::= SEQUENCE { version INTEGER, tee UTF8String, evidence OCTET STRING,
- *                              config OCTET STRING } */
+ *                              config OCTET STRING, receiptKey OCTET STRING } */
 typedef struct {
     ASN1_INTEGER *version;
     ASN1_UTF8STRING *tee;
     ASN1_OCTET_STRING *evidence;
     ASN1_OCTET_STRING *config;
+    ASN1_OCTET_STRING *receipt_key;
 } TEELM_EVIDENCE;
 
 ASN1_SEQUENCE(TEELM_EVIDENCE) = {
@@ -28,6 +29,7 @@ ASN1_SEQUENCE(TEELM_EVIDENCE) = {
     ASN1_SIMPLE(TEELM_EVIDENCE, tee, ASN1_UTF8STRING),
     ASN1_SIMPLE(TEELM_EVIDENCE, evidence, ASN1_OCTET_STRING),
     ASN1_SIMPLE(TEELM_EVIDENCE, config, ASN1_OCTET_STRING),
+    ASN1_SIMPLE(TEELM_EVIDENCE, receipt_key, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(TEELM_EVIDENCE)
 
 static TEELM_EVIDENCE *TEELM_EVIDENCE_new(void)
@@ -47,8 +49,8 @@ static TEELM_EVIDENCE *d2i_TEELM_EVIDENCE(const unsigned char **in, long len)
     return (TEELM_EVIDENCE *)ASN1_item_d2i(NULL, in, len, ASN1_ITEM_rptr(TEELM_EVIDENCE));
 }
 
-int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, uint8_t rd[64],
-                         uint8_t pubkey_hash[32], tl_err *err)
+int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, const uint8_t receipt_pub[32],
+                         uint8_t rd[64], uint8_t pubkey_hash[32], tl_err *err)
 {
     unsigned char *der = NULL;
     int n = i2d_PUBKEY(pub, &der);
@@ -60,8 +62,8 @@ int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, u
     tl_sha256(config, config_len, h[1]);
     if (pubkey_hash)
         memcpy(pubkey_hash, h[0], 32);
-    const tl_bind_field f[] = {{h[0], 32}, {h[1], 32}};
-    return tl_binding_report_data(TL_BIND_RA_TLS, f, 2, rd, err);
+    const tl_bind_field f[] = {{h[0], 32}, {h[1], 32}, {receipt_pub, 32}};
+    return tl_binding_report_data(TL_BIND_RA_TLS, f, 3, rd, err);
 }
 
 static ASN1_OBJECT *ratls_oid(void)
@@ -70,7 +72,7 @@ static ASN1_OBJECT *ratls_oid(void)
 }
 
 static X509_EXTENSION *make_ext(const char *tee, const uint8_t *ev, size_t len, const char *cfg, size_t cfg_len,
-                                tl_err *err)
+                                const uint8_t receipt_pub[32], tl_err *err)
 {
     X509_EXTENSION *ext = NULL;
     ASN1_OBJECT *oid = ratls_oid();
@@ -81,6 +83,7 @@ static X509_EXTENSION *make_ext(const char *tee, const uint8_t *ev, size_t len, 
     if (!oid || !te || !val || !ASN1_INTEGER_set(te->version, TL_RATLS_VERSION) ||
         !ASN1_STRING_set(te->tee, tee, (int)strlen(tee)) || !ASN1_OCTET_STRING_set(te->evidence, ev, (int)len) ||
         !ASN1_OCTET_STRING_set(te->config, (const unsigned char *)cfg, (int)cfg_len) ||
+        !ASN1_OCTET_STRING_set(te->receipt_key, receipt_pub, 32) ||
         (n = i2d_TEELM_EVIDENCE(te, &der)) <= 0 || !ASN1_OCTET_STRING_set(val, der, n) ||
         !(ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, val)))
         tl_err_ssl(err, TL_ECRYPTO, "ra-tls: encoding the evidence extension");
@@ -103,7 +106,7 @@ static int add_v3(X509 *cert, int nid, const char *value)
 }
 
 X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence, size_t len, const char *config,
-                         size_t config_len, int validity_days, tl_err *err)
+                         size_t config_len, const uint8_t receipt_pub[32], int validity_days, tl_err *err)
 {
     if (len == 0 || len > TL_RATLS_MAX_EVIDENCE || strlen(tee) >= 64 || config_len == 0 ||
         config_len > TL_RATLS_MAX_CONFIG) {
@@ -113,7 +116,7 @@ X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence
     }
     X509 *cert = X509_new();
     X509_NAME *name = X509_NAME_new();
-    X509_EXTENSION *ext = make_ext(tee, evidence, len, config, config_len, err);
+    X509_EXTENSION *ext = make_ext(tee, evidence, len, config, config_len, receipt_pub, err);
     BIGNUM *serial = BN_new();
     int ok = cert && name && ext && serial;
     /* random positive 127-bit serial: certificates of two server starts never collide */
@@ -156,16 +159,24 @@ int tl_ratls_create(tl_tee *tee, const char *config, size_t config_len, int vali
     out->config[config_len] = 0;
     out->config_len = config_len;
     tl_sha256(config, config_len, out->config_hash);
-    if (tl_ratls_report_data(out->key, config, config_len, out->report_data, out->pubkey_hash, err))
+    /* the receipt key: made here, in the TEE, and bound by the same evidence as the TLS key */
+    size_t pl = 32;
+    if (!(out->receipt_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) ||
+        EVP_PKEY_get_raw_public_key(out->receipt_key, out->receipt_pub, &pl) != 1 || pl != 32) {
+        tl_err_ssl(err, TL_ECRYPTO, "ra-tls: generating the Ed25519 receipt key");
+        goto fail;
+    }
+    if (tl_ratls_report_data(out->key, config, config_len, out->receipt_pub, out->report_data, out->pubkey_hash, err))
         goto fail;
     if (tl_tee_evidence(tee, out->report_data, &out->evidence, &out->evidence_len, err)) {
         tl_err_prefix(err, "ra-tls: evidence from tee %s", tee->name);
         goto fail;
     }
+    SHA256(out->evidence, out->evidence_len, out->evidence_sha256);
     snprintf(out->tee, sizeof out->tee, "%s", tee->name);
     out->simulated = tee->simulated;
     out->cert = tl_ratls_make_cert(out->key, out->tee, out->evidence, out->evidence_len, out->config, out->config_len,
-                                   validity_days, err);
+                                   out->receipt_pub, validity_days, err);
     if (!out->cert)
         goto fail;
     return 0;
@@ -177,6 +188,7 @@ fail:
 void tl_ratls_free(tl_ratls *r)
 {
     EVP_PKEY_free(r->key);
+    EVP_PKEY_free(r->receipt_key);
     X509_free(r->cert);
     free(r->evidence);
     free(r->config);
@@ -184,7 +196,7 @@ void tl_ratls_free(tl_ratls *r)
 }
 
 int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], char **config, size_t *config_len,
-                     tl_err *err)
+                     uint8_t receipt_pub[32], tl_err *err)
 {
     *evidence = NULL;
     *len = 0;
@@ -224,6 +236,11 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
         rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: evidence of %d bytes", ASN1_STRING_length(te->evidence));
     else if (ASN1_STRING_length(te->config) <= 0 || ASN1_STRING_length(te->config) > TL_RATLS_MAX_CONFIG)
         rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: configuration document of %d bytes", ASN1_STRING_length(te->config));
+    else if (ASN1_STRING_length(te->receipt_key) != 32)
+        rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: receipt key of %d bytes (an Ed25519 public key has 32)",
+                     ASN1_STRING_length(te->receipt_key));
+    if (!rc && receipt_pub)
+        memcpy(receipt_pub, ASN1_STRING_get0_data(te->receipt_key), 32);
     if (!rc) {
         int tl = ASN1_STRING_length(te->tee);
         const unsigned char *t = ASN1_STRING_get0_data(te->tee);
@@ -280,11 +297,11 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
                          tl_identity *id, tl_err *err)
 {
     memset(id, 0, sizeof *id);
-    uint8_t *ev = NULL, rd[64], pkh[32];
+    uint8_t *ev = NULL, rd[64], pkh[32], rk[32];
     size_t len = 0, cfg_len = 0;
     char tee[64], *cfg = NULL;
     int rc = check_cert(cert, now, err);
-    if (rc || (rc = tl_ratls_extract(cert, &ev, &len, tee, &cfg, &cfg_len, err)))
+    if (rc || (rc = tl_ratls_extract(cert, &ev, &len, tee, &cfg, &cfg_len, rk, err)))
         return rc;
     EVP_PKEY *pub = X509_get0_pubkey(cert);
     if (!pub) {
@@ -293,7 +310,7 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
         rc = tl_err_ssl(err, TL_ECRYPTO, "server certificate: self-signature does not verify");
     } else if ((rc = tl_evidence_verify(ev, len, col, now, id, err))) {
         tl_err_prefix(err, "server evidence (tee %s)", tee);
-    } else if ((rc = tl_ratls_report_data(pub, cfg, cfg_len, rd, pkh, err))) {
+    } else if ((rc = tl_ratls_report_data(pub, cfg, cfg_len, rk, rd, pkh, err))) {
         ;
     } else if (CRYPTO_memcmp(rd, id->report_data, 64) != 0) {
         char want[33], got[33];
@@ -301,9 +318,9 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
         tl_hex(id->report_data, 16, got);
         rc = tl_errf(err, TL_ECRYPTO,
                      "report_data does not bind the server's TLS key and configuration: it starts %s, but the "
-                     "teelm/ra-tls/v1 binding of this certificate's key and configuration document starts %s "
-                     "(evidence made for another key, configuration or purpose)", got, want);
-    } else if ((rc = tl_policy_check(policy, id, err))) {
+                     "teelm/ra-tls/v1 binding of this certificate's key, configuration document and receipt key "
+                     "starts %s (evidence made for another key, configuration or purpose)", got, want);
+    } else if ((rc = tl_policy_check(policy, id, err)) || (rc = tl_policy_check_config(policy, cfg, cfg_len, err))) {
         ;
     }
     free(ev);

@@ -25,7 +25,7 @@
  * .1 under it is the RA-TLS evidence extension. */
 #define TL_RATLS_ARC "2.25.40648329775533479721960150952957908867"
 #define TL_RATLS_OID TL_RATLS_ARC ".1"
-#define TL_RATLS_VERSION 2
+#define TL_RATLS_VERSION 3 /* 3: the receipt signing key (docs/receipts.md) */
 #define TL_RATLS_MAX_CONFIG (64 << 10) /* the configuration document */
 #define TL_RATLS_MAX_EVIDENCE (1 << 20) /* refuse larger extensions: no real quote is near this */
 
@@ -36,40 +36,43 @@ typedef struct {
     size_t evidence_len;
     uint8_t pubkey_hash[32]; /* SHA-256(DER SubjectPublicKeyInfo) */
     uint8_t config_hash[32]; /* SHA-256(configuration document) */
-    uint8_t report_data[64]; /* the "ra-tls" binding of the two */
+    uint8_t report_data[64]; /* the "ra-tls" binding of the three */
+    EVP_PKEY *receipt_key;   /* Ed25519: signs the receipts of completions (docs/receipts.md); never leaves */
+    uint8_t receipt_pub[32]; /* its raw public key (RFC 8032), the binding's third field */
+    uint8_t evidence_sha256[32]; /* SHA-256(evidence): receipts name the evidence by it */
     char *config;            /* the configuration document (also inside the certificate), NUL-terminated */
     size_t config_len;
     char tee[64];            /* tee->name, also inside the certificate */
     int simulated;
 } tl_ratls;
 
-/* Generates the key pair, gets evidence from tee binding it and config (config_len bytes, 1 ..
+/* Generates the TLS key pair and the Ed25519 receipt key, gets evidence from tee binding both and config (config_len bytes, 1 ..
  * TL_RATLS_MAX_CONFIG) and builds the certificate, valid from one hour ago for validity_days. */
 int tl_ratls_create(tl_tee *tee, const char *config, size_t config_len, int validity_days, tl_ratls *out, tl_err *err);
 void tl_ratls_free(tl_ratls *r);
 
-/* The report data that binds a public key and a configuration document:
- * binding("ra-tls", SHA-256(DER SubjectPublicKeyInfo), SHA-256(config)). pubkey_hash (may be NULL)
- * receives the first field. */
-int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, uint8_t rd[64],
-                         uint8_t pubkey_hash[32], tl_err *err);
+/* The report data that binds a TLS public key, a configuration document and a receipt key:
+ * binding("ra-tls", SHA-256(DER SubjectPublicKeyInfo), SHA-256(config), receipt_pub (32 bytes,
+ * raw Ed25519)). pubkey_hash (may be NULL) receives the first field. */
+int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, const uint8_t receipt_pub[32],
+                         uint8_t rd[64], uint8_t pubkey_hash[32], tl_err *err);
 
-/* Builds a self-signed certificate for key carrying (tee, evidence, config); used by
+/* Builds a self-signed certificate for key carrying (tee, evidence, config, receipt_pub); used by
  * tl_ratls_create and by tests that need certificates with chosen contents. */
 X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence, size_t len, const char *config,
-                         size_t config_len, int validity_days, tl_err *err);
+                         size_t config_len, const uint8_t receipt_pub[32], int validity_days, tl_err *err);
 
 /* Parses the evidence extension of cert without verifying anything: *evidence and *config
  * (NUL-terminated; config may be NULL when not wanted) are malloc'd; tee (64 bytes) receives the
- * backend name. Fails naming the problem when the extension is absent, repeated, malformed or of
+ * backend name, receipt_pub (32 bytes, may be NULL) the receipt key. Fails naming the problem when the extension is absent, repeated, malformed or of
  * another version. */
 int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], char **config, size_t *config_len,
-                     tl_err *err);
+                     uint8_t receipt_pub[32], tl_err *err);
 
 /* The whole client-side check of a peer certificate: validity dates at now, not a CA, extract the
  * evidence, verify it (tl_evidence_verify with col at now), require report_data ==
- * tl_ratls_report_data(cert key, carried configuration), then tl_policy_check. On success *id
- * describes the server. Messages name what failed. */
+ * tl_ratls_report_data(cert key, carried configuration, carried receipt key), then tl_policy_check.
+ * On success *id describes the server. Messages name what failed. */
 int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collateral *col, time_t now,
                          tl_identity *id, tl_err *err);
 

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "net/server.h"
 #include "server/api_error.h"
 #include "server/metrics.h"
+#include "server/receipt.h"
 #include "server/request.h"
 #include "server/response.h"
 #include "server/sched.h"
@@ -90,6 +92,8 @@ struct comp {
     char *echo;       /* completions with echo: the prompt */
     size_t echo_len;
     tl_api_error refused; /* a choice could not be queued: the reply is this error */
+    uint8_t req_sha256[32];    /* receipts: SHA-256 of the request body as received */
+    tl_receipt_sampling samp;  /* receipts: the sampling parameters used */
     /* Held by the prep thread from submission until the stream has been opened, so the
      * scheduler's first event cannot overtake the stream's start (gate_passed: scheduler only). */
     pthread_mutex_t gate;
@@ -217,6 +221,27 @@ static json_t *lp_json(tl_server *s, comp *c, choice_st *h, const tl_lp_rec *rec
                    : tl_resp_logprobs_legacy(s->tok, recs, n, c->logprobs, &h->offset);
 }
 
+/* The receipt hook (docs/receipts.md): body, the finished response or its last event, gets the
+ * signed receipt of the request, every choice's whole text and finish_reason, usage and sampling
+ * parameters as its "teelm_receipt" member. Without receipts body is returned as it is. NULL
+ * (body freed) when out of memory. */
+static char *with_receipt(tl_server *s, comp *c, char *body, const int usage[2])
+{
+    if (!s->o.receipts || !body)
+        return body;
+    tl_receipt_choice ch[64];
+    for (int i = 0; i < c->n && i < 64; i++)
+        ch[i] = (tl_receipt_choice){.text = c->ch[i].acc ? c->ch[i].acc : "", .len = c->ch[i].acc_len,
+                                    .finish_reason = finish_reason(c->ch[i].st.state)};
+    tl_receipt_in in = {.endpoint = c->chat ? "/v1/chat/completions" : "/v1/completions",
+                        .request_sha256 = c->req_sha256, .choices = ch, .n = c->n < 64 ? c->n : 64,
+                        .prompt_tokens = usage[0], .completion_tokens = usage[1], .sampling = &c->samp};
+    char *r = tl_receipt_issue(s->o.receipts, &in);
+    char *out = tl_receipt_attach(body, r);
+    free(r);
+    return out;
+}
+
 /* The end of the last choice: one final reply (or the stream's end), metrics. */
 static void comp_final(tl_server *s, comp *c)
 {
@@ -243,8 +268,9 @@ static void comp_final(tl_server *s, comp *c)
             char *j = tl_api_error_json(&e);
             send_chunk(c, tl_resp_sse_data(j));
             tl_sec_free(j);
-        } else if (!e.status && c->include_usage) {
-            send_chunk(c, tl_resp_build(&meta, c->chat, 1, NULL, 0, usage));
+        } else if (!e.status && (c->include_usage || s->o.receipts)) {
+            /* with receipts the last event always carries usage: the receipt covers it */
+            send_chunk(c, with_receipt(s, c, tl_resp_build(&meta, c->chat, 1, NULL, 0, usage), usage));
         }
         if (e.status != 499) {
             static const char done[] = "data: [DONE]\n\n";
@@ -267,7 +293,7 @@ static void comp_final(tl_server *s, comp *c)
                                      .finish_reason = finish_reason(h->st.state),
                                      .logprobs = lp_json(s, c, h, h->lp, h->n_lp)};
         }
-        j = tl_resp_build(&meta, c->chat, 0, rc, c->n, usage);
+        j = with_receipt(s, c, tl_resp_build(&meta, c->chat, 0, rc, c->n, usage), usage);
         for (int i = 0; i < c->n; i++)
             json_decref(rc[i].logprobs);
         free(rc);
@@ -311,8 +337,13 @@ static void on_progress(tl_job *job, void *arg)
                 tl_resp_choice r0 = {.text = c->echo, .len = c->echo_len, .index = h->index};
                 h->offset = c->echo_len;
                 send_chunk(c, tl_resp_build(&meta, 0, 1, &r0, 1, NULL));
+                if (s->o.receipts && append(&h->acc, &h->acc_len, &h->acc_cap, c->echo, c->echo_len))
+                    oom = 1;
             }
         }
+        /* receipts hash the whole streamed text at the end */
+        if (s->o.receipts && text && len && append(&h->acc, &h->acc_len, &h->acc_cap, text, len))
+            oom = 1;
         const int end = st.state != TL_JOB_RUNNING && st.state != TL_JOB_CANCELLED && st.state != TL_JOB_TIMEOUT &&
                         st.state != TL_JOB_FAILED;
         if ((text && len) || nrec || end) {
@@ -506,6 +537,8 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
     c->prompt_tokens = (int)n;
     c->created = time(NULL);
     c->t0 = t0;
+    if (s->o.receipts)
+        SHA256(body, blen, c->req_sha256);
     if (!chat && q->echo) {
         if (!(c->echo = tl_sec_malloc(q->prompt_len + 1))) {
             comp_unref(c);
@@ -522,6 +555,9 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
     uint64_t seed = q->seed;
     if (!q->has_seed && RAND_bytes((unsigned char *)&seed, sizeof seed) != 1)
         seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
+    c->samp = (tl_receipt_sampling){.temperature = (float)q->temperature, .top_p = (float)q->top_p, .top_k = q->top_k,
+                                    .max_tokens = q->max_tokens, .n = q->n, .logprobs = q->logprobs, .echo = q->echo,
+                                    .seed = seed, .seed_from_server = !q->has_seed};
     const char *stops[TL_SCHED_MAX_STOP];
     size_t stop_len[TL_SCHED_MAX_STOP];
     int nstop = 0;
@@ -918,27 +954,32 @@ static void handle(tl_net_req *r, void *arg)
 static char *attestation_json(const tl_ratls *ra)
 {
     char *b64 = tl_b64_encode(ra->evidence, ra->evidence_len);
-    char hash[65], rd[129], ch[65];
+    char hash[65], rd[129], ch[65], rk[65], eh[65];
     tl_hex(ra->pubkey_hash, 32, hash);
     tl_hex(ra->report_data, 64, rd);
     tl_hex(ra->config_hash, 32, ch);
+    tl_hex(ra->receipt_pub, 32, rk);
+    tl_hex(ra->evidence_sha256, 32, eh);
     BIO *bio = BIO_new(BIO_s_mem());
     char *pem = NULL;
     long pemn = 0;
     if (bio && PEM_write_bio_X509(bio, ra->cert))
         pemn = BIO_get_mem_data(bio, &pem);
     char *out = NULL;
-    if (b64 && pem) {
-        json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s%,s:s,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
-                              "evidence", b64, "pubkey_sha256", hash, "config_sha256", ch, "report_data", rd,
-                              "certificate", pem, (size_t)pemn, "configuration", ra->config ? ra->config : "",
+    json_t *cfg = ra->config ? json_loads(ra->config, 0, NULL) : NULL;
+    if (b64 && pem && cfg) {
+        json_t *o = json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s%,s:s,s:o,s:s,s:s}", "tee", ra->tee, "simulated", ra->simulated,
+                              "evidence", b64, "evidence_sha256", eh, "pubkey_sha256", hash, "config_sha256", ch,
+                              "receipt_key", rk, "report_data", rd, "certificate", pem, (size_t)pemn, "configuration",
+                              ra->config, "configuration_fields", json_incref(cfg),
                               "binding", "report_data = binding(\"ra-tls\", SHA-256(DER SubjectPublicKeyInfo), "
-                                         "SHA-256(configuration)) (docs/bindings.md)",
+                                         "SHA-256(configuration), receipt_key) (docs/bindings.md)",
                               "note", ra->simulated ? "SIMULATION: this evidence is signed by a public test key and proves nothing"
                                                     : "verify the evidence and the binding before trusting this server (docs/ra-tls.md)");
         out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
     }
+    json_decref(cfg);
     BIO_free(bio);
     free(b64);
     return out;

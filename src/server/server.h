@@ -40,6 +40,7 @@ typedef struct {
     const char *chat_template_name;
     const char *bos_token, *eos_token;
     const char *chat_stop;
+    struct tl_receipts *receipts; /* signs every completion's receipt (server/receipt.h); NULL: none */
 } tl_server_opts;
 
 #define TL_SERVER_DEFAULT_CTX 4096

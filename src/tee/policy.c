@@ -48,6 +48,8 @@ struct tl_policy {
     int snp_vmpl_mask;        /* bit v: VMPL v allowed */
     int snp_product_mask;     /* bit p: TL_SNP_* allowed */
     int snp_signer_mask;      /* bit 0 vcek, bit 1 vlek */
+    json_t *require;          /* "require": configuration document fields (owned), or NULL */
+    char model_sha256[65];    /* require.model_sha256, or "" */
 };
 
 static const char *const known_status[] = {"UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
@@ -338,18 +340,47 @@ static int parse_statuses(json_t *v, tl_policy *p, tl_err *err)
     return 0;
 }
 
+/* "require": {"FIELD[.FIELD...]": value}: a dotted path into the configuration document and the
+ * JSON value it must have (compared exactly, objects and arrays included). */
+static int parse_require(json_t *v, tl_policy *p, tl_err *err)
+{
+    if (!json_is_object(v) || !json_object_size(v))
+        return tl_errf(err, TL_EINVAL, "policy: require must be a non-empty object of configuration fields");
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+        size_t n = strlen(k);
+        int ok = n > 0 && n <= 128 && k[0] != '.' && k[n - 1] != '.' && !strstr(k, "..");
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_' || k[i] == '.';
+        if (!ok)
+            return tl_errf(err, TL_EINVAL, "policy: require.%.60s: a field is a dotted path of [a-z0-9_] names", k);
+        if (json_is_real(x))
+            return tl_errf(err, TL_EINVAL, "policy: require.%s: the configuration document has no fractions (give an integer)", k);
+        if (!strcmp(k, "model_sha256")) {
+            const char *h = json_string_value(x);
+            uint8_t b[32];
+            if (!h || strlen(h) != 64 || tl_unhex(h, 64, b, 32))
+                return tl_errf(err, TL_EINVAL, "policy: require.model_sha256 must be 64 hex digits (SHA-256 of the plaintext weights, docs/receipts.md)");
+            tl_hex(b, 32, p->model_sha256);
+        }
+    }
+    p->require = json_deep_copy(v);
+    return p->require ? 0 : tl_errf(err, TL_ENOMEM, "policy: out of memory");
+}
+
 static int parse_obj(json_t *root, tl_policy *p, tl_err *err)
 {
     if (!json_is_object(root))
         return tl_errf(err, TL_EINVAL, "policy: must be a JSON object");
-    enum { VERSION, COMMENT, MRENCLAVE, MRSIGNER, PROD, SVN, DEBUG, SIM, STATUSES, TDX, SNP, NF };
+    enum { VERSION, COMMENT, MRENCLAVE, MRSIGNER, PROD, SVN, DEBUG, SIM, STATUSES, TDX, SNP, REQUIRE, NF };
     static const tl_json_field fields[] = {{"version"},     {"comment"},          {"mrenclave"},    {"mrsigner"},
                                            {"isv_prod_id"}, {"min_isv_svn"},      {"allow_debug"},  {"allow_simulation"},
-                                           {"tcb_statuses"}, {"tdx"},             {"sev_snp"},      {NULL}};
+                                           {"tcb_statuses"}, {"tdx"},             {"sev_snp"},      {"require"}, {NULL}};
     json_t *v[NF];
     if (check_fields(root, fields, v, NULL,
                      "version, comment, mrenclave, mrsigner, isv_prod_id, min_isv_svn, allow_debug, allow_simulation, "
-                     "tcb_statuses, tdx, sev_snp", err))
+                     "tcb_statuses, tdx, sev_snp, require", err))
         return err->code;
     if (v[VERSION] && json_integer_value(v[VERSION]) != 1)
         return tl_errf(err, TL_EINVAL, "policy: version must be 1");
@@ -363,7 +394,7 @@ static int parse_obj(json_t *root, tl_policy *p, tl_err *err)
         (v[DEBUG] && get_bool(v[DEBUG], "allow_debug", &p->allow_debug, err)) ||
         (v[SIM] && get_bool(v[SIM], "allow_simulation", &p->allow_simulation, err)) ||
         (v[STATUSES] && parse_statuses(v[STATUSES], p, err)) || (v[TDX] && parse_tdx(v[TDX], p, err)) ||
-        (v[SNP] && parse_snp(v[SNP], p, err)))
+        (v[SNP] && parse_snp(v[SNP], p, err)) || (v[REQUIRE] && parse_require(v[REQUIRE], p, err)))
         return err->code;
     if (p->mrsigner.set && p->isv_prod_id < 0)
         return tl_errf(err, TL_EINVAL, "policy: mrsigner needs isv_prod_id (a signer may sign many products)");
@@ -401,7 +432,7 @@ tl_policy *tl_policy_parse(const char *text, tl_err *err)
         p->snp_min_tcb[i] = -1;
     tl_err local = {0};
     if (parse_obj(root, p, err ? err : &local)) {
-        free(p);
+        tl_policy_free(p);
         p = NULL;
     }
     json_decref(root);
@@ -423,7 +454,60 @@ tl_policy *tl_policy_load(const char *path, tl_err *err)
     return p;
 }
 
-void tl_policy_free(tl_policy *p) { free(p); }
+void tl_policy_free(tl_policy *p)
+{
+    if (p)
+        json_decref(p->require);
+    free(p);
+}
+
+int tl_policy_has_require(const tl_policy *p)
+{
+    return p && p->require;
+}
+
+const char *tl_policy_model_sha256(const tl_policy *p)
+{
+    return p && p->model_sha256[0] ? p->model_sha256 : NULL;
+}
+
+int tl_policy_check_config(const tl_policy *p, const char *config, size_t len, tl_err *err)
+{
+    if (!p || !p->require)
+        return 0;
+    json_t *doc = json_loadb(config, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return tl_errf(err, TL_EPOLICY, "policy: require: the server's configuration document is not a JSON object");
+    }
+    const char *k;
+    json_t *want;
+    int rc = 0;
+    json_object_foreach(p->require, k, want) {
+        if (!strcmp(k, "model_sha256"))
+            continue; /* receipts' model.weights_sha256 (docs/receipts.md) */
+        json_t *got = doc;
+        char part[129];
+        for (const char *s = k; got && *s;) {
+            const char *dot = strchr(s, '.');
+            size_t n = dot ? (size_t)(dot - s) : strlen(s);
+            snprintf(part, sizeof part, "%.*s", (int)n, s);
+            got = json_object_get(got, part);
+            s += n + (dot ? 1 : 0);
+        }
+        if (!got || !json_equal(got, want)) {
+            char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+            char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            rc = tl_errf(err, TL_EPOLICY, "policy: require.%s: the server's configuration document has %.200s, the policy requires %.200s",
+                         k, g ? g : "no such field", w ? w : "?");
+            free(g);
+            free(w);
+            break;
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
 
 static int in_list(const hexlist *l, const uint8_t *v, size_t n)
 {

@@ -134,7 +134,7 @@ static int attempt(EVP_PKEY *key, X509 *cert, const char *policy_json, tl_err *e
 /* Genuine evidence over rd, in a certificate for key with the document doc: the client must
  * refuse it before any application byte, because rd does not bind the RA-TLS fields. */
 static void expect_unbound(tl_tee *tee, EVP_PKEY *key, const uint8_t rd[64], const char *doc, size_t doc_len,
-                           const char *policy, const char *what)
+                           const uint8_t *receipt_pub, const char *policy, const char *what)
 {
     static tl_client_peer peer;
     tls_server s;
@@ -142,7 +142,7 @@ static void expect_unbound(tl_tee *tee, EVP_PKEY *key, const uint8_t rd[64], con
     uint8_t *ev = NULL;
     size_t evl = 0;
     CHECK(tl_tee_evidence(tee, rd, &ev, &evl, &err) == 0);
-    X509 *c = tl_ratls_make_cert(key, "sim", ev, evl, doc, doc_len, 1, &err);
+    X509 *c = tl_ratls_make_cert(key, "sim", ev, evl, doc, doc_len, receipt_pub, 1, &err);
     int rc = attempt(key, c, policy, &err, &s, &peer);
     CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind") && s.app_bytes == 0, "%s: %s", what, err.msg);
     X509_free(c);
@@ -206,7 +206,7 @@ int main(void)
 
     /* a copied certificate: evidence bound to r's key, presented with another key pair */
     EVP_PKEY *k2 = EVP_EC_gen("P-256");
-    X509 *c2 = tl_ratls_make_cert(k2, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, 1, &err);
+    X509 *c2 = tl_ratls_make_cert(k2, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, r.receipt_pub, 1, &err);
     rc = attempt(k2, c2, policy, &err, &s, &peer);
     CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind the server's TLS key"), "%s", err.msg);
     CHECK(s.app_bytes == 0);
@@ -216,7 +216,7 @@ int main(void)
     uint8_t *bad = malloc(r.evidence_len);
     memcpy(bad, r.evidence, r.evidence_len);
     bad[48 + 64] ^= 1; /* MRENCLAVE */
-    c2 = tl_ratls_make_cert(r.key, "sim", bad, r.evidence_len, doc, sizeof doc - 1, 1, &err);
+    c2 = tl_ratls_make_cert(r.key, "sim", bad, r.evidence_len, doc, sizeof doc - 1, r.receipt_pub, 1, &err);
     rc = attempt(r.key, c2, policy, &err, &s, &peer);
     CHECKF(rc != 0 && strstr(err.msg, "server evidence (tee sim)"), "%s", err.msg);
     CHECK(s.app_bytes == 0);
@@ -227,12 +227,24 @@ int main(void)
      * what the host could get from `attest quote --report-data` on the old code */
     uint8_t rd[64] = {0};
     memcpy(rd, r.pubkey_hash, 32);
-    expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, policy, "SHA-256(SPKI) || zeros");
+    expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, r.receipt_pub, policy, "SHA-256(SPKI) || zeros");
+
+    /* the certificate carries another receipt key than the one the evidence binds (a host that
+     * wants to sign receipts itself) */
+    {
+        uint8_t rk2[32];
+        memcpy(rk2, r.receipt_pub, 32);
+        rk2[0] ^= 0x80;
+        c2 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, rk2, 1, &err);
+        rc = attempt(r.key, c2, policy, &err, &s, &peer);
+        CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "receipt key") && s.app_bytes == 0, "%s", err.msg);
+        X509_free(c2);
+    }
 
     /* the certificate carries another configuration document than the one the evidence binds
      * (a host that started the server with another model shows the owner's document) */
     static const char doc2[] = "{\"teelm\":\"serve\",\"tee\":\"sim\",\"version\":2}";
-    c2 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc2, sizeof doc2 - 1, 1, &err);
+    c2 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc2, sizeof doc2 - 1, r.receipt_pub, 1, &err);
     rc = attempt(r.key, c2, policy, &err, &s, &peer);
     CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "configuration") && s.app_bytes == 0, "%s", err.msg);
     X509_free(c2);
@@ -246,13 +258,13 @@ int main(void)
         memcpy(both + 32, cfg_h, 32);
         const tl_bind_field f[] = {{both, 64}};
         CHECK(tl_binding_report_data(TL_BIND_USER_QUOTE, f, 1, rd, &err) == 0);
-        expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, policy, "user-quote purpose");
+        expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, r.receipt_pub, policy, "user-quote purpose");
     }
 
     /* correctly bound evidence in a certificate that expired in 2002, one not yet valid, and a CA
      * certificate: refused before any byte */
     {
-        X509 *c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, 1, &err);
+        X509 *c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, r.receipt_pub, 1, &err);
         ASN1_TIME_set_string(X509_getm_notBefore(c3), "20010101000000Z");
         ASN1_TIME_set_string(X509_getm_notAfter(c3), "20020101000000Z");
         X509_sign(c3, r.key, EVP_sha256());
@@ -260,7 +272,7 @@ int main(void)
         CHECKF(rc == TL_ESTATE && strstr(err.msg, "expired") && s.app_bytes == 0, "%s", err.msg);
         X509_free(c3);
 
-        c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, 1, &err);
+        c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, r.receipt_pub, 1, &err);
         X509_gmtime_adj(X509_getm_notBefore(c3), 86400L * 30);
         X509_gmtime_adj(X509_getm_notAfter(c3), 86400L * 60);
         X509_sign(c3, r.key, EVP_sha256());
@@ -268,7 +280,7 @@ int main(void)
         CHECKF(rc == TL_ESTATE && strstr(err.msg, "not valid yet") && s.app_bytes == 0, "%s", err.msg);
         X509_free(c3);
 
-        c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, 1, &err);
+        c3 = tl_ratls_make_cert(r.key, "sim", r.evidence, r.evidence_len, doc, sizeof doc - 1, r.receipt_pub, 1, &err);
         X509_EXTENSION_free(X509_delete_ext(c3, X509_get_ext_by_NID(c3, NID_basic_constraints, -1)));
         BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
         bc->ca = 1;

@@ -78,7 +78,7 @@ static void expect_refused(EVP_PKEY *key, const unsigned char *der, int n, int c
     tl_err err = {0};
     char *cfg = NULL;
     size_t cfg_len = 0;
-    int rc = tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err);
+    int rc = tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, NULL, &err);
     CHECK(cfg == NULL && cfg_len == 0);
     CHECKF(rc != 0 && strstr(err.msg, words), "expected refusal containing '%s', got rc=%d '%s'", words, rc, err.msg);
     CHECK(ev == NULL && len == 0);
@@ -115,7 +115,8 @@ static void snp_fixture_cert(void)
     const char *cfg = "{\"teelm\":\"serve\"}";
     for (int flip = 0; flip < 2; flip++) {
         ev[0x90] ^= (uint8_t)flip;
-        X509 *c = tl_ratls_make_cert(key, "tsm:sev_guest", ev, rn + tl, cfg, strlen(cfg), 1, &e);
+        static const uint8_t rk0[32] = {7};
+        X509 *c = tl_ratls_make_cert(key, "tsm:sev_guest", ev, rn + tl, cfg, strlen(cfg), rk0, 1, &e);
         CHECKF(c != NULL, "%s", e.msg);
         tl_identity id;
         int rc = c ? tl_ratls_verify_cert(c, pol, NULL, time(NULL), &id, &e) : -1;
@@ -159,13 +160,24 @@ int main(void)
     char *h = slurp(hpath);
     tl_hex(r.pubkey_hash, 32, hex);
     CHECKF(h && !strncmp(h, hex, 64), "openssl says %s, teelm %s", h ? h : "?", hex);
-    /* report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(doc)),
-     * assembled by the shell and hashed by the openssl CLI */
+    /* report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(doc)
+     * be32(32) receipt key), assembled by the shell and hashed by the openssl CLI; the receipt key
+     * is the one openssl reads out of the private key */
+    {
+        char kp[256];
+        snprintf(kp, sizeof kp, "%s/rk.pem", dir);
+        FILE *kf = fopen(kp, "wb");
+        CHECK(kf && PEM_write_PrivateKey(kf, r.receipt_key, NULL, NULL, 0, NULL, NULL) == 1);
+        if (kf)
+            fclose(kf);
+        CHECK(test_sh("cd %s && openssl pkey -in rk.pem -pubout -outform DER | tail -c 32 > rk.bin && "
+                      "openssl pkey -in rk.pem -noout -text | grep -q ED25519", dir) == 0);
+    }
     snprintf(cmd, sizeof cmd,
              "cd %s && openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER | "
              "openssl dgst -sha256 -binary > spki.h && printf '%%s' '%s' | openssl dgst -sha256 -binary > doc.h && "
              "{ printf 'teelm/ra-tls/v1\\000\\000\\000\\000\\040'; cat spki.h; printf '\\000\\000\\000\\040'; "
-             "cat doc.h; } | openssl dgst -sha512 -r | cut -c1-128 > rd.txt",
+             "cat doc.h; printf '\\000\\000\\000\\040'; cat rk.bin; } | openssl dgst -sha512 -r | cut -c1-128 > rd.txt",
              dir, doc);
     CHECK(test_sh("%s", cmd) == 0);
     char rdhex[129];
@@ -175,13 +187,21 @@ int main(void)
     CHECKF(h && !strncmp(h, rdhex, 128), "openssl says %s, teelm bound %s", h ? h : "?", rdhex);
     CHECK(memcmp(r.evidence + 4, r.report_data, 64) == 0);
     uint8_t rd2[64], pk2[32];
-    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 1, rd2, pk2, &err) == 0 && !memcmp(rd2, r.report_data, 64) &&
+    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 1, r.receipt_pub, rd2, pk2, &err) == 0 && !memcmp(rd2, r.report_data, 64) &&
           !memcmp(pk2, r.pubkey_hash, 32));
     /* another document, another binding */
-    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 2, rd2, NULL, &err) == 0 && memcmp(rd2, r.report_data, 64));
+    CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 2, r.receipt_pub, rd2, NULL, &err) == 0 && memcmp(rd2, r.report_data, 64));
+    /* another receipt key, another binding */
+    {
+        uint8_t rk2[32];
+        memcpy(rk2, r.receipt_pub, 32);
+        rk2[31] ^= 1;
+        CHECK(tl_ratls_report_data(r.key, doc, sizeof doc - 1, rk2, rd2, NULL, &err) == 0 && memcmp(rd2, r.report_data, 64));
+    }
 
     /* extension layout, parsed by openssl asn1parse: OID present, non-critical, SEQUENCE of
-     * INTEGER 2, UTF8STRING "fake", OCTET STRING of 68 bytes, OCTET STRING (the document) */
+     * INTEGER 3, UTF8STRING "fake", OCTET STRING of 68 bytes, OCTET STRING (the document), OCTET
+     * STRING of 32 bytes (the receipt key) */
     snprintf(cmd, sizeof cmd, "openssl x509 -in %s -text -noout > %s/text.txt", path, dir);
     CHECK(test_sh("%s", cmd) == 0);
     char tpath[256];
@@ -204,9 +224,9 @@ int main(void)
     text = slurp(tpath);
     char doclen[128];
     snprintf(doclen, sizeof doclen, "hl=2 l=%4zu prim: OCTET STRING      :%s", sizeof doc - 1, doc);
-    CHECKF(text && strstr(text, "cons: SEQUENCE") && strstr(text, "prim: INTEGER           :02") &&
+    CHECKF(text && strstr(text, "cons: SEQUENCE") && strstr(text, "prim: INTEGER           :03") &&
            strstr(text, "prim: UTF8STRING        :fake") && strstr(text, "hl=2 l=  68 prim: OCTET STRING") &&
-           strstr(text, doclen),
+           strstr(text, doclen) && strstr(text, "hl=2 l=  32 prim: OCTET STRING"),
            "asn1parse: %s", text ? text : "?");
 
     /* round trip */
@@ -214,8 +234,10 @@ int main(void)
     size_t len = 0;
     char tee[64], *cfg = NULL;
     size_t cfg_len = 0;
-    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &cfg, &cfg_len, &err) == 0);
+    uint8_t rk[32];
+    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0);
     CHECK(len == r.evidence_len && ev && !memcmp(ev, r.evidence, len) && !strcmp(tee, "fake"));
+    CHECK(!memcmp(rk, r.receipt_pub, 32));
     CHECK(cfg && cfg_len == sizeof doc - 1 && !strcmp(cfg, doc));
     free(ev);
     free(cfg);
@@ -223,14 +245,17 @@ int main(void)
     /* malformed extensions */
     EVP_PKEY *k = r.key;
     unsigned char good[128];
-    /* SEQUENCE { INTEGER 2, UTF8String "sim", OCTET STRING "abcd", OCTET STRING "{}" } */
-    const unsigned char tmpl[] = {0x30, 0x12, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm', 0x04,
-                                  0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}'};
+    /* SEQUENCE { INTEGER 3, UTF8String "sim", OCTET STRING "abcd", OCTET STRING "{}",
+     *            OCTET STRING (32 bytes 'k') } */
+    const unsigned char tmpl[] = {0x30, 0x34, 0x02, 0x01, 0x03, 0x0c, 0x03, 's', 'i', 'm', 0x04,
+                                  0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}', 0x04, 0x20,
+                                  'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k',
+                                  'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k'};
     memcpy(good, tmpl, sizeof tmpl);
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 1);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) &&
-              !strcmp(tee, "sim") && cfg_len == 2 && !strcmp(cfg, "{}"));
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) &&
+              !strcmp(tee, "sim") && cfg_len == 2 && !strcmp(cfg, "{}") && rk[0] == 'k' && rk[31] == 'k');
         free(ev);
         free(cfg);
         X509_free(c);
@@ -238,14 +263,31 @@ int main(void)
     expect_refused(k, good, sizeof tmpl, 2, "twice");
     good[4] = 1; /* version 1: the old layout, whose report data bound the key alone */
     expect_refused(k, good, sizeof tmpl, 1, "version 1");
+    good[4] = 2; /* version 2: the layout without the receipt key */
+    expect_refused(k, good, sizeof tmpl, 1, "version 2");
+    good[4] = 4;
+    expect_refused(k, good, sizeof tmpl, 1, "version 4");
     good[4] = 3;
-    expect_refused(k, good, sizeof tmpl, 1, "version 3");
-    good[4] = 2;
+    /* the version-2 layout (no receipt key) */
+    const unsigned char v2[] = {0x30, 0x12, 0x02, 0x01, 0x03, 0x0c, 0x03, 's', 'i', 'm', 0x04,
+                                0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}'};
+    expect_refused(k, v2, sizeof v2, 1, "not a DER");
+    {
+        unsigned char shortkey[sizeof tmpl];
+        memcpy(shortkey, tmpl, sizeof tmpl);
+        shortkey[1] -= 1;
+        shortkey[21] = 0x1f; /* a 31-byte key */
+        expect_refused(k, shortkey, sizeof tmpl - 1, 1, "receipt key of 31 bytes");
+    }
     /* the version-1 layout (no configuration document) */
     const unsigned char v1[] = {0x30, 0x0e, 0x02, 0x01, 0x01, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x04, 'a', 'b', 'c', 'd'};
     expect_refused(k, v1, sizeof v1, 1, "not a DER");
-    const unsigned char empty_cfg[] = {0x30, 0x10, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm',
-                                       0x04, 0x04, 'a',  'b',  'c',  'd',  0x04, 0x00};
+    unsigned char empty_cfg[sizeof tmpl - 2];
+    memcpy(empty_cfg, tmpl, 16);
+    empty_cfg[1] = 0x32;
+    empty_cfg[16] = 0x04;
+    empty_cfg[17] = 0;
+    memcpy(empty_cfg + 18, tmpl + 20, sizeof tmpl - 20);
     expect_refused(k, empty_cfg, sizeof empty_cfg, 1, "configuration document of 0 bytes");
     unsigned char trail[sizeof tmpl + 2];
     memcpy(trail, tmpl, sizeof tmpl);
@@ -253,14 +295,19 @@ int main(void)
     trail[sizeof tmpl + 1] = 0;
     expect_refused(k, trail, sizeof trail, 1, "trailing");
     expect_refused(k, tmpl, 9, 1, "not a DER");          /* truncated */
-    const unsigned char empty_ev[] = {0x30, 0x0e, 0x02, 0x01, 0x02, 0x0c, 0x03, 's', 'i', 'm', 0x04, 0x00, 0x04, 0x02, '{', '}'};
+    unsigned char empty_ev[sizeof tmpl - 4];
+    memcpy(empty_ev, tmpl, 11);
+    empty_ev[1] = 0x30;
+    empty_ev[11] = 0;
+    memcpy(empty_ev + 12, tmpl + 16, sizeof tmpl - 16);
     expect_refused(k, empty_ev, sizeof empty_ev, 1, "evidence of 0 bytes");
-    const unsigned char swapped[] = {0x30, 0x12, 0x0c, 0x03, 's', 'i', 'm', 0x02, 0x01, 0x02, 0x04,
-                                     0x04, 'a',  'b',  'c',  'd',  0x04, 0x02, '{', '}'};
+    unsigned char swapped[sizeof tmpl];
+    memcpy(swapped, tmpl, sizeof tmpl);
+    memcpy(swapped + 2, (const unsigned char[]){0x0c, 0x03, 's', 'i', 'm', 0x02, 0x01, 0x03}, 8);
     expect_refused(k, swapped, sizeof swapped, 1, "not a DER");
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 0);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, NULL, NULL, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
+        CHECK(tl_ratls_extract(c, &ev, &len, tee, NULL, NULL, NULL, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
         X509_free(c);
     }
     tl_ratls_free(&r);

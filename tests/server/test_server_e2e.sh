@@ -162,12 +162,16 @@ check "attestation evidence verifies against the policy" "$BIN" attest verify "$
 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null | openssl x509 -outform PEM >"$T/cert.pem"
 H=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
 check "attestation pubkey_sha256 = SHA-256 of the served certificate's key" test "$(jq -r .pubkey_sha256 "$T/att.json")" == "$H"
-# report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(document)), in Python
+# report data = SHA-512("teelm/ra-tls/v1" NUL be32(32) SHA-256(SPKI) be32(32) SHA-256(document)
+# be32(32) receipt key), in Python (the receipt key as /attestation states it: test_receipts checks
+# that receipts verify with it)
 check "/attestation's configuration is the --print-config document" \
   test "$(jq -r .configuration "$T/att.json")" == "$(cat "$T/config.json")"
 RD=$("$PY" -c 'import hashlib,struct,sys
 k=bytes.fromhex(sys.argv[1]); c=hashlib.sha256(open(sys.argv[2],"rb").read().rstrip(b"\n")).digest()
-print(hashlib.sha512(b"teelm/ra-tls/v1\0"+struct.pack(">I",32)+k+struct.pack(">I",32)+c).hexdigest())' "$H" "$T/config.json")
+r=bytes.fromhex(sys.argv[3])
+print(hashlib.sha512(b"teelm/ra-tls/v1\0"+struct.pack(">I",32)+k+struct.pack(">I",32)+c+struct.pack(">I",32)+r).hexdigest())' \
+  "$H" "$T/config.json" "$(jq -r .receipt_key "$T/att.json")")
 check "the evidence's report data binds that key and the configuration document" \
   test "$("$BIN" attest show "$T/evidence.bin" --json | jq -r .report_data)" == "$RD"
 check "client --expect-config accepts the owner's document" \
