@@ -181,7 +181,7 @@ int cmd_serve(int argc, char **argv)
     const char *model = NULL, *tokenizer = NULL, *tee_name = "auto", *keys_path = NULL, *name = NULL;
     int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0;
     tl_strlist snp_certs = {0};
-    const char *vcek_url = NULL, *vcek_cache = NULL;
+    const char *vcek_url = NULL, *vcek_cache = NULL, *tsm_root = NULL;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file"},
         {"--kbs", TL_ARG_STR, &oo.kbs_url, "URL", "key broker releasing the sealed model's key to this TEE"},
@@ -191,6 +191,7 @@ int cmd_serve(int argc, char **argv)
          "tsm sev_guest: certificates to carry with the report (VCEK, ASK, ARK; PEM or DER)"},
         {"--snp-vcek-url", TL_ARG_STR, &vcek_url, "URL", "tsm sev_guest: fetch a missing VCEK from this AMD KDS (https://kdsintf.amd.com)"},
         {"--snp-vcek-cache", TL_ARG_STR, &vcek_cache, "DIR", "tsm sev_guest: VCEK cache directory"},
+        {"--tsm-root", TL_ARG_STR, &tsm_root, "DIR", "tsm: configfs report dir (default /sys/kernel/config/tsm/report)"},
         {"--kbs-ca", TL_ARG_STR, &oo.kbs_ca, "FILE", "the key broker's TLS certificate (PEM)"},
         {"--key-file", TL_ARG_STR, &oo.key_file, "FILE", "development: the sealed model's key file (the host sees it)"},
         {"--tee", TL_ARG_STR, &tee_name, "NAME", "sim|occlum|tsm|auto (default auto; sim protects nothing)"},
@@ -248,8 +249,8 @@ int cmd_serve(int argc, char **argv)
                                           : "--kbs trustee+https://... needs --kbs-resource REPO/TYPE/TAG (the data key)");
     if (oo.kbs_resource && !tl_trustee_url(oo.kbs_url))
         return tl_usage_error(&spec, "--kbs-resource needs --kbs trustee+https://HOST/ (a Trustee KBS)");
-    if ((snp_certs.n || vcek_url || vcek_cache) && strcmp(tee_name, "tsm") && strcmp(tee_name, "auto"))
-        return tl_usage_error(&spec, "--snp-certs, --snp-vcek-url and --snp-vcek-cache are for --tee tsm (or auto) "
+    if ((snp_certs.n || vcek_url || vcek_cache || tsm_root) && strcmp(tee_name, "tsm") && strcmp(tee_name, "auto"))
+        return tl_usage_error(&spec, "--snp-certs, --snp-vcek-url, --snp-vcek-cache and --tsm-root are for --tee tsm (or auto) "
                                      "in an SEV-SNP guest, not --tee %s", tee_name);
     so.max_body = max_body_kib * 1024;
     char mname[256];
@@ -302,7 +303,8 @@ int cmd_serve(int argc, char **argv)
     /* The SEV-SNP certificate sources only say where public certificates come from: a client verifies
      * them against AMD's pinned roots, so they are not in the document (docs/bindings.md). */
     tl_tee_opts to = {.config = (const uint8_t *)doc, .config_len = doc_len, .snp_cert_files = snp_certs.v,
-                      .n_snp_cert_files = snp_certs.n, .snp_vcek_url = vcek_url, .snp_vcek_cache = vcek_cache};
+                      .n_snp_cert_files = snp_certs.n, .snp_vcek_url = vcek_url, .snp_vcek_cache = vcek_cache,
+                      .tsm_root = tsm_root};
     if (!(tee = tl_tee_open_opts(tee_name, &to, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
