@@ -14,6 +14,8 @@ does the JOSE (ECDH-ES+A256KW with the Concat KDF of RFC 7518 §4.6, AES key wra
   GET  /kbs/v0/resource/REPO/TYPE/TAG   the resource as a flattened JWE to the tee-pubkey.
 Errors are Trustee's ErrorInformation {type, detail} with 401 (or 404 for unknown paths/resources).
 
+As a module (tests/kbs/test_trustee_jose.c): jcs(), jwe(), b64u().
+
 usage: trustee_kbs.py PORTFILE CERT KEY TEELM POLICY REPO/TYPE/TAG=FILE... [--fault F] [--session-timeout S]
 Faults (to test the client's refusals): bind-other-nonce, bad-tag, wrong-kid, wrong-alg, wrong-enc,
 other-key, aad-member, no-cookie. The server prints its port to PORTFILE and logs every
@@ -27,18 +29,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
-args = [a for a in sys.argv[1:]]
 fault = None
 session_timeout = 300.0
-if "--fault" in args:
-    i = args.index("--fault"); fault = args[i + 1]; del args[i:i + 2]
-if "--session-timeout" in args:
-    i = args.index("--session-timeout"); session_timeout = float(args[i + 1]); del args[i:i + 2]
-portfile, cert, key, teelm, policy = args[:5]
+portfile = cert = key = teelm = policy = None
 resources = {}
-for spec in args[5:]:
-    path, f = spec.split("=", 1)
-    resources[path] = open(f, "rb").read()
+
+
+def parse_args(argv):
+    global fault, session_timeout, portfile, cert, key, teelm, policy
+    args = list(argv)
+    if "--fault" in args:
+        i = args.index("--fault"); fault = args[i + 1]; del args[i:i + 2]
+    if "--session-timeout" in args:
+        i = args.index("--session-timeout"); session_timeout = float(args[i + 1]); del args[i:i + 2]
+    portfile, cert, key, teelm, policy = args[:5]
+    for spec in args[5:]:
+        path, f = spec.split("=", 1)
+        resources[path] = open(f, "rb").read()
+
 
 VERSION = "0.4.0"
 sessions = {}  # id -> {"nonce", "tee", "t", "pubkey" (after attest)}
@@ -236,11 +244,17 @@ class H(BaseHTTPRequestHandler):
         self.reply(200, jwe(s["pubkey"], res))
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-os.rename(portfile + ".tmp", portfile)
-srv.serve_forever()
+def main():
+    parse_args(sys.argv[1:])
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(portfile + ".tmp", portfile)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
