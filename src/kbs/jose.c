@@ -339,8 +339,9 @@ static int fixed_member(json_t *o, const char *where, const char *name, size_t w
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    if (member(o, where, name, want, &b, &n, err))
-        return err->code;
+    int rc = member(o, where, name, want, &b, &n, err);
+    if (rc)
+        return rc;
     int ok = n == want;
     if (ok)
         memcpy(out, b, want);
@@ -435,13 +436,11 @@ int tl_jwe_decrypt(EVP_PKEY *eph, const char *text, size_t len, const char *kid,
                      json_is_string(jkid) ? json_string_value(jkid) : "(not a string)", kid ? kid : "none");
         goto out;
     }
-    if ((json_object_get(h, "apu") && member(h, "JWE protected header", "apu", 1024, &apu, &apul, err)) ||
-        (json_object_get(h, "apv") && member(h, "JWE protected header", "apv", 1024, &apv, &apvl, err))) {
-        rc = err->code;
+    if ((json_object_get(h, "apu") && (rc = member(h, "JWE protected header", "apu", 1024, &apu, &apul, err))) ||
+        (json_object_get(h, "apv") && (rc = member(h, "JWE protected header", "apv", 1024, &apv, &apvl, err))))
         goto out;
-    }
     if (!(peer = epk_key(json_object_get(h, "epk"), err))) {
-        rc = err->code;
+        rc = TL_EINVAL; /* epk_key's every failure is a malformed epk */
         goto out;
     }
     if ((rc = member(o, "JWE", "encrypted_key", 64, &ek, &ekl, err)) ||

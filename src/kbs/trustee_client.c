@@ -150,8 +150,9 @@ int tl_trustee_fetch_key(const tl_trustee_opts *o, const char *key_id, tl_data_k
     memset(out, 0, sizeof *out);
     if (!tl_key_id_valid(key_id))
         return tl_errf(err, TL_EINVAL, "invalid key id '%.64s'", key_id);
-    if (tl_trustee_resource_check(o->resource, err))
-        return err->code;
+    int rc = tl_trustee_resource_check(o->resource, err);
+    if (rc)
+        return rc;
     if (!o->tee)
         return tl_errf(err, TL_EINVAL, "Trustee KBS: no TEE to attest with");
     session s = {.o = o};
@@ -168,7 +169,6 @@ int tl_trustee_fetch_key(const tl_trustee_opts *o, const char *key_id, tl_data_k
     size_t evl = 0, ptl = 0;
     char kid[44], path[512];
     EVP_PKEY *eph = NULL;
-    int rc;
 
     /* 1. Request → Challenge */
     const char *tee = tl_trustee_tee_name(o->tee);
@@ -180,7 +180,7 @@ int tl_trustee_fetch_key(const tl_trustee_opts *o, const char *key_id, tl_data_k
     if ((rc = call(&s, "auth", "POST", "/auth", req, &hr, err)))
         goto out;
     if (!(ch = reply_object(&hr, "auth", err))) {
-        rc = err->code;
+        rc = TL_EINVAL;
         goto out;
     }
     json_t *jn = json_object_get(ch, "nonce");
@@ -198,7 +198,7 @@ int tl_trustee_fetch_key(const tl_trustee_opts *o, const char *key_id, tl_data_k
 
     /* 2. Attestation: an ephemeral P-256 key, evidence binding nonce and key */
     if (!(eph = tl_kbs_ephemeral(pub, err))) {
-        rc = err->code;
+        rc = TL_ECRYPTO;
         goto out;
     }
     if (!(jwk = tl_jwk_p256(pub)) || tl_jwk_thumbprint(jwk, kid)) {

@@ -163,5 +163,8 @@ check "the SEV-SNP certificate sources are not in the document" cmp -s "$T/snp0.
 "$BIN" "${SNP[@]}" --snp-certs "$T/kbs.pem" --tsm-root "$T/none" >"$T/snp2.out" 2>"$T/snp2.err"
 check "serve --tee tsm --tsm-root without configfs fails naming it" grep -q "$T/none" "$T/snp2.err"
 
+# the sanitizer build: no finding in any run of serve
+check "no sanitizer findings in serve's stderr" bash -c "! grep -l 'Sanitizer\|runtime error' '$T'/*.err"
+
 echo "$pass checks passed, $fail failed"
 [ "$pass" -gt 0 ] && [ "$fail" -eq 0 ]
