@@ -5,6 +5,7 @@
 
 #include "formats/checkpoint.h"
 #include "kbs/client.h"
+#include "kbs/trustee_client.h"
 #include "seal/seal.h"
 #include "util/io.h"
 
@@ -21,6 +22,15 @@ static int sealed_key(const char *path, const tl_open_opts *o, tl_data_key *key,
             return tl_errf(err, TL_EINVAL, "%s: sealed under key id '%s', but %s holds key id '%s'", path, key_id,
                            o->key_file, key->key_id);
         }
+        return 0;
+    }
+    if (o && o->kbs_url && tl_trustee_url(o->kbs_url)) {
+        if (!o->tee_handle)
+            return tl_errf(err, TL_EINVAL, "%s: a Trustee KBS needs an opened TEE", path);
+        tl_trustee_opts to = {.url = o->kbs_url + strlen(TL_TRUSTEE_SCHEME), .resource = o->kbs_resource,
+                              .ca_file = o->kbs_ca, .tee = o->tee_handle};
+        if (tl_trustee_fetch_key(&to, key_id, key, err))
+            return tl_err_prefix(err, "%s: key '%s'", path, key_id);
         return 0;
     }
     if (o && o->kbs_url) {

@@ -14,7 +14,9 @@
 
 typedef struct {
     const char *key_file;  /* sealed: the owner's data-key file (teelm seal --key-out) */
-    const char *kbs_url;   /* sealed: key broker URL (https://host:port) */
+    const char *kbs_url;   /* sealed: key broker URL (https://host:port), or trustee+https://HOST/ for a
+                            * Trustee KBS (kbs/trustee_client.h), which needs kbs_resource */
+    const char *kbs_resource; /* sealed via Trustee: the key's resource path REPO/TYPE/TAG */
     const char *kbs_ca;    /* sealed: PEM file with the broker's TLS certificate/CA */
     const char *tee;       /* sealed via broker: sim|occlum|tsm|auto (NULL = auto) */
     tl_tee *tee_handle;    /* sealed via broker: an opened TEE to attest with instead (not closed) */

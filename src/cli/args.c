@@ -124,3 +124,25 @@ int tl_args_parse(const tl_cmdspec *spec, int argc, char **argv, const char **po
         *npos = np;
     return 0;
 }
+
+char **tl_args_expand_multi(int argc, char **argv, const char *flag, int *nargc)
+{
+    char **v = malloc(sizeof *v * (size_t)(2 * argc + 1));
+    if (!v)
+        return NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        v[n++] = argv[i];
+        if (strcmp(argv[i], flag))
+            continue;
+        if (i + 1 < argc)
+            v[n++] = argv[++i];
+        while (i + 1 < argc && argv[i + 1][0] != '-') {
+            v[n++] = (char *)flag;
+            v[n++] = argv[++i];
+        }
+    }
+    v[n] = NULL;
+    *nargc = n;
+    return v;
+}

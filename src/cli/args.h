@@ -42,6 +42,10 @@ typedef struct {
  * Positional arguments are stored in pos (at most spec->max_pos); *npos receives their number. */
 int tl_args_parse(const tl_cmdspec *spec, int argc, char **argv, const char **pos, int *npos);
 void tl_args_usage(const tl_cmdspec *spec, FILE *out);
+/* `FLAG A B C` as `FLAG A FLAG B FLAG C`, so a TL_ARG_MULTI flag takes several values: they run to
+ * the next argument that starts with '-'. Returns a malloc'd argv (NULL-terminated, same strings;
+ * free only the array) of *nargc entries, or NULL when out of memory. */
+char **tl_args_expand_multi(int argc, char **argv, const char *flag, int *nargc);
 /* Prints "teelm CMD: msg" and returns 2; for checks after parsing (missing required flags...). */
 int tl_usage_error(const tl_cmdspec *spec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -164,28 +164,9 @@ static void print_snp(const uint8_t *ev, size_t n)
     }
 }
 
-/* `--snp-certs A B C` as `--snp-certs A --snp-certs B --snp-certs C`: the files run to the next
- * argument that starts with '-'. *out is malloc'd (NULL when there is nothing to expand). */
 static char **expand_snp_certs(int argc, char **argv, int *nargc)
 {
-    char **v = malloc(sizeof *v * (size_t)(2 * argc + 1));
-    if (!v)
-        return NULL;
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        v[n++] = argv[i];
-        if (strcmp(argv[i], "--snp-certs"))
-            continue;
-        if (i + 1 < argc)
-            v[n++] = argv[++i];
-        while (i + 1 < argc && argv[i + 1][0] != '-') {
-            v[n++] = "--snp-certs";
-            v[n++] = argv[++i];
-        }
-    }
-    v[n] = NULL;
-    *nargc = n;
-    return v;
+    return tl_args_expand_multi(argc, argv, "--snp-certs", nargc);
 }
 
 #define MAX_USER_DATA 4096

@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "app/open.h"
+#include "kbs/trustee_client.h"
 #include "seal/seal.h"
 #include "server/apikeys.h"
 #include "server/config_doc.h"
@@ -181,9 +182,18 @@ int cmd_serve(int argc, char **argv)
     const char *chat_arg = NULL;
     const char *model = NULL, *tokenizer = NULL, *tee_name = "auto", *keys_path = NULL, *name = NULL;
     int max_body_kib = so.max_body / 1024, cert_days = 365, quiet = 0, print_config = 0, no_receipts = 0;
+    tl_strlist snp_certs = {0};
+    const char *vcek_url = NULL, *vcek_cache = NULL, *tsm_root = NULL;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file"},
         {"--kbs", TL_ARG_STR, &oo.kbs_url, "URL", "key broker releasing the sealed model's key to this TEE"},
+        {"--kbs-resource", TL_ARG_STR, &oo.kbs_resource, "REPO/TYPE/TAG",
+         "with --kbs trustee+https://HOST/: the Trustee resource holding the data key (docs/trustee.md)"},
+        {"--snp-certs", TL_ARG_MULTI, &snp_certs, "FILE...",
+         "tsm sev_guest: certificates to carry with the report (VCEK, ASK, ARK; PEM or DER)"},
+        {"--snp-vcek-url", TL_ARG_STR, &vcek_url, "URL", "tsm sev_guest: fetch a missing VCEK from this AMD KDS (https://kdsintf.amd.com)"},
+        {"--snp-vcek-cache", TL_ARG_STR, &vcek_cache, "DIR", "tsm sev_guest: VCEK cache directory"},
+        {"--tsm-root", TL_ARG_STR, &tsm_root, "DIR", "tsm: configfs report dir (default /sys/kernel/config/tsm/report)"},
         {"--kbs-ca", TL_ARG_STR, &oo.kbs_ca, "FILE", "the key broker's TLS certificate (PEM)"},
         {"--key-file", TL_ARG_STR, &oo.key_file, "FILE", "development: the sealed model's key file (the host sees it)"},
         {"--tee", TL_ARG_STR, &tee_name, "NAME", "sim|occlum|tsm|auto (default auto; sim protects nothing)"},
@@ -225,13 +235,27 @@ int cmd_serve(int argc, char **argv)
         "The configuration document (docs/bindings.md) of every setting but --listen and --threads is\n"
         "bound into the evidence; 'teelm attest measure --config FILE' gives its sim MRENCLAVE.",
         opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int xargc = 0;
+    char **xargv = tl_args_expand_multi(argc, argv, "--snp-certs", &xargc);
+    if (!xargv)
+        return 1;
+    int rc = tl_args_parse(&spec, xargc, xargv, NULL, NULL);
+    free(xargv); /* the values point into argv */
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!model)
         return tl_usage_error(&spec, "--model is required");
     if (oo.kbs_url && oo.key_file)
         return tl_usage_error(&spec, "give --kbs or --key-file, not both");
+    tl_err uerr = {0};
+    if (tl_trustee_url(oo.kbs_url) && (!oo.kbs_resource || tl_trustee_resource_check(oo.kbs_resource, &uerr)))
+        return tl_usage_error(&spec, "%s", oo.kbs_resource ? uerr.msg
+                                          : "--kbs trustee+https://... needs --kbs-resource REPO/TYPE/TAG (the data key)");
+    if (oo.kbs_resource && !tl_trustee_url(oo.kbs_url))
+        return tl_usage_error(&spec, "--kbs-resource needs --kbs trustee+https://HOST/ (a Trustee KBS)");
+    if ((snp_certs.n || vcek_url || vcek_cache || tsm_root) && strcmp(tee_name, "tsm") && strcmp(tee_name, "auto"))
+        return tl_usage_error(&spec, "--snp-certs, --snp-vcek-url, --snp-vcek-cache and --tsm-root are for --tee tsm (or auto) "
+                                     "in an SEV-SNP guest, not --tee %s", tee_name);
     so.max_body = max_body_kib * 1024;
     char mname[256];
     if (name)
@@ -246,7 +270,7 @@ int cmd_serve(int argc, char **argv)
     char *doc = NULL;
     size_t doc_len = 0;
     tl_config_in ci = {.tee = tee_name, .model = model, .model_name = mname, .tokenizer = tokenizer,
-                       .kbs_url = oo.kbs_url, .kbs_ca = oo.kbs_ca, .key_file = oo.key_file, .api_keys = keys_path != NULL,
+                       .kbs_url = oo.kbs_url, .kbs_ca = oo.kbs_ca, .kbs_resource = oo.kbs_resource, .key_file = oo.key_file, .api_keys = keys_path != NULL,
                        .chat_template = chat_arg, .receipts = !no_receipts,
                        .cert_days = cert_days, .log_level = quiet ? TL_LOG_WARN : TL_LOG_INFO, .so = &so};
     if (tl_config_doc_build(&ci, &doc, &doc_len, &err)) {
@@ -281,7 +305,11 @@ int cmd_serve(int argc, char **argv)
     /* The TEE is opened before the model so that the key broker and the clients see the same
      * identity: the broker exchange attests with this handle. The sim binds the document into its
      * MRENCLAVE; a real enclave's measurement fixes it (Occlum: the measured image and serve.json). */
-    tl_tee_opts to = {.config = (const uint8_t *)doc, .config_len = doc_len};
+    /* The SEV-SNP certificate sources only say where public certificates come from: a client verifies
+     * them against AMD's pinned roots, so they are not in the document (docs/bindings.md). */
+    tl_tee_opts to = {.config = (const uint8_t *)doc, .config_len = doc_len, .snp_cert_files = snp_certs.v,
+                      .n_snp_cert_files = snp_certs.n, .snp_vcek_url = vcek_url, .snp_vcek_cache = vcek_cache,
+                      .tsm_root = tsm_root};
     if (!(tee = tl_tee_open_opts(tee_name, &to, &err))) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;

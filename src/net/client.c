@@ -24,6 +24,7 @@ typedef struct {
     uint8_t *buf;
     size_t len, cap, max;
     int too_big;
+    char *cookie; /* where a captured Set-Cookie value goes (resp->cookie) */
 } ctx_t;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -57,6 +58,35 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
     memcpy(c->buf + c->len, p, add);
     c->len += add;
     return add;
+}
+
+/* Set-Cookie: NAME=VALUE[; attributes] for the one cookie the caller asked for. A value that does
+ * not fit, or holds characters RFC 6265 does not allow in a cookie value, is not captured. */
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    ctx_t *c = arg;
+    size_t len = sz * n, name_len = strlen(c->o->capture_cookie);
+    static const char key[] = "set-cookie:";
+    if (len < sizeof key - 1 || strncasecmp(p, key, sizeof key - 1) != 0)
+        return len;
+    size_t i = sizeof key - 1;
+    while (i < len && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (len - i <= name_len || memcmp(p + i, c->o->capture_cookie, name_len) != 0 || p[i + name_len] != '=')
+        return len;
+    i += name_len + 1;
+    size_t j = i;
+    while (j < len && p[j] != ';' && p[j] != '\r' && p[j] != '\n') {
+        unsigned char ch = (unsigned char)p[j];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == ',' || ch == '\\')
+            return len;
+        j++;
+    }
+    if (j - i > 0 && j - i < 256) {
+        memcpy(c->cookie, p + i, j - i);
+        c->cookie[j - i] = 0;
+    }
+    return len;
 }
 
 /* Runs inside the handshake: default chain verification (when a CA is pinned), then the hook. */
@@ -123,6 +153,20 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
         OPENSSL_cleanse(auth, sizeof auth);
     }
     hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+    if (o->cookie) {
+        char ck[400];
+        if (snprintf(ck, sizeof ck, "Cookie: %s", o->cookie) >= (int)sizeof ck || strpbrk(o->cookie, "\r\n")) {
+            curl_slist_free_all(hdr);
+            curl_easy_cleanup(h);
+            return tl_errf(err, TL_EINVAL, "%s: cookie too long or not one line", url);
+        }
+        hdr = curl_slist_append(hdr, ck);
+    }
+    if (o->capture_cookie) {
+        c.cookie = resp->cookie;
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");

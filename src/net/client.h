@@ -25,6 +25,8 @@ typedef struct {
     tl_http_verify_fn verify_peer;
     void *verify_arg;
     const char *bearer;           /* Authorization: Bearer <token>, or NULL */
+    const char *cookie;           /* Cookie: <this> ("name=value"), or NULL */
+    const char *capture_cookie;   /* a cookie name: its value from the reply's Set-Cookie goes to resp->cookie */
     long timeout_ms;              /* whole request; 0 = 30000 */
     size_t max_response;          /* 0 = 8 MiB */
 } tl_http_opts;
@@ -32,6 +34,7 @@ typedef struct {
 typedef struct {
     long status;                  /* HTTP status */
     long retry_after_s;           /* the reply's Retry-After in seconds, 0 if none */
+    char cookie[256];             /* the capture_cookie value the reply set ("" if none or too long) */
     uint8_t *body;                /* malloc'd, NUL-terminated (not counted) */
     size_t len;
 } tl_http_resp;

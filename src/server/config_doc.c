@@ -136,7 +136,11 @@ int tl_config_doc_build(const tl_config_in *in, char **doc, size_t *len, tl_err 
     json_t *model = model_identity(in->model, err);
     if (!model)
         return err->code;
-    json_t *ks = in->kbs_url ? json_pack("{s:s,s:s,s:s?}", "kind", "kbs", "url", in->kbs_url, "ca", ca[0] ? ca : NULL)
+    /* a Trustee KBS: kind "trustee", its URL without the scheme prefix, and the resource path */
+    int trustee = in->kbs_url && !strncmp(in->kbs_url, "trustee+", 8);
+    json_t *ks = trustee ? json_pack("{s:s,s:s,s:s?,s:s?}", "kind", "trustee", "url", in->kbs_url + 8, "resource",
+                                     in->kbs_resource, "ca", ca[0] ? ca : NULL)
+               : in->kbs_url ? json_pack("{s:s,s:s,s:s?}", "kind", "kbs", "url", in->kbs_url, "ca", ca[0] ? ca : NULL)
                : in->key_file ? json_pack("{s:s}", "kind", "key_file")
                               : json_pack("{s:s}", "kind", "none");
     /* integers only: a double's decimal form is not canonical across libraries */

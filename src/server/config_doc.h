@@ -19,6 +19,7 @@ typedef struct {
     const char *tokenizer;  /* --tokenizer override file, or NULL (the model's own) */
     const char *kbs_url;    /* key source: exactly one of kbs_url / key_file, or neither */
     const char *kbs_ca;     /* with kbs_url: pinned broker certificate file (hashed), or NULL */
+    const char *kbs_resource; /* with a trustee+https:// kbs_url: the key's resource REPO/TYPE/TAG */
     const char *key_file;
     int api_keys;           /* 1 when --api-key-file is given */
     const char *chat_template; /* --chat-template: a built-in's name or a file (hashed); NULL: the model's */
