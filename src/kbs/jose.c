@@ -14,6 +14,7 @@
 #include "seal/crypto.h"
 #include "tee/ecdsa.h"
 #include "util/codec.h"
+#include "util/sha.h"
 
 char *tl_b64url_encode(const uint8_t *data, size_t len)
 {
@@ -261,7 +262,7 @@ int tl_jwk_thumbprint(const json_t *jwk, char out[44])
     if (!s)
         return -1;
     uint8_t h[32];
-    tl_sha256(s, strlen(s), NULL, 0, h);
+    tl_sha256(s, strlen(s), h);
     free(s);
     char *e = tl_b64url_encode(h, 32);
     if (!e)
