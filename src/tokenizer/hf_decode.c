@@ -20,16 +20,13 @@ static void sl_push(slist *l, const uint8_t *p, size_t n)
 {
     if (l->oom)
         return;
-    if (l->n == l->cap) {  /* doubling: one realloc per token made decoding quadratic under ASan */
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        str *v = realloc(l->v, cap * sizeof *v);
-        if (!v) {
-            l->oom = 1;
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
+    /* doubling: one realloc per token made decoding quadratic under ASan */
+    str *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16);
+    if (!v) {
+        l->oom = 1;
+        return;
     }
+    l->v = v;
     uint8_t *q = malloc(n + 1);
     if (!q) {
         l->oom = 1;

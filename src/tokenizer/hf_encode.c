@@ -58,14 +58,10 @@ typedef struct {
 } plist;
 static int ppush(plist *l, const uint8_t *p, size_t n)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        piece *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    piece *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 64);
+    if (!v)
+        return -1;
+    l->v = v;
     l->v[l->n++] = (piece){p, n};
     return 0;
 }
@@ -76,14 +72,10 @@ typedef struct {
 } ivec;
 static int ipush(ivec *a, uint32_t x)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        uint32_t *v = realloc(a->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        a->v = v;
-        a->cap = cap;
-    }
+    uint32_t *v = tok_grow(a->v, &a->cap, a->n + 1, sizeof *v, 256);
+    if (!v)
+        return -1;
+    a->v = v;
     a->v[a->n++] = x;
     return 0;
 }

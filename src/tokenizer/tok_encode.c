@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tokenizer/hf_internal.h"
+#include "tokenizer/tok_text.h"
 
 /* ---- UTF-8 repair ---------------------------------------------------------------------------- */
 
@@ -111,14 +112,10 @@ static int reserve(idvec *v, size_t more)
 {
     if (v->n + more <= v->cap)
         return 0;
-    size_t cap = v->cap ? v->cap : 256;
-    while (cap < v->n + more)
-        cap *= 2;
-    uint32_t *p = realloc(v->ids, cap * sizeof *p);
+    uint32_t *p = tok_grow(v->ids, &v->cap, v->n + more, sizeof *p, 256);
     if (!p)
         return -1;
     v->ids = p;
-    v->cap = cap;
     return 0;
 }
 

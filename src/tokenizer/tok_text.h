@@ -28,4 +28,9 @@ const tl_ucat_extra *tok_ucat_find(const tl_ucat_extra *table, const char *name,
 int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const char *b, size_t bl, uint8_t **out,
                     size_t *ol);
 
+/* Growth by doubling for the tokenizer's arrays: v (of *cap elements of elem bytes) reallocated to hold
+ * at least need, starting from first. Returns the array (v itself when it already fits) with *cap
+ * updated, or NULL when out of memory (v and *cap untouched). */
+void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
+
 #endif
