@@ -17,16 +17,7 @@
 #include "model/lm.h"
 #include "model/params.h"
 #include "util/pool.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+#include "bench_rand.h"
 
 static double clk(clockid_t id)
 {

@@ -14,16 +14,16 @@ int cmd_eval(int argc, char **argv)
     int64_t seed = 1337;
     tl_open_opts oo = {0};
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "model directory or file (plaintext or sealed)", 0, 0},
+        TL_MODEL_FLAG(model),
         {"--data", TL_ARG_STR, &data, "TEXT", "text to evaluate on (tokenized with the model's tokenizer)", 0, 0},
-        {"--tokenizer", TL_ARG_STR, &tokfile, "FILE", "tokenizer to use instead of the model's", 0, 0},
+        TL_TOKENIZER_FLAG(tokfile),
         {"--tokens", TL_ARG_STR, &tokens, "FILE", "instead of --data: little-endian uint32 token ids", 0, 0},
         {"--eval-iters", TL_ARG_INT, &iters, "N", "random batches to average (default 20)", 1, 1e9},
         {"--batch", TL_ARG_INT, &batch, "B", "sequences per batch (default 4)", 1, 65536},
         {"--seed", TL_ARG_I64, &seed, "S", "seed for the batch offsets (default 1337)", 0, 9.2e18},
         {"--full", TL_ARG_FLAG, &full, NULL, "instead of random batches: every non-overlapping window of the split", 0, 0},
         {"--json", TL_ARG_FLAG, &json, NULL, "print one JSON object", 0, 0},
-        {"--threads", TL_ARG_INT, &threads, "N", "worker threads (default: all cores / OMP_NUM_THREADS)", 0, 1024},
+        TL_THREADS_FLAG(threads),
         TL_OPEN_FLAGS(oo),
         {0},
     };

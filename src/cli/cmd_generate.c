@@ -134,15 +134,15 @@ int cmd_generate(int argc, char **argv)
     int64_t seed = 1337;
     tl_open_opts oo = {0};
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "model directory or file (plaintext or sealed)", 0, 0},
+        TL_MODEL_FLAG(model),
         {"--prompt", TL_ARG_STR, &prompt, "TEXT", "text to continue (default \"The\")", 0, 0},
         {"--max-tokens", TL_ARG_INT, &max_tokens, "N", "tokens to generate (default 100)", 0, 1e9},
         {"--temperature", TL_ARG_DOUBLE, &temperature, "T", "sampling temperature; 0 = greedy (default 1)", 0, 1e6},
         {"--top-k", TL_ARG_INT, &top_k, "K", "sample among the K most likely tokens (default 0: all)", 0, 1 << 24},
         {"--top-p", TL_ARG_DOUBLE, &top_p, "P", "sample within the smallest set of probability mass P (default 1)", 1e-9, 1},
         {"--seed", TL_ARG_I64, &seed, "S", "sampling seed (default 1337); same seed, same text", 0, 9.2e18},
-        {"--threads", TL_ARG_INT, &threads, "N", "worker threads (default: all cores / OMP_NUM_THREADS)", 0, 1024},
-        {"--tokenizer", TL_ARG_STR, &tokfile, "FILE", "tokenizer to use instead of the model's", 0, 0},
+        TL_THREADS_FLAG(threads),
+        TL_TOKENIZER_FLAG(tokfile),
         {"--prompt-ids", TL_ARG_STR, &prompt_ids, "LIST", "prompt as token ids (\"1,2,3\"); no tokenizer needed", 0, 0},
         {"--ids", TL_ARG_FLAG, &print_ids, NULL, "print token ids instead of text", 0, 0},
         {"--stats", TL_ARG_FLAG, &stats, NULL, "print the generation speed to stderr", 0, 0},

@@ -19,8 +19,17 @@ typedef struct {
     int allow_special, count, bench, repeat;
 } tok_flags;
 
-static tl_tokenizer *open_tokenizer(const tl_cmdspec *spec, const tok_flags *f, int *rc)
+/* Parses the command line, loads the tokenizer and reads f->input: what tokenize and detokenize
+ * share. Returns NULL with *rc the exit code (0 after --help) when any step ends the command. */
+static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, const tok_flags *f, uint8_t **text,
+                                size_t *len, int *rc)
 {
+    *rc = tl_args_parse(spec, argc, argv, NULL, NULL);
+    if (*rc) {
+        if (*rc == 1)
+            *rc = 0;
+        return NULL;
+    }
     tl_err err = {0};
     if (!!f->tokenizer == !!f->model) {
         *rc = tl_usage_error(spec, "give exactly one of --tokenizer FILE or --model DIR");
@@ -49,6 +58,12 @@ static tl_tokenizer *open_tokenizer(const tl_cmdspec *spec, const tok_flags *f, 
     }
     if (tl_tokenizer_warning(t))
         fprintf(stderr, "teelm %s: warning: %s\n", spec->cmd, tl_tokenizer_warning(t));
+    if (tl_read_file(f->input, MAX_INPUT, text, len, &err)) {
+        fprintf(stderr, "teelm %s: %s\n", spec->cmd, err.msg);
+        tl_tokenizer_free(t);
+        *rc = 1;
+        return NULL;
+    }
     return t;
 }
 
@@ -105,20 +120,13 @@ int cmd_tokenize(int argc, char **argv)
                              "Encodes UTF-8 text to token ids, printed on one line separated by spaces. Invalid "
                              "UTF-8 is replaced by U+FFFD first (as node's TextDecoder does).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    tl_tokenizer *t = open_tokenizer(&spec, &f, &rc);
-    if (!t)
-        return rc;
     tl_err err = {0};
     uint8_t *text = NULL;
     size_t len = 0;
-    if (tl_read_file(f.input, MAX_INPUT, &text, &len, &err)) {
-        fprintf(stderr, "teelm tokenize: %s\n", err.msg);
-        tl_tokenizer_free(t);
-        return 1;
-    }
+    int rc;
+    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &text, &len, &rc);
+    if (!t)
+        return rc;
     uint32_t *ids = NULL;
     size_t n = 0;
     double best = 1e30;
@@ -166,21 +174,14 @@ int cmd_detokenize(int argc, char **argv)
                              "Decodes token ids (decimal, separated by spaces or newlines) and writes the bytes they "
                              "stand for to standard output, unchanged (not necessarily valid UTF-8).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    tl_tokenizer *t = open_tokenizer(&spec, &f, &rc);
-    if (!t)
-        return rc;
     tl_err err = {0};
     uint8_t *text = NULL;
     size_t len = 0;
+    int rc;
+    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &text, &len, &rc);
+    if (!t)
+        return rc;
     const char *in = strcmp(f.input, "-") ? f.input : "<stdin>";
-    if (tl_read_file(f.input, MAX_INPUT, &text, &len, &err)) {
-        fprintf(stderr, "teelm detokenize: %s\n", err.msg);
-        tl_tokenizer_free(t);
-        return 1;
-    }
     uint32_t *ids = malloc((len / 2 + 1) * sizeof *ids);
     size_t n = 0;
     rc = ids ? 0 : 1;

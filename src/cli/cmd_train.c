@@ -130,7 +130,7 @@ int cmd_train(int argc, char **argv)
         {"--eval-interval", TL_ARG_INT, &eval_interval, "N", "estimate losses every N steps (default 50; 0: never)", 0, 1e9},
         {"--eval-iters", TL_ARG_INT, &eval_iters, "N", "batches per loss estimate (default 20)", 1, 1e9},
         {"--seed", TL_ARG_I64, &seed, "S", "initialization and training randomness (default 1337)", 0, 9.2e18},
-        {"--threads", TL_ARG_INT, &threads, "N", "worker threads (default: all cores / OMP_NUM_THREADS)", 0, 1024},
+        TL_THREADS_FLAG(threads),
         {"--resume", TL_ARG_STR, &resume, "DIR", "continue a checkpoint written by train (weights + optimizer state)", 0, 0},
         TL_OPEN_FLAGS(oo),
         {0},

@@ -196,14 +196,10 @@ int cmd_export(int argc, char **argv)
     return 0;
 }
 
-static const char *config_source(const tl_inspect_report *r)
+/* The "files", "tensors" and "total_sha256" members both JSON reports share, added to root. */
+static void add_tensors_json(json_t *root, const tl_inspect_report *r)
 {
-    return r->config_state == TL_CONFIG_GIVEN ? "metadata" : r->config_state == TL_CONFIG_INFERRED ? "inferred" : "unknown";
-}
-
-static int print_json(const tl_inspect_report *r)
-{
-    json_t *root = json_object(), *files = json_array(), *ts = json_array();
+    json_t *files = json_array(), *ts = json_array();
     char h[65];
     for (int i = 0; i < r->nfiles; i++)
         json_array_append_new(files, json_pack("{s:s,s:s}", "path", r->files[i], "format", r->formats[i]));
@@ -221,6 +217,29 @@ static int print_json(const tl_inspect_report *r)
     json_object_set_new(root, "files", files);
     json_object_set_new(root, "tensors", ts);
     json_object_set_new(root, "total_sha256", json_string(h));
+}
+
+/* Prints root (and frees it); 1 if it could not be serialized. */
+static int dump_json(json_t *root)
+{
+    char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!s)
+        return 1;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+static const char *config_source(const tl_inspect_report *r)
+{
+    return r->config_state == TL_CONFIG_GIVEN ? "metadata" : r->config_state == TL_CONFIG_INFERRED ? "inferred" : "unknown";
+}
+
+static int print_json(const tl_inspect_report *r)
+{
+    json_t *root = json_object();
+    add_tensors_json(root, r);
     json_object_set_new(root, "config_source", json_string(config_source(r)));
     if (r->config_state) {
         char *cj = tl_config_to_json(&r->cfg);
@@ -230,13 +249,7 @@ static int print_json(const tl_inspect_report *r)
         json_object_set_new(root, "config", json_null());
     json_object_set_new(root, "note", json_string(r->note));
     json_object_set_new(root, "optimizer", json_boolean(r->has_optimizer));
-    char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!s)
-        return 1;
-    puts(s);
-    free(s);
-    return 0;
+    return dump_json(root);
 }
 
 /* Tensors per dtype, as "F32 18, BF16 2". */
@@ -275,32 +288,10 @@ static json_t *hf_json(const tl_inspect_report *r)
 
 static int print_json_hf(const tl_inspect_report *r)
 {
-    json_t *root = json_object(), *files = json_array(), *ts = json_array();
-    char h[65];
-    for (int i = 0; i < r->nfiles; i++)
-        json_array_append_new(files, json_pack("{s:s,s:s}", "path", r->files[i], "format", r->formats[i]));
-    for (int i = 0; i < r->n; i++) {
-        const tl_inspect_tensor *t = &r->t[i];
-        json_t *shape = json_array();
-        for (int d = 0; d < t->ndim; d++)
-            json_array_append_new(shape, json_integer(t->shape[d]));
-        tl_hex(t->sha256, 32, h);
-        json_array_append_new(ts, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "name", t->name, "key", t->key, "file",
-                                            r->files[t->file], "dtype", tl_dtype_name(t->dtype), "shape", shape,
-                                            "sha256", h));
-    }
-    tl_hex(r->total, 32, h);
+    json_t *root = json_object();
     json_object_set_new(root, "hugging_face", hf_json(r));
-    json_object_set_new(root, "files", files);
-    json_object_set_new(root, "tensors", ts);
-    json_object_set_new(root, "total_sha256", json_string(h));
-    char *s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!s)
-        return 1;
-    puts(s);
-    free(s);
-    return 0;
+    add_tensors_json(root, r);
+    return dump_json(root);
 }
 
 static void print_hf(const tl_inspect_report *r)

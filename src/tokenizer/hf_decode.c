@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tokenizer/hf_internal.h"
+#include "tokenizer/tok_text.h"
 
 typedef struct {
     uint8_t *p;
@@ -19,16 +20,13 @@ static void sl_push(slist *l, const uint8_t *p, size_t n)
 {
     if (l->oom)
         return;
-    if (l->n == l->cap) {  /* doubling: one realloc per token made decoding quadratic under ASan */
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        str *v = realloc(l->v, cap * sizeof *v);
-        if (!v) {
-            l->oom = 1;
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
+    /* doubling: one realloc per token made decoding quadratic under ASan */
+    str *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16);
+    if (!v) {
+        l->oom = 1;
+        return;
     }
+    l->v = v;
     uint8_t *q = malloc(n + 1);
     if (!q) {
         l->oom = 1;
@@ -65,24 +63,12 @@ static void push_decoded(slist *l, const uint8_t *b, size_t n, int strip_bom)
 
 static void replace_into(slist *l, const str *s, const char *a, size_t al, const char *b, size_t bl)
 {
-    size_t cnt = 0;
-    for (const uint8_t *p = s->p; (p = memmem(p, (size_t)(s->p + s->n - p), a, al)); p += al)
-        cnt++;
-    uint8_t *o = malloc(s->n - cnt * al + cnt * bl + 1);
-    if (!o) {
+    uint8_t *o;
+    size_t k;
+    if (tok_replace_all(s->p, s->n, a, al, b, bl, &o, &k)) {
         l->oom = 1;
         return;
     }
-    size_t k = 0;
-    const uint8_t *p = s->p, *e = s->p + s->n;
-    for (const uint8_t *f; (f = memmem(p, (size_t)(e - p), a, al)); p = f + al) {
-        memcpy(o + k, p, (size_t)(f - p));
-        k += (size_t)(f - p);
-        memcpy(o + k, b, bl);
-        k += bl;
-    }
-    memcpy(o + k, p, (size_t)(e - p));
-    k += (size_t)(e - p);
     sl_push(l, o, k);
     free(o);
 }

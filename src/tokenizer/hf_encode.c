@@ -7,6 +7,7 @@
 #include <unicode/ustring.h>
 
 #include "tokenizer/hf_internal.h"
+#include "tokenizer/tok_text.h"
 
 int32_t hf_added_find(const tok_hf *h, const uint8_t *p, size_t n);
 
@@ -57,14 +58,10 @@ typedef struct {
 } plist;
 static int ppush(plist *l, const uint8_t *p, size_t n)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        piece *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    piece *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 64);
+    if (!v)
+        return -1;
+    l->v = v;
     l->v[l->n++] = (piece){p, n};
     return 0;
 }
@@ -75,14 +72,10 @@ typedef struct {
 } ivec;
 static int ipush(ivec *a, uint32_t x)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        uint32_t *v = realloc(a->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        a->v = v;
-        a->cap = cap;
-    }
+    uint32_t *v = tok_grow(a->v, &a->cap, a->n + 1, sizeof *v, 256);
+    if (!v)
+        return -1;
+    a->v = v;
     a->v[a->n++] = x;
     return 0;
 }
@@ -118,32 +111,6 @@ static void trim_start(piece *x)
 }
 
 /* ---- normalizer ----------------------------------------------------------------------------------- */
-
-static int replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const char *b, size_t bl, uint8_t **out,
-                       size_t *ol)
-{
-    size_t cnt = 0;
-    for (const uint8_t *p = s; (p = memmem(p, (size_t)(s + n - p), a, al)); p += al)
-        cnt++;
-    size_t len = n - cnt * al + cnt * bl;
-    uint8_t *o = malloc(len + 1);
-    if (!o)
-        return -1;
-    size_t k = 0;
-    const uint8_t *p = s, *e = s + n;
-    for (const uint8_t *f; (f = memmem(p, (size_t)(e - p), a, al)); p = f + al) {
-        memcpy(o + k, p, (size_t)(f - p));
-        k += (size_t)(f - p);
-        memcpy(o + k, b, bl);
-        k += bl;
-    }
-    memcpy(o + k, p, (size_t)(e - p));
-    k += (size_t)(e - p);
-    o[k] = 0;
-    *out = o;
-    *ol = k;
-    return 0;
-}
 
 static int unicode_norm(int kind, const uint8_t *s, size_t n, uint8_t **out, size_t *ol)
 {
@@ -211,7 +178,7 @@ int hf_normalize(const tok_hf *h, const uint8_t *s, size_t n, uint8_t **out, siz
                 nx[nl] = 0;
             }
         } else if (z->kind == HFN_REPLACE) {
-            rc = replace_all(cur, cl, z->a, z->al, z->b, z->bl, &nx, &nl);
+            rc = tok_replace_all(cur, cl, z->a, z->al, z->b, z->bl, &nx, &nl);
         } else {
             rc = unicode_norm(z->kind, cur, cl, &nx, &nl);
         }
@@ -228,49 +195,7 @@ int hf_normalize(const tok_hf *h, const uint8_t *s, size_t n, uint8_t **out, siz
 
 /* ---- pre-tokenizer ------------------------------------------------------------------------------- */
 
-typedef struct {
-    pcre2_match_data *md;
-    pcre2_match_context *mc;
-    pcre2_jit_stack *js;
-} matcher;
-
-/* Next match of re in s[0..n) at or after pos: 1 with [*a, *b), 0 none, <0 error. */
-static int next_match(const hf_pre *pr, matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a, size_t *b,
-                      tl_err *err)
-{
-    if (pr->fast && pos < n && s[pos] < 0x80) {
-        size_t e = pr->fast(s, n, pos);
-        if (e) {
-            *a = pos;
-            *b = e;
-            return 1;
-        }
-    }
-    for (;;) {
-        int rc = pr->jit ? pcre2_jit_match(pr->re, s, n, pos, 0, m->md, m->mc)
-                         : pcre2_match(pr->re, s, n, pos, PCRE2_NO_UTF_CHECK, m->md, m->mc);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            return 0;
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->js) {
-            m->js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-            if (!m->js)
-                return -tl_errf(err, TL_ENOMEM, "tokenizer: out of memory for the pattern stack");
-            pcre2_jit_stack_assign(m->mc, NULL, m->js);
-            continue;
-        }
-        if (rc < 0) {
-            PCRE2_UCHAR msg[128];
-            pcre2_get_error_message(rc, msg, sizeof msg);
-            return -tl_errf(err, TL_EINVAL, "tokenizer: pre-tokenizer failed at byte %zu: %s", pos, (char *)msg);
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
-        *a = ov[0];
-        *b = ov[1];
-        return 1;
-    }
-}
-
-static int split_piece(const hf_pre *pr, matcher *m, piece x, plist *out, int match_only, tl_err *err)
+static int split_piece(const hf_pre *pr, tok_matcher *m, piece x, plist *out, int match_only, tl_err *err)
 {
     size_t pos = 0, last = 0, a, b;
     const uint8_t *s = x.p;
@@ -279,7 +204,7 @@ static int split_piece(const hf_pre *pr, matcher *m, piece x, plist *out, int ma
         /* String.prototype.split: an empty match at the current split start is skipped */
         size_t q = 0;
         while (q < n) {
-            int rc = next_match(pr, m, s, n, q, &a, &b, err);
+            int rc = tok_match(pr->re, pr->jit, pr->fast, m, s, n, q, &a, &b, err);
             if (rc < 0)
                 return -rc;
             if (rc == 0 || a >= n)
@@ -298,7 +223,7 @@ static int split_piece(const hf_pre *pr, matcher *m, piece x, plist *out, int ma
         return 0;
     }
     while (pos <= n) {
-        int rc = pos < n || pos == 0 ? next_match(pr, m, s, n, pos, &a, &b, err) : 0;
+        int rc = pos < n || pos == 0 ? tok_match(pr->re, pr->jit, pr->fast, m, s, n, pos, &a, &b, err) : 0;
         if (rc < 0)
             return -rc;
         if (rc == 0)
@@ -320,7 +245,7 @@ static int split_piece(const hf_pre *pr, matcher *m, piece x, plist *out, int ma
     return 0;
 }
 
-static int pre_tokenize(const tok_hf *h, matcher *m, scratch *sc, piece in, size_t section, plist *a, plist *b,
+static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, size_t section, plist *a, plist *b,
                         tl_err *err)
 {
     a->n = 0;
@@ -459,38 +384,6 @@ static int ws_reserve(bpe_ws *w, size_t n)
     return 0;
 }
 
-static void heap_push(uint64_t *h, size_t *n, uint64_t v)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t par = (i - 1) / 2;
-        if (h[par] <= v)
-            break;
-        h[i] = h[par];
-        i = par;
-    }
-    h[i] = v;
-}
-static uint64_t heap_pop(uint64_t *h, size_t *n)
-{
-    uint64_t top = h[0], v = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n)
-            break;
-        if (c + 1 < *n && h[c + 1] < h[c])
-            c++;
-        if (h[c] >= v)
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n)
-        h[i] = v;
-    return top;
-}
-
 /* Merges m units (w->tok, w->start) in place: lowest pair rank first, leftmost on ties (the
  * reference's priority queue orders by rank + position / length). Returns the part count; the parts
  * are w->tok[k] spanning w->start[k] .. w->start[k+1] (w->start[m] = end). */
@@ -551,12 +444,12 @@ static size_t bpe(const tok_hf *h, bpe_ws *w, size_t m)
         prv[i] = (uint32_t)i - 1;
         const hf_merge_slot *s = i + 1 < m ? merge_get(h, tok[i], tok[i + 1]) : NULL;
         if (s)
-            heap_push(hp, &hn, (uint64_t)s->rank << 32 | i);
+            tok_heap_push(hp, &hn, (uint64_t)s->rank << 32 | i);
     }
     uint8_t dead_marker = 0;
     (void)dead_marker;
     while (hn) {
-        uint64_t top = heap_pop(hp, &hn);
+        uint64_t top = tok_heap_pop(hp, &hn);
         uint32_t r = (uint32_t)(top >> 32), i = (uint32_t)top;
         if (nxt[i] == 0 || nxt[i] >= end)
             continue;  /* merged away, or last */
@@ -571,9 +464,9 @@ static size_t bpe(const tok_hf *h, bpe_ws *w, size_t m)
         if (jn < end)
             prv[jn] = i;
         if (jn < end && (s = merge_get(h, tok[i], tok[jn])))
-            heap_push(hp, &hn, (uint64_t)s->rank << 32 | i);
+            tok_heap_push(hp, &hn, (uint64_t)s->rank << 32 | i);
         if (i > 0 && (s = merge_get(h, tok[prv[i]], tok[i])))
-            heap_push(hp, &hn, (uint64_t)s->rank << 32 | prv[i]);
+            tok_heap_push(hp, &hn, (uint64_t)s->rank << 32 | prv[i]);
     }
     size_t k = 0;
     for (uint32_t i = 0; i < end; i = nxt[i]) {
@@ -775,7 +668,7 @@ static void apply_strips(const tok_hf *h, plist *l, int flags)
 }
 
 typedef struct {
-    matcher m;
+    tok_matcher m;
     scratch sc;
     plist secs, subs, pa, pb;
     bpe_ws w;
@@ -789,9 +682,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     memset(&e, 0, sizeof e);
     ivec out = {0};
     int rc = 0;
-    e.m.md = pcre2_match_data_create(1, NULL);
-    e.m.mc = pcre2_match_context_create(NULL);
-    if (!e.m.md || !e.m.mc) {
+    if (tok_matcher_init(&e.m)) {
         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
         goto done;
     }
@@ -889,9 +780,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
     }
 done:
-    pcre2_jit_stack_free(e.m.js);
-    pcre2_match_context_free(e.m.mc);
-    pcre2_match_data_free(e.m.md);
+    tok_matcher_free(&e.m);
     sfree(&e.sc);
     free(e.secs.v), free(e.subs.v), free(e.pa.v), free(e.pb.v);
     free(e.w.tok), free(e.w.start), free(e.w.rank), free(e.w.res), free(e.w.nxt), free(e.w.prv), free(e.w.heap);

@@ -13,52 +13,9 @@
 #include <string.h>
 
 #include "tokenizer/hf_internal.h"
+#include "tokenizer/tok_text.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sb;
-
-static void put(sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2 + 64;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void puts_(sb *b, const char *s) { put(b, s, strlen(s)); }
-
-static const tl_ucat_extra *cat(const char *name, size_t n)
-{
-    for (const tl_ucat_extra *e = tl_ucat_extras_hf; e->name; e++)
-        if (strlen(e->name) == n && memcmp(e->name, name, n) == 0)
-            return e;
-    return NULL;
-}
-
-static void put_ranges(sb *b, const tl_ucat_extra *e)
-{
-    char tmp[48];
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->ranges[i][0] == e->ranges[i][1])
-            snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)e->ranges[i][0]);
-        else
-            snprintf(tmp, sizeof tmp, "\\x{%X}-\\x{%X}", (unsigned)e->ranges[i][0], (unsigned)e->ranges[i][1]);
-        puts_(b, tmp);
-    }
-}
+typedef tok_sb sb;
 
 typedef struct {
     const char *s;
@@ -96,20 +53,20 @@ static int prop(rx *r, sb *b, int in_class)
     } else {
         return refuse(r, "unterminated \\p");
     }
-    const tl_ucat_extra *e = cat(name, nl);
+    const tl_ucat_extra *e = tok_ucat_find(tl_ucat_extras_hf, name, nl);
     if (!e)
         return refuse(r, "Unicode property not supported (known: L Lu Lt Lm Lo M Mc N Nd Nl No P S Z Zs)");
     if (k == 'P' && in_class && e->n)
         return refuse(r, "\\P{X} inside a character class");
     if (!in_class)
-        puts_(b, k == 'P' ? "[^" : "[");
-    put(b, "\\p{", 3);
-    put(b, name, nl);
-    put(b, "}", 1);
+        tok_sb_puts(b, k == 'P' ? "[^" : "[");
+    tok_sb_put(b, "\\p{", 3);
+    tok_sb_put(b, name, nl);
+    tok_sb_put(b, "}", 1);
     if (k == 'p' || !in_class)
-        put_ranges(b, e);
+        tok_sb_ranges(b, e);
     if (!in_class)
-        puts_(b, "]");
+        tok_sb_puts(b, "]");
     r->i = j;
     return 0;
 }
@@ -122,28 +79,28 @@ static int common_escape(rx *r, sb *b, int in_class, int fold)
     char d = r->s[r->i + 1];
     char tmp[32];
     switch (d) {
-    case 's': puts_(b, in_class ? "\\p{White_Space}" : "\\p{White_Space}"); r->i += 2; return 1;
-    case 'S': puts_(b, "\\P{White_Space}"); r->i += 2; return 1;
+    case 's': tok_sb_puts(b, in_class ? "\\p{White_Space}" : "\\p{White_Space}"); r->i += 2; return 1;
+    case 'S': tok_sb_puts(b, "\\P{White_Space}"); r->i += 2; return 1;
     case 'd':
     case 'D': {
-        const tl_ucat_extra *e = cat("Nd", 2);
+        const tl_ucat_extra *e = tok_ucat_find(tl_ucat_extras_hf, "Nd", 2);
         if (d == 'D' && in_class && e->n)
             return refuse(r, "\\D inside a character class");
         if (!in_class)
-            puts_(b, d == 'D' ? "[^" : "[");
-        puts_(b, "\\p{Nd}");
-        put_ranges(b, e);
+            tok_sb_puts(b, d == 'D' ? "[^" : "[");
+        tok_sb_puts(b, "\\p{Nd}");
+        tok_sb_ranges(b, e);
         if (!in_class)
-            puts_(b, "]");
+            tok_sb_puts(b, "]");
         r->i += 2;
         return 1;
     }
     case 'r': case 'n': case 't': case 'f': case 'v':
-        put(b, r->s + r->i, 2);
+        tok_sb_put(b, r->s + r->i, 2);
         r->i += 2;
         return 1;
-    case 'a': puts_(b, "\\x07"); r->i += 2; return 1;
-    case 'e': puts_(b, "\\x1B"); r->i += 2; return 1;
+    case 'a': tok_sb_puts(b, "\\x07"); r->i += 2; return 1;
+    case 'e': tok_sb_puts(b, "\\x1B"); r->i += 2; return 1;
     case 'x':
     case 'u': {
         size_t j = r->i + 2, k = j;
@@ -172,7 +129,7 @@ static int common_escape(rx *r, sb *b, int in_class, int fold)
             snprintf(tmp, sizeof tmp, "[%c%c]", (char)(v | 0x20), (char)(v & ~0x20u));
         else
             snprintf(tmp, sizeof tmp, "\\x{%lX}", v);
-        puts_(b, tmp);
+        tok_sb_puts(b, tmp);
         r->i = k;
         return 1;
     }
@@ -188,11 +145,11 @@ static int common_escape(rx *r, sb *b, int in_class, int fold)
     if ((unsigned char)d < 0x80) {
         tmp[0] = '\\';
         tmp[1] = d;
-        put(b, tmp, 2);
+        tok_sb_put(b, tmp, 2);
         r->i += 2;
     } else {
         size_t l = hf_clen((uint8_t)d);
-        put(b, r->s + r->i + 1, l);
+        tok_sb_put(b, r->s + r->i + 1, l);
         r->i += 1 + l;
     }
     return 1;
@@ -221,7 +178,7 @@ static int char_class(rx *r, sb *b, int fold)
         if (ch == ']' && r->i > first)
             break;
         if (ch == ']') {  /* leading ] is literal */
-            puts_(&c, "\\]");
+            tok_sb_puts(&c, "\\]");
             r->i++;
             continue;
         }
@@ -251,9 +208,9 @@ static int char_class(rx *r, sb *b, int fold)
         }
         size_t l = hf_clen((uint8_t)ch);
         if (ch == '^')
-            puts_(&c, "\\^");
+            tok_sb_puts(&c, "\\^");
         else
-            put(&c, r->s + r->i, l);
+            tok_sb_put(&c, r->s + r->i, l);
         r->i += l;
     }
     r->i++;  /* ] */
@@ -265,9 +222,9 @@ static int char_class(rx *r, sb *b, int fold)
     if (fold) {
         /* which ASCII letters the positive class holds */
         sb pos = {0};
-        puts_(&pos, "^[");
-        put(&pos, c.p, c.n);
-        puts_(&pos, "]$");
+        tok_sb_puts(&pos, "^[");
+        tok_sb_put(&pos, c.p, c.n);
+        tok_sb_puts(&pos, "]$");
         int ec;
         PCRE2_SIZE eo;
         pcre2_code *re = pos.oom ? NULL : pcre2_compile((PCRE2_SPTR)pos.p, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
@@ -283,14 +240,14 @@ static int char_class(rx *r, sb *b, int fold)
             int hu = pcre2_match(re, (PCRE2_SPTR)&up, 1, 0, 0, md, NULL) >= 0;
             int hl = pcre2_match(re, (PCRE2_SPTR)&lo, 1, 0, 0, md, NULL) >= 0;
             if (hu != hl)
-                put(&c, hu ? &lo : &up, 1);
+                tok_sb_put(&c, hu ? &lo : &up, 1);
         }
         pcre2_match_data_free(md);
         pcre2_code_free(re);
     }
-    puts_(b, neg ? "[^" : "[");
-    put(b, c.p, c.n);
-    puts_(b, "]");
+    tok_sb_puts(b, neg ? "[^" : "[");
+    tok_sb_put(b, c.p, c.n);
+    tok_sb_puts(b, "]");
     free(c.p);
     return 0;
 }
@@ -301,7 +258,7 @@ static char *translate(rx *r)
     int fold = 0, depth = 0;
     int folds[256];
     int last_quant = 0, have_atom = 0;
-    put(&b, "", 0);
+    tok_sb_put(&b, "", 0);
     while (r->i < r->n && !r->failed) {
         char ch = r->s[r->i];
         if (ch == '\\') {
@@ -311,10 +268,10 @@ static char *translate(rx *r)
             }
             char d = r->s[r->i + 1];
             if (d == 'A' || d == 'z') {
-                put(&b, r->s + r->i, 2);
+                tok_sb_put(&b, r->s + r->i, 2);
                 r->i += 2;
             } else if (d == 'Z') {
-                puts_(&b, "(?=\\n?\\z)");
+                tok_sb_puts(&b, "(?=\\n?\\z)");
                 r->i += 2;
             } else {
                 int h = common_escape(r, &b, 0, fold);
@@ -336,10 +293,10 @@ static char *translate(rx *r)
             last_quant = 0;
             have_atom = 1;
             continue;
-        case ']': puts_(&b, "\\]"); r->i++; last_quant = 0; have_atom = 1; continue;
-        case '.': puts_(&b, "[^\\n]"); r->i++; last_quant = 0; have_atom = 1; continue;
-        case '^': puts_(&b, "(?:\\A|(?<=\\n))"); r->i++; last_quant = 0; have_atom = 1; continue;
-        case '$': puts_(&b, "(?:(?=\\n)|\\z)"); r->i++; last_quant = 0; have_atom = 1; continue;
+        case ']': tok_sb_puts(&b, "\\]"); r->i++; last_quant = 0; have_atom = 1; continue;
+        case '.': tok_sb_puts(&b, "[^\\n]"); r->i++; last_quant = 0; have_atom = 1; continue;
+        case '^': tok_sb_puts(&b, "(?:\\A|(?<=\\n))"); r->i++; last_quant = 0; have_atom = 1; continue;
+        case '$': tok_sb_puts(&b, "(?:(?=\\n)|\\z)"); r->i++; last_quant = 0; have_atom = 1; continue;
         case '(': {
             static const char *keep[] = {"(?:", "(?=", "(?!", "(?<=", "(?<!", NULL};
             const char *rest = r->s + r->i;
@@ -350,11 +307,11 @@ static char *translate(rx *r)
             }
             folds[depth++] = fold;
             if (left >= 4 && memcmp(rest, "(?i:", 4) == 0) {
-                puts_(&b, "(?:");
+                tok_sb_puts(&b, "(?:");
                 fold = 1;
                 used = 4;
             } else if (left >= 3 && memcmp(rest, "(?>", 3) == 0) {
-                puts_(&b, "(?:");
+                tok_sb_puts(&b, "(?:");
                 used = 3;
             } else if (left >= 2 && rest[1] == '?') {
                 for (int k = 0; keep[k]; k++)
@@ -364,9 +321,9 @@ static char *translate(rx *r)
                     refuse(r, "group kind not supported (named groups, inline flags other than (?i:...))");
                     goto out;
                 }
-                put(&b, rest, used);
+                tok_sb_put(&b, rest, used);
             } else {
-                puts_(&b, "(");
+                tok_sb_puts(&b, "(");
                 used = 1;
             }
             r->i += used;
@@ -380,12 +337,12 @@ static char *translate(rx *r)
                 goto out;
             }
             fold = folds[--depth];
-            puts_(&b, ")");
+            tok_sb_puts(&b, ")");
             r->i++;
             last_quant = 0;
             have_atom = 1;
             continue;
-        case '|': puts_(&b, "|"); r->i++; last_quant = 0; have_atom = 0; continue;
+        case '|': tok_sb_puts(&b, "|"); r->i++; last_quant = 0; have_atom = 0; continue;
         case '{': {
             size_t j = r->i + 1, d1 = j;
             while (j < r->n && r->s[j] >= '0' && r->s[j] <= '9')
@@ -396,7 +353,7 @@ static char *translate(rx *r)
                 e++;
             int ok = e < r->n && r->s[e] == '}' && (j > d1 || (has_comma && e > d2));
             if (!ok || !have_atom || last_quant) {
-                puts_(&b, "\\{");
+                tok_sb_puts(&b, "\\{");
                 r->i++;
                 last_quant = 0;
                 have_atom = 1;
@@ -406,26 +363,26 @@ static char *translate(rx *r)
                 refuse(r, "a quantifier applied to {n,m}");
                 goto out;
             }
-            puts_(&b, "{");
+            tok_sb_puts(&b, "{");
             if (j == d1)
-                puts_(&b, "0");
-            put(&b, r->s + d1, e - d1);
-            puts_(&b, "}");
+                tok_sb_puts(&b, "0");
+            tok_sb_put(&b, r->s + d1, e - d1);
+            tok_sb_puts(&b, "}");
             r->i = e + 1;
             last_quant = 1;
             continue;
         }
-        case '}': puts_(&b, "\\}"); r->i++; last_quant = 0; have_atom = 1; continue;
+        case '}': tok_sb_puts(&b, "\\}"); r->i++; last_quant = 0; have_atom = 1; continue;
         case '+':
             r->i++;
             if (last_quant)
                 continue;  /* possessive: the reference drops it */
-            puts_(&b, "+");
+            tok_sb_puts(&b, "+");
             last_quant = 1;
             continue;
         case '*':
         case '?':
-            put(&b, &ch, 1);
+            tok_sb_put(&b, &ch, 1);
             r->i++;
             last_quant = 1;
             continue;
@@ -433,9 +390,9 @@ static char *translate(rx *r)
             size_t l = hf_clen((uint8_t)ch);
             if (fold && ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')) {
                 char tmp[4] = {'[', (char)(ch | 0x20), (char)(ch & ~0x20), ']'};
-                put(&b, tmp, 4);
+                tok_sb_put(&b, tmp, 4);
             } else {
-                put(&b, r->s + r->i, l);
+                tok_sb_put(&b, r->s + r->i, l);
             }
             r->i += l;
             last_quant = 0;
@@ -491,22 +448,22 @@ int hf_compile_regex(const char *pat, size_t len, pcre2_code **re, int *jit, con
 int hf_compile_bytelevel(pcre2_code **re, int *jit, const char *what, tl_err *err)
 {
     sb b = {0}, l = {0}, n = {0};
-    put(&l, "\\p{L}", 5);
-    put_ranges(&l, cat("L", 1));
-    put(&n, "\\p{N}", 5);
-    put_ranges(&n, cat("N", 1));
+    tok_sb_put(&l, "\\p{L}", 5);
+    tok_sb_ranges(&l, tok_ucat_find(tl_ucat_extras_hf, "L", 1));
+    tok_sb_put(&n, "\\p{N}", 5);
+    tok_sb_ranges(&n, tok_ucat_find(tl_ucat_extras_hf, "N", 1));
     if (l.oom || n.oom) {
         free(l.p), free(n.p);
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", what);
     }
-    puts_(&b, "'s|'t|'re|'ve|'m|'ll|'d| ?[");
-    puts_(&b, l.p);
-    puts_(&b, "]+| ?[");
-    puts_(&b, n.p);
-    puts_(&b, "]+| ?[^" JS_WS);
-    puts_(&b, l.p);
-    puts_(&b, n.p);
-    puts_(&b, "]+|[" JS_WS "]+(?![^" JS_WS "])|[" JS_WS "]+");
+    tok_sb_puts(&b, "'s|'t|'re|'ve|'m|'ll|'d| ?[");
+    tok_sb_puts(&b, l.p);
+    tok_sb_puts(&b, "]+| ?[");
+    tok_sb_puts(&b, n.p);
+    tok_sb_puts(&b, "]+| ?[^" JS_WS);
+    tok_sb_puts(&b, l.p);
+    tok_sb_puts(&b, n.p);
+    tok_sb_puts(&b, "]+|[" JS_WS "]+(?![^" JS_WS "])|[" JS_WS "]+");
     free(l.p), free(n.p);
     if (b.oom) {
         free(b.p);

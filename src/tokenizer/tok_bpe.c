@@ -55,7 +55,7 @@ size_t tok_bpe_small(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t
 
 /* Heap of (rank << 32 | start): the smallest is the lowest rank, leftmost on ties, exactly the pair
  * the array version picks. Stale entries (a part merged away or re-ranked) are skipped when popped. */
-static void heap_push(uint64_t *h, size_t *n, uint64_t v)
+void tok_heap_push(uint64_t *h, size_t *n, uint64_t v)
 {
     size_t i = (*n)++;
     while (i > 0) {
@@ -68,7 +68,7 @@ static void heap_push(uint64_t *h, size_t *n, uint64_t v)
     h[i] = v;
 }
 
-static uint64_t heap_pop(uint64_t *h, size_t *n)
+uint64_t tok_heap_pop(uint64_t *h, size_t *n)
 {
     uint64_t top = h[0], v = h[--(*n)];
     size_t i = 0;
@@ -106,10 +106,10 @@ size_t tok_bpe_large(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t
         tok[i] = t->byte_rank[p[i]];
         rank[i] = i + 1 < n ? t->pair_rank[(uint32_t)p[i] << 8 | p[i + 1]] : TOK_NONE;
         if (rank[i] != TOK_NONE)
-            heap_push(heap, &hn, (uint64_t)rank[i] << 32 | i);
+            tok_heap_push(heap, &hn, (uint64_t)rank[i] << 32 | i);
     }
     while (hn) {
-        uint64_t top = heap_pop(heap, &hn);
+        uint64_t top = tok_heap_pop(heap, &hn);
         uint32_t r = (uint32_t)(top >> 32), i = (uint32_t)top;
         if (nxt[i] == 0 || rank[i] != r)
             continue;
@@ -121,12 +121,12 @@ size_t tok_bpe_large(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t
             prv[jn] = i;
         rank[i] = jn < n ? tok_rank(t, p + i, nxt[jn] - i) : TOK_NONE;
         if (rank[i] != TOK_NONE)
-            heap_push(heap, &hn, (uint64_t)rank[i] << 32 | i);
+            tok_heap_push(heap, &hn, (uint64_t)rank[i] << 32 | i);
         if (i > 0) {
             uint32_t h = prv[i];
             rank[h] = tok_rank(t, p + h, jn - h);
             if (rank[h] != TOK_NONE)
-                heap_push(heap, &hn, (uint64_t)rank[h] << 32 | h);
+                tok_heap_push(heap, &hn, (uint64_t)rank[h] << 32 | h);
         }
     }
     for (size_t i = 0; i < n; i = nxt[i])

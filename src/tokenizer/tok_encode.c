@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tokenizer/hf_internal.h"
+#include "tokenizer/tok_text.h"
 
 /* ---- UTF-8 repair ---------------------------------------------------------------------------- */
 
@@ -111,14 +112,10 @@ static int reserve(idvec *v, size_t more)
 {
     if (v->n + more <= v->cap)
         return 0;
-    size_t cap = v->cap ? v->cap : 256;
-    while (cap < v->n + more)
-        cap *= 2;
-    uint32_t *p = realloc(v->ids, cap * sizeof *p);
+    uint32_t *p = tok_grow(v->ids, &v->cap, v->n + more, sizeof *p, 256);
     if (!p)
         return -1;
     v->ids = p;
-    v->cap = cap;
     return 0;
 }
 
@@ -156,11 +153,11 @@ void tok_matcher_free(tok_matcher *m)
     pcre2_match_data_free(m->md);
 }
 
-int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a,
-                   size_t *b, tl_err *err)
+int tok_match(const pcre2_code *re, int jit, size_t (*fast)(const uint8_t *, size_t, size_t), tok_matcher *m,
+              const uint8_t *s, size_t n, size_t pos, size_t *a, size_t *b, tl_err *err)
 {
-    if (t->fast && s[pos] < 0x80) {
-        size_t e = t->fast(s, n, pos);
+    if (fast && pos < n && s[pos] < 0x80) {
+        size_t e = fast(s, n, pos);
         if (e) {
             *a = pos;
             *b = e;
@@ -168,8 +165,8 @@ int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size
         }
     }
     for (;;) {
-        int rc = t->jit ? pcre2_jit_match(t->re, s, n, pos, 0, m->md, m->mc)
-                        : pcre2_match(t->re, s, n, pos, PCRE2_NO_UTF_CHECK, m->md, m->mc);
+        int rc = jit ? pcre2_jit_match(re, s, n, pos, 0, m->md, m->mc)
+                     : pcre2_match(re, s, n, pos, PCRE2_NO_UTF_CHECK, m->md, m->mc);
         if (rc == PCRE2_ERROR_NOMATCH)
             return 0;
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->js) {
@@ -190,6 +187,12 @@ int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size
         *b = ov[1];
         return 1;
     }
+}
+
+int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a,
+                   size_t *b, tl_err *err)
+{
+    return tok_match(t->re, t->jit, t->fast, m, s, n, pos, a, b, err);
 }
 
 /* Pre-tokenizes s[0..n) (a slice between special tokens, matched on its own as tiktoken does, so

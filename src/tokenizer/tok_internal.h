@@ -147,6 +147,10 @@ int tok_compile_pattern(tl_tokenizer *t, const char *pat, const char *what, tl_e
  * large: any n >= 2, O(n log n) with a heap, (size_t)-1 if out of memory. Both give identical output. */
 size_t tok_bpe_small(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t *out);
 size_t tok_bpe_large(const tl_tokenizer *t, const uint8_t *p, size_t n, uint32_t *out);
+/* Min-heap of (rank << 32 | position) for the BPE merge loops (tok_bpe.c, hf_encode.c): h holds room
+ * for every push; the smallest is the lowest rank, leftmost on ties. */
+void tok_heap_push(uint64_t *h, size_t *n, uint64_t v);
+uint64_t tok_heap_pop(uint64_t *h, size_t *n);
 
 /* ASCII pre-tokenizers: the end of the cl100k / o200k piece starting at s[p] (s[p] < 0x80), or 0
  * when a non-ASCII byte would decide it and PCRE2 must. */
@@ -161,6 +165,10 @@ typedef struct {
 } tok_matcher;
 int tok_matcher_init(tok_matcher *m);
 void tok_matcher_free(tok_matcher *m);
+/* Next match of re (JIT-compiled when jit) in s[0..n) at or after pos, trying the ASCII matcher fast
+ * first when given: 1 with [*a, *b), 0 none, <0 error (in err). */
+int tok_match(const pcre2_code *re, int jit, size_t (*fast)(const uint8_t *, size_t, size_t), tok_matcher *m,
+              const uint8_t *s, size_t n, size_t pos, size_t *a, size_t *b, tl_err *err);
 /* The next piece of s[0..n) at or after pos: returns 1 with [*a, *b) (possibly empty: callers skip
  * empty pieces), 0 if the pattern matches nowhere after pos, or minus an error code (err set). */
 int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size_t n, size_t pos, size_t *a,

@@ -59,6 +59,20 @@ static int64_t parse_rank(const uint8_t *s, size_t n)
     return (int64_t)(v > TOK_MAX_ID ? TOK_MAX_ID : v);
 }
 
+/* The line starting at p (< end): its length without the "\n" or "\r\n" that ends it; *next is
+ * where the following line starts (past end after the last line). */
+static size_t line_at(const uint8_t *p, const uint8_t *end, const uint8_t **next)
+{
+    const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol)
+        eol = end;
+    *next = eol + 1;
+    size_t l = (size_t)(eol - p);
+    if (l && p[l - 1] == '\r')
+        l--;
+    return l;
+}
+
 /* `.tiktoken`: one "BASE64 RANK" per line; empty lines are skipped, a trailing \r is allowed. */
 static int parse_tiktoken(const uint8_t *d, size_t len, const char *what, entries *es, tl_err *err)
 {
@@ -66,12 +80,8 @@ static int parse_tiktoken(const uint8_t *d, size_t len, const char *what, entrie
     const uint8_t *p = d, *end = d + len;
     while (p < end) {
         line++;
-        const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        size_t l = (size_t)(eol - p);
-        if (l && p[l - 1] == '\r')
-            l--;
+        const uint8_t *next;
+        size_t l = line_at(p, end, &next);
         if (l) {
             const uint8_t *sp = memchr(p, ' ', l);
             if (!sp || sp == p || sp + 1 == p + l || memchr(sp + 1, ' ', (size_t)(p + l - sp - 1)))
@@ -85,7 +95,7 @@ static int parse_tiktoken(const uint8_t *d, size_t len, const char *what, entrie
             if (add_entry(es, p, (size_t)(sp - p), (uint64_t)r, line, what, "line", err))
                 return err ? err->code : TL_EINVAL;
         }
-        p = eol + 1;
+        p = next;
     }
     return 0;
 }
@@ -102,12 +112,7 @@ static int parse_bpe_ranks(const uint8_t *d, size_t len, const char *what, entri
     const uint8_t *p = d, *end = d + len;
     while (p < end) {
         line++;
-        const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        const uint8_t *le = eol;
-        if (le > p && le[-1] == '\r')
-            le--;
+        const uint8_t *next, *le = p + line_at(p, end, &next);
         const uint8_t *f = memchr(p, ' ', (size_t)(le - p));
         if (!f)
             return tl_errf(err, TL_EINVAL, "%s: bpe_ranks line %u: expected '! OFFSET TOKEN...'", what, line);
@@ -128,7 +133,7 @@ static int parse_bpe_ranks(const uint8_t *d, size_t len, const char *what, entri
                 return err ? err->code : TL_EINVAL;
             q = te;
         }
-        p = eol + 1;
+        p = next;
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/tok_text.h"
 #include "tokenizer/unicode_extra.h"
 
 #define PAT_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
@@ -64,74 +65,27 @@ const tok_spec *tok_spec_by_pat(const char *pat)
     return NULL;
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-static const tl_ucat_extra *extra_for(const char *name, size_t n)
-{
-    for (const tl_ucat_extra *e = tl_ucat_extras; e->name; e++)
-        if (strlen(e->name) == n && memcmp(e->name, name, n) == 0)
-            return e;
-    return NULL;
-}
-
-static void put_ranges(sbuf *b, const tl_ucat_extra *e)
-{
-    char tmp[48];
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->ranges[i][0] == e->ranges[i][1])
-            snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)e->ranges[i][0]);
-        else
-            snprintf(tmp, sizeof tmp, "\\x{%X}-\\x{%X}", (unsigned)e->ranges[i][0], (unsigned)e->ranges[i][1]);
-        puts_(b, tmp);
-    }
-}
-
 /* Walks the pattern tracking whether we are inside a character class, so \p{X} can become
  * "\p{X}<ranges>" inside a class and "[\p{X}<ranges>]" outside one. Everything else is copied. */
 char *tok_translate_pattern(const char *pat)
 {
-    sbuf b = {0};
+    tok_sb b = {0};
     int in_class = 0;
     size_t n = strlen(pat);
-    put(&b, "", 0);
+    tok_sb_put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
         char c = pat[i];
         if (c == '\\' && i + 1 < n) {
             char d = pat[i + 1];
             if (d == 's' || d == 'S') {
-                puts_(&b, d == 's' ? "\\p{White_Space}" : "\\P{White_Space}");
+                tok_sb_puts(&b, d == 's' ? "\\p{White_Space}" : "\\P{White_Space}");
                 i++;
                 continue;
             }
             if (d == 'Q') {  /* \Q...\E: literal text, copied as is */
                 const char *e = strstr(pat + i + 2, "\\E");
                 size_t end = e ? (size_t)(e - pat) + 2 : n;
-                put(&b, pat + i, end - i);
+                tok_sb_put(&b, pat + i, end - i);
                 i = end - 1;
                 continue;
             }
@@ -146,44 +100,44 @@ char *tok_translate_pattern(const char *pat)
                         skip = 2 + nl + 2;
                     }
                 }
-                const tl_ucat_extra *e = extra_for(name, nl);
+                const tl_ucat_extra *e = tok_ucat_find(tl_ucat_extras, name, nl);
                 /* \P{X} inside a class cannot take a union; it stays as PCRE2 reads it */
                 if (e && e->n && !(d == 'P' && in_class)) {
                     if (!in_class)
-                        puts_(&b, d == 'P' ? "[^" : "[");
-                    puts_(&b, "\\p{");
-                    put(&b, name, nl);
-                    puts_(&b, "}");
-                    put_ranges(&b, e);
+                        tok_sb_puts(&b, d == 'P' ? "[^" : "[");
+                    tok_sb_puts(&b, "\\p{");
+                    tok_sb_put(&b, name, nl);
+                    tok_sb_puts(&b, "}");
+                    tok_sb_ranges(&b, e);
                     if (!in_class)
-                        puts_(&b, "]");
+                        tok_sb_puts(&b, "]");
                     i += skip - 1;
                     continue;
                 }
             }
-            put(&b, pat + i, 2);
+            tok_sb_put(&b, pat + i, 2);
             i++;
             continue;
         }
         if (!in_class && c == '[') {
             in_class = 1;
-            put(&b, "[", 1);
+            tok_sb_put(&b, "[", 1);
             if (i + 1 < n && pat[i + 1] == '^')
-                put(&b, pat + ++i, 1);
+                tok_sb_put(&b, pat + ++i, 1);
             if (i + 1 < n && pat[i + 1] == ']')  /* a leading ] is literal */
-                put(&b, pat + ++i, 1);
+                tok_sb_put(&b, pat + ++i, 1);
             continue;
         }
         if (in_class && c == '[' && i + 1 < n && pat[i + 1] == ':') {  /* [:alpha:] */
             const char *e = strstr(pat + i + 2, ":]");
             size_t end = e ? (size_t)(e - pat) + 2 : i + 1;
-            put(&b, pat + i, end - i);
+            tok_sb_put(&b, pat + i, end - i);
             i = end - 1;
             continue;
         }
         if (in_class && c == ']')
             in_class = 0;
-        put(&b, &c, 1);
+        tok_sb_put(&b, &c, 1);
     }
     if (b.oom) {
         free(b.p);

@@ -19,10 +19,9 @@
 #include "tee/snp.h"
 #include "tee/tee_io.h"
 #include "tee/verify.h"
+#include "attest_test.h"
 #include "test.h"
 #include "util/io.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 static uint8_t *load(const char *rel, size_t *n)
 {

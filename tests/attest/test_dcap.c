@@ -13,20 +13,11 @@
 #include "tee/ecdsa.h"
 #include "tee/quote.h"
 #include "tee/verify.h"
+#include "attest_test.h"
 #include "test.h"
 #include "util/bytes.h"
 #include "util/codec.h"
 #include "util/io.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
-
-static time_t T(const char *iso)
-{
-    time_t t = 0;
-    if (tl_parse_iso8601(iso, &t))
-        abort();
-    return t;
-}
 
 typedef struct {
     uint8_t *q;

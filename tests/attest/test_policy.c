@@ -6,11 +6,10 @@
 #include "tee/collateral.h"
 #include "tee/policy.h"
 #include "tee/verify.h"
+#include "attest_test.h"
 #include "test.h"
 #include "util/codec.h"
 #include "util/io.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 static const char *MRE = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb";
 static const char *MRS = "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6";

@@ -16,9 +16,8 @@
 #include "tee/rtmr.h"
 #include "tee/tee.h"
 #include "tee/tee_io.h"
+#include "attest_test.h"
 #include "test.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 typedef enum { KERNEL_EXTENDS, KERNEL_OVERWRITES, KERNEL_REFUSES } kernel_mode;
 

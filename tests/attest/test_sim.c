@@ -13,9 +13,8 @@
 #include "tee/tee.h"
 #include "tee/verify.h"
 #include "util/bytes.h"
+#include "attest_test.h"
 #include "test.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 /* MRENCLAVE of this test binary + cfg, computed by /usr/bin/python3 from docs/attestation.md. */
 static int python_mrenclave(const char *cfg, char hex[65])

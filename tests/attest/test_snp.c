@@ -17,18 +17,9 @@
 #include "tee/snp.h"
 #include "tee/snp_internal.h"
 #include "tee/verify.h"
+#include "attest_test.h"
 #include "test.h"
 #include "util/io.h"
-
-static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
-
-static time_t T(const char *iso)
-{
-    time_t t = 0;
-    if (tl_parse_iso8601(iso, &t))
-        abort();
-    return t;
-}
 
 typedef struct {
     uint8_t *d;

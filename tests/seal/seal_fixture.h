@@ -3,11 +3,13 @@
 #define TEELM_TEST_SEAL_FIXTURE_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/checkpoint.h"
 #include "model/params.h"
+#include "util/io.h"
 
 static inline uint64_t fx_rand(uint64_t *s)
 {
@@ -101,6 +103,32 @@ static inline int fx_hf_model(tl_checkpoint *ck, tl_arch arch, tl_dtype dt, uint
 static inline size_t fx_arena_bytes(const tl_checkpoint *ck)
 {
     return tl_params_arena_floats(&ck->cfg) * sizeof(float);
+}
+
+/* The whole file at path; a test's own file that cannot be read ends the test. */
+static inline uint8_t *fx_slurp(const char *path, size_t *len)
+{
+    uint8_t *d = NULL;
+    tl_err e = {0};
+    if (tl_read_file(path, 1u << 30, &d, len, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        exit(1);
+    }
+    return d;
+}
+
+/* Runs the independent reader (tests/reference/sealed_ref.py under python py, from source tree src)
+ * on model with key file key; its output (stderr too) goes to out. Returns pclose's status. */
+static inline int fx_run_ref(const char *py, const char *src, const char *key, const char *model, char *out, size_t n)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/sealed_ref.py %s %s 2>&1", py, src, key, model);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = 0;
+    return pclose(p);
 }
 
 #endif

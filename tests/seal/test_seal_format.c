@@ -15,17 +15,6 @@
 static const char *tmp;
 static uint8_t tok[5000];
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    tl_err e = {0};
-    if (tl_read_file(path, 1u << 30, &d, len, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        exit(1);
-    }
-    return d;
-}
-
 static void spit(const char *path, const uint8_t *d, size_t len)
 {
     tl_err e = {0};
@@ -118,7 +107,7 @@ static void test_roundtrips(const tl_checkpoint *ck, const tl_data_key *key)
     const char *p = pathf("%s", "plain-check.sealed");
     seal(ck, key, 0, 4096, p);
     size_t n;
-    uint8_t *d = slurp(p, &n);
+    uint8_t *d = fx_slurp(p, &n);
     CHECK((n - TL_SEAL_HEADER_LEN) % (4096 + 16) == 0);
     CHECK(!contains(d, n, (const uint8_t *)"vocab_size", 10));
     CHECK(!contains(d, n, (const uint8_t *)"token_embedding", 15));
@@ -128,7 +117,7 @@ static void test_roundtrips(const tl_checkpoint *ck, const tl_data_key *key)
     const char *p2 = pathf("%s", "plain-check2.sealed");
     seal(ck, key, 0, 4096, p2);
     size_t n2;
-    uint8_t *d2 = slurp(p2, &n2);
+    uint8_t *d2 = fx_slurp(p2, &n2);
     CHECK(n2 == n && memcmp(d + 16, d2 + 16, 32) != 0 && memcmp(d + 300, d2 + 300, 64) != 0);
     free(d);
     free(d2);
@@ -140,7 +129,7 @@ static void test_header_bits(const tl_checkpoint *ck, const tl_data_key *key, in
     seal(ck, key, split, 4096, p);
     const char *victim = split ? pathf("hdr-split-/%s", "part-002.sealed") : p;
     size_t n;
-    uint8_t *orig = slurp(victim, &n);
+    uint8_t *orig = fx_slurp(victim, &n);
     int refused = 0, named = 0;
     for (int bit = 0; bit < TL_SEAL_HEADER_LEN * 8; bit++) {
         orig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -170,7 +159,7 @@ static void test_chunks(const tl_checkpoint *ck, const tl_data_key *key)
     const char *p = pathf("%s", "chunks.sealed");
     seal(ck, key, 0, 4096, p);
     size_t n;
-    uint8_t *orig = slurp(p, &n);
+    uint8_t *orig = fx_slurp(p, &n);
     const size_t cs = 4096, rec = cs + 16;
     size_t nchunks = (n - TL_SEAL_HEADER_LEN) / rec;
     CHECKF(nchunks >= 4, "want several chunks, got %zu", nchunks);
@@ -234,7 +223,7 @@ static void test_chunks(const tl_checkpoint *ck, const tl_data_key *key)
 static void copy_file(const char *from, const char *to)
 {
     size_t n;
-    uint8_t *d = slurp(from, &n);
+    uint8_t *d = fx_slurp(from, &n);
     spit(to, d, n);
     free(d);
 }
@@ -261,7 +250,7 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     size_t na, nb;
     char a0[4096];
     snprintf(a0, sizeof a0, "%s/model.sealed", a);
-    uint8_t *ha = slurp(a0, &na), *hb = slurp(to, &nb);
+    uint8_t *ha = fx_slurp(a0, &na), *hb = fx_slurp(to, &nb);
     memcpy(hb + 16, ha + 16, 32);
     spit(to, hb, nb);
     expect_refused(a, key, "sealed header: authentication failed", "foreign layer with forged model id");

@@ -26,29 +26,6 @@ static char keyfile[4096];
 /* carried files: small texts standing in for a Hugging Face directory's */
 static char tok_json[6000], tok_cfg[300], cfg_json[200];
 
-static int run_ref(const char *model, char *out, size_t n)
-{
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/sealed_ref.py %s %s 2>&1", py, src, keyfile, model);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    return pclose(p);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    uint8_t *d = NULL;
-    tl_err e = {0};
-    if (tl_read_file(path, 1u << 30, &d, len, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        exit(1);
-    }
-    return d;
-}
-
 static size_t tensor_bytes(const tl_param *p, tl_dtype dt) { return p->numel * tl_dtype_size(dt); }
 
 static void sha_hex(const void *p, size_t n, char out[65])
@@ -62,7 +39,7 @@ static void sha_hex(const void *p, size_t n, char out[65])
 static void check_no_plaintext(const char *file, const tl_checkpoint *ck, const tl_param *list, const char *what)
 {
     size_t len;
-    uint8_t *d = slurp(file, &len);
+    uint8_t *d = fx_slurp(file, &len);
     int leaks = 0;
     for (int i = 0; i < ck->nw; i++) {
         size_t b = tensor_bytes(&list[i], ck->w[i].dtype);
@@ -142,7 +119,7 @@ static void round_trips(const tl_data_key *key, tl_arch arch, tl_dtype dt, const
         CHECKF(tl_seal_write(&ck, key, &o, path, &e) == 0, "%s: %s", what, e.msg);
         expect_same(path, key, &ck, list, what);
         if (with_ref) {
-            int rc = run_ref(path, out, sizeof out);
+            int rc = fx_run_ref(py, src, keyfile, path, out, sizeof out);
             CHECKF(rc == 0, "%s: reference reader failed: %.2000s", what, out);
             int bad = 0;
             for (int i = 0; i < ck.nw && rc == 0; i++) {
@@ -362,7 +339,7 @@ static void old_file_opens(void)
     snprintf(in, sizeof in, "%s/fuzz/corpus/fuzz_sealed/small_model.bin", src);
     snprintf(out, sizeof out, "%s/old.sealed", tmp);
     size_t len;
-    uint8_t *d = slurp(in, &len);
+    uint8_t *d = fx_slurp(in, &len);
     tl_err e = {0};
     CHECK(len > 1 && tl_write_file_atomic(out, d + 1, len - 1, 0644, &e) == 0); /* first byte: the fuzz selector */
     free(d);
@@ -375,7 +352,7 @@ static void old_file_opens(void)
     /* the fuzz seeds of this format stay valid starting points: the sealed HF model opens, the
      * manifests parse with the file counts their selector byte gives (1 + sel / 3 % 4) */
     snprintf(in, sizeof in, "%s/fuzz/corpus/fuzz_sealed/hf_model.bin", src);
-    d = slurp(in, &len);
+    d = fx_slurp(in, &len);
     CHECK(len > 1 && d[0] % 3 == 2 && tl_write_file_atomic(out, d + 1, len - 1, 0644, &e) == 0);
     free(d);
     CHECKF(tl_seal_read(out, &key, &ck, NULL, &e) == 0, "hf fuzz seed: %s", e.msg);
@@ -384,7 +361,7 @@ static void old_file_opens(void)
     static const char *const man[] = {"hf_manifest.bin", "hf_split_manifest.bin"};
     for (int i = 0; i < 2; i++) {
         snprintf(in, sizeof in, "%s/fuzz/corpus/fuzz_sealed/%s", src, man[i]);
-        d = slurp(in, &len);
+        d = fx_slurp(in, &len);
         tl_seal_manifest m;
         CHECKF(len > 1 && d[0] % 3 == 1 && tl_seal_manifest_parse((const char *)d + 1, len - 1, 1 + d[0] / 3 % 4, &m, &e) == 0,
                "%s: %s", man[i], e.msg);

@@ -13,18 +13,6 @@
 #include "util/io.h"
 #include "util/sha.h"
 
-static int run_ref(const char *py, const char *src, const char *key, const char *model, char *out, size_t n)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/sealed_ref.py %s %s 2>&1", py, src, key, model);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    return pclose(p);
-}
-
 int main(void)
 {
     const char *py = getenv("TEELM_PYTHON"), *src = getenv("TEELM_SRC");
@@ -58,7 +46,7 @@ int main(void)
             tl_seal_opts o = {.split = split, .chunk_size = sizes[c], .tokenizer = tok, .tokenizer_len = sizeof tok,
                               .tokenizer_name = "cl.tiktoken"};
             CHECKF(tl_seal_write(&ck, &key, &o, path, &e) == 0, "%s", e.msg);
-            int rc = run_ref(py, src, keyfile, path, out, sizeof out);
+            int rc = fx_run_ref(py, src, keyfile, path, out, sizeof out);
             CHECKF(rc == 0, "reference reader failed on %s: %s", path, out);
             CHECKF(strstr(out, want_arena) != NULL, "%s: arena hash differs: %s", path, out);
             CHECKF(strstr(out, want_tok) != NULL, "%s: tokenizer hash differs: %s", path, out);
@@ -68,7 +56,7 @@ int main(void)
     /* The reference refuses what teelm refuses: a flipped ciphertext bit. */
     snprintf(path, sizeof path, "%s/m-0-0.sealed", tmp);
     CHECK(test_sh("printf '\\x55' | dd of=%s bs=1 seek=5000 conv=notrunc status=none", path) == 0);
-    CHECK(run_ref(py, src, keyfile, path, out, sizeof out) != 0 && strstr(out, "refused: chunk"));
+    CHECK(fx_run_ref(py, src, keyfile, path, out, sizeof out) != 0 && strstr(out, "refused: chunk"));
     tl_checkpoint got;
     CHECK(tl_seal_read(path, &key, &got, NULL, &e) != 0 && strstr(e.msg, "authentication failed"));
     tl_data_key_clear(&key);

@@ -1,0 +1,89 @@
+/* See tok_text.h. */
+#include "tokenizer/tok_text.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tok_sb_put(tok_sb *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->n + n + 1) * 2 + 64;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void tok_sb_puts(tok_sb *b, const char *s) { tok_sb_put(b, s, strlen(s)); }
+
+void tok_sb_ranges(tok_sb *b, const tl_ucat_extra *e)
+{
+    char tmp[48];
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->ranges[i][0] == e->ranges[i][1])
+            snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)e->ranges[i][0]);
+        else
+            snprintf(tmp, sizeof tmp, "\\x{%X}-\\x{%X}", (unsigned)e->ranges[i][0], (unsigned)e->ranges[i][1]);
+        tok_sb_puts(b, tmp);
+    }
+}
+
+const tl_ucat_extra *tok_ucat_find(const tl_ucat_extra *table, const char *name, size_t n)
+{
+    for (const tl_ucat_extra *e = table; e->name; e++)
+        if (strlen(e->name) == n && memcmp(e->name, name, n) == 0)
+            return e;
+    return NULL;
+}
+
+int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const char *b, size_t bl, uint8_t **out,
+                    size_t *ol)
+{
+    size_t cnt = 0;
+    for (const uint8_t *p = s; (p = memmem(p, (size_t)(s + n - p), a, al)); p += al)
+        cnt++;
+    uint8_t *o = malloc(n - cnt * al + cnt * bl + 1);
+    if (!o)
+        return -1;
+    size_t k = 0;
+    const uint8_t *p = s, *e = s + n;
+    for (const uint8_t *f; (f = memmem(p, (size_t)(e - p), a, al)); p = f + al) {
+        memcpy(o + k, p, (size_t)(f - p));
+        k += (size_t)(f - p);
+        memcpy(o + k, b, bl);
+        k += bl;
+    }
+    memcpy(o + k, p, (size_t)(e - p));
+    k += (size_t)(e - p);
+    o[k] = 0;
+    *out = o;
+    *ol = k;
+    return 0;
+}
+
+void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return v;
+    size_t c = *cap ? *cap : first;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / elem)
+            return NULL;
+        c *= 2;
+    }
+    void *p = realloc(v, c * elem);
+    if (p)
+        *cap = c;
+    return p;
+}
