@@ -39,12 +39,12 @@ static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, c
     if (f->model && !tl_is_dir(f->model) && tl_gguf_is_file(f->model)) { /* the tokenizer inside a GGUF file */
         tl_gguf g;
         char *js = NULL;
-        size_t len = 0;
-        if (!tl_gguf_open(f->model, &g, &err) && !tl_gguf_tokenizer_json(&g, &js, &len, &err)) {
+        size_t js_len = 0;
+        if (!tl_gguf_open(f->model, &g, &err) && !tl_gguf_tokenizer_json(&g, &js, &js_len, &err)) {
             if (!js)
                 tl_errf(&err, TL_ENOTFOUND, "%s holds no tokenizer (tokenizer.ggml.model absent)", f->model);
             else
-                t = tl_tokenizer_load_hf_mem((const uint8_t *)js, len, NULL, 0, f->model, &err);
+                t = tl_tokenizer_load_hf_mem((const uint8_t *)js, js_len, NULL, 0, f->model, &err);
         }
         free(js);
         tl_gguf_close(&g);
