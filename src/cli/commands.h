@@ -19,6 +19,7 @@ int cmd_kbs(int argc, char **argv);          /* cmd_kbs.c      — key broker */
 int cmd_attest(int argc, char **argv);       /* cmd_attest.c   — attestation */
 int cmd_serve(int argc, char **argv);        /* cmd_serve.c    — server */
 int cmd_client(int argc, char **argv);       /* cmd_client.c   — client */
+int cmd_proxy(int argc, char **argv);        /* cmd_proxy.c    — attesting local proxy */
 int cmd_occlum_config(int argc, char **argv);/* cmd_occlum.c   — deployment */
 
 #endif
