@@ -53,7 +53,8 @@ start_server() { # start_server LOG PORT [extra flags]: sets SRV and URL
   URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$log.out") || { echo "FAIL: server did not start"; cat "$log.err"; exit 1; }
 }
 stop_server() {
-  kill "$SRV" && wait "$SRV" 2>/dev/null || true
+  kill "$SRV" 2>/dev/null || true
+  wait "$SRV" 2>/dev/null || true
   SRV=
 }
 start_proxy() { # start_proxy NAME POLICY [flags]: sets PROXY (its base URL)
