@@ -533,8 +533,9 @@ static void forward(xfer *x)
         set_reply_headers(x);
         tl_net_reply(r, (int)status_of(x), x->ctype[0] ? x->ctype : NULL, x->buf, x->len);
     } else {
-        char msg[512];
-        const char *why = cerr[0] ? cerr : curl_easy_strerror(rc);
+        char msg[1200]; /* base (512) + curl's message (256): cut to 400 in the reply */
+        const char *why = x->too_big ? "the response is over the limit" : cerr[0] ? cerr : curl_easy_strerror(rc);
+        tl_log(TL_LOG_WARN, LOGC, "%s %s: %s", method, path, why); /* before the reply: r is gone after it */
         if (x->too_big) {
             snprintf(msg, sizeof msg, "teelm proxy: the server's response is larger than %zu bytes", p->o.max_response);
             reply_api(r, 502, "server_error", NULL, "upstream_error", msg);
@@ -546,7 +547,6 @@ static void forward(xfer *x)
             snprintf(msg, sizeof msg, "teelm proxy: %s %s: %s", p->base, conn ? "is unreachable" : "failed", why);
             reply_api(r, 502, "server_error", NULL, conn ? "upstream_unreachable" : "upstream_error", msg);
         }
-        tl_log(TL_LOG_WARN, LOGC, "%s %s: %s", method, path, why);
     }
     if (keep)
         give_back(p, x->u);
