@@ -1,8 +1,9 @@
 /* teelm proxy (see proxy.h, docs/proxy.md).
  *
- * The listener is tl_net_server in plain mode; its handler runs on the loop thread and hands each
- * request to a thread of its own (at most max_inflight), which forwards it with libcurl on a
- * pooled easy handle. A handle keeps at most one upstream connection alive between requests, and
+ * The listener is tl_net_server in plain mode; its handler runs on the loop thread and queues each
+ * request for a worker thread (started as needed, at most max_inflight, kept until shutdown: a
+ * thread per request cost more than the forwarding), which forwards it with libcurl on a pooled
+ * easy handle. A handle keeps at most one upstream connection alive between requests, and
  * every new connection's TLS handshake calls verify_cb, which replaces OpenSSL's certificate
  * verification with tl_client_check_leaf: a refusal aborts the handshake, so curl has written
  * nothing of the request. Session resumption is off, so each connection shows its certificate.
@@ -40,6 +41,8 @@ typedef struct xfer xfer;
 typedef struct {
     CURL *h;
     xfer *cur;
+    tl_client_peer peer;         /* what its last handshake established (16 KiB: kept per handle, not
+                                    per request; the server's public identity, nothing secret) */
 } uconn;
 
 struct tl_proxy {
@@ -48,8 +51,12 @@ struct tl_proxy {
     tl_client_opts co;           /* what tl_client_check_leaf needs */
     tl_net_server *net;
     pthread_mutex_t lock;
-    pthread_cond_t idle_cv;      /* inflight reached 0 */
-    int inflight;
+    pthread_cond_t work_cv;      /* a request was queued, or stopping */
+    int inflight;                /* queued + being forwarded */
+    struct xfer *q_head, *q_tail;/* queued requests */
+    int nqueued, nidle, stopping;
+    pthread_t *threads;          /* the workers, max_inflight slots */
+    int nthreads;
     uconn **pool;                /* idle handles (under lock) */
     int npool;
     uint8_t last_key[32];        /* public key hash of the last certificate that verified */
@@ -59,11 +66,11 @@ struct tl_proxy {
 
 struct xfer {
     tl_proxy *p;
+    struct xfer *next;           /* queue link */
     tl_net_req *r;
     uconn *u;
     int refused;                 /* the handshake check refused the server */
     tl_err check;
-    tl_client_peer peer;
     char **hdr;                  /* response headers to forward: name0, value0, ... */
     int nhdr;
     char ctype[256];
@@ -202,14 +209,14 @@ static int verify_cb(X509_STORE_CTX *sctx, void *arg)
     xfer *x = u->cur;
     tl_proxy *p = x->p;
     tl_err e = {0};
-    if (tl_client_check_leaf(&p->co, X509_STORE_CTX_get0_cert(sctx), &x->peer, &e)) {
+    if (tl_client_check_leaf(&p->co, X509_STORE_CTX_get0_cert(sctx), &u->peer, &e)) {
         x->refused = 1;
         x->check = e;
         tl_log(TL_LOG_WARN, LOGC, "refused %s (no request sent): %s", p->base, e.msg);
         X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    note_verified(p, &x->peer);
+    note_verified(p, &u->peer);
     X509_STORE_CTX_set_error(sctx, X509_V_OK);
     return 1;
 }
@@ -217,6 +224,9 @@ static int verify_cb(X509_STORE_CTX *sctx, void *arg)
 static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *arg)
 {
     (void)curl;
+    /* curl was told not to verify (so it loads no CA bundle for each connection); the handshake
+     * still requires the peer's certificate and verify_cb's yes: a no aborts it */
+    SSL_CTX_set_verify((SSL_CTX *)sslctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_cert_verify_callback((SSL_CTX *)sslctx, verify_cb, arg);
     tl_net_tls_policy((SSL_CTX *)sslctx, 0, NULL); /* TLS 1.2+, AEAD suites only */
     return CURLE_OK;
@@ -376,9 +386,12 @@ static uconn *take_handle(tl_proxy *p)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    /* identity comes from the evidence, not from a CA or a host name: verify_cb decides */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    /* identity comes from the evidence, not from a CA or a host name: verify_cb alone decides,
+     * installed by ssl_ctx_cb (as net/client.c's verify hook) */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, u);
     /* every connection gets a full handshake, hence the check: no session resumption */
@@ -555,19 +568,40 @@ static void forward(xfer *x)
     x->u = NULL;
 }
 
-static void *request_thread(void *arg)
+static void xfer_free(xfer *x)
 {
-    xfer *x = arg;
-    tl_proxy *p = x->p;
-    forward(x);
     drop_headers(x);
     if (x->buf)
         tl_sec_free(x->buf);
-    OPENSSL_cleanse(&x->peer, sizeof x->peer);
     free(x);
+}
+
+static void *worker(void *arg)
+{
+    tl_proxy *p = arg;
     pthread_mutex_lock(&p->lock);
-    if (--p->inflight == 0)
-        pthread_cond_broadcast(&p->idle_cv);
+    for (;;) {
+        while (!p->q_head && !p->stopping) {
+            p->nidle++;
+            pthread_cond_wait(&p->work_cv, &p->lock);
+            p->nidle--;
+        }
+        xfer *x = p->q_head;
+        if (!x)
+            break; /* stopping, nothing left */
+        p->q_head = x->next;
+        if (!p->q_head)
+            p->q_tail = NULL;
+        p->nqueued--;
+        pthread_mutex_unlock(&p->lock);
+        if (tl_net_req_cancelled(x->r)) /* the application left while it waited */
+            reply_api(x->r, 499, "server_error", NULL, "cancelled", "cancelled");
+        else
+            forward(x);
+        xfer_free(x);
+        pthread_mutex_lock(&p->lock);
+        p->inflight--;
+    }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
@@ -592,34 +626,45 @@ static void handle(tl_net_req *r, void *arg)
         reply_api(r, 400, "invalid_request_error", NULL, "invalid_path", "teelm proxy: the request path is not printable ASCII");
         return;
     }
-    pthread_mutex_lock(&p->lock);
-    int ok = p->inflight < p->o.max_inflight;
-    if (ok)
-        p->inflight++;
-    pthread_mutex_unlock(&p->lock);
-    if (!ok) {
-        tl_net_set_header(r, "Retry-After", "1");
-        tl_net_reply_json(r, 503, p->busy_json);
+    xfer *x = calloc(1, sizeof *x);
+    if (!x) {
+        reply_api(r, 500, "server_error", NULL, "internal", "teelm proxy: out of memory");
         return;
     }
-    xfer *x = calloc(1, sizeof *x);
-    pthread_t t;
-    pthread_attr_t at;
-    int started = 0;
-    if (x && pthread_attr_init(&at) == 0) {
-        x->p = p;
-        x->r = r;
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&t, &at, request_thread, x) == 0;
-        pthread_attr_destroy(&at);
+    x->p = p;
+    x->r = r;
+    pthread_mutex_lock(&p->lock);
+    int ok = p->inflight < p->o.max_inflight;
+    if (ok) {
+        p->inflight++;
+        if (p->q_tail)
+            p->q_tail->next = x;
+        else
+            p->q_head = x;
+        p->q_tail = x;
+        p->nqueued++;
+        /* a worker for every queued request: start one when the idle ones are all spoken for */
+        if (p->nidle < p->nqueued && p->nthreads < p->o.max_inflight &&
+            pthread_create(&p->threads[p->nthreads], NULL, worker, p) == 0)
+            p->nthreads++;
+        if (p->nthreads == 0) { /* no worker at all (thread creation failed): take it back */
+            p->q_head = p->q_tail = NULL;
+            p->nqueued--;
+            p->inflight--;
+            ok = -1;
+        } else {
+            pthread_cond_signal(&p->work_cv);
+        }
     }
-    if (!started) {
-        free(x);
-        pthread_mutex_lock(&p->lock);
-        if (--p->inflight == 0)
-            pthread_cond_broadcast(&p->idle_cv);
-        pthread_mutex_unlock(&p->lock);
-        reply_api(r, 503, "server_error", NULL, "overloaded", "teelm proxy: cannot start a request thread");
+    pthread_mutex_unlock(&p->lock);
+    if (ok == 1)
+        return;
+    free(x);
+    if (ok == 0) {
+        tl_net_set_header(r, "Retry-After", "1");
+        tl_net_reply_json(r, 503, p->busy_json);
+    } else {
+        reply_api(r, 503, "server_error", NULL, "overloaded", "teelm proxy: cannot start a worker thread");
     }
 }
 
@@ -656,13 +701,14 @@ tl_proxy *tl_proxy_new(const tl_proxy_opts *o, tl_err *err)
     if (p->o.connect_timeout_s <= 0)
         p->o.connect_timeout_s = 30;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->idle_cv, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
     if (parse_server(o->server, p->base, sizeof p->base, err))
         goto fail;
     p->o.server = p->base;
     p->co = (tl_client_opts){.server = p->base, .policy = o->policy, .col = o->col,
                              .expect_config_sha256 = o->expect_config_sha256};
     p->pool = calloc((size_t)p->o.max_inflight, sizeof *p->pool);
+    p->threads = calloc((size_t)p->o.max_inflight, sizeof *p->threads);
     tl_api_error busy;
     tl_api_errorf(&busy, 503, "server_error", NULL, "overloaded", "teelm proxy: %d requests in flight (--max-inflight)",
                   p->o.max_inflight);
@@ -671,7 +717,7 @@ tl_proxy *tl_proxy_new(const tl_proxy_opts *o, tl_err *err)
     tl_api_errorf(&big, 413, "invalid_request_error", NULL, "body_too_large", "request body is larger than %zu bytes",
                   p->o.max_body);
     char *big_json = tl_api_error_json(&big);
-    if (!p->pool || !p->busy_json || !big_json) {
+    if (!p->pool || !p->threads || !p->busy_json || !big_json) {
         tl_sec_free(big_json);
         tl_errf(err, TL_ENOMEM, "out of memory");
         goto fail;
@@ -700,8 +746,14 @@ int tl_proxy_run(tl_proxy *p)
 {
     tl_net_server_run(p->net); /* returns once stopped; requests still in flight were cancelled */
     pthread_mutex_lock(&p->lock);
-    while (p->inflight > 0)
-        pthread_cond_wait(&p->idle_cv, &p->lock); /* each sees the cancel within curl's progress interval */
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    int n = p->nthreads;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->threads[i], NULL); /* each sees the cancel within curl's progress interval */
+    pthread_mutex_lock(&p->lock);
+    p->nthreads = 0;
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -721,7 +773,8 @@ void tl_proxy_free(tl_proxy *p)
         drop_handle(p->pool[i]);
     free(p->pool);
     tl_sec_free(p->busy_json);
-    pthread_cond_destroy(&p->idle_cv);
+    free(p->threads);
+    pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
