@@ -4,12 +4,16 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?=
 
-.PHONY: all build asan test test-normal test-asan test-fuzz fuzz bench demo clean deps
+.PHONY: all build asan test test-normal test-asan test-fuzz fuzz bench demo clean deps deps-test
 
 all: build
 
+# What building and running need (the demo's), and that plus the test references (make test's).
 deps:
 	bash scripts/install-deps.sh
+
+deps-test:
+	bash scripts/install-deps.sh --test
 
 build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -35,10 +39,10 @@ define run_ctest
 	  exit $$rc
 endef
 
-test-normal: build
+test-normal: deps-test build
 	$(call run_ctest,$(BUILD),normal build,)
 
-test-asan: asan
+test-asan: deps-test asan
 	$(call run_ctest,$(ASAN_BUILD),ASan/UBSan build,-LE '^(slow|nosan)$$')
 
 # Every libFuzzer target runs briefly too (FUZZ_SECONDS each), so parser regressions surface in CI.

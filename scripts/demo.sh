@@ -39,7 +39,7 @@ wait_listen() {
 }
 
 if [ "${DEMO_SKIP_DEPS:-0}" != 1 ]; then
-  say "1/9 installing what is missing (Debian packages, npm tiktoken)"
+  say "1/9 installing what is missing (build tools and libraries; the test references are --test's)"
   bash scripts/install-deps.sh || die "installing dependencies failed: see the messages above (apt-get needs root or sudo)"
 fi
 
@@ -48,17 +48,7 @@ make build >/dev/null || die "the build failed: run 'make build' to see why"
 "$bin" --version
 
 rm -rf "$dir"; mkdir -p "$dir"
-say "3/9 getting the cl100k_base tokenizer"
-if [ -f "$root/../shared/data/cl100k_base.tiktoken" ]; then
-  tokenizer=$root/../shared/data/cl100k_base.tiktoken
-elif [ -f "$root/node_modules/tiktoken/encoders/cl100k_base.json" ]; then
-  tokenizer=$root/node_modules/tiktoken/encoders/cl100k_base.json
-else
-  die "no tokenizer: run 'bash scripts/install-deps.sh' (it installs the npm tiktoken package)"
-fi
-echo "tokenizer: $tokenizer"
-
-say "4/9 choosing a training corpus"
+say "3/9 choosing a training corpus"
 if [ -f "$root/../shared/data/sales_textbook.txt" ]; then
   corpus=$root/../shared/data/sales_textbook.txt
   echo "corpus: the prototype's sales textbook ($corpus)"
@@ -68,6 +58,17 @@ else
   cat /usr/share/common-licenses/* > "$corpus" 2>/dev/null || true
   [ -s "$corpus" ] || die "no corpus found: put a text file at ../shared/data/sales_textbook.txt"
   echo "corpus: Debian's licence texts ($(wc -c < "$corpus") bytes)"
+fi
+
+say "4/9 getting a tokenizer"
+if [ -f "$root/../shared/data/cl100k_base.tiktoken" ]; then
+  tokenizer=$root/../shared/data/cl100k_base.tiktoken
+  echo "tokenizer: cl100k_base ($tokenizer)"
+else
+  # npm tiktoken's copy is a test reference the demo does not install: teelm trains its own BPE on the
+  # corpus (a fraction of a second), the same on every machine without ../shared, CI's included
+  tokenizer=$dir/tokenizer.tiktoken
+  "$bin" tokenizer train --vocab 4096 --out "$tokenizer" "$corpus" || die "training the tokenizer failed"
 fi
 
 say "5/9 training a seed-config model for $steps steps (saved full and split)"

@@ -20,6 +20,7 @@ int cmd_attest(int argc, char **argv);       /* cmd_attest.c   — attestation *
 int cmd_serve(int argc, char **argv);        /* cmd_serve.c    — server */
 int cmd_client(int argc, char **argv);       /* cmd_client.c   — client */
 int cmd_receipt(int argc, char **argv);      /* cmd_receipt.c  — receipts */
+int cmd_proxy(int argc, char **argv);        /* cmd_proxy.c    — attesting local proxy */
 int cmd_occlum_config(int argc, char **argv);/* cmd_occlum.c   — deployment */
 
 #endif

@@ -29,6 +29,7 @@ static const command commands[] = {
     {"serve", cmd_serve, "confidential inference server (OpenAI-style HTTPS API)"},
     {"client", cmd_client, "attested client: verify the server, then send a prompt"},
     {"receipt", cmd_receipt, "verify a completion's signed receipt offline"},
+    {"proxy", cmd_proxy, "attesting local proxy: plain HTTP on loopback for any OpenAI client"},
     {"occlum-config", cmd_occlum_config, "compute Occlum.json resource limits for a model"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -97,6 +97,7 @@ struct tl_net_server {
     int n_outstanding;
     atomic_int stopping;
     int freeing;                 /* tl_net_server_free is running the loop one last time */
+    int plain;                   /* plain HTTP: no SSL_CTX, no conn objects (see server.h) */
     tl_net_req *current; /* request whose handler is running */
     int current_done;
     char name[32];
@@ -386,6 +387,17 @@ const char *tl_net_req_header(const tl_net_req *r, const char *name)
         if (strcasecmp(r->hdr[2 * i], name) == 0)
             return r->hdr[2 * i + 1];
     return NULL;
+}
+
+int tl_net_req_nheaders(const tl_net_req *r) { return r->nhdr; }
+
+const char *tl_net_req_header_at(const tl_net_req *r, int i, const char **name)
+{
+    if (i < 0 || i >= r->nhdr)
+        return NULL;
+    if (name)
+        *name = r->hdr[2 * i];
+    return r->hdr[2 * i + 1];
 }
 
 const uint8_t *tl_net_req_body(const tl_net_req *r, size_t *len)
@@ -716,8 +728,16 @@ static void on_complete(struct evhttp_request *er, void *arg)
 static void on_request(struct evhttp_request *er, void *arg)
 {
     tl_net_server *s = arg;
-    conn *c = conn_of(er);
-    if (!c || !c->admitted) {
+    conn *c = s->plain ? NULL : conn_of(er);
+    if (s->plain) {
+        /* no conn object to remember it on: setting it again on a kept-alive socket costs a syscall */
+        struct evhttp_connection *ec = evhttp_request_get_connection(er);
+        struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        int one = 1;
+        if (fd >= 0)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else if (!c || !c->admitted) {
         /* not a TLS connection we admitted (only after an allocation failure): never answer it */
         struct evhttp_connection *ec = evhttp_request_get_connection(er);
         struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
@@ -728,7 +748,7 @@ static void on_request(struct evhttp_request *er, void *arg)
         evhttp_send_reply(er, 503, "Service Unavailable", NULL);
         return;
     }
-    if (c->deadline)
+    if (c && c->deadline)
         evtimer_del(c->deadline); /* the request is in: no deadline while it is being answered */
     if (c && !c->nodelay) {
         /* replies go out as several small TLS records (and streams as one per event): without
@@ -877,7 +897,8 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
         tl_errf(err, TL_ENOMEM, "out of memory");
         goto fail;
     }
-    if (!(s->ctx = make_ctx(o, err)))
+    s->plain = o->plain;
+    if (!s->plain && !(s->ctx = make_ctx(o, err)))
         goto fail;
     s->peers = tl_peers_new(s->max_conns);
     s->base = event_base_new();
@@ -902,7 +923,8 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
             goto fail;
         }
     }
-    evhttp_set_bevcb(s->http, on_new_conn, s);
+    if (!s->plain)
+        evhttp_set_bevcb(s->http, on_new_conn, s); /* without it evhttp makes plain socket bufferevents */
     evhttp_set_gencb(s->http, on_request, s);
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(2 * s->max_body));
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)(o->max_headers ? o->max_headers : 16u << 10));

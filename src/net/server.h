@@ -70,6 +70,11 @@ typedef struct {
     const char *too_large_json;    /* JSON body of the 413 reply (an API's own error shape);
                                       NULL = {"error":{"code":"body_too_large","message":...}} */
     const char *name;              /* log component, default "net" */
+    int plain;                     /* 1: plain HTTP, no TLS (cert/key unused). Meant for loopback
+                                      listeners (teelm proxy): there is no per-address admission and
+                                      no handshake or request deadline, only the idle timeout, and
+                                      tl_net_server_connections stays 0; bound concurrent work in
+                                      the handler instead. */
 } tl_net_server_opts;
 
 /* Binds and sets up TLS; does not start serving. */
@@ -93,6 +98,8 @@ const char *tl_net_req_method(const tl_net_req *r);  /* "GET", "POST", ... */
 const char *tl_net_req_path(const tl_net_req *r);    /* raw path, without the query */
 const char *tl_net_req_query(const tl_net_req *r);   /* raw query string or NULL */
 const char *tl_net_req_header(const tl_net_req *r, const char *name); /* case-insensitive; NULL if absent */
+int tl_net_req_nheaders(const tl_net_req *r);                          /* request headers, in arrival order */
+const char *tl_net_req_header_at(const tl_net_req *r, int i, const char **name); /* value of the i-th; NULL if out of range */
 const uint8_t *tl_net_req_body(const tl_net_req *r, size_t *len);     /* NUL-terminated (not counted) */
 const char *tl_net_req_peer(const tl_net_req *r);    /* "ADDR:PORT" of the client */
 int tl_net_req_cancelled(const tl_net_req *r);       /* 1 once the client has gone or the server stops */

@@ -26,57 +26,60 @@ typedef struct {
     int sink_stopped;
 } ctx;
 
+int tl_client_check_leaf(const tl_client_opts *o, X509 *leaf, tl_client_peer *peer, tl_err *err)
+{
+    memset(peer, 0, sizeof *peer);
+    uint8_t *ev = NULL, rd[64];
+    size_t len = 0, cfg_len = 0;
+    char tee[64] = "", *cfg = NULL;
+    tl_identity id;
+    int rc = 0;
+    if (!leaf)
+        rc = tl_errf(err, TL_EINVAL, "the server sent no certificate");
+    else if ((rc = tl_ratls_verify_cert(leaf, o->policy, o->col, time(NULL), &id, err)))
+        ;
+    else if ((rc = tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, peer->receipt_key, err)) ||
+             (rc = tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, peer->receipt_key, rd,
+                                        peer->pubkey_sha256, err)))
+        ; /* already checked: cannot fail here */
+    else {
+        tl_sha256(cfg, cfg_len, peer->config_sha256);
+        tl_sha256(ev, len, peer->evidence_sha256);
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        long pn = bio && PEM_write_bio_X509(bio, leaf) ? BIO_get_mem_data(bio, &pem) : 0;
+        if (pn > 0 && (size_t)pn < sizeof peer->cert_pem) {
+            memcpy(peer->cert_pem, pem, (size_t)pn);
+            peer->cert_pem[pn] = 0;
+        }
+        BIO_free(bio);
+        snprintf(peer->config, sizeof peer->config, "%s", cfg);
+        snprintf(peer->tee, sizeof peer->tee, "%s", tee);
+        peer->id = id;
+        if (o->expect_config_sha256 && CRYPTO_memcmp(o->expect_config_sha256, peer->config_sha256, 32)) {
+            char h[65];
+            tl_hex(peer->config_sha256, 32, h);
+            rc = tl_errf(err, TL_EPOLICY, "the server's configuration document (sha256 %s) is not the expected one", h);
+        } else if (o->on_verified && o->on_verified(peer, o->on_verified_user)) {
+            rc = tl_errf(err, TL_EPOLICY, "refused after verification");
+        }
+    }
+    free(ev);
+    free(cfg);
+    peer->verified = rc == 0;
+    return rc;
+}
+
 /* Replaces OpenSSL's chain verification for this connection: the leaf must be a valid RA-TLS
  * certificate for the policy. Returning 0 aborts the handshake before any request is sent. */
 static int verify_cb(X509_STORE_CTX *sctx, void *arg)
 {
     ctx *c = arg;
-    X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
     c->checked = 1;
-    uint8_t *ev = NULL, rd[64];
-    size_t len = 0, cfg_len = 0;
-    char tee[64] = "", *cfg = NULL;
-    tl_identity id;
-    int ok = 0;
-    if (!leaf)
-        tl_errf(&c->check, TL_EINVAL, "the server sent no certificate");
-    else if (tl_ratls_verify_cert(leaf, c->o->policy, c->o->col, time(NULL), &id, &c->check))
-        ;
-    else if (tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, c->peer->receipt_key, &c->check) ||
-             tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, c->peer->receipt_key, rd,
-                                  c->peer->pubkey_sha256, &c->check))
-        ; /* already checked: cannot fail here */
-    else {
-        tl_sha256(cfg, cfg_len, c->peer->config_sha256);
-        tl_sha256(ev, len, c->peer->evidence_sha256);
-        BIO *bio = BIO_new(BIO_s_mem());
-        char *pem = NULL;
-        long pn = bio && PEM_write_bio_X509(bio, leaf) ? BIO_get_mem_data(bio, &pem) : 0;
-        if (pn > 0 && (size_t)pn < sizeof c->peer->cert_pem) {
-            memcpy(c->peer->cert_pem, pem, (size_t)pn);
-            c->peer->cert_pem[pn] = 0;
-        }
-        BIO_free(bio);
-        snprintf(c->peer->config, sizeof c->peer->config, "%s", cfg);
-        snprintf(c->peer->tee, sizeof c->peer->tee, "%s", tee);
-        c->peer->id = id;
-        if (c->o->expect_config_sha256 && CRYPTO_memcmp(c->o->expect_config_sha256, c->peer->config_sha256, 32)) {
-            char h[65];
-            tl_hex(c->peer->config_sha256, 32, h);
-            tl_errf(&c->check, TL_EPOLICY, "the server's configuration document (sha256 %s) is not the expected one", h);
-        } else if (c->o->on_verified && c->o->on_verified(c->peer, c->o->on_verified_user)) {
-            tl_errf(&c->check, TL_EPOLICY, "refused after verification");
-        } else {
-            ok = 1;
-        }
-    }
-    free(ev);
-    free(cfg);
-    if (!ok) {
+    if (tl_client_check_leaf(c->o, X509_STORE_CTX_get0_cert(sctx), c->peer, &c->check)) {
         X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    c->peer->verified = 1;
     X509_STORE_CTX_set_error(sctx, X509_V_OK);
     return 1;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/x509.h>
 
 #include "tee/identity.h"
 #include "tee/policy.h"
@@ -44,6 +45,12 @@ struct tl_client_peer {
     uint8_t evidence_sha256[32]; /* SHA-256 of the evidence: receipts name it */
     char cert_pem[TL_CLIENT_CERT_PEM]; /* the verified certificate (PEM), for offline receipt checks; "" if larger */
 };
+
+/* The check the handshake runs on the server's leaf certificate (also used by the proxy,
+ * server/proxy.h): tl_ratls_verify_cert against o->policy and o->col at the current time, then
+ * o->expect_config_sha256 and o->on_verified when set. Fills *peer (verified = 1) on success;
+ * otherwise returns the error naming what failed (policy failures name the field). */
+int tl_client_check_leaf(const tl_client_opts *o, X509 *leaf, tl_client_peer *peer, tl_err *err);
 
 /* Called with response body bytes as they arrive (for streaming); return non-zero to stop. */
 typedef int (*tl_client_sink)(const char *data, size_t len, void *user);
