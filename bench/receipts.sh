@@ -12,7 +12,7 @@ secs=${BENCH_SECONDS:-10}
 rounds=${ROUNDS:-3}
 tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
 command -v wrk >/dev/null || { echo "bench/receipts.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
-[ -x "$bin" ] && [ -x "$helper" ] && [ -f "$tik" ] || { echo "bench/receipts.sh: needs $bin, $helper and $tik"; exit 1; }
+if ! { [ -x "$bin" ] && [ -x "$helper" ] && [ -f "$tik" ]; }; then echo "bench/receipts.sh: needs $bin, $helper and $tik"; exit 1; fi
 tmp=$(mktemp -d /tmp/teelm-bench-receipts.XXXXXX)
 srv=
 cleanup() {

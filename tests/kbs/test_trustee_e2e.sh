@@ -79,7 +79,7 @@ start() {
   admit "$@"
   "$BIN" "${SERVE[@]}" "$@" >"$T/$name.out" 2>"$T/$name.err" &
   local pid=$!
-  PIDS+=($pid)
+  PIDS+=("$pid")
   URL=
   for _ in $(seq 1 300); do
     grep -q "listening on" "$T/$name.out" 2>/dev/null && break

@@ -46,8 +46,9 @@ async function chatStream(c, model, extra) {
   return { text, role, finish, usage };
 }
 
-// Drops the per-response fields (id, created) that differ between two runs of the same request.
-const stable = (r) => { const { id, created, ...rest } = r; return rest; };
+// Drops the per-response fields that differ between two runs of the same request: id, created and
+// the signed receipt (its counter, time and, without a request seed, the server's seed differ).
+const stable = (r) => { const { id, created, teelm_receipt, ...rest } = r; return rest; };
 
 if (mode === 'same') {
   const [pbase, dbase, model, key] = args;
@@ -58,7 +59,9 @@ if (mode === 'same') {
   check('models.retrieve through the proxy', same(await p.models.retrieve(model), await d.models.retrieve(model)));
   const req = { model, prompt, max_tokens: 12, temperature: 0 };
   const pc = await p.completions.create(req), dc = await d.completions.create(req);
-  check('completions: the proxy\'s response equals the direct one (but id, created)', same(stable(pc), stable(dc)),
+  check('completions: the proxy forwards the signed receipt', !!(pc.teelm_receipt && pc.teelm_receipt.signature),
+    JSON.stringify(pc));
+  check('completions: the proxy\'s response equals the direct one (but id, created, receipt)', same(stable(pc), stable(dc)),
     JSON.stringify([pc, dc]));
   check('completions: 12 tokens of text', pc.usage.completion_tokens === 12 && pc.choices[0].text.length > 0);
   const seeded = { model, max_tokens: 16, temperature: 1, seed: 42 };
@@ -69,7 +72,7 @@ if (mode === 'same') {
     ps.finish === pn.choices[0].finish_reason && same(ps.usage, pn.usage), JSON.stringify([ps, pn.choices[0]]));
   const creq = { model, messages, max_completion_tokens: 10, temperature: 0.8, seed: 3 };
   const ph = await p.chat.completions.create(creq), dh = await d.chat.completions.create(creq);
-  check('chat: the proxy\'s response equals the direct one (but id, created)', same(stable(ph), stable(dh)), JSON.stringify([ph, dh]));
+  check('chat: the proxy\'s response equals the direct one (but id, created, receipt)', same(stable(ph), stable(dh)), JSON.stringify([ph, dh]));
   const phs = await chatStream(p, model, { max_completion_tokens: 10, temperature: 0.8, seed: 3 });
   check('chat stream through the proxy: role, text, finish and usage of the non-streamed reply',
     phs.role === 'assistant' && phs.text === ph.choices[0].message.content && phs.finish === ph.choices[0].finish_reason &&

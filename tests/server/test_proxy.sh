@@ -43,7 +43,7 @@ sdk() { NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node "$SRC/tests/serve
 
 "$HELPER" "$T/model" "$TIK" 100070 4242 >/dev/null
 KEY=sk-test-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
-echo "$KEY" >"$T/keys"
+(umask 077 && echo "$KEY" >"$T/keys") # key files must be 0600
 FLAGS=(--model "$T/model" --tee sim --model-name seed --max-batch 32 --api-key-file "$T/keys" --handshake-timeout 60 --quiet)
 start_server() { # start_server LOG PORT [extra flags]: sets SRV and URL
   local log=$1 port=$2; shift 2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # helpers called through traps and variables
 # Receipts end to end (docs/receipts.md), sim backend (which protects nothing: only the logic is
 # tested): a sealed model served with a key file; every completion and chat response (plain, streamed,
 # n = 2, echo) carries a receipt that `teelm receipt verify` and the independent Python verifier
@@ -161,7 +162,7 @@ for f in "$T"/keep/receipt-*.response; do
   check "kept $(basename "$f") verifies offline (certificate kept beside it)" \
     "$BIN" receipt verify --receipt "$f" --request "${f%.response}.request.json" --policy "$T/a.policy"
 done
-check "the client kept two receipts and one certificate" test "$n:$(ls "$T"/keep/evidence-*.pem | wc -l)" = "2:1"
+check "the client kept two receipts and one certificate" test "$n:$(find "$T/keep" -maxdepth 1 -name "evidence-*.pem" | wc -l)" = "2:1"
 W=$(jq -r .teelm_receipt.receipt.model.weights_sha256 "$T/r1.json")
 echo "{\"mrenclave\":\"$MA\",\"allow_simulation\":true,\"require\":{\"model_sha256\":\"$W\"}}" >"$T/w.policy"
 check "require.model_sha256 of the served weights: accepted" \
