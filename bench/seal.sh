@@ -12,14 +12,11 @@
 #     one thread's memcpy / page-cache read bandwidth; from them the fastest a sealed load can be
 #     (the plaintext load plus one GCM pass spread over all cores) and the GCM speed 1.2x needs.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$root/build}
-reps=${REPS:-31}
-teelm=$build/teelm
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+bench_setup tests/seal/bench_seal
 helper=$build/tests/seal/bench_seal
-if [ ! -x "$teelm" ] || [ ! -x "$helper" ]; then echo "build first: make build"; exit 1; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+reps=${REPS:-31}
 # share of both cores other processes used in the second before the run (load averages lag)
 busy() { read -r _ u n s i w _ </proc/stat; sleep 1; read -r _ u2 n2 s2 i2 w2 _ </proc/stat
   awk -v b=$((u2 + n2 + s2 - u - n - s)) -v t=$((u2 + n2 + s2 + i2 + w2 - u - n - s - i - w)) 'BEGIN { printf "%.0f%%", 100 * b / t }'; }

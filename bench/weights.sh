@@ -7,15 +7,12 @@
 #   repeated:   REPS loads in one process (the allocator then reuses already-mapped memory).
 # Prints medians and the ratios torch.load / teelm.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$root/build}
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+bench_setup tests/formats/bench_weights_load
+loader=$build/tests/formats/bench_weights_load
 py=${TEELM_PYTHON:-/usr/bin/python3}
 reps=${REPS:-15}
-teelm=$build/teelm
-loader=$build/tests/formats/bench_weights_load
-if [ ! -x "$teelm" ] || [ ! -x "$loader" ]; then echo "build first: make build"; exit 1; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # the seed model, saved the prototype's way
 "$py" -c "

@@ -25,6 +25,7 @@
 #include <zip.h>
 
 #include "formats/pth.h"
+#include "util/bytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -145,8 +146,6 @@ NOCOV static int arc_parse(const uint8_t *buf, size_t len, arc *a)
     return rc;
 }
 
-NOCOV static void put16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-NOCOV static void put32(uint8_t *p, uint32_t v) { put16(p, v & 0xffff), put16(p + 2, v >> 16); }
 
 /* Writes a plain (non-zip64) zip; its size, or 0 if it does not fit in max. */
 NOCOV static size_t arc_write(const arc *a, uint8_t *out, size_t max)
@@ -162,9 +161,9 @@ NOCOV static size_t arc_write(const arc *a, uint8_t *out, size_t max)
         size_t nl = strlen(e->name);
         offs[i] = (uint32_t)pos;
         uint8_t *h = out + pos;
-        put32(h, 0x04034b50), put16(h + 4, 20), put16(h + 6, e->flags), put16(h + 8, e->method);
-        put32(h + 10, 0), put32(h + 14, e->crc), put32(h + 18, (uint32_t)e->len), put32(h + 22, e->usize);
-        put16(h + 26, (unsigned)nl), put16(h + 28, 0);
+        tl_store_le32(h, 0x04034b50), tl_store_le16(h + 4, 20), tl_store_le16(h + 6, e->flags), tl_store_le16(h + 8, e->method);
+        tl_store_le32(h + 10, 0), tl_store_le32(h + 14, e->crc), tl_store_le32(h + 18, (uint32_t)e->len), tl_store_le32(h + 22, e->usize);
+        tl_store_le16(h + 26, (unsigned)nl), tl_store_le16(h + 28, 0);
         memcpy(h + 30, e->name, nl);
         if (e->len)
             memcpy(h + 30 + nl, e->data, e->len);
@@ -176,16 +175,16 @@ NOCOV static size_t arc_write(const arc *a, uint8_t *out, size_t max)
         size_t nl = strlen(e->name);
         uint8_t *h = out + pos;
         memset(h, 0, 46);
-        put32(h, 0x02014b50), put16(h + 4, 20), put16(h + 6, 20), put16(h + 8, e->flags), put16(h + 10, e->method);
-        put32(h + 16, e->crc), put32(h + 20, (uint32_t)e->len), put32(h + 24, e->usize);
-        put16(h + 28, (unsigned)nl), put32(h + 42, offs[i]);
+        tl_store_le32(h, 0x02014b50), tl_store_le16(h + 4, 20), tl_store_le16(h + 6, 20), tl_store_le16(h + 8, e->flags), tl_store_le16(h + 10, e->method);
+        tl_store_le32(h + 16, e->crc), tl_store_le32(h + 20, (uint32_t)e->len), tl_store_le32(h + 24, e->usize);
+        tl_store_le16(h + 28, (unsigned)nl), tl_store_le32(h + 42, offs[i]);
         memcpy(h + 46, e->name, nl);
         pos += 46 + nl;
     }
     uint8_t *h = out + pos;
     memset(h, 0, 22);
-    put32(h, 0x06054b50), put16(h + 8, (unsigned)a->n), put16(h + 10, (unsigned)a->n);
-    put32(h + 12, (uint32_t)(pos - cd)), put32(h + 16, (uint32_t)cd);
+    tl_store_le32(h, 0x06054b50), tl_store_le16(h + 8, (unsigned)a->n), tl_store_le16(h + 10, (unsigned)a->n);
+    tl_store_le32(h + 12, (uint32_t)(pos - cd)), tl_store_le32(h + 16, (uint32_t)cd);
     return pos + 22;
 }
 
@@ -259,7 +258,7 @@ NOCOV static int tweak_int(ent *e, uint64_t *rs)
     if (v >= 0 && v < 256)
         rep[0] = 'K', rep[1] = (uint8_t)v, rl = 2;
     else if (v >= INT32_MIN && v <= INT32_MAX)
-        rep[0] = 'J', put32(rep + 1, (uint32_t)v), rl = 5;
+        rep[0] = 'J', tl_store_le32(rep + 1, (uint32_t)v), rl = 5;
     else {
         rep[0] = 0x8a, rep[1] = 8, rl = 10;
         for (int k = 0; k < 8; k++)

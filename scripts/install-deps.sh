@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what teelm needs to build and test: Debian packages, then the npm packages used as
-# test references (tiktoken, @huggingface/tokenizers, @huggingface/jinja). Idempotent: skips whatever is already present.
+# test references (tiktoken, @huggingface/tokenizers, @huggingface/jinja, node-llama-cpp = llama.cpp). Idempotent: skips whatever is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,9 @@ else
 fi
 
 # npm reference packages, pinned in package.json/package-lock.json; node_modules is not committed.
+# node-llama-cpp ships llama.cpp prebuilt for this platform in its optional @node-llama-cpp/* packages;
+# its postinstall must never try to download or build llama.cpp (no network beyond the registry).
+export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 if [ -f package.json ]; then
   # every package pinned in package.json must be installed (a new pin triggers npm ci)
   need_npm=0

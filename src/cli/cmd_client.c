@@ -2,7 +2,6 @@
  * the completion (as it streams, with --stream). */
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 #include "server/ratls.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/secmem.h"
+#include "util/sha.h"
 
 typedef struct {
     char *buf; /* response bytes not yet consumed */
@@ -113,8 +114,7 @@ static char *read_key(const char *path, tl_err *err)
         data[--len] = 0;
     for (size_t i = 0; i < len; i++)
         if (data[i] <= 0x20 || data[i] >= 0x7f) {
-            OPENSSL_cleanse(data, len);
-            free(data);
+            tl_sec_free(data);
             tl_errf(err, TL_EINVAL, "%s: the API key must be one line of printable ASCII", path);
             return NULL;
         }
@@ -241,15 +241,12 @@ int cmd_client(int argc, char **argv)
             fprintf(stderr, "teelm client: --expect-config: %s\n", err.msg);
             tl_collateral_free(col);
             tl_policy_free(policy);
-            if (api_key) {
-                OPENSSL_cleanse(api_key, strlen(api_key));
-                free(api_key);
-            }
+            tl_sec_free(api_key);
             return 1;
         }
         while (dl && (d[dl - 1] == '\n' || d[dl - 1] == '\r'))
             dl--; /* a file written from --print-config's output line */
-        SHA256(d, dl, want_cfg);
+        tl_sha256(d, dl, want_cfg);
         free(d);
     }
     int quiet_verified = quiet || verify_only;
@@ -339,22 +336,10 @@ int cmd_client(int argc, char **argv)
     }
     exit_code = 0;
 done:
-    if (body) {
-        OPENSSL_cleanse(body, strlen(body));
-        free(body);
-    }
-    if (stdin_prompt) {
-        OPENSSL_cleanse(stdin_prompt, stdin_len);
-        free(stdin_prompt);
-    }
-    if (st.buf) {
-        OPENSSL_cleanse(st.buf, st.cap);
-        free(st.buf);
-    }
-    if (api_key) {
-        OPENSSL_cleanse(api_key, strlen(api_key));
-        free(api_key);
-    }
+    tl_sec_free(body);
+    tl_sec_free(stdin_prompt);
+    tl_sec_free(st.buf);
+    tl_sec_free(api_key);
     tl_collateral_free(col);
     tl_policy_free(policy);
     return exit_code;

@@ -22,6 +22,19 @@ static int fail(const char *cmd, const tl_err *e)
     return 1;
 }
 
+/* Parses a subcommand that names a store and a key: 0, -1 when it printed its help, or 2 on a
+ * usage error (printed). */
+static int parse_key_cmd(const tl_cmdspec *spec, int argc, char **argv, const char *const *store,
+                         const char *const *key_id)
+{
+    int rc = tl_args_parse(spec, argc, argv, NULL, NULL);
+    if (rc)
+        return rc == 1 ? -1 : rc;
+    if (!*store || !*key_id)
+        return tl_usage_error(spec, "--store and --key-id are required");
+    return 0;
+}
+
 static int cmd_add_key(int argc, char **argv)
 {
     const char *store = NULL, *key_id = NULL, *key_file = NULL, *policy = NULL, *key_out = NULL;
@@ -39,11 +52,9 @@ static int cmd_add_key(int argc, char **argv)
                              "Adds a data key to the store, wrapped under the store's master key. Works offline and "
                              "while the broker runs (records are read per request).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store || !key_id)
-        return tl_usage_error(&spec, "--store and --key-id are required");
+        return rc < 0 ? 0 : rc;
     if (!!key_file == !!generate)
         return tl_usage_error(&spec, "give exactly one of --key-file FILE or --generate");
     if (key_out && !generate)
@@ -161,11 +172,9 @@ static int cmd_revoke(int argc, char **argv)
                              "Revokes a key: its wrapped material is deleted and it is never released again "
                              "(takes effect on a running broker at once).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store || !key_id)
-        return tl_usage_error(&spec, "--store and --key-id are required");
+        return rc < 0 ? 0 : rc;
     tl_err e = {0};
     if (tl_kbs_store_revoke(store, key_id, &e))
         return fail("kbs revoke", &e);
@@ -190,7 +199,7 @@ int cmd_kbs(int argc, char **argv)
         return cmd_upgrade(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
     const char *names = NULL, *gen_file = NULL;
-    int ttl = 60, maxc = 65536;
+    int ttl = 60, maxc = 65536, max_conns = 256, per_peer = 0, handshake = 5;
     const tl_opt opts[] = {
         {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0},
         {"--store", TL_ARG_STR, &store, "DIR", "key store (created on first start: master key, admin token, TLS cert)", 0, 0},
@@ -203,6 +212,9 @@ int cmd_kbs(int argc, char **argv)
         {"--generation-file", TL_ARG_STR, &gen_file, "FILE",
          "keeps the highest store generation seen; refuses to start on an older store (put it off the store's disk)", 0, 0},
         {"--max-challenges", TL_ARG_INT, &maxc, "N", "redeemed nonces remembered against replay (default 65536)", 1, 1 << 20},
+        {"--max-connections", TL_ARG_INT, &max_conns, "N", "concurrent connections (default 256)", 1, 65536},
+        {"--max-connections-per-peer", TL_ARG_INT, &per_peer, "N", "concurrent connections per client address (default max(4, N/2))", 1, 65536},
+        {"--handshake-timeout", TL_ARG_INT, &handshake, "S", "seconds to finish the TLS handshake (default 5)", 1, 3600},
         {0},
     };
     const tl_cmdspec spec = {"kbs",
@@ -219,7 +231,8 @@ int cmd_kbs(int argc, char **argv)
     tl_err e = {0};
     tl_kbs_broker_opts bo = {.listen = listen, .store = store, .policy_file = policy, .cert_file = cert, .key_file = key,
                              .tls_names = names, .collateral = collateral, .nonce_ttl_ms = ttl * 1000,
-                             .max_challenges = maxc, .generation_file = gen_file};
+                             .max_challenges = maxc, .generation_file = gen_file, .max_conns = max_conns,
+                             .max_conns_per_peer = per_peer, .handshake_timeout_s = handshake};
     tl_kbs_broker *b = tl_kbs_broker_new(&bo, &e);
     if (!b)
         return fail("kbs", &e);

@@ -19,6 +19,7 @@
 #include "util/codec.h"
 #include "util/harden.h"
 #include "util/io.h"
+#include "util/secmem.h"
 
 static const char *base_name(const char *p)
 {
@@ -191,8 +192,7 @@ int cmd_seal(int argc, char **argv)
             tokbuf[--toklen] = 0;
         tl_kbs_client_opts ko = {.url = kbs, .ca_file = kbs_ca};
         int r2 = tl_kbs_admin_add_key(&ko, (const char *)tokbuf, &key, (const char *)polbuf, &err);
-        OPENSSL_cleanse(tokbuf, toklen);
-        free(tokbuf);
+        tl_sec_free(tokbuf);
         free(polbuf);
         tokbuf = polbuf = NULL;
         if (r2)

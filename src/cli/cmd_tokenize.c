@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "formats/gguf_model.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tokenizer.h"
 #include "util/io.h"
@@ -25,8 +26,22 @@ static tl_tokenizer *open_tokenizer(const tl_cmdspec *spec, const tok_flags *f, 
         *rc = tl_usage_error(spec, "give exactly one of --tokenizer FILE or --model DIR");
         return NULL;
     }
-    tl_tokenizer *t = f->tokenizer ? tl_tokenizer_load(f->tokenizer, f->pattern, &err)
-                                   : tl_tokenizer_load_model_dir(f->model, f->pattern, &err);
+    tl_tokenizer *t = NULL;
+    if (f->model && !tl_is_dir(f->model) && tl_gguf_is_file(f->model)) { /* the tokenizer inside a GGUF file */
+        tl_gguf g;
+        char *js = NULL;
+        size_t len = 0;
+        if (!tl_gguf_open(f->model, &g, &err) && !tl_gguf_tokenizer_json(&g, &js, &len, &err)) {
+            if (!js)
+                tl_errf(&err, TL_ENOTFOUND, "%s holds no tokenizer (tokenizer.ggml.model absent)", f->model);
+            else
+                t = tl_tokenizer_load_hf_mem((const uint8_t *)js, len, NULL, 0, f->model, &err);
+        }
+        free(js);
+        tl_gguf_close(&g);
+    } else
+        t = f->tokenizer ? tl_tokenizer_load(f->tokenizer, f->pattern, &err)
+                         : tl_tokenizer_load_model_dir(f->model, f->pattern, &err);
     if (!t) {
         fprintf(stderr, "teelm %s: %s\n", spec->cmd, err.msg);
         *rc = 1;
@@ -77,7 +92,7 @@ int cmd_tokenize(int argc, char **argv)
     f.repeat = 5;
     const tl_opt opts[] = {
         {"--tokenizer", TL_ARG_STR, &f.tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0},
-        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json", 0, 0},
+        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0},
         {"--input", TL_ARG_STR, &f.input, "FILE", "text to encode (default - : standard input)", 0, 0},
         {"--pattern", TL_ARG_STR, &f.pattern, "NAME", "pre-tokenizer: cl100k, o200k, p50k, p50k_edit, r50k, gpt2", 0, 0},
         {"--allow-special", TL_ARG_FLAG, &f.allow_special, NULL, "encode special tokens such as <|endoftext|> (else an error)", 0, 0},
@@ -142,7 +157,7 @@ int cmd_detokenize(int argc, char **argv)
     f.input = "-";
     const tl_opt opts[] = {
         {"--tokenizer", TL_ARG_STR, &f.tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0},
-        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json", 0, 0},
+        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0},
         {"--input", TL_ARG_STR, &f.input, "FILE", "token ids separated by white space (default - : standard input)", 0, 0},
         {"--pattern", TL_ARG_STR, &f.pattern, "NAME", "pre-tokenizer (only matters for identification)", 0, 0},
         {0},

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 
 #define MAX_ARGS 256
 
@@ -75,10 +76,12 @@ int tl_enclave_main(const char *path, int argc, char **argv)
     json_error_t je;
     json_t *o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
     free(data);
-    json_t *args = json_object_get(o, "serve");
+    static const tl_json_field fields[] = {{"version", TL_JF_INT, 1}, {"serve", TL_JF_ANY, 1}, {NULL}};
+    json_t *fv[2] = {NULL, NULL};
+    tl_jf_status st = o ? tl_json_fields(o, fields, fv, NULL) : TL_JF_NOT_OBJECT;
+    json_t *args = fv[1];
     const char *bad = !o ? je.text
-                    : json_object_size(o) != 2 || json_integer_value(json_object_get(o, "version")) != 1 ||
-                              !json_is_integer(json_object_get(o, "version"))
+                    : st || json_integer_value(fv[0]) != 1
                         ? "must be an object with exactly \"version\": 1 and \"serve\""
                     : !json_is_array(args) || json_array_size(args) > MAX_ARGS ? "\"serve\" must be an array of at most 256 strings"
                                                                                : NULL;

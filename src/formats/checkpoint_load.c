@@ -11,6 +11,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "formats/gguf_model.h"
 #include "formats/hf_dir.h"
 #include "formats/layout.h"
 #include "formats/tensor_file.h"
@@ -304,6 +305,8 @@ int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err
     char dir[4096];
     if (is_dir && tl_hf_is_model_dir(path)) /* a Hugging Face directory: config.json names the class */
         return tl_hf_load(path, ck, err);
+    if (!is_dir && tl_gguf_is_file(path)) /* a GGUF file (llama.cpp's format): "GGUF" magic */
+        return tl_gguf_load(path, ck, err);
     if (is_dir) {
         snprintf(dir, sizeof dir, "%s", path);
         char full[4096];

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "formats/checkpoint.h"
 #include "formats/hf_dir.h"
 #include "formats/tensor_file.h"
 #include "util/io.h"
+#include "util/sha.h"
 
 _Static_assert(TL_TF_MAX_DIMS <= TL_INSPECT_MAX_DIMS, "inspect holds every tensor's shape");
 
@@ -51,12 +51,6 @@ static void set_names(tl_inspect_tensor *t, tl_part part, const char *key)
         snprintf(t->name, sizeof t->name, "%s", key);
 }
 
-static int hash_buf(const void *data, size_t n, unsigned char out[32], tl_err *err)
-{
-    if (EVP_Digest(data, n, out, NULL, EVP_sha256(), NULL) != 1)
-        return tl_err_ssl(err, TL_ECRYPTO, "SHA-256");
-    return 0;
-}
 
 /* Lists and hashes every tensor of file fi; the first config found in metadata goes to *cfgjs. */
 static int inspect_file(tl_inspect_report *r, int fi, int *cap, const char **cfgjs, tl_err *err)
@@ -86,7 +80,7 @@ static int inspect_file(tl_inspect_report *r, int fi, int *cap, const char **cfg
         if (!buf)
             rc = tl_errf(err, TL_ENOMEM, "%s: out of memory for tensor '%.128s'", r->files[fi], t->key);
         else if (!(rc = tl_tensor_file_read_raw(&f, i, buf, err)))
-            rc = hash_buf(buf, bytes, x->sha256, err);
+            rc = tl_sha256(buf, bytes, x->sha256) ? tl_errf(err, TL_ENOMEM, "SHA-256: out of memory") : 0;
         if (buf)
             OPENSSL_cleanse(buf, bytes);
         free(buf);
@@ -176,7 +170,8 @@ static int inspect_hf(tl_inspect_report *r, const char *path, tl_err *err)
         x->dtype = ck.w[i].dtype;
         x->ndim = h.p[i].ndim;
         memcpy(x->shape, h.p[i].shape, sizeof h.p[i].shape);
-        rc = hash_buf(ck.w[i].data, h.p[i].numel * tl_dtype_size(ck.w[i].dtype), x->sha256, err);
+        rc = tl_sha256(ck.w[i].data, h.p[i].numel * tl_dtype_size(ck.w[i].dtype), x->sha256)
+                 ? tl_errf(err, TL_ENOMEM, "SHA-256: out of memory") : 0;
         r->n += !rc;
     }
     r->hf = 1;
@@ -208,20 +203,21 @@ int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
     for (int i = 0; i < r->nfiles && !rc && !r->hf; i++)
         rc = inspect_file(r, i, &cap, &cfgjs, err);
     int *order = rc ? NULL : malloc((size_t)(r->n ? r->n : 1) * sizeof *order);
-    EVP_MD_CTX *md = rc ? NULL : EVP_MD_CTX_new();
+    tl_sha *md = rc ? NULL : tl_sha_new(TL_SHA256);
     if (!rc && (!order || !md))
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
     if (!rc) {
         for (int i = 0; i < r->n; i++)
             order[i] = i;
         qsort_r(order, (size_t)r->n, sizeof *order, cmp_tensor_names, r->t);
-        int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-        for (int i = 0; i < r->n && ok; i++) {
+        for (int i = 0; i < r->n; i++) {
             const tl_inspect_tensor *t = &r->t[order[i]];
-            ok = EVP_DigestUpdate(md, t->name, strlen(t->name) + 1) == 1 && EVP_DigestUpdate(md, t->sha256, 32) == 1;
+            tl_sha_add(md, t->name, strlen(t->name) + 1);
+            tl_sha_add(md, t->sha256, 32);
         }
-        if (!ok || EVP_DigestFinal_ex(md, r->total, NULL) != 1)
-            rc = tl_err_ssl(err, TL_ECRYPTO, "SHA-256");
+        if (tl_sha_end(md, r->total))
+            rc = tl_errf(err, TL_ENOMEM, "SHA-256: out of memory");
+        md = NULL;
     }
     if (!rc && r->hf)
         ; /* config.json, validated */
@@ -244,7 +240,7 @@ int tl_inspect(const char *path, tl_inspect_report *r, tl_err *err)
             snprintf(r->note, sizeof r->note, "no config in the files and %.400s", ce.msg);
         free(ns);
     }
-    EVP_MD_CTX_free(md);
+    tl_sha_free(md);
     free(order);
     free((void *)cfgjs);
     if (rc)

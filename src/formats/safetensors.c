@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "util/bytes.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 
 static int pread_all(int fd, void *buf, size_t n, uint64_t off)
 {
@@ -69,13 +71,6 @@ static int parse_meta(tl_st_file *f, json_t *m, tl_err *err)
     return 0;
 }
 
-static int get_u64(json_t *v, uint64_t *out)
-{
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return -1;
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
 
 static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor *t, tl_err *err)
 {
@@ -84,18 +79,15 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
         return tl_errf(err, TL_EINVAL, "%s: entry '%.128s' is not an object", L, name);
     if (!*name || strlen(name) > TL_ST_NAME_MAX)
         return tl_errf(err, TL_EINVAL, "%s: tensor name of length %zu is not allowed", L, strlen(name));
-    json_t *dt = NULL, *shape = NULL, *offs = NULL;
+    static const tl_json_field fields[] = {{"dtype", TL_JF_ANY, 1}, {"shape", TL_JF_ANY, 1}, {"data_offsets", TL_JF_ANY, 1}, {NULL}};
+    json_t *fv[3];
     const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        if (!strcmp(k, "dtype")) dt = v;
-        else if (!strcmp(k, "shape")) shape = v;
-        else if (!strcmp(k, "data_offsets")) offs = v;
-        else return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' has unknown field '%.64s'", L, name, k);
-    }
-    if (!dt || !shape || !offs)
-        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' lacks field '%s'", L, name,
-                       !dt ? "dtype" : !shape ? "shape" : "data_offsets");
+    tl_jf_status st = tl_json_fields(o, fields, fv, &k);
+    if (st == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' has unknown field '%.64s'", L, name, k);
+    if (st)
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' lacks field '%s'", L, name, k);
+    json_t *dt = fv[0], *shape = fv[1], *offs = fv[2];
     int d = json_is_string(dt) ? tl_dtype_from_name(json_string_value(dt)) : -1;
     if (d < 0)
         return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' has unsupported dtype %.32s", L, name,
@@ -108,7 +100,7 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
     uint64_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         uint64_t dim;
-        if (get_u64(json_array_get(shape, (size_t)i), &dim) || dim > INT64_MAX)
+        if (tl_json_u64(json_array_get(shape, (size_t)i), &dim) || dim > INT64_MAX)
             return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': shape[%d] is not a non-negative integer", L, name, i);
         if (__builtin_mul_overflow(numel, dim, &numel))
             return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': shape overflows 64 bits", L, name);
@@ -118,8 +110,8 @@ static int parse_tensor(tl_st_file *f, const char *name, json_t *o, tl_st_tensor
     uint64_t nbytes;
     if (__builtin_mul_overflow(numel, (uint64_t)tl_dtype_size(t->dtype), &nbytes))
         return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': byte size overflows 64 bits", L, name);
-    if (!json_is_array(offs) || json_array_size(offs) != 2 || get_u64(json_array_get(offs, 0), &t->begin) ||
-        get_u64(json_array_get(offs, 1), &t->end))
+    if (!json_is_array(offs) || json_array_size(offs) != 2 || tl_json_u64(json_array_get(offs, 0), &t->begin) ||
+        tl_json_u64(json_array_get(offs, 1), &t->end))
         return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data_offsets must be two non-negative integers", L, name);
     if (t->end < t->begin)
         return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s': data_offsets end %llu is before begin %llu", L, name,
@@ -206,9 +198,7 @@ out:
 
 static int check_sizes(tl_st_file *f, uint64_t file_len, const uint8_t le[8], uint64_t *hlen, tl_err *err)
 {
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | le[i];
+    uint64_t n = tl_load_le64(le);
     if (n > TL_ST_HEADER_MAX)
         return tl_errf(err, TL_EINVAL, "%s: header size %llu is larger than the limit of %u bytes", f->label,
                        (unsigned long long)n, TL_ST_HEADER_MAX);

@@ -19,7 +19,9 @@
 #include "tee/verify.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 #include "util/log.h"
+#include "util/secmem.h"
 
 struct tl_kbs_broker {
     tl_net_server *srv;
@@ -53,17 +55,12 @@ static int save_generation(const tl_kbs_broker *b, tl_err *err)
 
 /* ---------------- request parsing ---------------- */
 
-static int check_fields(json_t *o, const char *const *allowed, tl_err *err)
+/* Unknown fields are refused; each handler checks the values of the fields it knows. */
+static int check_fields(json_t *o, const tl_json_field *fields, tl_err *err)
 {
     const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, k) == 0;
-        if (!ok)
-            return tl_errf(err, TL_EINVAL, "unknown field '%.64s'", k);
-    }
+    if (tl_json_fields(o, fields, NULL, &k) == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "unknown field '%.64s'", k);
     return 0;
 }
 
@@ -85,16 +82,12 @@ static json_t *parse_body(tl_net_req *r, tl_err *err)
     size_t n;
     const uint8_t *b = tl_net_req_body(r, &n);
     json_error_t je;
-    json_t *j = json_loadb((const char *)b, n, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        tl_errf(err, TL_EINVAL, "body is not JSON: %s at line %d column %d", je.text, je.line, je.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
+    int not_object;
+    json_t *j = tl_json_load_object((const char *)b, n, &je, &not_object);
+    if (!j && not_object)
         tl_errf(err, TL_EINVAL, "body must be a JSON object");
-        return NULL;
-    }
+    else if (!j)
+        tl_errf(err, TL_EINVAL, "body is not JSON: %s at line %d column %d", je.text, je.line, je.column);
     return j;
 }
 
@@ -142,7 +135,7 @@ static void on_challenge(tl_kbs_broker *b, tl_net_req *r)
     tl_net_req_body(r, &n);
     tl_err e = {0};
     if (n) {
-        static const char *const none[] = {NULL};
+        static const tl_json_field none[] = {{NULL}};
         json_t *j = parse_body(r, &e);
         if (j && check_fields(j, none, &e))
             json_decref(j), j = NULL;
@@ -193,7 +186,7 @@ static int refuse_nonce(tl_net_req *r, int rc, const char *key_id, const char *m
 
 static void on_key(tl_kbs_broker *b, tl_net_req *r)
 {
-    static const char *const fields[] = {"key_id", "nonce", "public_key", "evidence", NULL};
+    static const tl_json_field fields[] = {{"key_id"}, {"nonce"}, {"public_key"}, {"evidence"}, {NULL}};
     tl_err e = {0};
     uint8_t *nonce = NULL, *pub = NULL, *ev = NULL;
     size_t nl, pl, evl;
@@ -340,7 +333,7 @@ out:
 
 static void on_admin_add(tl_kbs_broker *b, tl_net_req *r)
 {
-    static const char *const fields[] = {"key_id", "key", "policy", NULL};
+    static const tl_json_field fields[] = {{"key_id"}, {"key"}, {"policy"}, {NULL}};
     const char *auth = tl_net_req_header(r, "Authorization");
     if (!auth || strlen(auth) != 7 + 64 || strncmp(auth, "Bearer ", 7) != 0 ||
         CRYPTO_memcmp(auth + 7, b->admin_token, 64) != 0) {
@@ -383,10 +376,7 @@ static void on_admin_add(tl_kbs_broker *b, tl_net_req *r)
             tl_net_reply_json(r, 201, body);
         }
     }
-    if (k) {
-        OPENSSL_cleanse(k, kl);
-        free(k);
-    }
+    tl_sec_free(k);
     tl_data_key_clear(&key);
     free(policy);
     /* jansson holds its own copy of the key's base64 text: wipe it before it is freed */
@@ -570,7 +560,8 @@ tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
     }
     tl_net_server_opts so = {.listen = o->listen, .cert_file = b->cert_path, .key_file = b->key_path,
                              .max_body = 256u << 10, .name = "kbs", .timeout_s = 20,
-                             .no_signals = o->no_signals};
+                             .max_conns = o->max_conns, .max_conns_per_peer = o->max_conns_per_peer,
+                             .handshake_timeout_s = o->handshake_timeout_s, .no_signals = o->no_signals};
     if (!(b->srv = tl_net_server_new(&so, handle, b, err)))
         goto fail;
     return b;

@@ -22,6 +22,9 @@ typedef struct {
     int max_challenges;       /* redeemed nonces remembered against replay, default 65536 */
     const char *generation_file; /* the highest store generation seen, kept across restarts; on storage
                                     the store's writers cannot roll back (NULL: in memory only) */
+    int max_conns;            /* open connections in all, default 256 */
+    int max_conns_per_peer;   /* from one client address, default max(4, max_conns / 2); at most max_conns */
+    int handshake_timeout_s;  /* seconds from accept to a finished TLS handshake, default 5 */
     int no_signals;           /* 1: leave SIGINT/SIGTERM alone (in-process tests) */
 } tl_kbs_broker_opts;
 

@@ -10,6 +10,7 @@
 
 #include "net/client.h"
 #include "util/codec.h"
+#include "util/secmem.h"
 
 static int url_for(const tl_kbs_client_opts *o, const char *path, char *out, size_t n, tl_err *err)
 {
@@ -277,10 +278,7 @@ int tl_kbs_admin_add_key(const tl_kbs_client_opts *o, const char *admin_token, c
         }
         OPENSSL_cleanse(body, n);
     }
-    if (kb) {
-        OPENSSL_cleanse(kb, strlen(kb));
-        free(kb);
-    }
+    tl_sec_free(kb);
     free(body);
     free(pol);
     return rc;

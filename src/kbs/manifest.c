@@ -11,6 +11,7 @@
 #include "seal/crypto.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 
 static const char MANIFEST_LABEL[] = "teelm-kbs-manifest-v2";    /* MAC'd with its NUL */
 static const char MAC_INFO[] = "teelm-kbs-store-v2 manifest mac"; /* HKDF info, without NUL */
@@ -97,14 +98,6 @@ static int manifest_mac(const uint8_t mk[32], const tl_kbs_manifest *m, uint8_t 
     return ok ? 0 : tl_err_ssl(err, TL_ECRYPTO, "HMAC-SHA256");
 }
 
-static int get_u64_field(json_t *o, const char *name, uint64_t *out)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return -1;
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
 
 /* Loads and authenticates DIR/manifest.json. TL_ENOTFOUND if there is none; TL_ECRYPTO if it
  * does not parse or authenticate (either way it is not the manifest this master key wrote). */
@@ -120,26 +113,29 @@ int tl_kbs_manifest_load(const char *dir, const uint8_t mk[32], tl_kbs_manifest 
     if (rc)
         return rc;
     json_error_t je;
-    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je), *keys = json_object_get(j, "keys");
+    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
     free(data);
-    const char *mac_hex = json_string_value(json_object_get(j, "mac"));
+    static const tl_json_field top[] = {{"version", TL_JF_UINT, 1}, {"generation", TL_JF_UINT, 1},
+                                        {"keys", TL_JF_OBJECT, 1}, {"mac", TL_JF_STRING, 1}, {NULL}};
+    json_t *tv[4];
     uint64_t version = 0;
     uint8_t mac[32], want[32];
     rc = 0;
-    if (!json_is_object(j) || json_object_size(j) != 4 || get_u64_field(j, "version", &version) || version != 2 ||
-        get_u64_field(j, "generation", &m->gen) || !json_is_object(keys) || !mac_hex ||
-        tl_unhex(mac_hex, strlen(mac_hex), mac, sizeof mac)) {
+    if (tl_json_fields(j, top, tv, NULL) || tl_json_u64(tv[0], &version) || version != 2 || tl_json_u64(tv[1], &m->gen) ||
+        tl_unhex(json_string_value(tv[3]), json_string_length(tv[3]), mac, sizeof mac)) {
         rc = tl_errf(err, TL_ECRYPTO, "%s: not a version-2 manifest (fields version, generation, keys, mac)", p);
         goto out;
     }
     const char *id;
     json_t *v;
-    json_object_foreach(keys, id, v) {
+    static const tl_json_field entry[] = {{"generation", TL_JF_UINT, 1}, {"state", TL_JF_STRING, 1},
+                                          {"sha256", TL_JF_STRING, 1}, {NULL}};
+    json_object_foreach(tv[2], id, v) {
         tl_kbs_mentry x = {0};
-        const char *st = json_string_value(json_object_get(v, "state"));
-        const char *sha = json_string_value(json_object_get(v, "sha256"));
-        if (!tl_key_id_valid(id) || !json_is_object(v) || json_object_size(v) != 3 || get_u64_field(v, "generation", &x.gen) ||
-            !st || (strcmp(st, "active") && strcmp(st, "revoked")) || !sha || tl_unhex(sha, strlen(sha), x.sha, 32)) {
+        json_t *ev[3];
+        const char *st = tl_json_fields(v, entry, ev, NULL) ? NULL : json_string_value(ev[1]);
+        if (!tl_key_id_valid(id) || !st || tl_json_u64(ev[0], &x.gen) || (strcmp(st, "active") && strcmp(st, "revoked")) ||
+            tl_unhex(json_string_value(ev[2]), json_string_length(ev[2]), x.sha, 32)) {
             rc = tl_errf(err, TL_ECRYPTO, "%s: entry for '%.64s' is malformed (fields generation, state, sha256)", p, id);
             goto out;
         }

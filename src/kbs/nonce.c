@@ -7,6 +7,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "util/bytes.h"
+
 static const char LABEL[] = "teelm-kbs-nonce-v1"; /* MAC'd with its NUL */
 #define TAG_LEN 16
 #define BODY_LEN (TL_KBS_NONCE_LEN - TAG_LEN) /* expiry ‖ r */
@@ -26,20 +28,6 @@ struct tl_nonce_table {
     uint64_t watermark; /* every nonce expiring at or before this is refused as expired */
     uint64_t forgotten;
 };
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
 /* Keyed so that a client choosing which of its nonces to redeem cannot pile them into one chain. */
 static uint32_t bucket_of(const tl_nonce_table *t, uint64_t r)
@@ -100,7 +88,7 @@ uint64_t tl_nonce_forgotten(const tl_nonce_table *t) { return t->forgotten; }
 
 int tl_nonce_issue(tl_nonce_table *t, int64_t now, uint8_t nonce[TL_KBS_NONCE_LEN])
 {
-    put_u64(nonce, (uint64_t)(now + t->ttl));
+    tl_store_be64(nonce, (uint64_t)(now + t->ttl));
     if (RAND_bytes(nonce + 8, 8) != 1 || tag(t, nonce, nonce + BODY_LEN))
         return TL_NONCE_ERROR;
     return TL_NONCE_OK;
@@ -121,7 +109,7 @@ int tl_nonce_check(const tl_nonce_table *t, int64_t now, const uint8_t nonce[TL_
         return TL_NONCE_ERROR;
     if (CRYPTO_memcmp(want, nonce + BODY_LEN, TAG_LEN) != 0)
         return TL_NONCE_UNKNOWN;
-    uint64_t expiry = get_u64(nonce), r = get_u64(nonce + 8);
+    uint64_t expiry = tl_load_be64(nonce), r = tl_load_be64(nonce + 8);
     if (now < 0 || (uint64_t)now > expiry || expiry <= t->watermark)
         return TL_NONCE_EXPIRED;
     return find(t, expiry, r) ? TL_NONCE_REPLAYED : TL_NONCE_OK;
@@ -156,9 +144,9 @@ int tl_nonce_redeem(tl_nonce_table *t, int64_t now, const uint8_t nonce[TL_KBS_N
         drop_oldest(t);
     }
     uint32_t i = (t->start + t->count) % t->cap;
-    uint64_t r = get_u64(nonce + 8);
+    uint64_t r = tl_load_be64(nonce + 8);
     uint32_t b = bucket_of(t, r);
-    t->ring[i] = (entry){.expiry = get_u64(nonce), .r = r, .next = t->bucket[b]};
+    t->ring[i] = (entry){.expiry = tl_load_be64(nonce), .r = r, .next = t->bucket[b]};
     t->bucket[b] = (int32_t)i;
     t->count++;
     return TL_NONCE_OK;

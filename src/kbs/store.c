@@ -21,6 +21,8 @@
 #include "util/codec.h"
 #include "util/harden.h"
 #include "util/io.h"
+#include "util/json_fields.h"
+#include "util/sha.h"
 
 #define WRAPPED_LEN (TL_GCM_IV_LEN + TL_KEY_LEN + TL_GCM_TAG_LEN)
 static const char STORE_AAD[] = "teelm-kbs-store-v1";
@@ -147,7 +149,7 @@ static int write_record(const char *path, json_t *rec, uint8_t sha[32], tl_err *
     char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text)
         return tl_errf(err, TL_ENOMEM, "out of memory");
-    tl_sha256_buf(text, strlen(text), sha);
+    tl_sha256(text, strlen(text), sha);
     int rc = tl_write_file_atomic(path, text, strlen(text), 0600, err);
     free(text);
     return rc;
@@ -162,15 +164,12 @@ static int read_record(const char *path, const char *key_id, json_t **out, uint8
     int rc = tl_read_file(path, RECORD_MAX, &data, &len, err);
     if (rc)
         return rc;
-    tl_sha256_buf(data, len, sha);
+    tl_sha256(data, len, sha);
     json_error_t je;
-    *out = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &je);
+    *out = tl_json_load_object((const char *)data, len, &je, NULL);
     free(data);
-    if (!*out || !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
+    if (!*out)
         return tl_errf(err, TL_ECRYPTO, "%s: corrupt key record (%s)", path, je.text);
-    }
     const char *id = json_string_value(json_object_get(*out, "key_id"));
     if (!id || strcmp(id, key_id) != 0) {
         json_decref(*out);
@@ -500,6 +499,20 @@ static void free_list(tl_kbs_record *list, int n)
     free(list);
 }
 
+/* The end of a listing: on success the records, sorted by key id, go to the caller; else they are freed. */
+static int hand_out(int rc, tl_kbs_record *list, int cnt, tl_kbs_record **out, int *n)
+{
+    if (rc) {
+        free_list(list, cnt);
+        return rc;
+    }
+    if (cnt)
+        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
+    *out = list;
+    *n = cnt;
+    return 0;
+}
+
 /* Record files under keys/ (ids only), for calls that walk the directory. */
 static int each_file(const char *dir, int (*fn)(const char *id, void *arg, tl_err *err), void *arg, tl_err *err)
 {
@@ -577,15 +590,7 @@ int tl_kbs_store_list(const char *dir, tl_kbs_record **out, int *n, uint64_t *ge
     if (generation)
         *generation = s.m.gen;
     close_store(&s);
-    if (rc) {
-        free_list(list, cnt);
-        return rc;
-    }
-    if (cnt)
-        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
-    *out = list;
-    *n = cnt;
-    return 0;
+    return hand_out(rc, list, cnt, out, n);
 }
 
 /* Upgrade: every previous-version record must be sound before the manifest vouches for it. */
@@ -653,15 +658,7 @@ int tl_kbs_store_upgrade(const char *dir, int dry_run, tl_kbs_record **out, int 
         rc = tl_kbs_manifest_save(dir, s.mk, &fresh, err);
     close_store(&s);
     tl_kbs_manifest_free(&fresh);
-    if (rc) {
-        free_list(list, cnt);
-        return rc;
-    }
-    if (cnt)
-        qsort(list, (size_t)cnt, sizeof *list, cmp_rec);
-    *out = list;
-    *n = cnt;
-    return 0;
+    return hand_out(rc, list, cnt, out, n);
 }
 
 int tl_kbs_store_admin_token(const char *dir, int create, char out[65], tl_err *err)

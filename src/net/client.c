@@ -15,6 +15,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "util/secmem.h"
+
 typedef struct {
     const tl_http_opts *o;
     tl_err hook_err; /* why the hook refused, if it did */
@@ -47,8 +49,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
             return 0;
         if (c->buf) {
             memcpy(nb, c->buf, c->len);
-            OPENSSL_cleanse(c->buf, c->cap);
-            free(c->buf);
+            tl_sec_free(c->buf);
         }
         c->buf = nb;
         c->cap = cap;
@@ -164,10 +165,7 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
         else
             ret = tl_errf(err, rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ? TL_ECRYPTO : TL_EIO,
                           "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        if (c.buf) {
-            OPENSSL_cleanse(c.buf, c.cap);
-            free(c.buf);
-        }
+        tl_sec_free(c.buf);
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
         curl_off_t ra = 0;
@@ -191,8 +189,7 @@ int tl_http_request(const tl_http_opts *o, const char *method, const char *url, 
 void tl_http_resp_free(tl_http_resp *r)
 {
     if (r && r->body) {
-        OPENSSL_cleanse(r->body, r->len);
-        free(r->body);
+        tl_sec_free(r->body);
     }
     if (r)
         memset(r, 0, sizeof *r);
@@ -207,10 +204,7 @@ int tl_http_json(const tl_http_opts *o, const char *method, const char *url, jso
         return tl_errf(err, TL_ENOMEM, "out of memory");
     tl_http_resp r;
     int rc = tl_http_request(o, method, url, req ? "application/json" : NULL, text, text ? strlen(text) : 0, &r, err);
-    if (text) {
-        OPENSSL_cleanse(text, strlen(text));
-        free(text);
-    }
+    tl_sec_free(text);
     if (rc)
         return rc;
     *status = r.status;

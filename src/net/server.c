@@ -35,6 +35,7 @@
 #include "net/peers.h"
 #include "net/ratelog.h"
 #include "util/log.h"
+#include "util/secmem.h"
 
 enum { OP_REPLY, OP_START, OP_CHUNK, OP_END };
 
@@ -289,10 +290,7 @@ static void req_free(tl_net_req *r)
     for (int i = 0; i < 2 * r->n_out; i++)
         free(r->out_hdr[i]);
     free(r->out_hdr);
-    if (r->body) {
-        OPENSSL_cleanse(r->body, r->body_len); /* prompts and keys travel in bodies */
-        free(r->body);
-    }
+    tl_sec_free(r->body);
     free(r);
 }
 
@@ -560,10 +558,7 @@ static void do_op(op *o)
 
 static void op_free(op *o)
 {
-    if (o->data) {
-        OPENSSL_cleanse(o->data, o->len);
-        free(o->data);
-    }
+    tl_sec_free(o->data);
     free(o->ctype);
     free(o);
 }

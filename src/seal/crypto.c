@@ -7,7 +7,6 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/sha.h>
 
 int tl_gcm_init(tl_gcm *g, const uint8_t key[32], int enc, tl_err *err)
 {
@@ -131,9 +130,4 @@ int tl_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size
     if (!ok)
         return tl_err_ssl(err, TL_ECRYPTO, "HKDF-SHA256 derivation");
     return 0;
-}
-
-void tl_sha256_buf(const void *data, size_t len, uint8_t out[32])
-{
-    SHA256(data, len, out);
 }

@@ -39,6 +39,4 @@ void tl_gcm_free(tl_gcm *g);
 int tl_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
                    const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len, tl_err *err);
 
-void tl_sha256_buf(const void *data, size_t len, uint8_t out[32]);
-
 #endif

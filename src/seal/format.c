@@ -7,15 +7,8 @@
 #include "model/params.h"
 #include "seal/crypto.h"
 #include "seal/seal.h"
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put32be(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i)); }
-static void put64be(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i)); }
+#include "util/bytes.h"
+#include "util/json_fields.h"
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -31,17 +24,17 @@ int tl_seal_header_parse(const uint8_t raw[TL_SEAL_HEADER_LEN], tl_seal_header *
     memcpy(h->raw, raw, TL_SEAL_HEADER_LEN);
     if (memcmp(raw, TL_SEAL_MAGIC, 8) != 0)
         return tl_errf(err, TL_EINVAL, "sealed header: bad magic: not a teelm sealed model (damaged, or not sealed)");
-    if (get16(raw + 8) != TL_SEAL_VERSION)
-        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unsupported format version %u", get16(raw + 8));
-    if (get16(raw + 10) != TL_SEAL_HEADER_LEN)
-        return tl_errf(err, TL_EINVAL, "sealed header: header size %u, want %d", get16(raw + 10), TL_SEAL_HEADER_LEN);
-    if (get32(raw + 12) != 0)
-        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unknown flags 0x%x", get32(raw + 12));
+    if (tl_load_le16(raw + 8) != TL_SEAL_VERSION)
+        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unsupported format version %u", tl_load_le16(raw + 8));
+    if (tl_load_le16(raw + 10) != TL_SEAL_HEADER_LEN)
+        return tl_errf(err, TL_EINVAL, "sealed header: header size %u, want %d", tl_load_le16(raw + 10), TL_SEAL_HEADER_LEN);
+    if (tl_load_le32(raw + 12) != 0)
+        return tl_errf(err, TL_EUNSUPPORTED, "sealed header: unknown flags 0x%x", tl_load_le32(raw + 12));
     memcpy(h->model_id, raw + 16, 32);
-    h->file_index = get32(raw + 48);
-    h->file_count = get32(raw + 52);
-    h->chunk_size = get32(raw + 56);
-    h->chunk_count = get64(raw + 64);
+    h->file_index = tl_load_le32(raw + 48);
+    h->file_count = tl_load_le32(raw + 52);
+    h->chunk_size = tl_load_le32(raw + 56);
+    h->chunk_count = tl_load_le64(raw + 64);
     if (h->file_count < 1 || h->file_count > TL_SEAL_MAX_FILES || h->file_index >= h->file_count)
         return tl_errf(err, TL_EINVAL, "sealed header: file %u of %u is out of range", h->file_index, h->file_count);
     if (h->chunk_size < TL_SEAL_CHUNK_MIN || h->chunk_size > TL_SEAL_CHUNK_MAX || (h->chunk_size & (h->chunk_size - 1)))
@@ -67,13 +60,13 @@ void tl_seal_header_encode(tl_seal_header *h)
     uint8_t *r = h->raw;
     memset(r, 0, TL_SEAL_HEADER_LEN);
     memcpy(r, TL_SEAL_MAGIC, 8);
-    put16(r + 8, TL_SEAL_VERSION);
-    put16(r + 10, TL_SEAL_HEADER_LEN);
+    tl_store_le16(r + 8, TL_SEAL_VERSION);
+    tl_store_le16(r + 10, TL_SEAL_HEADER_LEN);
     memcpy(r + 16, h->model_id, 32);
-    put32(r + 48, h->file_index);
-    put32(r + 52, h->file_count);
-    put32(r + 56, h->chunk_size);
-    put64(r + 64, h->chunk_count);
+    tl_store_le32(r + 48, h->file_index);
+    tl_store_le32(r + 52, h->file_count);
+    tl_store_le32(r + 56, h->chunk_size);
+    tl_store_le64(r + 64, h->chunk_count);
     size_t klen = strlen(h->key_id);
     r[72] = (uint8_t)klen;
     memcpy(r + 73, h->key_id, klen);
@@ -84,38 +77,38 @@ int tl_seal_file_key(const uint8_t dk[TL_KEY_LEN], const tl_seal_header *h, uint
     static const char label[] = "teelm-sealed-v1 file key";
     uint8_t info[sizeof label - 1 + 8];
     memcpy(info, label, sizeof label - 1);
-    put32be(info + sizeof label - 1, h->file_index);
-    put32be(info + sizeof label + 3, h->file_count);
+    tl_store_be32(info + sizeof label - 1, h->file_index);
+    tl_store_be32(info + sizeof label + 3, h->file_count);
     return tl_hkdf_sha256(dk, TL_KEY_LEN, h->model_id, 32, info, sizeof info, out, 32, err);
 }
 
 void tl_seal_iv(uint32_t domain, uint64_t index, uint8_t iv[12])
 {
-    put32be(iv, domain);
-    put64be(iv + 4, index);
+    tl_store_be32(iv, domain);
+    tl_store_be64(iv + 4, index);
 }
 
 void tl_seal_chunk_aad(const tl_seal_header *h, uint64_t index, uint8_t aad[TL_SEAL_AAD_LEN])
 {
     memcpy(aad, h->raw, TL_SEAL_HEADER_LEN);
-    put64(aad + TL_SEAL_HEADER_LEN, index);
+    tl_store_le64(aad + TL_SEAL_HEADER_LEN, index);
     aad[TL_SEAL_HEADER_LEN + 8] = index + 1 == h->chunk_count;
 }
 
 void tl_seal_desc_encode(const tl_seal_desc *d, uint8_t out[TL_SEAL_DESC_LEN])
 {
-    put64(out, d->meta_len);
-    put64(out + 8, d->blob_len);
-    put64(out + 16, d->data_offset);
-    put64(out + 24, d->data_len);
+    tl_store_le64(out, d->meta_len);
+    tl_store_le64(out + 8, d->blob_len);
+    tl_store_le64(out + 16, d->data_offset);
+    tl_store_le64(out + 24, d->data_len);
 }
 
 int tl_seal_desc_parse(const uint8_t in[TL_SEAL_DESC_LEN], const tl_seal_header *h, tl_seal_desc *d, tl_err *err)
 {
-    d->meta_len = get64(in);
-    d->blob_len = get64(in + 8);
-    d->data_offset = get64(in + 16);
-    d->data_len = get64(in + 24);
+    d->meta_len = tl_load_le64(in);
+    d->blob_len = tl_load_le64(in + 8);
+    d->data_offset = tl_load_le64(in + 16);
+    d->data_len = tl_load_le64(in + 24);
     uint64_t stream = h->chunk_count * h->chunk_size; /* <= 2^46 (header check) */
     if (d->meta_len > TL_SEAL_MAX_META || d->blob_len > TL_SEAL_MAX_BLOB)
         return tl_errf(err, TL_EINVAL, "sealed descriptor: metadata sizes out of range");
@@ -245,24 +238,16 @@ void tl_seal_manifest_free(tl_seal_manifest *m)
 
 static int get_u64(json_t *o, const char *key, uint64_t *out, const char *where, tl_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (tl_json_u64(json_object_get(o, key), out))
         return tl_errf(err, TL_EINVAL, "manifest: %s field '%s' must be a non-negative integer", where, key);
-    *out = (uint64_t)json_integer_value(v);
     return 0;
 }
 
-static int check_keys(json_t *o, const char *const *allowed, const char *where, tl_err *err)
+static int check_keys(json_t *o, const tl_json_field *fields, const char *where, tl_err *err)
 {
     const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, key) == 0;
-        if (!ok)
-            return tl_errf(err, TL_EINVAL, "manifest: unknown field '%.64s' in %s", key, where);
-    }
+    if (tl_json_fields(o, fields, NULL, &key) == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "manifest: unknown field '%.64s' in %s", key, where);
     return 0;
 }
 
@@ -287,8 +272,8 @@ static int parse_tensors(json_t *jt, tl_seal_manifest *m, tl_err *err)
     tl_params_list(cfg, list);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        static const char *const seed_keys[] = {"name", "shape", "offset", NULL};
-        static const char *const hf_keys[] = {"name", "shape", "dtype", "offset", NULL};
+        static const tl_json_field seed_keys[] = {{"name"}, {"shape"}, {"offset"}, {NULL}};
+        static const tl_json_field hf_keys[] = {{"name"}, {"shape"}, {"dtype"}, {"offset"}, {NULL}};
         json_t *t = json_array_get(jt, (size_t)i), *shape = json_object_get(t, "shape");
         const char *name = json_string_value(json_object_get(t, "name"));
         const char *dt = json_string_value(json_object_get(t, "dtype"));
@@ -340,7 +325,7 @@ static int parse_carried(json_t *jc, tl_seal_manifest *m, tl_err *err)
         return tl_errf(err, TL_EINVAL, "manifest: 'tokenizer_files' must list 1 to %d files", TL_SEAL_MAX_CARRIED);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        static const char *const keys[] = {"name", "bytes", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"bytes"}, {NULL}};
         json_t *f = json_array_get(jc, i);
         const char *name = json_string_value(json_object_get(f, "name"));
         tl_seal_carried *c = &m->carried[i];
@@ -369,7 +354,8 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return tl_errf(err, TL_EINVAL, "manifest: bad JSON at line %d column %d: %s", je.line, je.column, je.text);
-    static const char *const top[] = {"format", "version", "config", "files", "tensors", "tokenizer", "tokenizer_files", NULL};
+    static const tl_json_field top[] = {{"format"},    {"version"},   {"config"},          {"files"},
+                                        {"tensors"},   {"tokenizer"}, {"tokenizer_files"}, {NULL}};
     int rc = 0;
     json_t *cfg = json_object_get(root, "config"), *files = json_object_get(root, "files");
     json_t *tok = json_object_get(root, "tokenizer"), *carried = json_object_get(root, "tokenizer_files");
@@ -409,7 +395,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
     }
     uint64_t arena = m->arena_bytes, at = 0;
     for (uint32_t i = 0; i < file_count && !rc; i++) {
-        static const char *const keys[] = {"name", "begin", "end", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"begin"}, {"end"}, {NULL}};
         json_t *f = json_array_get(files, i);
         const char *name = json_string_value(json_object_get(f, "name"));
         tl_seal_file_entry *e = &m->files[i];
@@ -428,7 +414,7 @@ int tl_seal_manifest_parse(const char *text, size_t len, uint32_t file_count, tl
         rc = tl_errf(err, TL_EINVAL, "manifest: files cover %llu of the arena's %llu bytes", (unsigned long long)at,
                      (unsigned long long)arena);
     if (!rc && tok) {
-        static const char *const keys[] = {"name", "bytes", NULL};
+        static const tl_json_field keys[] = {{"name"}, {"bytes"}, {NULL}};
         const char *name = json_string_value(json_object_get(tok, "name"));
         if (!json_is_object(tok) || !name || !name[0] || strlen(name) >= sizeof m->tokenizer_name || strchr(name, '/'))
             rc = tl_errf(err, TL_EINVAL, "manifest: 'tokenizer' needs a plain file name");

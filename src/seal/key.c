@@ -12,6 +12,7 @@
 #include "util/codec.h"
 #include "util/harden.h"
 #include "util/io.h"
+#include "util/secmem.h"
 
 #define KEY_FILE_MAGIC "teelm-data-key v1"
 
@@ -117,8 +118,7 @@ int tl_data_key_read(const char *path, tl_data_key *k, tl_err *err)
         return err->code;
     tl_secret_protect(k, sizeof *k, TL_SECRET_LOCK); /* usually on the stack: no MADV_DONTDUMP */
     int rc = parse_key_file((char *)data, len, path, k, err);
-    OPENSSL_cleanse(data, len);
-    free(data);
+    tl_sec_free(data);
     if (rc)
         tl_data_key_clear(k);
     return rc;

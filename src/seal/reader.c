@@ -23,6 +23,7 @@
 #include "util/harden.h"
 #include "util/pool.h"
 #include "util/io.h"
+#include "util/secmem.h"
 
 typedef struct {
     int fd;
@@ -42,8 +43,7 @@ static void sfile_close(sfile *f)
     f->fd = -1;
     OPENSSL_cleanse(f->fkey, sizeof f->fkey);
     if (f->scratch) {
-        OPENSSL_cleanse(f->scratch, f->h.chunk_size);
-        free(f->scratch);
+        tl_sec_free(f->scratch);
         f->scratch = NULL;
     }
     tl_gcm_free(&f->g);
@@ -490,17 +490,13 @@ int tl_seal_read(const char *path, const tl_data_key *key, tl_checkpoint *ck, tl
         tl_hex(f0.h.model_id, sizeof f0.h.model_id, info->model_id);
     }
     sfile_close(&f0);
-    if (meta)
-        OPENSSL_cleanse(meta, meta_len);
-    free(meta);
+    tl_sec_free(meta);
     tl_seal_manifest_free(&m);
     return 0;
 fail:
     sfile_close(&fi);
     sfile_close(&f0);
-    if (meta)
-        OPENSSL_cleanse(meta, meta_len);
-    free(meta);
+    tl_sec_free(meta);
     tl_seal_manifest_free(&m);
     tl_checkpoint_free(ck); /* wipes whatever was decrypted so far */
     memset(ck, 0, sizeof *ck);

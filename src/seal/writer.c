@@ -17,6 +17,7 @@
 #include "seal/crypto.h"
 #include "seal/format.h"
 #include "util/io.h"
+#include "util/secmem.h"
 
 typedef struct {
     const uint8_t *p; /* NULL: len zero bytes (the gaps between Hugging Face tensors) */
@@ -75,9 +76,7 @@ static int write_one(const char *path, const tl_data_key *key, tl_seal_header *h
 out:
     if (rc)
         tl_atomic_abort(&af);
-    if (buf)
-        OPENSSL_cleanse(buf, cs);
-    free(buf);
+    tl_sec_free(buf);
     free(ct);
     OPENSSL_cleanse(fkey, sizeof fkey);
     tl_gcm_free(&g);
@@ -298,9 +297,7 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
             break;
     }
 done:
-    if (manifest)
-        OPENSSL_cleanse(manifest, strlen(manifest));
-    free(manifest);
+    tl_sec_free(manifest);
     free(files);
     free(list);
     free(off);

@@ -1,13 +1,14 @@
 #include "server/apikeys.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util/io.h"
+#include "util/secmem.h"
+#include "util/sha.h"
 
 #define MAX_KEYS 1024
 #define MAX_KEY_LEN 512
@@ -21,12 +22,11 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
 {
     uint8_t *data;
     size_t len;
-    if (tl_read_file(path, (size_t)MAX_KEYS * (MAX_KEY_LEN + 2), &data, &len, err))
+    if (tl_read_secret_file(path, (size_t)MAX_KEYS * (MAX_KEY_LEN + 2), &data, &len, err))
         return NULL;
     tl_apikeys *k = calloc(1, sizeof *k + MAX_KEYS * 32);
     if (!k) {
-        OPENSSL_cleanse(data, len);
-        free(data);
+        tl_sec_free(data);
         tl_errf(err, TL_ENOMEM, "out of memory");
         return NULL;
     }
@@ -49,12 +49,11 @@ tl_apikeys *tl_apikeys_load(const char *path, tl_err *err)
             else if (k->n >= MAX_KEYS)
                 bad = tl_errf(err, TL_EINVAL, "%s: more than %d keys", path, MAX_KEYS);
             else
-                SHA256((const unsigned char *)p, n, k->digest[k->n++]);
+                tl_sha256(p, n, k->digest[k->n++]);
         }
         p = e + 1;
     }
-    OPENSSL_cleanse(data, len);
-    free(data);
+    tl_sec_free(data);
     if (!bad && k->n == 0)
         bad = tl_errf(err, TL_EINVAL, "%s: no API keys in the file", path);
     if (bad) {
@@ -68,8 +67,7 @@ void tl_apikeys_free(tl_apikeys *k)
 {
     if (!k)
         return;
-    OPENSSL_cleanse(k, sizeof *k + MAX_KEYS * 32);
-    free(k);
+    tl_sec_free(k);
 }
 
 int tl_apikeys_count(const tl_apikeys *k)
@@ -86,7 +84,7 @@ int tl_apikeys_check(const tl_apikeys *k, const char *auth)
     if (n == 0 || n > MAX_KEY_LEN)
         return 0;
     uint8_t d[32];
-    SHA256((const unsigned char *)key, n, d);
+    tl_sha256(key, n, d);
     int ok = 0;
     for (int i = 0; i < k->n; i++) /* no early exit */
         ok |= CRYPTO_memcmp(d, k->digest[i], 32) == 0;

@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 #include "net/server.h"
 #include "server/ratls.h"
 #include "util/codec.h"
+#include "util/sha.h"
 
 typedef struct {
     const tl_client_opts *o;
@@ -45,7 +45,7 @@ static int verify_cb(X509_STORE_CTX *sctx, void *arg)
              tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, rd, c->peer->pubkey_sha256, &c->check))
         ; /* already checked: cannot fail here */
     else {
-        SHA256((const unsigned char *)cfg, cfg_len, c->peer->config_sha256);
+        tl_sha256(cfg, cfg_len, c->peer->config_sha256);
         snprintf(c->peer->config, sizeof c->peer->config, "%s", cfg);
         snprintf(c->peer->tee, sizeof c->peer->tee, "%s", tee);
         c->peer->id = id;

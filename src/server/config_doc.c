@@ -5,18 +5,14 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "seal/seal.h"
-#include "tee/ecdsa.h"
-#include "util/codec.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/sha.h"
 
 #define MAX_HASHED_FILE (64u << 20) /* a tokenizer or a certificate: far below this */
 
@@ -27,31 +23,21 @@ static int file_digest(const char *what, const char *path, char out[72], tl_err 
     size_t n = 0;
     if (tl_read_file(path, MAX_HASHED_FILE, &data, &n, err))
         return tl_err_prefix(err, "configuration: %s", what);
-    tl_sha256(data, n, NULL, 0, h);
+    int rc = tl_sha256(data, n, h);
     free(data);
-    memcpy(out, "sha256:", 7);
-    tl_hex(h, 32, out + 7);
+    if (rc)
+        return tl_errf(err, TL_ENOMEM, "configuration: %s: out of memory", what);
+    tl_sha256_tagged(h, out);
     return 0;
 }
 
 /* SHA-256 of a file's contents, streamed (plaintext weights can be large). */
 static int stream_digest(const char *path, uint8_t out[32], tl_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tl_errf(err, TL_EIO, "configuration: %s: %s", path, strerror(errno));
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(1 << 16);
-    int ok = c && buf && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
-    ssize_t r = 0;
-    while (ok && (r = read(fd, buf, 1 << 16)) > 0)
-        ok = EVP_DigestUpdate(c, buf, (size_t)r) == 1;
-    unsigned int n = 32;
-    ok = ok && r == 0 && EVP_DigestFinal_ex(c, out, &n) == 1;
-    EVP_MD_CTX_free(c);
-    free(buf);
-    close(fd);
-    return ok ? 0 : tl_errf(err, TL_EIO, "configuration: cannot read %s to hash it", path);
+    int e, rc = tl_sha_file(TL_SHA256, path, out, &e);
+    if (rc == TL_SHA_EOPEN)
+        return tl_errf(err, TL_EIO, "configuration: %s: %s", path, strerror(e));
+    return rc ? tl_errf(err, TL_EIO, "configuration: cannot read %s to hash it", path) : 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -85,27 +71,24 @@ static int plaintext_digest(const char *path, char out[72], tl_err *err)
         }
         closedir(d);
         qsort(names, (size_t)n, sizeof *names, cmp_names);
-        EVP_MD_CTX *c = EVP_MD_CTX_new();
-        rc = rc ? rc : !c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ? tl_err_ssl(err, TL_ECRYPTO, "SHA-256") : 0;
+        tl_sha *c = tl_sha_new(TL_SHA256);
+        rc = rc ? rc : !c ? tl_errf(err, TL_ENOMEM, "configuration: out of memory") : 0;
         for (int i = 0; i < n; i++) {
             char full[4096];
             uint8_t fh[32];
             if (!rc && !(rc = tl_path_join(full, sizeof full, path, names[i]) ? tl_errf(err, TL_EINVAL, "path too long")
                                                                                : stream_digest(full, fh, err))) {
-                EVP_DigestUpdate(c, names[i], strlen(names[i]) + 1);
-                EVP_DigestUpdate(c, fh, 32);
+                tl_sha_add(c, names[i], strlen(names[i]) + 1);
+                tl_sha_add(c, fh, 32);
             }
             free(names[i]);
         }
-        unsigned int hl = 32;
-        if (!rc)
-            EVP_DigestFinal_ex(c, h, &hl);
-        EVP_MD_CTX_free(c);
+        if (tl_sha_end(c, h) && !rc)
+            rc = tl_errf(err, TL_ECRYPTO, "configuration: SHA-256 failed");
         if (rc)
             return rc;
     }
-    memcpy(out, "sha256:", 7);
-    tl_hex(h, 32, out + 7);
+    tl_sha256_tagged(h, out);
     return 0;
 }
 

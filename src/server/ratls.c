@@ -6,13 +6,13 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tee/binding.h"
 #include "util/codec.h"
+#include "util/sha.h"
 
 /* TeelmEvidence ::= SEQUENCE { version INTEGER, tee UTF8String, evidence OCTET STRING,
  *                              config OCTET STRING } */
@@ -55,9 +55,9 @@ int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, u
     if (n <= 0)
         return tl_err_ssl(err, TL_ECRYPTO, "ra-tls: encoding the public key");
     uint8_t h[2][32];
-    SHA256(der, (size_t)n, h[0]);
+    tl_sha256(der, (size_t)n, h[0]);
     OPENSSL_free(der);
-    SHA256(config, config_len, h[1]);
+    tl_sha256(config, config_len, h[1]);
     if (pubkey_hash)
         memcpy(pubkey_hash, h[0], 32);
     const tl_bind_field f[] = {{h[0], 32}, {h[1], 32}};
@@ -155,7 +155,7 @@ int tl_ratls_create(tl_tee *tee, const char *config, size_t config_len, int vali
     memcpy(out->config, config, config_len);
     out->config[config_len] = 0;
     out->config_len = config_len;
-    SHA256((const unsigned char *)config, config_len, out->config_hash);
+    tl_sha256(config, config_len, out->config_hash);
     if (tl_ratls_report_data(out->key, config, config_len, out->report_data, out->pubkey_hash, err))
         goto fail;
     if (tl_tee_evidence(tee, out->report_data, &out->evidence, &out->evidence_len, err)) {

@@ -144,6 +144,20 @@ static void reply_error(tl_server *s, tl_net_req *r, tl_endpoint ep, const tl_ap
     tl_sec_free(j);
 }
 
+/* A 200 with the response document j (taken and wiped: it may hold prompt text or token ids), or
+ * a 500 when building it ran out of memory (j NULL). */
+static void reply_doc(tl_server *s, tl_net_req *r, tl_endpoint ep, char *j, double t0)
+{
+    if (!j) {
+        tl_api_error e = {0};
+        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        reply_error(s, r, ep, &e, t0);
+        return;
+    }
+    reply_json(s, r, ep, 200, j, t0);
+    tl_sec_free(j);
+}
+
 /* ---------------- completions: the scheduler's side ---------------- */
 
 static void comp_unref(comp *c)
@@ -156,9 +170,7 @@ static void comp_unref(comp *c)
     }
     tl_sec_free(c->echo);
     pthread_mutex_destroy(&c->gate);
-    size_t sz = sizeof *c + (size_t)c->n * sizeof c->ch[0];
-    OPENSSL_cleanse(c, sz);
-    free(c);
+    tl_sec_free(c);
 }
 
 static int comp_cancelled(void *user)
@@ -622,17 +634,8 @@ static void handle_tokenize(tl_server *s, tl_net_req *r, double t0)
         return;
     }
     char *j = tl_resp_tokens(ids, n, s->hf ? s->ctx : s->ck->cfg.context_length);
-    if (ids) {
-        OPENSSL_cleanse(ids, n * sizeof *ids);
-        free(ids);
-    }
-    if (!j) {
-        tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-        reply_error(s, r, TL_EP_TOKENIZE, &e, t0);
-        return;
-    }
-    reply_json(s, r, TL_EP_TOKENIZE, 200, j, t0);
-    tl_sec_free(j);
+    tl_sec_free(ids);
+    reply_doc(s, r, TL_EP_TOKENIZE, j, t0);
 }
 
 static void handle_detokenize(tl_server *s, tl_net_req *r, double t0)
@@ -651,23 +654,17 @@ static void handle_detokenize(tl_server *s, tl_net_req *r, double t0)
     tl_err err = {0};
     int rc = tl_tokenizer_decode(s->tok, ids, n, &raw, &rlen, &err);
     tl_sec_free(ids);
-    long tlen = rc ? -1 : tl_utf8_sanitize(raw, rlen, &text);
-    if (raw) {
-        OPENSSL_cleanse(raw, rlen);
-        free(raw);
-    }
-    char *j = tlen >= 0 ? tl_resp_detokenized(text, (size_t)tlen) : NULL;
-    tl_sec_free(text);
-    if (!j) {
-        if (rc)
-            tl_api_bad_field(&e, "tokens", "tokens cannot be decoded: %s", err.msg);
-        else
-            tl_api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+    if (rc) {
+        tl_sec_free(raw);
+        tl_api_bad_field(&e, "tokens", "tokens cannot be decoded: %s", err.msg);
         reply_error(s, r, TL_EP_DETOKENIZE, &e, t0);
         return;
     }
-    reply_json(s, r, TL_EP_DETOKENIZE, 200, j, t0);
-    tl_sec_free(j);
+    long tlen = tl_utf8_sanitize(raw, rlen, &text);
+    tl_sec_free(raw);
+    char *j = tlen >= 0 ? tl_resp_detokenized(text, (size_t)tlen) : NULL;
+    tl_sec_free(text);
+    reply_doc(s, r, TL_EP_DETOKENIZE, j, t0);
 }
 
 static void handle_health(tl_server *s, tl_net_req *r, double t0)

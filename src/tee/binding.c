@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 static int purpose_ok(const char *p)
 {
     size_t n = p ? strlen(p) : 0;
@@ -31,7 +33,8 @@ int tl_binding_report_data(const char *purpose, const tl_bind_field *fields, siz
              EVP_DigestUpdate(c, purpose, strlen(purpose)) == 1 && EVP_DigestUpdate(c, "/v1", 4) == 1; /* with NUL */
     for (size_t i = 0; ok && i < n; i++) {
         uint32_t l = (uint32_t)fields[i].len;
-        uint8_t be[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8), (uint8_t)l};
+        uint8_t be[4];
+        tl_store_be32(be, l);
         ok = EVP_DigestUpdate(c, be, 4) == 1 && (!l || EVP_DigestUpdate(c, fields[i].data, l) == 1);
     }
     ok = ok && EVP_DigestFinal_ex(c, out, &ol) == 1 && ol == 64;

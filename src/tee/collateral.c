@@ -10,6 +10,8 @@
 #include "tee/pccs.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
+#include "util/secmem.h"
 
 #define MAX_COLLATERAL (4 << 20)
 
@@ -43,53 +45,41 @@ int tl_crl_bytes(const uint8_t *in, size_t n, uint8_t **out, size_t *outn)
     return 0;
 }
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 /* JSON file layout */
 static tl_collateral *load_json(const char *path, const char *text, size_t n, tl_err *err)
 {
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-    if (!o || !json_is_object(o)) {
-        tl_errf(err, TL_EINVAL, "%s: invalid collateral JSON at line %d column %d: %s", path, je.line, je.column,
-                o ? "not an object" : je.text);
-        json_decref(o);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
+    if (!o) {
+        tl_errf(err, TL_EINVAL, "%s: invalid collateral JSON at line %d column %d: %s", path, je.line, je.column, je.text);
         return NULL;
     }
-    static const char *const keys[] = {"pck_crl_issuer_chain", "root_ca_crl", "pck_crl", "tcb_info_issuer_chain",
-                                       "tcb_info", "tcb_info_signature", "qe_identity_issuer_chain",
-                                       "qe_identity", "qe_identity_signature"};
-    const char *vals[9];
+    static const tl_json_field keys[] = {
+        {"pck_crl_issuer_chain", TL_JF_STRING, 1}, {"root_ca_crl", TL_JF_STRING, 1}, {"pck_crl", TL_JF_STRING, 1},
+        {"tcb_info_issuer_chain", TL_JF_STRING, 1}, {"tcb_info", TL_JF_STRING, 1}, {"tcb_info_signature", TL_JF_STRING, 1},
+        {"qe_identity_issuer_chain", TL_JF_STRING, 1}, {"qe_identity", TL_JF_STRING, 1},
+        {"qe_identity_signature", TL_JF_STRING, 1},
+        {"pck_certificate_chain"}, /* some tools add it; the quote carries its own */
+        {NULL}};
+    json_t *jv[10];
+    const char *vals[9], *k;
     size_t lens[9];
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        int known = !strcmp(k, "pck_certificate_chain"); /* some tools add it; the quote carries its own */
-        for (int i = 0; i < 9; i++)
-            known |= !strcmp(k, keys[i]);
-        if (!known) {
-            tl_errf(err, TL_EINVAL, "%s: unknown collateral field \"%.60s\"", path, k);
-            json_decref(o);
-            return NULL;
+    tl_jf_status st = tl_json_fields(o, keys, jv, &k);
+    for (int i = 0; !st && i < 9; i++) {
+        if (json_string_length(jv[i]) == 0) {
+            st = TL_JF_MISSING;
+            k = keys[i].name;
         }
+        vals[i] = json_string_value(jv[i]);
+        lens[i] = json_string_length(jv[i]);
     }
-    for (int i = 0; i < 9; i++) {
-        v = json_object_get(o, keys[i]);
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is missing or not a non-empty string", path, keys[i]);
-            json_decref(o);
-            return NULL;
-        }
-        vals[i] = json_string_value(v);
-        lens[i] = json_string_length(v);
+    if (st) {
+        if (st == TL_JF_UNKNOWN)
+            tl_errf(err, TL_EINVAL, "%s: unknown collateral field \"%.60s\"", path, k);
+        else
+            tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is missing or not a non-empty string", path, k);
+        json_decref(o);
+        return NULL;
     }
     tl_collateral *c = calloc(1, sizeof *c);
     if (!c) {
@@ -97,12 +87,12 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
         tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
         return NULL;
     }
-    c->pck_crl_issuer_chain = dupn(vals[0], lens[0]);
-    c->tcb_info_issuer_chain = dupn(vals[3], lens[3]);
-    c->tcb_info = dupn(vals[4], lens[4]);
+    c->pck_crl_issuer_chain = tl_sec_strndup(vals[0], lens[0]);
+    c->tcb_info_issuer_chain = tl_sec_strndup(vals[3], lens[3]);
+    c->tcb_info = tl_sec_strndup(vals[4], lens[4]);
     c->tcb_info_len = lens[4];
-    c->qe_identity_issuer_chain = dupn(vals[6], lens[6]);
-    c->qe_identity = dupn(vals[7], lens[7]);
+    c->qe_identity_issuer_chain = tl_sec_strndup(vals[6], lens[6]);
+    c->qe_identity = tl_sec_strndup(vals[7], lens[7]);
     c->qe_identity_len = lens[7];
     int bad = -1;
     if (tl_crl_bytes((const uint8_t *)vals[1], lens[1], &c->root_ca_crl, &c->root_ca_crl_len))
@@ -116,7 +106,7 @@ static tl_collateral *load_json(const char *path, const char *text, size_t n, tl
     json_decref(o);
     if (bad >= 0 || !c->pck_crl_issuer_chain || !c->tcb_info_issuer_chain || !c->tcb_info ||
         !c->qe_identity_issuer_chain || !c->qe_identity) {
-        tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is malformed%s", path, bad >= 0 ? keys[bad] : "(memory)",
+        tl_errf(err, TL_EINVAL, "%s: collateral field \"%s\" is malformed%s", path, bad >= 0 ? keys[bad].name : "(memory)",
                 bad == 5 || bad == 8 ? " (want 128 hex digits: r||s)" : "");
         tl_collateral_free(c);
         return NULL;
@@ -197,7 +187,7 @@ int tl_pcs_body_split(const char *body, size_t n, const char *key, char **text, 
     size_t s, l;
     if (value_span(body, n, key, &s, &l) || body[s] != '{' || body[s + l - 1] != '}')
         return tl_errf(err, TL_EINVAL, "cannot locate the exact \"%s\" text in the PCS response", key);
-    *text = dupn(body + s, l);
+    *text = tl_sec_strndup(body + s, l);
     *tlen = l;
     return *text ? 0 : tl_errf(err, TL_ENOMEM, "out of memory");
 }

@@ -104,16 +104,3 @@ int tl_ecdsa_sign_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, uint8_t sig[64]
     EVP_MD_CTX_free(md);
     return rc;
 }
-
-void tl_sha256(const void *a, size_t na, const void *b, size_t nb, uint8_t out[32])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int n = 32;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    if (na)
-        EVP_DigestUpdate(md, a, na);
-    if (nb)
-        EVP_DigestUpdate(md, b, nb);
-    EVP_DigestFinal_ex(md, out, &n);
-    EVP_MD_CTX_free(md);
-}

@@ -16,6 +16,6 @@ int tl_ecdsa_verify_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, const uint8_t
 int tl_ecdsa_sign_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, uint8_t sig[64]);
 /* 1 when k is an EC key on P-256. */
 int tl_is_p256(EVP_PKEY *k);
-void tl_sha256(const void *a, size_t na, const void *b, size_t nb, uint8_t out[32]);
+
 
 #endif

@@ -15,6 +15,7 @@
 #include "tee/sgx_ext.h"
 #include "tee/tcbinfo.h"
 #include "util/codec.h"
+#include "util/secmem.h"
 
 #define MAX_BODY (8 << 20)
 
@@ -125,11 +126,7 @@ static char *unescape(const char *s)
 {
     int n = 0;
     char *u = curl_easy_unescape(NULL, s, 0, &n);
-    char *out = u ? malloc((size_t)n + 1) : NULL;
-    if (out) {
-        memcpy(out, u, (size_t)n);
-        out[n] = 0;
-    }
+    char *out = u ? tl_sec_strndup(u, (size_t)n) : NULL;
     curl_free(u);
     return out;
 }

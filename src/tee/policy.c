@@ -9,6 +9,7 @@
 #include "tee/snp.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/json_fields.h"
 
 #define MAX_LIST 64
 
@@ -96,9 +97,21 @@ static int get_bool(json_t *v, const char *field, int *out, tl_err *err)
 
 static int get_u16(json_t *v, const char *field, int *out, tl_err *err)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535)
+    long long x;
+    if (tl_json_int(v, 0, 65535, &x))
         return tl_errf(err, TL_EINVAL, "policy: %s must be an integer 0..65535", field);
-    *out = (int)json_integer_value(v);
+    *out = (int)x;
+    return 0;
+}
+
+/* The fields of a policy object; an unknown one is refused, naming the ones there are. */
+static int check_fields(json_t *o, const tl_json_field *fields, json_t **vals, const char *where, const char *known,
+                        tl_err *err)
+{
+    const char *k;
+    if (tl_json_fields(o, fields, vals, &k) == TL_JF_UNKNOWN)
+        return tl_errf(err, TL_EINVAL, "policy: unknown field %s%.60s%s (known: %s)", where ? where : "\"", k,
+                       where ? "" : "\"", known);
     return 0;
 }
 
@@ -106,31 +119,27 @@ static int parse_tdx(json_t *o, tl_policy *p, tl_err *err)
 {
     if (!json_is_object(o))
         return tl_errf(err, TL_EINVAL, "policy: tdx must be an object");
-    const char *k;
-    json_t *v;
-    int have_mask = 0, have_val = 0;
-    json_object_foreach(o, k, v) {
-        int rc;
-        if (!strcmp(k, "mrtd"))
-            rc = get_hexlist(v, "tdx.mrtd", 48, &p->mrtd, err);
-        else if (!strncmp(k, "rtmr", 4) && k[4] >= '0' && k[4] <= '3' && !k[5]) {
-            char f[16];
-            snprintf(f, sizeof f, "tdx.%s", k);
-            rc = get_hex(v, f, 48, p->rtmr[k[4] - '0'].v, err);
-            p->rtmr[k[4] - '0'].set = 1;
-        } else if (!strcmp(k, "allow_unmeasured_os"))
-            rc = get_bool(v, "tdx.allow_unmeasured_os", &p->allow_unmeasured_os, err);
-        else if (!strcmp(k, "td_attributes")) {
-            rc = get_hex(v, "tdx.td_attributes", 8, p->td_attr, err);
-            have_val = 1;
-        } else if (!strcmp(k, "td_attributes_mask")) {
-            rc = get_hex(v, "tdx.td_attributes_mask", 8, p->td_attr_mask, err);
-            have_mask = 1;
-        } else
-            rc = tl_errf(err, TL_EINVAL, "policy: unknown field tdx.%s (known: mrtd, rtmr0..rtmr3, allow_unmeasured_os, td_attributes, td_attributes_mask)", k);
-        if (rc)
-            return rc;
+    enum { MRTD, RTMR0, ALLOW = RTMR0 + 4, ATTR, MASK, NF };
+    static const tl_json_field fields[] = {{"mrtd"}, {"rtmr0"}, {"rtmr1"}, {"rtmr2"}, {"rtmr3"}, {"allow_unmeasured_os"},
+                                           {"td_attributes"}, {"td_attributes_mask"}, {NULL}};
+    json_t *v[NF];
+    if (check_fields(o, fields, v, "tdx.",
+                     "mrtd, rtmr0..rtmr3, allow_unmeasured_os, td_attributes, td_attributes_mask", err))
+        return err->code;
+    if (v[MRTD] && get_hexlist(v[MRTD], "tdx.mrtd", 48, &p->mrtd, err))
+        return err->code;
+    for (int i = 0; i < 4; i++) {
+        char f[16];
+        snprintf(f, sizeof f, "tdx.rtmr%d", i);
+        if (v[RTMR0 + i] && get_hex(v[RTMR0 + i], f, 48, p->rtmr[i].v, err))
+            return err->code;
+        p->rtmr[i].set = v[RTMR0 + i] != NULL;
     }
+    if ((v[ALLOW] && get_bool(v[ALLOW], "tdx.allow_unmeasured_os", &p->allow_unmeasured_os, err)) ||
+        (v[ATTR] && get_hex(v[ATTR], "tdx.td_attributes", 8, p->td_attr, err)) ||
+        (v[MASK] && get_hex(v[MASK], "tdx.td_attributes_mask", 8, p->td_attr_mask, err)))
+        return err->code;
+    int have_val = v[ATTR] != NULL, have_mask = v[MASK] != NULL;
     if (have_val != have_mask)
         return tl_errf(err, TL_EINVAL, "policy: tdx.td_attributes and tdx.td_attributes_mask go together");
     if (have_val) {
@@ -333,41 +342,29 @@ static int parse_obj(json_t *root, tl_policy *p, tl_err *err)
 {
     if (!json_is_object(root))
         return tl_errf(err, TL_EINVAL, "policy: must be a JSON object");
-    const char *k;
-    json_t *v;
-    json_object_foreach(root, k, v) {
-        int rc;
-        if (!strcmp(k, "version"))
-            rc = json_is_integer(v) && json_integer_value(v) == 1 ? 0
-                                                                  : tl_errf(err, TL_EINVAL, "policy: version must be 1");
-        else if (!strcmp(k, "mrenclave"))
-            rc = get_hexlist(v, "mrenclave", 32, &p->mrenclave, err);
-        else if (!strcmp(k, "mrsigner")) {
-            rc = get_hex(v, "mrsigner", 32, p->mrsigner.v, err);
-            p->mrsigner.set = 1;
-        } else if (!strcmp(k, "isv_prod_id"))
-            rc = get_u16(v, "isv_prod_id", &p->isv_prod_id, err);
-        else if (!strcmp(k, "min_isv_svn"))
-            rc = get_u16(v, "min_isv_svn", &p->min_isv_svn, err);
-        else if (!strcmp(k, "allow_debug"))
-            rc = get_bool(v, "allow_debug", &p->allow_debug, err);
-        else if (!strcmp(k, "allow_simulation"))
-            rc = get_bool(v, "allow_simulation", &p->allow_simulation, err);
-        else if (!strcmp(k, "tcb_statuses"))
-            rc = parse_statuses(v, p, err);
-        else if (!strcmp(k, "tdx"))
-            rc = parse_tdx(v, p, err);
-        else if (!strcmp(k, "sev_snp"))
-            rc = parse_snp(v, p, err);
-        else if (!strcmp(k, "comment"))
-            rc = json_is_string(v) ? 0 : tl_errf(err, TL_EINVAL, "policy: comment must be a string");
-        else
-            rc = tl_errf(err, TL_EINVAL,
-                         "policy: unknown field \"%.60s\" (known: version, comment, mrenclave, mrsigner, isv_prod_id, "
-                         "min_isv_svn, allow_debug, allow_simulation, tcb_statuses, tdx, sev_snp)", k);
-        if (rc)
-            return rc;
-    }
+    enum { VERSION, COMMENT, MRENCLAVE, MRSIGNER, PROD, SVN, DEBUG, SIM, STATUSES, TDX, SNP, NF };
+    static const tl_json_field fields[] = {{"version"},     {"comment"},          {"mrenclave"},    {"mrsigner"},
+                                           {"isv_prod_id"}, {"min_isv_svn"},      {"allow_debug"},  {"allow_simulation"},
+                                           {"tcb_statuses"}, {"tdx"},             {"sev_snp"},      {NULL}};
+    json_t *v[NF];
+    if (check_fields(root, fields, v, NULL,
+                     "version, comment, mrenclave, mrsigner, isv_prod_id, min_isv_svn, allow_debug, allow_simulation, "
+                     "tcb_statuses, tdx, sev_snp", err))
+        return err->code;
+    if (v[VERSION] && json_integer_value(v[VERSION]) != 1)
+        return tl_errf(err, TL_EINVAL, "policy: version must be 1");
+    if (v[COMMENT] && !json_is_string(v[COMMENT]))
+        return tl_errf(err, TL_EINVAL, "policy: comment must be a string");
+    p->mrsigner.set = v[MRSIGNER] != NULL;
+    if ((v[MRENCLAVE] && get_hexlist(v[MRENCLAVE], "mrenclave", 32, &p->mrenclave, err)) ||
+        (v[MRSIGNER] && get_hex(v[MRSIGNER], "mrsigner", 32, p->mrsigner.v, err)) ||
+        (v[PROD] && get_u16(v[PROD], "isv_prod_id", &p->isv_prod_id, err)) ||
+        (v[SVN] && get_u16(v[SVN], "min_isv_svn", &p->min_isv_svn, err)) ||
+        (v[DEBUG] && get_bool(v[DEBUG], "allow_debug", &p->allow_debug, err)) ||
+        (v[SIM] && get_bool(v[SIM], "allow_simulation", &p->allow_simulation, err)) ||
+        (v[STATUSES] && parse_statuses(v[STATUSES], p, err)) || (v[TDX] && parse_tdx(v[TDX], p, err)) ||
+        (v[SNP] && parse_snp(v[SNP], p, err)))
+        return err->code;
     if (p->mrsigner.set && p->isv_prod_id < 0)
         return tl_errf(err, TL_EINVAL, "policy: mrsigner needs isv_prod_id (a signer may sign many products)");
     if (!p->mrenclave.n && !p->mrsigner.set && !p->has_tdx && !p->has_snp)

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "util/bytes.h"
+
 typedef struct {
     const uint8_t *p;
     size_t off, end; /* reading [off, end) */
@@ -26,7 +28,7 @@ static int take16(cur *c, uint16_t *v, const char *what, tl_err *err)
     const uint8_t *b;
     if (take(c, 2, &b, what, err))
         return TL_EINVAL;
-    *v = tl_le16(b);
+    *v = tl_load_le16(b);
     return 0;
 }
 
@@ -35,7 +37,7 @@ static int take32(cur *c, uint32_t *v, const char *what, tl_err *err)
     const uint8_t *b;
     if (take(c, 4, &b, what, err))
         return TL_EINVAL;
-    *v = tl_le32(b);
+    *v = tl_load_le32(b);
     return 0;
 }
 
@@ -66,11 +68,11 @@ int tl_quote_parse(const uint8_t *p, size_t len, tl_quote *q, tl_err *err)
     cur c = {p, 0, len};
     const uint8_t *h;
     TRY(take(&c, TL_QUOTE_HEADER, &h, "header", err));
-    q->version = tl_le16(h);
-    q->att_key_type = tl_le16(h + 2);
-    q->tee_type = tl_le32(h + 4);
-    q->qe_svn = tl_le16(h + 8);
-    q->pce_svn = tl_le16(h + 10);
+    q->version = tl_load_le16(h);
+    q->att_key_type = tl_load_le16(h + 2);
+    q->tee_type = tl_load_le32(h + 4);
+    q->qe_svn = tl_load_le16(h + 8);
+    q->pce_svn = tl_load_le16(h + 10);
     q->qe_vendor_id = h + 12;
     if (q->version != 3 && q->version != 4)
         return tl_errf(err, TL_EUNSUPPORTED, "quote version %u is not supported (3 = SGX, 4 = TDX)", q->version);
@@ -127,8 +129,8 @@ void tl_quote_identity(const tl_quote *q, tl_identity *id)
         memcpy(id->attributes, b + TL_RB_ATTRIBUTES, 16);
         memcpy(id->mrenclave, b + TL_RB_MRENCLAVE, 32);
         memcpy(id->mrsigner, b + TL_RB_MRSIGNER, 32);
-        id->isv_prod_id = tl_le16(b + TL_RB_ISVPRODID);
-        id->isv_svn = tl_le16(b + TL_RB_ISVSVN);
+        id->isv_prod_id = tl_load_le16(b + TL_RB_ISVPRODID);
+        id->isv_svn = tl_load_le16(b + TL_RB_ISVSVN);
         memcpy(id->report_data, b + TL_RB_REPORTDATA, 64);
         id->debug = (b[TL_RB_ATTRIBUTES] & 0x02) != 0; /* SGX ATTRIBUTES.DEBUG */
     } else {

@@ -60,10 +60,4 @@ int tl_quote_parse(const uint8_t *q, size_t len, tl_quote *out, tl_err *err);
  * leaves tcb_status empty. The caller must verify the quote before trusting them. */
 void tl_quote_identity(const tl_quote *q, tl_identity *id);
 
-static inline uint16_t tl_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t tl_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 #endif

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/codec.h"
-
 #include "tee/snp.h"
 #include "tee/verify_internal.h"
+#include "util/bytes.h"
+#include "util/codec.h"
 
 enum {
     O_VERSION = 0x00, O_GUEST_SVN = 0x04, O_POLICY = 0x08, O_FAMILY_ID = 0x10, O_IMAGE_ID = 0x20, O_VMPL = 0x30,
@@ -20,7 +20,6 @@ enum {
     O_SIG_RESERVED = 0x330, SIG_FIELD = 72,
 };
 
-static uint64_t le64(const uint8_t *p) { return (uint64_t)tl_le32(p) | (uint64_t)tl_le32(p + 4) << 32; }
 
 const char *tl_snp_product_name(int p)
 {
@@ -63,7 +62,7 @@ int tl_snp_looks_like(const uint8_t *r, size_t len)
     if (!r || len < TL_SNP_REPORT_LEN)
         return 0;
     /* any small version goes to the SEV-SNP parser, which then names what is wrong */
-    uint32_t v = tl_le32(r + O_VERSION);
+    uint32_t v = tl_load_le32(r + O_VERSION);
     return v >= 1 && v <= 31;
 }
 
@@ -84,28 +83,28 @@ int tl_snp_report_parse(const uint8_t *r, size_t len, tl_snp_report *o, tl_err *
     if (!r || len != TL_SNP_REPORT_LEN)
         return tl_errf(err, TL_EINVAL, "SEV-SNP report is %zu bytes, expected %d", r ? len : 0, TL_SNP_REPORT_LEN);
     memset(o, 0, sizeof *o);
-    o->version = tl_le32(r + O_VERSION);
+    o->version = tl_load_le32(r + O_VERSION);
     if (o->version != 2 && o->version != 3 && o->version != 5)
         return tl_errf(err, TL_EUNSUPPORTED, "SEV-SNP report version %u (0x000) is not supported (2, 3 or 5)", o->version);
-    o->sig_algo = tl_le32(r + O_SIG_ALGO);
+    o->sig_algo = tl_load_le32(r + O_SIG_ALGO);
     if (o->sig_algo != 1)
         return tl_errf(err, TL_EUNSUPPORTED, "SEV-SNP report signature_algo %u (0x034) is not ECDSA P-384 with SHA-384 (1)",
                        o->sig_algo);
-    o->signer_info = tl_le32(r + O_SIGNER);
+    o->signer_info = tl_load_le32(r + O_SIGNER);
     o->signer = (int)((o->signer_info >> 2) & 7);
     if (o->signer == TL_SNP_SIGNER_NONE)
         return tl_errf(err, TL_ECRYPTO, "SEV-SNP report signer (0x048 bits 2-4) is \"none\": the report is not signed");
     if (o->signer != TL_SNP_SIGNER_VCEK && o->signer != TL_SNP_SIGNER_VLEK)
         return tl_errf(err, TL_EINVAL, "SEV-SNP report signer (0x048 bits 2-4) is %d, neither VCEK (0) nor VLEK (1)", o->signer);
-    o->guest_svn = tl_le32(r + O_GUEST_SVN);
-    o->policy = le64(r + O_POLICY);
+    o->guest_svn = tl_load_le32(r + O_GUEST_SVN);
+    o->policy = tl_load_le64(r + O_POLICY);
     memcpy(o->family_id, r + O_FAMILY_ID, 16);
     memcpy(o->image_id, r + O_IMAGE_ID, 16);
-    o->vmpl = tl_le32(r + O_VMPL);
+    o->vmpl = tl_load_le32(r + O_VMPL);
     if (o->vmpl > 3)
         return tl_errf(err, TL_EINVAL, "SEV-SNP report vmpl %u (0x030) is not 0..3", o->vmpl);
-    o->current_tcb = le64(r + O_CURRENT_TCB);
-    o->platform_info = le64(r + O_PLATFORM_INFO);
+    o->current_tcb = tl_load_le64(r + O_CURRENT_TCB);
+    o->platform_info = tl_load_le64(r + O_PLATFORM_INFO);
     memcpy(o->report_data, r + O_REPORT_DATA, 64);
     memcpy(o->measurement, r + O_MEASUREMENT, 48);
     memcpy(o->host_data, r + O_HOST_DATA, 32);
@@ -113,7 +112,7 @@ int tl_snp_report_parse(const uint8_t *r, size_t len, tl_snp_report *o, tl_err *
     memcpy(o->author_key_digest, r + O_AUTHOR_KEY, 48);
     memcpy(o->report_id, r + O_REPORT_ID, 32);
     memcpy(o->report_id_ma, r + O_REPORT_ID_MA, 32);
-    o->reported_tcb = le64(r + O_REPORTED_TCB);
+    o->reported_tcb = tl_load_le64(r + O_REPORTED_TCB);
     o->product = -1;
     if (o->version >= 3) {
         o->cpuid_fam = r[O_CPUID_FAM];
@@ -126,17 +125,17 @@ int tl_snp_report_parse(const uint8_t *r, size_t len, tl_snp_report *o, tl_err *
                            o->cpuid_fam, o->cpuid_mod);
     }
     memcpy(o->chip_id, r + O_CHIP_ID, 64);
-    o->committed_tcb = le64(r + O_COMMITTED_TCB);
+    o->committed_tcb = tl_load_le64(r + O_COMMITTED_TCB);
     o->current_build = r[O_CURRENT_BUILD];
     o->current_minor = r[O_CURRENT_BUILD + 1];
     o->current_major = r[O_CURRENT_BUILD + 2];
     o->committed_build = r[O_COMMITTED_BUILD];
     o->committed_minor = r[O_COMMITTED_BUILD + 1];
     o->committed_major = r[O_COMMITTED_BUILD + 2];
-    o->launch_tcb = le64(r + O_LAUNCH_TCB);
+    o->launch_tcb = tl_load_le64(r + O_LAUNCH_TCB);
     if (o->version >= 5) {
-        o->launch_mit_vector = le64(r + O_LAUNCH_MIT);
-        o->current_mit_vector = le64(r + O_CURRENT_MIT);
+        o->launch_mit_vector = tl_load_le64(r + O_LAUNCH_MIT);
+        o->current_mit_vector = tl_load_le64(r + O_CURRENT_MIT);
     }
     if (sig_scalar(r + O_SIG_R, o->sig_r, "R", O_SIG_R, err) || sig_scalar(r + O_SIG_S, o->sig_s, "S", O_SIG_S, err))
         return err ? err->code : TL_EINVAL;
@@ -189,7 +188,7 @@ int tl_snp_certtable_parse(const uint8_t *t, size_t len, tl_snp_cert_entry out[T
         }
         if (*n == TL_SNP_MAX_CERTS)
             return tl_errf(err, TL_EINVAL, "SEV-SNP certificate table: more than %d entries", TL_SNP_MAX_CERTS);
-        uint32_t off = tl_le32(e + 16), l = tl_le32(e + 20);
+        uint32_t off = tl_load_le32(e + 16), l = tl_load_le32(e + 20);
         if (l == 0 || off > len || l > len - off || off < pos + 48)
             return tl_errf(err, TL_EINVAL, "SEV-SNP certificate table: entry %d (offset %u, length %u) is not inside the table's %zu bytes after the entries",
                            *n, off, l, len);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "tee/certs.h"
+#include "util/bytes.h"
 #include "util/codec.h"
+#include "util/json_fields.h"
 
 #define FAIL(...) do { tl_errf(err, TL_EINVAL, __VA_ARGS__); goto fail; } while (0)
 
@@ -106,7 +108,7 @@ int tl_tcb_info_parse(const char *text, size_t n, tl_tcb_info *t, tl_err *err)
 {
     memset(t, 0, sizeof *t);
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
     long v;
     if (!o)
         return tl_errf(err, TL_EINVAL, "TCB info: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
@@ -187,7 +189,7 @@ int tl_qe_identity_parse(const char *text, size_t n, tl_qe_identity *q, tl_err *
 {
     memset(q, 0, sizeof *q);
     json_error_t je;
-    json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
     long v;
     if (!o)
         return tl_errf(err, TL_EINVAL, "QE identity: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
@@ -206,8 +208,8 @@ int tl_qe_identity_parse(const char *text, size_t n, tl_qe_identity *q, tl_err *
         hexfield(o, "mrsigner", q->mrsigner, 32))
         FAIL("QE identity: miscselect(Mask) (4 bytes), attributes(Mask) (16 bytes) or mrsigner (32 bytes) malformed");
     /* miscselect is written as a big-endian hex number */
-    q->miscselect = (uint32_t)ms[0] << 24 | (uint32_t)ms[1] << 16 | (uint32_t)ms[2] << 8 | ms[3];
-    q->miscselect_mask = (uint32_t)mm[0] << 24 | (uint32_t)mm[1] << 16 | (uint32_t)mm[2] << 8 | mm[3];
+    q->miscselect = tl_load_be32(ms);
+    q->miscselect_mask = tl_load_be32(mm);
     if (intval(o, "isvprodid", 65535, &v))
         FAIL("QE identity: isvprodid missing");
     q->isvprodid = (uint16_t)v;

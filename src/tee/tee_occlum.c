@@ -163,11 +163,7 @@ tl_tee *tl_tee_occlum_open_io(const tl_occlum_io *io, tl_err *err)
         free(o);
         return NULL;
     }
-    o->base.name = "occlum";
-    o->base.simulated = 0;
-    o->base.evidence = occlum_evidence;
-    o->base.close = occlum_close;
-    o->base.impl = o;
+    o->base = (tl_tee){.name = "occlum", .evidence = occlum_evidence, .close = occlum_close, .impl = o};
     return &o->base;
 }
 

@@ -2,18 +2,18 @@
  * v3 quote (docs/attestation.md, "sim evidence"), signed by a fresh attestation key whose QE report is
  * signed by the public simulation PCK key. It protects NOTHING: every key involved is public or lives
  * in ordinary host memory. It exists so the whole system runs on a laptop and in CI. */
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tee/ecdsa.h"
 #include "tee/quote.h"
 #include "tee/sim_ca.h"
 #include "tee/tee.h"
+#include "util/bytes.h"
+#include "util/sha.h"
 
 #define SIM_AUTH_LEN 32
 
@@ -27,33 +27,11 @@ typedef struct {
     size_t certs_len;
 } sim_tee;
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-
 static int hash_file(const char *path, uint8_t out[32], tl_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    int e, rc = tl_sha_file(TL_SHA256, path, out, &e);
+    if (rc == TL_SHA_EOPEN)
         return tl_errf(err, TL_EIO, "tee sim: cannot open %s to measure it", path);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(1 << 16);
-    int rc = !md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1;
-    while (!rc) {
-        ssize_t r = read(fd, buf, 1 << 16);
-        if (r < 0) {
-            rc = 1;
-            break;
-        }
-        if (r == 0)
-            break;
-        EVP_DigestUpdate(md, buf, (size_t)r);
-    }
-    unsigned int n = 32;
-    if (!rc)
-        EVP_DigestFinal_ex(md, out, &n);
-    EVP_MD_CTX_free(md);
-    free(buf);
-    close(fd);
     return rc ? tl_errf(err, TL_EIO, "tee sim: cannot read %s to measure it", path) : 0;
 }
 
@@ -63,8 +41,8 @@ int tl_sim_measure(const char *exe, const uint8_t *config, size_t config_len, ui
     uint8_t parts[64];
     if (hash_file(exe ? exe : "/proc/self/exe", parts, err))
         return err ? err->code : TL_EIO;
-    tl_sha256(config, config ? config_len : 0, NULL, 0, parts + 32);
-    tl_sha256(domain, sizeof domain, parts, sizeof parts, mrenclave);
+    tl_sha256(config, config ? config_len : 0, parts + 32);
+    tl_sha256_cat(domain, sizeof domain, parts, sizeof parts, mrenclave);
     return 0;
 }
 
@@ -79,7 +57,7 @@ static int sim_mrsigner(uint8_t out[32])
     int rc = root ? tl_p256_to_raw(X509_get0_pubkey(root), xy) : -1;
     X509_free(root);
     if (!rc)
-        tl_sha256(xy, 64, NULL, 0, out);
+        tl_sha256(xy, 64, out);
     return rc;
 }
 
@@ -91,8 +69,8 @@ static void sim_report_body(uint8_t *b, const uint8_t mrenclave[32], const uint8
     b[TL_RB_ATTRIBUTES + 8] = 0x03;                          /* XFRM: x87 | SSE */
     memcpy(b + TL_RB_MRENCLAVE, mrenclave, 32);
     memcpy(b + TL_RB_MRSIGNER, mrsigner, 32);
-    put16(b + TL_RB_ISVPRODID, prod);
-    put16(b + TL_RB_ISVSVN, svn);
+    tl_store_le16(b + TL_RB_ISVPRODID, prod);
+    tl_store_le16(b + TL_RB_ISVSVN, svn);
 }
 
 static int sim_evidence(tl_tee *t, const uint8_t report_data[64], uint8_t **evidence, size_t *len, tl_err *err)
@@ -108,7 +86,7 @@ static int sim_evidence(tl_tee *t, const uint8_t report_data[64], uint8_t **evid
     memcpy(p + TL_QUOTE_HEADER, s->body, TL_SGX_REPORT_BODY);
     memcpy(p + TL_QUOTE_HEADER + TL_RB_REPORTDATA, report_data, 64);
     p += TL_QUOTE_HEADER + TL_SGX_REPORT_BODY;
-    put32(p, (uint32_t)sig_len);
+    tl_store_le32(p, (uint32_t)sig_len);
     p += 4;
     if (tl_ecdsa_sign_raw(s->att_key, q, TL_QUOTE_HEADER + TL_SGX_REPORT_BODY, p)) {
         free(q);
@@ -117,8 +95,8 @@ static int sim_evidence(tl_tee *t, const uint8_t report_data[64], uint8_t **evid
     p += 64;
     memcpy(p, s->tail, sizeof s->tail);
     p += sizeof s->tail;
-    put16(p, 5);
-    put32(p + 2, (uint32_t)s->certs_len);
+    tl_store_le16(p, 5);
+    tl_store_le32(p + 2, (uint32_t)s->certs_len);
     memcpy(p + 6, s->certs, s->certs_len);
     *evidence = q;
     *len = n;
@@ -142,14 +120,14 @@ static int sim_build_qe(sim_tee *s, const uint8_t mrsigner[32], tl_err *err)
     uint8_t *att_pub = s->tail, *qe = s->tail + 64, *qe_sig = qe + TL_SGX_REPORT_BODY, *auth = qe_sig + 64 + 2;
     if (tl_p256_to_raw(s->att_key, att_pub))
         return tl_errf(err, TL_ECRYPTO, "tee sim: attestation key is not P-256");
-    put16(qe_sig + 64, SIM_AUTH_LEN);
+    tl_store_le16(qe_sig + 64, SIM_AUTH_LEN);
     for (int i = 0; i < SIM_AUTH_LEN; i++)
         auth[i] = (uint8_t)i;
     uint8_t qe_mr[32];
     static const char qe_name[] = "teelm sim quoting enclave";
-    tl_sha256(qe_name, sizeof qe_name, NULL, 0, qe_mr);
+    tl_sha256(qe_name, sizeof qe_name, qe_mr);
     sim_report_body(qe, qe_mr, mrsigner, 0, 1, 0);
-    tl_sha256(att_pub, 64, auth, SIM_AUTH_LEN, qe + TL_RB_REPORTDATA);
+    tl_sha256_cat(att_pub, 64, auth, SIM_AUTH_LEN, qe + TL_RB_REPORTDATA);
 
     BIO *b = BIO_new_mem_buf(tl_sim_pck_key_pem, -1);
     EVP_PKEY *pck = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
@@ -180,11 +158,7 @@ tl_tee *tl_tee_sim_open_opts(const tl_tee_opts *o, tl_err *err)
         tl_errf(err, TL_ENOMEM, "tee sim: out of memory");
         return NULL;
     }
-    s->base.name = "sim";
-    s->base.simulated = 1;
-    s->base.evidence = sim_evidence;
-    s->base.close = sim_close;
-    s->base.impl = s;
+    s->base = (tl_tee){.name = "sim", .simulated = 1, .evidence = sim_evidence, .close = sim_close, .impl = s};
     uint8_t mrenclave[32], mrsigner[32];
     const char *dbg = getenv("TEELM_SIM_DEBUG");
     int debug = o->debug || (dbg && strcmp(dbg, "1") == 0);
@@ -194,9 +168,9 @@ tl_tee *tl_tee_sim_open_opts(const tl_tee_opts *o, tl_err *err)
         free(s);
         return NULL;
     }
-    put16(s->header, 3);
-    put16(s->header + 2, 2);
-    put32(s->header + 4, TL_TEE_TYPE_SGX);
+    tl_store_le16(s->header, 3);
+    tl_store_le16(s->header + 2, 2);
+    tl_store_le32(s->header + 4, TL_TEE_TYPE_SGX);
     memcpy(s->header + 12, "teelm-sim-QE-v1", 16); /* qe_vendor_id: not Intel's */
     sim_report_body(s->body, mrenclave, mrsigner, debug, o->isv_prod_id, o->isv_svn);
     if (sim_build_qe(s, mrsigner, err)) {

@@ -344,12 +344,8 @@ tl_tee *tl_tee_tsm_open_io(const tl_tsm_io *io, tl_err *err)
         return NULL;
     }
     snprintf(t->name, sizeof t->name, "tsm:%s", provider);
-    t->base.name = t->name;
-    t->base.simulated = 0;
-    t->base.evidence = tsm_evidence;
-    t->base.close = tsm_close;
-    t->base.measure_runtime = tsm_measure_runtime;
-    t->base.impl = t;
+    t->base = (tl_tee){.name = t->name, .evidence = tsm_evidence, .close = tsm_close,
+                       .measure_runtime = tsm_measure_runtime, .impl = t};
     return &t->base;
 }
 

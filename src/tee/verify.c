@@ -8,6 +8,7 @@
 #include "tee/ecdsa.h"
 #include "tee/sim_ca.h"
 #include "tee/verify_internal.h"
+#include "util/sha.h"
 
 int tl_quote_check_signatures(const tl_quote *q, X509 *pck, tl_err *err)
 {
@@ -17,7 +18,7 @@ int tl_quote_check_signatures(const tl_quote *q, X509 *pck, tl_err *err)
     if (!tl_ecdsa_verify_raw(pk, q->qe_report, TL_SGX_REPORT_BODY, q->qe_report_sig))
         return tl_errf(err, TL_ECRYPTO, "QE report signature does not verify with the PCK certificate key");
     uint8_t h[32];
-    tl_sha256(q->att_key, 64, q->qe_auth, q->qe_auth_len, h);
+    tl_sha256_cat(q->att_key, 64, q->qe_auth, q->qe_auth_len, h);
     const uint8_t *rd = q->qe_report + TL_RB_REPORTDATA;
     static const uint8_t zero[32];
     if (CRYPTO_memcmp(rd, h, 32) != 0 || CRYPTO_memcmp(rd + 32, zero, 32) != 0)

@@ -13,6 +13,7 @@
 #include "tee/sgx_ext.h"
 #include "tee/tcbinfo.h"
 #include "tee/verify_internal.h"
+#include "util/bytes.h"
 #include "util/codec.h"
 
 static const uint8_t INTEL_QE_VENDOR[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
@@ -140,17 +141,17 @@ static int check_qe(const tl_quote *q, const tl_qe_identity *qe, const tl_isv_le
         tl_hex(qe->mrsigner, 32, w);
         return tl_errf(err, TL_ECRYPTO, "QE identity: QE report MRSIGNER %s is not Intel's %s", g, w);
     }
-    if (tl_le16(r + TL_RB_ISVPRODID) != qe->isvprodid)
-        return tl_errf(err, TL_ECRYPTO, "QE identity: QE report ISVPRODID %u differs from %u", tl_le16(r + TL_RB_ISVPRODID),
+    if (tl_load_le16(r + TL_RB_ISVPRODID) != qe->isvprodid)
+        return tl_errf(err, TL_ECRYPTO, "QE identity: QE report ISVPRODID %u differs from %u", tl_load_le16(r + TL_RB_ISVPRODID),
                        qe->isvprodid);
-    uint32_t misc = tl_le32(r + TL_RB_MISCSELECT);
+    uint32_t misc = tl_load_le32(r + TL_RB_MISCSELECT);
     if ((misc & qe->miscselect_mask) != (qe->miscselect & qe->miscselect_mask))
         return tl_errf(err, TL_ECRYPTO, "QE identity: QE report MISCSELECT %08x does not match %08x under mask %08x", misc,
                        qe->miscselect, qe->miscselect_mask);
     for (int i = 0; i < 16; i++)
         if ((r[TL_RB_ATTRIBUTES + i] & qe->attributes_mask[i]) != (qe->attributes[i] & qe->attributes_mask[i]))
             return tl_errf(err, TL_ECRYPTO, "QE identity: QE report ATTRIBUTES do not match under the mask (byte %d)", i);
-    uint16_t svn = tl_le16(r + TL_RB_ISVSVN);
+    uint16_t svn = tl_load_le16(r + TL_RB_ISVSVN);
     *lv = isv_match(qe->levels, qe->nlevels, svn);
     if (!*lv)
         return tl_errf(err, TL_ESTATE, "QE identity: QE ISVSVN %u is below every level (QE TCB unrecognised)", svn);

@@ -11,7 +11,7 @@ typedef struct {
 } str;
 typedef struct {
     str *v;
-    size_t n;
+    size_t n, cap;
     int oom;
 } slist;
 
@@ -19,16 +19,21 @@ static void sl_push(slist *l, const uint8_t *p, size_t n)
 {
     if (l->oom)
         return;
-    str *v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (l->n == l->cap) {  /* doubling: one realloc per token made decoding quadratic under ASan */
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        str *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->oom = 1;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
     uint8_t *q = malloc(n + 1);
-    if (!v || !q) {
-        free(q);
-        if (v)
-            l->v = v;
+    if (!q) {
         l->oom = 1;
         return;
     }
-    l->v = v;
     memcpy(q, p, n);
     q[n] = 0;
     l->v[l->n++] = (str){q, n};
@@ -84,6 +89,20 @@ static void replace_into(slist *l, const str *s, const char *a, size_t al, const
 
 static int hexv(uint8_t c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
 
+/* The Rust tokenizers library's rule (u8::from_str_radix of the two middle characters): two hex
+ * digits of either case, or '+' and one. The npm reference's parseInt also takes a valid first digit
+ * followed by anything ("<0x1G>" -> 0x01), leading white space and '-' (wrapping to 0xFF): those
+ * stay text here (docs/tokenizer.md, "Decoding"). */
+int hf_byte_token(const uint8_t *s, size_t n)
+{
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+        return -1;
+    int hi = hexv(s[3]), lo = hexv(s[4]);
+    if (s[3] == '+')
+        return lo;
+    return hi >= 0 && lo >= 0 ? hi * 16 + lo : -1;
+}
+
 static void step(const tok_hf *h, const hf_dec *d, slist *in, slist *out, const int32_t *added_of)
 {
     switch (d->kind) {
@@ -132,9 +151,9 @@ static void step(const tok_hf *h, const hf_dec *d, slist *in, slist *out, const 
         }
         for (size_t i = 0; i < in->n; i++) {
             const uint8_t *s = in->v[i].p;
-            int hi = in->v[i].n == 6 ? hexv(s[3]) : -1, lo = in->v[i].n == 6 ? hexv(s[4]) : -1;
-            if (in->v[i].n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' && hi >= 0 && lo >= 0) {
-                run[rn++] = (uint8_t)(hi * 16 + lo);
+            int b = hf_byte_token(s, in->v[i].n);
+            if (b >= 0) {
+                run[rn++] = (uint8_t)b;
                 continue;
             }
             if (rn)

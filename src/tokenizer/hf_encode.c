@@ -595,30 +595,50 @@ static inline uint32_t final_id(const tok_hf *h, uint32_t m, int flags)
     return m;
 }
 
-/* The model-space spelling of a unit that is not a token, for byte fallback: byte-level units are
- * their alphabet character's UTF-8, others their own bytes. */
+/* The model-space spelling of p[0..n) (byte-level: each byte's alphabet character in UTF-8, else the
+ * bytes themselves) into buf (cap bytes); *q points at it. Returns the length, or SIZE_MAX if longer
+ * than cap. */
+static size_t spell(const tok_hf *h, const uint8_t *p, size_t n, uint8_t *buf, size_t cap, const uint8_t **q)
+{
+    *q = p;
+    if (!h->byte_level)
+        return n <= cap ? n : SIZE_MAX;
+    size_t ql = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = hf_byte_char(p[i]);
+        if (ql + 2 > cap)
+            return SIZE_MAX;
+        if (c < 0x80)
+            buf[ql++] = (uint8_t)c;
+        else {
+            buf[ql++] = (uint8_t)(0xC0 | c >> 6);
+            buf[ql++] = (uint8_t)(0x80 | (c & 0x3F));
+        }
+    }
+    *q = buf;
+    return ql;
+}
+
+/* The added token whose content is the model-space spelling q[0..ql), if the mode allows it: the
+ * reference maps token strings to ids through a map that also holds every added token's content. */
+static int32_t added_spelled(const tok_hf *h, const uint8_t *q, size_t ql, int flags)
+{
+    int32_t a = ql == SIZE_MAX ? -1 : hf_added_find(h, q, ql);
+    if (added_ok(h, a, flags) && h->added[a].clen == ql && memcmp(h->added[a].content, q, ql) == 0)
+        return a;
+    return -1;
+}
+
+/* A unit that is no model token: an added token spelled the same, else byte fallback, else unk. */
 static int emit_unknown(const tok_hf *h, const uint8_t *p, size_t n, ivec *out, int flags)
 {
     uint8_t buf[4 * 64];
-    const uint8_t *q = p;
-    size_t ql = n;
-    if (h->byte_level) {
-        ql = 0;
-        for (size_t i = 0; i < n && ql + 2 <= sizeof buf; i++) {
-            uint32_t c = hf_byte_char(p[i]);
-            if (c < 0x80)
-                buf[ql++] = (uint8_t)c;
-            else {
-                buf[ql++] = (uint8_t)(0xC0 | c >> 6);
-                buf[ql++] = (uint8_t)(0x80 | (c & 0x3F));
-            }
-        }
-        q = buf;
-    }
-    int32_t a = hf_added_find(h, q, ql);  /* tokens_to_ids also holds added contents */
-    if (added_ok(h, a, flags) && a >= 0 && memcmp(h->added[a].content, q, ql) == 0 && h->added[a].clen == ql)
+    const uint8_t *q;
+    size_t ql = spell(h, p, n, buf, sizeof buf, &q);
+    int32_t a = added_spelled(h, q, ql, flags);
+    if (a >= 0)
         return ipush(out, h->added[a].id);
-    if (h->byte_fallback) {
+    if (h->byte_fallback && ql != SIZE_MAX) {  /* SIZE_MAX: never for one symbol (at most 4 bytes) */
         int all = 1;
         for (size_t i = 0; i < ql; i++)
             all &= h->fb_id[q[i]] != TOK_NONE;
@@ -644,7 +664,17 @@ static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, 
         if (!n)
             continue;
         if (h->ignore_merges) {
+            /* a piece that is a token is that token; "token" means what the reference's string ->
+             * id map holds: the vocabulary and the added tokens' contents (docs/tokenizer.md) */
             uint32_t id = model_lookup(h, p, n);
+            if (id == TOK_NONE && h->n_added && n <= 4096) {
+                uint8_t buf[2 * 4096];
+                const uint8_t *q;
+                size_t ql = spell(h, p, n, buf, sizeof buf, &q);
+                int32_t a = added_spelled(h, q, ql, flags);
+                if (a >= 0)
+                    id = h->added[a].id;
+            }
             if (id != TOK_NONE) {
                 if (ipush(out, id))
                     return -1;

@@ -85,7 +85,7 @@ typedef struct tok_hf {
     hf_added *added;
     uint32_t n_added;
     hf_trie_node *trie[2]; /* [0] unnormalized texts, [1] normalized texts */
-    uint32_t n_trie[2];
+    uint32_t n_trie[2], cap_trie[2];
     hf_str_slot *aslots;   /* added key (content or normalized content, raw text) -> index into added[] */
     uint32_t amask;
     /* model id -> the added token whose key spells the same (JavaScript maps by string); TOK_NONE */
@@ -141,6 +141,8 @@ static inline uint32_t hf_cp(const uint8_t *p)
         return (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
     return (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 | (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
 }
+/* The byte a ByteFallback decoder reads from a token "<0xNN>" (n bytes at s), or -1 if it is text. */
+int hf_byte_token(const uint8_t *s, size_t n);
 /* GPT-2's byte <-> character table (bytes_to_unicode). */
 uint32_t hf_byte_char(uint8_t b);
 int hf_char_byte(uint32_t cp);  /* -1 if cp is not one of the 256 characters */

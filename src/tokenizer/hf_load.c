@@ -13,6 +13,7 @@
 #define MAX_VOCAB (1u << 22)
 #define MAX_ADDED 65536u
 #define MAX_TOKEN_BYTES 65536u
+#define MAX_ADDED_BYTES (4u << 20)
 
 static uint32_t b2u[256];
 static int16_t u2b[512];
@@ -654,11 +655,12 @@ static int load_model(ctx *c, tok_hf *h, json_t *m)
 static int trie_add(tok_hf *h, int w, const uint8_t *p, size_t n, int32_t tok)
 {
     if (!h->trie[w]) {
-        h->trie[w] = calloc(1, sizeof(hf_trie_node));
+        h->trie[w] = calloc(64, sizeof(hf_trie_node));
         if (!h->trie[w])
             return -1;
         h->trie[w][0] = (hf_trie_node){0, 0, -1, 0};
         h->n_trie[w] = 1;
+        h->cap_trie[w] = 64;
     }
     uint32_t node = 0;
     for (size_t i = 0; i < n; i++) {
@@ -666,10 +668,14 @@ static int trie_add(tok_hf *h, int w, const uint8_t *p, size_t n, int32_t tok)
         while (ch && h->trie[w][ch].byte != p[i])
             ch = h->trie[w][ch].next_sibling;
         if (!ch) {
-            hf_trie_node *nt = realloc(h->trie[w], (size_t)(h->n_trie[w] + 1) * sizeof *nt);
-            if (!nt)
-                return -1;
-            h->trie[w] = nt;
+            hf_trie_node *nt = h->trie[w];
+            if (h->n_trie[w] == h->cap_trie[w]) {  /* doubling: one node per byte of text at most */
+                nt = realloc(nt, (size_t)h->cap_trie[w] * 2 * sizeof *nt);
+                if (!nt)
+                    return -1;
+                h->trie[w] = nt;
+                h->cap_trie[w] *= 2;
+            }
             ch = h->n_trie[w]++;
             nt[ch] = (hf_trie_node){0, nt[node].first_child, -1, p[i]};
             nt[node].first_child = ch;
@@ -714,6 +720,8 @@ static int aput(tok_hf *h, const char *k, size_t kl, uint32_t code)
     return 0;
 }
 
+static int load_added_list(ctx *c, tok_hf *h, json_t *l, size_t n, uint8_t *used);
+
 static int load_added(ctx *c, tok_hf *h, json_t *l)
 {
     if (!l || json_is_null(l))
@@ -734,6 +742,17 @@ static int load_added(ctx *c, tok_hf *h, json_t *l)
         return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
     memset(h->aslots, 0xFF, (size_t)cap * sizeof *h->aslots);
     h->amask = cap - 1;
+    uint8_t *used = calloc(TOK_MAX_ID / 8, 1);  /* ids taken by earlier added tokens */
+    if (!used)
+        return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
+    int rc = load_added_list(c, h, l, n, used);
+    free(used);
+    return rc;
+}
+
+static int load_added_list(ctx *c, tok_hf *h, json_t *l, size_t n, uint8_t *used)
+{
+    size_t total = 0;
     char field[64];
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(l, i);
@@ -749,6 +768,9 @@ static int load_added(ctx *c, tok_hf *h, json_t *l)
             return TL_EINVAL;
         if (!s || !sl || sl > 4096)
             return FAIL(c, "%s: %s.content must be a non-empty string of at most 4096 bytes", c->what, field);
+        total += sl;
+        if (total > MAX_ADDED_BYTES)  /* bounds the two tries: one node per byte */
+            return FAIL(c, "%s: added_tokens: the contents up to %s exceed %u bytes", c->what, field, MAX_ADDED_BYTES);
         hf_added *a = &h->added[i];
         int sp = 0, ls = 0, rs = 0, sw = 0, nz = 0;
         if (get_bool(c, o, "special", 0, field, &sp) || get_bool(c, o, "lstrip", 0, field, &ls) ||
@@ -762,10 +784,12 @@ static int load_added(ctx *c, tok_hf *h, json_t *l)
         if (!a->content)
             return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
         h->n_added = (uint32_t)i + 1;
-        for (size_t j = 0; j < i; j++) {
-            if (h->added[j].id == a->id)
-                return FAIL(c, "%s: %s.id %u is also added_tokens[%zu].id", c->what, field, a->id, j);
+        if (used[a->id >> 3] & (1u << (a->id & 7))) {
+            for (size_t j = 0; j < i; j++)
+                if (h->added[j].id == a->id)
+                    return FAIL(c, "%s: %s.id %u is also added_tokens[%zu].id", c->what, field, a->id, j);
         }
+        used[a->id >> 3] |= (uint8_t)(1u << (a->id & 7));
         if (hf_added_find(h, (const uint8_t *)s, sl) >= 0)
             return FAIL(c, "%s: %s.content '%.40s' is given twice", c->what, field, s);
         aput(h, s, sl, (uint32_t)i << 1);
@@ -778,6 +802,10 @@ static int load_added(ctx *c, tok_hf *h, json_t *l)
             a->nlen = ol;
             if (!ol)
                 return FAIL(c, "%s: %s.content normalizes to nothing", c->what, field);
+            total += ol;
+            if (total > MAX_ADDED_BYTES)
+                return FAIL(c, "%s: added_tokens: the contents up to %s.content normalized exceed %u bytes", c->what,
+                            field, MAX_ADDED_BYTES);
             int32_t other = hf_added_find(h, o2, ol);
             if (other >= 0 && other != (int32_t)i)
                 return FAIL(c, "%s: %s.content normalizes to the text of added_tokens[%d]", c->what, field, other);
@@ -959,7 +987,9 @@ void hf_free(tok_hf *h)
 }
 
 /* The bytes one token stands for when streamed: byte-level tokens their bytes, <0xNN> its byte,
- * other model tokens their text with the decoder's replacements (▁ -> space), added tokens their text. */
+ * other model tokens their text with the decoder's replacements (▁ -> space), added tokens their text.
+ * out has room for the token's text (dlen bytes) only: SIZE_MAX when the result would be longer (a
+ * Replace decoder whose content is longer than its pattern), written no further than that. */
 static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
 {
     const uint8_t *s = h->darena + h->doff[id];
@@ -978,12 +1008,10 @@ static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
         }
         return k;
     }
-    if (bf && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>') {
-        for (int b = 0; b < 256; b++)
-            if (h->fb_id[b] == id) {
-                out[0] = (uint8_t)b;
-                return 1;
-            }
+    int byte = bf ? hf_byte_token(s, n) : -1;  /* what decoding gives, so streaming agrees with it */
+    if (byte >= 0) {
+        out[0] = (uint8_t)byte;
+        return 1;
     }
     for (size_t i = 0; i < n;) {
         int done = 0;
@@ -993,17 +1021,24 @@ static size_t stream_bytes(const tok_hf *h, uint32_t id, uint8_t *out)
             size_t fl = dc->al;
             if (from && i + fl <= n && memcmp(s + i, from, fl) == 0) {
                 if (dc->kind == HFD_REPLACE) {
+                    if (dc->bl > n - k)
+                        return SIZE_MAX;
                     memcpy(out + k, dc->b, dc->bl);
                     k += dc->bl;
                 } else {
+                    if (k >= n)
+                        return SIZE_MAX;
                     out[k++] = ' ';
                 }
                 i += fl;
                 done = 1;
             }
         }
-        if (!done)
+        if (!done) {
+            if (k >= n)
+                return SIZE_MAX;
             out[k++] = s[i++];
+        }
     }
     return k;
 }
@@ -1065,7 +1100,7 @@ static int assemble(ctx *c, tl_tokenizer *t, tok_hf *h, json_t *vocab)
         if (!present[id])
             continue;
         size_t l = stream_bytes(h, id, t->arena + toff);
-        if (l > h->dlen[id]) {  /* a Replace decoder with a longer content: cannot happen with room; refuse */
+        if (l == SIZE_MAX) {  /* a Replace decoder with a longer content */
             free(present);
             return FAIL(c, "%s: decoder: a Replace content longer than its pattern is not supported", c->what);
         }

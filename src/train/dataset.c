@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
 #include "util/io.h"
 
 #define MAX_TOKENS_BYTES ((size_t)4 << 30)
@@ -35,8 +36,7 @@ int tl_dataset_load_tokens(tl_dataset *ds, const char *path, tl_err *err)
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
     }
     for (size_t i = 0; i < ds->n; i++)
-        ds->ids[i] = (uint32_t)data[4 * i] | (uint32_t)data[4 * i + 1] << 8 | (uint32_t)data[4 * i + 2] << 16 |
-                     (uint32_t)data[4 * i + 3] << 24;
+        ds->ids[i] = tl_load_le32(data + 4 * i);
     free(data);
     finish(ds);
     return 0;

@@ -3,16 +3,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Input and target ids for B windows of T tokens each. */
+static int batch_buffers(int B, int T, uint32_t **x, uint32_t **y, tl_err *err)
+{
+    *x = malloc((size_t)B * T * sizeof **x);
+    *y = malloc((size_t)B * T * sizeof **y);
+    if (*x && *y)
+        return 0;
+    free(*x);
+    free(*y);
+    *x = *y = NULL;
+    return tl_errf(err, TL_ENOMEM, "out of memory");
+}
+
 int tl_eval_loss(tl_model *m, const float *params, const tl_dataset *ds, int split, int B, int T, int iters,
                  tl_rng *rng, double *loss, tl_err *err)
 {
-    uint32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
-    int rc = 0;
+    uint32_t *x, *y;
+    int rc = batch_buffers(B, T, &x, &y, err);
     double sum = 0;
-    if (!x || !y) {
-        rc = tl_errf(err, TL_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (rc)
+        return rc;
     for (int i = 0; i < iters && !rc; i++) {
         double l = 0;
         tl_dataset_batch(ds, split, B, T, rng, x, y);
@@ -20,7 +31,6 @@ int tl_eval_loss(tl_model *m, const float *params, const tl_dataset *ds, int spl
         sum += l;
     }
     *loss = iters > 0 ? sum / iters : 0;
-done:
     free(x);
     free(y);
     return rc;
@@ -32,13 +42,11 @@ int tl_eval_loss_full(tl_model *m, const float *params, const tl_dataset *ds, in
     const uint32_t *base = split ? ds->ids + ds->n_train : ds->ids;
     size_t len = split ? ds->n - ds->n_train : ds->n_train;
     size_t nw = len > (size_t)T ? (len - 1) / (size_t)T : 0;
-    uint32_t *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
-    int rc = 0;
+    uint32_t *x, *y;
+    int rc = batch_buffers(B, T, &x, &y, err);
     double sum = 0;
-    if (!x || !y) {
-        rc = tl_errf(err, TL_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (rc)
+        return rc;
     /* the workspace has exactly B rows: a short last batch repeats its first window, and only the
      * real windows are counted (each batch loss is a mean over its B*T positions) */
     for (size_t w0 = 0; w0 < nw && !rc; w0 += (size_t)B) {
@@ -67,7 +75,6 @@ int tl_eval_loss_full(tl_model *m, const float *params, const tl_dataset *ds, in
     *loss = nw ? sum / (double)nw : 0;
     if (windows)
         *windows = (long)nw;
-done:
     free(x);
     free(y);
     return rc;

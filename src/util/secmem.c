@@ -12,6 +12,16 @@ void *tl_sec_malloc(size_t n)
     return malloc(n ? n : 1);
 }
 
+char *tl_sec_strndup(const char *s, size_t n)
+{
+    char *d = tl_sec_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
 static tl_secmem_observer observer;
 static void *observer_user;
 

@@ -11,6 +11,10 @@
 
 void *tl_sec_malloc(size_t n);
 void *tl_sec_realloc(void *p, size_t n);
+/* A NUL-terminated copy of exactly the n bytes at s (JSON strings may hold NULs, so not strndup),
+ * from tl_sec_malloc; NULL when out of memory. Free a secret with tl_sec_free; a block of public
+ * data may go to free (tl_sec_malloc is malloc). */
+char *tl_sec_strndup(const char *s, size_t n);
 /* Wipes the whole usable block (malloc_usable_size), then frees. Works for blocks from malloc,
  * calloc, aligned_alloc and posix_memalign. */
 void tl_sec_free(void *p);

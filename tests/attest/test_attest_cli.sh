@@ -4,25 +4,15 @@
 set -u
 bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
-# shellcheck source=tests/util/skip.sh
-. "${TEELM_SRC:?}/tests/util/skip.sh"
-D=$(fixture dcap)
-[ -f "$D/SOURCES.txt" ] || skip "$D is absent (tests/fixtures/dcap is part of the repository)"
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
+dcap_fixtures
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 srv=""
+# shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
-# run WANT_EXIT DESCRIPTION -- CMD...: output in $tmp/out, $tmp/err
-run() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$what: exit $got, want $want"; cat "$tmp/err"; else ok; fi
-}
-has() { if grep -q -- "$2" "$tmp/$1"; then ok; else bad "$3: '$2' not in $1"; cat "$tmp/$1"; fi; }
 # expect DESCRIPTION -- CMD...: the command must succeed
 expect() { local what=$1; shift 2; if "$@"; then ok; else bad "$what"; fi; }
 
@@ -148,5 +138,4 @@ run 0 "B from cache, server gone" -- "$bin" attest verify "$B" --pccs "$url" --c
 run 1 "server gone, no cache" -- "$bin" attest verify "$B" --pccs "$url" --now 2025-07-01T00:00:00Z
 has err "PCCS" "connection error names PCCS"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -14,6 +14,7 @@
 #include "tee/quote.h"
 #include "tee/verify.h"
 #include "test.h"
+#include "util/bytes.h"
 #include "util/codec.h"
 #include "util/io.h"
 
@@ -163,7 +164,7 @@ static void test_fixture_results(void)
         tl_quote q;
         CHECK(tl_quote_parse(d, dn, &q, &e) == TL_EUNSUPPORTED); /* type 1: locate the field by offsets */
         size_t cert_off = 436 + 64 + 64 + 384 + 64 + 2 + 0; /* auth data length 0 */
-        CHECK(tl_le16(d + cert_off) == 1);
+        CHECK(tl_load_le16(d + cert_off) == 1);
         size_t nn = cert_off + 6 + ln + cn;
         uint8_t *x = malloc(nn);
         memcpy(x, d, cert_off);
@@ -299,12 +300,12 @@ static void test_tamper_truncate(void)
             expect(b.q, B[i] + (size_t)dlt, b.col, now, NULL, TL_EINVAL, "truncated", NULL, what);
         }
     /* lengths that lie: signature data length one too small / the type-6 size one too big */
-    uint32_t sl = tl_le32(b.q + 632);
+    uint32_t sl = tl_load_le32(b.q + 632);
     uint32_t sl2 = sl - 1;
     memcpy(b.q + 632, &sl2, 4);
     expect(b.q, b.n, b.col, now, NULL, TL_EINVAL, NULL, NULL, "B short signature length");
     memcpy(b.q + 632, &sl, 4);
-    uint32_t ol = tl_le32(b.q + 766) + 1;
+    uint32_t ol = tl_load_le32(b.q + 766) + 1;
     memcpy(b.q + 766, &ol, 4);
     expect(b.q, b.n, b.col, now, NULL, TL_EINVAL, "certification data size", NULL, "B long type-6 size");
     free_set(&a);

@@ -12,6 +12,7 @@
 #include "tee/quote.h"
 #include "tee/tee.h"
 #include "tee/verify.h"
+#include "util/bytes.h"
 #include "test.h"
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
@@ -90,11 +91,11 @@ static void test_round_trip(void)
 
     /* the layout is a DCAP v3 quote: docs/attestation.md offsets */
     CHECK(n > 1100);
-    CHECK(tl_le16(ev) == 3 && tl_le16(ev + 2) == 2 && tl_le32(ev + 4) == 0);
+    CHECK(tl_load_le16(ev) == 3 && tl_load_le16(ev + 2) == 2 && tl_load_le32(ev + 4) == 0);
     CHECK(memcmp(ev + 112, id.mrenclave, 32) == 0);
     CHECK(memcmp(ev + 368, rd, 64) == 0);
-    CHECK(tl_le16(ev + 304) == 7 && tl_le16(ev + 306) == 3);
-    CHECK(tl_le32(ev + 432) == n - 436);
+    CHECK(tl_load_le16(ev + 304) == 7 && tl_load_le16(ev + 306) == 3);
+    CHECK(tl_load_le32(ev + 432) == n - 436);
 
     /* zero padding after the signature data is accepted; anything else is not */
     uint8_t *pad = calloc(1, n + 70);

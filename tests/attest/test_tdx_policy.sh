@@ -7,19 +7,11 @@
 set -u
 bin=${TEELM_BIN:?}
 py=${TEELM_PYTHON:-/usr/bin/python3}
-D=${TEELM_SHARED:-../shared}/fixtures/dcap
-[ -f "$D/SOURCES.txt" ] || { echo "SKIP: $D is absent"; exit 77; }
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
+dcap_fixtures
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
-run() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$what: exit $got, want $want"; cat "$tmp/out" "$tmp/err"; else ok; fi
-}
-has() { if grep -q -- "$2" "$tmp/$1"; then ok; else bad "$3: '$2' not in $1"; cat "$tmp/$1"; fi; }
 
 B=$D/tdx_v4_quote_phala.bin; BC=$D/tdx_v4_quote_phala_collateral.json
 NOW=2025-07-01T00:00:00Z
@@ -108,5 +100,4 @@ sed "s/$R1/$R0/" "$tmp/pinned.json" > "$tmp/other-kernel.json"
 run 1 "verify: another kernel" -- "$bin" attest verify "$B" --collateral "$BC" --policy "$tmp/other-kernel.json" --now $NOW
 has err "tdx.rtmr1 $R1 differs from the required $R0" "RTMR1 mismatch named"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

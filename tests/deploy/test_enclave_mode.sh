@@ -5,26 +5,16 @@
 # --key-file or any other flag are refused before anything runs; only --listen is the host's.
 set -u
 bin=${TEELM_BIN:?}
-shared=${TEELM_SHARED:-../shared}
-helper=$(dirname "$bin")/tests/server/tl_make_model
-tik=$shared/data/cl100k_base.tiktoken
-[ -f "$tik" ] || { echo "SKIP: $tik is absent"; exit 77; }
-[ -x "$helper" ] || { echo "SKIP: $helper not built"; exit 77; }
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
+model_inputs
 tmp=$(mktemp -d /tmp/teelm-enclave-XXXXXX)
 srv=
 # shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
-# run WANT_EXIT DESCRIPTION CMD...: in enclave mode, output in $tmp/out, $tmp/err
-run() {
-  local want=$1 what=$2; shift 2
-  TEELM_ENCLAVE_CONFIG=$tmp/serve.json "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$what: exit $got, want $want"; cat "$tmp/err"; else ok; fi
-}
-has() { if grep -q -- "$2" "$tmp/$1"; then ok; else bad "$3: '$2' not in $1"; cat "$tmp/$1"; fi; }
+# erun WANT_EXIT DESCRIPTION CMD...: run (tests/util/check.sh) in enclave mode
+erun() { local want=$1 what=$2; shift 2; run "$want" "$what" env TEELM_ENCLAVE_CONFIG="$tmp/serve.json" "$@"; }
 
 "$helper" "$tmp/model" "$tik" 100070 4242 >/dev/null
 "$helper" "$tmp/other" "$tik" 100070 4343 >/dev/null
@@ -34,23 +24,23 @@ cat > "$tmp/serve.json" <<J
 J
 
 # the host's other commands never run inside the enclave
-run 2 "attest quote" "$bin" attest quote --tee sim --report-data 00ff --out "$tmp/q.bin"
+erun 2 "attest quote" "$bin" attest quote --tee sim --report-data 00ff --out "$tmp/q.bin"
 has err "runs only its measured 'teelm serve'" "attest quote refusal names the rule"
 if [ -e "$tmp/q.bin" ]; then bad "attest quote produced evidence in enclave mode"; else ok; fi
-run 2 "attest quote --user-data" "$bin" attest quote --tee sim --user-data 00 --out "$tmp/q.bin"
-run 2 "generate" "$bin" generate --model "$tmp/other" --prompt x
-run 2 "kbs" "$bin" kbs --listen 127.0.0.1:0 --store "$tmp/s" --policy "$tmp/serve.json"
-run 2 "--version" "$bin" --version
+erun 2 "attest quote --user-data" "$bin" attest quote --tee sim --user-data 00 --out "$tmp/q.bin"
+erun 2 "generate" "$bin" generate --model "$tmp/other" --prompt x
+erun 2 "kbs" "$bin" kbs --listen 127.0.0.1:0 --store "$tmp/s" --policy "$tmp/serve.json"
+erun 2 "--version" "$bin" --version
 # host-chosen serve settings other than --listen
-run 2 "host --model" "$bin" serve --model "$tmp/other" --listen 127.0.0.1:0
+erun 2 "host --model" "$bin" serve --model "$tmp/other" --listen 127.0.0.1:0
 has err "not '--model'" "--model refusal names the flag"
-run 2 "host --model=" "$bin" serve "--model=$tmp/other"
-run 2 "host --kbs" "$bin" serve --kbs https://127.0.0.1:1
-run 2 "host --key-file" "$bin" serve --key-file "$tmp/host.key"
-run 2 "host --tee" "$bin" serve --tee sim
-run 2 "host --print-config" "$bin" serve --print-config
-run 2 "host --listen twice" "$bin" serve --listen 127.0.0.1:0 --listen 127.0.0.1:1
-run 2 "host --listen without a value" "$bin" serve --listen
+erun 2 "host --model=" "$bin" serve "--model=$tmp/other"
+erun 2 "host --kbs" "$bin" serve --kbs https://127.0.0.1:1
+erun 2 "host --key-file" "$bin" serve --key-file "$tmp/host.key"
+erun 2 "host --tee" "$bin" serve --tee sim
+erun 2 "host --print-config" "$bin" serve --print-config
+erun 2 "host --listen twice" "$bin" serve --listen 127.0.0.1:0 --listen 127.0.0.1:1
+erun 2 "host --listen without a value" "$bin" serve --listen
 # a broken or absent measured file refuses to start (never falls back to the host's arguments)
 echo '{"version": 1, "serve": ["--model", 7]}' > "$tmp/bad.json"
 TEELM_ENCLAVE_CONFIG=$tmp/bad.json "$bin" serve >"$tmp/out" 2>"$tmp/err"
@@ -73,5 +63,4 @@ if [ -n "$port" ]; then
   if cmp -s "$tmp/attested.json" "$tmp/want.json"; then ok; else bad "attested configuration differs from the measured one"; fi
 fi
 kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; srv=
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,19 +8,17 @@ set -u
 bin=${TEELM_BIN:?}
 shared=${TEELM_SHARED:-../shared}
 text="$shared/data/sales_textbook.txt"
-# shellcheck source=tests/util/skip.sh
-. "${TEELM_SRC:?}/tests/util/skip.sh"
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
 tmp=$(mktemp -d /tmp/teelm-kbs-e2e-XXXXXX)
 tok=$(cl100k "$tmp") || skip "no cl100k_base ($shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 kbs_pid=
+# shellcheck disable=SC2317  # invoked through the EXIT trap
 cleanup() {
   if [ -n "$kbs_pid" ]; then kill "$kbs_pid" 2>/dev/null; wait "$kbs_pid" 2>/dev/null; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 # expect WHAT CMD...: CMD must succeed
 expect() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 # refuse WHAT CMD...: CMD must fail
@@ -170,5 +168,4 @@ expect "dry run wrote a manifest" test ! -e "$tmp/store/manifest.json"
 expect "upgrade lists policies" grep -q "^e2e-nosim .*policy {" "$tmp/up.txt"
 expect "upgrade" "$bin" kbs upgrade --store "$tmp/store"
 expect "kbs list after upgrade" "$bin" kbs list --store "$tmp/store"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -294,17 +294,25 @@ static void *late_fetch(void *arg)
     return NULL;
 }
 
+/* A libcurl handle that asks the broker for a challenge at every curl_easy_perform, on one
+ * kept-alive connection. */
+static CURL *challenge_handle(void)
+{
+    CURL *h = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/challenge", base_url);
+    curl_easy_setopt(h, CURLOPT_URL, url); /* libcurl copies the string */
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    return h;
+}
+
 /* Challenges on one kept-alive connection until told to stop (at most 20000). */
 static void *flood(void *arg)
 {
     (void)arg;
-    CURL *h = curl_easy_init();
-    char url[256];
-    snprintf(url, sizeof url, "%s/v1/challenge", base_url);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURL *h = challenge_handle();
     for (int i = 0; i < 20000 && !flood_stop; i++)
         curl_easy_perform(h);
     curl_easy_cleanup(h);
@@ -632,13 +640,7 @@ int main(void)
      * nothing from anyone, and an honest TEE's request right after succeeds at the first try
      * (retries are off in `co`). The old table of 16 outstanding nonces answered 503 here. */
     {
-        CURL *h = curl_easy_init();
-        char url[256];
-        snprintf(url, sizeof url, "%s/v1/challenge", base_url);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        CURL *h = challenge_handle();
         int ok200 = 0;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);

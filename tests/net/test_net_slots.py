@@ -8,12 +8,25 @@ taken in the same run). A socket that never sends its TLS ClientHello is closed 
 request deadline. Refusals are logged at a bounded rate, with the count of those not logged.
 """
 import re
+import subprocess
 import threading
 import time
 
 import nethelp as H
 
 RATIO = 20  # loaded latency over baseline; on the old code the request failed outright
+
+
+def hello_deadline(port, limit):
+    """Two sockets from 127.0.0.3 that never send a ClientHello: (how many the server closed
+    within limit seconds, how long that took)."""
+    s3 = [H.idle_socket(port, "127.0.0.3") for _ in range(2)]
+    t0 = time.monotonic()
+    shut = 0
+    while time.monotonic() - t0 < limit and shut < 2:
+        time.sleep(0.05)
+        shut = sum(H.closed_by_server(s) for s in s3 if s)
+    return s3, shut, time.monotonic() - t0
 
 
 def serve_checks():
@@ -88,13 +101,7 @@ def serve_checks():
     H.check(loop_t < RATIO * base, "serve: ... in %.1f ms (< %dx baseline)" % (loop_t * 1e3, RATIO))
 
     # 4. a socket that never sends its ClientHello is closed well before the request deadline
-    s3 = [H.idle_socket(port, "127.0.0.3") for _ in range(2)]
-    t0 = time.monotonic()
-    shut = 0
-    while time.monotonic() - t0 < 15 and shut < 2:
-        time.sleep(0.1)
-        shut = sum(H.closed_by_server(s) for s in s3 if s)
-    waited = time.monotonic() - t0
+    s3, shut, waited = hello_deadline(port, 15)
     H.check(shut == 2 and waited < 20 / 2, "serve: idle sockets closed after %.1f s (< half the 20 s request "
             "deadline): %d/2" % (waited, shut))
     for s in idle + s3:
@@ -121,6 +128,33 @@ def kbs_checks():
     H.check(kbs.stop() == 0, "kbs exits cleanly (ASan: no leaks)")
 
 
+def kbs_flag_checks():
+    """teelm kbs takes the connection limits serve takes (--max-connections, --max-connections-per-peer,
+    --handshake-timeout) and the HTTPS layer applies them."""
+    tmp = H.tmpdir()
+    kbs = H.start_kbs(tmp, "--max-connections", "8", "--max-connections-per-peer", "2", "--handshake-timeout", "1")
+    port = kbs.port
+    idle = [s for s in (H.idle_socket(port) for _ in range(6)) if s]
+    time.sleep(0.5)
+    closed = sum(H.closed_by_server(s) for s in idle)
+    H.check(closed >= len(idle) - 2, "kbs --max-connections-per-peer 2: %d of %d idle sockets from one address "
+            "closed at once (keeps <= 2)" % (closed, len(idle)))
+    res = [H.timed_request(port, "GET", "/v1/challenge") for _ in range(3)]
+    H.check(all(r[0] == 405 for r in res), "kbs: 127.0.0.1 still answered (%s)" % [r[0] for r in res])
+    s3, shut, waited = hello_deadline(port, 4.5)
+    H.check(shut == 2, "kbs --handshake-timeout 1: sockets without a ClientHello closed after %.1f s (the "
+            "default 5 s not reached): %d/2" % (waited, shut))
+    for s in idle + s3:
+        if s:
+            s.close()
+    H.check(kbs.stop() == 0, "kbs with connection flags exits cleanly")
+    for bad in (["--max-connections", "0"], ["--max-connections-per-peer", "0"], ["--handshake-timeout", "0"]):
+        r = subprocess.run([H.BIN, "kbs", "--listen", "127.0.0.1:0", "--store", tmp + "/store", "--policy",
+                            tmp + "/policy.json"] + bad, capture_output=True, text=True, timeout=60)
+        H.check(r.returncode == 2 and bad[0] in r.stderr, "kbs %s: usage error naming the flag" % " ".join(bad))
+
+
 serve_checks()
 kbs_checks()
+kbs_flag_checks()
 H.finish()

@@ -18,6 +18,7 @@
 #include "test.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/sha.h"
 
 static const char *tmp, *py, *src;
 static char keyfile[4096];
@@ -53,7 +54,7 @@ static size_t tensor_bytes(const tl_param *p, tl_dtype dt) { return p->numel * t
 static void sha_hex(const void *p, size_t n, char out[65])
 {
     uint8_t h[32];
-    tl_sha256_buf(p, n, h);
+    tl_sha256(p, n, h);
     tl_hex(h, 32, out);
 }
 

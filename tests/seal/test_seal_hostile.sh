@@ -11,16 +11,11 @@
 #   - unseal writes the plaintext files with mode 0600.
 set -u
 bin=${TEELM_BIN:?}
-shared=${TEELM_SHARED:-../shared}
-helper=$(dirname "$bin")/tests/server/tl_make_model
-tik=$shared/data/cl100k_base.tiktoken
-[ -f "$tik" ] || { echo "SKIP: $tik is absent"; exit 77; }
-[ -x "$helper" ] || { echo "SKIP: $helper not built"; exit 77; }
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
+model_inputs
 tmp=$(mktemp -d /tmp/teelm-seal-hostile-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
 # refused WHAT WANT CMD...: CMD must fail on its own (not by timeout) with WANT in its stderr
 refused() {
   local what=$1 want=$2; shift 2
@@ -89,5 +84,4 @@ done
 [ "$n" -gt 1 ] || bad "unseal wrote $n files"
 [ "$(stat -c %a "$tmp/back")" = 700 ] || bad "unseal made its directory mode $(stat -c %a "$tmp/back")"
 for f in "$tmp/back"/*.tmp.*; do [ -e "$f" ] && bad "unseal left a temporary behind: $f"; done
-[ "$fail" = 0 ] && echo "all passed"
-exit "$fail"
+finish

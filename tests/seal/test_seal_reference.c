@@ -11,6 +11,7 @@
 #include "test.h"
 #include "util/codec.h"
 #include "util/io.h"
+#include "util/sha.h"
 
 static int run_ref(const char *py, const char *src, const char *key, const char *model, char *out, size_t n)
 {
@@ -46,9 +47,9 @@ int main(void)
         return 1;
     }
     uint8_t h[32];
-    tl_sha256_buf(ck.params, fx_arena_bytes(&ck), h);
+    tl_sha256(ck.params, fx_arena_bytes(&ck), h);
     tl_hex(h, 32, want_arena);
-    tl_sha256_buf(tok, sizeof tok, h);
+    tl_sha256(tok, sizeof tok, h);
     tl_hex(h, 32, want_tok);
     static const uint32_t sizes[] = {4096, 65536};
     for (int split = 0; split < 2; split++)

@@ -20,6 +20,7 @@
 #include "tee/binding.h"
 #include "tee/tee.h"
 #include "test.h"
+#include "test_cert.h"
 #include "util/codec.h"
 
 typedef struct {
@@ -130,6 +131,24 @@ static int attempt(EVP_PKEY *key, X509 *cert, const char *policy_json, tl_err *e
     return rc;
 }
 
+/* Genuine evidence over rd, in a certificate for key with the document doc: the client must
+ * refuse it before any application byte, because rd does not bind the RA-TLS fields. */
+static void expect_unbound(tl_tee *tee, EVP_PKEY *key, const uint8_t rd[64], const char *doc, size_t doc_len,
+                           const char *policy, const char *what)
+{
+    static tl_client_peer peer;
+    tls_server s;
+    tl_err err = {0};
+    uint8_t *ev = NULL;
+    size_t evl = 0;
+    CHECK(tl_tee_evidence(tee, rd, &ev, &evl, &err) == 0);
+    X509 *c = tl_ratls_make_cert(key, "sim", ev, evl, doc, doc_len, 1, &err);
+    int rc = attempt(key, c, policy, &err, &s, &peer);
+    CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind") && s.app_bytes == 0, "%s: %s", what, err.msg);
+    X509_free(c);
+    free(ev);
+}
+
 int main(void)
 {
     tl_err err = {0};
@@ -206,15 +225,9 @@ int main(void)
 
     /* Hostile host: genuine evidence for r's key, but bound the old way (SHA-256(SPKI) || zeros):
      * what the host could get from `attest quote --report-data` on the old code */
-    uint8_t rd[64] = {0}, *ev = NULL;
-    size_t evl = 0;
+    uint8_t rd[64] = {0};
     memcpy(rd, r.pubkey_hash, 32);
-    CHECK(tl_tee_evidence(tee, rd, &ev, &evl, &err) == 0);
-    c2 = tl_ratls_make_cert(r.key, "sim", ev, evl, doc, sizeof doc - 1, 1, &err);
-    rc = attempt(r.key, c2, policy, &err, &s, &peer);
-    CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind") && s.app_bytes == 0, "%s", err.msg);
-    X509_free(c2);
-    free(ev);
+    expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, policy, "SHA-256(SPKI) || zeros");
 
     /* the certificate carries another configuration document than the one the evidence binds
      * (a host that started the server with another model shows the owner's document) */
@@ -233,12 +246,7 @@ int main(void)
         memcpy(both + 32, cfg_h, 32);
         const tl_bind_field f[] = {{both, 64}};
         CHECK(tl_binding_report_data(TL_BIND_USER_QUOTE, f, 1, rd, &err) == 0);
-        CHECK(tl_tee_evidence(tee, rd, &ev, &evl, &err) == 0);
-        c2 = tl_ratls_make_cert(r.key, "sim", ev, evl, doc, sizeof doc - 1, 1, &err);
-        rc = attempt(r.key, c2, policy, &err, &s, &peer);
-        CHECKF(rc == TL_ECRYPTO && strstr(err.msg, "does not bind") && s.app_bytes == 0, "%s", err.msg);
-        X509_free(c2);
-        free(ev);
+        expect_unbound(tee, r.key, rd, doc, sizeof doc - 1, policy, "user-quote purpose");
     }
 
     /* correctly bound evidence in a certificate that expired in 2002, one not yet valid, and a CA
@@ -273,12 +281,7 @@ int main(void)
     }
 
     /* an ordinary certificate without evidence */
-    X509 *plain = X509_new();
-    X509_set_version(plain, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(plain), 1);
-    X509_gmtime_adj(X509_getm_notBefore(plain), 0);
-    X509_gmtime_adj(X509_getm_notAfter(plain), 3600);
-    X509_set_pubkey(plain, k2);
+    X509 *plain = test_bare_cert(k2, 1);
     X509_sign(plain, k2, EVP_sha256());
     rc = attempt(k2, plain, policy, &err, &s, &peer);
     CHECKF(rc != 0 && strstr(err.msg, "no RA-TLS evidence extension"), "%s", err.msg);

@@ -75,7 +75,7 @@ if [ "$d_got" = "$d_ref" ] && [ "$d_ref" -gt 1 ]; then
 else
   echo "FAIL: a user's <|im_start|>: $d_got more prompt tokens, plain-text encoding gives $d_ref"; fail=1
 fi
-kill "$SP" && wait "$SP" 2>/dev/null || true
+kill "$SP" 2>/dev/null || true; wait "$SP" 2>/dev/null || true
 SP=
 if grep -q "ERROR: \(Address\|Leak\)Sanitizer\|runtime error:" "$T/err"; then
   echo "FAIL: the server's sanitizer report:"; grep -A20 "Sanitizer\|runtime error" "$T/err" | head -60; fail=1

@@ -15,6 +15,7 @@
 #include "tee/snp.h"
 #include "util/io.h"
 #include "test.h"
+#include "test_cert.h"
 #include "util/codec.h"
 
 /* A stand-in TEE whose "evidence" is a marker followed by the report data it was asked to bind. */
@@ -53,12 +54,7 @@ static char *slurp(const char *path)
 /* A certificate like tl_ratls_make_cert's but with a raw extension value of our choosing. */
 static X509 *cert_with_ext(EVP_PKEY *key, const unsigned char *der, int n, int copies)
 {
-    X509 *c = X509_new();
-    X509_set_version(c, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(c), 7);
-    X509_gmtime_adj(X509_getm_notBefore(c), 0);
-    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
-    X509_set_pubkey(c, key);
+    X509 *c = test_bare_cert(key, 7);
     ASN1_OBJECT *oid = OBJ_txt2obj(TL_RATLS_OID, 1);
     ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
     ASN1_OCTET_STRING_set(v, der, n);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317,SC2016  # check/eq/post are called indirectly; bash -c scripts take $1 $2 literally
 # `teelm serve` on Hugging Face model directories (tl_lm engine), in sim mode over loopback:
 #   - random-weight Llama (tokenizer.json in Llama 3's layout, BOS from the post-processor) and
 #     GPT-2 (GPT-2's layout) models from tests/reference/make_hf_model.py, the model's vocabulary

@@ -63,6 +63,13 @@ model = os.path.join(tmp, "model")
 subprocess.run([HELPER, model, TIK, "100070", "77", "1"], check=True)
 with open(os.path.join(tmp, "keys"), "w") as f:
     f.write("# test keys\nsomething-else\n%s\n" % KEY)
+# an API key file is a secret like a key file: one its group or others may read is refused
+os.chmod(os.path.join(tmp, "keys"), 0o640)
+r = subprocess.run([BIN, "serve", "--model", model, "--tee", "sim", "--listen", "127.0.0.1:0", "--api-key-file",
+                    os.path.join(tmp, "keys"), "--quiet"], capture_output=True, text=True, timeout=120)
+check(r.returncode != 0 and "chmod 600" in r.stderr and "keys" in r.stderr,
+      "--api-key-file readable by the group is refused, naming the file and chmod 600 (%r)" % r.stderr[-300:])
+os.chmod(os.path.join(tmp, "keys"), 0o600)
 
 env = dict(os.environ)
 # under ASan a small quarantine keeps RSS meaningful; leak checking stays on

@@ -7,20 +7,18 @@
 #     one's belong to its user (proc(5), PR_SET_DUMPABLE).
 set -u
 bin=${TEELM_BIN:?}
-shared=${TEELM_SHARED:-../shared}
-helper=$(dirname "$bin")/tests/server/tl_make_model
-tik=$shared/data/cl100k_base.tiktoken
-[ -f "$tik" ] || { echo "SKIP: $tik is absent"; exit 77; }
-[ -x "$helper" ] || { echo "SKIP: $helper not built"; exit 77; }
+# shellcheck source=tests/util/check.sh
+. "${TEELM_SRC:?}/tests/util/check.sh"
+model_inputs
 runas=()
 user=$(id -u)
 if [ "$user" = 0 ]; then
-  command -v setpriv >/dev/null || { echo "SKIP: running as root without setpriv(1) to drop to nobody"; exit 77; }
+  command -v setpriv >/dev/null || skip "running as root without setpriv(1) to drop to nobody"
   runas=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
   user=65534
 fi
 if [ "$(ulimit -Hc)" = 0 ]; then
-  echo "SKIP: the hard core limit is already 0 here: nothing would tell old from new"; exit 77
+  skip "the hard core limit is already 0 here: nothing would tell old from new"
 fi
 tmp=$(mktemp -d /tmp/teelm-harden-XXXXXX)
 pids=()
@@ -31,8 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 chmod 755 "$tmp"
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 
 # start NAME CMD...: runs CMD as $user with an unlimited core limit, in the background
 start() {
@@ -53,9 +49,9 @@ check() {
     sleep 0.1
   done
   kill -0 "$pid" 2>/dev/null || { bad "$name exited early: $(cat "$tmp/$name.err")"; return; }
-  if [ "$limit" = "0 0" ]; then echo "ok: $name: core file size limit 0 0"
+  if [ "$limit" = "0 0" ]; then ok "$name: core file size limit 0 0"
   else bad "$name: core file size limit '$limit'"; fi
-  if [ "$owner" = 0 ]; then echo "ok: $name: not dumpable (/proc/$pid owned by root)"
+  if [ "$owner" = 0 ]; then ok "$name: not dumpable (/proc/$pid owned by root)"
   else bad "$name: dumpable (/proc/$pid/environ owned by uid $owner, the process runs as $user)"; fi
 }
 
@@ -87,5 +83,4 @@ check kbs "$last"
 start generate "$bin" generate --model "$tmp/model" --prompt-ids 1,2 --ids --max-tokens 1000000000 --threads 1
 check generate "$last"
 
-[ "$fail" = 0 ] && echo "all passed"
-exit "$fail"
+finish

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# teelm's GGUF support against llama.cpp (npm node-llama-cpp 3.21.1, its prebuilt CPU build; CTest
+# test_gguf_generate):
+#   1. a matrix of random-weight GGUF files written by the independent writer make_gguf.py (llama with
+#      byte-level and SentencePiece tokenizers, GQA, untied, Mistral/TinyLlama-like shapes; qwen2;
+#      gpt2; F32, F16, BF16; GGUF v2 and v3; alignment 32 and 64): 64 greedy tokens of
+#      `teelm generate --temperature 0 --ids` equal llama_cpp_ref.mjs's (EOS honoured on both sides);
+#   2. the embedded tokenizers (gpt2 with pre gpt-2 / llama-bpe / qwen2, llama SentencePiece): teelm
+#      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
+#      parsed;
+#   3. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
+#      naming what is wrong.
+# Environment: TEELM_BIN, TEELM_PYTHON (default /usr/bin/python3), TEELM_SANITIZE.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$here/../..
+bin=${TEELM_BIN:-$root/build/teelm}
+py=${TEELM_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/util/skip.sh
+. "$here/../util/skip.sh"
+"$py" -c "import numpy" 2>/dev/null || skip "$py has no numpy (Debian python3-numpy)"
+[ -f "$root/node_modules/node-llama-cpp/package.json" ] || skip "npm node-llama-cpp is not installed (scripts/install-deps.sh)"
+[ -x "$bin" ] || { echo "FAIL: $bin is absent"; exit 1; }
+tmp=$(mktemp -d /tmp/teelm-ggufcheck.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+ref() { (cd "$root" && node tests/reference/llama_cpp_ref.mjs "$@"); }
+
+# tokenizers: make_hf_tokenizers.py's layouts (byte-level vocabulary from cl100k_base, SentencePiece
+# vocabulary trained on the repository's own docs)
+cat "$root"/docs/*.md >"$tmp/corpus.txt"
+TMPDIR=$tmp "$py" "$here/make_hf_tokenizers.py" "$tmp/tok" "$tmp/corpus.txt" 1500 >/dev/null ||
+  { echo "FAIL: make_hf_tokenizers.py"; exit 1; }
+
+fail=0 pass=0 xfail=0
+prompt=3,17,5,96,42,7,11,64
+n=0
+while read -r name tok pre args; do
+  [ -z "$name" ] && continue
+  n=$((n + 1))
+  [ "${TEELM_SANITIZE:-0}" = 1 ] && [ "$n" -gt 4 ] && continue
+  f="$tmp/m$n.gguf"
+  # shellcheck disable=SC2086
+  "$py" "$here/make_gguf.py" "$f" --tokenizer "$tmp/tok/$tok/tokenizer.json" --pre "$pre" $args --seed $n ||
+    { echo "FAIL $name: make_gguf"; fail=$((fail + 1)); continue; }
+  want=$(ref generate "$f" 64 "$prompt" 2>"$tmp/referr" | tail -1)
+  [ -n "$want" ] || { echo "FAIL $name: llama.cpp"; sed 's/^/  /' "$tmp/referr" | head -5; fail=$((fail + 1)); continue; }
+  got=$("$bin" generate --model "$f" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 --threads 2 \
+    2>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',')
+  if [ "$got" = "$want" ]; then
+    echo "ok   $name: $(echo "$want" | tr ',' '\n' | wc -l) greedy tokens identical to llama.cpp's"
+    pass=$((pass + 1))
+  else
+    same=0
+    IFS=, read -ra W <<<"$want"; IFS=, read -ra G <<<"$got"
+    while [ "$same" -lt "${#W[@]}" ] && [ "${W[$same]}" = "${G[$same]:-}" ]; do same=$((same + 1)); done
+    if [[ "$name" == *bf16* ]] && [ "$same" -ge 8 ]; then
+      # llama.cpp's CPU matmul rounds the activations to BF16 for BF16 weights (ggml's vec_dot_type);
+      # teelm's engine keeps them F32, so near-ties may resolve differently: reported, not failed,
+      # until the engine follows ggml's rounding (docs/gguf.md "Numbers against llama.cpp"); the first
+      # 8 tokens must still agree, so a broken BF16 path fails
+      echo "xfail $name: first $same greedy tokens identical, then differ (BF16 activation rounding)"
+      xfail=$((xfail + 1))
+    else
+      echo "FAIL $name: greedy tokens differ after $same identical"
+      echo "  llama.cpp: $want"; echo "  teelm:     $got"
+      sed 's/^/  /' "$tmp/err" | head -3
+      fail=$((fail + 1))
+    fi
+  fi
+done <<'MATRIX'
+llama-f32-bpe        gpt2    gpt-2     --arch llama --d 64 --heads 4 --kv-heads 4
+llama-f16-spm-gqa    llama2  default   --arch llama --d 64 --heads 4 --kv-heads 2 --dtype F16
+qwen2-bf16           qwen2   qwen2     --arch qwen2 --d 64 --heads 4 --kv-heads 2 --dtype BF16
+gpt2-f32             gpt2    gpt-2     --arch gpt2 --d 64 --heads 4 --ctx 128
+llama-bf16-untied    llama3  llama-bpe --arch llama --d 96 --heads 6 --kv-heads 3 --layers 3 --untied --dtype BF16
+llama-f32-mistral    mistral default   --arch llama --d 64 --heads 8 --kv-heads 2 --rope-theta 1000000 --untied
+llama-f16-tinyllama  llama2  default   --arch llama --d 128 --heads 8 --kv-heads 1 --ff 352 --layers 3 --dtype F16
+llama-f32-v2-al64    gpt2    gpt-2     --arch llama --d 64 --heads 4 --kv-heads 2 --version 2 --alignment 64
+qwen2-f32-untied     qwen2   qwen2     --arch qwen2 --d 96 --heads 6 --kv-heads 2 --untied
+qwen2-f16            qwen2   qwen2     --arch qwen2 --d 64 --heads 4 --kv-heads 1 --dtype F16
+gpt2-f16             gpt2    gpt-2     --arch gpt2 --d 64 --heads 4 --ctx 128 --dtype F16 --layers 3
+gpt2-bf16            gpt2    gpt-2     --arch gpt2 --d 96 --heads 6 --ctx 128 --dtype BF16
+MATRIX
+
+# tokenization: texts with ASCII, whitespace runs, digits, accents, CJK, emoji, newlines, and the
+# tokenizers' special tokens
+printf 'Hello world, this is a sales pitch: buy 12345 widgets now!\n  Tabs\tand  spaces. Caf\xc3\xa9 na\xc3\xafve \xe2\x82\xac100\n' >"$tmp/t1"
+printf '\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80\xf0\x9f\x91\x8d  \n\n\n x  y   z 3.14159 don'"'"'t WE'"'"'LL it'"'"'s\r\n' >"$tmp/t2"
+head -c 3000 "$tmp/corpus.txt" >"$tmp/t3"
+printf '<s>hi</s> <|endoftext|>x<|im_start|>user<tool_call>a</tool_call><|begin_of_text|>b' >"$tmp/t4"
+for spec in "gpt2 gpt-2" "llama3 llama-bpe" "qwen2 qwen2" "llama2 default" "mistral default"; do
+  read -r tok pre <<<"$spec"
+  f="$tmp/tok-$tok.gguf"
+  "$py" "$here/make_gguf.py" "$f" --tokenizer "$tmp/tok/$tok/tokenizer.json" --pre "$pre" --d 16 --heads 2 --layers 1 ||
+    { echo "FAIL tokenizer $tok: make_gguf"; fail=$((fail + 1)); continue; }
+  for t in t1 t2 t3 t4; do
+    for mode in plain special; do
+      # t4 holds special tokens: teelm tokenize refuses them unless allowed (llama.cpp reads them as text)
+      [ "$mode" = special ] && [ "$t" != t4 ] && continue
+      [ "$mode" = plain ] && [ "$t" = t4 ] && continue
+      flag=(); [ "$mode" = special ] && flag=(--allow-special)
+      want=$(ref tokenize "$f" "$tmp/$t" "$mode" 2>"$tmp/referr" | tail -1)
+      got=$("$bin" tokenize --model "$f" --input "$tmp/$t" "${flag[@]}" 2>"$tmp/err" | xargs | tr ' ' ',')
+      if [ -n "$want" ] && [ "$got" = "$want" ]; then
+        echo "ok   tokenize $tok ($pre) $t $mode: $(echo "$want" | tr ',' '\n' | wc -l) ids identical"
+        pass=$((pass + 1))
+      else
+        echo "FAIL tokenize $tok ($pre) $t $mode"
+        echo "  llama.cpp: $want"; echo "  teelm:     $got"; sed 's/^/  /' "$tmp/err" "$tmp/referr" | head -3
+        fail=$((fail + 1))
+      fi
+    done
+  done
+done
+
+# hostile files: mode and a fragment the message must contain
+while read -r mode want; do
+  [ -z "$mode" ] && continue
+  f="$tmp/h-$mode.gguf"
+  "$py" "$here/make_gguf.py" "$f" --tokenizer "$tmp/tok/gpt2/tokenizer.json" --arch llama --ff 256 --hostile "$mode" ||
+    { echo "FAIL hostile $mode: make_gguf"; fail=$((fail + 1)); continue; }
+  "$bin" generate --model "$f" --prompt-ids 1,2 --ids --max-tokens 4 --temperature 0 >/dev/null 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" = 1 ] && grep -qF -- "$want" "$tmp/err" && ! grep -q "Sanitizer" "$tmp/err"; then
+    echo "ok   hostile $mode: $(head -1 "$tmp/err")"
+    pass=$((pass + 1))
+  else
+    echo "FAIL hostile $mode: exit $rc, wanted a message with '$want'"; sed 's/^/  /' "$tmp/err" | head -5
+    fail=$((fail + 1))
+  fi
+done <<'HOSTILE'
+truncated-header    truncated
+truncated-data      truncated: tensor
+lying-kv-count      more than the
+lying-tensor-count  tensor 20
+huge-string         claims 9223372036854775808 bytes
+huge-array          does not fit
+nested-arrays       nested deeper than
+misaligned-offset   is not a multiple of the alignment
+overlap             overlap
+unknown-type        tensor blk.0.attn_k.weight has unknown ggml type id 200
+q4k-type            tensor blk.0.ffn_down.weight has type Q4_K, which teelm does not run yet
+bad-alignment       general.alignment 48 is not a power of two
+bad-version         GGUF version 4
+huge-dims           overflows
+duplicate-tensor    tensor token_embd.weight appears twice
+duplicate-key       metadata key 'general.architecture' appears twice
+missing-tensor      tensor blk.0.ffn_up.weight is missing
+wrong-shape         tensor blk.0.ffn_gate.weight has dims [256, 64], expected [64, 256]
+bad-value-type      unknown value type 13
+HOSTILE
+
+[ "$xfail" -gt 0 ] && echo "$xfail BF16 runs diverged from llama.cpp (known: activation rounding)"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
