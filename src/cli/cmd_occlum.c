@@ -83,7 +83,7 @@ int cmd_occlum_config(int argc, char **argv)
                 return 1;
             }
             for (int i = 0; i < np; i++)
-                in.weight_bytes += (int64_t)(pl[i].numel * tl_dtype_size(ck.w[i].dtype));
+                in.weight_bytes += (int64_t)tl_dtype_bytes(ck.w[i].dtype, pl[i].numel);
             free(pl);
         }
         snprintf(tok_path, sizeof tok_path, "%s", ck.tokenizer_path);

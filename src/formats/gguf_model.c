@@ -266,8 +266,20 @@ static int gguf_name(const tl_config *c, const char *hf, char *out, size_t n, in
 
 static int dtype_of(uint32_t t)
 {
-    return t == TL_GGML_F32 ? TL_DT_F32 : t == TL_GGML_F16 ? TL_DT_F16 : t == TL_GGML_BF16 ? TL_DT_BF16 : -1;
+    switch (t) {
+    case TL_GGML_F32: return TL_DT_F32;
+    case TL_GGML_F16: return TL_DT_F16;
+    case TL_GGML_BF16: return TL_DT_BF16;
+    case TL_GGML_Q8_0: return TL_DT_Q8_0; /* block types: tensor/quant.h, docs/quantization.md */
+    case TL_GGML_Q4_0: return TL_DT_Q4_0;
+    case TL_GGML_Q4_K: return TL_DT_Q4_K;
+    case TL_GGML_Q6_K: return TL_DT_Q6_K;
+    default: return -1;
+    }
 }
+
+/* The alignment the kernels need: the element size; block types are read bytewise (1). */
+static size_t elem_align(tl_dtype dt) { return tl_dtype_is_block(dt) ? 1 : tl_dtype_size(dt); }
 
 /* Hugging Face row h*hd + j*hd/2 + i is llama.cpp's row h*hd + 2i + j (convert_hf_to_gguf.py's
  * permute: each head's first-half and second-half rows interleaved as pairs). */
@@ -347,8 +359,14 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
         used[t - g.t] = 1;
         const int dt = dtype_of(t->type);
         if (dt < 0) {
-            rc = tl_errf(err, TL_EUNSUPPORTED, "%s: tensor %s has type %s, which teelm does not run yet (F32, F16 and "
-                         "BF16 are run)", path, nm, tl_ggml_type_name(t->type));
+            rc = tl_errf(err, TL_EUNSUPPORTED, "%s: tensor %s has type %s, which teelm does not run yet (F32, F16, "
+                         "BF16, Q8_0, Q4_0, Q4_K and Q6_K are run)", path, nm, tl_ggml_type_name(t->type));
+            break;
+        }
+        if (tl_dtype_is_block((tl_dtype)dt) && (x == X_TRANS || p[i].ndim != 2)) {
+            /* blocks run along a row: GPT-2's transposed matrices and vectors stay F32/F16/BF16 */
+            rc = tl_errf(err, TL_EUNSUPPORTED, "%s: tensor %s has type %s, which teelm runs only for %s", path, nm,
+                         tl_ggml_type_name(t->type), x == X_TRANS ? "llama/qwen2 matrices, not GPT-2's" : "matrices");
             break;
         }
         /* GGUF dims are PyTorch's shape reversed; Conv1D [in, out] entries are stored as [out, in] */
@@ -370,7 +388,7 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
             break;
         }
         s[i] = (src_t){t, x, heads};
-        if (x != X_NONE || (uintptr_t)t->data % tl_dtype_size((tl_dtype)dt))
+        if (x != X_NONE || (uintptr_t)t->data % elem_align((tl_dtype)dt))
             extra += ((size_t)t->nbytes + 63) / 64 * 64;
     }
     if (!rc)
@@ -393,14 +411,14 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
     for (int i = 0; i < np; i++) {
         const tl_gguf_tensor *t = s[i].t;
         const tl_dtype dt = (tl_dtype)dtype_of(t->type);
-        const size_t es = tl_dtype_size(dt);
+        const size_t es = elem_align(dt);
         const void *src = t->data;
         if (s[i].x != X_NONE || (uintptr_t)t->data % es) {
             uint8_t *dst = (uint8_t *)ck->wbuf + at;
             at += ((size_t)t->nbytes + 63) / 64 * 64;
             if (s[i].x == X_PERM)
-                unpermute(dst, t->data, t->ndim == 2 ? t->dims[1] : t->dims[0], (t->ndim == 2 ? t->dims[0] : 1) * es,
-                          s[i].heads);
+                unpermute(dst, t->data, t->ndim == 2 ? t->dims[1] : t->dims[0],
+                          tl_dtype_bytes(dt, t->ndim == 2 ? t->dims[0] : 1), s[i].heads);
             else if (s[i].x == X_TRANS)
                 transpose(dst, t->data, t->dims[1], t->dims[0], es);
             else

@@ -63,7 +63,9 @@ static int emit(void *vctx, int i, tl_atomic_file *af, tl_err *err)
     int k = c->idx[i];
     const tl_wref *w = &c->ck->w[k];
     size_t numel = c->p[k].numel, es = tl_dtype_size(w->dtype);
-    if (c->out_dtype < 0 || c->out_dtype == (int)w->dtype) {
+    /* block types (a quantized GGUF) have no safetensors dtype: as stored means dequantized to F32 */
+    const int out_dtype = c->out_dtype < 0 && tl_dtype_is_block(w->dtype) ? TL_DT_F32 : c->out_dtype;
+    if (out_dtype < 0 || out_dtype == (int)w->dtype) {
         c->bytes += numel * es;
         return tl_atomic_write(af, w->data, numel * es, err);
     }
@@ -73,17 +75,18 @@ static int emit(void *vctx, int i, tl_atomic_file *af, tl_err *err)
     int rc = 0;
     if (!f || !o)
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
-    size_t oes = tl_dtype_size((tl_dtype)c->out_dtype);
+    size_t oes = tl_dtype_size((tl_dtype)out_dtype);
     for (size_t at = 0; at < numel && !rc; at += CHUNK) {
         size_t n = numel - at < CHUNK ? numel - at : CHUNK;
-        tl_dtype_to_f32(w->dtype, (const uint8_t *)w->data + at * es, f, n);
+        /* CHUNK is a whole number of blocks of every block type */
+        tl_dtype_to_f32(w->dtype, (const uint8_t *)w->data + tl_dtype_bytes(w->dtype, at), f, n);
         for (size_t j = 0; j < n; j++) {
             uint32_t x;
             memcpy(&x, &f[j], 4);
-            if (c->out_dtype == TL_DT_F32)
+            if (out_dtype == TL_DT_F32)
                 memcpy(o + 4 * j, &x, 4);
             else {
-                uint16_t h = c->out_dtype == TL_DT_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+                uint16_t h = out_dtype == TL_DT_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
                 memcpy(o + 2 * j, &h, 2);
             }
         }
@@ -194,10 +197,10 @@ int tl_hf_save(const tl_checkpoint *ck, const char *dir, const tl_hf_save_opts *
     if ((rc = tl_mkdirs(dir, 0755, err)))
         goto out;
     tl_params_list(cfg, p);
-    int uniform = out_dt >= 0 ? out_dt : (int)ck->w[0].dtype;
+    int uniform = out_dt >= 0 ? out_dt : tl_dtype_is_block(ck->w[0].dtype) ? TL_DT_F32 : (int)ck->w[0].dtype;
     unsigned long long total = 0;
     for (int i = 0; i < np; i++) {
-        int dt = out_dt >= 0 ? out_dt : (int)ck->w[i].dtype;
+        int dt = out_dt >= 0 ? out_dt : tl_dtype_is_block(ck->w[i].dtype) ? TL_DT_F32 : (int)ck->w[i].dtype;
         if (dt != uniform)
             uniform = -1;
         t[i] = (tl_st_out){p[i].name, (tl_dtype)dt, p[i].ndim, {p[i].shape[0], p[i].shape[1]}, NULL};

@@ -170,7 +170,7 @@ static int inspect_hf(tl_inspect_report *r, const char *path, tl_err *err)
         x->dtype = ck.w[i].dtype;
         x->ndim = h.p[i].ndim;
         memcpy(x->shape, h.p[i].shape, sizeof h.p[i].shape);
-        rc = tl_sha256(ck.w[i].data, h.p[i].numel * tl_dtype_size(ck.w[i].dtype), x->sha256)
+        rc = tl_sha256(ck.w[i].data, tl_dtype_bytes(ck.w[i].dtype, h.p[i].numel), x->sha256)
                  ? tl_errf(err, TL_ENOMEM, "SHA-256: out of memory") : 0;
         r->n += !rc;
     }

@@ -131,9 +131,10 @@ void tl_lm_free(tl_lm *m)
 }
 
 /* Widens w (n elements) into the next n floats of m->small. */
-static const float *widen(tl_lm *m, size_t *used, tl_wref w, size_t n)
+static const float *widen(tl_lm *m, size_t *used, tl_wref w, size_t n, int *bad)
 {
     float *dst = m->small + *used;
+    *bad |= tl_dtype_is_block(w.dtype); /* norms and biases: element types only */
     tl_dtype_to_f32(w.dtype, w.data, dst, n);
     *used += n;
     return dst;
@@ -149,18 +150,29 @@ static int bind_weights(tl_lm *m, const tl_wref *w, tl_err *err)
     if (!p)
         return tl_errf(err, TL_ENOMEM, "out of memory");
     tl_params_list(c, p);
-    for (int i = 0; i < n; i++)
-        if (!w[i].data || (w[i].dtype != TL_DT_F32 && w[i].dtype != TL_DT_F16 && w[i].dtype != TL_DT_BF16)) {
-            tl_errf(err, TL_EINVAL, "weight %s: no data or a dtype other than F32/F16/BF16", p[i].name);
+    for (int i = 0; i < n; i++) {
+        const tl_dtype dt = w[i].dtype;
+        const int plain = dt == TL_DT_F32 || dt == TL_DT_F16 || dt == TL_DT_BF16;
+        const int quant = dt == TL_DT_Q8_0 || dt == TL_DT_Q4_0 || dt == TL_DT_Q4_K || dt == TL_DT_Q6_K;
+        /* block types: matrices of the Llama family, rows ([out, in] along in) whole blocks */
+        const int blocks_ok = quant && !m->gpt2 && p[i].ndim == 2 && p[i].shape[1] % tl_dtype_block(dt) == 0;
+        if (!w[i].data || !(plain || blocks_ok)) {
+            if (quant)
+                tl_errf(err, TL_EINVAL, "weight %s: dtype %s needs a Llama-family matrix whose rows are whole "
+                        "blocks of %zu", p[i].name, tl_dtype_name(dt), tl_dtype_block(dt));
+            else
+                tl_errf(err, TL_EINVAL, "weight %s: no data or a dtype other than F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K",
+                        p[i].name);
             free(p);
             return err->code;
         }
+    }
     int i = 0, bad = 0;
     size_t used = 0;
     char want[TL_PARAM_NAME_MAX];
 #define TAKE(fmt, ...) (snprintf(want, sizeof want, fmt, __VA_ARGS__), \
                         bad |= i >= n || strcmp(p[i].name, want), w[i < n ? i++ : 0])
-#define VEC(fmt, len, ...) widen(m, &used, TAKE(fmt, __VA_ARGS__), (size_t)(len))
+#define VEC(fmt, len, ...) widen(m, &used, TAKE(fmt, __VA_ARGS__), (size_t)(len), &bad)
     const size_t d = (size_t)m->d;
     if (m->gpt2) {
         m->emb = TAKE("%s", "wte.weight");
@@ -216,7 +228,7 @@ static int bind_weights(tl_lm *m, const tl_wref *w, tl_err *err)
     free(p);
     if (bad)
         return tl_errf(err, TL_EINVAL, "weight table does not match the parameter list of this config "
-                                       "(or gate_proj and up_proj differ in dtype)");
+                                       "(or gate_proj and up_proj differ in dtype, or a norm or bias has a block type)");
     return 0;
 }
 
@@ -415,11 +427,11 @@ static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n
 static void chunk_forward(tl_lm *m, int n)
 {
     const int d = m->d;
-    const size_t esz = tl_dtype_size(m->emb.dtype);
+    const size_t erow = tl_dtype_bytes(m->emb.dtype, (size_t)d); /* bind_weights: whole blocks */
     for (int r = 0; r < n; r++) {
         const uint32_t t = m->tok[m->r_seq[r]][m->r_pos[r]];
         float *h = m->h + (size_t)r * d;
-        tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * d * esz, h, (size_t)d);
+        tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * erow, h, (size_t)d);
         if (m->gpt2) {
             float *x = m->x; /* scratch row */
             tl_dtype_to_f32(m->wpe.dtype, (const char *)m->wpe.data + (size_t)m->r_pos[r] * d * tl_dtype_size(m->wpe.dtype),

@@ -11,8 +11,9 @@
 #include "tensor/dtype.h"
 
 typedef struct {
-    const void *data; /* numel elements of dtype; any alignment of the element size */
-    tl_dtype dtype;   /* TL_DT_F32, TL_DT_F16 or TL_DT_BF16 */
+    const void *data; /* numel elements of dtype (tl_dtype_bytes); any alignment of the element size */
+    tl_dtype dtype;   /* TL_DT_F32, TL_DT_F16 or TL_DT_BF16; Llama-family matrices also TL_DT_Q8_0,
+                         Q4_0, Q4_K or Q6_K (rows of whole blocks, tensor/quant.h) */
 } tl_wref;
 
 #endif

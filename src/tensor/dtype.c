@@ -3,17 +3,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tensor/quant.h"
+
 static const struct {
     const char *name;
-    size_t size;
+    size_t size, block, block_bytes; /* block 0: an element type */
 } info[TL_DT_COUNT] = {
     [TL_DT_F64] = {"F64", 8}, [TL_DT_F32] = {"F32", 4}, [TL_DT_F16] = {"F16", 2},
     [TL_DT_BF16] = {"BF16", 2}, [TL_DT_I64] = {"I64", 8}, [TL_DT_I32] = {"I32", 4},
     [TL_DT_I16] = {"I16", 2}, [TL_DT_I8] = {"I8", 1}, [TL_DT_U8] = {"U8", 1},
     [TL_DT_BOOL] = {"BOOL", 1},
+    [TL_DT_Q8_0] = {"Q8_0", 0, TL_QK8_0, TL_Q8_0_BYTES}, [TL_DT_Q4_0] = {"Q4_0", 0, TL_QK4_0, TL_Q4_0_BYTES},
+    [TL_DT_Q4_K] = {"Q4_K", 0, TL_QK_K, TL_Q4_K_BYTES}, [TL_DT_Q6_K] = {"Q6_K", 0, TL_QK_K, TL_Q6_K_BYTES},
 };
 
-int tl_dtype_from_name(const char *name)
+int tl_dtype_from_name_any(const char *name)
 {
     for (int i = 0; i < TL_DT_COUNT; i++)
         if (strcmp(info[i].name, name) == 0)
@@ -21,8 +25,28 @@ int tl_dtype_from_name(const char *name)
     return -1;
 }
 
+int tl_dtype_from_name(const char *name)
+{
+    const int d = tl_dtype_from_name_any(name);
+    return d >= 0 && info[d].block ? -1 : d;
+}
+
 const char *tl_dtype_name(tl_dtype dt) { return (unsigned)dt < TL_DT_COUNT ? info[dt].name : "?"; }
 size_t tl_dtype_size(tl_dtype dt) { return (unsigned)dt < TL_DT_COUNT ? info[dt].size : 0; }
+int tl_dtype_is_block(tl_dtype dt) { return (unsigned)dt < TL_DT_COUNT && info[dt].block; }
+size_t tl_dtype_block(tl_dtype dt) { return (unsigned)dt >= TL_DT_COUNT ? 0 : info[dt].block ? info[dt].block : 1; }
+size_t tl_dtype_block_bytes(tl_dtype dt)
+{
+    return (unsigned)dt >= TL_DT_COUNT ? 0 : info[dt].block ? info[dt].block_bytes : info[dt].size;
+}
+
+size_t tl_dtype_bytes(tl_dtype dt, size_t n)
+{
+    const size_t b = tl_dtype_block(dt), bb = tl_dtype_block_bytes(dt);
+    if (!b || !bb || n % b || n / b > SIZE_MAX / bb)
+        return SIZE_MAX;
+    return n / b * bb;
+}
 
 static float bits_f32(uint32_t u)
 {
@@ -107,6 +131,12 @@ void tl_dtype_to_f32(tl_dtype dt, const void *src, float *dst, size_t n)
     case TL_DT_BOOL:
         for (size_t i = 0; i < n; i++)
             dst[i] = s[i] ? 1.0f : 0.0f;
+        break;
+    case TL_DT_Q8_0:
+    case TL_DT_Q4_0:
+    case TL_DT_Q4_K:
+    case TL_DT_Q6_K:
+        tl_q_dequant(dt, src, dst, n);
         break;
     default:
         memset(dst, 0, n * sizeof *dst);

@@ -1,8 +1,11 @@
 #include "tensor/wlinear.h"
 
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "tensor/quant.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 #include "util/pool.h"
@@ -144,7 +147,29 @@ typedef struct {
     const float *x;
     int nops, N, C;
     long first[9]; /* first item of each op (nops <= 8), then the total */
+    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h) */
+    size_t xq_row[9];           /* bytes per quantized row of those */
 } nt_job;
+
+/* Outputs ob*NT_OB .. +NT_OB of a block-type op: ggml's vec_dot per (row, output) on the rows
+ * quantized once per call; the weights of a work item stay in L1 while the rows pass. */
+static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
+{
+    const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
+    const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
+    for (int o = ob * NT_OB; o < o_end; o++) {
+        const unsigned char *w = (const unsigned char *)op->w + (size_t)o * wr;
+        const unsigned char *w2 = op->w2 ? (const unsigned char *)op->w2 + (size_t)o * wr : NULL;
+        for (int n = 0; n < N; n++) {
+            const unsigned char *xr = xq + (size_t)n * xq_row;
+            float a = tl_q_dot(op->dt, (size_t)C, w, xr) + (op->bias ? op->bias[o] : 0.0f);
+            if (w2)
+                a = silu(a) * tl_q_dot(op->dt, (size_t)C, w2, xr);
+            float *y = op->out + (size_t)n * op->O + o;
+            *y = op->add ? *y + a : a;
+        }
+    }
+}
 
 /* Outputs ob*NT_OB .. +NT_OB of op for every row. */
 static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
@@ -179,7 +204,10 @@ static void nt_chunk(void *arg, int slot, long i0, long i1)
     for (long i = i0; i < i1; i++) {
         while (i >= j->first[k + 1])
             k++;
-        nt_block(&j->ops[k], j->x, j->N, j->C, (int)(i - j->first[k]));
+        if (j->xq[k])
+            nt_block_q(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
+        else
+            nt_block(&j->ops[k], j->x, j->N, j->C, (int)(i - j->first[k]));
     }
 }
 
@@ -205,8 +233,36 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
         macs += (long)ops[k].O * (ops[k].w2 ? 2 : 1);
     }
     macs *= (long)N * C;
+    /* block types: x quantized once per activation type (Q8_0, Q8_K) for all their ops */
+    unsigned char *qbuf[2] = {NULL, NULL};
+    size_t qbytes[2] = {0, 0};
+    /* a decoding row (up to C = 14336) fits on the stack; prompt chunks take the heap */
+    _Alignas(64) unsigned char stack[2][16384];
+    for (int k = 0; k < nops; k++) {
+        const int a = tl_q_act_type(ops[k].dt);
+        if (a < 0)
+            continue;
+        const int s = a == TL_DT_Q8_0 ? 0 : 1;
+        const size_t row = tl_q_act_bytes(ops[k].dt, (size_t)C);
+        if (!qbuf[s]) {
+            qbytes[s] = (size_t)N * row;
+            qbuf[s] = qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
+            if (!qbuf[s]) /* no memory for the chunk's quantized rows: nothing sensible to compute */
+                abort();
+            for (int n = 0; n < N; n++)
+                tl_q_quantize_act(ops[k].dt, x + (size_t)n * C, qbuf[s] + (size_t)n * row, (size_t)C);
+        }
+        j.xq[k] = qbuf[s];
+        j.xq_row[k] = row;
+    }
     const long items = j.first[nops];
     tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nt_chunk, &j);
+    for (int s = 0; s < 2; s++)
+        if (qbuf[s]) { /* the quantized activations are as secret as the prompt */
+            explicit_bzero(qbuf[s], qbytes[s]);
+            if (qbuf[s] != stack[s])
+                free(qbuf[s]);
+        }
 }
 
 /* ---- NN ---- */

@@ -27,7 +27,9 @@ import numpy as np
 
 T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STR, T_ARR, T_U64, T_I64, T_F64 = range(13)
 GG_F32, GG_F16, GG_BF16 = 0, 1, 30
-DT = {"F32": GG_F32, "F16": GG_F16, "BF16": GG_BF16}
+# block types: rows quantized by quant_ref.py (ggml's _ref quantizers for Q8_0/Q4_0, simple ones for
+# the K types; any valid blocks do for a reader and a product)
+DT = {"F32": GG_F32, "F16": GG_F16, "BF16": GG_BF16, "Q4_0": 2, "Q8_0": 8, "Q4_K": 12, "Q6_K": 14}
 
 HOSTILE = {
     "truncated-header": "the file ends inside the tensor infos",
@@ -40,7 +42,7 @@ HOSTILE = {
     "misaligned-offset": "a tensor offset that is not a multiple of general.alignment",
     "overlap": "two tensors' data ranges overlap",
     "unknown-type": "a tensor of ggml type id 200",
-    "q4k-type": "blk.0.ffn_down.weight stored as Q4_K (block sizes right)",
+    "q5k-type": "blk.0.ffn_down.weight stored as Q5_K (block sizes right; a type teelm does not run)",
     "bad-alignment": "general.alignment 48 (not a power of two)",
     "bad-version": "version 4",
     "huge-dims": "a tensor whose dims multiply past 2^63",
@@ -83,6 +85,9 @@ def kv(key, t, v, et=None):
 
 def to_bytes(a, dtype):
     a = np.ascontiguousarray(a, dtype=np.float32)
+    if dtype.startswith("Q"):
+        import quant_ref  # beside this file
+        return b"".join(quant_ref.QUANT_W[dtype](row) for row in a.reshape(-1, a.shape[-1]))
     if dtype == "F32":
         return a.astype("<f4").tobytes()
     if dtype == "F16":
@@ -243,9 +248,9 @@ def write(a):
             dims = dims[::-1]
         if h == "unknown-type" and name == "blk.0.attn_k.weight":
             gtype = 200
-        if h == "q4k-type" and name == "blk.0.ffn_down.weight":
-            gtype = 12  # Q4_K: 256-element blocks of 144 bytes
-            data = b"\0" * (arr.size // 256 * 144)
+        if h == "q5k-type" and name == "blk.0.ffn_down.weight":
+            gtype = 13  # Q5_K: 256-element blocks of 176 bytes
+            data = b"\0" * (arr.size // 256 * 176)
         if h == "huge-dims" and i == 1:
             dims = [1 << 32, 1 << 32] + dims[:0]
         o = off

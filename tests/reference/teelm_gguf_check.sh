@@ -53,12 +53,15 @@ while read -r name tok pre args; do
     same=0
     IFS=, read -ra W <<<"$want"; IFS=, read -ra G <<<"$got"
     while [ "$same" -lt "${#W[@]}" ] && [ "${W[$same]}" = "${G[$same]:-}" ]; do same=$((same + 1)); done
-    if [[ "$name" == *bf16* ]] && [ "$same" -ge 8 ]; then
+    if [[ "$name" == *bf16* || "$name" == *-q[468]_* ]] && [ "$same" -ge 8 ]; then
+      # block types: teelm computes ggml's quantized products (tensor/quant.h), but an ulp of
+      # difference elsewhere (norms, softmax, llama.cpp's repacked Q4_0/Q4_K kernels' summation
+      # order) can move one activation by a quantum at a near-tie; the first 8 tokens must agree
       # llama.cpp's CPU matmul rounds the activations to BF16 for BF16 weights (ggml's vec_dot_type);
       # teelm's engine keeps them F32, so near-ties may resolve differently: reported, not failed,
       # until the engine follows ggml's rounding (docs/gguf.md "Numbers against llama.cpp"); the first
       # 8 tokens must still agree, so a broken BF16 path fails
-      echo "xfail $name: first $same greedy tokens identical, then differ (BF16 activation rounding)"
+      echo "xfail $name: first $same greedy tokens identical, then differ (BF16 / quantized activation rounding)"
       xfail=$((xfail + 1))
     else
       echo "FAIL $name: greedy tokens differ after $same identical"
@@ -80,6 +83,12 @@ qwen2-f32-untied     qwen2   qwen2     --arch qwen2 --d 96 --heads 6 --kv-heads 
 qwen2-f16            qwen2   qwen2     --arch qwen2 --d 64 --heads 4 --kv-heads 1 --dtype F16
 gpt2-f16             gpt2    gpt-2     --arch gpt2 --d 64 --heads 4 --ctx 128 --dtype F16 --layers 3
 gpt2-bf16            gpt2    gpt-2     --arch gpt2 --d 96 --heads 6 --ctx 128 --dtype BF16
+llama-q8_0           gpt2    gpt-2     --arch llama --d 64 --heads 4 --kv-heads 2 --dtype Q8_0
+llama-q4_0-untied    llama2  default   --arch llama --d 64 --heads 4 --kv-heads 2 --untied --dtype Q4_0
+qwen2-q8_0           qwen2   qwen2     --arch qwen2 --d 64 --heads 4 --kv-heads 2 --dtype Q8_0
+llama-q4_k           gpt2    gpt-2     --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q4_K
+llama-q6_k-untied    llama3  llama-bpe --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --untied --dtype Q6_K
+qwen2-q4_k           qwen2   qwen2     --arch qwen2 --d 256 --heads 4 --kv-heads 1 --ff 768 --dtype Q4_K
 MATRIX
 
 # tokenization: texts with ASCII, whitespace runs, digits, accents, CJK, emoji, newlines, and the
@@ -139,7 +148,7 @@ nested-arrays       nested deeper than
 misaligned-offset   is not a multiple of the alignment
 overlap             overlap
 unknown-type        tensor blk.0.attn_k.weight has unknown ggml type id 200
-q4k-type            tensor blk.0.ffn_down.weight has type Q4_K, which teelm does not run yet
+q5k-type            tensor blk.0.ffn_down.weight has type Q5_K, which teelm does not run yet
 bad-alignment       general.alignment 48 is not a power of two
 bad-version         GGUF version 4
 huge-dims           overflows
@@ -150,6 +159,6 @@ wrong-shape         tensor blk.0.ffn_gate.weight has dims [256, 64], expected [6
 bad-value-type      unknown value type 13
 HOSTILE
 
-[ "$xfail" -gt 0 ] && echo "$xfail BF16 runs diverged from llama.cpp (known: activation rounding)"
+[ "$xfail" -gt 0 ] && echo "$xfail BF16/quantized runs diverged from llama.cpp after 8+ identical tokens (activation rounding)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
