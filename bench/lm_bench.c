@@ -2,7 +2,8 @@
  * here in memory (values do not change the work):
  *   lm_bench SHAPE DTYPE [THREADS [PROMPT [NEW [RUNS]]]]
  *   SHAPE: smollm135 (Llama d 576, 30 layers, 9 heads / 3 KV, FF 1536, vocab 49152, tied) or
- *          gpt2-124 (d 768, 12 layers, 12 heads, FF 3072, vocab 50257); DTYPE: F32, F16, BF16.
+ *          gpt2-124 (d 768, 12 layers, 12 heads, FF 3072, vocab 50257); DTYPE: F32, F16, BF16, and for
+ *          smollm135 Q8_0, Q4_0, Q4_K (matrices; Q4_K where rows are whole 256-blocks, Q4_0 elsewhere).
  * Prints prompt tokens/s (one pass over PROMPT tokens, default 128), generated tokens/s (NEW,
  * default 64, one token per step with the cache), the weight bytes streamed per generated token
  * and the bandwidth that implies, and 4 sequences decoding together; best of RUNS (3).
@@ -16,6 +17,7 @@
 
 #include "model/lm.h"
 #include "model/params.h"
+#include "tensor/quant.h"
 #include "util/pool.h"
 #include "bench_rand.h"
 
@@ -53,7 +55,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: lm_bench smollm135|gpt2-124 F32|F16|BF16 [THREADS [PROMPT [NEW [RUNS]]]]\n");
         return 2;
     }
-    const tl_dtype dt = !strcmp(argv[2], "BF16") ? TL_DT_BF16 : !strcmp(argv[2], "F16") ? TL_DT_F16 : TL_DT_F32;
+    /* Q4_K: matrices whose rows are whole 256-blocks in Q4_K (random blocks with sane scales), the
+       others (rows of 576 on smollm135) in Q4_0, as no K type fits them */
+    const tl_dtype dt = !strcmp(argv[2], "BF16") ? TL_DT_BF16 : !strcmp(argv[2], "F16") ? TL_DT_F16
+                      : !strcmp(argv[2], "Q8_0") ? TL_DT_Q8_0 : !strcmp(argv[2], "Q4_0") ? TL_DT_Q4_0
+                      : !strcmp(argv[2], "Q4_K") ? TL_DT_Q4_K : TL_DT_F32;
     const int threads = argc > 3 ? atoi(argv[3]) : 2, P = argc > 4 ? atoi(argv[4]) : 128;
     const int NEW = argc > 5 ? atoi(argv[5]) : 64, RUNS = argc > 6 ? atoi(argv[6]) : 3;
     tl_set_threads(threads);
@@ -88,17 +94,45 @@ int main(int argc, char **argv)
                                                      strstr(p[i].name, "wpe") ? p[i].shape[1] :
                                                      c.arch == TL_ARCH_GPT2 ? p[i].shape[0] : p[i].shape[1]) : 1.0;
         const float sc = vec ? 0.1f : (float)(1.7320508 / __builtin_sqrt(fan));
-        void *buf = malloc(p[i].numel * tl_dtype_size(dt));
+        if (tl_dtype_is_block(dt) && !vec && c.arch != TL_ARCH_GPT2) {
+            const tl_dtype q = dt == TL_DT_Q4_K && p[i].shape[1] % 256 ? TL_DT_Q4_0 : dt;
+            const size_t nb = tl_dtype_bytes(q, p[i].numel);
+            unsigned char *qb = malloc(nb);
+            if (q == TL_DT_Q4_K) {
+                for (size_t k = 0; k < nb; k++)
+                    qb[k] = (unsigned char)(frand() * 127.0f + 128.0f);
+                for (size_t k = 0; k < nb; k += TL_Q4_K_BYTES) {
+                    const uint16_t h = tl_q_f32_to_f16(sc / 40.0f), h2 = tl_q_f32_to_f16(sc / 4.0f);
+                    memcpy(qb + k, &h, 2);
+                    memcpy(qb + k + 2, &h2, 2);
+                }
+            } else {
+                float *row = malloc((size_t)p[i].shape[1] * sizeof *row);
+                for (int64_t r = 0; r < p[i].shape[0]; r++) {
+                    for (int64_t k = 0; k < p[i].shape[1]; k++)
+                        row[k] = sc * frand();
+                    tl_q_quantize_weights(q, row, qb + (size_t)r * tl_dtype_bytes(q, (size_t)p[i].shape[1]),
+                                          (size_t)p[i].shape[1]);
+                }
+                free(row);
+            }
+            w[i].data = qb;
+            w[i].dtype = q;
+            bytes += nb;
+            continue;
+        }
+        const tl_dtype vdt = tl_dtype_is_block(dt) ? TL_DT_F32 : dt;
+        void *buf = malloc(p[i].numel * tl_dtype_size(vdt));
         for (size_t k = 0; k < p[i].numel; k++) {
             const float v = (gain ? 1.0f : 0.0f) + sc * frand();
-            if (dt == TL_DT_F32)
+            if (vdt == TL_DT_F32)
                 ((float *)buf)[k] = v;
             else
-                ((uint16_t *)buf)[k] = to16(v, dt);
+                ((uint16_t *)buf)[k] = to16(v, vdt);
         }
         w[i].data = buf;
-        w[i].dtype = dt;
-        bytes += p[i].numel * tl_dtype_size(dt);
+        w[i].dtype = vdt;
+        bytes += p[i].numel * tl_dtype_size(vdt);
     }
     tl_lm *m = tl_lm_new(&c, w, 4, &err);
     if (!m) {

@@ -11,16 +11,24 @@
 
 #include "tensor/quant.h"
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define QAVX2 1
 #endif
 
-static float ld16(const uint8_t *p)
+static inline float ld16(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
+#if defined(__F16C__)
+    return _cvtsh_ss(h); /* exact, as the portable conversion */
+#else
     return tl_q_f16_to_f32(h);
+#endif
 }
 
 static float ld32(const uint8_t *p)

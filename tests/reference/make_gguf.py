@@ -87,6 +87,8 @@ def to_bytes(a, dtype):
     a = np.ascontiguousarray(a, dtype=np.float32)
     if dtype.startswith("Q"):
         import quant_ref  # beside this file
+        if dtype in ("Q8_0", "Q4_0"):  # vectorized over all blocks (rows are whole blocks)
+            return quant_ref.QUANT_W[dtype](a.reshape(-1))
         return b"".join(quant_ref.QUANT_W[dtype](row) for row in a.reshape(-1, a.shape[-1]))
     if dtype == "F32":
         return a.astype("<f4").tobytes()
