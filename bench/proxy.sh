@@ -19,7 +19,8 @@ tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
 command -v wrk >/dev/null || { echo "bench/proxy.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/proxy.sh: build teelm first (make build)"; exit 1; }
 tmp=$(mktemp -d /tmp/teelm-bench-proxy.XXXXXX)
-srv= prx=
+srv=""
+prx=""
 cleanup() {
   for p in $prx $srv; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
