@@ -5,7 +5,9 @@
 # verifies the server's RA-TLS evidence on each new upstream connection), against the same server.
 # Each level alternates direct and proxied runs (BENCH_ROUNDS of each, BENCH_SECONDS long), so a
 # change in the machine's load hits both alike; it prints requests/s, p50/p99 latency, the proxy's
-# CPU time per request and the overhead 1 - proxied/direct (target <= 5 % at 32 clients).
+# CPU time per request (also as a share of the server's CPU time in the same runs: what the proxy
+# would cost a CPU-bound machine, whatever else runs on it) and the overhead 1 - proxied/direct
+# (target <= 5 % at 32 clients).
 # Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,8 @@ tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
 command -v wrk >/dev/null || { echo "bench/proxy.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/proxy.sh: build teelm first (make build)"; exit 1; }
 tmp=$(mktemp -d /tmp/teelm-bench-proxy.XXXXXX)
-srv="" prx=""
+srv=""
+prx=""
 cleanup() {
   for p in $prx $srv; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
@@ -73,20 +76,20 @@ run() { # run URL CLIENTS OUT
   wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$1/v1/chat/completions" >"$3"
   if grep -q "Non-2xx\|Socket errors" "$3"; then cat "$3"; echo "bench/proxy.sh: errors"; exit 1; fi
 }
-printf "%-8s %-7s %10s %10s %10s %16s\n" clients path "req/s" "p50 ms" "p99 ms" "proxy CPU us/req"
+printf "%-8s %-7s %10s %10s %10s %16s %18s\n" clients path "req/s" "p50 ms" "p99 ms" "proxy CPU us/req" "proxy/server CPU"
 for c in 1 8 32; do
   sd=0 sp=0
   for r in $(seq 1 "$rounds"); do
     run "$direct" "$c" "$tmp/d.$c.$r"
-    p0=$(cpu "$prx")
+    p0=$(cpu "$prx") s0=$(cpu "$srv")
     run "$proxied" "$c" "$tmp/p.$c.$r"
-    p1=$(cpu "$prx")
+    p1=$(cpu "$prx") s1=$(cpu "$srv")
     rd=$(awk '/^Requests\/sec/ {print $2}' "$tmp/d.$c.$r")
     rp=$(awk '/^Requests\/sec/ {print $2}' "$tmp/p.$c.$r")
     nreq=$(awk '/requests in/ {print $1}' "$tmp/p.$c.$r")
-    printf "%-8s %-7s %10.2f %10s %10s %16s\n" "$c" direct "$rd" "$(ms 50% "$tmp/d.$c.$r")" "$(ms 99% "$tmp/d.$c.$r")" -
-    printf "%-8s %-7s %10.2f %10s %10s %16.0f\n" "$c" proxy "$rp" "$(ms 50% "$tmp/p.$c.$r")" "$(ms 99% "$tmp/p.$c.$r")" \
-      "$(echo "($p1 - $p0) / $tick * 1000000 / $nreq" | bc -l)"
+    printf "%-8s %-7s %10.2f %10s %10s %16s %18s\n" "$c" direct "$rd" "$(ms 50% "$tmp/d.$c.$r")" "$(ms 99% "$tmp/d.$c.$r")" - -
+    printf "%-8s %-7s %10.2f %10s %10s %16.0f %17.1f%%\n" "$c" proxy "$rp" "$(ms 50% "$tmp/p.$c.$r")" "$(ms 99% "$tmp/p.$c.$r")" \
+      "$(echo "($p1 - $p0) / $tick * 1000000 / $nreq" | bc -l)" "$(echo "($p1 - $p0) * 100 / ($s1 - $s0)" | bc -l)"
     sd=$(echo "$sd + $rd" | bc -l)
     sp=$(echo "$sp + $rp" | bc -l)
   done
