@@ -109,8 +109,9 @@ static int take_object(input *in, json_t *o, const char *where, tl_err *err)
     size_t i;
     json_t *c;
     json_array_foreach(ch, i, c) {
-        if (take_choice(in, c, where, err))
-            return err->code;
+        int rc = take_choice(in, c, where, err);
+        if (rc)
+            return rc;
     }
     json_t *u = json_object_get(o, "usage");
     if (json_is_object(u) && take_usage(in, u))
