@@ -559,4 +559,30 @@ const float *tl_lm_row_max(const tl_lm *m) { return m->rowmax; }
 
 int tl_lm_rows(const tl_lm *m) { return m->rows; }
 
+int tl_lm_shared_prefix(const tl_lm *m, int src, const uint32_t *tok, int len)
+{
+    if (!m || src < 0 || src >= m->B || len < 1)
+        return 0;
+    return reusable(m, src, tok, len);
+}
+
+int tl_lm_copy_prefix(tl_lm *m, int dst, int src, int n)
+{
+    if (!m || dst < 0 || dst >= m->B || src < 0 || src >= m->B || dst == src || n < 0 || n > m->cn[src])
+        return -1;
+    if (!n)
+        return 0;
+    /* rows past n that dst held before stay counted in hw, so tl_lm_forget still wipes them */
+    for (int l = 0; l < m->L; l++)
+        for (int g = 0; g < m->KV; g++) {
+            memcpy(cache_k(m, dst, l, g), cache_k(m, src, l, g), (size_t)n * m->hd * sizeof(float));
+            memcpy(cache_v(m, dst, l, g), cache_v(m, src, l, g), (size_t)n * m->hd * sizeof(float));
+        }
+    memcpy(m->ctok + (size_t)dst * m->ctx, m->ctok + (size_t)src * m->ctx, (size_t)n * sizeof *m->ctok);
+    m->cn[dst] = n;
+    if (m->hw[dst] < n)
+        m->hw[dst] = n;
+    return 0;
+}
+
 const tl_config *tl_lm_config(const tl_lm *m) { return &m->cfg; }

@@ -52,6 +52,15 @@ void tl_lm_forget(tl_lm *m, int slot);
 const float *tl_lm_row_max(const tl_lm *m);
 /* Rows the last call ran through the blocks (Σ lens without cache hits). */
 int tl_lm_rows(const tl_lm *m);
+/* Rows of tok[0..len) that slot src's cache already holds (its longest common prefix with tok,
+ * at most len - 1: the last row is always computed); 0 for a bad slot. */
+int tl_lm_shared_prefix(const tl_lm *m, int src, const uint32_t *tok, int len);
+/* Copies the first n cached rows (keys, values and their tokens) of slot src into slot dst, which
+ * then holds exactly those n rows: a sequence that shares them (n samples of one prompt) computes
+ * only its rows after them, with logits bit-identical to computing all of them (a row's keys and
+ * values depend on the rows before it alone). 0, or -1 when a slot is bad, dst == src or n exceeds
+ * the rows src holds. */
+int tl_lm_copy_prefix(tl_lm *m, int dst, int src, int n);
 
 /* Generation (model/lm_generate.c): the prompt prompt[0..n_prompt) in one pass, then one token
  * per step with the cache of `slot`, up to max_new tokens, choosing each with tl_sample_max

@@ -33,7 +33,7 @@ struct tl_metrics {
     hist latency[TL_EP_COUNT];
     hist ttft;
     hist batch;
-    uint64_t prompt_tokens, completion_tokens, steps, events[NEVENTS];
+    uint64_t prompt_tokens, completion_tokens, steps, shared_rows, events[NEVENTS];
     int waiting, active, connections;
 };
 
@@ -98,6 +98,13 @@ void tl_metrics_step(tl_metrics *m, int batch_size)
     pthread_mutex_lock(&m->lock);
     m->steps++;
     hist_add(&m->batch, batch_bounds, NBATCH, batch_size);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void tl_metrics_shared_rows(tl_metrics *m, int rows)
+{
+    pthread_mutex_lock(&m->lock);
+    m->shared_rows += (uint64_t)rows;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -190,6 +197,9 @@ char *tl_metrics_render(tl_metrics *m, size_t *len)
     out(&b, "# HELP teelm_completion_tokens_total Tokens generated.\n"
             "# TYPE teelm_completion_tokens_total counter\nteelm_completion_tokens_total %llu\n",
         (unsigned long long)m->completion_tokens);
+    out(&b, "# HELP teelm_prompt_rows_shared_total Prompt positions copied from another sequence's cache instead of computed.\n"
+            "# TYPE teelm_prompt_rows_shared_total counter\nteelm_prompt_rows_shared_total %llu\n",
+        (unsigned long long)m->shared_rows);
     out(&b, "# HELP teelm_decode_steps_total Batched forward passes.\n"
             "# TYPE teelm_decode_steps_total counter\nteelm_decode_steps_total %llu\n", (unsigned long long)m->steps);
     out(&b, "# HELP teelm_batch_size Sequences decoded together per forward pass.\n# TYPE teelm_batch_size histogram\n");

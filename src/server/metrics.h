@@ -21,6 +21,7 @@ void tl_metrics_request(tl_metrics *m, tl_endpoint ep, int status, double second
 void tl_metrics_tokens(tl_metrics *m, uint64_t prompt, uint64_t completion);
 void tl_metrics_first_token(tl_metrics *m, double seconds);
 void tl_metrics_step(tl_metrics *m, int batch_size);            /* one batched decode step */
+void tl_metrics_shared_rows(tl_metrics *m, int rows);           /* prompt rows copied, not computed */
 void tl_metrics_queue(tl_metrics *m, int waiting, int active);  /* gauges */
 void tl_metrics_connections(tl_metrics *m, int delta);
 void tl_metrics_event(tl_metrics *m, const char *what);         /* "cancelled", "timeout", "queue_full" */

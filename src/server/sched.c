@@ -36,6 +36,7 @@ struct tl_job {
     tl_rng rng;
     double t_submit, t_first, t_end, deadline;
     void *user;
+    const void *group; /* tl_job_spec.group */
     int (*cancelled)(void *user);
     int want_lp;    /* -1 or the number of alternatives */
     tl_lp_rec *lp;  /* guarded by lock: records so far, lp_taken of them handed out */
@@ -263,6 +264,7 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     j->sp = spec->sample;
     j->rng = tl_rng_seed(spec->seed);
     j->user = spec->user;
+    j->group = spec->group;
     j->cancelled = spec->cancelled;
     j->want_lp = spec->logprobs < 0 ? -1 : spec->logprobs > TL_MAX_LOGPROBS ? TL_MAX_LOGPROBS : spec->logprobs;
     for (int i = 0; i < spec->nstop; i++) {
@@ -432,6 +434,42 @@ static void step(tl_sched *s)
     s->nactive = keep;
 }
 
+/* Whether a job of j's group (another choice of the same request) admitted this round
+ * (active[stepped..nactive)) has j's prompt: then j waits one step so it can copy the rows that job
+ * computes instead of computing them again. */
+static int twin_admitted(const tl_sched *s, int stepped, const tl_job *j)
+{
+    for (int k = stepped; k < s->nactive; k++) {
+        const tl_job *a = s->active[k];
+        if (j->group && a->group == j->group && a->len == j->len &&
+            !memcmp(a->win, j->win, (size_t)j->len * sizeof *j->win))
+            return 1;
+    }
+    return 0;
+}
+
+/* Newly admitted jobs (active[stepped..nactive), empty slots) copy the longest prompt prefix that
+ * a running job of their group holds; the engine then computes only the rows after it, with the
+ * same logits (tl_lm_copy_prefix). */
+static void share_prefixes(tl_sched *s, int stepped)
+{
+    for (int k = stepped; k < s->nactive; k++) {
+        tl_job *j = s->active[k];
+        int best = 0, src = -1;
+        for (int i = 0; i < stepped && j->group; i++) {
+            if (s->active[i]->group != j->group)
+                continue;
+            const int n = tl_lm_shared_prefix(s->lm, s->active[i]->slot, j->win, j->len);
+            if (n > best) {
+                best = n;
+                src = s->active[i]->slot;
+            }
+        }
+        if (src >= 0 && tl_lm_copy_prefix(s->lm, j->slot, src, best) == 0 && s->o.metrics)
+            tl_metrics_shared_rows(s->o.metrics, best);
+    }
+}
+
 static void *loop(void *arg)
 {
     tl_sched *s = arg;
@@ -443,19 +481,27 @@ static void *loop(void *arg)
             break;
         double t = now_s();
         tl_job *dead = reap_queue(s, t);
-        while (s->nactive < s->o.max_batch && s->qhead) {
-            tl_job *j = s->qhead;
-            s->qhead = j->next;
-            if (!s->qhead)
-                s->qtail = NULL;
+        const int stepped = s->nactive; /* active[0..stepped) have been through a step */
+        for (tl_job **pp = &s->qhead; s->nactive < s->o.max_batch && *pp;) {
+            tl_job *j = *pp;
+            if (s->hf && twin_admitted(s, stepped, j)) { /* waits one step, then shares its twin's rows */
+                pp = &j->next;
+                continue;
+            }
+            *pp = j->next;
             j->next = NULL;
             s->waiting--;
             j->slot = s->free_slots[--s->nfree];
             s->active[s->nactive++] = j;
         }
+        s->qtail = NULL;
+        for (tl_job *q = s->qhead; q; q = q->next)
+            s->qtail = q;
         s->nactive_pub = s->nactive;
         int waiting = s->waiting;
         pthread_mutex_unlock(&s->lock);
+        if (s->hf)
+            share_prefixes(s, stepped);
 
         while (dead) {
             tl_job *j = dead;

@@ -77,6 +77,9 @@ typedef struct {
     int logprobs;              /* -1: none; else record each token's log-probability and this many
                                 * top alternatives (0..TL_MAX_LOGPROBS), see tl_job_take_logprobs */
     void *user;                /* the HTTP side's context, returned by tl_job_user */
+    const void *group;         /* jobs of one request (its n choices) share it, else NULL: only jobs
+                                * of the same group share cached prompt rows, never two requests
+                                * (which would let one request's timing reveal another's prompt) */
     /* Polled by the scheduler before every step while the job lives (may be NULL): non-zero
      * ends the job as TL_JOB_CANCELLED (e.g. the client disconnected). */
     int (*cancelled)(void *user);

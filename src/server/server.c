@@ -594,6 +594,7 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
         }
         spec.seed = seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
         spec.user = &c->ch[i];
+        spec.group = c; /* the choices share the prompt's cached rows (computed once) */
         atomic_fetch_add(&c->refs, 1);
         tl_job *job = tl_sched_submit(s->sched, &spec, &full, &err);
         if (!job) {

@@ -129,6 +129,25 @@ EOF
   done
   check "$fam: some forward passes decoded more than one sequence ($batched, after $round rounds)" test "${batched:-0}" -gt 0
 
+  # n samples of one request's prompt: computed once (the others copy its cached rows: /metrics'
+  # teelm_prompt_rows_shared_total grows by (n-1) x (prompt tokens - 1)), and each sample equals
+  # an n=1 request with its seed (choice i: seed + i x 0x9E3779B97F4A7C15 mod 2^64, docs/api.md)
+  shared() { curl -sk "$URL/metrics" | awk '/^teelm_prompt_rows_shared_total/ {print $2}'; }
+  s0=$(shared)
+  check "$fam: the identical concurrent requests above shared no cached rows (different requests never do)" eq "$s0" 0
+  np=$(jq .usage.prompt_tokens "$T/$fam-one1.json")
+  post /v1/completions "$(jq -nc --arg p "${PROMPTS[1]}" '{prompt:$p,max_tokens:12,temperature:1,seed:77,n:3}')" >"$T/n3.json"
+  s1=$(shared)
+  check "$fam: n=3 computes the prompt once (rows shared $s0 -> $s1, want +$((2 * (np - 1))))" \
+    test "$((s1 - s0))" -ge "$((2 * (np - 1)))"
+  for c in 0 1 2; do
+    # (as a JSON integer: the int64 with those 64 bits, the request's seed being read as int64)
+    sd=$("$PY" -c "s = (77 + $c * 0x9E3779B97F4A7C15) % 2**64; print(s - 2**64 if s >= 2**63 else s)")
+    one=$(post /v1/completions "{\"prompt\":$(jq -c '.' <<<"\"${PROMPTS[1]}\""),\"max_tokens\":12,\"temperature\":1,\"seed\":$sd}")
+    check "$fam: n=3 choice $c equals the n=1 request with seed $sd" \
+      eq "$(jq -c "[.choices[$c].text, .choices[$c].finish_reason]" "$T/n3.json")" "$(jq -c '[.choices[0].text, .choices[0].finish_reason]' <<<"$one")"
+  done
+
   # context: 96 positions
   # a prompt of 81..95 tokens: fewer than 16 (the default max_tokens) positions left
   for k in $(seq 30 95); do
