@@ -32,6 +32,8 @@ PKGS=(
 )
 TEST_PKGS=(
   python3 python3-torch python3-numpy         # independent reference for the model math
+  libopenblas0-pthread                        # BLAS behind Debian's torch (BLAS_INFO=generic): without it the
+                                              # netlib reference BLAS runs its matmuls ~20x slower (train500: hours)
   python3-cryptography                        # independent reader of sealed files (tests/reference/sealed_ref.py)
   nodejs npm                                  # npm references: tiktoken, @huggingface/tokenizers and jinja, openai
   clang libclang-rt-14-dev                    # libFuzzer targets

@@ -38,6 +38,17 @@ function(teelm_script_test name script)
   _teelm_test_props(${name} "${T_TIMEOUT}" "${T_LABELS}")
 endfunction()
 
+# Expected seconds of the long tests (ctest's COST): `ctest -j` starts the costliest first, so a long
+# test does not begin last and leave the run waiting on it alone. A build's own measurements
+# (Testing/Temporary/CTestCostData.txt) take over once it has run; a fresh CI clone has none, so
+# without these ctest would start tests in declaration order. Relative sizes are what matter:
+# measured on the 2-core machine, 2026-12-03.
+set(TEELM_TEST_COSTS
+  test_engine_train500=600 test_tokenizer_hf=90 test_gguf_generate=80 test_server_e2e=70
+  test_hf_reference=70 test_hf_load=60 test_lm_hf=60 test_server_hostile=50 test_import=45
+  test_kbs_e2e=40 test_trustee_e2e=32 test_hf_cli=30 test_tokenizer_tiktoken=25 test_openai_sdk=22
+  test_hf_generate=20)
+
 function(_teelm_test_props name timeout labels)
   if(NOT timeout)
     set(timeout 300)
@@ -47,4 +58,9 @@ function(_teelm_test_props name timeout labels)
   if(labels)
     set_tests_properties(${name} PROPERTIES LABELS "${labels}")
   endif()
+  foreach(c ${TEELM_TEST_COSTS})
+    if(c MATCHES "^${name}=([0-9]+)$")
+      set_tests_properties(${name} PROPERTIES COST ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
 endfunction()

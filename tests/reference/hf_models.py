@@ -18,6 +18,10 @@ Debian's torch has no `transformers`. It shares no code with teelm's C loader or
   check DIR
         loads and validates DIR (every refusal the C loader must give, docs/architectures.md
         "What is refused"); exit 1 printing the refusal.
+  batch FILE
+        runs every line of FILE (- = stdin; shell words, one of the commands above) in this one
+        process, since importing torch costs seconds a process; a failing line is named on stderr,
+        the others still run; exit 1 if any failed.
 
 Computation: weights (F32/F16/BF16 on disk) are upcast to float32 (or float64 with --f64) and every
 operation runs in that type, the norms' statistics and the softmax included.
@@ -682,7 +686,34 @@ def _ids(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def main():
+def batch(path):
+    """`batch FILE` (- = stdin): one command line per line (shell words: logits/generate/compare/check ...),
+    each run as its own call, all in this one process (importing torch costs seconds a process). A failing
+    line is reported on stderr with its number and the rest still run; exit status 1 if any failed."""
+    import shlex
+    bad = 0
+    with (sys.stdin if path == "-" else open(path)) as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rc = main(shlex.split(line))
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+        except Exception as e:   # noqa: BLE001 (one bad line must not hide the others)
+            print(f"batch line {i}: {type(e).__name__}: {e}", file=sys.stderr)
+            rc = 1
+        if rc:
+            print(f"batch line {i}: exit {rc}: {line}", file=sys.stderr)
+            bad = 1
+    return bad
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "batch":
+        return batch(argv[1])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("logits")
@@ -702,7 +733,7 @@ def main():
     p.add_argument("--rtol", type=float, default=1e-4)
     p = sub.add_parser("check")
     p.add_argument("dir")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("TEELM_REF_THREADS", "2")))
     try:
         if a.cmd == "check":

@@ -13,6 +13,8 @@ usage: make_hf_model.py OUT --family llama|mistral|qwen2|gpt2 [--d 64] [--layers
 
 --hostile MODE writes a broken directory instead (the modes and the refusal each must produce are in
 docs/architectures.md "What is refused"; `--hostile list` prints them).
+`make_hf_model.py --batch FILE` (- = stdin) writes one directory per line of FILE (the arguments above as
+shell words) in one process, since importing torch costs seconds a process.
 
 Weights: embeddings N(0, 1/d), matrices N(0, 1/fan_in), norm gains 1 + N(0, 0.1), biases N(0, 0.1):
 activations stay O(1) through any depth, so the logits have clear top-1 margins for greedy tests.
@@ -337,7 +339,32 @@ def run(a):
     return cfg, None
 
 
+def batch(path):
+    """`--batch FILE` (- = stdin): one command line per line (shell words), each run as its own call, all
+    in this one process (importing torch costs seconds a process). A failing line is reported on stderr
+    with its number and the rest still run; exit status 1 if any failed."""
+    import shlex
+    bad = 0
+    with (sys.stdin if path == "-" else open(path)) as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            run(parse(shlex.split(line)))
+        except SystemExit as e:
+            if e.code not in (0, None):
+                print(f"batch line {i}: exit {e.code}: {line}", file=sys.stderr)
+                bad = 1
+        except Exception as e:   # noqa: BLE001 (one bad line must not hide the others)
+            print(f"batch line {i}: {type(e).__name__}: {e}: {line}", file=sys.stderr)
+            bad = 1
+    return bad
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        sys.exit(batch(sys.argv[2]))
     run(parse(sys.argv[1:]))
 
 

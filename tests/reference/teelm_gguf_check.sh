@@ -23,7 +23,19 @@ py=${TEELM_PYTHON:-/usr/bin/python3}
 [ -x "$bin" ] || { echo "FAIL: $bin is absent"; exit 1; }
 tmp=$(mktemp -d /tmp/teelm-ggufcheck.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-ref() { (cd "$root" && node tests/reference/llama_cpp_ref.mjs "$@"); }
+# llama.cpp runs in one `llama_cpp_ref.mjs serve` process for the whole test (starting it costs more than
+# a small model's run): ref writes one request line to it and prints its one-line answer ("ERR ..." goes
+# to stderr with status 1); fds 3 and 4 are inherited by the $(...) subshells, which call ref in turn
+mkfifo "$tmp/ref.in" "$tmp/ref.out"
+(cd "$root" && exec node tests/reference/llama_cpp_ref.mjs serve <"$tmp/ref.in" >"$tmp/ref.out" 2>"$tmp/ref.log") &
+exec 3>"$tmp/ref.in" 4<"$tmp/ref.out"
+ref() {
+  local IFS=$'\t' line
+  printf '%s\n' "$*" >&3
+  IFS= read -r -t 600 line <&4 || { echo "llama_cpp_ref.mjs serve gave no answer:"; cat "$tmp/ref.log"; } >&2
+  case "$line" in ERR*) echo "${line#ERR }" >&2; return 1 ;; esac
+  echo "$line"
+}
 
 # tokenizers: make_hf_tokenizers.py's layouts (byte-level vocabulary from cl100k_base, SentencePiece
 # vocabulary trained on the repository's own docs)
