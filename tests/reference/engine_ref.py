@@ -9,7 +9,7 @@ the prototype's state_dict names. It shares no code with the C engine.
 usage: engine_ref.py DIR
 DIR/manifest.json: {"config": {...model config JSON...}, "B": b, "T": t, "arena_floats": n,
                     "params": [{"name", "offset", "shape"}],
-                    "adam": {"steps", "lr", "weight_decay"}, "greedy": {"prompt": [...], "new": k}}
+                    "adam": {"steps", "lr", "eps", "weight_decay"}, "greedy": {"prompt": [...], "new": k}}
 DIR/params.bin (float32 arena), tokens.bin / targets.bin (uint32, B*T).
 Writes DIR/logits.bin (float32 [B,T,V]), grads.bin (arena layout), params_step1.bin and
 params_after.bin (arena after the first and after all AdamW steps) and out.json {"loss", "adam_losses", "greedy"}.
@@ -224,7 +224,7 @@ def main():
     a = man.get("adam")
     if a:
         model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=a["lr"], weight_decay=a["weight_decay"])
+        opt = torch.optim.AdamW(model.parameters(), lr=a["lr"], eps=a["eps"], weight_decay=a["weight_decay"])
         losses = []
         for _ in range(a["steps"]):
             _, loss = model(tokens, targets)
