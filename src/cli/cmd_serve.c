@@ -21,7 +21,7 @@
 #include "util/codec.h"
 #include "util/io.h"
 #include "util/secmem.h"
-#include "chat/chat_template.h"
+#include "cli/chat_setup.h"
 #include "util/log.h"
 
 /* The model's name for the API: --model-name, else the last path component without extension. */
@@ -52,121 +52,6 @@ static int check_served_model(const char *doc, int sealed, const tl_seal_info *i
     json_decref(o);
     return ok ? 0 : tl_errf(err, TL_ESTATE, "the model opened is not the one the configuration document names "
                                             "(it changed on disk while starting)");
-}
-
-/* A tokenizer_config.json token field: a string, or an AddedToken object {"content": ...}. */
-static char *token_field(json_t *cfg, const char *name)
-{
-    json_t *v = json_object_get(cfg, name);
-    if (json_is_object(v))
-        v = json_object_get(v, "content");
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
-
-typedef struct {
-    char *src;          /* the template (malloc'd) */
-    size_t len;
-    char name[64];      /* for /v1/models */
-    char *bos, *eos;    /* tokenizer_config.json's, or NULL */
-    const char *stop;   /* a stop sequence the template implies */
-} chat_setup;
-
-/* The chat template: --chat-template NAME (a built-in) or FILE; else tokenizer_config.json's
- * chat_template (a string, or a list of {name, template}: "default"); else the plain built-in.
- * tokenizer_config.json is read beside the tokenizer (or in the Hugging Face directory). */
-static int load_chat(const char *arg, const tl_checkpoint *ck, const char *tokenizer, chat_setup *cs, tl_err *err)
-{
-    memset(cs, 0, sizeof *cs);
-    char dir[4096] = "", path[4200];
-    const char *tp = tokenizer ? tokenizer : ck->tokenizer_path[0] ? ck->tokenizer_path : NULL;
-    if (tp) {
-        snprintf(dir, sizeof dir, "%s", tp);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            snprintf(dir, sizeof dir, ".");
-    } else if (ck->hf_dir[0]) {
-        snprintf(dir, sizeof dir, "%s", ck->hf_dir);
-    }
-    json_t *cfg = NULL;
-    /* tokenizer_config.json: the file beside the tokenizer, or the one a sealed model carries */
-    const struct tl_ck_file *carried = tokenizer ? NULL : tl_checkpoint_file(ck, "tokenizer_config.json");
-    uint8_t *text = NULL;
-    size_t text_len = 0;
-    snprintf(path, sizeof path, "sealed model's tokenizer_config.json");
-    if (carried) {
-        text = (uint8_t *)carried->data;
-        text_len = carried->len;
-    } else if (dir[0]) {
-        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-        if (tl_is_file(path) && tl_read_file(path, 16u << 20, &text, &text_len, err))
-            return err->code;
-    }
-    if (text) {
-        json_error_t je = {0};
-        cfg = json_loadb((const char *)text, text_len, JSON_REJECT_DUPLICATES, &je);
-        if (!carried)
-            free(text);
-        if (!cfg || !json_is_object(cfg)) {
-            json_decref(cfg);
-            return tl_errf(err, TL_EINVAL, "%s: not a JSON object (line %d: %s)", path, je.line, je.text);
-        }
-        cs->bos = token_field(cfg, "bos_token");
-        cs->eos = token_field(cfg, "eos_token");
-    }
-    const char *src = NULL;
-    if (arg) {
-        if ((src = tl_chat_template_builtin(arg)))
-            snprintf(cs->name, sizeof cs->name, "%s", arg);
-        else {
-            uint8_t *data = NULL;
-            size_t n = 0;
-            if (tl_read_file(arg, 1 << 20, &data, &n, err)) {
-                json_decref(cfg);
-                return tl_err_prefix(err, "--chat-template");
-            }
-            cs->src = (char *)data;
-            cs->len = n;
-            const char *base = strrchr(arg, '/');
-            snprintf(cs->name, sizeof cs->name, "file:%s", base ? base + 1 : arg);
-        }
-    } else if (cfg && json_object_get(cfg, "chat_template")) {
-        json_t *t = json_object_get(cfg, "chat_template");
-        if (json_is_array(t)) {
-            size_t i;
-            json_t *it;
-            json_t *found = NULL;
-            json_array_foreach(t, i, it) {
-                json_t *nm = json_object_get(it, "name");
-                if (json_is_string(nm) && !strcmp(json_string_value(nm), "default"))
-                    found = json_object_get(it, "template");
-            }
-            t = found;
-        }
-        if (!json_is_string(t)) {
-            json_decref(cfg);
-            return tl_errf(err, TL_EINVAL, "%s: chat_template must be a string or a list with a \"default\" template",
-                           path);
-        }
-        src = json_string_value(t);
-        snprintf(cs->name, sizeof cs->name, "model");
-    } else {
-        src = tl_chat_template_builtin("plain");
-        snprintf(cs->name, sizeof cs->name, "plain");
-    }
-    if (src) {
-        cs->len = strlen(src);
-        cs->src = malloc(cs->len + 1);
-        if (cs->src)
-            memcpy(cs->src, src, cs->len + 1);
-    }
-    json_decref(cfg);
-    if (!cs->src)
-        return tl_errf(err, TL_ENOMEM, "out of memory");
-    if (!strcmp(cs->name, "plain"))
-        cs->stop = "\n\nUser:"; /* docs/chat-templates.md: the next turn */
-    return 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -300,7 +185,7 @@ int cmd_serve(int argc, char **argv)
     tl_server *srv = NULL;
     tl_receipts *receipts = NULL;
     int exit_code = 1, have_ck = 0;
-    chat_setup chat;
+    tl_cli_chat chat;
     memset(&chat, 0, sizeof chat);
     /* The TEE is opened before the model so that the key broker and the clients see the same
      * identity: the broker exchange attests with this handle. The sim binds the document into its
@@ -336,7 +221,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
-    if (load_chat(chat_arg, &ck, tokenizer, &chat, &err)) {
+    if (tl_cli_chat_setup_model(chat_arg, &ck, tokenizer, &chat, &err)) {
         fprintf(stderr, "teelm serve: %s\n", err.msg);
         goto done;
     }
@@ -396,9 +281,7 @@ done:
     if (have_ck)
         tl_checkpoint_free(&ck);
     tl_apikeys_free(keys);
-    free(chat.src);
-    free(chat.bos);
-    free(chat.eos);
+    tl_cli_chat_free(&chat);
     free(doc);
     return exit_code;
 }

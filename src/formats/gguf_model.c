@@ -435,6 +435,21 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
     ck->tokenizer_len = tl;
     if (!tj)
         snprintf(ck->note, sizeof ck->note, "%s holds no tokenizer (tokenizer.ggml.model absent)", path);
+    char *tc = NULL;
+    size_t tcl = 0;
+    if ((rc = tl_gguf_tokenizer_config(&g, &tc, &tcl, err)))
+        goto out;
+    if (tc) {
+        if (!(ck->files = calloc(1, sizeof *ck->files))) {
+            free(tc);
+            rc = tl_errf(err, TL_ENOMEM, "%s: out of memory", path);
+            goto out;
+        }
+        snprintf(ck->files[0].name, sizeof ck->files[0].name, "tokenizer_config.json");
+        ck->files[0].data = (uint8_t *)tc;
+        ck->files[0].len = tcl;
+        ck->nfiles = 1;
+    }
 out:
     free(p);
     free(s);

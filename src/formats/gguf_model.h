@@ -1,7 +1,7 @@
 /* A GGUF model file (llama.cpp's conventions, docs/gguf.md) as a tl_checkpoint: architectures
  * llama (Llama, Mistral, TinyLlama), qwen2 and gpt2; metadata to tl_config, llama.cpp's tensor names
  * onto the entries of tl_params_list, the embedded tokenizer as an equivalent tokenizer.json in
- * ck->tokenizer_data. Weights stay in the read-only mapping of the file except those that must be
+ * ck->tokenizer_data, its chat template as a carried tokenizer_config.json (ck->files). Weights stay in the read-only mapping of the file except those that must be
  * rearranged for teelm's engine (llama's q/k rows back to Hugging Face's rotary layout, GPT-2's
  * matrices to Conv1D's [in, out]), which go to ck->wbuf. */
 #ifndef TEELM_FORMATS_GGUF_MODEL_H
@@ -18,5 +18,8 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err);
 /* tokenizer.json text equivalent to the file's tokenizer.ggml.* metadata (llama.cpp's behaviour,
  * docs/gguf.md "Tokenizer"); malloc'd, NUL-terminated; *json NULL when the file has no tokenizer. */
 int tl_gguf_tokenizer_json(const tl_gguf *g, char **json, size_t *len, tl_err *err);
+/* A tokenizer_config.json text carrying the file's tokenizer.chat_template and the texts of its
+ * bos/eos tokens (as Hugging Face's holds them); malloc'd; *json NULL when there is no template. */
+int tl_gguf_tokenizer_config(const tl_gguf *g, char **json, size_t *len, tl_err *err);
 
 #endif

@@ -275,3 +275,47 @@ out:
     json_decref(merges);
     return rc;
 }
+
+/* A token's text from tokenizer.ggml.tokens as a JSON string, or NULL (no such id, bad UTF-8). */
+static json_t *token_text(const tl_gguf *g, const char *id_key)
+{
+    const tl_gguf_kv *tk = tl_gguf_find(g, "tokenizer.ggml.tokens");
+    uint64_t id;
+    tl_err ignore = {0};
+    if (!tk || tk->type != TL_GGUF_ARR || tk->arr_type != TL_GGUF_STR ||
+        tl_gguf_get_u64(g, id_key, UINT64_MAX, &id, &ignore) != 0 || id >= tk->arr_n)
+        return NULL;
+    tl_gguf_str s = tl_gguf_arr_str(tk, id);
+    return json_stringn(s.p, (size_t)s.n);
+}
+
+int tl_gguf_tokenizer_config(const tl_gguf *g, char **out, size_t *out_len, tl_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    tl_gguf_str t;
+    int r = tl_gguf_get_str(g, "tokenizer.chat_template", &t, err);
+    if (r < 0)
+        return TL_EINVAL;
+    if (r == 1)
+        return 0;
+    json_t *tmpl = json_stringn(t.p, (size_t)t.n);
+    if (!tmpl)
+        return tl_errf(err, TL_EINVAL, "%s: tokenizer.chat_template is not UTF-8 text", g->label);
+    json_t *root = json_pack("{s:o}", "chat_template", tmpl);
+    json_t *bos = token_text(g, "tokenizer.ggml.bos_token_id"), *eos = token_text(g, "tokenizer.ggml.eos_token_id");
+    if (root && bos)
+        json_object_set_new(root, "bos_token", bos);
+    else
+        json_decref(bos);
+    if (root && eos)
+        json_object_set_new(root, "eos_token", eos);
+    else
+        json_decref(eos);
+    *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!*out)
+        return tl_errf(err, TL_ENOMEM, "%s: out of memory", g->label);
+    *out_len = strlen(*out);
+    return 0;
+}

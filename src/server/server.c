@@ -28,6 +28,7 @@
 #include "server/sched.h"
 #include "util/secmem.h"
 #include "server/textout.h"
+#include "chat/chat_encode.h"
 #include "chat/chat_template.h"
 #include "tee/identity.h"
 #include "util/codec.h"
@@ -377,55 +378,6 @@ static void on_progress(tl_job *job, void *arg)
 
 /* ---------------- completions: the handler (prep thread) ---------------- */
 
-/* Encodes a chat prompt: template segments with special tokens matched, content as plain text. */
-static int encode_chat(tl_server *s, const tl_chat_prompt *p, uint32_t **ids, size_t *n, tl_err *err)
-{
-    *ids = NULL;
-    *n = 0;
-    size_t cap = 0;
-    for (size_t i = 0; i < p->n_segs; i++) {
-        uint32_t *part = NULL;
-        size_t k = 0;
-        unsigned fl = p->segs[i].kind == TL_CHAT_SEG_CONTENT ? TL_TOK_PLAIN : 0;
-        if (tl_tokenizer_encode_ex(s->tok, p->text + p->segs[i].off, p->segs[i].len, fl, &part, &k, err))
-            return -1;
-        if (*n + k > cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            while (nc < *n + k)
-                nc *= 2;
-            uint32_t *q = tl_sec_malloc(nc * sizeof *q);
-            if (!q) {
-                OPENSSL_cleanse(part, k * sizeof *part);
-                free(part);
-                return tl_errf(err, TL_ENOMEM, "out of memory");
-            }
-            if (*ids)
-                memcpy(q, *ids, *n * sizeof *q);
-            tl_sec_free(*ids);
-            *ids = q;
-            cap = nc;
-        }
-        if (k)
-            memcpy(*ids + *n, part, k * sizeof *part);
-        *n += k;
-        OPENSSL_cleanse(part, k * sizeof *part);
-        free(part);
-    }
-    return 0;
-}
-
-static void free_ids(uint32_t *ids, size_t n, int sec)
-{
-    if (!ids)
-        return;
-    if (sec) {
-        tl_sec_free(ids);
-        return;
-    }
-    OPENSSL_cleanse(ids, n * sizeof *ids);
-    free(ids);
-}
-
 static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
 {
     size_t blen;
@@ -436,7 +388,6 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
     tl_api_error e = {0};
     uint32_t *ids = NULL;
     size_t n = 0;
-    int ids_sec = 0;
     comp *c = NULL;
     const tl_endpoint ep = chat ? TL_EP_CHAT : TL_EP_COMPLETIONS;
     tl_err err = {0};
@@ -463,10 +414,8 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
         memset(&p, 0, sizeof p);
         int rc = tl_chat_template_render(s->chat, &in, &p, &err);
         free(msgs);
-        if (!rc) {
-            ids_sec = 1;
-            rc = encode_chat(s, &p, &ids, &n, &err);
-        }
+        if (!rc)
+            rc = tl_chat_encode(s->tok, &p, &ids, &n, NULL, &err);
         tl_chat_prompt_free(&p);
         if (rc) {
             tl_api_bad_field(&e, "messages", "the conversation cannot be made a prompt: %s", err.msg);
@@ -632,14 +581,14 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
     comp_unref(c);
     for (int i = 0; i < nj && i < 64; i++)
         tl_job_unref(jobs[i]);
-    free_ids(ids, n, ids_sec);
+    tl_sec_free(ids); /* wipes: a prompt */
     if (chat)
         tl_chat_req_free(&cq);
     else
         tl_completion_req_free(q);
     return;
 fail:
-    free_ids(ids, n, ids_sec);
+    tl_sec_free(ids); /* wipes: a prompt */
     if (chat)
         tl_chat_req_free(&cq);
     else

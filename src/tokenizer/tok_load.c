@@ -452,3 +452,8 @@ int64_t tl_tokenizer_special_id(const tl_tokenizer *t, const char *text)
             return t->special[i].id;
     return -1;
 }
+
+int tl_tokenizer_id_is_special(const tl_tokenizer *t, uint32_t id)
+{
+    return t && id < t->n_ids && t->tok_is_special[id];
+}

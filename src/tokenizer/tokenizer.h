@@ -63,5 +63,7 @@ const char *tl_tokenizer_encoding_name(const tl_tokenizer *t);
 const char *tl_tokenizer_warning(const tl_tokenizer *t);
 /* The id of a special token such as "<|endoftext|>", or -1. */
 int64_t tl_tokenizer_special_id(const tl_tokenizer *t, const char *text);
+/* 1 if id is a special token (a control token such as <|im_start|>; never a piece of text). */
+int tl_tokenizer_id_is_special(const tl_tokenizer *t, uint32_t id);
 
 #endif

@@ -223,6 +223,8 @@ def write(a):
                  kv(arch + ".attention.layer_norm_rms_epsilon", T_F32, 1e-6),
                  kv(arch + ".rope.dimension_count", T_U32, a.d // a.heads)]
     meta += tok
+    if a.chat_template:
+        meta.append(kv("tokenizer.chat_template", T_STR, open(a.chat_template, encoding="utf-8").read()))
     h = a.hostile
     if h == "duplicate-key":
         meta.append(kv("general.architecture", T_STR, arch))
@@ -336,6 +338,7 @@ def main():
     ap.add_argument("--version", type=int, default=3)
     ap.add_argument("--hostile")
     ap.add_argument("--hf-out")
+    ap.add_argument("--chat-template", help="a Jinja file stored as tokenizer.chat_template")
     a = ap.parse_args()
     if a.hostile == "list":
         for k, v in HOSTILE.items():

@@ -8,7 +8,8 @@
 #   2. the embedded tokenizers (gpt2 with pre gpt-2 / llama-bpe / qwen2, llama SentencePiece): teelm
 #      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
 #      parsed;
-#   3. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
+#   3. a file carrying tokenizer.chat_template: serve renders chats with it, apply_chat_template's ids;
+#   4. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
 #      naming what is wrong.
 # Environment: TEELM_BIN, TEELM_PYTHON (default /usr/bin/python3), TEELM_SANITIZE.
 set -uo pipefail
@@ -133,6 +134,44 @@ for spec in "gpt2 gpt-2" "llama3 llama-bpe" "qwen2 qwen2" "llama2 default" "mist
     done
   done
 done
+
+# the chat template a GGUF file carries (tokenizer.chat_template): serve uses it (/v1/models says
+# "model"), and a chat's prompt is apply_chat_template's ids (chat_ids.js: @huggingface/jinja and
+# @huggingface/tokenizers on the tokenizer.json the file was written from)
+f="$tmp/chat.gguf"
+"$py" "$here/make_gguf.py" "$f" --arch qwen2 --tokenizer "$tmp/tok/qwen2/tokenizer.json" --pre qwen2 --d 16 --heads 2 \
+  --layers 1 --chat-template "$root/tests/fixtures/chat_templates/qwen2.5.jinja" ||
+  { echo "FAIL chat: make_gguf"; fail=$((fail + 1)); }
+"$bin" serve --model "$f" --tee sim --listen 127.0.0.1:0 --quiet --threads 1 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+spid=$!
+for _ in $(seq 1 150); do
+  grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break
+  kill -0 $spid 2>/dev/null || break
+  sleep 0.2
+done
+url=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out" || true)
+msgs='[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello there, what is 12+30?"}]'
+if [ -n "$url" ]; then
+  tmplname=$(curl -sk --max-time 60 "$url/v1/models" | jq -r '.data[0].chat_template')
+  used=$(curl -sk --max-time 120 "$url/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d "{\"messages\":$msgs,\"max_tokens\":2,\"temperature\":0}" | jq -r '.usage.prompt_tokens')
+else
+  tmplname="(server did not start: $(head -c 300 "$tmp/serve.err"))" used=
+fi
+kill $spid 2>/dev/null; wait $spid 2>/dev/null
+jq -n --rawfile t "$root/tests/fixtures/chat_templates/qwen2.5.jinja" --arg j "$tmp/tok/qwen2/tokenizer.json" \
+  --arg c "$tmp/tok/qwen2/tokenizer_config.json" --argjson m "$msgs" \
+  '{now: 0, tokenizers: {q: {json: $j, config: $c}}, cases: [{tokenizer: "q", template: $t, messages: $m,
+    bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", add_generation_prompt: true}]}' >"$tmp/chat_case.json"
+(cd "$root" && node tests/reference/chat_ids.js "$tmp/chat_case.json" "$tmp/chat_ids.json")
+want=$(jq -r '.[0].ids | length' "$tmp/chat_ids.json" 2>/dev/null)
+if [ "$tmplname" = model ] && [ -n "$want" ] && [ "$used" = "$want" ]; then
+  echo "ok   chat: serve uses the file's tokenizer.chat_template; the prompt holds apply_chat_template's $want ids"
+  pass=$((pass + 1))
+else
+  echo "FAIL chat: /v1/models chat_template '$tmplname' (want model), prompt_tokens '$used' (want $want)"
+  fail=$((fail + 1))
+fi
 
 # hostile files: mode and a fragment the message must contain
 while read -r mode want; do

@@ -192,7 +192,7 @@ kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 # the sealed Llama model (key file), carrying tokenizer.json and a tokenizer_config.json with a chat
 # template: the same completion as the plaintext directory, and /v1/models reports the model's template
 cp -r "$T/llama" "$T/llama_chat"
-jq -c '.chat_template = "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}{% endfor %}"' \
+jq -c '.chat_template = "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|> {{ m.content }}{% endfor %}"' \
   "$T/llama/tokenizer_config.json" >"$T/llama_chat/tokenizer_config.json"
 "$BIN" seal --model "$T/llama_chat" --out "$T/llama.sealed" --key-out "$T/llama.key" >"$T/seal.out"
 check "seal carries the tokenizer files of a Hugging Face directory" grep -q "tokenizer_config.json" "$T/seal.out"
@@ -204,6 +204,15 @@ check "sealed: /v1/models reports the carried chat template" \
   eq "$(curl -sk "$URL/v1/models" | jq -r '.data[0].chat_template')" "model"
 r=$(post /v1/chat/completions '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}')
 check "sealed: chat completion through the carried template" eq "$(jq -r '.object' <<<"$r")" "chat.completion"
+# the prompt is the whole rendered string encoded (apply_chat_template's ids): the template's " "
+# and the content's "Hello" make one piece " Hello" (3 ids), which encoding them apart splits (4)
+jq -n --arg t "$(jq -r .chat_template "$T/llama_chat/tokenizer_config.json")" --arg j "$T/llama_chat/tokenizer.json" \
+  --arg c "$T/llama_chat/tokenizer_config.json" \
+  '{now: 0, tokenizers: {l: {json: $j, config: $c}}, cases: [{tokenizer: "l", template: $t,
+    messages: [{role: "user", content: "Hello"}], bos_token: "", eos_token: "", add_generation_prompt: true}]}' >"$T/chat_case.json"
+node "$SRC/tests/reference/chat_ids.js" "$T/chat_case.json" "$T/chat_ids.json"
+check "sealed: chat prompt_tokens are apply_chat_template's ($(jq -c '.[0].ids' "$T/chat_ids.json"))" \
+  eq "$(jq -r '.usage.prompt_tokens' <<<"$r")" "$(jq -r '.[0].ids | length' "$T/chat_ids.json")"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 
 # refusals at start
