@@ -135,8 +135,8 @@ json_t *tl_resp_logprobs_legacy(const tl_tokenizer *tok, const tl_lp_rec *recs, 
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     for (int i = 0; i < n; i++) {
         json_array_append_new(toks, tok_str(tok, recs[i].id, NULL));
-        json_array_append_new(lps, json_real(recs[i].logprob));
-        json_t *t = json_object();
+        json_array_append_new(lps, recs[i].ntop < 0 ? json_null() : json_real(recs[i].logprob));
+        json_t *t = recs[i].ntop < 0 ? json_null() : json_object(); /* a prompt's first token: null, null */
         for (int k = 0; k < recs[i].ntop && k < ntop; k++) {
             json_t *s = tok_str(tok, recs[i].top_id[k], NULL);
             if (!json_object_get(t, json_string_value(s))) /* two ids with one text: the likelier */

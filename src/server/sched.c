@@ -39,6 +39,7 @@ struct tl_job {
     const void *group; /* tl_job_spec.group */
     int (*cancelled)(void *user);
     int want_lp;    /* -1 or the number of alternatives */
+    uint32_t *full; /* prompt_logprobs: the whole prompt until its records are made, else NULL */
     tl_lp_rec *lp;  /* guarded by lock: records so far, lp_taken of them handed out */
     int n_lp, cap_lp, lp_taken;
     tl_job *next;
@@ -107,6 +108,7 @@ static void job_free(tl_job *j)
     for (int i = 0; i < j->nstop; i++)
         tl_sec_free(j->stop[i]);
     tl_sec_free(j->win);
+    tl_sec_free(j->full);
     pthread_mutex_destroy(&j->lock);
     OPENSSL_cleanse(j, sizeof *j);
     free(j);
@@ -267,6 +269,14 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
     j->group = spec->group;
     j->cancelled = spec->cancelled;
     j->want_lp = spec->logprobs < 0 ? -1 : spec->logprobs > TL_MAX_LOGPROBS ? TL_MAX_LOGPROBS : spec->logprobs;
+    if (j->want_lp >= 0 && spec->prompt_logprobs) {
+        if (!(j->full = tl_sec_malloc((size_t)spec->n_prompt * sizeof *j->full))) {
+            job_free(j);
+            tl_errf(err, TL_ENOMEM, "job: out of memory");
+            return NULL;
+        }
+        memcpy(j->full, spec->prompt, (size_t)spec->n_prompt * sizeof *j->full);
+    }
     for (int i = 0; i < spec->nstop; i++) {
         if (!(j->stop[i] = tl_sec_malloc(spec->stop_len[i] + 1))) {
             j->nstop = i;
@@ -349,6 +359,83 @@ static void sample_range(void *arg, int slot, long i0, long i1)
     }
 }
 
+/* Appends a record to j's list (j->lock held). -1 when out of memory. */
+static int push_lp(tl_job *j, const tl_lp_rec *r)
+{
+    if (j->n_lp == j->cap_lp) {
+        int cap = j->cap_lp ? j->cap_lp * 2 : 16;
+        tl_lp_rec *p = tl_sec_realloc(j->lp, (size_t)cap * sizeof *p);
+        if (!p)
+            return -1;
+        j->lp = p;
+        j->cap_lp = cap;
+    }
+    j->lp[j->n_lp++] = *r;
+    return 0;
+}
+
+static float row_max(const float *x, int V)
+{
+    float m = x[0];
+    for (int v = 1; v < V; v++)
+        m = x[v] > m ? x[v] : m;
+    return m;
+}
+
+#define PLP_ROWS 16 /* prompt rows per pass while recording the prompt's logprobs */
+
+/* echo with logprobs: the records of the prompt's tokens, before anything is generated. Token i's
+ * comes from the logits of the row that reads tokens 0..i-1 (the Hugging Face families: every
+ * prompt row, PLP_ROWS per pass, through the job's empty slot, which is left holding them; the
+ * seed family: each position's own window, as generation would see it). The rows are the ones the
+ * prompt pass computes anyway, so their logits are the same. */
+static int prompt_logprobs(tl_sched *s, tl_job *j, tl_err *err)
+{
+    const int V = s->cfg.vocab_size, ctx = s->cfg.context_length, n = j->n_prompt;
+    const uint32_t *p = j->full;
+    tl_lp_rec r = {.id = p[0], .ntop = -1};
+    float *all = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&j->lock);
+    rc = push_lp(j, &r);
+    pthread_mutex_unlock(&j->lock);
+    if (!rc && s->hf && n > 1 && !(all = tl_sec_malloc((size_t)PLP_ROWS * V * sizeof *all)))
+        rc = -1;
+    if (rc)
+        return tl_errf(err, TL_ENOMEM, "prompt logprobs: out of memory");
+    for (int a = 0; a < n - 1 && !rc;) {
+        const int b = s->hf ? (a + PLP_ROWS < n - 1 ? a + PLP_ROWS : n - 1) : a + 1; /* rows a..b-1 */
+        const int w0 = s->hf || b <= ctx ? 0 : b - ctx;
+        const uint32_t *tok = p + w0;
+        int len = b - w0;
+        if (s->hf ? tl_lm_step(s->lm, &tok, &len, &j->slot, 1, s->logits, all, err)
+                  : tl_infer_step(s->inf, s->o.params, &tok, &len, &j->slot, 1, s->logits, err)) {
+            rc = -1;
+            break;
+        }
+        if (s->hf && tl_lm_rows(s->lm) != b - a) { /* the slot held rows it should not have */
+            rc = tl_errf(err, TL_ESTATE, "prompt logprobs: %d rows computed, %d expected", tl_lm_rows(s->lm), b - a);
+            break;
+        }
+        for (int i = a; i < b && !rc; i++) {
+            const float *row = s->hf ? all + (size_t)(i - a) * V : s->logits;
+            tl_logprob_record(row, V, row_max(row, V), p[i + 1], j->want_lp, &r);
+            pthread_mutex_lock(&j->lock);
+            if (push_lp(j, &r))
+                rc = tl_errf(err, TL_ENOMEM, "prompt logprobs: out of memory");
+            pthread_mutex_unlock(&j->lock);
+        }
+        a = b;
+    }
+    if (all)
+        OPENSSL_cleanse(all, (size_t)PLP_ROWS * V * sizeof *all);
+    tl_sec_free(all);
+    OPENSSL_cleanse(s->logits, (size_t)V * sizeof *s->logits);
+    tl_sec_free(j->full);
+    j->full = NULL;
+    return rc;
+}
+
 /* One token for every active sequence. */
 static void step(tl_sched *s)
 {
@@ -397,20 +484,8 @@ static void step(tl_sched *s)
         if (!bytes)
             end = TL_JOB_STOP; /* an EOS id, or (seed) a special token: the model ended the text */
         else {
-            if (j->want_lp >= 0) {
-                if (j->n_lp == j->cap_lp) {
-                    int cap = j->cap_lp ? j->cap_lp * 2 : 16;
-                    tl_lp_rec *p = tl_sec_realloc(j->lp, (size_t)cap * sizeof *p);
-                    if (p) {
-                        j->lp = p;
-                        j->cap_lp = cap;
-                    }
-                }
-                if (j->n_lp < j->cap_lp)
-                    j->lp[j->n_lp++] = s->lprec[i];
-                else
-                    end = TL_JOB_FAILED;
-            }
+            if (j->want_lp >= 0 && push_lp(j, &s->lprec[i]))
+                end = TL_JOB_FAILED;
             int r = tl_textout_push(&j->text, bytes, nbytes);
             if (r == 1)
                 end = TL_JOB_STOP;
@@ -439,6 +514,8 @@ static void step(tl_sched *s)
  * computes instead of computing them again. */
 static int twin_admitted(const tl_sched *s, int stepped, const tl_job *j)
 {
+    if (j->full) /* it computes every prompt row itself */
+        return 0;
     for (int k = stepped; k < s->nactive; k++) {
         const tl_job *a = s->active[k];
         if (j->group && a->group == j->group && a->len == j->len &&
@@ -456,7 +533,7 @@ static void share_prefixes(tl_sched *s, int stepped)
     for (int k = stepped; k < s->nactive; k++) {
         tl_job *j = s->active[k];
         int best = 0, src = -1;
-        for (int i = 0; i < stepped && j->group; i++) {
+        for (int i = 0; i < stepped && j->group && !j->full; i++) {
             if (s->active[i]->group != j->group)
                 continue;
             const int n = tl_lm_shared_prefix(s->lm, s->active[i]->slot, j->win, j->len);
@@ -511,10 +588,13 @@ static void *loop(void *arg)
         int keep = 0;
         for (int i = 0; i < s->nactive; i++) {
             tl_job *j = s->active[i];
+            tl_err perr = {0};
             if (is_cancelled(j))
                 finish(s, j, TL_JOB_CANCELLED);
             else if (j->deadline > 0 && t >= j->deadline)
                 finish(s, j, TL_JOB_TIMEOUT);
+            else if (j->full && prompt_logprobs(s, j, &perr))
+                finish(s, j, TL_JOB_FAILED);
             else
                 s->active[keep++] = j;
         }

@@ -76,6 +76,9 @@ typedef struct {
     double timeout;            /* seconds from submission; 0 = none */
     int logprobs;              /* -1: none; else record each token's log-probability and this many
                                 * top alternatives (0..TL_MAX_LOGPROBS), see tl_job_take_logprobs */
+    int prompt_logprobs;       /* with logprobs >= 0: records for the prompt's tokens come first
+                                * (echo): n_prompt of them, the first with ntop -1 (nothing
+                                * predicts it), token i's from the logits after tokens 0..i-1 */
     void *user;                /* the HTTP side's context, returned by tl_job_user */
     const void *group;         /* jobs of one request (its n choices) share it, else NULL: only jobs
                                 * of the same group share cached prompt rows, never two requests
@@ -119,7 +122,7 @@ int tl_job_take(tl_job *j, char **text, size_t *len, tl_job_status *st);
 typedef struct {
     uint32_t id;
     float logprob;
-    int ntop;
+    int ntop;                  /* -1: no log-probability (the first token of a prompt) */
     uint32_t top_id[TL_MAX_LOGPROBS];
     float top_lp[TL_MAX_LOGPROBS];
 } tl_lp_rec;

@@ -335,9 +335,18 @@ static void on_progress(tl_job *job, void *arg)
                 tl_resp_choice r0 = {.text = "", .len = 0, .index = h->index, .role = 1};
                 send_chunk(c, tl_resp_build(&meta, 1, 1, &r0, 1, NULL));
             } else if (c->echo_len) {
-                tl_resp_choice r0 = {.text = c->echo, .len = c->echo_len, .index = h->index};
-                h->offset = c->echo_len;
+                /* with logprobs the prompt's records (the first prompt_tokens) go with its text */
+                const int np = c->logprobs >= 0 ? (nrec < c->prompt_tokens ? nrec : c->prompt_tokens) : 0;
+                tl_resp_choice r0 = {.text = c->echo, .len = c->echo_len, .index = h->index,
+                                     .logprobs = np ? lp_json(s, c, h, recs, np) : NULL};
+                if (!np)
+                    h->offset = c->echo_len;
                 send_chunk(c, tl_resp_build(&meta, 0, 1, &r0, 1, NULL));
+                json_decref(r0.logprobs);
+                if (np) {
+                    memmove(recs, recs + np, (size_t)(nrec - np) * sizeof *recs);
+                    nrec -= np;
+                }
                 if (s->o.receipts && append(&h->acc, &h->acc_len, &h->acc_cap, c->echo, c->echo_len))
                     oom = 1;
             }
@@ -430,10 +439,6 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
                              s->o.max_prompt_tokens);
             goto fail;
         }
-        if (q->echo && q->logprobs >= 0) {
-            tl_api_bad_field(&e, "echo", "echo with logprobs (the prompt's logprobs) is not supported by this server");
-            goto fail;
-        }
         if (tl_tokenizer_encode_ex(s->tok, q->prompt, q->prompt_len, s->enc_flags, &ids, &n, &err)) {
             tl_api_bad_field(&e, "prompt", "prompt cannot be tokenized: %s", err.msg);
             goto fail;
@@ -522,6 +527,7 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
         .prompt = ids, .n_prompt = (int)n, .max_tokens = q->max_tokens,
         .sample = {.temperature = (float)q->temperature, .top_k = q->top_k, .top_p = (float)q->top_p},
         .stop = stops, .stop_len = stop_len, .nstop = nstop, .logprobs = q->logprobs,
+        .prompt_logprobs = !chat && q->echo,
         .timeout = s->o.request_timeout, .cancelled = comp_cancelled,
     };
     const int stream = c->stream;
@@ -537,7 +543,7 @@ static void handle_completion(tl_server *s, tl_net_req *r, double t0, int chat)
         c->ch[i].c = c;
         c->ch[i].index = i;
         if (c->echo_len && !c->stream) { /* the text starts with the prompt */
-            c->ch[i].offset = c->echo_len;
+            c->ch[i].offset = c->logprobs >= 0 ? 0 : c->echo_len; /* else the prompt's records count it */
             if (append(&c->ch[i].acc, &c->ch[i].acc_len, &c->ch[i].acc_cap, c->echo, c->echo_len))
                 c->ch[i].oom = 1;
         }

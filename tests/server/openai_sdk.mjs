@@ -66,6 +66,35 @@ const ce = await client.completions.create({ model, prompt, max_tokens: 4, tempe
 check('completions echo: the text starts with the prompt', ce.choices[0].text.startsWith(prompt) &&
   ce.choices[0].text === prompt + (await client.completions.create({ model, prompt, max_tokens: 4, temperature: 0 })).choices[0].text);
 
+// echo with logprobs: the prompt's tokens first (the first without a logprob), then the completion's;
+// a prompt of several passes of the scheduler's prompt scoring (16 rows each)
+const eprompt = [prompt, prompt, 'and the sales team met 42 customers in Zurich', prompt].join(' ');
+const el = await client.completions.create({ model, prompt: eprompt, max_tokens: 4, temperature: 0, echo: true, logprobs: 3 });
+const elp = el.choices[0].logprobs;
+const np = el.usage.prompt_tokens;
+check('completions echo+logprobs: prompt and completion tokens, the first logprob null',
+  elp && elp.tokens.length === np + el.usage.completion_tokens && elp.token_logprobs[0] === null &&
+  elp.top_logprobs[0] === null && elp.token_logprobs.slice(1).every((x) => typeof x === 'number' && x <= 0) &&
+  elp.tokens.join('') === el.choices[0].text && elp.tokens.slice(0, np).join('') === eprompt &&
+  elp.text_offset.every((o, i) => o === elp.tokens.slice(0, i).join('').length), JSON.stringify(elp).slice(0, 400));
+const el1 = await client.completions.create({ model, prompt: eprompt, max_tokens: 4, temperature: 0, logprobs: 3 });
+check('completions echo+logprobs: the completion part is what logprobs alone gives',
+  same(elp.token_logprobs.slice(np), el1.choices[0].logprobs.token_logprobs) &&
+  same(elp.tokens.slice(np), el1.choices[0].logprobs.tokens));
+const es = await client.completions.create({ model, prompt: eprompt, max_tokens: 4, temperature: 0, echo: true, logprobs: 3, stream: true });
+const etoks = [], elps = [];
+let etext = '';
+for await (const ch of es) {
+  const c = ch.choices[0];
+  if (!c) continue;
+  etext += c.text;
+  if (c.logprobs) { etoks.push(...c.logprobs.tokens); elps.push(...c.logprobs.token_logprobs); }
+}
+check('completions echo+logprobs streamed: the same text, tokens and logprobs',
+  etext === el.choices[0].text && same(etoks, elp.tokens) && same(elps, elp.token_logprobs), JSON.stringify([etext, etoks]));
+out.prompt_logprobs = { prompt: eprompt, tokens: elp.tokens.slice(0, np), token_logprobs: elp.token_logprobs.slice(0, np),
+  top_logprobs: elp.top_logprobs.slice(0, np) };
+
 // chat
 const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }];
 const h1 = await client.chat.completions.create({ model, messages, max_completion_tokens: 10, temperature: 0.8, seed: 3 });

@@ -4,7 +4,8 @@
 # (tests/server/openai_sdk.mjs: models, completions plain/stream/n/logprobs/echo, chat
 # plain/stream with usage/n/logprobs/stop/max_completion_tokens, errors), then:
 #   - the completion's logprobs equal the log-softmax of the PyTorch reference's logits
-#     (tests/reference/hf_models.py logits) at every generated position, top 5 included;
+#     (tests/reference/hf_models.py logits) at every generated position, top 5 included, and so do
+#     echo's prompt logprobs at every prompt position;
 #   - a user's "<|im_start|>" is text: the prompt grows by exactly the plain-text tokens of the
 #     content (npm @huggingface/tokenizers with the special tokens removed), not by one control token.
 set -euo pipefail
@@ -43,7 +44,9 @@ ids=$(curl -sk "$URL/tokenize" -d "$(jq -c '{prompt: .completion_logprobs.prompt
 "$PY" "$SRC/tests/reference/hf_models.py" generate "$M" --ids "$ids" --new 8 --no-eos --out "$T/gen.json"
 all=$("$PY" -c "import json,sys; print(','.join(map(str, [$ids] + json.load(open(sys.argv[1]))['tokens'][:-1])))" "$T/gen.json")
 "$PY" "$SRC/tests/reference/hf_models.py" logits "$M" --ids "$all" --f64 --out "$T/lg"
-"$PY" - "$T/sdk.json" "$T/lg.json" "$T/gen.json" "$ids" <<'PYEOF' || fail=1
+eids=$(curl -sk "$URL/tokenize" -d "$(jq -c '{prompt: .prompt_logprobs.prompt}' "$T/sdk.json")" | jq -r '.tokens | map(tostring) | join(",")')
+"$PY" "$SRC/tests/reference/hf_models.py" logits "$M" --ids "$eids" --f64 --out "$T/elg"
+"$PY" - "$T/sdk.json" "$T/lg.json" "$T/gen.json" "$ids" "$T/elg.json" "$eids" <<'PYEOF' || fail=1
 import json, sys
 import numpy as np
 sdk = json.load(open(sys.argv[1]))["completion_logprobs"]
@@ -64,7 +67,23 @@ for k, lp in enumerate(sdk["token_logprobs"]):
         print(f"FAIL: top 5 logprobs at token {k}: teelm {got}, PyTorch {want}")
         bad = 1
 print(("FAIL" if bad else "ok") + f": completion logprobs equal PyTorch's log-softmax at {len(sdk['token_logprobs'])} positions")
-sys.exit(bad)
+# echo: prompt token k (k >= 1) from row k - 1, the row that has read tokens 0..k-1
+plp = json.load(open(sys.argv[1]))["prompt_logprobs"]
+emeta = json.load(open(sys.argv[5]))
+lg = np.fromfile(sys.argv[5][:-5] + ".bin", dtype="<f8").reshape(emeta["shape"])
+ids = [int(x) for x in sys.argv[6].split(",")]
+n_prompt = len(ids)
+pbad = len(plp["token_logprobs"]) != n_prompt or plp["token_logprobs"][0] is not None
+for k in range(1, min(n_prompt, len(plp["token_logprobs"]))):
+    row = lg[k - 1]
+    ls = row - (row.max() + np.log(np.exp(row - row.max()).sum()))
+    got = sorted(plp["top_logprobs"][k].values())[::-1]
+    want = sorted(ls)[::-1][:len(got)]
+    if abs(ls[ids[k]] - plp["token_logprobs"][k]) > 2e-3 or len(got) < 2 or max(abs(a - b) for a, b in zip(got, want)) > 2e-3:
+        print(f"FAIL: echo logprob of prompt token {k}: teelm {plp['token_logprobs'][k]} {got}, PyTorch {ls[ids[k]]} {want}")
+        pbad = 1
+print(("FAIL" if pbad else "ok") + f": echo's prompt logprobs equal PyTorch's log-softmax at {n_prompt - 1} positions (top 3)")
+sys.exit(bad or pbad)
 PYEOF
 
 plain() { printf 'E p %s\n' "$(printf '%s' "$1" | base64 -w0)" | node "$SRC/tests/reference/hf_tokenizer.js" "$M/tokenizer.json" - | wc -w; }

@@ -76,6 +76,24 @@ else
   echo "note: PyTorch or npm tiktoken absent: greedy reference comparison skipped"
 fi
 
+# --- echo with logprobs on the seed family (sliding window): scoring a text gives the logprobs
+# generating it gave, past the 16-token window too (compared while the text's tokens are the generated
+# ones: tokenizing the text again may merge differently, e.g. after a token that is half a character)
+post() { curl -sk --max-time 120 "$URL/v1/completions" -H 'Content-Type: application/json' -d "$1"; }
+EP="The product"
+g=$(post "$(jq -nc --arg p "$EP" '{prompt:$p,max_tokens:24,temperature:0,logprobs:0}')")
+e=$(post "$(jq -nc --arg p "$EP$(jq -r '.choices[0].text' <<<"$g")" '{prompt:$p,max_tokens:1,temperature:0,logprobs:0,echo:true}')")
+np=$(jq '.usage.prompt_tokens' <<<"$g")
+read -r same_len same_lp < <(jq -nr --argjson g "$(jq -c '.choices[0].logprobs' <<<"$g")" \
+  --argjson e "$(jq -c '.choices[0].logprobs' <<<"$e")" --argjson n "$np" '
+  ($g.tokens | length) as $m
+  | (([range(0; $m) | select($g.tokens[.] != $e.tokens[$n + .])] | first) // $m) as $l
+  | "\($l) \($g.token_logprobs[0:$l] == $e.token_logprobs[$n:$n + $l])"')
+check "echo+logprobs (seed): the text it generated scores as generating it did ($same_len tokens, to position $((np + same_len)))" \
+  test "$same_lp" = true -a "$((np + same_len))" -gt 17
+check "echo+logprobs (seed): the first prompt token has a null logprob" \
+  test "$(jq -c '.choices[0].logprobs.token_logprobs[0]' <<<"$e")" == null
+
 # --- streaming, seeds -----------------------------------------------------------------------
 client --prompt "$PROMPT" --seed 7 --max-tokens 24 >"$T/a.txt"
 client --prompt "$PROMPT" --seed 7 --max-tokens 24 --stream >"$T/a_stream.txt"
