@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quant.h"
+#include "tensor/quant_tile.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 #include "util/pool.h"
@@ -151,22 +152,31 @@ typedef struct {
     size_t xq_row[9];           /* bytes per quantized row of those */
 } nt_job;
 
-/* Outputs ob*NT_OB .. +NT_OB of a block-type op: ggml's vec_dot per (row, output) on the rows
- * quantized once per call; the weights of a work item stay in L1 while the rows pass. */
+/* Outputs ob*NT_OB .. +NT_OB of a block-type op on the rows quantized once per call: register
+ * tiles of ggml's vec_dot (tensor/quant_tile.h), each weight block decoded once per tile; the
+ * work item's weights stay in L1 while the rows pass. */
 static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
-    for (int o = ob * NT_OB; o < o_end; o++) {
-        const unsigned char *w = (const unsigned char *)op->w + (size_t)o * wr;
-        const unsigned char *w2 = op->w2 ? (const unsigned char *)op->w2 + (size_t)o * wr : NULL;
-        for (int n = 0; n < N; n++) {
-            const unsigned char *xr = xq + (size_t)n * xq_row;
-            float a = tl_q_dot(op->dt, (size_t)C, w, xr) + (op->bias ? op->bias[o] : 0.0f);
-            if (w2)
-                a = silu(a) * tl_q_dot(op->dt, (size_t)C, w2, xr);
-            float *y = op->out + (size_t)n * op->O + o;
-            *y = op->add ? *y + a : a;
+    for (int n0 = 0; n0 < N; n0 += TL_QT_R) {
+        const int R = N - n0 < TL_QT_R ? N - n0 : TL_QT_R;
+        const unsigned char *xr = xq + (size_t)n0 * xq_row;
+        for (int o0 = ob * NT_OB; o0 < o_end; o0 += TL_QT_P) {
+            const int P = o_end - o0 < TL_QT_P ? o_end - o0 : TL_QT_P;
+            float a[TL_QT_R * TL_QT_P], g[TL_QT_R * TL_QT_P];
+            tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, P, xr, xq_row, R, a);
+            if (op->w2)
+                tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, P, xr, xq_row, R, g);
+            for (int r = 0; r < R; r++) {
+                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
+                for (int p = 0; p < P; p++) {
+                    float v = a[r * P + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+                    if (op->w2)
+                        v = silu(v) * g[r * P + p];
+                    y[p] = op->add ? y[p] + v : v;
+                }
+            }
         }
     }
 }
