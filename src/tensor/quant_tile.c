@@ -292,38 +292,50 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
         }
 }
 
-/* One instantiation per (type, R, NP): the loops unroll and the accumulators stay in registers. */
+/* One instantiation per (type, R, NP): the loops unroll and the accumulators stay in registers.
+ * Q8_0/Q4_0 take up to four pairs (R·NP = 16 of the 32 registers accumulate); the K-quants hold
+ * integer sums and decoded sub-blocks besides, so two pairs. */
 typedef void (*qt_fn)(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out, int P);
-#define QT_RP(name, call, R, NP)                                                                                  \
+#define QT_RP(name, body, R, NP)                                                                                  \
     static __attribute__((noinline)) void name##_##R##_##NP(size_t nb, const uint8_t *const wp[2 * QT_NP],      \
                                                              const uint8_t *x, size_t xrow, float *out, int P)  \
-    { call; }
-#define QT_ALL(name, body)                                                                                        \
-    QT_RP(name, body(1, 1), 1, 1) QT_RP(name, body(1, 2), 1, 2) QT_RP(name, body(2, 1), 2, 1)                    \
-    QT_RP(name, body(2, 2), 2, 2) QT_RP(name, body(3, 1), 3, 1) QT_RP(name, body(3, 2), 3, 2)                    \
-    QT_RP(name, body(4, 1), 4, 1) QT_RP(name, body(4, 2), 4, 2)                                                  \
-    static const qt_fn name[TL_QT_R][QT_NP] = {{name##_1_1, name##_1_2}, {name##_2_1, name##_2_2},             \
-                                               {name##_3_1, name##_3_2}, {name##_4_1, name##_4_2}};
+    { body(R, NP); }
+#define QT_R(name, body, NP) QT_RP(name, body, 1, NP) QT_RP(name, body, 2, NP) QT_RP(name, body, 3, NP) QT_RP(name, body, 4, NP)
+#define QT_TAB2(name) {{name##_1_1, name##_1_2}, {name##_2_1, name##_2_2}, {name##_3_1, name##_3_2}, {name##_4_1, name##_4_2}}
+#define QT_ROW4(name, R) {name##_##R##_1, name##_##R##_2, name##_##R##_3, name##_##R##_4}
+#define QT_TAB4(name) {QT_ROW4(name, 1), QT_ROW4(name, 2), QT_ROW4(name, 3), QT_ROW4(name, 4)}
 #define Q8_BODY(R, NP) q0_tile(0, nb, wp, x, xrow, out, P, R, NP)
 #define Q4_BODY(R, NP) q0_tile(1, nb, wp, x, xrow, out, P, R, NP)
 #define Q4K_BODY(R, NP) q4k_tile(nb, wp, x, xrow, out, P, R, NP)
 #define Q6K_BODY(R, NP) q6k_tile(nb, wp, x, xrow, out, P, R, NP)
-QT_ALL(qt_q8_0, Q8_BODY)
-QT_ALL(qt_q4_0, Q4_BODY)
-QT_ALL(qt_q4_k, Q4K_BODY)
-QT_ALL(qt_q6_k, Q6K_BODY)
+QT_R(qt_q8_0, Q8_BODY, 1) QT_R(qt_q8_0, Q8_BODY, 2) QT_R(qt_q8_0, Q8_BODY, 3) QT_R(qt_q8_0, Q8_BODY, 4)
+QT_R(qt_q4_0, Q4_BODY, 1) QT_R(qt_q4_0, Q4_BODY, 2) QT_R(qt_q4_0, Q4_BODY, 3) QT_R(qt_q4_0, Q4_BODY, 4)
+QT_R(qt_q4_k, Q4K_BODY, 1) QT_R(qt_q4_k, Q4K_BODY, 2)
+QT_R(qt_q6_k, Q6K_BODY, 1) QT_R(qt_q6_k, Q6K_BODY, 2)
+static const qt_fn qt_q8_0[TL_QT_R][4] = QT_TAB4(qt_q8_0), qt_q4_0[TL_QT_R][4] = QT_TAB4(qt_q4_0);
+static const qt_fn qt_q4_k[TL_QT_R][2] = QT_TAB2(qt_q4_k), qt_q6_k[TL_QT_R][2] = QT_TAB2(qt_q6_k);
 
 void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R, float *out)
 {
-    const qt_fn(*t)[QT_NP] = wt == TL_DT_Q8_0 ? qt_q8_0 : wt == TL_DT_Q4_0 ? qt_q4_0 : wt == TL_DT_Q4_K ? qt_q4_k
-                             : wt == TL_DT_Q6_K ? qt_q6_k : NULL;
-    if (!t || R < 1 || R > TL_QT_R || P < 1 || P > TL_QT_P)
+    if (R < 1 || R > TL_QT_R || P < 1 || P > TL_QT_P || tl_q_act_type(wt) < 0)
         return;
-    /* an odd P's last register pair reads its weight row twice and stores one half */
-    const uint8_t *wp[2 * QT_NP];
-    for (int p = 0; p < 2 * QT_NP; p++)
-        wp[p] = (const uint8_t *)w + (size_t)(p < P ? p : P - 1) * wrow;
-    t[R - 1][(P + 1) / 2 - 1](n / (size_t)tl_dtype_block(wt), wp, xq, xrow, out, P);
+    const int np = wt == TL_DT_Q8_0 || wt == TL_DT_Q4_0 ? 4 : 2; /* pairs per call */
+    const size_t nb = n / tl_dtype_block(wt);
+    float part[TL_QT_R * TL_QT_P];
+    for (int p0 = 0; p0 < P; p0 += 2 * np) {
+        const int Pc = P - p0 < 2 * np ? P - p0 : 2 * np;
+        /* an odd Pc's last register pair reads its weight row twice and stores one half */
+        const uint8_t *wp[2 * QT_NP];
+        for (int p = 0; p < 2 * QT_NP; p++)
+            wp[p] = (const uint8_t *)w + (size_t)(p0 + (p < Pc ? p : Pc - 1)) * wrow;
+        const int j = (Pc + 1) / 2 - 1;
+        const qt_fn f = wt == TL_DT_Q8_0 ? qt_q8_0[R - 1][j] : wt == TL_DT_Q4_0 ? qt_q4_0[R - 1][j]
+                      : wt == TL_DT_Q4_K ? qt_q4_k[R - 1][j] : qt_q6_k[R - 1][j];
+        f(nb, wp, xq, xrow, Pc == P ? out : part, Pc);
+        if (Pc != P)
+            for (int r = 0; r < R; r++)
+                memcpy(out + r * P + p0, part + r * Pc, (size_t)Pc * sizeof *out);
+    }
 }
 
 #else

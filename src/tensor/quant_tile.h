@@ -11,7 +11,7 @@
 #include "tensor/dtype.h"
 
 #define TL_QT_R 4
-#define TL_QT_P 4
+#define TL_QT_P 8
 
 /* out[r * P + p] = tl_q_dot(wt, n, w + p * wrow, xq + r * xrow) for r < R, p < P
  * (1 <= R <= TL_QT_R, 1 <= P <= TL_QT_P; rows in bytes; xq quantized by tl_q_quantize_act). */

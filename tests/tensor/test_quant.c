@@ -230,22 +230,22 @@ static unsigned char *raw_weights(tl_dtype dt, int O, int C)
 }
 
 /* tl_wlin_nt's register tiles (tensor/quant_tile.h) against a loop of tl_q_dot, memcmp-exact:
- * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item, several
- * widths, plain / bias / residual add / gate-up */
+ * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item (output
+ * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up */
 static void check_tiles(void)
 {
     const tl_dtype types[] = {TL_DT_Q8_0, TL_DT_Q4_0, TL_DT_Q4_K, TL_DT_Q6_K};
-    const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 13}, Cs[] = {256, 512, 1024 + 256, 96}, Os[] = {23, 37};
+    const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 13}, Cs[] = {256, 512, 1024 + 256, 96}, Os[] = {23, 37, 17, 19, 22};
     int cases = 0;
     for (int ti = 0; ti < 4; ti++)
         for (int ci = 0; ci < 4; ci++)
-            for (int oi = 0; oi < 2; oi++) {
+            for (int oi = 0; oi < 5; oi++) {
                 const tl_dtype dt = types[ti];
                 const int C = Cs[ci], O = Os[oi];
                 if (C % (int)tl_dtype_block(dt))
                     continue;
                 const size_t rb = tl_dtype_bytes(dt, (size_t)C);
-                unsigned char *w = (oi ? rand_weights : raw_weights)(dt, O, C), *w2 = raw_weights(dt, O, C);
+                unsigned char *w = (oi % 2 ? rand_weights : raw_weights)(dt, O, C), *w2 = raw_weights(dt, O, C);
                 for (int ni = 0; ni < 8; ni++) {
                     const int N = Ns[ni];
                     float *x = malloc((size_t)N * C * sizeof *x), *bias = malloc((size_t)O * sizeof *bias);
@@ -294,7 +294,7 @@ static void check_tiles(void)
                 free(w);
                 free(w2);
             }
-    CHECK(cases == 8 * 2 * (2 * 4 + 2 * 3));
+    CHECK(cases == 8 * 5 * (2 * 4 + 2 * 3));
 }
 
 int main(void)
