@@ -77,7 +77,7 @@ QT_INLINE float hsum4(__m128 m)
 /* ---- Q8_0 and Q4_0 weights, Q8_0 activations ---- */
 
 QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow,
-                       float *out, int P, const int R, const int NP)
+                       float *out, int P, const char *pf, size_t pstep, const int R, const int NP)
 {
     const size_t wb = q4 ? TL_Q4_0_BYTES : TL_Q8_0_BYTES;
     /* Q4_0: the 16 bytes twice per output, the second copy shifted to its high nibbles */
@@ -89,6 +89,9 @@ QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_N
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
+        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
+        for (size_t i = 0; pf && i < pstep; i += 64)
+            __builtin_prefetch(pf + b * pstep + i, 0, 3);
         __m512i wq[QT_NP];
         __m512 wd[QT_NP];
         for (int j = 0; j < NP; j++) {
@@ -145,7 +148,7 @@ QT_INLINE __m512i pair_word(__m512i v, int s)
 }
 
 QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out,
-                        int P, const int R, const int NP)
+                        int P, const char *pf, size_t pstep, const int R, const int NP)
 {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     __m512 acc[TL_QT_R][QT_NP];
@@ -156,6 +159,9 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
             accm[r][j] = _mm256_setzero_ps();
         }
     for (size_t b = 0; b < nb; b++) {
+        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
+        for (size_t i = 0; pf && i < pstep; i += 64)
+            __builtin_prefetch(pf + b * pstep + i, 0, 3);
         __m512i sm[QT_NP];
         __m256i mins[QT_NP];
         __m512 wd[QT_NP];
@@ -222,7 +228,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
 /* ---- Q6_K weights, Q8_K activations ---- */
 
 QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out,
-                        int P, const int R, const int NP)
+                        int P, const char *pf, size_t pstep, const int R, const int NP)
 {
     const __m512i m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3), m32 = _mm512_set1_epi8(32);
     __m512 acc[TL_QT_R][QT_NP];
@@ -230,6 +236,9 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
+        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
+        for (size_t i = 0; pf && i < pstep; i += 64)
+            __builtin_prefetch(pf + b * pstep + i, 0, 3);
         __m512i sc16[QT_NP];
         __m512 wd[QT_NP];
         const uint8_t *wa[QT_NP], *wc[QT_NP];
@@ -295,19 +304,21 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
 /* One instantiation per (type, R, NP): the loops unroll and the accumulators stay in registers.
  * Q8_0/Q4_0 take up to four pairs (R·NP = 16 of the 32 registers accumulate); the K-quants hold
  * integer sums and decoded sub-blocks besides, so two pairs. */
-typedef void (*qt_fn)(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out, int P);
+typedef void (*qt_fn)(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out, int P,
+                      const char *pf, size_t pstep);
 #define QT_RP(name, body, R, NP)                                                                                  \
     static __attribute__((noinline)) void name##_##R##_##NP(size_t nb, const uint8_t *const wp[2 * QT_NP],      \
-                                                             const uint8_t *x, size_t xrow, float *out, int P)  \
+                                                             const uint8_t *x, size_t xrow, float *out, int P,  \
+                                                             const char *pf, size_t pstep)                      \
     { body(R, NP); }
 #define QT_R(name, body, NP) QT_RP(name, body, 1, NP) QT_RP(name, body, 2, NP) QT_RP(name, body, 3, NP) QT_RP(name, body, 4, NP)
 #define QT_TAB2(name) {{name##_1_1, name##_1_2}, {name##_2_1, name##_2_2}, {name##_3_1, name##_3_2}, {name##_4_1, name##_4_2}}
 #define QT_ROW4(name, R) {name##_##R##_1, name##_##R##_2, name##_##R##_3, name##_##R##_4}
 #define QT_TAB4(name) {QT_ROW4(name, 1), QT_ROW4(name, 2), QT_ROW4(name, 3), QT_ROW4(name, 4)}
-#define Q8_BODY(R, NP) q0_tile(0, nb, wp, x, xrow, out, P, R, NP)
-#define Q4_BODY(R, NP) q0_tile(1, nb, wp, x, xrow, out, P, R, NP)
-#define Q4K_BODY(R, NP) q4k_tile(nb, wp, x, xrow, out, P, R, NP)
-#define Q6K_BODY(R, NP) q6k_tile(nb, wp, x, xrow, out, P, R, NP)
+#define Q8_BODY(R, NP) q0_tile(0, nb, wp, x, xrow, out, P, pf, pstep, R, NP)
+#define Q4_BODY(R, NP) q0_tile(1, nb, wp, x, xrow, out, P, pf, pstep, R, NP)
+#define Q4K_BODY(R, NP) q4k_tile(nb, wp, x, xrow, out, P, pf, pstep, R, NP)
+#define Q6K_BODY(R, NP) q6k_tile(nb, wp, x, xrow, out, P, pf, pstep, R, NP)
 QT_R(qt_q8_0, Q8_BODY, 1) QT_R(qt_q8_0, Q8_BODY, 2) QT_R(qt_q8_0, Q8_BODY, 3) QT_R(qt_q8_0, Q8_BODY, 4)
 QT_R(qt_q4_0, Q4_BODY, 1) QT_R(qt_q4_0, Q4_BODY, 2) QT_R(qt_q4_0, Q4_BODY, 3) QT_R(qt_q4_0, Q4_BODY, 4)
 QT_R(qt_q4_k, Q4K_BODY, 1) QT_R(qt_q4_k, Q4K_BODY, 2)
@@ -315,7 +326,8 @@ QT_R(qt_q6_k, Q6K_BODY, 1) QT_R(qt_q6_k, Q6K_BODY, 2)
 static const qt_fn qt_q8_0[TL_QT_R][4] = QT_TAB4(qt_q8_0), qt_q4_0[TL_QT_R][4] = QT_TAB4(qt_q4_0);
 static const qt_fn qt_q4_k[TL_QT_R][2] = QT_TAB2(qt_q4_k), qt_q6_k[TL_QT_R][2] = QT_TAB2(qt_q6_k);
 
-void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R, float *out)
+void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R, float *out,
+               int stream)
 {
     if (R < 1 || R > TL_QT_R || P < 1 || P > TL_QT_P || tl_q_act_type(wt) < 0)
         return;
@@ -331,7 +343,8 @@ void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const v
         const int j = (Pc + 1) / 2 - 1;
         const qt_fn f = wt == TL_DT_Q8_0 ? qt_q8_0[R - 1][j] : wt == TL_DT_Q4_0 ? qt_q4_0[R - 1][j]
                       : wt == TL_DT_Q4_K ? qt_q4_k[R - 1][j] : qt_q6_k[R - 1][j];
-        f(nb, wp, xq, xrow, Pc == P ? out : part, Pc);
+        const char *pf = stream ? (const char *)w + (size_t)(p0 + 2 * TL_QT_P) * wrow : NULL;
+        f(nb, wp, xq, xrow, Pc == P ? out : part, Pc, pf, (size_t)Pc * tl_dtype_block_bytes(wt));
         if (Pc != P)
             for (int r = 0; r < R; r++)
                 memcpy(out + r * P + p0, part + r * Pc, (size_t)Pc * sizeof *out);
@@ -340,8 +353,10 @@ void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const v
 
 #else
 
-void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R, float *out)
+void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R, float *out,
+               int stream)
 {
+    (void)stream;
     for (int r = 0; r < R; r++)
         for (int p = 0; p < P; p++)
             out[r * P + p] = tl_q_dot(wt, n, (const char *)w + (size_t)p * wrow, (const char *)xq + (size_t)r * xrow);

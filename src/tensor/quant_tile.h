@@ -14,8 +14,10 @@
 #define TL_QT_P 8
 
 /* out[r * P + p] = tl_q_dot(wt, n, w + p * wrow, xq + r * xrow) for r < R, p < P
- * (1 <= R <= TL_QT_R, 1 <= P <= TL_QT_P; rows in bytes; xq quantized by tl_q_quantize_act). */
+ * (1 <= R <= TL_QT_R, 1 <= P <= TL_QT_P; rows in bytes; xq quantized by tl_q_quantize_act).
+ * stream: the weights come from memory once (decoding; the rows follow each other in memory):
+ * the rows two tiles on are prefetched while this one computes. */
 void tl_q_tile(tl_dtype wt, size_t n, const void *w, size_t wrow, int P, const void *xq, size_t xrow, int R,
-               float *out);
+               float *out, int stream);
 
 #endif

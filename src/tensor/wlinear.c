@@ -160,15 +160,27 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
+    if (N == 1) { /* one decoding row streams the rows in order: faster than the tiles' interleaved rows */
+        for (int o = ob * NT_OB; o < o_end; o++) {
+            float v = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq) +
+                      (op->bias ? op->bias[o] : 0.0f);
+            if (op->w2)
+                v = silu(v) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
+            op->out[o] = op->add ? op->out[o] + v : v;
+        }
+        return;
+    }
     for (int n0 = 0; n0 < N; n0 += TL_QT_R) {
         const int R = N - n0 < TL_QT_R ? N - n0 : TL_QT_R;
         const unsigned char *xr = xq + (size_t)n0 * xq_row;
         for (int o0 = ob * NT_OB; o0 < o_end; o0 += TL_QT_P) {
             const int P = o_end - o0 < TL_QT_P ? o_end - o0 : TL_QT_P;
             float a[TL_QT_R * TL_QT_P], g[TL_QT_R * TL_QT_P];
-            tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, P, xr, xq_row, R, a);
+            tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, P, xr, xq_row, R, a,
+                      N <= TL_QT_R);
             if (op->w2)
-                tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, P, xr, xq_row, R, g);
+                tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, P, xr, xq_row, R, g,
+                          N <= TL_QT_R);
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;
                 for (int p = 0; p < P; p++) {
