@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/quant.h"
+#include "tensor/quant_tile.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 #include "util/pool.h"
@@ -14,6 +15,7 @@
  * product, 0.33 M, is memory bound and still gains from the second core). */
 #define PAR_MIN (1L << 16)
 #define TL_ALL 256
+#define QA_PAR_MIN (1L << 14) /* activations worth quantizing in parallel */
 #define NT_R 4     /* rows per NT tile */
 #define NT_P 4     /* outputs per NT tile */
 #define NT_OB 16   /* outputs per NT work item */
@@ -151,22 +153,43 @@ typedef struct {
     size_t xq_row[9];           /* bytes per quantized row of those */
 } nt_job;
 
-/* Outputs ob*NT_OB .. +NT_OB of a block-type op: ggml's vec_dot per (row, output) on the rows
- * quantized once per call; the weights of a work item stay in L1 while the rows pass. */
+/* Outputs ob*NT_OB .. +NT_OB of a block-type op on the rows quantized once per call: register
+ * tiles of ggml's vec_dot (tensor/quant_tile.h), each weight block decoded once per tile; the
+ * work item's weights stay in L1 while the rows pass. */
 static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
-    for (int o = ob * NT_OB; o < o_end; o++) {
-        const unsigned char *w = (const unsigned char *)op->w + (size_t)o * wr;
-        const unsigned char *w2 = op->w2 ? (const unsigned char *)op->w2 + (size_t)o * wr : NULL;
-        for (int n = 0; n < N; n++) {
-            const unsigned char *xr = xq + (size_t)n * xq_row;
-            float a = tl_q_dot(op->dt, (size_t)C, w, xr) + (op->bias ? op->bias[o] : 0.0f);
-            if (w2)
-                a = silu(a) * tl_q_dot(op->dt, (size_t)C, w2, xr);
-            float *y = op->out + (size_t)n * op->O + o;
-            *y = op->add ? *y + a : a;
+    if (N == 1) { /* one decoding row streams the rows in order: faster than the tiles' interleaved rows */
+        for (int o = ob * NT_OB; o < o_end; o++) {
+            float v = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq) +
+                      (op->bias ? op->bias[o] : 0.0f);
+            if (op->w2)
+                v = silu(v) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
+            op->out[o] = op->add ? op->out[o] + v : v;
+        }
+        return;
+    }
+    for (int n0 = 0; n0 < N; n0 += TL_QT_R) {
+        const int R = N - n0 < TL_QT_R ? N - n0 : TL_QT_R;
+        const unsigned char *xr = xq + (size_t)n0 * xq_row;
+        for (int o0 = ob * NT_OB; o0 < o_end; o0 += TL_QT_P) {
+            const int P = o_end - o0 < TL_QT_P ? o_end - o0 : TL_QT_P;
+            float a[TL_QT_R * TL_QT_P], g[TL_QT_R * TL_QT_P];
+            tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, P, xr, xq_row, R, a,
+                      N <= TL_QT_R);
+            if (op->w2)
+                tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, P, xr, xq_row, R, g,
+                          N <= TL_QT_R);
+            for (int r = 0; r < R; r++) {
+                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
+                for (int p = 0; p < P; p++) {
+                    float v = a[r * P + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+                    if (op->w2)
+                        v = silu(v) * g[r * P + p];
+                    y[p] = op->add ? y[p] + v : v;
+                }
+            }
         }
     }
 }
@@ -217,6 +240,22 @@ static long grain(long items)
     return g < 1 ? 1 : g;
 }
 
+typedef struct {
+    tl_dtype dt;
+    const float *x;
+    unsigned char *q;
+    size_t row;
+    int C;
+} qa_job;
+
+static void qa_chunk(void *arg, int slot, long i0, long i1)
+{
+    (void)slot;
+    const qa_job *j = arg;
+    for (long n = i0; n < i1; n++)
+        tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
+}
+
 void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
 {
     while (nops > 8) { /* never in the engine (at most 3 ops); kept correct anyway */
@@ -249,8 +288,10 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
             qbuf[s] = qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
             if (!qbuf[s]) /* no memory for the chunk's quantized rows: nothing sensible to compute */
                 abort();
-            for (int n = 0; n < N; n++)
-                tl_q_quantize_act(ops[k].dt, x + (size_t)n * C, qbuf[s] + (size_t)n * row, (size_t)C);
+            qa_job qa = {ops[k].dt, x, qbuf[s], row, C};
+            /* a prompt chunk's rows are quantized on every core (serially they took a fifth of the
+               tiles' time); a few decoding rows are not worth waking the workers */
+            tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
         }
         j.xq[k] = qbuf[s];
         j.xq_row[k] = row;

@@ -213,11 +213,96 @@ static void check_wlin(void)
         }
 }
 
+/* raw random blocks (every byte value, Q8_0's -128 included) with sane f16 scales */
+static unsigned char *raw_weights(tl_dtype dt, int O, int C)
+{
+    if (dt == TL_DT_Q4_K || dt == TL_DT_Q6_K)
+        return rand_weights(dt, O, C);
+    const size_t rb = tl_dtype_bytes(dt, (size_t)C) * (size_t)O, bb = tl_dtype_block_bytes(dt);
+    unsigned char *w = malloc(rb);
+    for (size_t i = 0; i < rb; i++)
+        w[i] = (unsigned char)(rs = rs * 6364136223846793005ull + 1442695040888963407ull, rs >> 56);
+    for (size_t b = 0; b < rb; b += bb) {
+        const uint16_t h = tl_q_f32_to_f16(0.02f * frand());
+        memcpy(w + b, &h, 2);
+    }
+    return w;
+}
+
+/* tl_wlin_nt's register tiles (tensor/quant_tile.h) against a loop of tl_q_dot, memcmp-exact:
+ * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item (output
+ * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up */
+static void check_tiles(void)
+{
+    const tl_dtype types[] = {TL_DT_Q8_0, TL_DT_Q4_0, TL_DT_Q4_K, TL_DT_Q6_K};
+    const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 13}, Cs[] = {256, 512, 1024 + 256, 96}, Os[] = {23, 37, 17, 19, 22};
+    int cases = 0;
+    for (int ti = 0; ti < 4; ti++)
+        for (int ci = 0; ci < 4; ci++)
+            for (int oi = 0; oi < 5; oi++) {
+                const tl_dtype dt = types[ti];
+                const int C = Cs[ci], O = Os[oi];
+                if (C % (int)tl_dtype_block(dt))
+                    continue;
+                const size_t rb = tl_dtype_bytes(dt, (size_t)C);
+                unsigned char *w = (oi % 2 ? rand_weights : raw_weights)(dt, O, C), *w2 = raw_weights(dt, O, C);
+                for (int ni = 0; ni < 8; ni++) {
+                    const int N = Ns[ni];
+                    float *x = malloc((size_t)N * C * sizeof *x), *bias = malloc((size_t)O * sizeof *bias);
+                    float *y[4], *e[4];
+                    for (int i = 0; i < N * C; i++)
+                        x[i] = frand() * (i % 7 == 0 ? 20.0f : 2.0f);
+                    for (int i = 0; i < O; i++)
+                        bias[i] = frand();
+                    for (int v = 0; v < 4; v++) {
+                        y[v] = malloc((size_t)N * O * sizeof *y[v]);
+                        e[v] = malloc((size_t)N * O * sizeof *e[v]);
+                        for (int i = 0; i < N * O; i++)
+                            y[v][i] = e[v][i] = frand();
+                    }
+                    const tl_wlin ops[4] = {{w, dt, NULL, y[0], O, 0, NULL},
+                                            {w, dt, bias, y[1], O, 0, NULL},
+                                            {w2, dt, bias, y[2], O, 1, NULL},
+                                            {w, dt, bias, y[3], O, 1, w2}};
+                    tl_wlin_nt(ops, 4, x, N, C);
+                    unsigned char *q = malloc(tl_q_act_bytes(dt, (size_t)C));
+                    for (int n = 0; n < N; n++) {
+                        tl_q_quantize_act(dt, x + (size_t)n * C, q, (size_t)C);
+                        for (int o = 0; o < O; o++) {
+                            const float a = tl_q_dot(dt, (size_t)C, w + rb * o, q);
+                            const float u = tl_q_dot(dt, (size_t)C, w2 + rb * o, q);
+                            const float g = a + bias[o];
+                            float *ev = e[0] + n * O + o;
+                            *ev = a;
+                            e[1][n * O + o] = a + bias[o];
+                            e[2][n * O + o] += u + bias[o];
+                            e[3][n * O + o] += g / (1.0f + expf(-g)) * u;
+                        }
+                    }
+                    for (int v = 0; v < 4; v++)
+                        CHECKF(memcmp(y[v], e[v], (size_t)N * O * sizeof *y[v]) == 0, "tile %s C %d O %d N %d variant %d",
+                               tl_dtype_name(dt), C, O, N, v);
+                    cases++;
+                    free(q);
+                    for (int v = 0; v < 4; v++) {
+                        free(y[v]);
+                        free(e[v]);
+                    }
+                    free(x);
+                    free(bias);
+                }
+                free(w);
+                free(w2);
+            }
+    CHECK(cases == 8 * 5 * (2 * 4 + 2 * 3));
+}
+
 int main(void)
 {
     check_helpers();
     tl_set_threads(2);
     check_wlin();
+    check_tiles();
     const char *py = getenv("TEELM_PYTHON"), *src = getenv("TEELM_SRC");
     if (!py || !src)
         test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
