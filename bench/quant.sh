@@ -5,6 +5,7 @@
 # `teelm generate --stats`, llama.cpp through bench/llama_cpp_decode.mjs (node-llama-cpp 3.21.1).
 # Then lm_bench (in-memory weights, the full 49152 vocabulary) in F32, Q8_0, Q4_0 and Q4_K (Q4_K
 # where rows are whole 256-blocks, Q4_0 elsewhere). Prints the load average with each line.
+# PROMPT (default 128) prompt tokens; ROUNDS (default 1) alternating teelm / llama.cpp runs per type.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${TEELM_PYTHON:-/usr/bin/python3}
@@ -14,14 +15,17 @@ trap 'rm -rf "$tmp"' EXIT
 cat docs/*.md >"$tmp/corpus.txt"
 TMPDIR=$tmp "$py" tests/reference/make_hf_tokenizers.py "$tmp/tok" "$tmp/corpus.txt" 1500 >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%dT%H:%MZ)"
-ids=$(seq -s, 1 128)
+np=${PROMPT:-128}
+ids=$(seq -s, 1 "$np")
 for t in Q8_0 Q4_0; do
   f=$tmp/m135-$t.gguf
   "$py" tests/reference/make_gguf.py "$f" --tokenizer "$tmp/tok/smollm/tokenizer.json" --pre gpt-2 --arch llama \
     --d 576 --heads 9 --kv-heads 3 --ff 1536 --layers 30 --ctx 1024 --dtype "$t" --seed 1
-  echo "$t teelm (load $(cut -d' ' -f1-3 /proc/loadavg)): $("$bin" generate --model "$f" --prompt-ids "$ids" --ids \
-    --max-tokens 64 --temperature 0 --threads 2 --ctx 1024 --stats 2>&1 >/dev/null | tail -2 | xargs)"
-  echo "$t llama.cpp (load $(cut -d' ' -f1-3 /proc/loadavg)): $(node bench/llama_cpp_decode.mjs "$f" 128 64)"
+  for _ in $(seq 1 "${ROUNDS:-1}"); do # alternating, so both sides see the same load
+    echo "$t teelm (load $(cut -d' ' -f1-3 /proc/loadavg)): $("$bin" generate --model "$f" --prompt-ids "$ids" --ids \
+      --max-tokens 64 --temperature 0 --threads 2 --ctx 1024 --stats 2>&1 >/dev/null | tail -2 | xargs)"
+    echo "$t llama.cpp (load $(cut -d' ' -f1-3 /proc/loadavg)): $(node bench/llama_cpp_decode.mjs "$f" "$np" 64)"
+  done
 done
 # shellcheck disable=SC2046
 gcc -std=c11 -O2 -march=native -D_GNU_SOURCE -Isrc bench/lm_bench.c "${LIB:-build/libteelm_core.a}" \
