@@ -94,6 +94,24 @@ static int read_hf_carried(const char *dir, const char *override, carried_set *c
     return 0;
 }
 
+/* A model without a directory (a GGUF file) carries what its loader made of its metadata: the
+ * tokenizer as tokenizer.json and the files it holds (tokenizer_config.json with the chat template). */
+static int carry_loaded(const tl_checkpoint *ck, carried_set *c, tl_err *err)
+{
+    for (int i = -1; i < ck->nfiles && c->n < N_HF_CARRIED; i++) {
+        const uint8_t *d = i < 0 ? ck->tokenizer_data : ck->files[i].data;
+        size_t len = i < 0 ? ck->tokenizer_len : ck->files[i].len;
+        if (!d)
+            continue;
+        if (!(c->data[c->n] = malloc(len ? len : 1)))
+            return tl_errf(err, TL_ENOMEM, "out of memory");
+        memcpy(c->data[c->n], d, len);
+        c->f[c->n] = (tl_seal_carry){i < 0 ? "tokenizer.json" : ck->files[i].name, c->data[c->n], len};
+        c->n++;
+    }
+    return 0;
+}
+
 int cmd_seal(int argc, char **argv)
 {
     tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
@@ -179,6 +197,8 @@ int cmd_seal(int argc, char **argv)
     /* a Hugging Face model: its tokenizer files and config come along (ck.hf_dir is where it was
      * loaded from; a model given as a directory is that directory) */
     if (hf && read_hf_carried(ck.hf_dir[0] ? ck.hf_dir : tl_is_dir(model) ? model : "", tokenizer, &carried, &err))
+        goto out;
+    if (hf && !carried.n && carry_loaded(&ck, &carried, &err)) /* a GGUF file */
         goto out;
     if (key_file ? tl_data_key_read(key_file, &key, &err) : tl_data_key_generate(&key, key_id, &err))
         goto out;

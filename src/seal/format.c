@@ -137,7 +137,22 @@ int tl_seal_carried_name_ok(const char *name)
     return 1;
 }
 
-static int weight_dtype_ok(tl_dtype dt) { return dt == TL_DT_F32 || dt == TL_DT_F16 || dt == TL_DT_BF16; }
+/* The types the engine runs (a GGUF file's quantized matrices stay quantized when sealed). */
+static int weight_dtype_ok(tl_dtype dt)
+{
+    return dt == TL_DT_F32 || dt == TL_DT_F16 || dt == TL_DT_BF16 || dt == TL_DT_Q8_0 || dt == TL_DT_Q4_0 ||
+           dt == TL_DT_Q4_K || dt == TL_DT_Q6_K;
+}
+
+/* Bytes of tensor p in dtype dt: block types only for matrices whose rows are whole blocks (a
+ * block never spans two rows, as in GGUF); 0 when not so. */
+static uint64_t tensor_bytes(const tl_param *p, tl_dtype dt)
+{
+    if (tl_dtype_is_block(dt) && (p->ndim != 2 || p->shape[1] % (int64_t)tl_dtype_block(dt) != 0))
+        return 0;
+    size_t b = tl_dtype_bytes(dt, p->numel);
+    return b == SIZE_MAX ? 0 : (uint64_t)b;
+}
 
 uint64_t tl_seal_layout(const tl_config *cfg, const tl_param *list, int n, const tl_dtype *dtypes, uint64_t *off)
 {
@@ -153,11 +168,11 @@ uint64_t tl_seal_layout(const tl_config *cfg, const tl_param *list, int n, const
     for (int i = 0; i < n; i++) {
         if (!weight_dtype_ok(dtypes[i]))
             return 0;
-        uint64_t sz = tl_dtype_size(dtypes[i]), numel = list[i].numel;
-        if (numel > lim / sz || numel * sz > lim - TL_SEAL_WALIGN || at > lim - TL_SEAL_WALIGN - numel * sz)
+        uint64_t bytes = list[i].numel ? tensor_bytes(&list[i], dtypes[i]) : 0;
+        if ((list[i].numel && !bytes) || bytes > lim - TL_SEAL_WALIGN || at > lim - TL_SEAL_WALIGN - bytes)
             return 0;
         off[i] = at;
-        at += (numel * sz + TL_SEAL_WALIGN - 1) / TL_SEAL_WALIGN * TL_SEAL_WALIGN;
+        at += (bytes + TL_SEAL_WALIGN - 1) / TL_SEAL_WALIGN * TL_SEAL_WALIGN;
     }
     return at;
 }
@@ -252,7 +267,8 @@ static int check_keys(json_t *o, const tl_json_field *fields, const char *where,
 }
 
 /* The tensor table must be tl_params_list(cfg) with the layout of tl_seal_layout: names and
- * shapes as the config implies, a dtype (F32/F16/BF16) for the Hugging Face families only, and
+ * shapes as the config implies, a dtype (F32/F16/BF16, or a block type for a matrix whose rows are
+ * whole blocks) for the Hugging Face families only, and
  * each offset where the dtypes before it put it. Fills m->ntensors, dtype, offset, arena_bytes. */
 static int parse_tensors(json_t *jt, tl_seal_manifest *m, tl_err *err)
 {
@@ -283,8 +299,9 @@ static int parse_tensors(json_t *jt, tl_seal_manifest *m, tl_err *err)
             rc = rc ? rc : tl_errf(err, TL_EINVAL, "manifest: tensor %d is not an object", i);
         else if (!name || strcmp(name, list[i].name) != 0)
             rc = tl_errf(err, TL_EINVAL, "manifest: tensor %d is not '%s' as the config requires", i, list[i].name);
-        else if (hf && (!dt || tl_dtype_from_name(dt) < 0 || !weight_dtype_ok((tl_dtype)tl_dtype_from_name(dt))))
-            rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' dtype %s%.16s%s is not F32, F16 or BF16", list[i].name,
+        else if (hf && (!dt || tl_dtype_from_name_any(dt) < 0 || !weight_dtype_ok((tl_dtype)tl_dtype_from_name_any(dt))))
+            rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' dtype %s%.16s%s is not F32, F16, BF16, Q8_0, Q4_0, Q4_K "
+                         "or Q6_K", list[i].name,
                          dt ? "'" : "", dt ? dt : "(absent)", dt ? "'" : "");
         else if ((rc = get_u64(t, "offset", &off, "tensor", err)))
             ;
@@ -292,7 +309,7 @@ static int parse_tensors(json_t *jt, tl_seal_manifest *m, tl_err *err)
             rc = tl_errf(err, TL_EINVAL, "manifest: tensor '%s' shape has the wrong rank", list[i].name);
         else {
             if (hf)
-                m->dtype[i] = (tl_dtype)tl_dtype_from_name(dt);
+                m->dtype[i] = (tl_dtype)tl_dtype_from_name_any(dt);
             m->offset[i] = off;
             for (int d = 0; d < list[i].ndim && !rc; d++) {
                 json_t *x = json_array_get(shape, (size_t)d);

@@ -151,7 +151,7 @@ static int data_segs(const tl_checkpoint *ck, const tl_param *list, int n, const
         uint64_t next = i + 1 < n ? off[i + 1] : arena;
         if (off[i] < begin || off[i] >= end) /* files start and end at tensor boundaries */
             continue;
-        uint64_t bytes = (uint64_t)list[i].numel * tl_dtype_size(ck->w[i].dtype);
+        uint64_t bytes = tl_dtype_bytes(ck->w[i].dtype, list[i].numel); /* checked by tl_seal_layout */
         segs[ns++] = (seg){ck->w[i].data, bytes};
         if (next > off[i] + bytes)
             segs[ns++] = (seg){NULL, next - off[i] - bytes};
@@ -159,7 +159,7 @@ static int data_segs(const tl_checkpoint *ck, const tl_param *list, int n, const
     return ns;
 }
 
-/* A Hugging Face checkpoint must have one F32/F16/BF16 weight per table entry. */
+/* A Hugging Face checkpoint must have one weight per table entry (its dtype: tl_seal_layout). */
 static int check_weights(const tl_checkpoint *ck, int n, tl_err *err)
 {
     if (!tl_config_is_hf(&ck->cfg))
@@ -167,8 +167,8 @@ static int check_weights(const tl_checkpoint *ck, int n, tl_err *err)
     if (!ck->w || ck->nw != n)
         return tl_errf(err, TL_EINVAL, "checkpoint has %d weights, its config implies %d", ck->w ? ck->nw : 0, n);
     for (int i = 0; i < n; i++)
-        if (!ck->w[i].data || (ck->w[i].dtype != TL_DT_F32 && ck->w[i].dtype != TL_DT_F16 && ck->w[i].dtype != TL_DT_BF16))
-            return tl_errf(err, TL_EINVAL, "weight %d has no data or a dtype other than F32, F16 or BF16", i);
+        if (!ck->w[i].data)
+            return tl_errf(err, TL_EINVAL, "weight %d has no data", i);
     return 0;
 }
 
@@ -235,7 +235,8 @@ int tl_seal_write(const tl_checkpoint *ck, const tl_data_key *key, const tl_seal
         dt[i] = hf ? ck->w[i].dtype : TL_DT_F32;
     uint64_t arena = tl_seal_layout(&ck->cfg, list, n, dt, off);
     if (!arena) {
-        rc = tl_errf(err, TL_EINVAL, "the weights' sizes overflow");
+        rc = tl_errf(err, TL_EINVAL, "the weights cannot be sealed: a dtype other than F32, F16, BF16, Q8_0, Q4_0, Q4_K "
+                     "and Q6_K, a block type on rows that are not whole blocks, or sizes that overflow");
         goto done;
     }
     nf = plan_files(list, n, off, arena, o.split, &files);

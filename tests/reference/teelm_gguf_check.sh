@@ -8,6 +8,7 @@
 #   2. the embedded tokenizers (gpt2 with pre gpt-2 / llama-bpe / qwen2, llama SentencePiece): teelm
 #      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
 #      parsed;
+#   2b. every F16/BF16/quantized file of the matrix sealed: the same greedy tokens and text;
 #   3. a file carrying tokenizer.chat_template: serve renders chats with it, apply_chat_template's ids;
 #   4. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
 #      naming what is wrong.
@@ -80,6 +81,23 @@ while read -r name tok pre args; do
       echo "FAIL $name: greedy tokens differ after $same identical"
       echo "  llama.cpp: $want"; echo "  teelm:     $got"
       sed 's/^/  /' "$tmp/err" | head -3
+      fail=$((fail + 1))
+    fi
+  fi
+  # quantized and half files sealed (their weights stay in the file's types, shapes and metadata
+  # encrypted): the same tokens as the plaintext file, through the carried tokenizer too
+  if [[ "$args" == *--dtype* ]] && [ -n "$got" ]; then
+    "$bin" seal --model "$f" --out "$f.sealed" --key-out "$f.key" >"$tmp/seal.out" 2>"$tmp/err" &&
+      sgot=$("$bin" generate --model "$f.sealed" --key-file "$f.key" --prompt-ids "$prompt" --ids --max-tokens 64 \
+        --temperature 0 --threads 2 2>>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',') || sgot=
+    stext=$("$bin" generate --model "$f.sealed" --key-file "$f.key" --prompt "Hello" --max-tokens 3 --temperature 0 2>&1)
+    ptext=$("$bin" generate --model "$f" --prompt "Hello" --max-tokens 3 --temperature 0 2>&1)
+    if [ "$sgot" = "$got" ] && [ "$stext" = "$ptext" ] && grep -q "carrying tokenizer.json" "$tmp/seal.out" &&
+      ! grep -qaE "blk\.0\.attn_q|layers\.0\.|tokenizer\.ggml|general\.architecture" "$f.sealed"; then
+      echo "ok   $name sealed: the plaintext file's tokens and text, no tensor name in the clear"
+      pass=$((pass + 1))
+    else
+      echo "FAIL $name sealed: tokens $sgot, text '$stext' (plaintext '$ptext')"; sed 's/^/  /' "$tmp/err" | head -3
       fail=$((fail + 1))
     fi
   fi

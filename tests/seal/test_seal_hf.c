@@ -222,8 +222,8 @@ static void bad_manifests(void)
     struct {
         const char *from, *to, *want;
     } edits[] = {
-        {"\"dtype\":\"BF16\"", "\"dtype\":\"F64\"", "dtype 'F64' is not F32, F16 or BF16"},
-        {"\"dtype\":\"BF16\"", "\"dtype\":\"I8\"", "dtype 'I8' is not F32, F16 or BF16"},
+        {"\"dtype\":\"BF16\"", "\"dtype\":\"F64\"", "dtype 'F64' is not F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K"},
+        {"\"dtype\":\"BF16\"", "\"dtype\":\"I8\"", "dtype 'I8' is not F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K"},
         {"\"dtype\":\"BF16\"", "\"dtype\":\"bf16\"", "dtype 'bf16'"},
         {"\"dtype\":\"BF16\"", "\"dtype\":16", "dtype (absent)"},
         {",\"dtype\":\"BF16\"", "", "'model.embed_tokens.weight' dtype (absent)"},
@@ -317,7 +317,9 @@ static void writer_refusals(const tl_data_key *key)
     CHECK(tl_seal_write(&ck, key, &o, path, &e) != 0 && strstr(e.msg, "not both"));
     o = (tl_seal_opts){.chunk_size = 4096};
     ck.w[3].dtype = TL_DT_I8;
-    CHECK(tl_seal_write(&ck, key, &o, path, &e) != 0 && strstr(e.msg, "F32, F16 or BF16"));
+    CHECK(tl_seal_write(&ck, key, &o, path, &e) != 0 && strstr(e.msg, "a dtype other than F32, F16, BF16, Q8_0"));
+    ck.w[3].dtype = TL_DT_Q4_K; /* rows of this small model are not whole 256-element blocks */
+    CHECK(tl_seal_write(&ck, key, &o, path, &e) != 0 && strstr(e.msg, "rows that are not whole blocks"));
     ck.w[3].dtype = TL_DT_F16;
     ck.nw--;
     CHECK(tl_seal_write(&ck, key, &o, path, &e) != 0 && strstr(e.msg, "weights"));
