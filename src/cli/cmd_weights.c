@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/gguf_out.h"
 #include "formats/checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/hf_dir.h"
@@ -125,18 +126,22 @@ static int inspect_sealed(const char *path, int json)
 
 int cmd_export(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *layout = NULL, *dtype = NULL;
+    const char *model = NULL, *out = NULL, *layout = NULL, *dtype = NULL, *format = NULL, *quantize = NULL;
     int shards = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "model directory or .safetensors file (required)"},
-        {"--out", TL_ARG_STR, &out, "DIR", "directory to write (required)"},
+        {"--out", TL_ARG_STR, &out, "DIR", "directory to write (required; with --format gguf: the file)"},
+        {"--format", TL_ARG_STR, &format, "gguf", "write one GGUF file for llama.cpp instead (docs/gguf.md)"},
+        {"--quantize", TL_ARG_STR, &quantize, "F32|F16|Q8_0|Q4_0", "with --format gguf: the matrices' type "
+         "(default: keep)"},
         {"--layout", TL_ARG_STR, &layout, "full|split|both", "which layout to write (default full)"},
         {"--dtype", TL_ARG_STR, &dtype, "F32|F16|BF16", "Hugging Face models: convert the weights (default: keep)"},
         {"--shards", TL_ARG_INT, &shards, "N", "Hugging Face models: N shards + model.safetensors.index.json "
          "(default 1: model.safetensors)", 1, 99999},
         {0},
     };
-    const tl_cmdspec spec = {"export", "--model PATH --out DIR [--layout full|split|both] [--dtype D] [--shards N]",
+    const tl_cmdspec spec = {"export", "--model PATH --out DIR [--layout full|split|both] [--dtype D] [--shards N] | "
+                                       "--model PATH --out FILE --format gguf [--quantize T]",
         "Writes a plaintext model's weights, config and tokenizer in the full layout (model.safetensors), the "
         "split layout (token_embedding / transformer_block_N / final_linear .safetensors) or both. Optimizer "
         "state is not exported. A Hugging Face model is written back as a Hugging Face directory, optionally "
@@ -147,6 +152,15 @@ int cmd_export(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!model || !out)
         return tl_usage_error(&spec, "--model and --out are required");
+    if (format && strcmp(format, "gguf"))
+        return tl_usage_error(&spec, "--format must be gguf, not '%s'", format);
+    if (quantize && !format)
+        return tl_usage_error(&spec, "--quantize needs --format gguf");
+    if (format) {
+        if (layout || dtype || shards)
+            return tl_usage_error(&spec, "--layout, --dtype and --shards do not apply to --format gguf");
+        return tl_cli_write_gguf("export", model, out, quantize);
+    }
     if (tl_is_dir(model) && tl_hf_is_model_dir(model)) {
         if (layout)
             return tl_usage_error(&spec, "--layout is for the prototype's layouts; a Hugging Face model is written "

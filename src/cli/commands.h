@@ -13,6 +13,7 @@ int cmd_tokenizer(int argc, char **argv);    /* cmd_tokenize.c — tokenizer (tr
 int cmd_import(int argc, char **argv);       /* cmd_weights.c  — formats */
 int cmd_export(int argc, char **argv);       /* cmd_weights.c  — formats */
 int cmd_inspect(int argc, char **argv);      /* cmd_weights.c  — formats */
+int cmd_quantize(int argc, char **argv);     /* cmd_gguf.c     — formats (GGUF out) */
 int cmd_seal(int argc, char **argv);         /* cmd_seal.c     — seal */
 int cmd_unseal(int argc, char **argv);       /* cmd_seal.c     — seal */
 int cmd_kbs(int argc, char **argv);          /* cmd_kbs.c      — key broker */

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"tokenizer", cmd_tokenizer, "tokenizer tools (train a BPE vocabulary)"},
     {"import", cmd_import, "import PyTorch .pth checkpoints"},
     {"export", cmd_export, "write a checkpoint in the full or split layout"},
+    {"quantize", cmd_quantize, "write a model as a quantized GGUF file (Q8_0, Q4_0)"},
     {"inspect", cmd_inspect, "list tensors, shapes, config and checksum of weight files"},
     {"seal", cmd_seal, "encrypt a model for a TEE"},
     {"unseal", cmd_unseal, "decrypt a sealed model (owner, with the key file)"},

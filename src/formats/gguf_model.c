@@ -198,7 +198,7 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err)
 
 /* ---- tensors ---- */
 
-enum { X_NONE, X_PERM, X_TRANS };
+enum { X_NONE = TL_GGUF_X_NONE, X_PERM = TL_GGUF_X_PERM, X_TRANS = TL_GGUF_X_TRANS };
 
 typedef struct {
     const tl_gguf_tensor *t;
@@ -262,6 +262,11 @@ static int gguf_name(const tl_config *c, const char *hf, char *out, size_t n, in
             return snprintf(out, n, "blk.%d.%s", b, blk[i][1]) >= (int)n;
         }
     return -1;
+}
+
+int tl_gguf_tensor_name(const tl_config *c, const char *hf, char *out, size_t n, int *x, int *heads)
+{
+    return gguf_name(c, hf, out, n, x, heads);
 }
 
 static int dtype_of(uint32_t t)

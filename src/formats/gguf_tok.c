@@ -17,11 +17,11 @@
 
 #include "formats/gguf_model.h"
 
-enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
-
-#define GPT2_RE "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
-#define LLAMA3_RE "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define QWEN2_RE "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+enum { TT_NORMAL = TL_GGUF_TT_NORMAL, TT_UNKNOWN = 2, TT_CONTROL = TL_GGUF_TT_CONTROL, TT_USER = TL_GGUF_TT_USER,
+       TT_UNUSED = TL_GGUF_TT_UNUSED, TT_BYTE = 6 };
+#define GPT2_RE TL_GGUF_RE_GPT2
+#define LLAMA3_RE TL_GGUF_RE_LLAMA3
+#define QWEN2_RE TL_GGUF_RE_QWEN2
 
 typedef struct {
     const tl_gguf *g;

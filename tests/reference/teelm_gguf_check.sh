@@ -9,6 +9,8 @@
 #      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
 #      parsed;
 #   2b. every F16/BF16/quantized file of the matrix sealed: the same greedy tokens and text;
+#   2c. GGUF files teelm writes (export --format gguf, quantize) from Hugging Face directories of
+#      llama, qwen2 and gpt2 in F32/F16/Q8_0/Q4_0: llama.cpp's tokens and tokenization;
 #   3. a file carrying tokenizer.chat_template: serve renders chats with it, apply_chat_template's ids;
 #   4. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
 #      naming what is wrong.
@@ -152,6 +154,62 @@ for spec in "gpt2 gpt-2" "llama3 llama-bpe" "qwen2 qwen2" "llama2 default" "mist
     done
   done
 done
+
+# GGUF files written by teelm (teelm export --format gguf / teelm quantize) from Hugging Face
+# directories (make_hf_model.py, with make_hf_tokenizers.py's byte-level tokenizers): llama.cpp's
+# greedy tokens equal teelm's on the written file; the F32 file gives the directory's own tokens
+# (the q/k permutation and GPT-2's transposition undone exactly); the written tokenizer tokenizes
+# as llama.cpp reads it
+hfmk="$here/make_hf_model.py"
+while read -r fam tok args; do
+  [ -z "$fam" ] && continue
+  [ "${TEELM_SANITIZE:-0}" = 1 ] && [ "$fam" != llama ] && continue
+  d="$tmp/hf-$fam"
+  # shellcheck disable=SC2086
+  if ! "$py" "$hfmk" "$d" --family "$fam" --d 64 --heads 4 --ff 128 --ctx 256 $args --seed 3 >/dev/null ||
+    ! cp "$tmp/tok/$tok/tokenizer.json" "$tmp/tok/$tok/tokenizer_config.json" "$d/"; then
+    echo "FAIL written $fam: make_hf_model"; fail=$((fail + 1)); continue
+  fi
+  hfgot=$("$bin" generate --model "$d" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 --threads 2 \
+    2>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',')
+  types="F32 F16 Q8_0 Q4_0"
+  [ "$fam" = gpt2 ] && types="F32 F16"
+  for t in $types; do
+    f="$tmp/w-$fam-$t.gguf"
+    if [ "$t" = F32 ]; then
+      "$bin" export --model "$d" --out "$f" --format gguf --quantize F32 >"$tmp/w.out" 2>"$tmp/err"
+    else
+      "$bin" quantize --model "$d" --out "$f" --type "$t" >"$tmp/w.out" 2>"$tmp/err"
+    fi || { echo "FAIL written $fam $t: $(head -c 300 "$tmp/err")"; fail=$((fail + 1)); continue; }
+    want=$(ref generate "$f" 64 "$prompt" 2>"$tmp/referr" | tail -1)
+    got=$("$bin" generate --model "$f" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 --threads 2 \
+      2>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',')
+    tk_ok=1
+    for tt in t1 t2 t3; do
+      [ "$(ref tokenize "$f" "$tmp/$tt" plain 2>/dev/null | tail -1)" = \
+        "$("$bin" tokenize --model "$f" --input "$tmp/$tt" 2>/dev/null | xargs | tr ' ' ',')" ] || tk_ok=0
+    done
+    if [ -n "$want" ] && [ "$got" = "$want" ] && [ "$tk_ok" = 1 ] && { [ "$t" != F32 ] || [ "$got" = "$hfgot" ]; }; then
+      echo "ok   written $fam $t: llama.cpp's 64 greedy tokens$([ "$t" = F32 ] && echo ", the directory's own"), its tokenization"
+      pass=$((pass + 1))
+    else
+      echo "FAIL written $fam $t: tokenization $tk_ok"; echo "  llama.cpp: $want"; echo "  teelm:     $got"
+      echo "  directory: $hfgot"; sed 's/^/  /' "$tmp/err" "$tmp/referr" | head -3
+      fail=$((fail + 1))
+    fi
+  done
+done <<'WRITTEN'
+llama  llama3 --kv-heads 2 --vocab 1506 --bos 1500 --eos 1505
+qwen2  qwen2  --kv-heads 1 --vocab 1505 --eos 1502
+gpt2   gpt2   --vocab 1501 --eos 1500
+WRITTEN
+# a quantized GPT-2 is refused by name (teelm reads GPT-2's matrices transposed)
+"$bin" quantize --model "$tmp/hf-gpt2" --out "$tmp/w-gpt2-q8.gguf" --type Q8_0 >/dev/null 2>"$tmp/err"
+if [ $? = 1 ] && grep -q "GPT-2's matrices cannot be written quantized" "$tmp/err" && [ ! -e "$tmp/w-gpt2-q8.gguf" ]; then
+  echo "ok   written gpt2 Q8_0: refused, naming why"; pass=$((pass + 1))
+else
+  echo "FAIL written gpt2 Q8_0: $(cat "$tmp/err")"; fail=$((fail + 1))
+fi
 
 # the chat template a GGUF file carries (tokenizer.chat_template): serve uses it (/v1/models says
 # "model"), and a chat's prompt is apply_chat_template's ids (chat_ids.js: @huggingface/jinja and

@@ -1,0 +1,9 @@
+/* Writing a GGUF file from the command line (cmd_gguf.c), shared by quantize and export. */
+#ifndef TEELM_CLI_GGUF_OUT_H
+#define TEELM_CLI_GGUF_OUT_H
+
+/* Loads model, writes out with matrices of type (F32/F16/Q8_0/Q4_0; NULL keeps theirs); prints the
+ * result or the error as "teelm CMD: ...". Returns the exit code. */
+int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const char *type);
+
+#endif
