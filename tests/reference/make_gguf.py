@@ -245,6 +245,10 @@ def write(a):
     infos, blobs, off = [], [], 0
     for i, (name, arr) in enumerate(ts):
         dt = a.dtype if arr.ndim == 2 else "F32"
+        if dt == "Q4_K_M":  # llama.cpp's mix, where rows are whole 256-blocks (else Q4_0, as for 576-wide rows)
+            k_ok = arr.shape[-1] % 256 == 0
+            six = name.endswith(("ffn_down.weight", "attn_v.weight")) or name in ("output.weight", "token_embd.weight")
+            dt = ("Q6_K" if six else "Q4_K") if k_ok else "Q4_0"
         gtype = DT[dt]
         data = to_bytes(arr, dt)
         dims = list(reversed(arr.shape))
@@ -324,7 +328,7 @@ def main():
     ap.add_argument("--arch", default="llama", choices=["llama", "qwen2", "gpt2"])
     ap.add_argument("--tokenizer")
     ap.add_argument("--pre", default="gpt-2")
-    ap.add_argument("--dtype", default="F32", choices=list(DT))
+    ap.add_argument("--dtype", default="F32", choices=list(DT) + ["Q4_K_M"])
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
