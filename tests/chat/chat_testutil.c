@@ -1,8 +1,11 @@
 #include "chat_testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "test.h"
 
 const char *ct_src_dir(void)
 {
@@ -51,4 +54,43 @@ int ct_render(const char *src, const tl_chat_msg *msgs, size_t n, int agp, tl_ch
     int rc = tl_chat_template_render(t, &in, out, err);
     tl_chat_template_free(t);
     return rc;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const ct_fixture *)a)->name, ((const ct_fixture *)b)->name);
+}
+
+size_t ct_load_fixtures(ct_fixture *t, size_t max)
+{
+    size_t nt = 0;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/tests/fixtures/chat_templates", ct_src_dir());
+    DIR *d = opendir(p);
+    CHECK(d != NULL);
+    struct dirent *de;
+    while (d && (de = readdir(d)) && nt < max) {
+        size_t l = strlen(de->d_name);
+        if (l < 7 || strcmp(de->d_name + l - 6, ".jinja") != 0)
+            continue;
+        char rel[600];
+        snprintf(rel, sizeof rel, "tests/fixtures/chat_templates/%s", de->d_name);
+        t[nt].name = strdup(de->d_name);
+        t[nt].src = ct_read(rel, NULL);
+        CHECKF(t[nt].src != NULL, "%s", rel);
+        nt++;
+    }
+    if (d)
+        closedir(d);
+    qsort(t, nt, sizeof *t, cmp_name);
+    CHECK(nt >= 12);
+    return nt;
+}
+
+void ct_free_fixtures(ct_fixture *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].src);
+    }
 }

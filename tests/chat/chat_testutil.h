@@ -13,4 +13,14 @@ char *ct_read(const char *rel, size_t *len);
 /* Renders src; returns the tl_err code, fills *out (caller frees) and err. */
 int ct_render(const char *src, const tl_chat_msg *msgs, size_t n, int agp, tl_chat_prompt *out, tl_err *err);
 
+/* One template of tests/fixtures/chat_templates: its file name and source. */
+typedef struct {
+    char *name, *src;
+} ct_fixture;
+/* Reads every *.jinja template of tests/fixtures/chat_templates into t (at most max), sorted by
+ * name so that reports and case order are stable; CHECKs that each one reads and that there are at
+ * least 12 of them. Returns how many were read. */
+size_t ct_load_fixtures(ct_fixture *t, size_t max);
+void ct_free_fixtures(ct_fixture *t, size_t n);
+
 #endif

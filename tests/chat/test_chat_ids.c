@@ -10,7 +10,6 @@
  * apply_chat_template does), and teelm must instead hold fewer control tokens than it. Also
  * counted: the cases where encoding template and content apart would have given other ids (the
  * BPE pieces that cross a boundary), which must exist for this test to mean anything. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +33,6 @@ static const char *const EXTRA[] = {"<|im_start|>", "<|im_end|>", "<|begin_of_te
                                     "<|end_header_id|>", "<|eot_id|>", "<s>", "</s>", "<start_of_turn>",
                                     "<end_of_turn>", "<bos>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>",
                                     "[INST]", "[/INST]", "<|endoftext|>", NULL};
-
-typedef struct { char *name, *src; tl_chat_template *ct; } tmpl;
-
-static int cmp_name(const void *a, const void *b) { return strcmp(((const tmpl *)a)->name, ((const tmpl *)b)->name); }
 
 /* Adds the EXTRA tokens a tokenizer.json lacks, as special added tokens with new ids. */
 static int add_controls(const char *path)
@@ -154,29 +149,14 @@ int main(void)
     snprintf(p, sizeof p, "%s/tests/chat/conversations.json", src);
     json_t *convs = json_load_file(p, 0, &je), *cl = json_object_get(convs, "conversations");
     CHECK(json_array_size(cl) >= 10);
-    tmpl t[64];
-    size_t nt = 0;
-    snprintf(p, sizeof p, "%s/tests/fixtures/chat_templates", src);
-    DIR *d = opendir(p);
-    CHECK(d != NULL);
-    struct dirent *de;
-    while (d && (de = readdir(d)) && nt < 64) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".jinja") != 0)
-            continue;
-        char rel[600];
-        snprintf(rel, sizeof rel, "tests/fixtures/chat_templates/%s", de->d_name);
-        t[nt].name = strdup(de->d_name);
-        t[nt].src = ct_read(rel, NULL);
+    ct_fixture t[64];
+    tl_chat_template *ct[64];
+    size_t nt = ct_load_fixtures(t, 64);
+    for (size_t i = 0; i < nt; i++) {
         tl_err err = {0};
-        t[nt].ct = t[nt].src ? tl_chat_template_compile(t[nt].src, strlen(t[nt].src), de->d_name, NULL, &err) : NULL;
-        CHECKF(t[nt].ct != NULL, "%s: %s", de->d_name, err.msg);
-        nt++;
+        ct[i] = t[i].src ? tl_chat_template_compile(t[i].src, strlen(t[i].src), t[i].name, NULL, &err) : NULL;
+        CHECKF(ct[i] != NULL, "%s: %s", t[i].name, err.msg);
     }
-    if (d)
-        closedir(d);
-    qsort(t, nt, sizeof *t, cmp_name);
-    CHECK(nt >= 12);
 
     const size_t nc = json_array_size(cl);
     json_t *cases = json_array();
@@ -218,7 +198,7 @@ int main(void)
                                         .add_generation_prompt = agp, .now = NOW};
                     tl_chat_prompt out = {0};
                     tl_err err = {0};
-                    int mine = tl_chat_template_render(t[i].ct, &ci, &out, &err);
+                    int mine = tl_chat_template_render(ct[i], &ci, &out, &err);
                     free(m);
                     if (!json_is_true(json_object_get(r, "ok"))) { /* rendering parity is test_chat_reference's */
                         CHECKF(mine != 0, "%s/%s/%s: the reference refused (%s), teelm rendered", TOKS[k], t[i].name,
@@ -264,11 +244,9 @@ int main(void)
     CHECK(same > idx / 2);
     CHECK(guarded > 0);
     CHECK(crossing > 0);
-    for (size_t i = 0; i < nt; i++) {
-        free(t[i].name);
-        free(t[i].src);
-        tl_chat_template_free(t[i].ct);
-    }
+    for (size_t i = 0; i < nt; i++)
+        tl_chat_template_free(ct[i]);
+    ct_free_fixtures(t, nt);
     for (int i = 0; i < NTOK; i++) {
         tl_tokenizer_free(tk[i]);
         free(bos[i]);

@@ -2,7 +2,6 @@
  * template of tests/fixtures/chat_templates on every conversation of conversations.json with
  * add_generation_prompt false and true, and every language snippet of snippets.json. Where the
  * reference refuses (raise_exception or an error) the renderer must refuse too, and vice versa. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +14,6 @@
 #include "test.h"
 
 #define NOW 1764633600   /* 2025-12-02 00:00 UTC, given to both renderers */
-
-typedef struct { char *name; char *src; } tmpl;
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(((const tmpl *)a)->name, ((const tmpl *)b)->name);
-}
 
 static json_t *msgs_json(json_t *conv) { return json_object_get(conv, "messages"); }
 
@@ -64,27 +56,8 @@ int main(void)
         return test_finish();
     json_t *cl = json_object_get(convs, "conversations"), *sl = json_object_get(snips, "snippets");
 
-    tmpl t[64];
-    size_t nt = 0;
-    snprintf(p, sizeof p, "%s/tests/fixtures/chat_templates", src);
-    DIR *d = opendir(p);
-    CHECK(d != NULL);
-    struct dirent *de;
-    while (d && (de = readdir(d)) && nt < 64) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".jinja") != 0)
-            continue;
-        char rel[600];
-        snprintf(rel, sizeof rel, "tests/fixtures/chat_templates/%s", de->d_name);
-        t[nt].name = strdup(de->d_name);
-        t[nt].src = ct_read(rel, NULL);
-        CHECK(t[nt].src != NULL);
-        nt++;
-    }
-    if (d)
-        closedir(d);
-    qsort(t, nt, sizeof *t, cmp_name);
-    CHECK(nt >= 12);
+    ct_fixture t[64];
+    size_t nt = ct_load_fixtures(t, 64);
 
     json_t *cases = json_array();
     size_t nc = json_array_size(cl);
@@ -178,9 +151,8 @@ int main(void)
         printf("%-20s %2zu identical, %2zu refused by both\n", t[i].name, per_ok[i], per_refuse[i]);
         /* a template that refuses everything would compare nothing */
         CHECK(per_ok[i] >= 10);
-        free(t[i].name);
-        free(t[i].src);
     }
+    ct_free_fixtures(t, nt);
     printf("%zu cases byte-identical, %zu refused by both, %zu differ\n", same, both_refuse, diff);
     json_decref(res);
     json_decref(in);
