@@ -686,10 +686,10 @@ def _ids(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def batch(path):
-    """`batch FILE` (- = stdin): one command line per line (shell words: logits/generate/compare/check ...),
-    each run as its own call, all in this one process (importing torch costs seconds a process). A failing
-    line is reported on stderr with its number and the rest still run; exit status 1 if any failed."""
+def run_batch(path, call):
+    """Runs the command lines of FILE (- = stdin; shell words, one line each, blank lines skipped) as
+    call(argv) -> exit status, all in this one process (importing torch costs seconds a process). A failing
+    line is reported on stderr with its number and the rest still run; returns 1 if any failed."""
     import shlex
     bad = 0
     with (sys.stdin if path == "-" else open(path)) as f:
@@ -698,7 +698,7 @@ def batch(path):
         if not line.strip():
             continue
         try:
-            rc = main(shlex.split(line))
+            rc = call(shlex.split(line))
         except SystemExit as e:
             rc = e.code if isinstance(e.code, int) else 1
         except Exception as e:   # noqa: BLE001 (one bad line must not hide the others)
@@ -708,6 +708,12 @@ def batch(path):
             print(f"batch line {i}: exit {rc}: {line}", file=sys.stderr)
             bad = 1
     return bad
+
+
+def batch(path):
+    """`batch FILE` (- = stdin): one command line per line (logits/generate/compare/check ...), each run as
+    its own call to main (run_batch)."""
+    return run_batch(path, main)
 
 
 def main(argv=None):
