@@ -494,6 +494,16 @@ static void resign(char **text, size_t *len, const char *from, const char *to, E
     CHECK(tl_ecdsa_sign_raw(k, (const uint8_t *)*text, *len, sig) == 0);
 }
 
+/* resign starting again from orig: each case edits the original text, not the case before it. */
+static void resign_orig(char **text, size_t *len, const char *orig, const char *from, const char *to, EVP_PKEY *k,
+                        uint8_t sig[64])
+{
+    free(*text);
+    *text = strdup(orig);
+    *len = strlen(orig);
+    resign(text, len, from, to, k, sig);
+}
+
 static void test_own_pki(void)
 {
     set a = load_set("fixtures/dcap/sgx_v3_quote_phala.bin", "fixtures/dcap/sgx_v3_quote_phala_collateral.json");
@@ -581,10 +591,8 @@ static void test_own_pki(void)
         CHECK(strcmp(id.tcb_status, "Revoked") == 0);
     /* 5. the first matching level wins: make the first level (SWHardeningNeeded, component 7 >= 12)
      * reachable by lowering its component 7 to 0 -> it now matches first */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, "{\"svn\":1},{\"svn\":12},", "{\"svn\":1},{\"svn\":0},", kt, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb,
+                "{\"svn\":1},{\"svn\":12},", "{\"svn\":1},{\"svn\":0},", kt, c->tcb_info_sig);
     if (expect(x, nn, c, now, &o, 0, NULL, &id, "first level") == 0) {
         CHECKF(strcmp(id.tcb_status, "SWHardeningNeeded") == 0, "%s", id.tcb_status);
         CHECKF(strcmp(id.advisories, "INTEL-SA-00615") == 0, "%s", id.advisories);
@@ -598,46 +606,30 @@ static void test_own_pki(void)
         CHECKF(strcmp(id.advisories, "INTEL-SA-00615") == 0, "%s", id.advisories);
     }
     /* ... and ConfigurationAndSWHardeningNeeded -> OutOfDateConfigurationNeeded */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kt, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, kt, c->tcb_info_sig);
     if (expect(x, nn, c, now, &o, 0, NULL, &id, "QE OutOfDate + config") == 0)
         CHECKF(strcmp(id.tcb_status, "OutOfDateConfigurationNeeded") == 0, "%s", id.tcb_status);
     /* QE product id */
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, "\"isvprodid\":1", "\"isvprodid\":2", kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe,
+                "\"isvprodid\":1", "\"isvprodid\":2", kt, c->qe_identity_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "QE report ISVPRODID 1 differs from 2", NULL, "QE isvprodid");
     /* 7. wrong QE signer, wrong FMSPC */
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, "\"mrsigner\":\"8C4F", "\"mrsigner\":\"9C4F", kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe,
+                "\"mrsigner\":\"8C4F", "\"mrsigner\":\"9C4F", kt, c->qe_identity_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "QE report MRSIGNER", NULL, "QE mrsigner");
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, NULL, NULL, kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe, NULL, NULL, kt, c->qe_identity_sig);
     resign(&c->tcb_info, &c->tcb_info_len, "\"fmspc\":\"00A067110000\"", "\"fmspc\":\"00A067110001\"", kt, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_EINVAL, "FMSPC", NULL, "FMSPC mismatch");
     /* 8. TCB info signed by a certificate under the root that is not the TCB Signing one: here the
      * PCK CA (a CA certificate, issued by the root, so the chain itself verifies) */
     free(c->tcb_info_issuer_chain);
     c->tcb_info_issuer_chain = pem_of(inter, root);
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, ki, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, ki, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "not by the Intel SGX TCB Signing certificate", NULL, "TCB info by the PCK CA");
     free(c->tcb_info_issuer_chain);
     c->tcb_info_issuer_chain = pem_of(tcbs, root);
     /* 9. TCB info signed by a key outside its issuer chain */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kp, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, kp, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "TCB info signature does not verify", NULL, "TCB info by the PCK key");
 
     free(orig_tcb);
