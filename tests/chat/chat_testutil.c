@@ -94,3 +94,17 @@ void ct_free_fixtures(ct_fixture *t, size_t n)
         free(t[i].src);
     }
 }
+
+json_t *ct_reference(const char *script, json_t *in, const char *dir)
+{
+    char inp[4200], outp[4200];
+    snprintf(inp, sizeof inp, "%s/cases.json", dir);
+    snprintf(outp, sizeof outp, "%s/out.json", dir);
+    CHECK(json_dump_file(in, inp, 0) == 0);
+    int rc = test_sh("TZ=UTC LANG=en_US.UTF-8 node '%s/tests/reference/%s' '%s' '%s'", ct_src_dir(), script, inp, outp);
+    CHECK(rc == 0);
+    json_error_t je;
+    json_t *res = rc == 0 ? json_load_file(outp, 0, &je) : NULL;
+    CHECK(res && json_array_size(res) == json_array_size(json_object_get(in, "cases")));
+    return res;
+}

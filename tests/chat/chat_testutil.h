@@ -2,6 +2,7 @@
 #ifndef TEELM_TESTS_CHAT_TESTUTIL_H
 #define TEELM_TESTS_CHAT_TESTUTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "chat/chat_template.h"
@@ -22,5 +23,9 @@ typedef struct {
  * least 12 of them. Returns how many were read. */
 size_t ct_load_fixtures(ct_fixture *t, size_t max);
 void ct_free_fixtures(ct_fixture *t, size_t n);
+/* Runs the node reference tests/reference/SCRIPT (TZ=UTC, so strftime_now() renders `now` as
+ * teelm does) on in, written to dir/cases.json, and returns its results (the caller decrefs them),
+ * CHECKing that it ran and answered every one of in's "cases"; NULL when it did not run. */
+json_t *ct_reference(const char *script, json_t *in, const char *dir);
 
 #endif

@@ -170,14 +170,7 @@ int main(void)
                                                            "bos_token", bos[k], "eos_token", eos[k],
                                                            "add_generation_prompt", agp));
     json_t *in = json_pack("{s:i,s:O,s:O}", "now", NOW, "tokenizers", tokset, "cases", cases);
-    char inp[4200], outp[4200];
-    snprintf(inp, sizeof inp, "%s/cases.json", dir);
-    snprintf(outp, sizeof outp, "%s/out.json", dir);
-    CHECK(json_dump_file(in, inp, 0) == 0);
-    int rc = test_sh("TZ=UTC node '%s/tests/reference/chat_ids.js' '%s' '%s'", src, inp, outp);
-    CHECK(rc == 0);
-    json_t *res = rc == 0 ? json_load_file(outp, 0, &je) : NULL;
-    CHECK(res && json_array_size(res) == json_array_size(cases));
+    json_t *res = ct_reference("chat_ids.js", in, dir);
 
     size_t same = 0, guarded = 0, crossing = 0, refused = 0, idx = 0;
     for (int k = 0; k < NTOK && res; k++)
