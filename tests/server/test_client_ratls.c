@@ -22,7 +22,6 @@
 #include "test.h"
 #include "test_cert.h"
 #include "tls_testutil.h"
-#include "util/codec.h"
 
 /* The reply of a successful request: its 11-byte body is what the sink must count. */
 static const char OK_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
@@ -99,15 +98,9 @@ static void expect_unbound(tl_tee *tee, EVP_PKEY *key, const uint8_t rd[64], con
 int main(void)
 {
     tl_err err = {0};
-    tl_tee *tee = tl_tee_open("sim", &err);
-    if (!tee)
-        test_skip("sim TEE not available");
     tl_identity self;
-    CHECK(tl_tee_self(tee, &self, &err) == 0);
     char mre[65], policy[512], other[512];
-    tl_hex(self.mrenclave, 32, mre);
-    snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
-    snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+    tl_tee *tee = tls_sim_policies(&self, mre, policy, other);
 
     tl_ratls r;
     static const char doc[] = "{\"teelm\":\"serve\",\"tee\":\"sim\",\"version\":1}";

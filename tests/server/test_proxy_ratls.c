@@ -24,7 +24,6 @@
 #include "tee/tee.h"
 #include "test.h"
 #include "tls_testutil.h"
-#include "util/codec.h"
 
 static void *run_proxy(void *arg)
 {
@@ -124,15 +123,9 @@ static const char OK_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json
 int main(void)
 {
     tl_err err = {0};
-    tl_tee *tee = tl_tee_open("sim", &err);
-    if (!tee)
-        test_skip("sim TEE not available");
     tl_identity self;
-    CHECK(tl_tee_self(tee, &self, &err) == 0);
     char mre[65], policy[512], other[512], nosim[512];
-    tl_hex(self.mrenclave, 32, mre);
-    snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
-    snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+    tl_tee *tee = tls_sim_policies(&self, mre, policy, other);
     snprintf(nosim, sizeof nosim, "{\"mrenclave\":\"%s\"}", mre);
     tl_ratls r;
     static const char doc[] = "{\"teelm\":\"serve\",\"tee\":\"sim\",\"version\":1}";

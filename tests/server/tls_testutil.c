@@ -3,10 +3,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "test.h"
+#include "util/codec.h"
 
 void tls_server_listen(tls_server *s)
 {
@@ -62,4 +66,17 @@ void *tls_server_serve_one(void *arg)
     SSL_CTX_free(ctx);
     close(fd);
     return NULL;
+}
+
+tl_tee *tls_sim_policies(tl_identity *self, char mre[65], char policy[512], char other[512])
+{
+    tl_err err = {0};
+    tl_tee *tee = tl_tee_open("sim", &err);
+    if (!tee)
+        test_skip("sim TEE not available");
+    CHECK(tl_tee_self(tee, self, &err) == 0);
+    tl_hex(self->mrenclave, 32, mre);
+    snprintf(policy, 512, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
+    snprintf(other, 512, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+    return tee;
 }

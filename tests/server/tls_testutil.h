@@ -8,6 +8,8 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 
+#include "tee/tee.h"
+
 typedef struct {
     int lfd, port;
     EVP_PKEY *key;
@@ -23,5 +25,9 @@ typedef struct {
 void tls_server_listen(tls_server *s);
 /* Thread body (pthread_create(..., tls_server_serve_one, s)): serves one connection. */
 void *tls_server_serve_one(void *arg);
+/* Opens the sim TEE, skipping the test when it is absent, and writes the policies the tests hold
+ * certificates against: policy names the sim MRENCLAVE (mre, in hex) with simulation allowed,
+ * other names another measurement. */
+tl_tee *tls_sim_policies(tl_identity *self, char mre[65], char policy[512], char other[512]);
 
 #endif
