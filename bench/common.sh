@@ -16,10 +16,17 @@ bench_setup() {
 }
 
 # The load tests of `teelm serve` with wrk (server.sh, proxy.sh, receipts.sh) share what follows.
-# serve_bench_tmp NAME sets tmp (/tmp/teelm-bench-NAME.XXXXXX) and, at exit, stops the server and
-# the proxy the script started ($srv, $prx: their pids, empty while none runs) before removing tmp:
-# a bench stopped half-way must not leave a server holding the cores.
-serve_bench_tmp() {
+# serve_bench_setup NAME sets bin ($TEELM_BIN, default build/teelm), helper (tl_make_model, beside
+# it), tik (../shared's cl100k_base) and tmp (/tmp/teelm-bench-NAME.XXXXXX), stops when wrk is not
+# installed, and at exit stops the server and the proxy the script started ($srv, $prx: their
+# pids, empty while none runs) before removing tmp: a bench stopped half-way must not leave a
+# server holding the cores.
+# shellcheck disable=SC2034  # helper and tik are the sourcing script's
+serve_bench_setup() {
+  bin=${TEELM_BIN:-build/teelm}
+  helper=$(dirname "$bin")/tests/server/tl_make_model
+  tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
+  command -v wrk >/dev/null || { echo "bench/$1.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }
   tmp=$(mktemp -d "/tmp/teelm-bench-$1.XXXXXX")
   srv=
   prx=

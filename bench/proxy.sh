@@ -13,14 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+serve_bench_setup proxy
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-2}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/proxy.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/proxy.sh: build teelm first (make build)"; exit 1; }
-serve_bench_tmp proxy
 
 model=${BENCH_MODEL:-}
 if [ -z "$model" ]; then

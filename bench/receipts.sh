@@ -8,14 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+serve_bench_setup receipts
 secs=${BENCH_SECONDS:-10}
 rounds=${ROUNDS:-3}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/receipts.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
 if ! { [ -x "$bin" ] && [ -x "$helper" ] && [ -f "$tik" ]; }; then echo "bench/receipts.sh: needs $bin, $helper and $tik"; exit 1; fi
-serve_bench_tmp receipts
 "$helper" "$tmp/model" "$tik" 100070 1337
 wrk_post_lua "$tmp/post.lua" '{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}'
 ms() { # ms FILE FIELD: wrk's latency line (Avg / 50%) in ms

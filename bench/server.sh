@@ -10,13 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+serve_bench_setup server
 secs=${BENCH_SECONDS:-15}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/server.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/server.sh: build teelm first (make build)"; exit 1; }
-serve_bench_tmp server
 
 model=${BENCH_MODEL:-}
 if [ -z "$model" ]; then
