@@ -464,8 +464,11 @@ static char *pem_of(X509 *a, X509 *b)
     return s;
 }
 
-static void set_crl(uint8_t **dst, size_t *n, X509_CRL *c)
+/* Replaces the DER CRL at dst with a fresh one from issuer (signed with ikey), revoking
+ * revoked_serial (0: nothing). */
+static void set_crl(uint8_t **dst, size_t *n, X509 *issuer, EVP_PKEY *ikey, long revoked_serial)
 {
+    X509_CRL *c = crl(issuer, ikey, revoked_serial);
     free(*dst);
     *dst = NULL;
     int len = i2d_X509_CRL(c, NULL);
@@ -473,6 +476,7 @@ static void set_crl(uint8_t **dst, size_t *n, X509_CRL *c)
     uint8_t *p = *dst;
     i2d_X509_CRL(c, &p);
     *n = (size_t)len;
+    X509_CRL_free(c);
 }
 
 static void resign(char **text, size_t *len, const char *from, const char *to, EVP_PKEY *k, uint8_t sig[64])
@@ -549,9 +553,8 @@ static void test_own_pki(void)
     c->pck_crl_issuer_chain = pem_of(inter, root);
     resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kt, c->tcb_info_sig);
     resign(&c->qe_identity, &c->qe_identity_len, NULL, NULL, kt, c->qe_identity_sig);
-    X509_CRL *root_crl = crl(root, kr, 0), *pck_crl = crl(inter, ki, 0);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 0);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0);
 
     /* 1. the construction is sound: with empty CRLs it verifies to set A's result */
     tl_identity id;
@@ -561,26 +564,16 @@ static void test_own_pki(void)
     expect(x, nn, c, now, NULL, TL_ECRYPTO, "not the pinned trusted root", NULL, "own PKI vs Intel root");
 
     /* 2. the PCK certificate's serial in the PCK CA's CRL */
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, ki, 0x1234);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0x1234);
     expect(x, nn, c, now, &o, TL_ESTATE, "(serial 1234) is revoked", NULL, "PCK revoked");
     /* a CRL signed by the wrong key does not count (and so cannot revoke or vouch) */
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, kt, 0);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, kt, 0);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "CRL signature failure", NULL, "CRL by wrong key");
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, ki, 0);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0);
     /* 3. the intermediate revoked by the root CA CRL */
-    X509_CRL_free(root_crl);
-    root_crl = crl(root, kr, 2);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 2);
     expect(x, nn, c, now, &o, TL_ESTATE, "\"teelm test PCK CA\" (serial 02) is revoked", NULL, "intermediate revoked");
-    X509_CRL_free(root_crl);
-    root_crl = crl(root, kr, 0);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 0);
     expect(x, nn, c, now, &o, 0, NULL, NULL, "CRLs restored");
 
     /* 4. TCB status Revoked for the matching level */
@@ -635,8 +628,6 @@ static void test_own_pki(void)
     free(orig_tcb);
     free(orig_qe);
     tl_collateral_free(c);
-    X509_CRL_free(root_crl);
-    X509_CRL_free(pck_crl);
     free(leaf_pem);
     free(rest);
     free(x);
