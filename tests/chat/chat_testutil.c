@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -11,6 +12,19 @@ const char *ct_src_dir(void)
 {
     const char *s = getenv("TEELM_SRC");
     return s ? s : ".";
+}
+
+void ct_require_node(const char *const *pkgs)
+{
+    for (; *pkgs; pkgs++) {
+        char p[4096], why[256];
+        snprintf(p, sizeof p, "%s/node_modules/%s/package.json", ct_src_dir(), *pkgs);
+        snprintf(why, sizeof why, "npm %s is absent (node_modules; run scripts/install-deps.sh)", *pkgs);
+        if (access(p, R_OK) != 0)
+            test_skip(why);
+    }
+    if (test_sh("node --version >/dev/null 2>&1") != 0)
+        test_skip("node is absent");
 }
 
 char *ct_read(const char *rel, size_t *len)

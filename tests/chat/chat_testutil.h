@@ -9,6 +9,9 @@
 
 /* The checkout (TEELM_SRC, or "." when unset). */
 const char *ct_src_dir(void);
+/* Skips the test unless every npm package of the NULL-terminated pkgs is in the checkout's
+ * node_modules and node runs: the references the tests compare with. */
+void ct_require_node(const char *const *pkgs);
 /* Reads a whole file under the checkout; NULL when absent. */
 char *ct_read(const char *rel, size_t *len);
 /* Renders src; returns the tl_err code, fills *out (caller frees) and err. */

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -114,15 +113,8 @@ static int encode_apart(const tl_tokenizer *t, const tl_chat_prompt *p, uint32_t
 int main(void)
 {
     const char *src = ct_src_dir();
+    ct_require_node((const char *const[]){"@huggingface/jinja", "@huggingface/tokenizers", NULL});
     char p[4096];
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/jinja/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/jinja is absent (node_modules; run scripts/install-deps.sh)");
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/tokenizers/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/tokenizers is absent (node_modules; run scripts/install-deps.sh)");
-    if (test_sh("node --version >/dev/null 2>&1") != 0)
-        test_skip("node is absent");
     if (test_sh("/usr/bin/python3 -c '' 2>/dev/null") != 0)
         test_skip("python3 is absent");
     const char *dir = test_tmpdir();

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -39,12 +38,8 @@ static void show(const char *label, const char *s, size_t n)
 int main(void)
 {
     const char *src = ct_src_dir();
+    ct_require_node((const char *const[]){"@huggingface/jinja", NULL});
     char p[4096];
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/jinja/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/jinja is absent (node_modules; run scripts/install-deps.sh)");
-    if (test_sh("node --version >/dev/null 2>&1") != 0)
-        test_skip("node is absent");
 
     json_error_t je;
     snprintf(p, sizeof p, "%s/tests/chat/conversations.json", src);
