@@ -14,15 +14,12 @@
 #   - the SEV-SNP flags (--snp-certs FILE..., --snp-vcek-url, --snp-vcek-cache) parse, are refused
 #     with --tee sim, and do not change the configuration document.
 set -u
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:?}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
 "$PY" -c "import cryptography.hazmat.primitives.keywrap" 2>/dev/null || skip "$PY has no cryptography (python3-cryptography)"
 command -v openssl >/dev/null || skip "openssl CLI absent"
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+require_helper
 T=$(mktemp -d /tmp/teelm-trustee-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base (../shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 PIDS=()

@@ -9,9 +9,7 @@
 #   - a user's "<|im_start|>" is text: the prompt grows by exactly the plain-text tokens of the
 #     content (npm @huggingface/tokenizers with the special tokens removed), not by one control token.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
 "$PY" -c "import torch" 2>/dev/null || skip "$PY has no torch (Debian python3-torch)"

@@ -15,12 +15,10 @@
 #   - a non-loopback --listen is refused unless --allow-remote; the proxy exits 0 on SIGTERM with
 #     no sanitizer report.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+require_helper
 [ -d "$SRC/node_modules/openai" ] || skip "npm openai absent (scripts/install-deps.sh --test)"
 command -v node >/dev/null || skip "node absent (scripts/install-deps.sh --test)"
 T=$(mktemp -d /tmp/teelm-proxy-XXXXXX)

@@ -10,13 +10,10 @@
 # another configuration fails a policy for the original (mrenclave) and a policy's "require"; the
 # client verifies and keeps receipts (--receipts DIR) that verify offline.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+require_helper
 T=$(mktemp -d /tmp/teelm-receipts-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base (scripts/install-deps.sh)"
 "$PY" -c "import cryptography" 2>/dev/null || { echo "FAIL: $PY has no cryptography (python3-cryptography)"; exit 1; }

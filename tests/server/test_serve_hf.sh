@@ -17,9 +17,7 @@
 #   - a sealed copy (key file) carrying its tokenizer files and chat template serves the same text;
 #   - occlum-config sizes the weights as stored and the key/value caches at --ctx.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
 "$PY" -c "import torch" 2>/dev/null || skip "$PY has no torch (Debian python3-torch)"

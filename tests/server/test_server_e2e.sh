@@ -9,14 +9,11 @@
 #   completions endpoint; every response carries the sim/plaintext warning; /attestation's evidence
 #   verifies with `teelm attest verify` and binds the certificate's key (computed with openssl).
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SHARED=${TEELM_SHARED:-../shared}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
 # shellcheck source=tests/util/serve.sh
 . "$SRC/tests/util/serve.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+require_helper
 
 T=$(mktemp -d /tmp/teelm-e2e-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base ($SHARED/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"

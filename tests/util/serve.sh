@@ -1,6 +1,8 @@
-# shellcheck shell=bash disable=SC2154  # $T and $fail are the sourcing test's
+# shellcheck shell=bash disable=SC2154,SC2034  # $T and $fail are the sourcing test's, PY and HELPER its to use
 # For the shell tests that run `teelm serve` or `teelm proxy` in the background on loopback. Source
-# it (it sources skip.sh too); it gives:
+# it (it sources skip.sh too); it sets BIN ($TEELM_BIN, required), PY ($TEELM_PYTHON, default
+# /usr/bin/python3) and HELPER (tl_make_model, beside BIN), and gives:
+#   require_helper         fails the test when HELPER is not built
 #   check WHAT CMD...      runs CMD and prints "ok: WHAT", or "FAIL: WHAT" and sets fail=1; counts
 #                          the checks in $checks
 #   serve_url OUT SCHEME TRIES PAUSE [PID]
@@ -12,7 +14,12 @@
 #                          ($fail is not 0) and KEEP is set, when it says where $T was kept
 # shellcheck source=tests/util/skip.sh
 . "$(dirname "${BASH_SOURCE[0]}")/skip.sh"
+BIN=${TEELM_BIN:?}
+PY=${TEELM_PYTHON:-/usr/bin/python3}
+HELPER=$(dirname "$BIN")/tests/server/tl_make_model
 checks=0
+
+require_helper() { [ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }; }
 
 check() {
   local d=$1
