@@ -120,55 +120,64 @@ int main(void)
     n = build(buf, good, -1, data, sizeof data);
     buf[n] = 0;
     CHECK(refuse("trailing data", buf, n + 1, "file length does not match"));
-    /* wrong lengths */
-    CHECK(refuse_header("span vs shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}",
-                        16, "data_offsets span 16 bytes but F32 shape needs 24"));
-    CHECK(refuse_header("reversed offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}",
-                        16, "is before begin"));
-    CHECK(refuse_header("offsets past the end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]}}",
-                        16, "outside the data section"));
-    CHECK(refuse_header("negative offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}",
-                        16, "data_offsets must be two non-negative integers"));
-    /* overlapping and gapped tensors */
-    CHECK(refuse_header("overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                        "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24, "overlaps"));
-    CHECK(refuse_header("gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24, "unused bytes before tensor 'b'"));
-    CHECK(refuse_header("aliasing", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                        "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "overlaps"));
-    /* huge shapes */
-    CHECK(refuse_header("numel overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}",
-                        16, "shape overflows 64 bits"));
-    CHECK(refuse_header("byte size overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,16]}}",
-                        16, "byte size overflows 64 bits"));
-    CHECK(refuse_header("huge tensor, small file", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}",
-                        16, "outside the data section"));
-    CHECK(refuse_header("too many dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}",
-                        16, "at most 8"));
-    CHECK(refuse_header("negative dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}",
-                        16, "shape[0] is not a non-negative integer"));
-    CHECK(refuse_header("float dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}",
-                        16, "shape[0] is not a non-negative integer"));
-    /* bad JSON */
-    CHECK(refuse_header("unterminated JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}",
-                        16, "bad JSON header"));
-    CHECK(refuse_header("duplicate key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "duplicate"));
-    CHECK(refuse_header("not an object", "[1,2]", 0, "does not start with '{'"));
-    CHECK(refuse_header("garbage after JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}} x",
-                        16, "bad JSON header"));
-    CHECK(refuse_header("unknown field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16],\"crc\":1}}",
-                        16, "unknown field 'crc'"));
-    CHECK(refuse_header("missing field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}",
-                        16, "lacks field 'data_offsets'"));
-    CHECK(refuse_header("unknown dtype", "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[16],\"data_offsets\":[0,16]}}",
-                        16, "unsupported dtype F8_E4M3"));
-    CHECK(refuse_header("metadata value not a string", "{\"__metadata__\":{\"config\":{}}}",
-                        0, "__metadata__ value of 'config' is not a string"));
-    CHECK(refuse_header("empty name", "{\"\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                        16, "tensor name of length 0"));
-    CHECK(refuse_header("NUL in name", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                        16, "bad JSON header"));
+    /* one bad header each */
+    static const struct {
+        const char *what, *header;
+        size_t dlen;
+        const char *needle;
+    } bad_headers[] = {
+        /* wrong lengths */
+        {"span vs shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}",
+         16, "data_offsets span 16 bytes but F32 shape needs 24"},
+        {"reversed offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}",
+         16, "is before begin"},
+        {"offsets past the end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]}}",
+         16, "outside the data section"},
+        {"negative offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}",
+         16, "data_offsets must be two non-negative integers"},
+        /* overlapping and gapped tensors */
+        {"overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24, "overlaps"},
+        {"gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24, "unused bytes before tensor 'b'"},
+        {"aliasing", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "overlaps"},
+        /* huge shapes */
+        {"numel overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}",
+         16, "shape overflows 64 bits"},
+        {"byte size overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,16]}}",
+         16, "byte size overflows 64 bits"},
+        {"huge tensor, small file", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}",
+         16, "outside the data section"},
+        {"too many dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}",
+         16, "at most 8"},
+        {"negative dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}",
+         16, "shape[0] is not a non-negative integer"},
+        {"float dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}",
+         16, "shape[0] is not a non-negative integer"},
+        /* bad JSON */
+        {"unterminated JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}",
+         16, "bad JSON header"},
+        {"duplicate key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "duplicate"},
+        {"not an object", "[1,2]", 0, "does not start with '{'"},
+        {"garbage after JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}} x",
+         16, "bad JSON header"},
+        {"unknown field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16],\"crc\":1}}",
+         16, "unknown field 'crc'"},
+        {"missing field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}",
+         16, "lacks field 'data_offsets'"},
+        {"unknown dtype", "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[16],\"data_offsets\":[0,16]}}",
+         16, "unsupported dtype F8_E4M3"},
+        {"metadata value not a string", "{\"__metadata__\":{\"config\":{}}}",
+         0, "__metadata__ value of 'config' is not a string"},
+        {"empty name", "{\"\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+         16, "tensor name of length 0"},
+        {"NUL in name", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+         16, "bad JSON header"},
+    };
+    for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++)
+        CHECK(refuse_header(bad_headers[i].what, bad_headers[i].header, bad_headers[i].dlen, bad_headers[i].needle));
     /* header size too large */
     n = build(buf, good, 200ll << 20, data, sizeof data);
     CHECK(refuse("header over the cap", buf, n, "larger than the limit"));
