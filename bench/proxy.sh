@@ -11,21 +11,12 @@
 # Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+# shellcheck source=bench/common.sh
+. bench/common.sh
+serve_bench_setup proxy
 secs=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-2}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/proxy.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/proxy.sh: build teelm first (make build)"; exit 1; }
-tmp=$(mktemp -d /tmp/teelm-bench-proxy.XXXXXX)
-srv=""
-prx=""
-cleanup() {
-  for p in $prx $srv; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 model=${BENCH_MODEL:-}
 if [ -z "$model" ]; then
@@ -36,31 +27,20 @@ if [ -z "$model" ]; then
   "$helper" "$model" "$tik" 100070 1337 >/dev/null
 fi
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 flags=(--model "$model" --tee sim --model-name seed --max-batch 32 --max-queue 256 --max-connections 256 --quiet)
 "$bin" serve "${flags[@]}" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 srv=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.2; done
-direct=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out") || { echo "server did not start"; cat "$tmp/serve.err"; exit 1; }
+direct=$(listen_url "$tmp/serve.out" https 0.2) || { echo "server did not start"; cat "$tmp/serve.err"; exit 1; }
 "$bin" serve "${flags[@]}" --print-config >"$tmp/config.json"
 echo "{\"mrenclave\":\"$("$bin" attest measure --serve-config "$tmp/config.json")\",\"allow_simulation\":true}" >"$tmp/policy.json"
 "$bin" proxy --server "$direct" --policy "$tmp/policy.json" --listen 127.0.0.1:0 --max-inflight 256 --quiet \
   >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
 prx=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$tmp/proxy.out" 2>/dev/null && break; sleep 0.1; done
-proxied=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/proxy.out") || { echo "proxy did not start"; cat "$tmp/proxy.err"; exit 1; }
+proxied=$(listen_url "$tmp/proxy.out" http 0.1) || { echo "proxy did not start"; cat "$tmp/proxy.err"; exit 1; }
 
-cat >"$tmp/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, string.format(
-    '{"model":"seed","messages":[{"role":"user","content":"The sales team"}],"max_tokens":32,"temperature":1.0,"seed":%d}', n))
-end
-EOF
+wrk_post_lua "$tmp/post.lua" \
+  '{"model":"seed","messages":[{"role":"user","content":"The sales team"}],"max_tokens":32,"temperature":1.0,"seed":%d}'
 # both ways answer the same, and the completions have their 32 tokens (the plain template's turn
 # marker, a stop, does not come up with these weights)
 body='{"model":"seed","messages":[{"role":"user","content":"The sales team"}],"max_tokens":32,"temperature":1.0,"seed":7}'
@@ -71,7 +51,6 @@ b=$(curl -s "$proxied/v1/chat/completions" -d "$body" | jq -c '[.choices[0].mess
 
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-ms() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.1f", v }' "$2"; }
 run() { # run URL CLIENTS OUT
   wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$1/v1/chat/completions" >"$3"
   if grep -q "Non-2xx\|Socket errors" "$3"; then cat "$3"; echo "bench/proxy.sh: errors"; exit 1; fi
@@ -87,8 +66,8 @@ for c in 1 8 32; do
     rd=$(awk '/^Requests\/sec/ {print $2}' "$tmp/d.$c.$r")
     rp=$(awk '/^Requests\/sec/ {print $2}' "$tmp/p.$c.$r")
     nreq=$(awk '/requests in/ {print $1}' "$tmp/p.$c.$r")
-    printf "%-8s %-7s %10.2f %10s %10s %16s %18s\n" "$c" direct "$rd" "$(ms 50% "$tmp/d.$c.$r")" "$(ms 99% "$tmp/d.$c.$r")" - -
-    printf "%-8s %-7s %10.2f %10s %10s %16.0f %17.1f%%\n" "$c" proxy "$rp" "$(ms 50% "$tmp/p.$c.$r")" "$(ms 99% "$tmp/p.$c.$r")" \
+    printf "%-8s %-7s %10.2f %10s %10s %16s %18s\n" "$c" direct "$rd" "$(wrk_ms 50% "$tmp/d.$c.$r")" "$(wrk_ms 99% "$tmp/d.$c.$r")" - -
+    printf "%-8s %-7s %10.2f %10s %10s %16.0f %17.1f%%\n" "$c" proxy "$rp" "$(wrk_ms 50% "$tmp/p.$c.$r")" "$(wrk_ms 99% "$tmp/p.$c.$r")" \
       "$(echo "($p1 - $p0) / $tick * 1000000 / $nreq" | bc -l)" "$(echo "($p1 - $p0) * 100 / ($s1 - $s0)" | bc -l)"
     sd=$(echo "$sd + $rd" | bc -l)
     sp=$(echo "$sp + $rp" | bc -l)

@@ -6,30 +6,14 @@
 # bench/server.sh. Prints mean and p50 latency per setting and the ratio (target: <= 1.02).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+# shellcheck source=bench/common.sh
+. bench/common.sh
+serve_bench_setup receipts
 secs=${BENCH_SECONDS:-10}
 rounds=${ROUNDS:-3}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/receipts.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
 if ! { [ -x "$bin" ] && [ -x "$helper" ] && [ -f "$tik" ]; }; then echo "bench/receipts.sh: needs $bin, $helper and $tik"; exit 1; fi
-tmp=$(mktemp -d /tmp/teelm-bench-receipts.XXXXXX)
-srv=
-cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 "$helper" "$tmp/model" "$tik" 100070 1337
-cat >"$tmp/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, string.format('{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}', n))
-end
-LUA
+wrk_post_lua "$tmp/post.lua" '{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}'
 ms() { # ms FILE FIELD: wrk's latency line (Avg / 50%) in ms
   awk -v f="$2" '($1 == "Latency" && f == "avg" && $2 ~ /^[0-9]/) { v = $2 } ($1 == f) { v = $2 }
     END { if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) }
@@ -40,10 +24,8 @@ run() { # run NAME FLAGS...: one round; appends "avg p50 rps" to tmp/NAME
   "$bin" serve --model "$tmp/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --max-queue 64 --max-connections-per-peer 64 --quiet "$@" \
     >"$tmp/serve.out" 2>"$tmp/serve.err" &
   srv=$!
-  for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.2; done
-  local port url
-  port=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out" | sed 's/.*://')
-  url=https://127.0.0.1:$port/v1/completions
+  local url
+  url=$(listen_url "$tmp/serve.out" https 0.2)/v1/completions
   local has
   has=$(curl -sk "$url" -d '{"prompt":"The sales team","max_tokens":32}' | jq 'has("teelm_receipt")')
   [ "$has" = "$([ "$name" = with ] && echo true || echo false)" ] || { echo "bench/receipts.sh: $name: teelm_receipt present = $has"; exit 1; }
@@ -52,8 +34,7 @@ run() { # run NAME FLAGS...: one round; appends "avg p50 rps" to tmp/NAME
   echo "$(ms "$tmp/wrk" avg) $(ms "$tmp/wrk" 50%) $(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk")" >>"$tmp/$name"
   kill "$srv"; wait "$srv" 2>/dev/null || true; srv=
 }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 for r in $(seq 1 "$rounds"); do
   run with
   run without --no-receipts

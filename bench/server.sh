@@ -8,19 +8,11 @@
 # Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS per level (15), BENCH_MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${TEELM_BIN:-build/teelm}
-helper=$(dirname "$bin")/tests/server/tl_make_model
+# shellcheck source=bench/common.sh
+. bench/common.sh
+serve_bench_setup server
 secs=${BENCH_SECONDS:-15}
-tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
-command -v wrk >/dev/null || { echo "bench/server.sh: wrk is not installed (scripts/install-deps.sh)"; exit 1; }
 [ -x "$bin" ] || { echo "bench/server.sh: build teelm first (make build)"; exit 1; }
-tmp=$(mktemp -d /tmp/teelm-bench-server.XXXXXX)
-srv=
-cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 model=${BENCH_MODEL:-}
 if [ -z "$model" ]; then
@@ -29,8 +21,7 @@ if [ -z "$model" ]; then
   "$helper" "$model" "$tik" 100070 1337
 fi
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 # All of wrk's connections come from 127.0.0.1, like clients behind one balancer: the per-address
 # cap (default max(4, max-connections / 2) = 32 since session 3) would equal the 32-client level
 # and refuse the metrics probes and any reconnect, measuring the cap instead of throughput. Give
@@ -38,22 +29,13 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" serve --model "$model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --max-queue 64 --quiet \
   --max-connections 64 --max-connections-per-peer 64 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 srv=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.2; done
-port=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/serve.out" | sed 's/.*://')
-[ -n "$port" ] || { echo "server did not start"; cat "$tmp/serve.err"; exit 1; }
-url=https://127.0.0.1:$port/v1/completions
+base=$(listen_url "$tmp/serve.out" https 0.2) || { echo "server did not start"; cat "$tmp/serve.err"; exit 1; }
+port=${base##*:}
+url=$base/v1/completions
 
 body='{"prompt":"The sales team","max_tokens":32,"temperature":1.0}'
 # a different seed per request (wrk's request() hook), as independent clients would send
-cat >"$tmp/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, nil, nil, string.format('{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}', n))
-end
-EOF
+wrk_post_lua "$tmp/post.lua" '{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}'
 # every completion really has 32 tokens (no stop sequence, no special token in this vocabulary)
 n=$(curl -sk "$url" -d "$body" | jq .usage.completion_tokens)
 [ "$n" = 32 ] || { echo "bench/server.sh: expected 32 completion tokens, got $n"; exit 1; }
@@ -70,13 +52,12 @@ for c in 1 8 32; do
   wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${secs}s" --latency --timeout 30s -s "$tmp/post.lua" "$url" >"$tmp/wrk.$c"
   if grep -q "Non-2xx\|Socket errors" "$tmp/wrk.$c"; then cat "$tmp/wrk.$c"; echo "bench/server.sh: errors at $c clients"; exit 1; fi
   r=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.$c")
-  ms() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.1f", v }' "$tmp/wrk.$c"; }
   c1=$(cpu)
   rps[$c]=$r
   read -r s1 n1 <<<"$(batch)"
   # tokens per second of server CPU time: what batching saves, whatever else runs on the machine
   eff[$c]=$(echo "$r * 32 * $secs / (($c1 - $c0) / $tick)" | bc -l)
-  printf "%-8s %10.2f %10.0f %10s %10s %12.1f %16.0f\n" "$c" "$r" "$(echo "$r * 32" | bc -l)" "$(ms 50%)" "$(ms 99%)" \
+  printf "%-8s %10.2f %10.0f %10s %10s %12.1f %16.0f\n" "$c" "$r" "$(echo "$r * 32" | bc -l)" "$(wrk_ms 50% "$tmp/wrk.$c")" "$(wrk_ms 99% "$tmp/wrk.$c")" \
     "$(echo "($s1 - $s0) / ($n1 - $n0)" | bc -l)" "${eff[$c]}"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

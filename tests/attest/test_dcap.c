@@ -464,8 +464,11 @@ static char *pem_of(X509 *a, X509 *b)
     return s;
 }
 
-static void set_crl(uint8_t **dst, size_t *n, X509_CRL *c)
+/* Replaces the DER CRL at dst with a fresh one from issuer (signed with ikey), revoking
+ * revoked_serial (0: nothing). */
+static void set_crl(uint8_t **dst, size_t *n, X509 *issuer, EVP_PKEY *ikey, long revoked_serial)
 {
+    X509_CRL *c = crl(issuer, ikey, revoked_serial);
     free(*dst);
     *dst = NULL;
     int len = i2d_X509_CRL(c, NULL);
@@ -473,6 +476,7 @@ static void set_crl(uint8_t **dst, size_t *n, X509_CRL *c)
     uint8_t *p = *dst;
     i2d_X509_CRL(c, &p);
     *n = (size_t)len;
+    X509_CRL_free(c);
 }
 
 static void resign(char **text, size_t *len, const char *from, const char *to, EVP_PKEY *k, uint8_t sig[64])
@@ -492,6 +496,16 @@ static void resign(char **text, size_t *len, const char *from, const char *to, E
         *len = strlen(o);
     }
     CHECK(tl_ecdsa_sign_raw(k, (const uint8_t *)*text, *len, sig) == 0);
+}
+
+/* resign starting again from orig: each case edits the original text, not the case before it. */
+static void resign_orig(char **text, size_t *len, const char *orig, const char *from, const char *to, EVP_PKEY *k,
+                        uint8_t sig[64])
+{
+    free(*text);
+    *text = strdup(orig);
+    *len = strlen(orig);
+    resign(text, len, from, to, k, sig);
 }
 
 static void test_own_pki(void)
@@ -539,9 +553,8 @@ static void test_own_pki(void)
     c->pck_crl_issuer_chain = pem_of(inter, root);
     resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kt, c->tcb_info_sig);
     resign(&c->qe_identity, &c->qe_identity_len, NULL, NULL, kt, c->qe_identity_sig);
-    X509_CRL *root_crl = crl(root, kr, 0), *pck_crl = crl(inter, ki, 0);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 0);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0);
 
     /* 1. the construction is sound: with empty CRLs it verifies to set A's result */
     tl_identity id;
@@ -551,26 +564,16 @@ static void test_own_pki(void)
     expect(x, nn, c, now, NULL, TL_ECRYPTO, "not the pinned trusted root", NULL, "own PKI vs Intel root");
 
     /* 2. the PCK certificate's serial in the PCK CA's CRL */
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, ki, 0x1234);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0x1234);
     expect(x, nn, c, now, &o, TL_ESTATE, "(serial 1234) is revoked", NULL, "PCK revoked");
     /* a CRL signed by the wrong key does not count (and so cannot revoke or vouch) */
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, kt, 0);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, kt, 0);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "CRL signature failure", NULL, "CRL by wrong key");
-    X509_CRL_free(pck_crl);
-    pck_crl = crl(inter, ki, 0);
-    set_crl(&c->pck_crl, &c->pck_crl_len, pck_crl);
+    set_crl(&c->pck_crl, &c->pck_crl_len, inter, ki, 0);
     /* 3. the intermediate revoked by the root CA CRL */
-    X509_CRL_free(root_crl);
-    root_crl = crl(root, kr, 2);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 2);
     expect(x, nn, c, now, &o, TL_ESTATE, "\"teelm test PCK CA\" (serial 02) is revoked", NULL, "intermediate revoked");
-    X509_CRL_free(root_crl);
-    root_crl = crl(root, kr, 0);
-    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root_crl);
+    set_crl(&c->root_ca_crl, &c->root_ca_crl_len, root, kr, 0);
     expect(x, nn, c, now, &o, 0, NULL, NULL, "CRLs restored");
 
     /* 4. TCB status Revoked for the matching level */
@@ -581,10 +584,8 @@ static void test_own_pki(void)
         CHECK(strcmp(id.tcb_status, "Revoked") == 0);
     /* 5. the first matching level wins: make the first level (SWHardeningNeeded, component 7 >= 12)
      * reachable by lowering its component 7 to 0 -> it now matches first */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, "{\"svn\":1},{\"svn\":12},", "{\"svn\":1},{\"svn\":0},", kt, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb,
+                "{\"svn\":1},{\"svn\":12},", "{\"svn\":1},{\"svn\":0},", kt, c->tcb_info_sig);
     if (expect(x, nn, c, now, &o, 0, NULL, &id, "first level") == 0) {
         CHECKF(strcmp(id.tcb_status, "SWHardeningNeeded") == 0, "%s", id.tcb_status);
         CHECKF(strcmp(id.advisories, "INTEL-SA-00615") == 0, "%s", id.advisories);
@@ -598,53 +599,35 @@ static void test_own_pki(void)
         CHECKF(strcmp(id.advisories, "INTEL-SA-00615") == 0, "%s", id.advisories);
     }
     /* ... and ConfigurationAndSWHardeningNeeded -> OutOfDateConfigurationNeeded */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kt, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, kt, c->tcb_info_sig);
     if (expect(x, nn, c, now, &o, 0, NULL, &id, "QE OutOfDate + config") == 0)
         CHECKF(strcmp(id.tcb_status, "OutOfDateConfigurationNeeded") == 0, "%s", id.tcb_status);
     /* QE product id */
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, "\"isvprodid\":1", "\"isvprodid\":2", kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe,
+                "\"isvprodid\":1", "\"isvprodid\":2", kt, c->qe_identity_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "QE report ISVPRODID 1 differs from 2", NULL, "QE isvprodid");
     /* 7. wrong QE signer, wrong FMSPC */
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, "\"mrsigner\":\"8C4F", "\"mrsigner\":\"9C4F", kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe,
+                "\"mrsigner\":\"8C4F", "\"mrsigner\":\"9C4F", kt, c->qe_identity_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "QE report MRSIGNER", NULL, "QE mrsigner");
-    free(c->qe_identity);
-    c->qe_identity = strdup(orig_qe);
-    c->qe_identity_len = strlen(orig_qe);
-    resign(&c->qe_identity, &c->qe_identity_len, NULL, NULL, kt, c->qe_identity_sig);
+    resign_orig(&c->qe_identity, &c->qe_identity_len, orig_qe, NULL, NULL, kt, c->qe_identity_sig);
     resign(&c->tcb_info, &c->tcb_info_len, "\"fmspc\":\"00A067110000\"", "\"fmspc\":\"00A067110001\"", kt, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_EINVAL, "FMSPC", NULL, "FMSPC mismatch");
     /* 8. TCB info signed by a certificate under the root that is not the TCB Signing one: here the
      * PCK CA (a CA certificate, issued by the root, so the chain itself verifies) */
     free(c->tcb_info_issuer_chain);
     c->tcb_info_issuer_chain = pem_of(inter, root);
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, ki, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, ki, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "not by the Intel SGX TCB Signing certificate", NULL, "TCB info by the PCK CA");
     free(c->tcb_info_issuer_chain);
     c->tcb_info_issuer_chain = pem_of(tcbs, root);
     /* 9. TCB info signed by a key outside its issuer chain */
-    free(c->tcb_info);
-    c->tcb_info = strdup(orig_tcb);
-    c->tcb_info_len = strlen(orig_tcb);
-    resign(&c->tcb_info, &c->tcb_info_len, NULL, NULL, kp, c->tcb_info_sig);
+    resign_orig(&c->tcb_info, &c->tcb_info_len, orig_tcb, NULL, NULL, kp, c->tcb_info_sig);
     expect(x, nn, c, now, &o, TL_ECRYPTO, "TCB info signature does not verify", NULL, "TCB info by the PCK key");
 
     free(orig_tcb);
     free(orig_qe);
     tl_collateral_free(c);
-    X509_CRL_free(root_crl);
-    X509_CRL_free(pck_crl);
     free(leaf_pem);
     free(rest);
     free(x);

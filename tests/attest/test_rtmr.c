@@ -155,6 +155,15 @@ static tl_tee *open_td(const char *dir, fake_kernel *k, tl_err *e)
     return tl_tee_tsm_open_io(&io, e);
 }
 
+/* open_td with k reset: provider, mode, and nothing written yet. */
+static tl_tee *open_fresh(const char *dir, fake_kernel *k, const char *provider, kernel_mode mode, tl_err *e)
+{
+    memset(k, 0, sizeof *k);
+    k->provider = provider;
+    k->mode = mode;
+    return open_td(dir, k, e);
+}
+
 static void set_rtmr3(const char *dir, const uint8_t v[48])
 {
     char p[1024];
@@ -212,9 +221,7 @@ int main(void)
     /* from a fresh boot (RTMR3 zero) with another configuration: the documented formula */
     uint8_t zero[48] = {0}, cfg2[] = "other", w2[48], d2[48];
     set_rtmr3(dir, zero);
-    memset(&k, 0, sizeof k);
-    k.provider = "tdx_guest";
-    t = open_td(dir, &k, &e);
+    t = open_fresh(dir, &k, "tdx_guest", KERNEL_EXTENDS, &e);
     CHECKF(t && tl_tee_measure_runtime(t, cfg2, 5, &e) == 0, "%s", e.msg);
     memcpy(w2, zero, 48);
     extend(w2, e1);
@@ -237,9 +244,7 @@ int main(void)
     char sub[1024];
     snprintf(sub, sizeof sub, "%s/old", dir);
     mkdir(sub, 0700);
-    memset(&k, 0, sizeof k);
-    k.provider = "tdx_guest";
-    t = open_td(sub, &k, &e);
+    t = open_fresh(sub, &k, "tdx_guest", KERNEL_EXTENDS, &e);
     CHECKF(t != NULL, "%s", e.msg);
     if (t) {
         CHECK(tl_tee_measure_runtime(t, (const uint8_t *)config, strlen(config), &e) == TL_EUNSUPPORTED);
@@ -250,20 +255,14 @@ int main(void)
 
     /* a kernel that stores instead of extending: the read-back notices */
     set_rtmr3(dir, zero);
-    memset(&k, 0, sizeof k);
-    k.provider = "tdx_guest";
-    k.mode = KERNEL_OVERWRITES;
-    t = open_td(dir, &k, &e);
+    t = open_fresh(dir, &k, "tdx_guest", KERNEL_OVERWRITES, &e);
     CHECK(t && tl_tee_measure_runtime(t, (const uint8_t *)config, strlen(config), &e) == TL_ESTATE);
     CHECKF(contains(e.msg, "after extending, expected"), "%s", e.msg);
     tl_tee_close(t);
 
     /* the write is refused: the error names the file and the event */
     set_rtmr3(dir, zero);
-    memset(&k, 0, sizeof k);
-    k.provider = "tdx_guest";
-    k.mode = KERNEL_REFUSES;
-    t = open_td(dir, &k, &e);
+    t = open_fresh(dir, &k, "tdx_guest", KERNEL_REFUSES, &e);
     CHECK(t && tl_tee_measure_runtime(t, (const uint8_t *)config, strlen(config), &e) == TL_EIO);
     CHECKF(contains(e.msg, "rtmr3:sha384") && contains(e.msg, "executable digest") && contains(e.msg, "Invalid"), "%s",
            e.msg);
@@ -273,9 +272,7 @@ int main(void)
     char p[1024];
     snprintf(p, sizeof p, "%s/measurements/rtmr3:sha384", dir);
     CHECK(put_file(p, zero, 47) == 0);
-    memset(&k, 0, sizeof k);
-    k.provider = "tdx_guest";
-    t = open_td(dir, &k, &e);
+    t = open_fresh(dir, &k, "tdx_guest", KERNEL_EXTENDS, &e);
     CHECK(t && tl_tee_measure_runtime(t, (const uint8_t *)config, strlen(config), &e) == TL_EIO);
     CHECKF(contains(e.msg, "47 bytes"), "%s", e.msg);
     CHECK(k.nwrites == 0);
@@ -300,9 +297,7 @@ int main(void)
     }
 
     /* SEV-SNP has no RTMRs: nothing written, success */
-    memset(&k, 0, sizeof k);
-    k.provider = "sev_guest";
-    t = open_td(dir, &k, &e);
+    t = open_fresh(dir, &k, "sev_guest", KERNEL_EXTENDS, &e);
     CHECKF(t && tl_tee_measure_runtime(t, (const uint8_t *)config, strlen(config), &e) == 0, "%s", e.msg);
     CHECK(k.nwrites == 0);
     tl_tee_close(t);

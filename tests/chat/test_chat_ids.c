@@ -10,11 +10,9 @@
  * apply_chat_template does), and teelm must instead hold fewer control tokens than it. Also
  * counted: the cases where encoding template and content apart would have given other ids (the
  * BPE pieces that cross a boundary), which must exist for this test to mean anything. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -34,10 +32,6 @@ static const char *const EXTRA[] = {"<|im_start|>", "<|im_end|>", "<|begin_of_te
                                     "<|end_header_id|>", "<|eot_id|>", "<s>", "</s>", "<start_of_turn>",
                                     "<end_of_turn>", "<bos>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>",
                                     "[INST]", "[/INST]", "<|endoftext|>", NULL};
-
-typedef struct { char *name, *src; tl_chat_template *ct; } tmpl;
-
-static int cmp_name(const void *a, const void *b) { return strcmp(((const tmpl *)a)->name, ((const tmpl *)b)->name); }
 
 /* Adds the EXTRA tokens a tokenizer.json lacks, as special added tokens with new ids. */
 static int add_controls(const char *path)
@@ -119,15 +113,8 @@ static int encode_apart(const tl_tokenizer *t, const tl_chat_prompt *p, uint32_t
 int main(void)
 {
     const char *src = ct_src_dir();
+    ct_require_node((const char *const[]){"@huggingface/jinja", "@huggingface/tokenizers", NULL});
     char p[4096];
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/jinja/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/jinja is absent (node_modules; run scripts/install-deps.sh)");
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/tokenizers/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/tokenizers is absent (node_modules; run scripts/install-deps.sh)");
-    if (test_sh("node --version >/dev/null 2>&1") != 0)
-        test_skip("node is absent");
     if (test_sh("/usr/bin/python3 -c '' 2>/dev/null") != 0)
         test_skip("python3 is absent");
     const char *dir = test_tmpdir();
@@ -154,29 +141,14 @@ int main(void)
     snprintf(p, sizeof p, "%s/tests/chat/conversations.json", src);
     json_t *convs = json_load_file(p, 0, &je), *cl = json_object_get(convs, "conversations");
     CHECK(json_array_size(cl) >= 10);
-    tmpl t[64];
-    size_t nt = 0;
-    snprintf(p, sizeof p, "%s/tests/fixtures/chat_templates", src);
-    DIR *d = opendir(p);
-    CHECK(d != NULL);
-    struct dirent *de;
-    while (d && (de = readdir(d)) && nt < 64) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".jinja") != 0)
-            continue;
-        char rel[600];
-        snprintf(rel, sizeof rel, "tests/fixtures/chat_templates/%s", de->d_name);
-        t[nt].name = strdup(de->d_name);
-        t[nt].src = ct_read(rel, NULL);
+    ct_fixture t[64];
+    tl_chat_template *ct[64];
+    size_t nt = ct_load_fixtures(t, 64);
+    for (size_t i = 0; i < nt; i++) {
         tl_err err = {0};
-        t[nt].ct = t[nt].src ? tl_chat_template_compile(t[nt].src, strlen(t[nt].src), de->d_name, NULL, &err) : NULL;
-        CHECKF(t[nt].ct != NULL, "%s: %s", de->d_name, err.msg);
-        nt++;
+        ct[i] = t[i].src ? tl_chat_template_compile(t[i].src, strlen(t[i].src), t[i].name, NULL, &err) : NULL;
+        CHECKF(ct[i] != NULL, "%s: %s", t[i].name, err.msg);
     }
-    if (d)
-        closedir(d);
-    qsort(t, nt, sizeof *t, cmp_name);
-    CHECK(nt >= 12);
 
     const size_t nc = json_array_size(cl);
     json_t *cases = json_array();
@@ -190,14 +162,7 @@ int main(void)
                                                            "bos_token", bos[k], "eos_token", eos[k],
                                                            "add_generation_prompt", agp));
     json_t *in = json_pack("{s:i,s:O,s:O}", "now", NOW, "tokenizers", tokset, "cases", cases);
-    char inp[4200], outp[4200];
-    snprintf(inp, sizeof inp, "%s/cases.json", dir);
-    snprintf(outp, sizeof outp, "%s/out.json", dir);
-    CHECK(json_dump_file(in, inp, 0) == 0);
-    int rc = test_sh("TZ=UTC node '%s/tests/reference/chat_ids.js' '%s' '%s'", src, inp, outp);
-    CHECK(rc == 0);
-    json_t *res = rc == 0 ? json_load_file(outp, 0, &je) : NULL;
-    CHECK(res && json_array_size(res) == json_array_size(cases));
+    json_t *res = ct_reference("chat_ids.js", in, dir);
 
     size_t same = 0, guarded = 0, crossing = 0, refused = 0, idx = 0;
     for (int k = 0; k < NTOK && res; k++)
@@ -218,7 +183,7 @@ int main(void)
                                         .add_generation_prompt = agp, .now = NOW};
                     tl_chat_prompt out = {0};
                     tl_err err = {0};
-                    int mine = tl_chat_template_render(t[i].ct, &ci, &out, &err);
+                    int mine = tl_chat_template_render(ct[i], &ci, &out, &err);
                     free(m);
                     if (!json_is_true(json_object_get(r, "ok"))) { /* rendering parity is test_chat_reference's */
                         CHECKF(mine != 0, "%s/%s/%s: the reference refused (%s), teelm rendered", TOKS[k], t[i].name,
@@ -264,11 +229,9 @@ int main(void)
     CHECK(same > idx / 2);
     CHECK(guarded > 0);
     CHECK(crossing > 0);
-    for (size_t i = 0; i < nt; i++) {
-        free(t[i].name);
-        free(t[i].src);
-        tl_chat_template_free(t[i].ct);
-    }
+    for (size_t i = 0; i < nt; i++)
+        tl_chat_template_free(ct[i]);
+    ct_free_fixtures(t, nt);
     for (int i = 0; i < NTOK; i++) {
         tl_tokenizer_free(tk[i]);
         free(bos[i]);

@@ -2,11 +2,9 @@
  * template of tests/fixtures/chat_templates on every conversation of conversations.json with
  * add_generation_prompt false and true, and every language snippet of snippets.json. Where the
  * reference refuses (raise_exception or an error) the renderer must refuse too, and vice versa. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -15,13 +13,6 @@
 #include "test.h"
 
 #define NOW 1764633600   /* 2025-12-02 00:00 UTC, given to both renderers */
-
-typedef struct { char *name; char *src; } tmpl;
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(((const tmpl *)a)->name, ((const tmpl *)b)->name);
-}
 
 static json_t *msgs_json(json_t *conv) { return json_object_get(conv, "messages"); }
 
@@ -47,12 +38,8 @@ static void show(const char *label, const char *s, size_t n)
 int main(void)
 {
     const char *src = ct_src_dir();
+    ct_require_node((const char *const[]){"@huggingface/jinja", NULL});
     char p[4096];
-    snprintf(p, sizeof p, "%s/node_modules/@huggingface/jinja/package.json", src);
-    if (access(p, R_OK) != 0)
-        test_skip("npm @huggingface/jinja is absent (node_modules; run scripts/install-deps.sh)");
-    if (test_sh("node --version >/dev/null 2>&1") != 0)
-        test_skip("node is absent");
 
     json_error_t je;
     snprintf(p, sizeof p, "%s/tests/chat/conversations.json", src);
@@ -64,27 +51,8 @@ int main(void)
         return test_finish();
     json_t *cl = json_object_get(convs, "conversations"), *sl = json_object_get(snips, "snippets");
 
-    tmpl t[64];
-    size_t nt = 0;
-    snprintf(p, sizeof p, "%s/tests/fixtures/chat_templates", src);
-    DIR *d = opendir(p);
-    CHECK(d != NULL);
-    struct dirent *de;
-    while (d && (de = readdir(d)) && nt < 64) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".jinja") != 0)
-            continue;
-        char rel[600];
-        snprintf(rel, sizeof rel, "tests/fixtures/chat_templates/%s", de->d_name);
-        t[nt].name = strdup(de->d_name);
-        t[nt].src = ct_read(rel, NULL);
-        CHECK(t[nt].src != NULL);
-        nt++;
-    }
-    if (d)
-        closedir(d);
-    qsort(t, nt, sizeof *t, cmp_name);
-    CHECK(nt >= 12);
+    ct_fixture t[64];
+    size_t nt = ct_load_fixtures(t, 64);
 
     json_t *cases = json_array();
     size_t nc = json_array_size(cl);
@@ -99,14 +67,7 @@ int main(void)
     json_object_set_new(in, "now", json_integer(NOW));
     json_object_set_new(in, "cases", cases);
     const char *dir = test_tmpdir();
-    char inp[256], outp[256];
-    snprintf(inp, sizeof inp, "%s/cases.json", dir);
-    snprintf(outp, sizeof outp, "%s/out.json", dir);
-    CHECK(json_dump_file(in, inp, 0) == 0);
-    int rc = test_sh("TZ=UTC LANG=en_US.UTF-8 node '%s/tests/reference/jinja_render.js' '%s' '%s'", src, inp, outp);
-    CHECK(rc == 0);
-    json_t *res = rc == 0 ? json_load_file(outp, 0, &je) : NULL;
-    CHECK(res && json_array_size(res) == json_array_size(cases));
+    json_t *res = ct_reference("jinja_render.js", in, dir);
 
     size_t same = 0, both_refuse = 0, diff = 0, per_ok[64] = {0}, per_refuse[64] = {0};
     for (size_t i = 0; res && i < json_array_size(cases); i++) {
@@ -178,9 +139,8 @@ int main(void)
         printf("%-20s %2zu identical, %2zu refused by both\n", t[i].name, per_ok[i], per_refuse[i]);
         /* a template that refuses everything would compare nothing */
         CHECK(per_ok[i] >= 10);
-        free(t[i].name);
-        free(t[i].src);
     }
+    ct_free_fixtures(t, nt);
     printf("%zu cases byte-identical, %zu refused by both, %zu differ\n", same, both_refuse, diff);
     json_decref(res);
     json_decref(in);

@@ -51,11 +51,18 @@ static int refuse(const char *what, const uint8_t *buf, size_t len, const char *
     return ok;
 }
 
+static uint8_t buf[1 << 16];
+static const float data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+/* A file of header, with its true length, and the first dlen bytes of data: refused with needle. */
+static int refuse_header(const char *what, const char *header, size_t dlen, const char *needle)
+{
+    return refuse(what, buf, build(buf, header, -1, data, dlen), needle);
+}
+
 int main(void)
 {
     tmp = test_tmpdir();
-    static uint8_t buf[1 << 16];
-    float data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     size_t n;
 
     /* a valid file first, so the refusals below differ from it in one respect each */
@@ -113,60 +120,64 @@ int main(void)
     n = build(buf, good, -1, data, sizeof data);
     buf[n] = 0;
     CHECK(refuse("trailing data", buf, n + 1, "file length does not match"));
-    /* wrong lengths */
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("span vs shape", buf, n, "data_offsets span 16 bytes but F32 shape needs 24"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}", -1, data, 16);
-    CHECK(refuse("reversed offsets", buf, n, "is before begin"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]}}", -1, data, 16);
-    CHECK(refuse("offsets past the end", buf, n, "outside the data section"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}", -1, data, 16);
-    CHECK(refuse("negative offset", buf, n, "data_offsets must be two non-negative integers"));
-    /* overlapping and gapped tensors */
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                   "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", -1, data, 24);
-    CHECK(refuse("overlap", buf, n, "overlaps"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                   "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", -1, data, 24);
-    CHECK(refuse("gap", buf, n, "unused bytes before tensor 'b'"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                   "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("aliasing", buf, n, "overlaps"));
-    /* huge shapes */
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("numel overflow", buf, n, "shape overflows 64 bits"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("byte size overflow", buf, n, "byte size overflows 64 bits"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}", -1, data, 16);
-    CHECK(refuse("huge tensor, small file", buf, n, "outside the data section"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("too many dims", buf, n, "at most 8"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("negative dim", buf, n, "shape[0] is not a non-negative integer"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("float dim", buf, n, "shape[0] is not a non-negative integer"));
-    /* bad JSON */
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}", -1, data, 16);
-    CHECK(refuse("unterminated JSON", buf, n, "bad JSON header"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                   "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("duplicate key", buf, n, "duplicate"));
-    n = build(buf, "[1,2]", -1, data, 0);
-    CHECK(refuse("not an object", buf, n, "does not start with '{'"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}} x", -1, data, 16);
-    CHECK(refuse("garbage after JSON", buf, n, "bad JSON header"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16],\"crc\":1}}", -1, data, 16);
-    CHECK(refuse("unknown field", buf, n, "unknown field 'crc'"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", -1, data, 16);
-    CHECK(refuse("missing field", buf, n, "lacks field 'data_offsets'"));
-    n = build(buf, "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[16],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("unknown dtype", buf, n, "unsupported dtype F8_E4M3"));
-    n = build(buf, "{\"__metadata__\":{\"config\":{}}}", -1, data, 0);
-    CHECK(refuse("metadata value not a string", buf, n, "__metadata__ value of 'config' is not a string"));
-    n = build(buf, "{\"\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("empty name", buf, n, "tensor name of length 0"));
-    n = build(buf, "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", -1, data, 16);
-    CHECK(refuse("NUL in name", buf, n, "bad JSON header"));
+    /* one bad header each */
+    static const struct {
+        const char *what, *header;
+        size_t dlen;
+        const char *needle;
+    } bad_headers[] = {
+        /* wrong lengths */
+        {"span vs shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}",
+         16, "data_offsets span 16 bytes but F32 shape needs 24"},
+        {"reversed offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}",
+         16, "is before begin"},
+        {"offsets past the end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]}}",
+         16, "outside the data section"},
+        {"negative offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}",
+         16, "data_offsets must be two non-negative integers"},
+        /* overlapping and gapped tensors */
+        {"overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24, "overlaps"},
+        {"gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24, "unused bytes before tensor 'b'"},
+        {"aliasing", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "overlaps"},
+        /* huge shapes */
+        {"numel overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}",
+         16, "shape overflows 64 bits"},
+        {"byte size overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,16]}}",
+         16, "byte size overflows 64 bits"},
+        {"huge tensor, small file", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776],\"data_offsets\":[0,4398046511104]}}",
+         16, "outside the data section"},
+        {"too many dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}",
+         16, "at most 8"},
+        {"negative dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}",
+         16, "shape[0] is not a non-negative integer"},
+        {"float dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}",
+         16, "shape[0] is not a non-negative integer"},
+        /* bad JSON */
+        {"unterminated JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}",
+         16, "bad JSON header"},
+        {"duplicate key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "duplicate"},
+        {"not an object", "[1,2]", 0, "does not start with '{'"},
+        {"garbage after JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}} x",
+         16, "bad JSON header"},
+        {"unknown field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16],\"crc\":1}}",
+         16, "unknown field 'crc'"},
+        {"missing field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}",
+         16, "lacks field 'data_offsets'"},
+        {"unknown dtype", "{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[16],\"data_offsets\":[0,16]}}",
+         16, "unsupported dtype F8_E4M3"},
+        {"metadata value not a string", "{\"__metadata__\":{\"config\":{}}}",
+         0, "__metadata__ value of 'config' is not a string"},
+        {"empty name", "{\"\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+         16, "tensor name of length 0"},
+        {"NUL in name", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+         16, "bad JSON header"},
+    };
+    for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++)
+        CHECK(refuse_header(bad_headers[i].what, bad_headers[i].header, bad_headers[i].dlen, bad_headers[i].needle));
     /* header size too large */
     n = build(buf, good, 200ll << 20, data, sizeof data);
     CHECK(refuse("header over the cap", buf, n, "larger than the limit"));

@@ -14,27 +14,22 @@
 #   - the SEV-SNP flags (--snp-certs FILE..., --snp-vcek-url, --snp-vcek-cache) parse, are refused
 #     with --tee sim, and do not change the configuration document.
 set -u
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:?}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
 "$PY" -c "import cryptography.hazmat.primitives.keywrap" 2>/dev/null || skip "$PY has no cryptography (python3-cryptography)"
 command -v openssl >/dev/null || skip "openssl CLI absent"
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+require_helper
 T=$(mktemp -d /tmp/teelm-trustee-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base (../shared/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 PIDS=()
 fail=0 pass=0
 # shellcheck disable=SC2317  # invoked through the EXIT trap
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
-}
+cleanup() { serve_cleanup "${PIDS[@]}"; }
 trap cleanup EXIT
 ok() { pass=$((pass + 1)); echo "ok: $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+# counting passes as well as failures, in place of serve.sh's check
 check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
 
 # 1. a sealed seed model, its raw key as the Trustee resource, a short resource for a refusal
@@ -80,13 +75,7 @@ start() {
   "$BIN" "${SERVE[@]}" "$@" >"$T/$name.out" 2>"$T/$name.err" &
   local pid=$!
   PIDS+=("$pid")
-  URL=
-  for _ in $(seq 1 300); do
-    grep -q "listening on" "$T/$name.out" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/$name.out" || true)
+  URL=$(serve_url "$T/$name.out" https 300 0.1 "$pid" || true)
 }
 complete() { curl -sk --max-time 60 "$1/v1/completions" -H 'Content-Type: application/json' \
   -d '{"prompt":"The sales team","max_tokens":12,"temperature":0}' | "$PY" -c "import json,sys; print(json.load(sys.stdin)['choices'][0]['text'])"; }

@@ -298,15 +298,20 @@ def parse_rope_scaling(rs):
     return out
 
 
+def _read_json(path):
+    """The JSON value in the file at path, read as UTF-8; refused naming the file when it is not JSON."""
+    with open(path, "rb") as f:
+        try:
+            return json.loads(f.read().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise Refused(f"{os.path.basename(path)}: not JSON: {e}")
+
+
 def parse_generation_config(path, cfg, vocab):
     """EOS ids: generation_config.json's eos_token_id (an int or a list), else config.json's."""
     src, eos = "config.json", cfg.get("eos_token_id")
     if os.path.exists(path):
-        with open(path, "rb") as f:
-            try:
-                g = json.loads(f.read().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise Refused(f"generation_config.json: not JSON: {e}")
+        g = _read_json(path)
         if not isinstance(g, dict):
             raise Refused("generation_config.json: not a JSON object")
         if "eos_token_id" in g:
@@ -397,12 +402,9 @@ def _shard_path(d, name):
 def load_dir(d):
     """(settings, eos ids, {name: float32 tensor}) of a model directory, after every check."""
     try:
-        with open(os.path.join(d, "config.json"), "rb") as f:
-            cfg = json.loads(f.read().decode("utf-8"))
+        cfg = _read_json(os.path.join(d, "config.json"))
     except FileNotFoundError:
         raise Refused(f"{d}: config.json is missing")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Refused(f"config.json: not JSON: {e}")
     s = parse_config(cfg)
     eos = parse_generation_config(os.path.join(d, "generation_config.json"), cfg, s["vocab"])
     single = os.path.join(d, "model.safetensors")
@@ -410,11 +412,7 @@ def load_dir(d):
     if os.path.exists(single):
         files = {single: None}
     elif os.path.exists(index):
-        with open(index, "rb") as f:
-            try:
-                idx = json.loads(f.read().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise Refused(f"model.safetensors.index.json: not JSON: {e}")
+        idx = _read_json(index)
         wm = idx.get("weight_map") if isinstance(idx, dict) else None
         if not isinstance(wm, dict):
             raise Refused("model.safetensors.index.json: weight_map is missing or not an object")
@@ -686,10 +684,10 @@ def _ids(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def batch(path):
-    """`batch FILE` (- = stdin): one command line per line (shell words: logits/generate/compare/check ...),
-    each run as its own call, all in this one process (importing torch costs seconds a process). A failing
-    line is reported on stderr with its number and the rest still run; exit status 1 if any failed."""
+def run_batch(path, call):
+    """Runs the command lines of FILE (- = stdin; shell words, one line each, blank lines skipped) as
+    call(argv) -> exit status, all in this one process (importing torch costs seconds a process). A failing
+    line is reported on stderr with its number and the rest still run; returns 1 if any failed."""
     import shlex
     bad = 0
     with (sys.stdin if path == "-" else open(path)) as f:
@@ -698,7 +696,7 @@ def batch(path):
         if not line.strip():
             continue
         try:
-            rc = main(shlex.split(line))
+            rc = call(shlex.split(line))
         except SystemExit as e:
             rc = e.code if isinstance(e.code, int) else 1
         except Exception as e:   # noqa: BLE001 (one bad line must not hide the others)
@@ -708,6 +706,12 @@ def batch(path):
             print(f"batch line {i}: exit {rc}: {line}", file=sys.stderr)
             bad = 1
     return bad
+
+
+def batch(path):
+    """`batch FILE` (- = stdin): one command line per line (logits/generate/compare/check ...), each run as
+    its own call to main (run_batch)."""
+    return run_batch(path, main)
 
 
 def main(argv=None):

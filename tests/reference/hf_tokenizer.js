@@ -9,7 +9,7 @@
 'use strict';
 const { Tokenizer } = require('@huggingface/tokenizers');
 const fs = require('fs');
-const readline = require('readline');
+const { answerLines } = require('./line_commands.js');
 
 const json = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const cfg = process.argv[3] && process.argv[3] !== '-' ? JSON.parse(fs.readFileSync(process.argv[3], 'utf8')) : {};
@@ -38,36 +38,27 @@ function enc(mode, text) {
   if (mode === 'p') return plain.encode(text, { add_special_tokens: false }).ids;
   return tok.encode(text, { add_special_tokens: mode === 'a' }).ids;
 }
-const out = [];
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-rl.on('line', (line) => {
-  const f = line.split(' ');
-  try {
-    if (f[0] === 'E') {
-      memoOn = true;
-      try {
-        out.push(enc(f[1], Buffer.from(f[2] || '', 'base64').toString('utf8')).join(' '));
-      } finally {
-        memoOn = false;
-      }
-    } else if (f[0] === 'D') {
-      const ids = f[1] ? f[1].split(',').map(Number) : [];
-      out.push(ids.length ? Buffer.from(tok.decode(ids), 'utf8').toString('base64') : '');
-    } else if (f[0] === 'B') {
-      const text = fs.readFileSync(f[2], 'utf8');
-      let best = Infinity, n = 0;
-      for (let i = 0; i < Number(f[3] || 3); i++) {
-        const t0 = process.hrtime.bigint();
-        n = enc(f[1], text).length;
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        if (ms < best) best = ms;
-      }
-      out.push(best.toFixed(3) + ' ' + n);
-    } else {
-      out.push('ERR unknown command');
+answerLines((f) => {
+  if (f[0] === 'E') {
+    memoOn = true;
+    try {
+      return enc(f[1], Buffer.from(f[2] || '', 'base64').toString('utf8')).join(' ');
+    } finally {
+      memoOn = false;
     }
-  } catch (e) {
-    out.push('ERR ' + String(e.message || e).replace(/\n/g, ' '));
+  } else if (f[0] === 'D') {
+    const ids = f[1] ? f[1].split(',').map(Number) : [];
+    return ids.length ? Buffer.from(tok.decode(ids), 'utf8').toString('base64') : '';
+  } else if (f[0] === 'B') {
+    const text = fs.readFileSync(f[2], 'utf8');
+    let best = Infinity, n = 0;
+    for (let i = 0; i < Number(f[3] || 3); i++) {
+      const t0 = process.hrtime.bigint();
+      n = enc(f[1], text).length;
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (ms < best) best = ms;
+    }
+    return best.toFixed(3) + ' ' + n;
   }
-});
-rl.on('close', () => process.stdout.write(out.join('\n') + '\n'));
+  return 'ERR unknown command';
+}, (e) => 'ERR ' + String(e.message || e).replace(/\n/g, ' '));

@@ -29,7 +29,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hf_models  # noqa: E402  (expected_tensors: the one list of names; the reader is not used here)
+import hf_models  # noqa: E402  (expected_tensors: the one list of names; run_batch; the reader is not used here)
 
 ST_DTYPE = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 TORCH_NAME = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -340,26 +340,11 @@ def run(a):
 
 
 def batch(path):
-    """`--batch FILE` (- = stdin): one command line per line (shell words), each run as its own call, all
-    in this one process (importing torch costs seconds a process). A failing line is reported on stderr
-    with its number and the rest still run; exit status 1 if any failed."""
-    import shlex
-    bad = 0
-    with (sys.stdin if path == "-" else open(path)) as f:
-        lines = f.read().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            run(parse(shlex.split(line)))
-        except SystemExit as e:
-            if e.code not in (0, None):
-                print(f"batch line {i}: exit {e.code}: {line}", file=sys.stderr)
-                bad = 1
-        except Exception as e:   # noqa: BLE001 (one bad line must not hide the others)
-            print(f"batch line {i}: {type(e).__name__}: {e}: {line}", file=sys.stderr)
-            bad = 1
-    return bad
+    """`--batch FILE` (- = stdin): one command line per line, each run as its own call (hf_models.run_batch)."""
+    def one(argv):
+        run(parse(argv))
+        return 0
+    return hf_models.run_batch(path, one)
 
 
 def main():

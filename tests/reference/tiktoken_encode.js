@@ -5,38 +5,28 @@
 //                               (ALLOW 1 = allowed_special "all", 0 = tiktoken's default: none)
 //   F ENCODING PATH          -> the token ids of the file's text
 //   S BASE64                 -> base64 of the UTF-8 bytes of Buffer.toString('utf8') (the U+FFFD repair)
-// One process serves a whole test, so node starts once.
+// One process serves a whole test (line_commands.js).
 'use strict';
 const { get_encoding } = require('tiktoken');
 const fs = require('fs');
-const readline = require('readline');
+const { answerLines } = require('./line_commands.js');
 
 const encs = {};
 function enc(name) {
   if (!encs[name]) encs[name] = get_encoding(name);
   return encs[name];
 }
-const out = [];
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-rl.on('line', (line) => {
-  const f = line.split(' ');
-  try {
-    if (f[0] === 'E') {
-      const text = Buffer.from(f[3] || '', 'base64').toString('utf8');
-      const ids = f[2] === '1' ? enc(f[1]).encode(text, 'all') : enc(f[1]).encode(text);
-      out.push(Array.from(ids).join(' '));
-    } else if (f[0] === 'F') {
-      out.push(Array.from(enc(f[1]).encode(fs.readFileSync(f.slice(2).join(' '), 'utf8'))).join(' '));
-    } else if (f[0] === 'S') {
-      out.push(Buffer.from(Buffer.from(f[1] || '', 'base64').toString('utf8'), 'utf8').toString('base64'));
-    } else {
-      out.push('ERR unknown command');
-    }
-  } catch (e) {
-    out.push('ERR');
+answerLines((f) => {
+  if (f[0] === 'E') {
+    const text = Buffer.from(f[3] || '', 'base64').toString('utf8');
+    const ids = f[2] === '1' ? enc(f[1]).encode(text, 'all') : enc(f[1]).encode(text);
+    return Array.from(ids).join(' ');
+  } else if (f[0] === 'F') {
+    return Array.from(enc(f[1]).encode(fs.readFileSync(f.slice(2).join(' '), 'utf8'))).join(' ');
+  } else if (f[0] === 'S') {
+    return Buffer.from(Buffer.from(f[1] || '', 'base64').toString('utf8'), 'utf8').toString('base64');
   }
-});
-rl.on('close', () => {
-  process.stdout.write(out.join('\n') + '\n');
+  return 'ERR unknown command';
+}, () => 'ERR', () => {
   for (const k in encs) encs[k].free();
 });

@@ -1,4 +1,5 @@
-/* Shared by the seal tests: a tiny random model, built in memory (no dependency on the engine). */
+/* Shared by the seal tests: a tiny random model, built in memory (no dependency on the engine), and
+ * the check that a sealed model is refused. */
 #ifndef TEELM_TEST_SEAL_FIXTURE_H
 #define TEELM_TEST_SEAL_FIXTURE_H
 
@@ -9,6 +10,8 @@
 
 #include "formats/checkpoint.h"
 #include "model/params.h"
+#include "seal/seal.h"
+#include "test.h"
 #include "util/io.h"
 
 static inline uint64_t fx_rand(uint64_t *s)
@@ -129,6 +132,21 @@ static inline int fx_run_ref(const char *py, const char *src, const char *key, c
     size_t got = fread(out, 1, n - 1, p);
     out[got] = 0;
     return pclose(p);
+}
+
+/* Loads path with key; expects a refusal whose message contains want, and nothing of the model
+ * (weights, tokenizer, carried files) left behind in the checkpoint. */
+static inline void fx_expect_refused(const char *path, const tl_data_key *key, const char *want, const char *what)
+{
+    tl_checkpoint got;
+    tl_err e = {0};
+    int rc = tl_seal_read(path, key, &got, NULL, &e);
+    CHECKF(rc != 0, "%s: was accepted", what);
+    CHECKF(rc == 0 || strstr(e.msg, want), "%s: message '%s' does not say '%s'", what, e.msg, want);
+    CHECKF(got.params == NULL && got.tokenizer_data == NULL && got.w == NULL && got.wbuf == NULL && got.files == NULL,
+           "%s: partial model returned", what);
+    if (!rc)
+        tl_checkpoint_free(&got);
 }
 
 #endif

@@ -56,17 +56,6 @@ static void expect_same(const char *path, const tl_data_key *key, const tl_check
     tl_checkpoint_free(&got);
 }
 
-/* Loads path with key; expects a refusal whose message contains want. */
-static void expect_refused(const char *path, const tl_data_key *key, const char *want, const char *what)
-{
-    tl_checkpoint got;
-    tl_err e = {0};
-    int rc = tl_seal_read(path, key, &got, NULL, &e);
-    CHECKF(rc != 0, "%s: was accepted", what);
-    CHECKF(rc == 0 || strstr(e.msg, want), "%s: message '%s' does not say '%s'", what, e.msg, want);
-    CHECKF(got.params == NULL && got.tokenizer_data == NULL, "%s: partial model returned", what);
-}
-
 static int seal(const tl_checkpoint *ck, const tl_data_key *key, int split, uint32_t cs, const char *out)
 {
     tl_err e = {0};
@@ -175,7 +164,7 @@ static void test_chunks(const tl_checkpoint *ck, const tl_data_key *key)
             char want[128], what[128];
             snprintf(want, sizeof want, "chunk %zu of %zu: authentication failed", c, nchunks);
             snprintf(what, sizeof what, "flip in chunk %zu at %zu", c, offs[k]);
-            expect_refused(p, key, want, what);
+            fx_expect_refused(p, key, want, what);
         }
     }
     /* two chunks swapped */
@@ -184,35 +173,35 @@ static void test_chunks(const tl_checkpoint *ck, const tl_data_key *key)
     memcpy(sw + TL_SEAL_HEADER_LEN + 1 * rec, orig + TL_SEAL_HEADER_LEN + 2 * rec, rec);
     memcpy(sw + TL_SEAL_HEADER_LEN + 2 * rec, orig + TL_SEAL_HEADER_LEN + 1 * rec, rec);
     spit(p, sw, n);
-    expect_refused(p, key, "authentication failed", "chunks 1 and 2 swapped");
+    fx_expect_refused(p, key, "authentication failed", "chunks 1 and 2 swapped");
     /* a chunk duplicated over another */
     memcpy(sw, orig, n);
     memcpy(sw + TL_SEAL_HEADER_LEN + 3 * rec, orig + TL_SEAL_HEADER_LEN + 2 * rec, rec);
     spit(p, sw, n);
-    expect_refused(p, key, "chunk 3 of", "chunk 2 copied over chunk 3");
+    fx_expect_refused(p, key, "chunk 3 of", "chunk 2 copied over chunk 3");
     /* truncations: 1 byte, one tag, one whole chunk, everything but the header */
     spit(p, orig, n - 1);
-    expect_refused(p, key, "truncated", "truncated by 1 byte");
+    fx_expect_refused(p, key, "truncated", "truncated by 1 byte");
     spit(p, orig, n - 16);
-    expect_refused(p, key, "truncated", "truncated by 16 bytes");
+    fx_expect_refused(p, key, "truncated", "truncated by 16 bytes");
     spit(p, orig, n - rec);
-    expect_refused(p, key, "truncated", "truncated by one chunk");
+    fx_expect_refused(p, key, "truncated", "truncated by one chunk");
     spit(p, orig, TL_SEAL_HEADER_LEN);
-    expect_refused(p, key, "truncated", "header only");
+    fx_expect_refused(p, key, "truncated", "header only");
     spit(p, orig, 100);
-    expect_refused(p, key, "too short", "half a header");
+    fx_expect_refused(p, key, "too short", "half a header");
     /* truncated by one chunk with the chunk count in the header lowered to match */
     memcpy(sw, orig, n);
     sw[64]--;
     spit(p, sw, n - rec);
-    expect_refused(p, key, "sealed header: authentication failed", "truncated + header edited");
+    fx_expect_refused(p, key, "sealed header: authentication failed", "truncated + header edited");
     /* extended */
     memcpy(sw, orig, n);
     uint8_t *ext = malloc(n + rec);
     memcpy(ext, orig, n);
     memcpy(ext + n, orig + TL_SEAL_HEADER_LEN, rec);
     spit(p, ext, n + rec);
-    expect_refused(p, key, "extended", "a chunk appended");
+    fx_expect_refused(p, key, "extended", "a chunk appended");
     spit(p, orig, n);
     expect_same(p, key, ck, "restored after chunk attacks");
     free(ext);
@@ -242,10 +231,10 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     copy_file(to, save);
     snprintf(from, sizeof from, "%s/mixB/part-002.sealed", tmp);
     copy_file(from, to);
-    expect_refused(a, key, "belongs to another sealed model", "layer file from the same weights sealed again");
+    fx_expect_refused(a, key, "belongs to another sealed model", "layer file from the same weights sealed again");
     snprintf(from, sizeof from, "%s/mixC/part-002.sealed", tmp);
     copy_file(from, to);
-    expect_refused(a, key, "belongs to another sealed model", "layer file from another model");
+    fx_expect_refused(a, key, "belongs to another sealed model", "layer file from another model");
     /* ... with its model id rewritten to A's: the header no longer authenticates */
     size_t na, nb;
     char a0[4096];
@@ -253,7 +242,7 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     uint8_t *ha = fx_slurp(a0, &na), *hb = fx_slurp(to, &nb);
     memcpy(hb + 16, ha + 16, 32);
     spit(to, hb, nb);
-    expect_refused(a, key, "sealed header: authentication failed", "foreign layer with forged model id");
+    fx_expect_refused(a, key, "sealed header: authentication failed", "foreign layer with forged model id");
     free(ha);
     free(hb);
     /* two layer files of the same model swapped (renamed) */
@@ -265,18 +254,18 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     copy_file(p1, save);
     copy_file(p3, p1);
     copy_file(save, p3);
-    expect_refused(a, key, "files swapped or renamed", "two layer files swapped");
+    fx_expect_refused(a, key, "files swapped or renamed", "two layer files swapped");
     copy_file(p3, p1); /* now part-001 twice */
-    expect_refused(a, key, "files swapped or renamed", "a layer file duplicated");
+    fx_expect_refused(a, key, "files swapped or renamed", "a layer file duplicated");
     /* a missing layer file */
     unlink(p3);
-    expect_refused(a, key, "part-003.sealed", "missing layer file");
+    fx_expect_refused(a, key, "part-003.sealed", "missing layer file");
     /* index file of another model with A's parts */
     seal(ck, key, 1, 4096, pathf("%s", "mixD"));
     snprintf(from, sizeof from, "%s/mixC/model.sealed", tmp);
     snprintf(to, sizeof to, "%s/mixD/model.sealed", tmp);
     copy_file(from, to);
-    expect_refused(pathf("%s", "mixD"), key, "belongs to another sealed model", "index file of another model");
+    fx_expect_refused(pathf("%s", "mixD"), key, "belongs to another sealed model", "index file of another model");
     /* re-sealing a directory with a model of fewer layers leaves no stale parts behind */
     {
         tl_checkpoint small;
@@ -286,7 +275,7 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
         CHECK(tl_checkpoint_alloc(&small, &c, 0, &e2) == 0);
         seal(&small, key, 1, 4096, pathf("%s", "mixD"));
         CHECK(test_sh("test -f %s/mixD/part-003.sealed && ! test -e %s/mixD/part-004.sealed", tmp, tmp) == 0);
-        expect_refused(pathf("%s", "mixD"), &(tl_data_key){0}, "key id", "(wrong key for the re-sealed dir)");
+        fx_expect_refused(pathf("%s", "mixD"), &(tl_data_key){0}, "key id", "(wrong key for the re-sealed dir)");
         tl_checkpoint got;
         CHECK(tl_seal_read(pathf("%s", "mixD"), key, &got, NULL, &e2) == 0 && got.cfg.n_layer == 1);
         if (got.params)
@@ -295,7 +284,7 @@ static void test_mixing(const tl_checkpoint *ck, const tl_checkpoint *other, con
     }
     /* a layer file given as the model */
     snprintf(from, sizeof from, "%s/mixC/part-001.sealed", tmp);
-    expect_refused(from, key, "not the index file", "a layer file as the model");
+    fx_expect_refused(from, key, "not the index file", "a layer file as the model");
 }
 
 static void test_keys(const tl_checkpoint *ck, const tl_data_key *key)
@@ -304,10 +293,10 @@ static void test_keys(const tl_checkpoint *ck, const tl_data_key *key)
     seal(ck, key, 0, 4096, p);
     tl_data_key wrong = *key;
     wrong.key[7] ^= 1;
-    expect_refused(p, &wrong, "sealed header: authentication failed (wrong key", "wrong key, same id");
+    fx_expect_refused(p, &wrong, "sealed header: authentication failed (wrong key", "wrong key, same id");
     tl_data_key other = *key;
     snprintf(other.key_id, sizeof other.key_id, "someone-else");
-    expect_refused(p, &other, "key id", "key with another id");
+    fx_expect_refused(p, &other, "key id", "key with another id");
 
     /* key files */
     tl_err e = {0};

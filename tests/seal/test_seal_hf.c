@@ -85,19 +85,6 @@ static void expect_same(const char *path, const tl_data_key *key, const tl_check
     tl_checkpoint_free(&got);
 }
 
-static void expect_refused(const char *path, const tl_data_key *key, const char *want, const char *what)
-{
-    tl_checkpoint got;
-    tl_err e = {0};
-    int rc = tl_seal_read(path, key, &got, NULL, &e);
-    CHECKF(rc != 0, "%s: was accepted", what);
-    CHECKF(rc == 0 || strstr(e.msg, want), "%s: message '%s' does not say '%s'", what, e.msg, want);
-    CHECKF(got.params == NULL && got.w == NULL && got.wbuf == NULL && got.files == NULL, "%s: partial model returned",
-           what);
-    if (!rc)
-        tl_checkpoint_free(&got);
-}
-
 static void round_trips(const tl_data_key *key, tl_arch arch, tl_dtype dt, const char *label, int with_ref)
 {
     tl_checkpoint ck;
@@ -160,16 +147,16 @@ static void round_trips(const tl_data_key *key, tl_arch arch, tl_dtype dt, const
     snprintf(part, sizeof part, "%s/part-002.sealed", path);
     CHECK(test_sh("cp %s %s.orig && printf '\\x55' | dd of=%s bs=1 seek=300 conv=notrunc status=none", part, part,
                   part) == 0);
-    expect_refused(path, key, "authentication failed", "flipped byte in a part");
+    fx_expect_refused(path, key, "authentication failed", "flipped byte in a part");
     CHECK(test_sh("cp %s.orig %s && truncate -s -16 %s", part, part, part) == 0);
-    expect_refused(path, key, "truncated", "truncated part");
+    fx_expect_refused(path, key, "truncated", "truncated part");
     CHECK(test_sh("mv %s.orig %s", part, part) == 0);
     expect_same(path, key, &ck, list, "restored part");
     tl_data_key other;
     CHECK(tl_data_key_generate(&other, key->key_id, &e) == 0);
-    expect_refused(path, &other, "wrong key", "another key with the same id");
+    fx_expect_refused(path, &other, "wrong key", "another key with the same id");
     snprintf(path, sizeof path, "%s/%s-0.sealed", tmp, label);
-    expect_refused(path, &other, "wrong key", "another key, full file");
+    fx_expect_refused(path, &other, "wrong key", "another key, full file");
     tl_data_key_clear(&other);
     free(list);
     tl_checkpoint_free(&ck);

@@ -21,65 +21,11 @@
 #include "tee/tee.h"
 #include "test.h"
 #include "test_cert.h"
-#include "util/codec.h"
+#include "tls_testutil.h"
 
-typedef struct {
-    int lfd, port;
-    EVP_PKEY *key;
-    X509 *cert;
-    size_t app_bytes; /* application bytes the server read */
-    int handshake_ok;
-} tls_server;
-
-static void *serve_one(void *arg)
-{
-    tls_server *s = arg;
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_use_certificate(ctx, s->cert);
-    SSL_CTX_use_PrivateKey(ctx, s->key);
-    SSL *ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) == 1) {
-        s->handshake_ok = 1;
-        char buf[4096];
-        int n;
-        /* read the request head and body (the test's requests are small) */
-        while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
-            s->app_bytes += (size_t)n;
-            if (memmem(buf, (size_t)n, "\r\n\r\n", 4))
-                break;
-        }
-        const char *resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
-                           "Connection: close\r\n\r\n{\"ok\":true}";
-        SSL_write(ssl, resp, (int)strlen(resp));
-        SSL_shutdown(ssl);
-    } else {
-        /* a refused handshake must not be followed by data: try reading anyway */
-        char buf[256];
-        int n = SSL_read(ssl, buf, sizeof buf);
-        if (n > 0)
-            s->app_bytes += (size_t)n;
-    }
-    ERR_clear_error();
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    close(fd);
-    return NULL;
-}
-
-static void listen_any(tls_server *s)
-{
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s->lfd, (struct sockaddr *)&a, sizeof a);
-    listen(s->lfd, 4);
-    socklen_t l = sizeof a;
-    getsockname(s->lfd, (struct sockaddr *)&a, &l);
-    s->port = ntohs(a.sin_port);
-}
+/* The reply of a successful request: its 11-byte body is what the sink must count. */
+static const char OK_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+                              "Connection: close\r\n\r\n{\"ok\":true}";
 
 static size_t g_body;
 static int sink(const char *d, size_t n, void *u)
@@ -105,11 +51,11 @@ static int on_verified(const tl_client_peer *p, void *u)
 static int attempt(EVP_PKEY *key, X509 *cert, const char *policy_json, tl_err *err, tls_server *out,
                    tl_client_peer *peer)
 {
-    tls_server s = {.key = key, .cert = cert};
+    tls_server s = {.key = key, .cert = cert, .resp = OK_RESP, .resp_len = sizeof OK_RESP - 1};
     g_live = &s;
-    listen_any(&s);
+    tls_server_listen(&s);
     pthread_t th;
-    pthread_create(&th, NULL, serve_one, &s);
+    pthread_create(&th, NULL, tls_server_serve_one, &s);
     tl_err perr = {0};
     tl_policy *p = tl_policy_parse(policy_json, &perr);
     CHECKF(p != NULL, "policy: %s", perr.msg);
@@ -152,15 +98,9 @@ static void expect_unbound(tl_tee *tee, EVP_PKEY *key, const uint8_t rd[64], con
 int main(void)
 {
     tl_err err = {0};
-    tl_tee *tee = tl_tee_open("sim", &err);
-    if (!tee)
-        test_skip("sim TEE not available");
     tl_identity self;
-    CHECK(tl_tee_self(tee, &self, &err) == 0);
     char mre[65], policy[512], other[512];
-    tl_hex(self.mrenclave, 32, mre);
-    snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
-    snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+    tl_tee *tee = tls_sim_policies(&self, mre, policy, other);
 
     tl_ratls r;
     static const char doc[] = "{\"teelm\":\"serve\",\"tee\":\"sim\",\"version\":1}";

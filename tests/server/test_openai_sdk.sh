@@ -9,11 +9,9 @@
 #   - a user's "<|im_start|>" is text: the prompt grows by exactly the plain-text tokens of the
 #     content (npm @huggingface/tokenizers with the special tokens removed), not by one control token.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
 "$PY" -c "import torch" 2>/dev/null || skip "$PY has no torch (Debian python3-torch)"
 [ -d "$SRC/node_modules/openai" ] || skip "npm openai absent (scripts/install-deps.sh)"
 [ -d "$SRC/node_modules/@huggingface/tokenizers" ] || skip "npm @huggingface/tokenizers absent (scripts/install-deps.sh)"
@@ -36,8 +34,7 @@ PYEOF
 "$BIN" serve --model "$M" --tee sim --listen 127.0.0.1:0 --ctx 128 --max-tokens 1000 --model-name qwen --quiet \
   --handshake-timeout 60 >"$T/out" 2>"$T/err" &
 SP=$!
-for _ in $(seq 1 150); do grep -q "listening on" "$T/out" 2>/dev/null && break; sleep 0.2; done
-URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/out") || { echo "FAIL: server did not start"; cat "$T/err"; exit 1; }
+URL=$(serve_url "$T/out" https 150 0.2) || { echo "FAIL: server did not start"; cat "$T/err"; exit 1; }
 NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node "$SRC/tests/server/openai_sdk.mjs" "$URL/v1" qwen "$T/sdk.json" || fail=1
 
 ids=$(curl -sk "$URL/tokenize" -d "$(jq -c '{prompt: .completion_logprobs.prompt}' "$T/sdk.json")" | jq -r '.tokens | map(tostring) | join(",")')

@@ -15,12 +15,10 @@
 #   - a non-loopback --listen is refused unless --allow-remote; the proxy exits 0 on SIGTERM with
 #     no sanitizer report.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
+require_helper
 [ -d "$SRC/node_modules/openai" ] || skip "npm openai absent (scripts/install-deps.sh --test)"
 command -v node >/dev/null || skip "node absent (scripts/install-deps.sh --test)"
 T=$(mktemp -d /tmp/teelm-proxy-XXXXXX)
@@ -29,16 +27,8 @@ fail=0
 SRV=
 PROXIES=()
 # shellcheck disable=SC2317  # invoked through the EXIT trap
-cleanup() {
-  [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
-  for p in "${PROXIES[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
-}
+cleanup() { serve_cleanup ${SRV:+"$SRV"} "${PROXIES[@]}"; }
 trap cleanup EXIT
-check() { # check DESCRIPTION COMMAND...
-  local d=$1; shift
-  if "$@"; then echo "ok: $d"; else echo "FAIL: $d"; fail=1; fi
-}
 sdk() { NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node "$SRC/tests/server/proxy_sdk.mjs" "$@" || fail=1; }
 
 "$HELPER" "$T/model" "$TIK" 100070 4242 >/dev/null
@@ -49,8 +39,7 @@ start_server() { # start_server LOG PORT [extra flags]: sets SRV and URL
   local log=$1 port=$2; shift 2
   "$BIN" serve "${FLAGS[@]}" "$@" --listen "127.0.0.1:$port" >"$log.out" 2>"$log.err" &
   SRV=$!
-  for _ in $(seq 1 150); do grep -q "listening on" "$log.out" 2>/dev/null && break; sleep 0.2; done
-  URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$log.out") || { echo "FAIL: server did not start"; cat "$log.err"; exit 1; }
+  URL=$(serve_url "$log.out" https 150 0.2) || { echo "FAIL: server did not start"; cat "$log.err"; exit 1; }
 }
 stop_server() {
   kill "$SRV" 2>/dev/null || true
@@ -61,8 +50,7 @@ start_proxy() { # start_proxy NAME POLICY [flags]: sets PROXY (its base URL)
   local name=$1 pol=$2; shift 2
   "$BIN" proxy --server "$URL" --policy "$pol" --listen 127.0.0.1:0 "$@" >"$T/$name.out" 2>"$T/$name.err" &
   PROXIES+=($!)
-  for _ in $(seq 1 100); do grep -q "listening on" "$T/$name.out" 2>/dev/null && break; sleep 0.1; done
-  PROXY=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/$name.out") || { echo "FAIL: proxy did not start"; cat "$T/$name.err"; exit 1; }
+  PROXY=$(serve_url "$T/$name.out" http 100 0.1) || { echo "FAIL: proxy did not start"; cat "$T/$name.err"; exit 1; }
   PROXY=$PROXY/v1
 }
 # requests the server answered, all endpoints but /metrics itself (read straight from the server)

@@ -23,66 +23,7 @@
 #include "server/ratls.h"
 #include "tee/tee.h"
 #include "test.h"
-#include "util/codec.h"
-
-typedef struct {
-    int lfd, port;
-    EVP_PKEY *key;
-    X509 *cert;
-    const char *resp;  /* what to answer (raw HTTP) */
-    size_t resp_len;
-    char got[8192];    /* the request as received */
-    size_t app_bytes;
-} tls_server;
-
-static void *serve_one(void *arg)
-{
-    tls_server *s = arg;
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_use_certificate(ctx, s->cert);
-    SSL_CTX_use_PrivateKey(ctx, s->key);
-    SSL *ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) == 1) {
-        int n;
-        while (s->app_bytes < sizeof s->got - 1 &&
-               (n = SSL_read(ssl, s->got + s->app_bytes, (int)(sizeof s->got - 1 - s->app_bytes))) > 0) {
-            s->app_bytes += (size_t)n;
-            s->got[s->app_bytes] = 0;
-            char *end = strstr(s->got, "\r\n\r\n");
-            const char *cl = strcasestr(s->got, "\r\ncontent-length:");
-            if (end && (!cl || cl > end || s->app_bytes >= (size_t)(end + 4 - s->got) + strtoul(cl + 17, NULL, 10)))
-                break;
-        }
-        SSL_write(ssl, s->resp, (int)s->resp_len);
-        SSL_shutdown(ssl);
-    } else {
-        char buf[256];
-        int n = SSL_read(ssl, buf, sizeof buf); /* a refused handshake must not be followed by data */
-        if (n > 0)
-            s->app_bytes += (size_t)n;
-    }
-    ERR_clear_error();
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    close(fd);
-    return NULL;
-}
-
-static int listen_any(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    listen(fd, 4);
-    socklen_t l = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
+#include "tls_testutil.h"
 
 static void *run_proxy(void *arg)
 {
@@ -127,9 +68,9 @@ static char *attempt(EVP_PKEY *key, X509 *cert, const char *policy_json, const c
     s->cert = cert;
     s->resp = resp;
     s->resp_len = resp_len;
-    s->lfd = listen_any(&s->port);
+    tls_server_listen(s);
     pthread_t th, pt;
-    pthread_create(&th, NULL, serve_one, s);
+    pthread_create(&th, NULL, tls_server_serve_one, s);
     tl_err err = {0};
     tl_policy *p = tl_policy_parse(policy_json, &err);
     CHECKF(p != NULL, "policy: %s", err.msg);
@@ -182,15 +123,9 @@ static const char OK_RESP[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json
 int main(void)
 {
     tl_err err = {0};
-    tl_tee *tee = tl_tee_open("sim", &err);
-    if (!tee)
-        test_skip("sim TEE not available");
     tl_identity self;
-    CHECK(tl_tee_self(tee, &self, &err) == 0);
     char mre[65], policy[512], other[512], nosim[512];
-    tl_hex(self.mrenclave, 32, mre);
-    snprintf(policy, sizeof policy, "{\"mrenclave\":\"%s\",\"allow_simulation\":true}", mre);
-    snprintf(other, sizeof other, "{\"mrenclave\":\"%064d\",\"allow_simulation\":true}", 7);
+    tl_tee *tee = tls_sim_policies(&self, mre, policy, other);
     snprintf(nosim, sizeof nosim, "{\"mrenclave\":\"%s\"}", mre);
     tl_ratls r;
     static const char doc[] = "{\"teelm\":\"serve\",\"tee\":\"sim\",\"version\":1}";
@@ -277,11 +212,12 @@ int main(void)
 
     /* nobody listening */
     {
-        int port, fd = listen_any(&port);
-        close(fd);
+        tls_server gone = {0};
+        tls_server_listen(&gone);
+        close(gone.lfd);
         tl_policy *p = tl_policy_parse(policy, &err);
         char url[64];
-        snprintf(url, sizeof url, "https://127.0.0.1:%d/", port);
+        snprintf(url, sizeof url, "https://127.0.0.1:%d/", gone.port);
         tl_proxy_opts o = {.server = url, .policy = p, .listen = "127.0.0.1:0", .no_signals = 1};
         tl_proxy *px = tl_proxy_new(&o, &err);
         CHECKF(px != NULL, "%s", err.msg);

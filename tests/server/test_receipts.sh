@@ -10,30 +10,18 @@
 # another configuration fails a policy for the original (mrenclave) and a policy's "require"; the
 # client verifies and keeps receipts (--receipts DIR) that verify offline.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
+require_helper
 T=$(mktemp -d /tmp/teelm-receipts-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base (scripts/install-deps.sh)"
 "$PY" -c "import cryptography" 2>/dev/null || { echo "FAIL: $PY has no cryptography (python3-cryptography)"; exit 1; }
 fail=0
-checks=0
 PIDS=()
 # shellcheck disable=SC2317  # invoked through the EXIT trap
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
-}
+cleanup() { serve_cleanup "${PIDS[@]}"; }
 trap cleanup EXIT
-check() { # check DESCRIPTION COMMAND...
-  local d=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok: $d"; else echo "FAIL: $d"; fail=1; fi
-}
 
 "$HELPER" "$T/model" "$TIK" 100070 4242
 "$BIN" seal --model "$T/model" --out "$T/m.sealed" --key-out "$T/m.key" >/dev/null
@@ -45,15 +33,13 @@ start() { # start NAME FLAGS...: a server; sets URL_NAME and writes T/NAME.{conf
   "$BIN" serve --model "$T/m.sealed" --key-file "$T/m.key" --tee sim --listen 127.0.0.1:0 --model-name seed \
     --handshake-timeout 60 "$@" >"$T/$name.out" 2>"$T/$name.err" &
   PIDS+=($!)
-  for _ in $(seq 1 150); do grep -q "listening on" "$T/$name.out" 2>/dev/null && break; sleep 0.2; done
-  local port
-  port=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/$name.out" | sed 's/.*://')
-  [ -n "$port" ] || { echo "server $name did not start"; cat "$T/$name.err"; exit 1; }
-  printf -v "URL_$name" '%s' "https://127.0.0.1:$port"
+  local url
+  url=$(serve_url "$T/$name.out" https 150 0.2) || { echo "server $name did not start"; cat "$T/$name.err"; exit 1; }
+  printf -v "URL_$name" '%s' "$url"
   local mre
   mre=$("$BIN" attest measure --serve-config "$T/$name.config" --json | jq -r .mrenclave)
   echo "{\"mrenclave\":\"$mre\",\"allow_simulation\":true}" >"$T/$name.policy"
-  curl -sk "https://127.0.0.1:$port/attestation" >"$T/$name.att"
+  curl -sk "$url/attestation" >"$T/$name.att"
 }
 start a
 start b --max-tokens 500

@@ -17,11 +17,9 @@
 #   - a sealed copy (key file) carrying its tokenizer files and chat template serves the same text;
 #   - occlum-config sizes the weights as stored and the key/value caches at --ctx.
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
 "$PY" -c "import torch" 2>/dev/null || skip "$PY has no torch (Debian python3-torch)"
 [ -d "$SRC/node_modules/@huggingface/tokenizers" ] || skip "npm @huggingface/tokenizers absent (scripts/install-deps.sh)"
 command -v jq >/dev/null || skip "jq absent"
@@ -30,15 +28,8 @@ T=$(mktemp -d /tmp/teelm-servehf-XXXXXX)
 fail=0
 PIDS=()
 # shellcheck disable=SC2317  # invoked through the EXIT trap
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
-}
+cleanup() { serve_cleanup "${PIDS[@]}"; }
 trap cleanup EXIT
-check() { # check DESCRIPTION COMMAND...
-  local d=$1; shift
-  if "$@"; then echo "ok: $d"; else echo "FAIL: $d"; fail=1; fi
-}
 eq() { [ "$1" == "$2" ] || { echo "  got:  $1"; echo "  want: $2"; return 1; }; }
 
 # start NAME ARGS...: starts `teelm serve` in the background; sets URL
@@ -46,13 +37,7 @@ start() {
   local name=$1; shift
   "$BIN" serve --tee sim --listen 127.0.0.1:0 --handshake-timeout 60 --quiet "$@" >"$T/$name.out" 2>"$T/$name.err" &
   PIDS+=($!)
-  for _ in $(seq 1 150); do
-    grep -q "listening on" "$T/$name.out" 2>/dev/null && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  URL=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/$name.out" || true)
-  [ -n "$URL" ] || { echo "FAIL: server $name did not start"; cat "$T/$name.err"; exit 1; }
+  URL=$(serve_url "$T/$name.out" https 150 0.2 "${PIDS[-1]}") || { echo "FAIL: server $name did not start"; cat "$T/$name.err"; exit 1; }
 }
 post() { curl -sk --max-time 120 "$URL$1" -H 'Content-Type: application/json' -d "$2"; }
 

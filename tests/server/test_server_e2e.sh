@@ -9,32 +9,21 @@
 #   completions endpoint; every response carries the sim/plaintext warning; /attestation's evidence
 #   verifies with `teelm attest verify` and binds the certificate's key (computed with openssl).
 set -euo pipefail
-BIN=${TEELM_BIN:?}
 SHARED=${TEELM_SHARED:-../shared}
 SRC=${TEELM_SRC:-.}
-PY=${TEELM_PYTHON:-/usr/bin/python3}
-HELPER=$(dirname "$BIN")/tests/server/tl_make_model
-# shellcheck source=tests/util/skip.sh
-. "$SRC/tests/util/skip.sh"
-[ -x "$HELPER" ] || { echo "FAIL: $HELPER not built"; exit 1; }
+# shellcheck source=tests/util/serve.sh
+. "$SRC/tests/util/serve.sh"
+require_helper
 
 T=$(mktemp -d /tmp/teelm-e2e-XXXXXX)
 TIK=$(cl100k "$T") || skip "no cl100k_base ($SHARED/data/cl100k_base.tiktoken or npm tiktoken; scripts/install-deps.sh)"
 fail=0
 SRV_PID=
 # shellcheck disable=SC2317  # invoked through the EXIT trap
-cleanup() {
-  [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-  [ -n "${SRV2_PID:-}" ] && kill "$SRV2_PID" 2>/dev/null && wait "$SRV2_PID" 2>/dev/null
-  if [ "$fail" = 0 ] || [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
-}
+cleanup() { serve_cleanup ${SRV_PID:+"$SRV_PID"} ${SRV2_PID:+"$SRV2_PID"}; }
 trap cleanup EXIT
 # shellcheck disable=SC2317  # invoked through check
 not() { ! "$@"; }
-check() { # check DESCRIPTION COMMAND...
-  local d=$1; shift
-  if "$@"; then echo "ok: $d"; else echo "FAIL: $d"; fail=1; fi
-}
 
 "$HELPER" "$T/model" "$TIK" 100070 4242
 # a generous TLS handshake deadline: 20 concurrent handshakes in the sanitizer build on a loaded
@@ -42,13 +31,8 @@ check() { # check DESCRIPTION COMMAND...
 "$BIN" serve --model "$T/model" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed --handshake-timeout 60 \
   >"$T/serve.out" 2>"$T/serve.err" &
 SRV_PID=$!
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$T/serve.out" 2>/dev/null && break
-  sleep 0.2
-done
-PORT=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/serve.out" | sed 's/.*://')
-[ -n "$PORT" ] || { echo "server did not start"; cat "$T/serve.err"; exit 1; }
-URL=https://127.0.0.1:$PORT
+URL=$(serve_url "$T/serve.out" https 100 0.2) || { echo "server did not start"; cat "$T/serve.err"; exit 1; }
+PORT=${URL##*:}
 echo "server on $URL"
 
 # the sim MRENCLAVE of this binary with the server's configuration document (docs/bindings.md),
@@ -212,10 +196,9 @@ done
 "$BIN" serve --model "$T/model2" --tee sim --listen 127.0.0.1:0 --max-batch 32 --model-name seed --handshake-timeout 60 \
   >"$T/serve2.out" 2>"$T/serve2.err" &
 SRV2_PID=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$T/serve2.out" 2>/dev/null && break; sleep 0.2; done
-PORT2=$(grep -o 'https://127.0.0.1:[0-9]*' "$T/serve2.out" | sed 's/.*://')
+URL2=$(serve_url "$T/serve2.out" https 100 0.2)
 set +e
-"$BIN" client --server "https://127.0.0.1:$PORT2" --policy "$T/policy.json" --prompt "secret" >"$T/h.out" 2>"$T/h.err"
+"$BIN" client --server "$URL2" --policy "$T/policy.json" --prompt "secret" >"$T/h.out" 2>"$T/h.err"
 rc=$?
 set -e
 kill "$SRV2_PID" 2>/dev/null; wait "$SRV2_PID" 2>/dev/null || true

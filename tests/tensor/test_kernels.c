@@ -4,6 +4,8 @@
  * Tolerance: 2e-5 relative to the largest reference magnitude (float32 accumulation over at most
  * a few hundred terms: ~1e-6 observed). */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +34,17 @@ static float *zeros(size_t n)
     return p;
 }
 
-static int close_to(const float *got, const double *want, size_t n, const char *what)
+/* got against want: within 2e-5 of want's largest magnitude; the check is named by the printf
+ * format fmt and what follows it. */
+static int close_to(const float *got, const double *want, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int close_to(const float *got, const double *want, size_t n, const char *fmt, ...)
 {
+    char what[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     double m = 1e-30, d = 0;
     for (size_t i = 0; i < n; i++) {
         if (fabs(want[i]) > m)
@@ -72,15 +83,10 @@ static void test_linear(int N, int C, int OC)
         }
     tl_linear_forward(y, x, w, b, N, C, OC, wt);
     tl_linear_backward(dx, dw, db, dy, x, w, N, C, OC);
-    char what[64];
-    snprintf(what, sizeof what, "linear %dx%dx%d forward", N, C, OC);
-    close_to(y, ry, (size_t)N * OC, what);
-    snprintf(what, sizeof what, "linear %dx%dx%d dinp", N, C, OC);
-    close_to(dx, rdx, (size_t)N * C, what);
-    snprintf(what, sizeof what, "linear %dx%dx%d dw", N, C, OC);
-    close_to(dw, rdw, (size_t)OC * C, what);
-    snprintf(what, sizeof what, "linear %dx%dx%d dbias", N, C, OC);
-    close_to(db, rdb, OC, what);
+    close_to(y, ry, (size_t)N * OC, "linear %dx%dx%d forward", N, C, OC);
+    close_to(dx, rdx, (size_t)N * C, "linear %dx%dx%d dinp", N, C, OC);
+    close_to(dw, rdw, (size_t)OC * C, "linear %dx%dx%d dw", N, C, OC);
+    close_to(db, rdb, OC, "linear %dx%dx%d dbias", N, C, OC);
     free(x); free(w); free(b); free(dy); free(y); free(wt); free(dx); free(dw); free(db);
     free(ry); free(rdx); free(rdw); free(rdb);
 }
@@ -151,20 +157,13 @@ static void test_lmhead(int N, int C, int V, int nthreads)
     float flse[N];
     for (int n = 0; n < N; n++)
         flse[n] = lse[n];
-    char what[80];
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT logits", N, C, V, nthreads);
-    close_to(lt, rl, (size_t)N * V, what);
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT rows", N, C, V, nthreads);
-    close_to(rows, rl, (size_t)N * V, what);
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT lse", N, C, V, nthreads);
-    close_to(flse, rlse, N, what);
+    close_to(lt, rl, (size_t)N * V, "lmhead %dx%dx%d/%dT logits", N, C, V, nthreads);
+    close_to(rows, rl, (size_t)N * V, "lmhead %dx%dx%d/%dT rows", N, C, V, nthreads);
+    close_to(flse, rlse, N, "lmhead %dx%dx%d/%dT lse", N, C, V, nthreads);
     CHECKF(fabs(l - loss) <= 1e-5 * fabs(loss), "lmhead %dx%dx%d loss %g vs %g", N, C, V, l, loss);
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dx", N, C, V, nthreads);
-    close_to(dx, rdx, (size_t)N * C, what);
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dw", N, C, V, nthreads);
-    close_to(dw, rdw, (size_t)V * C, what);
-    snprintf(what, sizeof what, "lmhead %dx%dx%d/%dT dbias", N, C, V, nthreads);
-    close_to(db, rdb, V, what);
+    close_to(dx, rdx, (size_t)N * C, "lmhead %dx%dx%d/%dT dx", N, C, V, nthreads);
+    close_to(dw, rdw, (size_t)V * C, "lmhead %dx%dx%d/%dT dw", N, C, V, nthreads);
+    close_to(db, rdb, V, "lmhead %dx%dx%d/%dT dbias", N, C, V, nthreads);
     free(x); free(w); free(b); free(t); free(L); free(lse); free(sc); free(dx); free(dw); free(db); free(rows);
     free(rl); free(rlse); free(rdx); free(rdw); free(rdb); free(lt);
 }

@@ -89,24 +89,24 @@ static void bad_files(void)
     memcpy(w, v, n / 2);
     memcpy(w + n / 2, "YWJj", 4);  /* cut in the middle of a line */
     expect_error("cut.tiktoken", w, n / 2 + 4, "line", NULL);
-    int l = snprintf(w, 1 << 17, "%.*sYW!j 300\n", (int)n, v);
-    expect_error("badb64.tiktoken", w, (size_t)l, "line 260", "base64");
-    l = snprintf(w, 1 << 17, "%.*sYWJ 300\n", (int)n, v);
-    expect_error("badb64len.tiktoken", w, (size_t)l, "line 260", "base64");
-    l = snprintf(w, 1 << 17, "%.*sYWF= 300\n", (int)n, v);  /* non-canonical padding bits */
-    expect_error("badb64bits.tiktoken", w, (size_t)l, "line 260", "base64");
-    l = snprintf(w, 1 << 17, "%.*sYWJjZA== 257\n", (int)n, v);
-    expect_error("duprank.tiktoken", w, (size_t)l, "line 260", "rank 257 is also given on line 258");
-    l = snprintf(w, 1 << 17, "%.*sYWI= 300\n", (int)n, v);
-    expect_error("duptoken.tiktoken", w, (size_t)l, "line 260", "duplicate token");
-    l = snprintf(w, 1 << 17, "%.*sYWJjZA== 99999999999999999999999\n", (int)n, v);
-    expect_error("hugerank.tiktoken", w, (size_t)l, "line 260", "too large");
-    l = snprintf(w, 1 << 17, "%.*sYWJjZA== 16777000\n", (int)n, v);
-    expect_error("sparse.tiktoken", w, (size_t)l, "line 260", "without a token");
-    l = snprintf(w, 1 << 17, "%.*sYWJjZA== -5\n", (int)n, v);
-    expect_error("negrank.tiktoken", w, (size_t)l, "line 260", "whole number");
-    l = snprintf(w, 1 << 17, "%.*sYWJjZA==  300\n", (int)n, v);
-    expect_error("twospaces.tiktoken", w, (size_t)l, "line 260", NULL);
+    /* v, then one bad line (line 260) */
+    static const struct {
+        const char *name, *line, *frag;
+    } bad_line[] = {
+        {"badb64.tiktoken", "YW!j 300\n", "base64"},
+        {"badb64len.tiktoken", "YWJ 300\n", "base64"},
+        {"badb64bits.tiktoken", "YWF= 300\n", "base64"},  /* non-canonical padding bits */
+        {"duprank.tiktoken", "YWJjZA== 257\n", "rank 257 is also given on line 258"},
+        {"duptoken.tiktoken", "YWI= 300\n", "duplicate token"},
+        {"hugerank.tiktoken", "YWJjZA== 99999999999999999999999\n", "too large"},
+        {"sparse.tiktoken", "YWJjZA== 16777000\n", "without a token"},
+        {"negrank.tiktoken", "YWJjZA== -5\n", "whole number"},
+        {"twospaces.tiktoken", "YWJjZA==  300\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad_line / sizeof *bad_line; i++) {
+        int l = snprintf(w, 1 << 17, "%.*s%s", (int)n, v, bad_line[i].line);
+        expect_error(bad_line[i].name, w, (size_t)l, "line 260", bad_line[i].frag);
+    }
     size_t m = base_vocab(w, 1 << 17, 0x41);
     expect_error("nobyte.tiktoken", w, m, "0x41", NULL);
     expect_error("binary.tiktoken", "\x00\x01\xff\xfe garbage\n", 14, "line 1", NULL);

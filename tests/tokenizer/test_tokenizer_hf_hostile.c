@@ -151,6 +151,15 @@ static json_t *path_get(json_t *r, const char *p)
     return r;
 }
 
+/* base(basename) with model.merges[i] replaced by merge (a "a b" string or an [a, b] pair) is refused
+ * with frag. */
+static void set_merge(const char *label, const char *basename, size_t i, json_t *merge, const char *frag)
+{
+    json_t *r = base(basename);
+    json_array_set_new(merges(r), i, merge);
+    expect(label, basename, r, F(frag));
+}
+
 static void set_type(const char *label, const char *basename, const char *at, const char *type, const char *frag)
 {
     json_t *r = base(basename);
@@ -424,12 +433,10 @@ int main(void)
     expect("duplicate added content", "qwen2", r, F("added_tokens[3].content '<|im_start|>' is given twice"));
 
     /* merges */
-    r = base("gpt2");
-    json_array_set_new(merges(r), 3, json_string("ZZZZqqqq t"));
-    expect("merge half missing", "gpt2", r, F("model.merges[3]: token 'ZZZZqqqq' is not in model.vocab"));
-    r = base("llama3");
-    json_array_set_new(merges(r), 4, json_pack("[ss]", "t", "ZZZZqqqq"));
-    expect("merge half missing (list)", "llama3", r, F("model.merges[4]: token 'ZZZZqqqq' is not in model.vocab"));
+    set_merge("merge half missing", "gpt2", 3, json_string("ZZZZqqqq t"),
+              "model.merges[3]: token 'ZZZZqqqq' is not in model.vocab");
+    set_merge("merge half missing (list)", "llama3", 4, json_pack("[ss]", "t", "ZZZZqqqq"),
+              "model.merges[4]: token 'ZZZZqqqq' is not in model.vocab");
     r = base("llama2");
     char a[8], b[8], frag[128];
     CHECK(missing_pair(vocab(r), a, b));
@@ -439,18 +446,11 @@ int main(void)
     r = base("llama3");
     json_array_insert(merges(r), 5, json_array_get(merges(r), 0));
     expect("repeated merge", "llama3", r, F("model.merges[5] repeats model.merges[0]"));
-    r = base("gpt2");
-    json_array_set_new(merges(r), 1, json_string(" t"));
-    expect("empty merge half", "gpt2", r, F("model.merges[1]: a token is empty"));
-    r = base("mistral");
-    json_array_set_new(merges(r), 1, json_pack("[ss]", "a", ""));
-    expect("empty merge half (list)", "mistral", r, F("model.merges[1]: a token is empty"));
-    r = base("gpt2");
-    json_array_set_new(merges(r), 2, json_string("t h e"));
-    expect("merge of three", "gpt2", r, F("model.merges[2] 't h e' must be two tokens separated by one space"));
-    r = base("llama3");
-    json_array_set_new(merges(r), 2, json_string("t h"));
-    expect("mixed merge forms", "llama3", r, F("model.merges[2] must be a pair of strings"));
+    set_merge("empty merge half", "gpt2", 1, json_string(" t"), "model.merges[1]: a token is empty");
+    set_merge("empty merge half (list)", "mistral", 1, json_pack("[ss]", "a", ""), "model.merges[1]: a token is empty");
+    set_merge("merge of three", "gpt2", 2, json_string("t h e"),
+              "model.merges[2] 't h e' must be two tokens separated by one space");
+    set_merge("mixed merge forms", "llama3", 2, json_string("t h"), "model.merges[2] must be a pair of strings");
 
     /* unknown types, refused by name */
     set_type("model type", "gpt2", "model", "WordPiece", "model.type");
