@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tee/certs.h"
@@ -164,18 +165,41 @@ static int sort_roles(bag *b, roles *r, tl_err *err)
     return 0;
 }
 
+/* The DER of a built-in key or certificate (base64 in amd_roots.c); NULL when it does not decode. */
+static uint8_t *builtin_der(const char *b64, size_t *n)
+{
+    uint8_t *der = NULL;
+    if (tl_b64_decode(b64, &der, n, 0, 4096))
+        return NULL;
+    return der;
+}
+
 /* The pinned ARK key of product p (or, in tests only, opts->snp_test_ark_spki). */
 static EVP_PKEY *pinned_ark(const tl_verify_opts *o, int p)
 {
-    const uint8_t *q = tl_amd_roots[p].ark_spki;
-    long n = (long)tl_amd_roots[p].ark_spki_len;
     if (o && o->snp_test_ark_spki) {
-        q = o->snp_test_ark_spki;
-        n = (long)o->snp_test_ark_spki_len;
+        const uint8_t *q = o->snp_test_ark_spki;
+        EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)o->snp_test_ark_spki_len);
+        ERR_clear_error();
+        return k;
     }
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, n);
+    size_t n = 0;
+    uint8_t *der = builtin_der(tl_amd_roots[p].ark_spki, &n);
+    const uint8_t *q = der;
+    EVP_PKEY *k = der ? d2i_PUBKEY(NULL, &q, (long)n) : NULL;
     ERR_clear_error();
+    free(der);
     return k;
+}
+
+/* The built-in ASK (or ASVK when vlek) of product p, for evidence that omits it. */
+static X509 *builtin_mid(int p, int vlek)
+{
+    size_t n = 0;
+    uint8_t *der = builtin_der(vlek ? tl_amd_roots[p].asvk : tl_amd_roots[p].ask, &n);
+    X509 *c = der ? tl_x509_from_der(der, n) : NULL;
+    free(der);
+    return c;
 }
 
 static int same_key(X509 *c, EVP_PKEY *k)
@@ -370,8 +394,7 @@ int tl_verify_snp(const uint8_t *ev, size_t len, time_t now, const tl_verify_opt
     /* 5 */
     X509 *mid = vlek ? r.asvk[prod] : r.ask[prod], *builtin = NULL;
     if (!mid) {
-        const tl_amd_root *R = &tl_amd_roots[prod];
-        mid = builtin = vlek ? tl_x509_from_der(R->asvk, R->asvk_len) : tl_x509_from_der(R->ask, R->ask_len);
+        mid = builtin = builtin_mid(prod, vlek);
         if (!mid)
             CHECK_RC(tl_errf(err, TL_ECRYPTO, "SEV-SNP: the built-in %s certificate is unreadable", vlek ? "ASVK" : "ASK"));
     }
