@@ -22,16 +22,21 @@ static int fail(const char *cmd, const tl_err *e)
     return 1;
 }
 
-/* Parses a subcommand that names a store and a key: 0, -1 when it printed its help, or 2 on a
- * usage error (printed). */
-static int parse_key_cmd(const tl_cmdspec *spec, int argc, char **argv, const char *const *store,
-                         const char *const *key_id)
+/* The option row every store subcommand shares (one wording of its help). */
+#define STORE_FLAG(v) {"--store", TL_ARG_STR, &(v), "DIR", "the broker's store directory", 0, 0}
+
+/* Parses a store subcommand, which needs --store and, when key_id is not NULL, --key-id: 0, -1
+ * when it printed its help, or 2 on a usage error (printed). */
+static int parse_store_cmd(const tl_cmdspec *spec, int argc, char **argv, const char *const *store,
+                           const char *const *key_id)
 {
     int rc = tl_args_parse(spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? -1 : rc;
-    if (!*store || !*key_id)
+    if (key_id && (!*store || !*key_id))
         return tl_usage_error(spec, "--store and --key-id are required");
+    if (!*store)
+        return tl_usage_error(spec, "--store is required");
     return 0;
 }
 
@@ -40,7 +45,7 @@ static int cmd_add_key(int argc, char **argv)
     const char *store = NULL, *key_id = NULL, *key_file = NULL, *policy = NULL, *key_out = NULL;
     int generate = 0;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
+        STORE_FLAG(store),
         {"--key-id", TL_ARG_STR, &key_id, "ID", "name of the key (must match the key file's id)", 0, 0},
         {"--key-file", TL_ARG_STR, &key_file, "FILE", "data key file (teelm seal --key-out)", 0, 0},
         {"--generate", TL_ARG_FLAG, &generate, NULL, "generate a fresh key in the store instead", 0, 0},
@@ -52,7 +57,7 @@ static int cmd_add_key(int argc, char **argv)
                              "Adds a data key to the store, wrapped under the store's master key. Works offline and "
                              "while the broker runs (records are read per request).",
                              opts, 0, 0};
-    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
+    int rc = parse_store_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
         return rc < 0 ? 0 : rc;
     if (!!key_file == !!generate)
@@ -89,14 +94,12 @@ out:
 static int cmd_list(int argc, char **argv)
 {
     const char *store = NULL;
-    const tl_opt opts[] = {{"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0}, {0}};
+    const tl_opt opts[] = {STORE_FLAG(store), {0}};
     const tl_cmdspec spec = {"kbs list", "--store DIR", "Lists the keys in a store (ids, state, policy; never key material).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_store_cmd(&spec, argc, argv, &store, NULL);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store)
-        return tl_usage_error(&spec, "--store is required");
+        return rc < 0 ? 0 : rc;
     tl_err e = {0};
     tl_kbs_record *recs;
     int n, bad = 0;
@@ -128,7 +131,7 @@ static int cmd_upgrade(int argc, char **argv)
     const char *store = NULL;
     int dry = 0;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
+        STORE_FLAG(store),
         {"--dry-run", TL_ARG_FLAG, &dry, NULL, "only check and list the records; write nothing", 0, 0},
         {0},
     };
@@ -137,11 +140,9 @@ static int cmd_upgrade(int argc, char **argv)
                              "record and writes manifest.json, which authenticates them AS THEY ARE now. Check the "
                              "listed states and policies first (--dry-run): an edit made before the upgrade is kept.",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
+    int rc = parse_store_cmd(&spec, argc, argv, &store, NULL);
     if (rc)
-        return rc == 1 ? 0 : rc;
-    if (!store)
-        return tl_usage_error(&spec, "--store is required");
+        return rc < 0 ? 0 : rc;
     tl_err e = {0};
     tl_kbs_record *recs;
     int n;
@@ -164,7 +165,7 @@ static int cmd_revoke(int argc, char **argv)
 {
     const char *store = NULL, *key_id = NULL;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
+        STORE_FLAG(store),
         {"--key-id", TL_ARG_STR, &key_id, "ID", "the key to revoke", 0, 0},
         {0},
     };
@@ -172,7 +173,7 @@ static int cmd_revoke(int argc, char **argv)
                              "Revokes a key: its wrapped material is deleted and it is never released again "
                              "(takes effect on a running broker at once).",
                              opts, 0, 0};
-    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
+    int rc = parse_store_cmd(&spec, argc, argv, &store, &key_id);
     if (rc)
         return rc < 0 ? 0 : rc;
     tl_err e = {0};
