@@ -706,20 +706,18 @@ static int attest_collateral(int argc, char **argv)
 {
     const char *pccs = NULL, *cache = NULL, *out = NULL;
     const tl_opt opts[] = {
-        {"--pccs", TL_ARG_STR, &pccs, "URL", "PCCS or Intel PCS base URL", 0, 0},
+        {"--pccs", TL_ARG_STR, &pccs, "URL", "PCCS or Intel PCS base URL", 0, 0, .required = 1},
         {"--cache", TL_ARG_STR, &cache, "DIR", "cache directory", 0, 0},
-        {"--out", TL_ARG_STR, &out, "FILE", "write the collateral JSON here", 0, 0},
+        {"--out", TL_ARG_STR, &out, "FILE", "write the collateral JSON here", 0, 0, .required = 1},
         {0}};
     const tl_cmdspec spec = {"attest collateral", "QUOTE --pccs URL --out FILE [--cache DIR]",
                              "Fetch the collateral a quote needs (TCB info for its FMSPC, QE identity, CRLs) and save it "
                              "as one JSON file for offline verification with 'attest verify --collateral'.",
-                             opts, 1, 1};
+                             opts, 1, 1, .missing = "--pccs and --out are required"};
     const char *pos[1];
     int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!pccs || !out)
-        return tl_usage_error(&spec, "--pccs and --out are required");
     tl_err e = {0};
     uint8_t *ev;
     size_t n;

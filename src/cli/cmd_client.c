@@ -240,8 +240,8 @@ int cmd_client(int argc, char **argv)
     const char *seed_s = NULL;
     tl_strlist stop = {0};
     const tl_opt opts[] = {
-        {"--server", TL_ARG_STR, &server, "URL", "server, https://HOST:PORT"},
-        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)"},
+        {"--server", TL_ARG_STR, &server, "URL", "server, https://HOST:PORT", .required = 1},
+        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)", .required = 1},
         {"--prompt", TL_ARG_STR, &prompt, "TEXT", "prompt (default: read from stdin)"},
         {"--stream", TL_ARG_FLAG, &stream, NULL, "print the completion as it is generated"},
         {"--max-tokens", TL_ARG_INT, &max_tokens, "N", "tokens to generate (default 16)", 1, 1 << 20},
@@ -264,12 +264,10 @@ int cmd_client(int argc, char **argv)
         "Checks the server's RA-TLS certificate (TEE evidence bound to its TLS key) against the policy\n"
         "during the TLS handshake, before anything is sent; then sends the prompt to /v1/completions\n"
         "and prints the completion. Any mismatch stops with the field that differed and exit code 1.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--server and --policy are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!server || !policy_path)
-        return tl_usage_error(&spec, "--server and --policy are required");
     if (stream && json)
         return tl_usage_error(&spec, "--json and --stream do not go together");
     if (stop.n > 4)

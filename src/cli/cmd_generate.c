@@ -159,12 +159,10 @@ int cmd_generate(int argc, char **argv)
         "look, like the prototype, at the last context_length tokens only (positions restart at 0 for every "
         "window). Hugging Face models keep every position in a key/value cache of --ctx positions and stop "
         "after an end-of-sequence token.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = TL_MODEL_MISSING};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model)
-        return tl_usage_error(&spec, "--model PATH is required");
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))
         return rc;
     uint32_t *ids = NULL;
