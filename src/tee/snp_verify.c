@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "tee/certs.h"
+#include "tee/ecdsa.h"
 #include "tee/snp_internal.h"
 #include "tee/verify_internal.h"
 #include "util/codec.h"
@@ -222,26 +223,7 @@ static int is_p384(EVP_PKEY *k)
 
 static int report_sig_ok(EVP_PKEY *k, const uint8_t *report, const tl_snp_report *s)
 {
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(s->sig_r, 48, NULL), *ss = BN_bin2bn(s->sig_s, 48, NULL);
-    uint8_t *der = NULL;
-    int dlen = -1, ok = 0;
-    if (sig && r && ss && ECDSA_SIG_set0(sig, r, ss)) {
-        r = ss = NULL;
-        dlen = i2d_ECDSA_SIG(sig, &der);
-    }
-    if (dlen > 0) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, k) == 1 &&
-             EVP_DigestVerify(md, der, (size_t)dlen, report, TL_SNP_SIGNED_LEN) == 1;
-        EVP_MD_CTX_free(md);
-    }
-    BN_free(r);
-    BN_free(ss);
-    ECDSA_SIG_free(sig);
-    OPENSSL_free(der);
-    ERR_clear_error();
-    return ok;
+    return tl_ecdsa_verify_rs(k, EVP_sha384(), s->sig_r, s->sig_s, 48, report, TL_SNP_SIGNED_LEN);
 }
 
 /* CRLs: each must be signed by the pinned ARK it names; the chain's own product's CRLs must be
