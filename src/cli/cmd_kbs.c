@@ -8,9 +8,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "kbs/broker.h"
 #include "kbs/store.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -170,11 +170,8 @@ static int cmd_revoke(int argc, char **argv)
 
 int cmd_kbs(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm kbs: %s\n", herr.msg);
+    if (tl_cli_secure_start("kbs"))
         return 1;
-    }
     if (argc > 0 && strcmp(argv[0], "add-key") == 0)
         return cmd_add_key(argc - 1, argv + 1);
     if (argc > 0 && strcmp(argv[0], "list") == 0)

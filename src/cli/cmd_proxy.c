@@ -7,9 +7,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "server/proxy.h"
 #include "server/ratls.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -47,12 +47,10 @@ int cmd_proxy(int argc, char **argv)
     if (!allow_remote && !tl_proxy_is_loopback(listen))
         return tl_usage_error(&spec, "--listen %s is not a loopback address (127.0.0.0/8, ::1, localhost): the proxy "
                                      "speaks plain HTTP; give --allow-remote to listen there anyway", listen);
-    tl_err err = {0};
     /* request bodies (prompts) and API keys pass through: wiped buffers, no core dumps */
-    if (tl_secure_process_start(&err)) {
-        fprintf(stderr, "teelm proxy: %s\n", err.msg);
+    if (tl_cli_secure_start("proxy"))
         return 1;
-    }
+    tl_err err = {0};
     if (quiet)
         tl_log_set_level(TL_LOG_WARN);
     tl_policy *policy = tl_policy_load(policy_path, &err);

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "formats/checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/hf_save.h"
@@ -17,7 +18,6 @@
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/codec.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/secmem.h"
 
@@ -96,11 +96,8 @@ static int read_hf_carried(const char *dir, const char *override, carried_set *c
 
 int cmd_seal(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm seal: %s\n", herr.msg);
+    if (tl_cli_secure_start("seal"))
         return 1;
-    }
     const char *model = NULL, *out = NULL, *key_out = NULL, *kbs = NULL, *key_id = NULL, *kbs_ca = NULL;
     const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
@@ -262,11 +259,8 @@ done:
 
 int cmd_unseal(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm unseal: %s\n", herr.msg);
+    if (tl_cli_secure_start("unseal"))
         return 1;
-    }
     const char *model = NULL, *key_file = NULL, *out = NULL;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "SEALED", "sealed model (file, or directory with model.sealed)", 0, 0, .required = 1},

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "app/open.h"
 #include "kbs/trustee_client.h"
 #include "seal/seal.h"
@@ -15,7 +16,6 @@
 #include "server/config_doc.h"
 #include "server/ratls.h"
 #include "server/receipt.h"
-#include "util/harden.h"
 #include "server/server.h"
 #include "tee/tee.h"
 #include "util/codec.h"
@@ -56,11 +56,8 @@ static int check_served_model(const char *doc, int sealed, const tl_seal_info *i
 
 int cmd_serve(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm serve: %s\n", herr.msg);
+    if (tl_cli_secure_start("serve"))
         return 1;
-    }
     tl_server_opts so;
     tl_server_defaults(&so);
     tl_open_opts oo = {0};
