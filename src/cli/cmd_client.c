@@ -26,20 +26,22 @@ typedef struct {
     char error[600];
 } out_state;
 
-static int grow(out_state *s, size_t need)
+/* Makes room for need bytes in *buf (of *cap), doubling from 4 KiB: the response text and, for
+ * streams, the raw bytes. */
+static int grow(char **buf, size_t *cap, size_t need)
 {
-    if (need <= s->cap)
+    if (need <= *cap)
         return 0;
-    size_t cap = s->cap ? s->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    if (cap > (64u << 20))
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    if (c > (64u << 20))
         return -1; /* no completion is this large: a hostile server */
-    char *p = realloc(s->buf, cap);
+    char *p = realloc(*buf, c);
     if (!p)
         return -1;
-    s->buf = p;
-    s->cap = cap;
+    *buf = p;
+    *cap = c;
     return 0;
 }
 
@@ -82,22 +84,14 @@ static void sse_data(out_state *s, const char *data, size_t n)
 static int sink(const char *data, size_t n, void *user)
 {
     out_state *s = user;
-    if (grow(s, s->len + n + 1))
+    if (grow(&s->buf, &s->cap, s->len + n + 1))
         return 1;
     memcpy(s->buf + s->len, data, n);
     s->len += n;
     if (!s->stream)
         return 0;
-    if (s->raw_len + n + 1 > s->raw_cap) {
-        size_t cap = s->raw_cap ? s->raw_cap * 2 : 4096;
-        while (cap < s->raw_len + n + 1)
-            cap *= 2;
-        char *p = cap > (64u << 20) ? NULL : realloc(s->raw, cap);
-        if (!p)
-            return 1;
-        s->raw = p;
-        s->raw_cap = cap;
-    }
+    if (grow(&s->raw, &s->raw_cap, s->raw_len + n + 1))
+        return 1;
     memcpy(s->raw + s->raw_len, data, n);
     s->raw_len += n;
     /* events end with a blank line; lines of one event may be several "data:" lines */
