@@ -734,13 +734,7 @@ static int attest_collateral(int argc, char **argv)
     return 0;
 }
 
-typedef struct {
-    const char *name;
-    int (*run)(int, char **);
-    const char *what;
-} sub;
-
-static const sub subs[] = {
+static const tl_command subs[] = {
     {"quote", attest_quote, "produce evidence from a TEE backend (sim, occlum, tsm, auto)"},
     {"verify", attest_verify, "verify evidence against collateral and a policy"},
     {"show", attest_show, "print what evidence states, without verifying it"},
@@ -752,10 +746,9 @@ static const sub subs[] = {
 
 int cmd_attest(int argc, char **argv)
 {
-    if (argc >= 1)
-        for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
-            if (strcmp(argv[0], subs[i].name) == 0)
-                return subs[i].run(argc - 1, argv + 1);
+    const tl_command *sub = argc >= 1 ? tl_command_find(subs, sizeof subs / sizeof *subs, argv[0]) : NULL;
+    if (sub)
+        return sub->run(argc - 1, argv + 1);
     static const tl_opt opts[] = {{0}};
     static const tl_cmdspec spec = {
         "attest", "SUBCOMMAND [ARGS]  (quote, verify, show, measure, policy-template, rtmr3, collateral)",

@@ -172,14 +172,15 @@ int cmd_kbs(int argc, char **argv)
 {
     if (tl_cli_secure_start("kbs"))
         return 1;
-    if (argc > 0 && strcmp(argv[0], "add-key") == 0)
-        return cmd_add_key(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "revoke") == 0)
-        return cmd_revoke(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "upgrade") == 0)
-        return cmd_upgrade(argc - 1, argv + 1);
+    static const tl_command subs[] = {
+        {"add-key", cmd_add_key, "add a data key to the store"},
+        {"list", cmd_list, "list the keys in a store"},
+        {"revoke", cmd_revoke, "revoke a key"},
+        {"upgrade", cmd_upgrade, "authenticate a store of the previous version"},
+    };
+    const tl_command *sub = argc > 0 ? tl_command_find(subs, sizeof subs / sizeof *subs, argv[0]) : NULL;
+    if (sub)
+        return sub->run(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
     const char *names = NULL, *gen_file = NULL;
     int ttl = 60, maxc = 65536, max_conns = 256, per_peer = 0, handshake = 5;
