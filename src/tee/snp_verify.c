@@ -175,20 +175,22 @@ static uint8_t *builtin_der(const char *b64, size_t *n)
     return der;
 }
 
+static EVP_PKEY *spki_key(const uint8_t *der, size_t n)
+{
+    const uint8_t *q = der;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)n);
+    ERR_clear_error();
+    return k;
+}
+
 /* The pinned ARK key of product p (or, in tests only, opts->snp_test_ark_spki). */
 static EVP_PKEY *pinned_ark(const tl_verify_opts *o, int p)
 {
-    if (o && o->snp_test_ark_spki) {
-        const uint8_t *q = o->snp_test_ark_spki;
-        EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)o->snp_test_ark_spki_len);
-        ERR_clear_error();
-        return k;
-    }
+    if (o && o->snp_test_ark_spki)
+        return spki_key(o->snp_test_ark_spki, o->snp_test_ark_spki_len);
     size_t n = 0;
     uint8_t *der = builtin_der(tl_amd_roots[p].ark_spki, &n);
-    const uint8_t *q = der;
-    EVP_PKEY *k = der ? d2i_PUBKEY(NULL, &q, (long)n) : NULL;
-    ERR_clear_error();
+    EVP_PKEY *k = der ? spki_key(der, n) : NULL;
     free(der);
     return k;
 }
