@@ -17,6 +17,8 @@ import subprocess
 import sys
 import unicodedata
 
+from unicode_ranges import ranges
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "src", "tokenizer", "hf_unicode.c")
 CATS = {
@@ -32,16 +34,6 @@ for (const c of cats) { const re = new RegExp('^\\p{' + c + '}$', 'u'); const r 
     if (re.test(String.fromCodePoint(cp))) r.push(cp); } out[c] = r; }
 process.stdout.write(JSON.stringify({unicode: process.versions.unicode, sets: out}));
 """
-
-
-def ranges(cps):
-    out = []
-    for c in sorted(cps):
-        if out and out[-1][1] == c - 1:
-            out[-1][1] = c
-        else:
-            out.append([c, c])
-    return out
 
 
 def main():

@@ -16,6 +16,8 @@ import struct
 import sys
 import unicodedata
 
+from unicode_ranges import ranges
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 WASM = os.path.join(ROOT, "node_modules", "tiktoken", "tiktoken_bg.wasm")
 OUT = os.path.join(ROOT, "src", "tokenizer", "unicode_extra.c")
@@ -72,16 +74,6 @@ def read_table(data, k):
         out.append((a, b))
         prev, k = b, k + 8
     return out
-
-
-def ranges(cs):
-    r = []
-    for c in sorted(cs):
-        if r and r[-1][1] == c - 1:
-            r[-1][1] = c
-        else:
-            r.append([c, c])
-    return r
 
 
 def main():

@@ -120,6 +120,9 @@ int tl_args_parse(const tl_cmdspec *spec, int argc, char **argv, const char **po
     }
     if (np < spec->min_pos)
         return tl_usage_error(spec, "missing argument (expected %s)", spec->synopsis ? spec->synopsis : "more arguments");
+    for (const tl_opt *o = spec->opts; o && o->name; o++)
+        if (o->required && !*(const char **)o->dest)
+            return tl_usage_error(spec, "%s", spec->missing ? spec->missing : "a required flag is missing");
     if (npos)
         *npos = np;
     return 0;

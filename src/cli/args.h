@@ -28,6 +28,7 @@ typedef struct {
     const char *metavar;  /* "N"; NULL for flags */
     const char *help;
     double min, max;      /* for numbers; both 0 = unbounded */
+    int required;         /* TL_ARG_STR only: the command cannot run without it (spec->missing) */
 } tl_opt;
 
 typedef struct {
@@ -36,9 +37,13 @@ typedef struct {
     const char *summary;   /* a sentence or two */
     const tl_opt *opts;    /* terminated by {0} */
     int min_pos, max_pos;  /* positional argument count bounds */
+    /* The usage error when a required flag is missing, naming them together as the synopsis
+     * does ("--server and --policy are required"), so one message covers the set. */
+    const char *missing;
 } tl_cmdspec;
 
-/* Returns 0 when parsed, 1 when --help was printed (caller exits 0), 2 on a usage error (printed).
+/* Returns 0 when parsed, 1 when --help was printed (caller exits 0), 2 on a usage error (printed):
+ * an unknown flag or a malformed value, too few or too many positionals, then a required flag missing.
  * Positional arguments are stored in pos (at most spec->max_pos); *npos receives their number. */
 int tl_args_parse(const tl_cmdspec *spec, int argc, char **argv, const char **pos, int *npos);
 void tl_args_usage(const tl_cmdspec *spec, FILE *out);

@@ -706,20 +706,18 @@ static int attest_collateral(int argc, char **argv)
 {
     const char *pccs = NULL, *cache = NULL, *out = NULL;
     const tl_opt opts[] = {
-        {"--pccs", TL_ARG_STR, &pccs, "URL", "PCCS or Intel PCS base URL", 0, 0},
+        {"--pccs", TL_ARG_STR, &pccs, "URL", "PCCS or Intel PCS base URL", 0, 0, .required = 1},
         {"--cache", TL_ARG_STR, &cache, "DIR", "cache directory", 0, 0},
-        {"--out", TL_ARG_STR, &out, "FILE", "write the collateral JSON here", 0, 0},
+        {"--out", TL_ARG_STR, &out, "FILE", "write the collateral JSON here", 0, 0, .required = 1},
         {0}};
     const tl_cmdspec spec = {"attest collateral", "QUOTE --pccs URL --out FILE [--cache DIR]",
                              "Fetch the collateral a quote needs (TCB info for its FMSPC, QE identity, CRLs) and save it "
                              "as one JSON file for offline verification with 'attest verify --collateral'.",
-                             opts, 1, 1};
+                             opts, 1, 1, .missing = "--pccs and --out are required"};
     const char *pos[1];
     int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!pccs || !out)
-        return tl_usage_error(&spec, "--pccs and --out are required");
     tl_err e = {0};
     uint8_t *ev;
     size_t n;
@@ -736,13 +734,7 @@ static int attest_collateral(int argc, char **argv)
     return 0;
 }
 
-typedef struct {
-    const char *name;
-    int (*run)(int, char **);
-    const char *what;
-} sub;
-
-static const sub subs[] = {
+static const tl_command subs[] = {
     {"quote", attest_quote, "produce evidence from a TEE backend (sim, occlum, tsm, auto)"},
     {"verify", attest_verify, "verify evidence against collateral and a policy"},
     {"show", attest_show, "print what evidence states, without verifying it"},
@@ -754,10 +746,9 @@ static const sub subs[] = {
 
 int cmd_attest(int argc, char **argv)
 {
-    if (argc >= 1)
-        for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
-            if (strcmp(argv[0], subs[i].name) == 0)
-                return subs[i].run(argc - 1, argv + 1);
+    const tl_command *sub = argc >= 1 ? tl_command_find(subs, sizeof subs / sizeof *subs, argv[0]) : NULL;
+    if (sub)
+        return sub->run(argc - 1, argv + 1);
     static const tl_opt opts[] = {{0}};
     static const tl_cmdspec spec = {
         "attest", "SUBCOMMAND [ARGS]  (quote, verify, show, measure, policy-template, rtmr3, collateral)",

@@ -26,20 +26,22 @@ typedef struct {
     char error[600];
 } out_state;
 
-static int grow(out_state *s, size_t need)
+/* Makes room for need bytes in *buf (of *cap), doubling from 4 KiB: the response text and, for
+ * streams, the raw bytes. */
+static int grow(char **buf, size_t *cap, size_t need)
 {
-    if (need <= s->cap)
+    if (need <= *cap)
         return 0;
-    size_t cap = s->cap ? s->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    if (cap > (64u << 20))
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    if (c > (64u << 20))
         return -1; /* no completion is this large: a hostile server */
-    char *p = realloc(s->buf, cap);
+    char *p = realloc(*buf, c);
     if (!p)
         return -1;
-    s->buf = p;
-    s->cap = cap;
+    *buf = p;
+    *cap = c;
     return 0;
 }
 
@@ -82,22 +84,14 @@ static void sse_data(out_state *s, const char *data, size_t n)
 static int sink(const char *data, size_t n, void *user)
 {
     out_state *s = user;
-    if (grow(s, s->len + n + 1))
+    if (grow(&s->buf, &s->cap, s->len + n + 1))
         return 1;
     memcpy(s->buf + s->len, data, n);
     s->len += n;
     if (!s->stream)
         return 0;
-    if (s->raw_len + n + 1 > s->raw_cap) {
-        size_t cap = s->raw_cap ? s->raw_cap * 2 : 4096;
-        while (cap < s->raw_len + n + 1)
-            cap *= 2;
-        char *p = cap > (64u << 20) ? NULL : realloc(s->raw, cap);
-        if (!p)
-            return 1;
-        s->raw = p;
-        s->raw_cap = cap;
-    }
+    if (grow(&s->raw, &s->raw_cap, s->raw_len + n + 1))
+        return 1;
     memcpy(s->raw + s->raw_len, data, n);
     s->raw_len += n;
     /* events end with a blank line; lines of one event may be several "data:" lines */
@@ -240,8 +234,8 @@ int cmd_client(int argc, char **argv)
     const char *seed_s = NULL;
     tl_strlist stop = {0};
     const tl_opt opts[] = {
-        {"--server", TL_ARG_STR, &server, "URL", "server, https://HOST:PORT"},
-        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)"},
+        {"--server", TL_ARG_STR, &server, "URL", "server, https://HOST:PORT", .required = 1},
+        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)", .required = 1},
         {"--prompt", TL_ARG_STR, &prompt, "TEXT", "prompt (default: read from stdin)"},
         {"--stream", TL_ARG_FLAG, &stream, NULL, "print the completion as it is generated"},
         {"--max-tokens", TL_ARG_INT, &max_tokens, "N", "tokens to generate (default 16)", 1, 1 << 20},
@@ -264,12 +258,10 @@ int cmd_client(int argc, char **argv)
         "Checks the server's RA-TLS certificate (TEE evidence bound to its TLS key) against the policy\n"
         "during the TLS handshake, before anything is sent; then sends the prompt to /v1/completions\n"
         "and prints the completion. Any mismatch stops with the field that differed and exit code 1.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--server and --policy are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!server || !policy_path)
-        return tl_usage_error(&spec, "--server and --policy are required");
     if (stream && json)
         return tl_usage_error(&spec, "--json and --stream do not go together");
     if (stop.n > 4)

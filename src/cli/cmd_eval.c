@@ -34,12 +34,10 @@ int cmd_eval(int argc, char **argv)
         "random offsets (seeded by --seed) from the validation split, and the loss is the mean over batches of "
         "each batch's mean next-token cross-entropy (natural log), in eval mode (no dropout). With --full the "
         "loss is instead the mean over every non-overlapping window (offsets 0, T, 2T, ...) of the split.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = TL_MODEL_MISSING};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model)
-        return tl_usage_error(&spec, "--model PATH is required");
     if (!!data == !!tokens)
         return tl_usage_error(&spec, "give exactly one of --data TEXT or --tokens FILE");
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))

@@ -7,9 +7,9 @@
 
 #include "cli/commands.h"
 #include "cli/engine_cli.h"
+#include "cli/secure_start.h"
 #include "model/generate.h"
 #include "model/lm.h"
-#include "util/harden.h"
 #include "util/secmem.h"
 
 typedef struct {
@@ -123,11 +123,8 @@ static int hf_generate(tl_checkpoint *ck, int ctx, const uint32_t *ids, int n_id
 
 int cmd_generate(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm generate: %s\n", herr.msg);
+    if (tl_cli_secure_start("generate"))
         return 1;
-    }
     const char *model = NULL, *prompt = "The", *tokfile = NULL, *prompt_ids = NULL;
     int max_tokens = 100, top_k = 0, threads = 0, print_ids = 0, stats = 0, ctx = 0;
     double temperature = 1.0, top_p = 1.0;
@@ -159,12 +156,10 @@ int cmd_generate(int argc, char **argv)
         "look, like the prototype, at the last context_length tokens only (positions restart at 0 for every "
         "window). Hugging Face models keep every position in a key/value cache of --ctx positions and stop "
         "after an end-of-sequence token.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = TL_MODEL_MISSING};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model)
-        return tl_usage_error(&spec, "--model PATH is required");
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))
         return rc;
     uint32_t *ids = NULL;

@@ -77,20 +77,20 @@ int cmd_quantize(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *type = NULL;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "a Hugging Face model directory or a GGUF file (required)", 0, 0},
-        {"--out", TL_ARG_STR, &out, "FILE", "the GGUF file to write (required)", 0, 0},
-        {"--type", TL_ARG_STR, &type, "Q8_0|Q4_0|F16|F32", "the matrices' type (required); norms stay F32", 0, 0},
+        {"--model", TL_ARG_STR, &model, "PATH", "a Hugging Face model directory or a GGUF file (required)",
+         .required = 1},
+        {"--out", TL_ARG_STR, &out, "FILE", "the GGUF file to write (required)", .required = 1},
+        {"--type", TL_ARG_STR, &type, "Q8_0|Q4_0|F16|F32", "the matrices' type (required); norms stay F32",
+         .required = 1},
         {0},
     };
     const tl_cmdspec spec = {"quantize", "--model PATH --out FILE.gguf --type Q8_0|Q4_0|F16|F32",
         "Writes the model as a GGUF file with its weight matrices quantized as ggml's reference quantizers do "
         "(llama, qwen2; GPT-2 in F32/F16), with its byte-level BPE tokenizer and chat template, for teelm or "
         "llama.cpp (docs/gguf.md). The same as 'teelm export --format gguf --quantize TYPE'.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--model, --out and --type are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model || !out || !type)
-        return tl_usage_error(&spec, "--model, --out and --type are required");
     return tl_cli_write_gguf("quantize", model, out, type);
 }

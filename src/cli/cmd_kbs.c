@@ -8,9 +8,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "kbs/broker.h"
 #include "kbs/store.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -22,26 +22,16 @@ static int fail(const char *cmd, const tl_err *e)
     return 1;
 }
 
-/* Parses a subcommand that names a store and a key: 0, -1 when it printed its help, or 2 on a
- * usage error (printed). */
-static int parse_key_cmd(const tl_cmdspec *spec, int argc, char **argv, const char *const *store,
-                         const char *const *key_id)
-{
-    int rc = tl_args_parse(spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? -1 : rc;
-    if (!*store || !*key_id)
-        return tl_usage_error(spec, "--store and --key-id are required");
-    return 0;
-}
+/* The option row the store subcommands share (one wording of its help). */
+#define STORE_FLAG(v) {"--store", TL_ARG_STR, &(v), "DIR", "the broker's store directory", 0, 0, .required = 1}
 
 static int cmd_add_key(int argc, char **argv)
 {
     const char *store = NULL, *key_id = NULL, *key_file = NULL, *policy = NULL, *key_out = NULL;
     int generate = 0;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
-        {"--key-id", TL_ARG_STR, &key_id, "ID", "name of the key (must match the key file's id)", 0, 0},
+        STORE_FLAG(store),
+        {"--key-id", TL_ARG_STR, &key_id, "ID", "name of the key (must match the key file's id)", 0, 0, .required = 1},
         {"--key-file", TL_ARG_STR, &key_file, "FILE", "data key file (teelm seal --key-out)", 0, 0},
         {"--generate", TL_ARG_FLAG, &generate, NULL, "generate a fresh key in the store instead", 0, 0},
         {"--key-out", TL_ARG_STR, &key_out, "FILE", "with --generate: also write the key file (to seal with --key-file)", 0, 0},
@@ -51,10 +41,10 @@ static int cmd_add_key(int argc, char **argv)
     const tl_cmdspec spec = {"kbs add-key", "--store DIR --key-id ID (--key-file FILE | --generate [--key-out FILE]) [--policy FILE]",
                              "Adds a data key to the store, wrapped under the store's master key. Works offline and "
                              "while the broker runs (records are read per request).",
-                             opts, 0, 0};
-    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
+                             opts, 0, 0, .missing = "--store and --key-id are required"};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc == 1 ? 0 : rc;
     if (!!key_file == !!generate)
         return tl_usage_error(&spec, "give exactly one of --key-file FILE or --generate");
     if (key_out && !generate)
@@ -89,14 +79,12 @@ out:
 static int cmd_list(int argc, char **argv)
 {
     const char *store = NULL;
-    const tl_opt opts[] = {{"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0}, {0}};
+    const tl_opt opts[] = {STORE_FLAG(store), {0}};
     const tl_cmdspec spec = {"kbs list", "--store DIR", "Lists the keys in a store (ids, state, policy; never key material).",
-                             opts, 0, 0};
+                             opts, 0, 0, .missing = "--store is required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!store)
-        return tl_usage_error(&spec, "--store is required");
     tl_err e = {0};
     tl_kbs_record *recs;
     int n, bad = 0;
@@ -128,7 +116,7 @@ static int cmd_upgrade(int argc, char **argv)
     const char *store = NULL;
     int dry = 0;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
+        STORE_FLAG(store),
         {"--dry-run", TL_ARG_FLAG, &dry, NULL, "only check and list the records; write nothing", 0, 0},
         {0},
     };
@@ -136,12 +124,10 @@ static int cmd_upgrade(int argc, char **argv)
                              "Upgrades a store of the previous version (key records without a manifest): checks every "
                              "record and writes manifest.json, which authenticates them AS THEY ARE now. Check the "
                              "listed states and policies first (--dry-run): an edit made before the upgrade is kept.",
-                             opts, 0, 0};
+                             opts, 0, 0, .missing = "--store is required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!store)
-        return tl_usage_error(&spec, "--store is required");
     tl_err e = {0};
     tl_kbs_record *recs;
     int n;
@@ -164,17 +150,17 @@ static int cmd_revoke(int argc, char **argv)
 {
     const char *store = NULL, *key_id = NULL;
     const tl_opt opts[] = {
-        {"--store", TL_ARG_STR, &store, "DIR", "the broker's store directory", 0, 0},
-        {"--key-id", TL_ARG_STR, &key_id, "ID", "the key to revoke", 0, 0},
+        STORE_FLAG(store),
+        {"--key-id", TL_ARG_STR, &key_id, "ID", "the key to revoke", 0, 0, .required = 1},
         {0},
     };
     const tl_cmdspec spec = {"kbs revoke", "--store DIR --key-id ID",
                              "Revokes a key: its wrapped material is deleted and it is never released again "
                              "(takes effect on a running broker at once).",
-                             opts, 0, 0};
-    int rc = parse_key_cmd(&spec, argc, argv, &store, &key_id);
+                             opts, 0, 0, .missing = "--store and --key-id are required"};
+    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc == 1 ? 0 : rc;
     tl_err e = {0};
     if (tl_kbs_store_revoke(store, key_id, &e))
         return fail("kbs revoke", &e);
@@ -184,26 +170,24 @@ static int cmd_revoke(int argc, char **argv)
 
 int cmd_kbs(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm kbs: %s\n", herr.msg);
+    if (tl_cli_secure_start("kbs"))
         return 1;
-    }
-    if (argc > 0 && strcmp(argv[0], "add-key") == 0)
-        return cmd_add_key(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "revoke") == 0)
-        return cmd_revoke(argc - 1, argv + 1);
-    if (argc > 0 && strcmp(argv[0], "upgrade") == 0)
-        return cmd_upgrade(argc - 1, argv + 1);
+    static const tl_command subs[] = {
+        {"add-key", cmd_add_key, "add a data key to the store"},
+        {"list", cmd_list, "list the keys in a store"},
+        {"revoke", cmd_revoke, "revoke a key"},
+        {"upgrade", cmd_upgrade, "authenticate a store of the previous version"},
+    };
+    const tl_command *sub = argc > 0 ? tl_command_find(subs, sizeof subs / sizeof *subs, argv[0]) : NULL;
+    if (sub)
+        return sub->run(argc - 1, argv + 1);
     const char *listen = NULL, *store = NULL, *policy = NULL, *cert = NULL, *key = NULL, *collateral = NULL;
     const char *names = NULL, *gen_file = NULL;
     int ttl = 60, maxc = 65536, max_conns = 256, per_peer = 0, handshake = 5;
     const tl_opt opts[] = {
-        {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0},
-        {"--store", TL_ARG_STR, &store, "DIR", "key store (created on first start: master key, admin token, TLS cert)", 0, 0},
-        {"--policy", TL_ARG_STR, &policy, "FILE", "default attestation policy (docs/policy.md)", 0, 0},
+        {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT to serve HTTPS on (port 0: any free port, printed)", 0, 0, .required = 1},
+        {"--store", TL_ARG_STR, &store, "DIR", "key store (created on first start: master key, admin token, TLS cert)", 0, 0, .required = 1},
+        {"--policy", TL_ARG_STR, &policy, "FILE", "default attestation policy (docs/policy.md)", 0, 0, .required = 1},
         {"--cert", TL_ARG_STR, &cert, "FILE", "TLS certificate chain (PEM); default: STORE/tls-cert.pem, self-signed", 0, 0},
         {"--key", TL_ARG_STR, &key, "FILE", "TLS private key (PEM)", 0, 0},
         {"--tls-names", TL_ARG_STR, &names, "LIST", "names for a generated certificate (default localhost,127.0.0.1,::1)", 0, 0},
@@ -222,12 +206,10 @@ int cmd_kbs(int argc, char **argv)
                              "       teelm kbs add-key | list | revoke | upgrade ... (see 'teelm kbs add-key --help')",
                              "Key broker: releases a sealed model's data key only to a TEE whose evidence verifies and "
                              "satisfies the key's policy (docs/attestation-protocol.md).",
-                             opts, 0, 0};
+                             opts, 0, 0, .missing = "--listen, --store and --policy are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!listen || !store || !policy)
-        return tl_usage_error(&spec, "--listen, --store and --policy are required");
     tl_err e = {0};
     tl_kbs_broker_opts bo = {.listen = listen, .store = store, .policy_file = policy, .cert_file = cert, .key_file = key,
                              .tls_names = names, .collateral = collateral, .nonce_ttl_ms = ttl * 1000,

@@ -7,9 +7,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "server/proxy.h"
 #include "server/ratls.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -20,8 +20,8 @@ int cmd_proxy(int argc, char **argv)
     int allow_remote = 0, max_inflight = 64, max_body_kib = 1024, timeout = 600, connect_timeout = 30,
         io_timeout = 30, quiet = 0;
     const tl_opt opts[] = {
-        {"--server", TL_ARG_STR, &server, "URL", "teelm server, https://HOST:PORT"},
-        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)"},
+        {"--server", TL_ARG_STR, &server, "URL", "teelm server, https://HOST:PORT", .required = 1},
+        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must satisfy (docs/policy.md)", .required = 1},
         {"--listen", TL_ARG_STR, &listen, "ADDR", "HOST:PORT for plain HTTP, a loopback address (default 127.0.0.1:8080; port 0 picks one)"},
         {"--allow-remote", TL_ARG_FLAG, &allow_remote, NULL,
          "allow a non-loopback --listen address (requests then cross that network in plaintext)"},
@@ -40,21 +40,17 @@ int cmd_proxy(int argc, char **argv)
         "that only take a base URL (http://127.0.0.1:8080/v1). Every new connection to the server is\n"
         "verified (RA-TLS evidence against the policy) before any request byte is sent; a server that\n"
         "fails gets nothing and the application receives a 502 naming the field that differed.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--server and --policy are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!server || !policy_path)
-        return tl_usage_error(&spec, "--server and --policy are required");
     if (!allow_remote && !tl_proxy_is_loopback(listen))
         return tl_usage_error(&spec, "--listen %s is not a loopback address (127.0.0.0/8, ::1, localhost): the proxy "
                                      "speaks plain HTTP; give --allow-remote to listen there anyway", listen);
-    tl_err err = {0};
     /* request bodies (prompts) and API keys pass through: wiped buffers, no core dumps */
-    if (tl_secure_process_start(&err)) {
-        fprintf(stderr, "teelm proxy: %s\n", err.msg);
+    if (tl_cli_secure_start("proxy"))
         return 1;
-    }
+    tl_err err = {0};
     if (quiet)
         tl_log_set_level(TL_LOG_WARN);
     tl_policy *policy = tl_policy_load(policy_path, &err);

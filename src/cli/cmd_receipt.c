@@ -70,8 +70,8 @@ static int verify(int argc, char **argv)
     const char *receipt = NULL, *policy_path = NULL, *request = NULL, *evidence = NULL, *collateral = NULL;
     int json = 0;
     const tl_opt opts[] = {
-        {"--receipt", TL_ARG_STR, &receipt, "FILE", "a completion response body (JSON or event stream) or its teelm_receipt"},
-        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must have satisfied (docs/policy.md)"},
+        {"--receipt", TL_ARG_STR, &receipt, "FILE", "a completion response body (JSON or event stream) or its teelm_receipt", .required = 1},
+        {"--policy", TL_ARG_STR, &policy_path, "FILE", "attestation policy the server must have satisfied (docs/policy.md)", .required = 1},
         {"--request", TL_ARG_STR, &request, "FILE", "the exact request body that was sent (checked against request_sha256)"},
         {"--evidence", TL_ARG_STR, &evidence, "FILE",
          "the server's GET /attestation JSON or RA-TLS certificate (default: evidence-HASH.pem beside --receipt)"},
@@ -83,12 +83,10 @@ static int verify(int argc, char **argv)
         "Verifies a completion's receipt offline: the evidence binding its signing key passes the policy,\n"
         "the signature holds, the model and configuration are the evidence's, and the request (if given)\n"
         "and the response in FILE match the receipt's hashes. Exit 1 naming the first field that differs.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--receipt and --policy are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!receipt || !policy_path)
-        return tl_usage_error(&spec, "--receipt and --policy are required");
     tl_err err = {0};
     uint8_t *text = NULL, *req = NULL;
     size_t tl = 0, rl = 0;

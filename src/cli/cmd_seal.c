@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "formats/checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/hf_save.h"
@@ -17,7 +18,6 @@
 #include "seal/crypto.h"
 #include "seal/seal.h"
 #include "util/codec.h"
-#include "util/harden.h"
 #include "util/io.h"
 #include "util/secmem.h"
 
@@ -114,18 +114,15 @@ static int carry_loaded(const tl_checkpoint *ck, carried_set *c, tl_err *err)
 
 int cmd_seal(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm seal: %s\n", herr.msg);
+    if (tl_cli_secure_start("seal"))
         return 1;
-    }
     const char *model = NULL, *out = NULL, *key_out = NULL, *kbs = NULL, *key_id = NULL, *kbs_ca = NULL;
     const char *admin_token = NULL, *tokenizer = NULL, *key_file = NULL, *policy = NULL;
     int split = 0, chunk = 0;
     const tl_opt opts[] = {
         {"--model", TL_ARG_STR, &model, "PATH", "plaintext model (teelm or Hugging Face directory, or .safetensors file)",
-         0, 0},
-        {"--out", TL_ARG_STR, &out, "PATH", "sealed file to write (a directory with --split)", 0, 0},
+         0, 0, .required = 1},
+        {"--out", TL_ARG_STR, &out, "PATH", "sealed file to write (a directory with --split)", 0, 0, .required = 1},
         {"--split", TL_ARG_FLAG, &split, NULL, "one sealed file per layer (model.sealed + part-NNN.sealed)", 0, 0},
         {"--key-out", TL_ARG_STR, &key_out, "FILE", "write the fresh data key here (mode 0600, never overwritten)", 0, 0},
         {"--key-file", TL_ARG_STR, &key_file, "FILE", "seal with this existing data key instead of a fresh one", 0, 0},
@@ -147,12 +144,10 @@ int cmd_seal(int argc, char **argv)
                              "Encrypts a model (config, tensor shapes, weights and tokenizer) with a fresh 256-bit data key "
                              "(AES-256-GCM in authenticated chunks). The key goes to a key file or to the key broker; the "
                              "sealed files name it by id only.",
-                             opts, 0, 0};
+                             opts, 0, 0, .missing = "--model and --out are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model || !out)
-        return tl_usage_error(&spec, "--model and --out are required");
     if (!!key_out + !!kbs + !!key_file != 1)
         return tl_usage_error(&spec, "give exactly one of --key-out FILE, --key-file FILE or --kbs URL");
     if (kbs && (!key_id || !admin_token))
@@ -284,28 +279,23 @@ done:
 
 int cmd_unseal(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm unseal: %s\n", herr.msg);
+    if (tl_cli_secure_start("unseal"))
         return 1;
-    }
     const char *model = NULL, *key_file = NULL, *out = NULL;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "SEALED", "sealed model (file, or directory with model.sealed)", 0, 0},
-        {"--key-file", TL_ARG_STR, &key_file, "FILE", "the data key file written by teelm seal --key-out", 0, 0},
-        {"--out", TL_ARG_STR, &out, "DIR", "directory for the plaintext model (same layout as sealed)", 0, 0},
+        {"--model", TL_ARG_STR, &model, "SEALED", "sealed model (file, or directory with model.sealed)", 0, 0, .required = 1},
+        {"--key-file", TL_ARG_STR, &key_file, "FILE", "the data key file written by teelm seal --key-out", 0, 0, .required = 1},
+        {"--out", TL_ARG_STR, &out, "DIR", "directory for the plaintext model (same layout as sealed)", 0, 0, .required = 1},
         {0},
     };
     const tl_cmdspec spec = {"unseal", "--model SEALED --key-file FILE --out DIR",
                              "For the model owner: verifies and decrypts a sealed model back to plaintext files "
                              "(weights in the layout it was sealed in, plus its tokenizer; a Hugging Face model as "
                              "model.safetensors beside the config and tokenizer files sealed with it).",
-                             opts, 0, 0};
+                             opts, 0, 0, .missing = "--model, --key-file and --out are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model || !key_file || !out)
-        return tl_usage_error(&spec, "--model, --key-file and --out are required");
     tl_err err = {0};
     tl_data_key key;
     tl_checkpoint ck;

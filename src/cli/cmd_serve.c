@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/secure_start.h"
 #include "app/open.h"
 #include "kbs/trustee_client.h"
 #include "seal/seal.h"
@@ -15,7 +16,6 @@
 #include "server/config_doc.h"
 #include "server/ratls.h"
 #include "server/receipt.h"
-#include "util/harden.h"
 #include "server/server.h"
 #include "tee/tee.h"
 #include "util/codec.h"
@@ -56,11 +56,8 @@ static int check_served_model(const char *doc, int sealed, const tl_seal_info *i
 
 int cmd_serve(int argc, char **argv)
 {
-    tl_err herr = {0}; /* no core dumps, wiped frees: before anything is allocated */
-    if (tl_secure_process_start(&herr)) {
-        fprintf(stderr, "teelm serve: %s\n", herr.msg);
+    if (tl_cli_secure_start("serve"))
         return 1;
-    }
     tl_server_opts so;
     tl_server_defaults(&so);
     tl_open_opts oo = {0};
@@ -70,7 +67,7 @@ int cmd_serve(int argc, char **argv)
     tl_strlist snp_certs = {0};
     const char *vcek_url = NULL, *vcek_cache = NULL, *tsm_root = NULL;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file"},
+        {"--model", TL_ARG_STR, &model, "PATH", "model to serve: sealed (with --kbs or --key-file) or a plaintext directory/file", .required = 1},
         {"--kbs", TL_ARG_STR, &oo.kbs_url, "URL", "key broker releasing the sealed model's key to this TEE"},
         {"--kbs-resource", TL_ARG_STR, &oo.kbs_resource, "REPO/TYPE/TAG",
          "with --kbs trustee+https://HOST/: the Trustee resource holding the data key (docs/trustee.md)"},
@@ -119,7 +116,7 @@ int cmd_serve(int argc, char **argv)
         "before sending a prompt. Prints 'listening on https://HOST:PORT' once ready.\n"
         "The configuration document (docs/bindings.md) of every setting but --listen and --threads is\n"
         "bound into the evidence; 'teelm attest measure --config FILE' gives its sim MRENCLAVE.",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--model is required"};
     int xargc = 0;
     char **xargv = tl_args_expand_multi(argc, argv, "--snp-certs", &xargc);
     if (!xargv)
@@ -128,8 +125,6 @@ int cmd_serve(int argc, char **argv)
     free(xargv); /* the values point into argv */
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model)
-        return tl_usage_error(&spec, "--model is required");
     if (oo.kbs_url && oo.key_file)
         return tl_usage_error(&spec, "give --kbs or --key-file, not both");
     tl_err uerr = {0};

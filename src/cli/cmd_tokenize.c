@@ -19,6 +19,11 @@ typedef struct {
     int allow_special, count, bench, repeat;
 } tok_flags;
 
+/* The rows naming the tokenizer, alike in tokenize and detokenize (open_input reads them). */
+#define TOKENIZER_SOURCE_FLAGS(f) \
+    {"--tokenizer", TL_ARG_STR, &(f).tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0}, \
+    {"--model", TL_ARG_STR, &(f).model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0}
+
 /* Parses the command line, loads the tokenizer and reads f->input: what tokenize and detokenize
  * share. Returns NULL with *rc the exit code (0 after --help) when any step ends the command. */
 static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, const tok_flags *f, uint8_t **text,
@@ -106,8 +111,7 @@ int cmd_tokenize(int argc, char **argv)
     f.input = "-";
     f.repeat = 5;
     const tl_opt opts[] = {
-        {"--tokenizer", TL_ARG_STR, &f.tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0},
-        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0},
+        TOKENIZER_SOURCE_FLAGS(f),
         {"--input", TL_ARG_STR, &f.input, "FILE", "text to encode (default - : standard input)", 0, 0},
         {"--pattern", TL_ARG_STR, &f.pattern, "NAME", "pre-tokenizer: cl100k, o200k, p50k, p50k_edit, r50k, gpt2", 0, 0},
         {"--allow-special", TL_ARG_FLAG, &f.allow_special, NULL, "encode special tokens such as <|endoftext|> (else an error)", 0, 0},
@@ -164,8 +168,7 @@ int cmd_detokenize(int argc, char **argv)
     tok_flags f = {0};
     f.input = "-";
     const tl_opt opts[] = {
-        {"--tokenizer", TL_ARG_STR, &f.tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0},
-        {"--model", TL_ARG_STR, &f.model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0},
+        TOKENIZER_SOURCE_FLAGS(f),
         {"--input", TL_ARG_STR, &f.input, "FILE", "token ids separated by white space (default - : standard input)", 0, 0},
         {"--pattern", TL_ARG_STR, &f.pattern, "NAME", "pre-tokenizer (only matters for identification)", 0, 0},
         {0},

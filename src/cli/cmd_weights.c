@@ -48,7 +48,7 @@ int cmd_import(int argc, char **argv)
     const char *out = NULL;
     int split = 0;
     const tl_opt opts[] = {
-        {"--out", TL_ARG_STR, &out, "DIR", "directory to write the safetensors files to (required)"},
+        {"--out", TL_ARG_STR, &out, "DIR", "directory to write the safetensors files to (required)", .required = 1},
         {"--split", TL_ARG_FLAG, &split, NULL, "write the split layout instead of model.safetensors"},
         {0},
     };
@@ -59,13 +59,11 @@ int cmd_import(int argc, char **argv)
         "only some parts writes their split-layout files and says what is missing. A Hugging Face model "
         "directory (config.json naming its class) is validated and written normalized: one model.safetensors "
         "in its dtype under canonical names, config.json, generation_config.json and the tokenizer files.",
-        opts, 1, 64};
+        opts, 1, 64, .missing = "--out is required"};
     const char *pos[64];
     int npos = 0, rc = tl_args_parse(&spec, argc, argv, pos, &npos);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!out)
-        return tl_usage_error(&spec, "--out is required");
     if (npos == 1 && tl_is_dir(pos[0]) && tl_hf_is_model_dir(pos[0])) {
         if (split)
             return tl_usage_error(&spec, "--split is for the prototype's layouts, not a Hugging Face model");
@@ -129,8 +127,8 @@ int cmd_export(int argc, char **argv)
     const char *model = NULL, *out = NULL, *layout = NULL, *dtype = NULL, *format = NULL, *quantize = NULL;
     int shards = 0;
     const tl_opt opts[] = {
-        {"--model", TL_ARG_STR, &model, "PATH", "model directory or .safetensors file (required)"},
-        {"--out", TL_ARG_STR, &out, "DIR", "directory to write (required; with --format gguf: the file)"},
+        {"--model", TL_ARG_STR, &model, "PATH", "model directory or .safetensors file (required)", .required = 1},
+        {"--out", TL_ARG_STR, &out, "DIR", "directory to write (required; with --format gguf: the file)", .required = 1},
         {"--format", TL_ARG_STR, &format, "gguf", "write one GGUF file for llama.cpp instead (docs/gguf.md)"},
         {"--quantize", TL_ARG_STR, &quantize, "F32|F16|Q8_0|Q4_0", "with --format gguf: the matrices' type "
          "(default: keep)"},
@@ -146,12 +144,10 @@ int cmd_export(int argc, char **argv)
         "split layout (token_embedding / transformer_block_N / final_linear .safetensors) or both. Optimizer "
         "state is not exported. A Hugging Face model is written back as a Hugging Face directory, optionally "
         "sharded and converted to another dtype (docs/weights-format.md).",
-        opts, 0, 0};
+        opts, 0, 0, .missing = "--model and --out are required"};
     int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (!model || !out)
-        return tl_usage_error(&spec, "--model and --out are required");
     if (format && strcmp(format, "gguf"))
         return tl_usage_error(&spec, "--format must be gguf, not '%s'", format);
     if (quantize && !format)

@@ -4,6 +4,18 @@
 #ifndef TEELM_CLI_COMMANDS_H
 #define TEELM_CLI_COMMANDS_H
 
+#include <stddef.h>
+
+/* A row of a command table (main.c's commands, a command's subcommands): its name, its entry
+ * point (as below) and a line for listings. */
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} tl_command;
+/* The row of table[0..n) named name, or NULL. */
+const tl_command *tl_command_find(const tl_command *table, size_t n, const char *name);
+
 int cmd_train(int argc, char **argv);        /* cmd_train.c    — engine */
 int cmd_eval(int argc, char **argv);         /* cmd_eval.c     — engine */
 int cmd_generate(int argc, char **argv);     /* cmd_generate.c — engine */

@@ -14,8 +14,10 @@
     {"--kbs-ca", TL_ARG_STR, &(o).kbs_ca, "F", "sealed model: the key broker's certificate (PEM)", 0, 0}, \
     {"--tee", TL_ARG_STR, &(o).tee, "sim|occlum|tsm|auto", "sealed model: TEE to attest with (default auto)", 0, 0}
 
-/* The option-table rows these commands define alike (one wording of each flag's help). */
-#define TL_MODEL_FLAG(v) {"--model", TL_ARG_STR, &(v), "PATH", "model directory or file (plaintext or sealed)", 0, 0}
+/* The option-table rows these commands define alike (one wording of each flag's help). --model is
+ * required wherever it is used: the spec's missing message is TL_MODEL_MISSING. */
+#define TL_MODEL_FLAG(v) {"--model", TL_ARG_STR, &(v), "PATH", "model directory or file (plaintext or sealed)", 0, 0, .required = 1}
+#define TL_MODEL_MISSING "--model PATH is required"
 #define TL_TOKENIZER_FLAG(v) {"--tokenizer", TL_ARG_STR, &(v), "FILE", "tokenizer to use instead of the model's", 0, 0}
 #define TL_THREADS_FLAG(v) \
     {"--threads", TL_ARG_INT, &(v), "N", "worker threads (default: all cores / OMP_NUM_THREADS)", 0, 1024}

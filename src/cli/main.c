@@ -6,13 +6,7 @@
 #include "cli/commands.h"
 #include "cli/enclave.h"
 
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} command;
-
-static const command commands[] = {
+static const tl_command commands[] = {
     {"train", cmd_train, "train a model on a text corpus"},
     {"eval", cmd_eval, "report a model's loss on a text"},
     {"generate", cmd_generate, "generate text from a model"},
@@ -43,14 +37,6 @@ static void usage(FILE *out)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
 }
 
-static const command *find(const char *name)
-{
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strcmp(commands[i].name, name) == 0)
-            return &commands[i];
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
     /* before looking at the host's command: in enclave mode there is only one */
@@ -75,7 +61,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        const command *c = find(argv[2]);
+        const tl_command *c = tl_command_find(commands, NCOMMANDS, argv[2]);
         if (!c) {
             fprintf(stderr, "teelm: unknown command '%s' (see 'teelm help')\n", argv[2]);
             return 2;
@@ -84,7 +70,7 @@ int main(int argc, char **argv)
         char *hargv[] = {help, NULL};
         return c->run(1, hargv);
     }
-    const command *c = find(cmd);
+    const tl_command *c = tl_command_find(commands, NCOMMANDS, cmd);
     if (!c) {
         fprintf(stderr, "teelm: unknown command '%s' (see 'teelm help')\n", cmd);
         return 2;

@@ -2,7 +2,6 @@
  * SHA-256, AES key wrap (EVP_aes_256_wrap) and AES-256-GCM (seal/crypto.h). */
 #include "kbs/jose.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -14,6 +13,7 @@
 #include "seal/crypto.h"
 #include "tee/ecdsa.h"
 #include "util/codec.h"
+#include "util/jcs.h"
 #include "util/sha.h"
 
 char *tl_b64url_encode(const uint8_t *data, size_t len)
@@ -66,179 +66,10 @@ int tl_b64url_decode(const char *s, size_t slen, uint8_t **out, size_t *len, siz
 
 /* ---------------- RFC 8785 ---------------- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int bad;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->bad = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void put_string(sbuf *b, const char *s, size_t n)
-{
-    put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char e[8];
-        const char *r = NULL;
-        switch (c) {
-        case '"': r = "\\\""; break;
-        case '\\': r = "\\\\"; break;
-        case '\b': r = "\\b"; break;
-        case '\t': r = "\\t"; break;
-        case '\n': r = "\\n"; break;
-        case '\f': r = "\\f"; break;
-        case '\r': r = "\\r"; break;
-        default:
-            if (c < 0x20) {
-                snprintf(e, sizeof e, "\\u%04x", c);
-                r = e;
-            }
-        }
-        if (r)
-            put(b, r, strlen(r));
-        else
-            put(b, (const char *)&c, 1);
-    }
-    put(b, "\"", 1);
-}
-
-/* Compares UTF-8 strings by their UTF-16 code units (RFC 8785 §3.2.3). Byte order equals code
- * point order; the two differ only where a supplementary character (a surrogate pair, 0xD800..)
- * meets one of U+E000..U+FFFF, so map code points to the first code unit and compare those. */
-static unsigned next_cp(const unsigned char **p, const unsigned char *end)
-{
-    const unsigned char *s = *p;
-    unsigned c = *s++, cp = c;
-    int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-    cp = extra == 3 ? c & 7 : extra == 2 ? c & 15 : extra == 1 ? c & 31 : c;
-    while (extra-- && s < end)
-        cp = cp << 6 | (*s++ & 63);
-    *p = s;
-    return cp;
-}
-
-static int utf16_cmp(const char *a, size_t na, const char *b, size_t nb)
-{
-    const unsigned char *pa = (const unsigned char *)a, *ea = pa + na, *pb = (const unsigned char *)b, *eb = pb + nb;
-    while (pa < ea && pb < eb) {
-        unsigned ca = next_cp(&pa, ea), cb = next_cp(&pb, eb);
-        if (ca == cb)
-            continue;
-        unsigned ua = ca >= 0x10000 ? 0xD800 + ((ca - 0x10000) >> 10) : ca;
-        unsigned ub = cb >= 0x10000 ? 0xD800 + ((cb - 0x10000) >> 10) : cb;
-        if (ua != ub)
-            return ua < ub ? -1 : 1;
-        /* same high surrogate: the low surrogates order as the code points do */
-        return ca < cb ? -1 : 1;
-    }
-    return (pa < ea) - (pb < eb);
-}
-
-static int key_cmp(const void *x, const void *y)
-{
-    const char *a = *(const char *const *)x, *b = *(const char *const *)y;
-    return utf16_cmp(a, strlen(a), b, strlen(b));
-}
-
-static void jcs(sbuf *b, const json_t *v, int depth)
-{
-    if (depth > 32) {
-        b->bad = 1;
-        return;
-    }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        size_t n = json_object_size(v), i = 0;
-        const char **keys = malloc((n ? n : 1) * sizeof *keys);
-        if (!keys) {
-            b->bad = 1;
-            return;
-        }
-        const char *k;
-        json_t *m;
-        json_object_foreach((json_t *)v, k, m) keys[i++] = k;
-        qsort(keys, n, sizeof *keys, key_cmp);
-        put(b, "{", 1);
-        for (i = 0; i < n; i++) {
-            if (i)
-                put(b, ",", 1);
-            put_string(b, keys[i], strlen(keys[i]));
-            put(b, ":", 1);
-            jcs(b, json_object_get(v, keys[i]), depth + 1);
-        }
-        put(b, "}", 1);
-        free(keys);
-        break;
-    }
-    case JSON_ARRAY:
-        put(b, "[", 1);
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            if (i)
-                put(b, ",", 1);
-            jcs(b, json_array_get(v, i), depth + 1);
-        }
-        put(b, "]", 1);
-        break;
-    case JSON_STRING:
-        put_string(b, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER: {
-        json_int_t x = json_integer_value(v);
-        /* ECMAScript numbers are doubles: integers beyond 2^53 have no exact canonical form */
-        if (x > 9007199254740992LL || x < -9007199254740992LL) {
-            b->bad = 1;
-            return;
-        }
-        char d[32];
-        snprintf(d, sizeof d, "%lld", (long long)x);
-        put(b, d, strlen(d));
-        break;
-    }
-    case JSON_TRUE:
-        put(b, "true", 4);
-        break;
-    case JSON_FALSE:
-        put(b, "false", 5);
-        break;
-    case JSON_NULL:
-        put(b, "null", 4);
-        break;
-    default: /* JSON_REAL */
-        b->bad = 1;
-    }
-}
-
+/* The one canonicalization (util/jcs.c) that receipts use too. */
 char *tl_jcs_dump(const json_t *v)
 {
-    sbuf b = {0};
-    if (!v)
-        return NULL;
-    jcs(&b, v, 0);
-    if (b.bad || !b.p) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return v ? tl_jcs(v, NULL) : NULL;
 }
 
 /* ---------------- JWK ---------------- */

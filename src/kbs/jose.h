@@ -22,11 +22,11 @@ char *tl_b64url_encode(const uint8_t *data, size_t len);
  * empty string decodes to zero bytes (then *out is a 1-byte buffer). */
 int tl_b64url_decode(const char *s, size_t slen, uint8_t **out, size_t *len, size_t max);
 
-/* RFC 8785 canonical form of v: members sorted by the UTF-16 code units of their names, no
- * whitespace, strings escaped as ECMAScript's JSON.stringify does (\b \t \n \f \r \" \\ and
- * \u00xx for other controls, everything else as UTF-8). Real numbers are refused (NULL): the
- * documents hashed here never carry one, and their canonical form needs ECMAScript's number
- * formatting. malloc'd; NULL when out of memory or v holds a real. */
+/* RFC 8785 canonical form of v, as util/jcs.h's tl_jcs: members sorted by the UTF-16 code units of
+ * their names, no whitespace, strings escaped as ECMAScript's JSON.stringify does (\b \t \n \f \r
+ * \" \\ and \u00xx for other controls, everything else as UTF-8). Real numbers are refused (NULL):
+ * the documents hashed here never carry one, and their canonical form needs ECMAScript's number
+ * formatting. malloc'd; NULL when v is NULL, out of memory or v holds a real (or what tl_jcs refuses). */
 char *tl_jcs_dump(const json_t *v);
 
 /* {"alg":"ECDH-ES+A256KW","crv":"P-256","kty":"EC","x":…,"y":…} of an uncompressed point

@@ -22,6 +22,13 @@ static const char *safe(const char *s, char *buf, size_t n)
     return buf;
 }
 
+/* The error for a field the endpoint does not take, worded as OpenAI's API words it. */
+static int unknown_field(tl_api_error *e, const char *k)
+{
+    char b[64];
+    return tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+}
+
 static json_t *parse_object(const char *body, size_t len, tl_api_error *e)
 {
     json_error_t je;
@@ -247,7 +254,6 @@ int tl_completion_parse(const char *body, size_t len, const tl_req_limits *lim, 
     int rc = 0;
     const char *k;
     json_t *v;
-    char b[64];
     long long x = 0;
     json_t *stream_options = NULL;
     json_object_foreach(o, k, v) {
@@ -260,7 +266,7 @@ int tl_completion_parse(const char *body, size_t len, const tl_req_limits *lim, 
             if (!json_is_null(v) && !(rc = get_int(v, k, 0, TL_MAX_LOGPROBS_LEGACY, &x, e)))
                 r->logprobs = (int)x;
         } else if ((rc = common_field(k, v, lim, r, &stream_options, e)) == 1)
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+            rc = unknown_field(e, k);
         if (rc)
             break;
     }
@@ -291,7 +297,6 @@ int tl_tokenize_parse(const char *body, size_t len, const tl_req_limits *lim, ch
     int rc = 0;
     const char *k;
     json_t *v;
-    char b[64];
     json_object_foreach(o, k, v) {
         if (!strcmp(k, "model"))
             rc = check_model(v, lim, e);
@@ -301,7 +306,7 @@ int tl_tokenize_parse(const char *body, size_t len, const tl_req_limits *lim, ch
             else if (!(*text = dup_sec(json_string_value(v), *text_len = json_string_length(v))))
                 rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
         } else
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+            rc = unknown_field(e, k);
         if (rc)
             break;
     }
@@ -326,7 +331,6 @@ int tl_detokenize_parse(const char *body, size_t len, const tl_req_limits *lim, 
     int rc = 0, have = 0;
     const char *k;
     json_t *v;
-    char b[64];
     json_object_foreach(o, k, v) {
         if (!strcmp(k, "model"))
             rc = check_model(v, lim, e);
@@ -347,7 +351,7 @@ int tl_detokenize_parse(const char *body, size_t len, const tl_req_limits *lim, 
                     (*ids)[(*n)++] = (uint32_t)json_integer_value(t);
             }
         } else
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+            rc = unknown_field(e, k);
         if (rc)
             break;
     }
@@ -485,7 +489,6 @@ int tl_chat_parse(const char *body, size_t len, const tl_req_limits *lim, tl_cha
     long long x = 0, top = -1, mct = -1, mt = -1;
     const char *k;
     json_t *v;
-    char b[64];
     json_t *stream_options = NULL, *messages = NULL;
     json_object_foreach(o, k, v) {
         if (!strcmp(k, "messages"))
@@ -499,7 +502,7 @@ int tl_chat_parse(const char *body, size_t len, const tl_req_limits *lim, tl_cha
             if (!json_is_null(v))
                 rc = get_int(v, k, 0, TL_MAX_LOGPROBS, &top, e);
         } else if ((rc = chat_unsupported(k, v, e)) == 1 && (rc = common_field(k, v, lim, r, &stream_options, e)) == 1)
-            rc = tl_api_bad_field(e, safe(k, b, 40), "Unrecognized request argument supplied: %s", safe(k, b, 40));
+            rc = unknown_field(e, k);
         if (rc)
             break;
     }

@@ -80,6 +80,13 @@ fail:
     return NULL;
 }
 
+STACK_OF(X509) *tl_quote_pck_chain(const uint8_t *ev, size_t len, tl_quote *q, tl_err *err)
+{
+    if (tl_quote_parse(ev, len, q, err))
+        return NULL;
+    return tl_pem_chain(q->cert_data, q->cert_len, 3, "quote PCK certificate chain", err);
+}
+
 X509 *tl_x509_from_pem(const char *pem)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);

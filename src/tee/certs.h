@@ -8,11 +8,15 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tee/quote.h"
 #include "util/err.h"
 
 /* Parses a PEM chain (leaf first) of exactly `want` certificates (0 = any number ≥ 1); only
  * whitespace and NUL bytes may surround the PEM blocks. `what` names the chain in messages. */
 STACK_OF(X509) *tl_pem_chain(const uint8_t *pem, size_t n, int want, const char *what, tl_err *err);
+/* Parses the DCAP quote at ev into *q and its PCK certificate chain (PCK, PCK CA, root), as every
+ * check of a quote starts; NULL after an error (err set). */
+STACK_OF(X509) *tl_quote_pck_chain(const uint8_t *ev, size_t len, tl_quote *q, tl_err *err);
 X509 *tl_x509_from_pem(const char *pem);
 X509 *tl_x509_from_der(const uint8_t *der, size_t n);
 X509_CRL *tl_crl_parse(const uint8_t *data, size_t n); /* DER or PEM */

@@ -58,30 +58,33 @@ int tl_p256_to_raw(EVP_PKEY *k, uint8_t xy[64])
     return 0;
 }
 
-int tl_ecdsa_verify_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, const uint8_t sig[64])
+int tl_ecdsa_verify_rs(EVP_PKEY *k, const EVP_MD *md, const uint8_t *r, const uint8_t *s, size_t len,
+                       const uint8_t *msg, size_t n)
 {
-    if (!tl_is_p256(k))
-        return 0;
-    ECDSA_SIG *s = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *br = BN_bin2bn(r, (int)len, NULL), *bs = BN_bin2bn(s, (int)len, NULL);
     uint8_t *der = NULL;
     int dlen = -1, ok = 0;
-    if (s && r && ss && ECDSA_SIG_set0(s, r, ss)) {
-        r = ss = NULL;
-        dlen = i2d_ECDSA_SIG(s, &der);
+    if (sig && br && bs && ECDSA_SIG_set0(sig, br, bs)) {
+        br = bs = NULL;
+        dlen = i2d_ECDSA_SIG(sig, &der);
     }
     if (dlen > 0) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k) == 1 &&
-             EVP_DigestVerify(md, der, (size_t)dlen, msg, n) == 1;
-        EVP_MD_CTX_free(md);
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        ok = c && EVP_DigestVerifyInit(c, NULL, md, NULL, k) == 1 && EVP_DigestVerify(c, der, (size_t)dlen, msg, n) == 1;
+        EVP_MD_CTX_free(c);
     }
-    BN_free(r);
-    BN_free(ss);
-    ECDSA_SIG_free(s);
+    BN_free(br);
+    BN_free(bs);
+    ECDSA_SIG_free(sig);
     OPENSSL_free(der);
     ERR_clear_error();
     return ok;
+}
+
+int tl_ecdsa_verify_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, const uint8_t sig[64])
+{
+    return tl_is_p256(k) && tl_ecdsa_verify_rs(k, EVP_sha256(), sig, sig + 32, 32, msg, n);
 }
 
 int tl_ecdsa_sign_raw(EVP_PKEY *k, const uint8_t *msg, size_t n, uint8_t sig[64])

@@ -135,9 +135,7 @@ static char *unescape(const char *s)
 static int quote_needs(const uint8_t *quote, size_t len, int *tdx, char fmspc[13], const char **ca, tl_err *err)
 {
     tl_quote q;
-    if (tl_quote_parse(quote, len, &q, err))
-        return err->code;
-    STACK_OF(X509) *chain = tl_pem_chain(q.cert_data, q.cert_len, 3, "quote PCK certificate chain", err);
+    STACK_OF(X509) *chain = tl_quote_pck_chain(quote, len, &q, err);
     if (!chain)
         return err->code;
     tl_pck_ext ext;

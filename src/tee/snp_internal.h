@@ -14,12 +14,10 @@
 
 typedef struct {
     const char *name;                 /* "Milan" */
-    const uint8_t *ark_spki;          /* the pinned ARK public key (DER SubjectPublicKeyInfo) */
-    size_t ark_spki_len;
-    const uint8_t *ask;               /* default ASK / ASVK certificates (DER), verified like presented ones */
-    size_t ask_len;
-    const uint8_t *asvk;
-    size_t asvk_len;
+    /* Each the base64 of its DER, decoded at use (amd_roots_gen.sh writes them as text). */
+    const char *ark_spki;             /* the pinned ARK public key (SubjectPublicKeyInfo) */
+    const char *ask;                  /* default ASK / ASVK certificates, verified like presented ones */
+    const char *asvk;
 } tl_amd_root;
 extern const tl_amd_root tl_amd_roots[TL_SNP_NPRODUCTS];
 

@@ -18,9 +18,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tee/certs.h"
+#include "tee/ecdsa.h"
 #include "tee/snp_internal.h"
 #include "tee/verify_internal.h"
 #include "util/codec.h"
@@ -164,18 +166,43 @@ static int sort_roles(bag *b, roles *r, tl_err *err)
     return 0;
 }
 
+/* The DER of a built-in key or certificate (base64 in amd_roots.c); NULL when it does not decode. */
+static uint8_t *builtin_der(const char *b64, size_t *n)
+{
+    uint8_t *der = NULL;
+    if (tl_b64_decode(b64, &der, n, 0, 4096))
+        return NULL;
+    return der;
+}
+
+static EVP_PKEY *spki_key(const uint8_t *der, size_t n)
+{
+    const uint8_t *q = der;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)n);
+    ERR_clear_error();
+    return k;
+}
+
 /* The pinned ARK key of product p (or, in tests only, opts->snp_test_ark_spki). */
 static EVP_PKEY *pinned_ark(const tl_verify_opts *o, int p)
 {
-    const uint8_t *q = tl_amd_roots[p].ark_spki;
-    long n = (long)tl_amd_roots[p].ark_spki_len;
-    if (o && o->snp_test_ark_spki) {
-        q = o->snp_test_ark_spki;
-        n = (long)o->snp_test_ark_spki_len;
-    }
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &q, n);
-    ERR_clear_error();
+    if (o && o->snp_test_ark_spki)
+        return spki_key(o->snp_test_ark_spki, o->snp_test_ark_spki_len);
+    size_t n = 0;
+    uint8_t *der = builtin_der(tl_amd_roots[p].ark_spki, &n);
+    EVP_PKEY *k = der ? spki_key(der, n) : NULL;
+    free(der);
     return k;
+}
+
+/* The built-in ASK (or ASVK when vlek) of product p, for evidence that omits it. */
+static X509 *builtin_mid(int p, int vlek)
+{
+    size_t n = 0;
+    uint8_t *der = builtin_der(vlek ? tl_amd_roots[p].asvk : tl_amd_roots[p].ask, &n);
+    X509 *c = der ? tl_x509_from_der(der, n) : NULL;
+    free(der);
+    return c;
 }
 
 static int same_key(X509 *c, EVP_PKEY *k)
@@ -198,26 +225,7 @@ static int is_p384(EVP_PKEY *k)
 
 static int report_sig_ok(EVP_PKEY *k, const uint8_t *report, const tl_snp_report *s)
 {
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(s->sig_r, 48, NULL), *ss = BN_bin2bn(s->sig_s, 48, NULL);
-    uint8_t *der = NULL;
-    int dlen = -1, ok = 0;
-    if (sig && r && ss && ECDSA_SIG_set0(sig, r, ss)) {
-        r = ss = NULL;
-        dlen = i2d_ECDSA_SIG(sig, &der);
-    }
-    if (dlen > 0) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, k) == 1 &&
-             EVP_DigestVerify(md, der, (size_t)dlen, report, TL_SNP_SIGNED_LEN) == 1;
-        EVP_MD_CTX_free(md);
-    }
-    BN_free(r);
-    BN_free(ss);
-    ECDSA_SIG_free(sig);
-    OPENSSL_free(der);
-    ERR_clear_error();
-    return ok;
+    return tl_ecdsa_verify_rs(k, EVP_sha384(), s->sig_r, s->sig_s, 48, report, TL_SNP_SIGNED_LEN);
 }
 
 /* CRLs: each must be signed by the pinned ARK it names; the chain's own product's CRLs must be
@@ -370,8 +378,7 @@ int tl_verify_snp(const uint8_t *ev, size_t len, time_t now, const tl_verify_opt
     /* 5 */
     X509 *mid = vlek ? r.asvk[prod] : r.ask[prod], *builtin = NULL;
     if (!mid) {
-        const tl_amd_root *R = &tl_amd_roots[prod];
-        mid = builtin = vlek ? tl_x509_from_der(R->asvk, R->asvk_len) : tl_x509_from_der(R->ask, R->ask_len);
+        mid = builtin = builtin_mid(prod, vlek);
         if (!mid)
             CHECK_RC(tl_errf(err, TL_ECRYPTO, "SEV-SNP: the built-in %s certificate is unreadable", vlek ? "ASVK" : "ASK"));
     }

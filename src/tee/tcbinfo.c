@@ -104,14 +104,23 @@ static int isv_levels(json_t *arr, tl_isv_level *lv, int *n)
     return 0;
 }
 
+/* The JSON object of a collateral document; NULL after an error naming `what` and the place. */
+static json_t *load_doc(const char *text, size_t n, const char *what, tl_err *err)
+{
+    json_error_t je;
+    json_t *o = tl_json_load_object(text, n, &je, NULL);
+    if (!o)
+        tl_errf(err, TL_EINVAL, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column, je.text);
+    return o;
+}
+
 int tl_tcb_info_parse(const char *text, size_t n, tl_tcb_info *t, tl_err *err)
 {
     memset(t, 0, sizeof *t);
-    json_error_t je;
-    json_t *o = tl_json_load_object(text, n, &je, NULL);
+    json_t *o = load_doc(text, n, "TCB info", err);
     long v;
     if (!o)
-        return tl_errf(err, TL_EINVAL, "TCB info: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return TL_EINVAL;
     const char *id = str(o, "id");
     if (intval(o, "version", 100, &v) || (v != 2 && v != 3))
         FAIL("TCB info: version must be 2 or 3");
@@ -188,11 +197,10 @@ fail:
 int tl_qe_identity_parse(const char *text, size_t n, tl_qe_identity *q, tl_err *err)
 {
     memset(q, 0, sizeof *q);
-    json_error_t je;
-    json_t *o = tl_json_load_object(text, n, &je, NULL);
+    json_t *o = load_doc(text, n, "QE identity", err);
     long v;
     if (!o)
-        return tl_errf(err, TL_EINVAL, "QE identity: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return TL_EINVAL;
     const char *id = str(o, "id");
     if (!id || (strcmp(id, "QE") && strcmp(id, "TD_QE") && strcmp(id, "QVE")))
         FAIL("QE identity: id must be \"QE\" or \"TD_QE\"");

@@ -89,9 +89,7 @@ int tl_evidence_verify_opts(const uint8_t *ev, size_t len, const tl_collateral *
         return rc;
     }
     tl_quote q;
-    if (tl_quote_parse(ev, len, &q, err))
-        return err->code;
-    STACK_OF(X509) *chain = tl_pem_chain(q.cert_data, q.cert_len, 3, "quote PCK certificate chain", err);
+    STACK_OF(X509) *chain = tl_quote_pck_chain(ev, len, &q, err);
     if (!chain)
         return err->code;
     uint8_t fp[32];
