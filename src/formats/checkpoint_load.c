@@ -256,7 +256,7 @@ static int load_files(const char *path, src_file *s, int n, tl_tf_format format,
     for (int i = 0; i < n && !rc; i++)
         for (int j = 0; j < s[i].f.n; j++, k++) {
             const tl_tf_tensor *t = &s[i].f.t[j];
-            size_t wl = strlen(s[i].path) + strlen(t->key) + 8;
+            size_t wl = strlen(s[i].path) + strlen(t->key) + 16;
             where[k] = malloc(wl);
             if (!where[k]) {
                 rc = tl_errf(err, TL_ENOMEM, "out of memory");
