@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "tensor/q4k_scales.h"
 #include "tensor/quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
@@ -128,16 +129,11 @@ QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_N
 
 /* ---- Q4_K weights, Q8_K activations ---- */
 
-/* the 12 scale bytes of a Q4_K block as 8 scales then 8 mins, one u16 each (qdot.c's unpacking) */
+/* the 12 scale bytes of a Q4_K block as 8 scales then 8 mins, one u16 each */
 QT_INLINE __m256i k4_scales(const uint8_t *w)
 {
     uint32_t u[4];
-    memcpy(u, w + 4, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-    const uint32_t t = u[1] & 0x3f3f3f3f;
-    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-    u[2] = t;
-    u[0] &= 0x3f3f3f3f;
+    q4k_scales16(w + 4, u);
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
