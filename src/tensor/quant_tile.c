@@ -75,6 +75,24 @@ QT_INLINE float hsum4(__m128 m)
     return _mm_cvtss_f32(m);
 }
 
+/* decoding streams the weights once: ask for the rows after the tile's ahead of use */
+QT_INLINE void tile_prefetch(const char *pf, size_t b, size_t pstep)
+{
+    for (size_t i = 0; pf && i < pstep; i += 64)
+        __builtin_prefetch(pf + b * pstep + i, 0, 3);
+}
+
+/* A K-quant block's integer sums times the activations' scale and the weights' (wd). */
+QT_INLINE void tile_kblock(__m512 acc[TL_QT_R][QT_NP], __m512i si[TL_QT_R][QT_NP], const __m512 wd[QT_NP],
+                           const uint8_t *x, size_t xrow, size_t b, const int R, const int NP)
+{
+    for (int r = 0; r < R; r++) {
+        const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
+        for (int j = 0; j < NP; j++)
+            acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
+    }
+}
+
 /* ---- Q8_0 and Q4_0 weights, Q8_0 activations ---- */
 
 QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow,
@@ -90,9 +108,7 @@ QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_N
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i wq[QT_NP];
         __m512 wd[QT_NP];
         for (int j = 0; j < NP; j++) {
@@ -155,9 +171,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
             accm[r][j] = _mm256_setzero_ps();
         }
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i sm[QT_NP];
         __m256i mins[QT_NP];
         __m512 wd[QT_NP];
@@ -206,11 +220,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
                 }
             }
         }
-        for (int r = 0; r < R; r++) {
-            const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
-        }
+        tile_kblock(acc, si, wd, x, xrow, b, R, NP);
     }
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NP; j++) {
@@ -232,9 +242,7 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i sc16[QT_NP];
         __m512 wd[QT_NP];
         const uint8_t *wa[QT_NP], *wc[QT_NP];
@@ -282,11 +290,7 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
                 }
             }
         }
-        for (int r = 0; r < R; r++) {
-            const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
-        }
+        tile_kblock(acc, si, wd, x, xrow, b, R, NP);
     }
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NP; j++) {
