@@ -241,6 +241,20 @@ static int is_word(char c)
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* The end of a number's digits at pos, and of its fraction when frac allows one (not after a dot:
+ * "x.0.1" is two attribute steps). */
+static size_t number_end(const char *s, size_t n, size_t pos, int frac)
+{
+    while (pos < n && is_digit(s[pos]))
+        pos++;
+    if (frac && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
+        pos++;
+        while (pos < n && is_digit(s[pos]))
+            pos++;
+    }
+    return pos;
+}
+
 static void put_utf8(char *out, size_t *n, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -356,14 +370,8 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                 FAIL(pos, "unexpected character '%c'", ch);
             if (!(last == T_IDENT || last == T_NUM || last == T_STR || last == T_RPAREN || last == T_RBRACK)) {
                 size_t start = pos++;
-                while (pos < n && is_digit(s[pos]))
-                    pos++;
-                int digits = pos > start + 1;
-                if (digits && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
-                    pos++;
-                    while (pos < n && is_digit(s[pos]))
-                        pos++;
-                }
+                int digits = pos < n && is_digit(s[pos]);
+                pos = number_end(s, n, pos, digits);
                 if (pos >= n)
                     FAIL(pos, "unexpected end of template inside a tag");
                 PUSH(digits ? T_NUM : T_UNARY, s + start, pos - start, start);
@@ -441,13 +449,7 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
         }
         if (is_digit(ch)) {
             size_t start = pos;
-            while (pos < n && is_digit(s[pos]))
-                pos++;
-            if (last != T_DOT && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
-                pos++;
-                while (pos < n && is_digit(s[pos]))
-                    pos++;
-            }
+            pos = number_end(s, n, pos, last != T_DOT);
             if (pos >= n)
                 FAIL(pos, "unexpected end of template inside a tag");
             PUSH(T_NUM, s + start, pos - start, start);
