@@ -234,6 +234,20 @@ static int push(tokv *tv, jarena *a, const lexpos *lp, tok_type t, const char *s
     return 0;
 }
 
+/* A tag opened with '-' strips the white space at the end of the text before it; a text that was
+ * only white space goes. */
+static void trim_text_before(tokv *tv)
+{
+    if (!tv->n || tv->v[tv->n - 1].t != T_TEXT)
+        return;
+    jtok *k = &tv->v[tv->n - 1];
+    size_t w;
+    while (k->len && (w = jws_back(k->s, k->s + k->len)))
+        k->len -= w;
+    if (!k->len)
+        tv->n--;
+}
+
 static int is_word(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -319,14 +333,8 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                     FAIL(start, "missing end of comment tag");
                 size_t clen = (size_t)(e - (s + pos));
                 int after = clen > 0 && s[pos + clen - 1] == '-';
-                if (before && tv->n && tv->v[tv->n - 1].t == T_TEXT) {
-                    jtok *k = &tv->v[tv->n - 1];
-                    size_t w;
-                    while (k->len && (w = jws_back(k->s, k->s + k->len)))
-                        k->len -= w;
-                    if (!k->len)
-                        tv->n--;
-                }
+                if (before)
+                    trim_text_before(tv);
                 PUSH(T_COMMENT, "", 0, start);
                 pos = (size_t)(e - s) + 2;
                 size_t w;
@@ -335,14 +343,7 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                 continue;
             }
             if (pos + 2 < n && s[pos + 2] == '-' && (nx == '%' || nx == '{')) {
-                if (tv->n && tv->v[tv->n - 1].t == T_TEXT) {
-                    jtok *k = &tv->v[tv->n - 1];
-                    size_t w;
-                    while (k->len && (w = jws_back(k->s, k->s + k->len)))
-                        k->len -= w;
-                    if (!k->len)
-                        tv->n--;
-                }
+                trim_text_before(tv);
                 PUSH(nx == '%' ? T_OPEN_STMT : T_OPEN_EXPR, nx == '%' ? "{%" : "{{", 2, pos);
                 if (nx == '{')
                     curly = 0;
