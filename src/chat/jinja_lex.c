@@ -234,12 +234,40 @@ static int push(tokv *tv, jarena *a, const lexpos *lp, tok_type t, const char *s
     return 0;
 }
 
+/* A tag opened with '-' strips the white space at the end of the text before it; a text that was
+ * only white space goes. */
+static void trim_text_before(tokv *tv)
+{
+    if (!tv->n || tv->v[tv->n - 1].t != T_TEXT)
+        return;
+    jtok *k = &tv->v[tv->n - 1];
+    size_t w;
+    while (k->len && (w = jws_back(k->s, k->s + k->len)))
+        k->len -= w;
+    if (!k->len)
+        tv->n--;
+}
+
 static int is_word(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* The end of a number's digits at pos, and of its fraction when frac allows one (not after a dot:
+ * "x.0.1" is two attribute steps). */
+static size_t number_end(const char *s, size_t n, size_t pos, int frac)
+{
+    while (pos < n && is_digit(s[pos]))
+        pos++;
+    if (frac && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
+        pos++;
+        while (pos < n && is_digit(s[pos]))
+            pos++;
+    }
+    return pos;
+}
 
 static void put_utf8(char *out, size_t *n, uint32_t cp)
 {
@@ -305,14 +333,8 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                     FAIL(start, "missing end of comment tag");
                 size_t clen = (size_t)(e - (s + pos));
                 int after = clen > 0 && s[pos + clen - 1] == '-';
-                if (before && tv->n && tv->v[tv->n - 1].t == T_TEXT) {
-                    jtok *k = &tv->v[tv->n - 1];
-                    size_t w;
-                    while (k->len && (w = jws_back(k->s, k->s + k->len)))
-                        k->len -= w;
-                    if (!k->len)
-                        tv->n--;
-                }
+                if (before)
+                    trim_text_before(tv);
                 PUSH(T_COMMENT, "", 0, start);
                 pos = (size_t)(e - s) + 2;
                 size_t w;
@@ -321,14 +343,7 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                 continue;
             }
             if (pos + 2 < n && s[pos + 2] == '-' && (nx == '%' || nx == '{')) {
-                if (tv->n && tv->v[tv->n - 1].t == T_TEXT) {
-                    jtok *k = &tv->v[tv->n - 1];
-                    size_t w;
-                    while (k->len && (w = jws_back(k->s, k->s + k->len)))
-                        k->len -= w;
-                    if (!k->len)
-                        tv->n--;
-                }
+                trim_text_before(tv);
                 PUSH(nx == '%' ? T_OPEN_STMT : T_OPEN_EXPR, nx == '%' ? "{%" : "{{", 2, pos);
                 if (nx == '{')
                     curly = 0;
@@ -356,14 +371,8 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
                 FAIL(pos, "unexpected character '%c'", ch);
             if (!(last == T_IDENT || last == T_NUM || last == T_STR || last == T_RPAREN || last == T_RBRACK)) {
                 size_t start = pos++;
-                while (pos < n && is_digit(s[pos]))
-                    pos++;
-                int digits = pos > start + 1;
-                if (digits && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
-                    pos++;
-                    while (pos < n && is_digit(s[pos]))
-                        pos++;
-                }
+                int digits = pos < n && is_digit(s[pos]);
+                pos = number_end(s, n, pos, digits);
                 if (pos >= n)
                     FAIL(pos, "unexpected end of template inside a tag");
                 PUSH(digits ? T_NUM : T_UNARY, s + start, pos - start, start);
@@ -441,13 +450,7 @@ static int tokenize(const pbuf *b, jarena *a, const lexpos *lp, tokv *tv)
         }
         if (is_digit(ch)) {
             size_t start = pos;
-            while (pos < n && is_digit(s[pos]))
-                pos++;
-            if (last != T_DOT && pos + 1 < n && s[pos] == '.' && is_digit(s[pos + 1])) {
-                pos++;
-                while (pos < n && is_digit(s[pos]))
-                    pos++;
-            }
+            pos = number_end(s, n, pos, last != T_DOT);
             if (pos >= n)
                 FAIL(pos, "unexpected end of template inside a tag");
             PUSH(T_NUM, s + start, pos - start, start);

@@ -375,6 +375,15 @@ fail:
     return -1;
 }
 
+/* selectattr, rejectattr and map read attributes: every item must be a dict (or a namespace). */
+static int all_dicts(jctx *c, const jnode *n, jv v, const char *msg)
+{
+    for (size_t i = 0; i < v.u.l->n; i++)
+        if (v.u.l->v[i].t != JV_DICT && v.u.l->v[i].t != JV_NS)
+            return jerr(c, n, "%s", msg);
+    return 0;
+}
+
 static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int select, jv *out)
 {
     if (nargs < 1 || args[0].t != JV_STR)
@@ -383,16 +392,11 @@ static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int s
         if (n->kids[i]->k != E_STR)
             return jerr(c, n, "arguments of selectattr/rejectattr must be string literals");
     jv test = nargs > 1 ? args[1] : JV_UNDEF_V, arg = nargs > 2 ? args[2] : JV_UNDEF_V;
+    if (all_dicts(c, n, v, "selectattr/rejectattr apply to a list of dicts"))
+        return -1;
     jlist *l = jlist_new();
     if (!l)
         return jlib_oom(c, n);
-    for (size_t i = 0; i < v.u.l->n; i++) {
-        jv it = v.u.l->v[i];
-        if (it.t != JV_DICT && it.t != JV_NS) {
-            jv_release(jv_list(l));
-            return jerr(c, n, "selectattr/rejectattr apply to a list of dicts");
-        }
-    }
     for (size_t i = 0; i < v.u.l->n; i++) {
         jv it = v.u.l->v[i];
         jv *a = jdict_get(it.u.d, args[0].u.s->s, args[0].u.s->len);
@@ -415,15 +419,13 @@ static int map_attr(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
     jv attr = jlib_kwarg(kw, "attribute"), def = jlib_kwarg(kw, "default");
     if (attr.t != JV_STR)
         return jerr(c, n, "map: only map(attribute='name') is supported");
+    if (all_dicts(c, n, v, "map: items must be dicts"))
+        return -1;
     jlist *l = jlist_new();
     if (!l)
         return jlib_oom(c, n);
     for (size_t i = 0; i < v.u.l->n; i++) {
         jv it = v.u.l->v[i];
-        if (it.t != JV_DICT && it.t != JV_NS) {
-            jv_release(jv_list(l));
-            return jerr(c, n, "map: items must be dicts");
-        }
         jv *a = jdict_get(it.u.d, attr.u.s->s, attr.u.s->len);
         if (jlist_push(l, a ? jv_retain(*a) : jv_retain(def))) {
             jv_release(jv_list(l));

@@ -22,28 +22,6 @@ static void zero_padding(const tl_config *cfg, const tl_param *p, int np, float 
     memset(arena + at, 0, (end - at) * sizeof(float));
 }
 
-static int cmp_param_idx(const void *a, const void *b, void *base)
-{
-    const tl_param *p = base;
-    return strcmp(p[*(const int *)a].name, p[*(const int *)b].name);
-}
-
-/* Index of name in the sorted index, or -1. */
-static int lookup(const tl_param *p, const int *sorted, int n, const char *name)
-{
-    int lo = 0, hi = n - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2, c = strcmp(p[sorted[mid]].name, name);
-        if (!c)
-            return sorted[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
 static int check_mask(const tl_tensor_src *s, const tl_config *c, int block, int head, tl_err *err)
 {
     char got[96];
@@ -146,9 +124,7 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
         goto out;
     }
     tl_params_list(&c, p);
-    for (int i = 0; i < np; i++)
-        sorted[i] = i;
-    qsort_r(sorted, (size_t)np, sizeof *sorted, cmp_param_idx, p);
+    tl_params_index(p, np, sorted);
     ck->cfg = c;
     if (!(ck->params = tl_checkpoint_arena_alloc(&c))) {
         rc = tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of parameters", tl_checkpoint_arena_bytes(&c));
@@ -164,7 +140,7 @@ static int assemble(const tl_tensor_src *src, int n, const tl_config *cfg, const
             rc = check_mask(s, &c, blk, head, err);
             continue;
         }
-        int k = lookup(p, sorted, np, s->name);
+        int k = tl_params_index_find(p, sorted, np, s->name);
         if (k < 0) {
             rc = tl_errf(err, TL_EINVAL, "%s: unexpected tensor %s (not a parameter of this model: %d blocks, %d heads, "
                          "norm=%s, pos=%s, tie_embeddings=%s)", s->where, s->name, c.n_layer, c.n_head,

@@ -14,28 +14,12 @@
 #include "formats/gguf_model.h"
 #include "formats/hf_dir.h"
 #include "formats/layout.h"
+#include "formats/part_srcs.h"
 #include "formats/tensor_file.h"
 #include "model/params.h"
 #include "util/io.h"
 
 #define MAX_FILES 65536
-
-typedef struct {
-    tl_tensor_file f;
-    tl_part part;
-    char path[4096];
-} src_file;
-
-typedef struct {
-    const tl_tensor_file *f;
-    int i;
-} tf_ctx;
-
-static int tf_read(void *ctx, float *dst, tl_err *err)
-{
-    tf_ctx *c = ctx;
-    return tl_tensor_file_read_f32(c->f, c->i, dst, err);
-}
 
 static int part_rank(const tl_part *p)
 {
@@ -44,18 +28,18 @@ static int part_rank(const tl_part *p)
 
 static int cmp_src(const void *a, const void *b)
 {
-    int x = part_rank(&((const src_file *)a)->part), y = part_rank(&((const src_file *)b)->part);
+    int x = part_rank(&((const tl_part_file *)a)->part), y = part_rank(&((const tl_part_file *)b)->part);
     return (x > y) - (x < y);
 }
 
 /* Split-layout files of dir, sorted embedding, blocks, final. */
-static int list_split(const char *dir, src_file **out, int *n, tl_err *err)
+static int list_split(const char *dir, tl_part_file **out, int *n, tl_err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
         return tl_errf(err, TL_EIO, "%s: %s", dir, strerror(errno));
     int cap = 16, cnt = 0, rc = 0;
-    src_file *s = calloc((size_t)cap, sizeof *s);
+    tl_part_file *s = calloc((size_t)cap, sizeof *s);
     struct dirent *e;
     while (s && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
@@ -72,7 +56,7 @@ static int list_split(const char *dir, src_file **out, int *n, tl_err *err)
             break;
         }
         if (cnt == cap) {
-            src_file *ns = realloc(s, (size_t)cap * 2 * sizeof *s);
+            tl_part_file *ns = realloc(s, (size_t)cap * 2 * sizeof *s);
             if (!ns)
                 break;
             s = ns;
@@ -101,7 +85,7 @@ static int list_split(const char *dir, src_file **out, int *n, tl_err *err)
 
 /* All files must carry the same config and checkpoint id (absent counts as ""): files of two
  * saves or two models must not be mixed silently. */
-static int common_meta(src_file *s, int n, const char **config, const char **id, tl_err *err)
+static int common_meta(tl_part_file *s, int n, const char **config, const char **id, tl_err *err)
 {
     *config = NULL;
     *id = tl_tensor_file_meta(&s[0].f, TL_META_ID);
@@ -225,17 +209,29 @@ static void find_tokenizer(const char *dir, tl_checkpoint *ck)
     }
 }
 
+/* A split file holds its own part's tensors only; a whole-model file's keys are the full names. */
+static int split_name(tl_part_srcs *s, int k, const tl_part_file *f, const tl_tf_tensor *t, tl_err *err)
+{
+    tl_part back;
+    char key[TL_FULLNAME_MAX];
+    if (tl_part_full_name(f->part, t->key, s->names[k], sizeof s->names[k]) ||
+        (f->part.kind != TL_PART_MODEL &&
+         (tl_part_of_full_name(s->names[k], &back, key, sizeof key) || back.kind != f->part.kind ||
+          back.block != f->part.block)))
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' does not belong in this file of the split layout", f->path,
+                       t->key);
+    return 0;
+}
+
 /* Directory members are safetensors by the layout's definition; a file named on its own may be
  * any tensor file format. */
-static int load_files(const char *path, src_file *s, int n, tl_tf_format format, tl_checkpoint *ck,
+static int load_files(const char *path, tl_part_file *s, int n, tl_tf_format format, tl_checkpoint *ck,
                       const char **id_out, tl_err *err)
 {
-    int rc = 0, total = 0;
-    for (int i = 0; i < n; i++) {
+    int rc = 0;
+    for (int i = 0; i < n; i++)
         if ((rc = tl_tensor_file_open(s[i].path, format, &s[i].f, err)))
             return rc;
-        total += s[i].f.n;
-    }
     const char *cfgjs, *id;
     if ((rc = common_meta(s, n, &cfgjs, &id, err)))
         return rc;
@@ -244,51 +240,11 @@ static int load_files(const char *path, src_file *s, int n, tl_tf_format format,
     if (cfgjs && tl_config_parse(cfgjs, &cfg, err))
         return tl_err_prefix(err, "%s: metadata", s[0].path);
 
-    tl_tensor_src *src = calloc((size_t)total + 1, sizeof *src);
-    tf_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
-    char (*names)[TL_FULLNAME_MAX] = calloc((size_t)total + 1, sizeof *names);
-    char **where = calloc((size_t)total + 1, sizeof *where);
-    int k = 0;
-    if (!src || !ctx || !names || !where) {
-        rc = tl_errf(err, TL_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < n && !rc; i++)
-        for (int j = 0; j < s[i].f.n; j++, k++) {
-            const tl_tf_tensor *t = &s[i].f.t[j];
-            size_t wl = strlen(s[i].path) + strlen(t->key) + 8;
-            where[k] = malloc(wl);
-            if (!where[k]) {
-                rc = tl_errf(err, TL_ENOMEM, "out of memory");
-                break;
-            }
-            if (s[i].part.kind == TL_PART_MODEL)
-                snprintf(where[k], wl, "%s", s[i].path);
-            else
-                snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->key);
-            tl_part back;
-            char key[TL_FULLNAME_MAX];
-            if (tl_part_full_name(s[i].part, t->key, names[k], sizeof names[k]) ||
-                (s[i].part.kind != TL_PART_MODEL &&
-                 (tl_part_of_full_name(names[k], &back, key, sizeof key) || back.kind != s[i].part.kind ||
-                  back.block != s[i].part.block))) {
-                rc = tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' does not belong in this file of the split layout",
-                             s[i].path, t->key);
-                break;
-            }
-            ctx[k] = (tf_ctx){&s[i].f, j};
-            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, tf_read, &ctx[k], s[i].f.thread_safe};
-        }
-    if (!rc && (rc = tl_checkpoint_assemble(src, total, cfgjs ? &cfg : NULL, ck, err)) &&
-        strncmp(err->msg, path, strlen(path)))
+    tl_part_srcs ps;
+    if (!(rc = tl_part_srcs_build(s, n, 1, split_name, &ps, err)) &&
+        (rc = tl_checkpoint_assemble(ps.src, ps.n, cfgjs ? &cfg : NULL, ck, err)) && strncmp(err->msg, path, strlen(path)))
         tl_err_prefix(err, "%s", path);
-out:
-    for (int i = 0; where && i < total; i++)
-        free(where[i]);
-    free(where);
-    free(names);
-    free(ctx);
-    free(src);
+    tl_part_srcs_free(&ps);
     return rc;
 }
 
@@ -300,7 +256,7 @@ int tl_checkpoint_load(const char *path, tl_checkpoint *ck, tl_err *err)
 int tl_checkpoint_load_ex(const char *path, int flags, tl_checkpoint *ck, tl_err *err)
 {
     memset(ck, 0, sizeof *ck);
-    src_file *s = NULL;
+    tl_part_file *s = NULL;
     int n = 0, rc = 0, is_dir = tl_is_dir(path);
     char dir[4096];
     if (is_dir && tl_hf_is_model_dir(path)) /* a Hugging Face directory: config.json names the class */

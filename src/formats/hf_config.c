@@ -6,6 +6,7 @@
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,58 @@ static int get_num(ctx *c, const char *key, double def, float *out)
     return 0;
 }
 
+/* An integer dimension of tl_config as config.json names it. Reading keeps the order of the
+ * reference's checks, writing the order of the files written so far: two tables each. */
+typedef struct {
+    const char *key;
+    size_t off;
+    int class_pos; /* absent means the class default of the context (arch_info.max_pos) */
+} dim_field;
+
+static int *dim_at(tl_config *cfg, const dim_field *f) { return (int *)((char *)cfg + f->off); }
+
+static int get_dims(ctx *c, const arch_info *a, const dim_field *f, int n, tl_config *cfg)
+{
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++)
+        rc = get_int(c, f[i].key, f[i].class_pos ? a->max_pos : -1, 1, TL_HF_MAX_DIM, dim_at(cfg, &f[i]));
+    return rc;
+}
+
+static const dim_field GPT2_DIMS[] = {
+    {"n_embd", offsetof(tl_config, d_model), 0},     {"n_head", offsetof(tl_config, n_head), 0},
+    {"n_layer", offsetof(tl_config, n_layer), 0},    {"n_positions", offsetof(tl_config, max_pos), 1},
+    {"vocab_size", offsetof(tl_config, vocab_size), 0},
+};
+/* Llama-family reads: the heads, then (after num_key_value_heads) the rest */
+static const dim_field LLAMA_HEADS[] = {
+    {"hidden_size", offsetof(tl_config, d_model), 0}, {"num_attention_heads", offsetof(tl_config, n_head), 0},
+};
+static const dim_field LLAMA_DIMS[] = {
+    {"num_hidden_layers", offsetof(tl_config, n_layer), 0}, {"intermediate_size", offsetof(tl_config, d_ff), 0},
+    {"vocab_size", offsetof(tl_config, vocab_size), 0},   {"max_position_embeddings", offsetof(tl_config, max_pos), 1},
+};
+/* what tl_hf_config_to_json writes, in its order */
+static const dim_field GPT2_OUT[] = {
+    {"n_embd", offsetof(tl_config, d_model), 0},      {"n_head", offsetof(tl_config, n_head), 0},
+    {"n_layer", offsetof(tl_config, n_layer), 0},     {"n_positions", offsetof(tl_config, max_pos), 0},
+    {"n_ctx", offsetof(tl_config, max_pos), 0},       {"n_inner", offsetof(tl_config, d_ff), 0},
+    {"vocab_size", offsetof(tl_config, vocab_size), 0},
+};
+static const dim_field LLAMA_OUT[] = {
+    {"hidden_size", offsetof(tl_config, d_model), 0},         {"intermediate_size", offsetof(tl_config, d_ff), 0},
+    {"num_hidden_layers", offsetof(tl_config, n_layer), 0},   {"num_attention_heads", offsetof(tl_config, n_head), 0},
+    {"num_key_value_heads", offsetof(tl_config, n_kv_head), 0}, {"head_dim", offsetof(tl_config, head_dim), 0},
+    {"vocab_size", offsetof(tl_config, vocab_size), 0},       {"max_position_embeddings", offsetof(tl_config, max_pos), 0},
+};
+#define NDIMS(t) ((int)(sizeof(t) / sizeof(t)[0]))
+
+/* GPT-2 attention variants: the one value of each that is supported (read and written). */
+static const struct {
+    const char *key;
+    int want;
+} GPT2_FLAGS[] = {{"scale_attn_weights", 1}, {"scale_attn_by_inverse_layer_idx", 0}, {"reorder_and_upcast_attn", 0}};
+
 /* Python truthiness of a JSON value (absent and null are false). */
 static int truthy(const json_t *v)
 {
@@ -153,14 +206,10 @@ static int parse_rope(ctx *c, tl_config *cfg)
     return 0;
 }
 
-static int parse_gpt2(ctx *c, tl_config *cfg)
+static int parse_gpt2(ctx *c, const arch_info *a, tl_config *cfg)
 {
     int rc, inner = 0;
-    if ((rc = get_int(c, "n_embd", -1, 1, TL_HF_MAX_DIM, &cfg->d_model)) ||
-        (rc = get_int(c, "n_head", -1, 1, TL_HF_MAX_DIM, &cfg->n_head)) ||
-        (rc = get_int(c, "n_layer", -1, 1, TL_HF_MAX_DIM, &cfg->n_layer)) ||
-        (rc = get_int(c, "n_positions", 1024, 1, TL_HF_MAX_DIM, &cfg->max_pos)) ||
-        (rc = get_int(c, "vocab_size", -1, 1, TL_HF_MAX_DIM, &cfg->vocab_size)))
+    if ((rc = get_dims(c, a, GPT2_DIMS, NDIMS(GPT2_DIMS), cfg)))
         return rc;
     json_t *ni = json_object_get(c->root, "n_inner");
     if (!ni || json_is_null(ni))
@@ -180,13 +229,11 @@ static int parse_gpt2(ctx *c, tl_config *cfg)
     if (!as || (strcmp(as, "gelu_new") && strcmp(as, "gelu_pytorch_tanh")))
         return tl_errf(c->err, TL_EINVAL, "config.json: activation_function %s (only gelu_new / gelu_pytorch_tanh)",
                        show(act, c->buf, sizeof c->buf));
-    static const struct { const char *key; int want; } flags[] = {
-        {"scale_attn_weights", 1}, {"scale_attn_by_inverse_layer_idx", 0}, {"reorder_and_upcast_attn", 0}};
-    for (int i = 0; i < 3; i++) {
-        json_t *v = json_object_get(c->root, flags[i].key);
-        if (v && !(flags[i].want ? json_is_true(v) : json_is_false(v)))
-            return tl_errf(c->err, TL_EINVAL, "config.json: %s %s is not supported (only %s)", flags[i].key,
-                           show(v, c->buf, sizeof c->buf), flags[i].want ? "true" : "false");
+    for (int i = 0; i < NDIMS(GPT2_FLAGS); i++) {
+        json_t *v = json_object_get(c->root, GPT2_FLAGS[i].key);
+        if (v && !(GPT2_FLAGS[i].want ? json_is_true(v) : json_is_false(v)))
+            return tl_errf(c->err, TL_EINVAL, "config.json: %s %s is not supported (only %s)", GPT2_FLAGS[i].key,
+                           show(v, c->buf, sizeof c->buf), GPT2_FLAGS[i].want ? "true" : "false");
     }
     if (truthy(json_object_get(c->root, "add_cross_attention")))
         return tl_errf(c->err, TL_EINVAL, "config.json: add_cross_attention true is not supported");
@@ -204,19 +251,14 @@ static int parse_llama(ctx *c, const arch_info *a, tl_config *cfg)
 {
     int rc;
     json_t *kv = json_object_get(c->root, "num_key_value_heads"), *hd = json_object_get(c->root, "head_dim");
-    if ((rc = get_int(c, "hidden_size", -1, 1, TL_HF_MAX_DIM, &cfg->d_model)) ||
-        (rc = get_int(c, "num_attention_heads", -1, 1, TL_HF_MAX_DIM, &cfg->n_head)))
+    if ((rc = get_dims(c, a, LLAMA_HEADS, NDIMS(LLAMA_HEADS), cfg)))
         return rc;
     if (kv && !json_is_null(kv)) {
         if ((rc = get_int(c, "num_key_value_heads", -1, 1, TL_HF_MAX_DIM, &cfg->n_kv_head)))
             return rc;
     } else
         cfg->n_kv_head = cfg->n_head;
-    if ((rc = get_int(c, "num_hidden_layers", -1, 1, TL_HF_MAX_DIM, &cfg->n_layer)) ||
-        (rc = get_int(c, "intermediate_size", -1, 1, TL_HF_MAX_DIM, &cfg->d_ff)) ||
-        (rc = get_int(c, "vocab_size", -1, 1, TL_HF_MAX_DIM, &cfg->vocab_size)) ||
-        (rc = get_int(c, "max_position_embeddings", a->max_pos, 1, TL_HF_MAX_DIM, &cfg->max_pos)) ||
-        (rc = get_num(c, "rms_norm_eps", 1e-6, &cfg->ln_eps)) || (rc = get_num(c, "rope_theta", 10000.0, &cfg->rope_theta)))
+    if ((rc = get_dims(c, a, LLAMA_DIMS, NDIMS(LLAMA_DIMS), cfg)) || (rc = get_num(c, "rms_norm_eps", 1e-6, &cfg->ln_eps)) || (rc = get_num(c, "rope_theta", 10000.0, &cfg->rope_theta)))
         return rc;
     if (hd && !json_is_null(hd)) {
         if ((rc = get_int(c, "head_dim", -1, 1, TL_HF_MAX_DIM, &cfg->head_dim)))
@@ -370,7 +412,7 @@ static int parse_config(ctx *c, tl_hf_config *hc)
                        show(mt, c->buf, sizeof c->buf), a->cls, a->model_type);
     hc->arch_name = a->cls;
     cfg->arch = a->arch;
-    int rc = a->arch == TL_ARCH_GPT2 ? parse_gpt2(c, cfg) : parse_llama(c, a, cfg);
+    int rc = a->arch == TL_ARCH_GPT2 ? parse_gpt2(c, a, cfg) : parse_llama(c, a, cfg);
     if (rc)
         return rc;
     if (cfg->n_layer > TL_HF_MAX_LAYERS)
@@ -498,6 +540,12 @@ static json_t *jfloat(float f)
     return json_real(strtod(s, NULL));
 }
 
+static void set_dims(json_t *o, const tl_config *c, const dim_field *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, f[i].key, json_integer(*(const int *)((const char *)c + f[i].off)));
+}
+
 static json_t *ids(const int *v, int n)
 {
     if (n == 0)
@@ -522,29 +570,15 @@ char *tl_hf_config_to_json(const tl_config *c, int torch_dtype)
     json_object_set_new(o, "architectures", json_pack("[s]", a->cls));
     json_object_set_new(o, "model_type", json_string(a->model_type));
     if (c->arch == TL_ARCH_GPT2) {
-        json_object_set_new(o, "n_embd", json_integer(c->d_model));
-        json_object_set_new(o, "n_head", json_integer(c->n_head));
-        json_object_set_new(o, "n_layer", json_integer(c->n_layer));
-        json_object_set_new(o, "n_positions", json_integer(c->max_pos));
-        json_object_set_new(o, "n_ctx", json_integer(c->max_pos));
-        json_object_set_new(o, "n_inner", json_integer(c->d_ff));
-        json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+        set_dims(o, c, GPT2_OUT, NDIMS(GPT2_OUT));
         json_object_set_new(o, "layer_norm_epsilon", jfloat(c->ln_eps));
         json_object_set_new(o, "activation_function", json_string("gelu_new"));
-        json_object_set_new(o, "scale_attn_weights", json_true());
-        json_object_set_new(o, "scale_attn_by_inverse_layer_idx", json_false());
-        json_object_set_new(o, "reorder_and_upcast_attn", json_false());
+        for (int i = 0; i < NDIMS(GPT2_FLAGS); i++)
+            json_object_set_new(o, GPT2_FLAGS[i].key, json_boolean(GPT2_FLAGS[i].want));
         json_object_set_new(o, "add_cross_attention", json_false());
         json_object_set_new(o, "tie_word_embeddings", json_true());
     } else {
-        json_object_set_new(o, "hidden_size", json_integer(c->d_model));
-        json_object_set_new(o, "intermediate_size", json_integer(c->d_ff));
-        json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layer));
-        json_object_set_new(o, "num_attention_heads", json_integer(c->n_head));
-        json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_head));
-        json_object_set_new(o, "head_dim", json_integer(c->head_dim));
-        json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
-        json_object_set_new(o, "max_position_embeddings", json_integer(c->max_pos));
+        set_dims(o, c, LLAMA_OUT, NDIMS(LLAMA_OUT));
         json_object_set_new(o, "rms_norm_eps", jfloat(c->ln_eps));
         json_object_set_new(o, "rope_theta", jfloat(c->rope_theta));
         json_t *rs = json_null();

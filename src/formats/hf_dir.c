@@ -130,27 +130,6 @@ static int cmp_held(const void *a, const void *b)
     return c ? c : (x->file > y->file) - (x->file < y->file);
 }
 
-static int cmp_param_idx(const void *a, const void *b, void *base)
-{
-    const tl_param *p = base;
-    return strcmp(p[*(const int *)a].name, p[*(const int *)b].name);
-}
-
-static int param_find(const tl_param *p, const int *sorted, int n, const char *name)
-{
-    int lo = 0, hi = n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(p[sorted[mid]].name, name);
-        if (!c)
-            return sorted[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
 /* "N" of "PREFIX.N.SUFFIX" as a layer index below L, or -1. */
 static int layer_of(const char *name, const char *prefix, const char *suffix, int L)
 {
@@ -294,11 +273,9 @@ static int match_names(tl_hf_dir *h, tl_err *err)
     int *sorted = malloc((size_t)h->np * sizeof *sorted);
     if (!sorted)
         return tl_errf(err, TL_ENOMEM, "out of memory");
-    for (int i = 0; i < h->np; i++) {
-        sorted[i] = i;
+    tl_params_index(h->p, h->np, sorted);
+    for (int i = 0; i < h->np; i++)
         h->pfile[i] = -1;
-    }
-    qsort_r(sorted, (size_t)h->np, sizeof *sorted, cmp_param_idx, h->p);
     int rc = 0, prefix = -1;
     for (int f = 0; f < h->nfiles && !rc; f++)
         for (int j = 0; j < h->st[f].n && !rc; j++) {
@@ -321,7 +298,7 @@ static int match_names(tl_hf_dir *h, tl_err *err)
                 if (has)
                     bare = n + sizeof PREFIX - 1;
             }
-            int k = param_find(h->p, sorted, h->np, bare);
+            int k = tl_params_index_find(h->p, sorted, h->np, bare);
             if (k >= 0) {
                 h->pfile[k] = f;
                 h->pt[k] = t;

@@ -8,27 +8,11 @@
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_parts.h"
 #include "formats/layout.h"
+#include "formats/part_srcs.h"
 #include "formats/tensor_file.h"
 #include "util/io.h"
 
 #define MAX_FILES 65536
-
-typedef struct {
-    tl_tensor_file f;
-    tl_part part;
-    char path[4096];
-} pth_src;
-
-typedef struct {
-    const tl_tensor_file *f;
-    int i;
-} tf_ctx;
-
-static int tf_read(void *ctx, float *dst, tl_err *err)
-{
-    tf_ctx *c = ctx;
-    return tl_tensor_file_read_f32(c->f, c->i, dst, err);
-}
 
 static int has_ext(const char *name, const char **ext_out)
 {
@@ -50,13 +34,13 @@ static int pth_filter(const struct dirent *d)
     return d->d_name[0] != '.' && has_ext(d->d_name, &ext);
 }
 
-static int add_path(pth_src **s, int *n, int *cap, const char *path, tl_err *err)
+static int add_path(tl_part_file **s, int *n, int *cap, const char *path, tl_err *err)
 {
     if (*n >= MAX_FILES)
         return tl_errf(err, TL_EINVAL, "more than %d .pth files", MAX_FILES);
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        pth_src *ns = realloc(*s, (size_t)nc * sizeof *ns);
+        tl_part_file *ns = realloc(*s, (size_t)nc * sizeof *ns);
         if (!ns)
             return tl_errf(err, TL_ENOMEM, "out of memory");
         memset(ns + *cap, 0, (size_t)(nc - *cap) * sizeof *ns);
@@ -71,7 +55,7 @@ static int add_path(pth_src **s, int *n, int *cap, const char *path, tl_err *err
     return 0;
 }
 
-static int expand(const char *const *src, int nsrc, pth_src **out, int *n, tl_err *err)
+static int expand(const char *const *src, int nsrc, tl_part_file **out, int *n, tl_err *err)
 {
     int cap = 0, rc = 0;
     *out = NULL;
@@ -174,48 +158,39 @@ static int import_partial(const tl_tensor_src *src, int n, const char *dest, tl_
     return rc;
 }
 
+/* A file names its part (model.pth, token_embedding.pth, ...): every tensor must be of it, once. */
+static int pth_name(tl_part_srcs *s, int k, const tl_part_file *f, const tl_tf_tensor *t, tl_err *err)
+{
+    tl_part back;
+    char key[TL_FULLNAME_MAX];
+    if (tl_part_full_name(f->part, t->key, s->names[k], sizeof s->names[k]) ||
+        tl_part_of_full_name(s->names[k], &back, key, sizeof key) ||
+        (f->part.kind != TL_PART_MODEL && (back.kind != f->part.kind || back.block != f->part.block)))
+        return tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' is not part of a %s (file names tell the part: "
+                       "model.pth, token_embedding.pth, transformer_block_N.pth, final_linear.pth)",
+                       f->path, t->key, f->part.kind == TL_PART_MODEL ? "teelm/prototype model" : "this module");
+    for (int q = 0; q < k; q++)
+        if (!strcmp(s->names[q], s->names[k]))
+            return tl_errf(err, TL_EINVAL, "%s: tensor %s also comes from %s", f->path, s->names[k], s->where[q]);
+    return 0;
+}
+
 int tl_import_pth(const char *const *srcs, int nsrc, const char *dest, int layouts, tl_import_report *rep, tl_err *err)
 {
     memset(rep, 0, sizeof *rep);
-    pth_src *s = NULL;
-    int n = 0, rc = expand(srcs, nsrc, &s, &n, err), total = 0;
+    tl_part_file *s = NULL;
+    int n = 0, rc = expand(srcs, nsrc, &s, &n, err);
     if (rc) {
         free(s);
         return rc;
     }
     for (int i = 0; i < n && !rc; i++)
-        if (!(rc = tl_tensor_file_open(s[i].path, TL_TF_PTH, &s[i].f, err)))
-            total += s[i].f.n;
-    tl_tensor_src *src = calloc((size_t)total + 1, sizeof *src);
-    tf_ctx *ctx = calloc((size_t)total + 1, sizeof *ctx);
-    char (*names)[TL_FULLNAME_MAX] = calloc((size_t)total + 1, sizeof *names);
-    char **where = calloc((size_t)total + 1, sizeof *where);
-    int k = 0;
-    if (!rc && (!src || !ctx || !names || !where))
-        rc = tl_errf(err, TL_ENOMEM, "out of memory");
-    for (int i = 0; i < n && !rc; i++)
-        for (int j = 0; j < s[i].f.n && !rc; j++, k++) {
-            const tl_tf_tensor *t = &s[i].f.t[j];
-            size_t wl = strlen(s[i].path) + strlen(t->key) + 16;
-            if (!(where[k] = malloc(wl))) {
-                rc = tl_errf(err, TL_ENOMEM, "out of memory");
-                break;
-            }
-            snprintf(where[k], wl, "%s: key '%s'", s[i].path, t->key);
-            tl_part back;
-            char key[TL_FULLNAME_MAX];
-            if (tl_part_full_name(s[i].part, t->key, names[k], sizeof names[k]) ||
-                tl_part_of_full_name(names[k], &back, key, sizeof key) ||
-                (s[i].part.kind != TL_PART_MODEL && (back.kind != s[i].part.kind || back.block != s[i].part.block)))
-                rc = tl_errf(err, TL_EINVAL, "%s: tensor '%.128s' is not part of a %s (file names tell the part: "
-                             "model.pth, token_embedding.pth, transformer_block_N.pth, final_linear.pth)",
-                             s[i].path, t->key, s[i].part.kind == TL_PART_MODEL ? "teelm/prototype model" : "this module");
-            for (int q = 0; !rc && q < k; q++)
-                if (!strcmp(names[q], names[k]))
-                    rc = tl_errf(err, TL_EINVAL, "%s: tensor %s also comes from %s", s[i].path, names[k], where[q]);
-            ctx[k] = (tf_ctx){&s[i].f, j};
-            src[k] = (tl_tensor_src){names[k], where[k], t->ndim, t->shape, tf_read, &ctx[k], s[i].f.thread_safe};
-        }
+        rc = tl_tensor_file_open(s[i].path, TL_TF_PTH, &s[i].f, err);
+    tl_part_srcs ps = {0};
+    if (!rc)
+        rc = tl_part_srcs_build(s, n, 0, pth_name, &ps, err);
+    const tl_tensor_src *src = ps.src;
+    int total = ps.n;
     if (!rc) {
         rep->nfiles = n;
         rep->ntensors = total;
@@ -253,12 +228,7 @@ int tl_import_pth(const char *const *srcs, int nsrc, const char *dest, int layou
         } else
             rc = import_partial(src, total, dest, rep, err);
     }
-    for (int i = 0; where && i < total; i++)
-        free(where[i]);
-    free(where);
-    free(names);
-    free(ctx);
-    free(src);
+    tl_part_srcs_free(&ps);
     for (int i = 0; i < n; i++)
         tl_tensor_file_close(&s[i].f);
     free(s);

@@ -1,6 +1,5 @@
 #include "formats/safetensors.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -13,22 +12,6 @@
 #include "util/bytes.h"
 #include "util/io.h"
 #include "util/json_fields.h"
-
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
 
 static int cmp_offsets(const void *a, const void *b)
 {
@@ -247,13 +230,13 @@ int tl_st_open(const char *path, tl_st_file *f, tl_err *err)
         rc = tl_errf(err, TL_EINVAL, "%s: not a regular file", path);
     else if (st.st_size < 8)
         rc = tl_errf(err, TL_EINVAL, "%s: %lld bytes is too short for a safetensors file", path, (long long)st.st_size);
-    else if (pread_all(f->fd, le, 8, 0))
+    else if (tl_pread_all(f->fd, le, 8, 0))
         rc = tl_errf(err, TL_EIO, "%s: read failed", path);
     else if ((rc = check_sizes(f, (uint64_t)st.st_size, le, &hlen, err)) == 0) {
         hdr = malloc(hlen ? hlen : 1);
         if (!hdr)
             rc = tl_errf(err, TL_ENOMEM, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
-        else if (pread_all(f->fd, hdr, hlen, 8))
+        else if (tl_pread_all(f->fd, hdr, hlen, 8))
             rc = tl_errf(err, TL_EIO, "%s: read failed", path);
         else
             rc = parse_header(f, hdr, (size_t)hlen, err);
@@ -313,7 +296,7 @@ static int read_at(const tl_st_file *f, uint64_t off, void *dst, size_t n, tl_er
         memcpy(dst, f->mem + f->data_start + off, n);
         return 0;
     }
-    if (pread_all(f->fd, dst, n, f->data_start + off))
+    if (tl_pread_all(f->fd, dst, n, f->data_start + off))
         return tl_errf(err, TL_EIO, "%s: read failed (file changed while reading?)", f->label);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/pmap.h"
@@ -260,6 +261,34 @@ const tl_param *tl_params_find(const tl_param *list, int n, const char *name)
         if (strcmp(list[i].name, name) == 0)
             return &list[i];
     return NULL;
+}
+
+static int cmp_index(const void *a, const void *b, void *list)
+{
+    const tl_param *p = list;
+    return strcmp(p[*(const int *)a].name, p[*(const int *)b].name);
+}
+
+void tl_params_index(const tl_param *list, int n, int *index)
+{
+    for (int i = 0; i < n; i++)
+        index[i] = i;
+    qsort_r(index, (size_t)n, sizeof *index, cmp_index, (void *)list);
+}
+
+int tl_params_index_find(const tl_param *list, const int *index, int n, const char *name)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(list[index[mid]].name, name);
+        if (!c)
+            return index[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
 }
 
 static void visit_map(void *ctx, const spec *s, int block, int head, const tl_param *p)

@@ -40,6 +40,10 @@ size_t tl_params_arena_floats(const tl_config *cfg);
 size_t tl_params_numel(const tl_config *cfg);
 /* Finds a parameter by name in a list; NULL if absent. */
 const tl_param *tl_params_find(const tl_param *list, int n, const char *name);
+/* For many lookups: index[0..n) gets the positions of list in name order. */
+void tl_params_index(const tl_param *list, int n, int *index);
+/* The position in list of the parameter called name, found through such an index; -1 if absent. */
+int tl_params_index_find(const tl_param *list, const int *index, int n, const char *name);
 /* Fills the whole arena (padding zeroed) like PyTorch's default initialization, in arena order
  * from one RNG stream; tl_model_init (model/model.h) documents the distributions. */
 void tl_params_init(const tl_config *cfg, float *params, uint64_t seed);

@@ -188,17 +188,12 @@ char *tl_seal_manifest_json(const tl_config *cfg, const tl_dtype *dtypes, const 
     tl_param *list = calloc((size_t)n, sizeof *list);
     uint64_t *off = calloc((size_t)n, sizeof *off);
     json_t *root = json_object(), *jf = json_array(), *jt = json_array();
-    if (!cfg_json || !list || !off || !root || !jf || !jt || (hf && !dtypes)) {
-        json_decref(cfg_json);
-        json_decref(root);
-        json_decref(jf);
-        json_decref(jt);
-        free(list);
-        free(off);
-        return NULL;
+    int ok = cfg_json && list && off && root && jf && jt && (!hf || dtypes);
+    if (ok) {
+        tl_params_list(cfg, list);
+        ok = tl_seal_layout(cfg, list, n, dtypes, off) || !n;
     }
-    tl_params_list(cfg, list);
-    if (!tl_seal_layout(cfg, list, n, dtypes, off) && n) {
+    if (!ok) {
         json_decref(cfg_json);
         json_decref(root);
         json_decref(jf);

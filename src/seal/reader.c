@@ -49,21 +49,6 @@ static void sfile_close(sfile *f)
     tl_gcm_free(&f->g);
 }
 
-static int read_exact(int fd, uint8_t *p, size_t n, off_t off)
-{
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
 /* Opens and authenticates one file's header. ref (file 0's header) is NULL for file 0. */
 static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const tl_seal_header *ref, uint32_t want,
                       tl_err *err)
@@ -82,7 +67,7 @@ static int sfile_open(sfile *f, const char *path, const tl_data_key *key, const 
     uint8_t raw[TL_SEAL_HEADER_LEN], iv[12];
     if (fstat(f->fd, &st) != 0)
         return tl_errf(err, TL_EIO, "%s: %s", path, strerror(errno));
-    if (st.st_size < TL_SEAL_HEADER_LEN || read_exact(f->fd, raw, sizeof raw, 0))
+    if (st.st_size < TL_SEAL_HEADER_LEN || tl_pread_all(f->fd, raw, sizeof raw, 0))
         return tl_errf(err, TL_EINVAL, "%s: sealed header: file too short for a header", f->name);
     tl_seal_header *h = &f->h;
     if (tl_seal_header_parse(raw, h, err))
@@ -134,11 +119,11 @@ static int sfile_chunk_with(sfile *f, tl_gcm *g, uint64_t i, uint8_t *dst, tl_er
     int rc = tl_gcm_begin(g, iv, aad, sizeof aad, err);
     for (uint64_t o = 0; o < cs && !rc; o += PIECE) {
         size_t n = cs - o < PIECE ? (size_t)(cs - o) : PIECE;
-        if (read_exact(f->fd, dst + o, n, off + (off_t)o))
+        if (tl_pread_all(f->fd, dst + o, n, off + (off_t)o))
             return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
         rc = tl_gcm_update(g, dst + o, dst + o, n, err);
     }
-    if (!rc && read_exact(f->fd, tag, sizeof tag, off + (off_t)cs))
+    if (!rc && tl_pread_all(f->fd, tag, sizeof tag, off + (off_t)cs))
         return tl_errf(err, TL_EIO, "%s: chunk %llu: read failed", f->name, (unsigned long long)i);
     if (rc || tl_gcm_verify(g, tag, err)) {
         OPENSSL_cleanse(dst, cs);
@@ -292,7 +277,7 @@ int tl_sealed_detect(const char *path, char *index_path, size_t n)
     if (fd < 0)
         return 0;
     uint8_t magic[8];
-    int ok = read_exact(fd, magic, 8, 0) == 0 ? meant_sealed(buf, magic, 8) : meant_sealed(buf, NULL, 0);
+    int ok = tl_pread_all(fd, magic, 8, 0) == 0 ? meant_sealed(buf, magic, 8) : meant_sealed(buf, NULL, 0);
     close(fd);
     if (!ok || snprintf(index_path, n, "%s", buf) >= (int)n)
         return 0;
@@ -310,7 +295,7 @@ int tl_sealed_header_info(const char *path, tl_seal_info *info, tl_err *err)
     tl_seal_header h;
     if (fd < 0)
         return err ? err->code : TL_EIO;
-    int rc = read_exact(fd, raw, sizeof raw, 0) ? tl_errf(err, TL_EINVAL, "%s: sealed header: file too short", index)
+    int rc = tl_pread_all(fd, raw, sizeof raw, 0) ? tl_errf(err, TL_EINVAL, "%s: sealed header: file too short", index)
                                                 : tl_seal_header_parse(raw, &h, err);
     close(fd);
     if (rc)

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/q4k_scales.h"
 #include "tensor/quant.h"
 
 #if defined(__F16C__)
@@ -72,17 +73,6 @@ static float dot_q0_scalar(int q4, size_t n, const uint8_t *w, const uint8_t *x)
     return hsum8_scalar(acc);
 }
 
-static void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
-{
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K with Q8_K: lane k += d·Σ_{sub-blocks s} sc[s]·Σ_{e=4k..4k+3} q4[32s+e]·x[32s+e]
  * (d = x.d · f16(w.d)); four more lanes take the minimums, lane i += dmin·(m[2i]·S[2i] +
  * m[2i+1]·S[2i+1]) with S[s] the activations' sum over sub-block s and dmin = -x.d · f16(w.dmin);
@@ -99,7 +89,7 @@ static float dot_q4_K_scalar(size_t n, const uint8_t *w, const uint8_t *x)
         memcpy(bs, x + 4 + TL_QK_K, sizeof bs);
         int sc[8], mn[8];
         for (int j = 0; j < 8; j++)
-            scale_min_k4(j, w + 4, &sc[j], &mn[j]);
+            q4k_scale_min(j, w + 4, &sc[j], &mn[j]);
         for (int i = 0; i < 4; i++) {
             const int p = mn[2 * i] * (bs[4 * i] + bs[4 * i + 1]) + mn[2 * i + 1] * (bs[4 * i + 2] + bs[4 * i + 3]);
             accm[i] = fmaf(dmin, (float)p, accm[i]);
@@ -225,13 +215,7 @@ static float dot_q4_K_avx2(size_t n, const uint8_t *w, const uint8_t *x)
         const float yd = ld32(x);
         const float d = yd * ld16(w), dmin = -yd * ld16(w + 2);
         uint32_t u[4];
-        memcpy(u, w + 4, 12);
-        /* the 12 bytes to 8 scales then 8 mins, one byte each */
-        u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-        const uint32_t t = u[1] & 0x3f3f3f3f;
-        u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-        u[2] = t;
-        u[0] &= 0x3f3f3f3f;
+        q4k_scales16(w + 4, u);
         const __m256i sm = _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
         const __m256i bs = _mm256_loadu_si256((const __m256i *)(x + 4 + TL_QK_K));
         const __m128i s8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));

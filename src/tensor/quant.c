@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/q4k_scales.h"
+
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -161,18 +163,6 @@ void tl_q_quantize_act(tl_dtype wt, const float *x, void *y, size_t n)
         q8_K_act(x, y, n);
 }
 
-/* get_scale_min_k4: scale and min j (0..7) of a Q4_K block's 12 packed bytes */
-static void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
-{
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 void tl_q_dequant(tl_dtype wt, const void *src, float *y, size_t n)
 {
     const uint8_t *b = src;
@@ -199,9 +189,9 @@ void tl_q_dequant(tl_dtype wt, const void *src, float *y, size_t n)
             const uint8_t *sc = b + 4, *q = b + 16;
             for (int j = 0, is = 0; j < TL_QK_K; j += 64, q += 32, is += 2) {
                 int s, m;
-                scale_min_k4(is, sc, &s, &m);
+                q4k_scale_min(is, sc, &s, &m);
                 const float d1 = d * (float)s, m1 = min * (float)m;
-                scale_min_k4(is + 1, sc, &s, &m);
+                q4k_scale_min(is + 1, sc, &s, &m);
                 const float d2 = d * (float)s, m2 = min * (float)m;
                 for (int l = 0; l < 32; l++)
                     *y++ = d1 * (float)(q[l] & 0xF) - m1;

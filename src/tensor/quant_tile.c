@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "tensor/q4k_scales.h"
 #include "tensor/quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
@@ -74,6 +75,24 @@ QT_INLINE float hsum4(__m128 m)
     return _mm_cvtss_f32(m);
 }
 
+/* decoding streams the weights once: ask for the rows after the tile's ahead of use */
+QT_INLINE void tile_prefetch(const char *pf, size_t b, size_t pstep)
+{
+    for (size_t i = 0; pf && i < pstep; i += 64)
+        __builtin_prefetch(pf + b * pstep + i, 0, 3);
+}
+
+/* A K-quant block's integer sums times the activations' scale and the weights' (wd). */
+QT_INLINE void tile_kblock(__m512 acc[TL_QT_R][QT_NP], __m512i si[TL_QT_R][QT_NP], const __m512 wd[QT_NP],
+                           const uint8_t *x, size_t xrow, size_t b, const int R, const int NP)
+{
+    for (int r = 0; r < R; r++) {
+        const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
+        for (int j = 0; j < NP; j++)
+            acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
+    }
+}
+
 /* ---- Q8_0 and Q4_0 weights, Q8_0 activations ---- */
 
 QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow,
@@ -89,9 +108,7 @@ QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_N
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i wq[QT_NP];
         __m512 wd[QT_NP];
         for (int j = 0; j < NP; j++) {
@@ -128,16 +145,11 @@ QT_INLINE void q0_tile(const int q4, size_t nb, const uint8_t *const wp[2 * QT_N
 
 /* ---- Q4_K weights, Q8_K activations ---- */
 
-/* the 12 scale bytes of a Q4_K block as 8 scales then 8 mins, one u16 each (qdot.c's unpacking) */
+/* the 12 scale bytes of a Q4_K block as 8 scales then 8 mins, one u16 each */
 QT_INLINE __m256i k4_scales(const uint8_t *w)
 {
     uint32_t u[4];
-    memcpy(u, w + 4, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-    const uint32_t t = u[1] & 0x3f3f3f3f;
-    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-    u[2] = t;
-    u[0] &= 0x3f3f3f3f;
+    q4k_scales16(w + 4, u);
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
 }
 
@@ -159,9 +171,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
             accm[r][j] = _mm256_setzero_ps();
         }
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i sm[QT_NP];
         __m256i mins[QT_NP];
         __m512 wd[QT_NP];
@@ -210,11 +220,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
                 }
             }
         }
-        for (int r = 0; r < R; r++) {
-            const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
-        }
+        tile_kblock(acc, si, wd, x, xrow, b, R, NP);
     }
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NP; j++) {
@@ -236,9 +242,7 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
         for (int j = 0; j < NP; j++)
             acc[r][j] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        /* decoding streams the weights once: ask for the rows after the tile's ahead of use */
-        for (size_t i = 0; pf && i < pstep; i += 64)
-            __builtin_prefetch(pf + b * pstep + i, 0, 3);
+        tile_prefetch(pf, b, pstep);
         __m512i sc16[QT_NP];
         __m512 wd[QT_NP];
         const uint8_t *wa[QT_NP], *wc[QT_NP];
@@ -286,11 +290,7 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
                 }
             }
         }
-        for (int r = 0; r < R; r++) {
-            const __m512 yd = _mm512_set1_ps(ld_f(x + (size_t)r * xrow + b * TL_Q8_K_BYTES));
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(yd, wd[j]), _mm512_cvtepi32_ps(si[r][j]), acc[r][j]);
-        }
+        tile_kblock(acc, si, wd, x, xrow, b, R, NP);
     }
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NP; j++) {

@@ -93,6 +93,86 @@ static const char *type_of(ctx *c, json_t *o, const char *field)
     return json_string_value(t);
 }
 
+/* normalizers, pre-tokenizers, decoders and post-processors are trees of one shape: an object with
+ * a type, a Sequence of them nesting at most 8 deep */
+typedef int (*add_fn)(ctx *c, tok_hf *h, json_t *o, const char *field, int depth);
+
+/* The type of one node, or NULL with the error set. */
+static const char *node_type(ctx *c, json_t *o, const char *field, int depth, int nullable)
+{
+    if (!json_is_object(o)) {
+        FAIL(c, "%s: %s must be an object%s", c->what, field, nullable ? " or null" : "");
+        return NULL;
+    }
+    if (depth > 8) {
+        FAIL(c, "%s: %s: Sequence nested more than 8 deep", c->what, field);
+        return NULL;
+    }
+    return type_of(c, o, field);
+}
+
+/* A Sequence node: each item of its array o[key], one level deeper. */
+static int add_seq(ctx *c, tok_hf *h, json_t *o, const char *field, int depth, const char *key, add_fn add)
+{
+    json_t *l = json_object_get(o, key);
+    if (!json_is_array(l))
+        return FAIL(c, "%s: %s.%s must be an array", c->what, field, key);
+    char sub[160];
+    for (size_t i = 0; i < json_array_size(l); i++) {
+        snprintf(sub, sizeof sub, "%s.%s[%zu]", field, key, i);
+        int rc = add(c, h, json_array_get(l, i), sub, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Room for one more stage at the end of a list of at most 64: the grown list in *out. */
+static int grow(ctx *c, void *list, int n, size_t size, const char *field, const char *kind, void **out)
+{
+    if (n >= 64)
+        return FAIL(c, "%s: %s: more than 64 %s", c->what, field, kind);
+    *out = realloc(list, (size_t)(n + 1) * size);
+    return *out ? 0 : tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
+}
+
+/* A Replace normalizer's or decoder's {"pattern": {"String": a}, "content": b}, copied (a copy is
+ * NULL when out of memory). */
+static int get_replace(ctx *c, json_t *o, const char *field, char **a, size_t *al, char **b, size_t *bl)
+{
+    const char *s;
+    size_t sl;
+    char sub[160];
+    json_t *p = json_object_get(o, "pattern");
+    snprintf(sub, sizeof sub, "%s.pattern", field);
+    if (!json_is_object(p) || json_object_get(p, "Regex"))
+        return FAIL(c, "%s: %s must be {\"String\": ...} (Regex replacements are not supported)", c->what, sub);
+    if (get_str(c, p, "String", sub, &s, &sl))
+        return TL_EINVAL;
+    if (!s || !sl)
+        return FAIL(c, "%s: %s.String is missing or empty", c->what, sub);
+    *a = dup(s, sl);
+    *al = sl;
+    if (get_str(c, o, "content", field, &s, &sl))
+        return TL_EINVAL;
+    *b = dup(s ? s : "", sl);
+    *bl = sl;
+    return 0;
+}
+
+/* A Metaspace pre-tokenizer's or decoder's replacement s (▁ when absent), copied (NULL when out of
+ * memory). */
+static int metaspace_rep(ctx *c, const char *field, const char *s, size_t sl, char **rep, size_t *repl)
+{
+    if (!s)
+        s = "\xE2\x96\x81", sl = 3;
+    if (!sl)
+        return FAIL(c, "%s: %s.replacement is empty", c->what, field);
+    *rep = dup(s, sl);
+    *repl = sl;
+    return 0;
+}
+
 /* string -> id hash over key bytes */
 static uint32_t str_find(const hf_str_slot *sl, uint32_t mask, const uint8_t *arena, const uint32_t *off,
                          const uint32_t *len, const uint8_t *p, size_t n)
@@ -123,26 +203,11 @@ static int add_norm(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 {
     if (!o || json_is_null(o))
         return 0;
-    if (!json_is_object(o))
-        return FAIL(c, "%s: %s must be an object or null", c->what, field);
-    if (depth > 8)
-        return FAIL(c, "%s: %s: Sequence nested more than 8 deep", c->what, field);
-    const char *t = type_of(c, o, field);
+    const char *t = node_type(c, o, field, depth, 1);
     if (!t)
         return TL_EINVAL;
-    char sub[160];
-    if (strcmp(t, "Sequence") == 0) {
-        json_t *l = json_object_get(o, "normalizers");
-        if (!json_is_array(l))
-            return FAIL(c, "%s: %s.normalizers must be an array", c->what, field);
-        for (size_t i = 0; i < json_array_size(l); i++) {
-            snprintf(sub, sizeof sub, "%s.normalizers[%zu]", field, i);
-            int rc = add_norm(c, h, json_array_get(l, i), sub, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
+    if (strcmp(t, "Sequence") == 0)
+        return add_seq(c, h, o, field, depth, "normalizers", add_norm);
     hf_norm n = {0};
     const char *s;
     size_t sl;
@@ -164,32 +229,21 @@ static int add_norm(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
         n.al = sl;
     } else if (strcmp(t, "Replace") == 0) {
         n.kind = HFN_REPLACE;
-        json_t *p = json_object_get(o, "pattern");
-        snprintf(sub, sizeof sub, "%s.pattern", field);
-        if (!json_is_object(p) || json_object_get(p, "Regex"))
-            return FAIL(c, "%s: %s must be {\"String\": ...} (Regex replacements are not supported)", c->what, sub);
-        if (get_str(c, p, "String", sub, &s, &sl))
+        if (get_replace(c, o, field, &n.a, &n.al, &n.b, &n.bl)) {
+            free(n.a);
             return TL_EINVAL;
-        if (!s || !sl)
-            return FAIL(c, "%s: %s.String is missing or empty", c->what, sub);
-        n.a = dup(s, sl);
-        n.al = sl;
-        if (get_str(c, o, "content", field, &s, &sl))
-            return TL_EINVAL;
-        n.b = dup(s ? s : "", sl);
-        n.bl = sl;
+        }
     } else {
         return FAIL(c, "%s: %s.type '%.40s' is not supported (supported: NFC, NFD, NFKC, NFKD, Prepend, Replace, Sequence)",
                     c->what, field, t);
     }
-    if ((n.kind == HFN_PREPEND && !n.a) || (n.kind == HFN_REPLACE && (!n.a || !n.b)))
-        return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
-    if (h->n_norm >= 64)
-        return FAIL(c, "%s: %s: more than 64 normalizers", c->what, field);
-    hf_norm *nn = realloc(h->norm, (size_t)(h->n_norm + 1) * sizeof *nn);
-    if (!nn) {
+    void *nn = NULL;
+    int rc = (n.kind == HFN_PREPEND && !n.a) || (n.kind == HFN_REPLACE && (!n.a || !n.b))
+                 ? tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what)
+                 : grow(c, h->norm, h->n_norm, sizeof *h->norm, field, "normalizers", &nn);
+    if (rc) {
         free(n.a), free(n.b);
-        return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
+        return rc;
     }
     h->norm = nn;
     h->norm[h->n_norm++] = n;
@@ -200,34 +254,19 @@ static int add_norm(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 
 static int add_pre(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 {
-    if (!json_is_object(o))
-        return FAIL(c, "%s: %s must be an object", c->what, field);
-    if (depth > 8)
-        return FAIL(c, "%s: %s: Sequence nested more than 8 deep", c->what, field);
-    const char *t = type_of(c, o, field);
+    const char *t = node_type(c, o, field, depth, 0);
     if (!t)
         return TL_EINVAL;
     char sub[160];
     if (h->n_pre && h->pre[h->n_pre - 1].kind == HFP_BYTELEVEL)
         return FAIL(c, "%s: %s: a pre-tokenizer after ByteLevel is not supported (ByteLevel must come last)",
                     c->what, field);
-    if (strcmp(t, "Sequence") == 0) {
-        json_t *l = json_object_get(o, "pretokenizers");
-        if (!json_is_array(l))
-            return FAIL(c, "%s: %s.pretokenizers must be an array", c->what, field);
-        for (size_t i = 0; i < json_array_size(l); i++) {
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%zu]", field, i);
-            int rc = add_pre(c, h, json_array_get(l, i), sub, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
-    if (h->n_pre >= 64)
-        return FAIL(c, "%s: %s: more than 64 pre-tokenizers", c->what, field);
-    hf_pre *np = realloc(h->pre, (size_t)(h->n_pre + 1) * sizeof *np);
-    if (!np)
-        return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
+    if (strcmp(t, "Sequence") == 0)
+        return add_seq(c, h, o, field, depth, "pretokenizers", add_pre);
+    void *np;
+    int rc = grow(c, h->pre, h->n_pre, sizeof *h->pre, field, "pre-tokenizers", &np);
+    if (rc)
+        return rc;
     h->pre = np;
     hf_pre *p = &h->pre[h->n_pre++];
     memset(p, 0, sizeof *p);
@@ -256,12 +295,8 @@ static int add_pre(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
         if (split)
             return FAIL(c, "%s: %s.split true is not supported (the reference implementations disagree on it; "
                         "Llama-family files use false)", c->what, field);
-        if (!s)
-            s = "\xE2\x96\x81", sl = 3;
-        if (!sl)
-            return FAIL(c, "%s: %s.replacement is empty", c->what, field);
-        p->rep = dup(s, sl);
-        p->repl = sl;
+        if (metaspace_rep(c, field, s, sl, &p->rep, &p->repl))
+            return TL_EINVAL;
         if (get_str(c, o, "prepend_scheme", field, &s, &sl))
             return TL_EINVAL;
         if (!s || strcmp(s, "always") == 0)
@@ -325,7 +360,7 @@ static int add_pre(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
                 lit[k++] = '\\';
             lit[k++] = (char)ch;
         }
-        int rc = hf_compile_regex(lit, k, &p->re, &p->jit, c->what, sub, c->err);
+        rc = hf_compile_regex(lit, k, &p->re, &p->jit, c->what, sub, c->err);
         free(lit);
         return rc ? (c->err ? c->err->code : TL_EINVAL) : 0;
     }
@@ -337,31 +372,15 @@ static int add_pre(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 
 static int add_dec(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 {
-    if (!json_is_object(o))
-        return FAIL(c, "%s: %s must be an object", c->what, field);
-    if (depth > 8)
-        return FAIL(c, "%s: %s: Sequence nested more than 8 deep", c->what, field);
-    const char *t = type_of(c, o, field);
+    const char *t = node_type(c, o, field, depth, 0);
     if (!t)
         return TL_EINVAL;
-    char sub[160];
-    if (strcmp(t, "Sequence") == 0) {
-        json_t *l = json_object_get(o, "decoders");
-        if (!json_is_array(l))
-            return FAIL(c, "%s: %s.decoders must be an array", c->what, field);
-        for (size_t i = 0; i < json_array_size(l); i++) {
-            snprintf(sub, sizeof sub, "%s.decoders[%zu]", field, i);
-            int rc = add_dec(c, h, json_array_get(l, i), sub, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
-    if (h->n_dec >= 64)
-        return FAIL(c, "%s: %s: more than 64 decoders", c->what, field);
-    hf_dec *nd = realloc(h->dec, (size_t)(h->n_dec + 1) * sizeof *nd);
-    if (!nd)
-        return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
+    if (strcmp(t, "Sequence") == 0)
+        return add_seq(c, h, o, field, depth, "decoders", add_dec);
+    void *nd;
+    int rc = grow(c, h->dec, h->n_dec, sizeof *h->dec, field, "decoders", &nd);
+    if (rc)
+        return rc;
     h->dec = nd;
     hf_dec *d = &h->dec[h->n_dec++];
     memset(d, 0, sizeof *d);
@@ -375,30 +394,12 @@ static int add_dec(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
         d->kind = HFD_FUSE;
     } else if (strcmp(t, "Metaspace") == 0) {
         d->kind = HFD_METASPACE;
-        if (get_str(c, o, "replacement", field, &s, &sl))
+        if (get_str(c, o, "replacement", field, &s, &sl) || metaspace_rep(c, field, s, sl, &d->a, &d->al))
             return TL_EINVAL;
-        if (!s)
-            s = "\xE2\x96\x81", sl = 3;
-        if (!sl)
-            return FAIL(c, "%s: %s.replacement is empty", c->what, field);
-        d->a = dup(s, sl);
-        d->al = sl;
     } else if (strcmp(t, "Replace") == 0) {
         d->kind = HFD_REPLACE;
-        json_t *p = json_object_get(o, "pattern");
-        snprintf(sub, sizeof sub, "%s.pattern", field);
-        if (!json_is_object(p) || json_object_get(p, "Regex"))
-            return FAIL(c, "%s: %s must be {\"String\": ...} (Regex replacements are not supported)", c->what, sub);
-        if (get_str(c, p, "String", sub, &s, &sl))
+        if (get_replace(c, o, field, &d->a, &d->al, &d->b, &d->bl))
             return TL_EINVAL;
-        if (!s || !sl)
-            return FAIL(c, "%s: %s.String is missing or empty", c->what, sub);
-        d->a = dup(s, sl);
-        d->al = sl;
-        if (get_str(c, o, "content", field, &s, &sl))
-            return TL_EINVAL;
-        d->b = dup(s ? s : "", sl);
-        d->bl = sl;
         if (!d->b)
             return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
     } else if (strcmp(t, "Strip") == 0) {
@@ -839,28 +840,14 @@ static int add_post(ctx *c, tok_hf *h, json_t *o, const char *field, int depth)
 {
     if (!o || json_is_null(o))
         return 0;
-    if (!json_is_object(o))
-        return FAIL(c, "%s: %s must be an object or null", c->what, field);
-    if (depth > 8)
-        return FAIL(c, "%s: %s: Sequence nested more than 8 deep", c->what, field);
-    const char *t = type_of(c, o, field);
+    const char *t = node_type(c, o, field, depth, 1);
     if (!t)
         return TL_EINVAL;
     char sub[160];
     if (strcmp(t, "ByteLevel") == 0)
         return 0;
-    if (strcmp(t, "Sequence") == 0) {
-        json_t *l = json_object_get(o, "processors");
-        if (!json_is_array(l))
-            return FAIL(c, "%s: %s.processors must be an array", c->what, field);
-        for (size_t i = 0; i < json_array_size(l); i++) {
-            snprintf(sub, sizeof sub, "%s.processors[%zu]", field, i);
-            int rc = add_post(c, h, json_array_get(l, i), sub, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
+    if (strcmp(t, "Sequence") == 0)
+        return add_seq(c, h, o, field, depth, "processors", add_post);
     if (strcmp(t, "TemplateProcessing") != 0)
         return FAIL(c, "%s: %s.type '%.40s' is not supported (supported: TemplateProcessing, ByteLevel, Sequence)",
                     c->what, field, t);

@@ -87,6 +87,22 @@ int tl_open_regular(const char *path, tl_err *err)
     return fd;
 }
 
+int tl_pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
 int tl_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, tl_err *err)
 {
     if (strcmp(path, "-") == 0)

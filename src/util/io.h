@@ -11,6 +11,9 @@
  * hang the caller, and the returned descriptor is blocking again. -1 with err set on failure
  * ("PATH: not a regular file (a fifo)"). */
 int tl_open_regular(const char *path, tl_err *err);
+/* Reads exactly n bytes at offset off, through short reads and EINTR: 0, or -1 on a read error or
+ * when the file ends first. */
+int tl_pread_all(int fd, void *buf, size_t n, uint64_t off);
 /* Reads a whole regular file (or "-" for stdin) of at most max_bytes into a malloc'd buffer with
  * a NUL byte after the data (not counted in *len). */
 int tl_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len, tl_err *err);
