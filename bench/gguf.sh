@@ -40,8 +40,8 @@ while [ $i -lt ${#R[@]} ]; do
   for _ in $(seq 1 "${ROUNDS:-2}"); do
     /usr/bin/time -f "%e %M" -o "$tmp/t" "$bin" generate --model "$f" --prompt-ids "$ids" --ids --max-tokens 64 \
       --temperature 0 --threads 2 --ctx 1024 --stats 2>"$tmp/err" >/dev/null
-    te=$(grep -o 'prompt: .*' "$tmp/err" | tail -1)
-    tp=$(sed -n 's/.*: \([0-9.]*\) tokens\/s generated.*/\1/p' <<<"$te")
+    te=$(tail -2 "$tmp/err" | xargs) # "prompt: N tokens in T ms: R tokens/s" "generated ... R tokens/s (after the first)"
+    tp=$(sed -n 's/.*ms: \([0-9.]*\) tokens\/s generated.*/\1/p' <<<"$te")
     tg=$(sed -n 's/.* \([0-9.]*\) tokens\/s (after the first).*/\1/p' <<<"$te")
     read -r twall trss <"$tmp/t"
     /usr/bin/time -f "%e %M" -o "$tmp/t" node bench/llama_cpp_decode.mjs "$f" 256 64 >"$tmp/l" 2>/dev/null
