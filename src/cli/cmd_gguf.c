@@ -34,6 +34,22 @@ static const uint8_t *model_file(const tl_checkpoint *ck, const char *name, size
     return NULL;
 }
 
+int tl_cli_load_plaintext(const char *cmd, const char *model, tl_checkpoint *ck)
+{
+    char index[4096];
+    if (tl_sealed_detect(model, index, sizeof index)) {
+        fprintf(stderr, "teelm %s: %s is a sealed model; the owner gets the plaintext back with "
+                        "'teelm unseal --model %s --key-file KEY --out DIR'\n", cmd, model, model);
+        return 1;
+    }
+    tl_err err = {0};
+    if (tl_checkpoint_load(model, ck, &err)) {
+        fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const char *type)
 {
     int wt = !type ? -1 : !strcmp(type, "F32") ? TL_DT_F32 : !strcmp(type, "F16") ? TL_DT_F16
@@ -42,18 +58,10 @@ int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const
         fprintf(stderr, "teelm %s: the weight type must be F32, F16, Q8_0 or Q4_0, not '%s'\n", cmd, type);
         return 2;
     }
-    char index[4096];
-    if (tl_sealed_detect(model, index, sizeof index)) {
-        fprintf(stderr, "teelm %s: %s is a sealed model; the owner gets the plaintext back with 'teelm unseal' "
-                        "(a sealed model is served as it is)\n", cmd, model);
-        return 1;
-    }
     tl_checkpoint ck;
     tl_err err = {0};
-    if (tl_checkpoint_load(model, &ck, &err)) {
-        fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
+    if (tl_cli_load_plaintext(cmd, model, &ck))
         return 1;
-    }
     uint8_t *tj_own = NULL, *tc_own = NULL;
     size_t tj_len = 0, tc_len = 0;
     const uint8_t *tj = model_file(&ck, "tokenizer.json", &tj_len, &tj_own, &err);

@@ -175,18 +175,10 @@ int cmd_export(int argc, char **argv)
                 : !strcmp(layout, "both") ? TL_LAYOUT_FULL | TL_LAYOUT_SPLIT : 0;
     if (!layouts)
         return tl_usage_error(&spec, "--layout must be full, split or both, not '%s'", layout);
-    char index[4096];
-    if (tl_sealed_detect(model, index, sizeof index)) {
-        fprintf(stderr, "teelm export: %s is a sealed model; the owner gets the plaintext back with "
-                        "'teelm unseal --model %s --key-file KEY --out DIR'\n", model, model);
-        return 1;
-    }
     tl_checkpoint ck;
     tl_err err = {0};
-    if (tl_checkpoint_load(model, &ck, &err)) {
-        fprintf(stderr, "teelm export: %s\n", err.msg);
+    if (tl_cli_load_plaintext("export", model, &ck))
         return 1;
-    }
     if (ck.note[0])
         fprintf(stderr, "teelm export: note: %s\n", ck.note);
     /* optimizer state stays behind: an export is for use, not for resuming training */

@@ -2,8 +2,14 @@
 #ifndef TEELM_CLI_GGUF_OUT_H
 #define TEELM_CLI_GGUF_OUT_H
 
+#include "model/checkpoint.h"
+
 /* Loads model, writes out with matrices of type (F32/F16/Q8_0/Q4_0; NULL keeps theirs); prints the
  * result or the error as "teelm CMD: ...". Returns the exit code. */
 int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const char *type);
+
+/* Loads a plaintext model for writing it out (export, quantize): a sealed one is refused with the
+ * way to get its plaintext. Prints "teelm CMD: ..." on failure; 0 or the exit code (1). */
+int tl_cli_load_plaintext(const char *cmd, const char *model, tl_checkpoint *ck);
 
 #endif
