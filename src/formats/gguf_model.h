@@ -19,7 +19,8 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err);
  * docs/gguf.md "Tokenizer"); malloc'd, NUL-terminated; *json NULL when the file has no tokenizer. */
 int tl_gguf_tokenizer_json(const tl_gguf *g, char **json, size_t *len, tl_err *err);
 /* tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
-enum { TL_GGUF_TT_NORMAL = 1, TL_GGUF_TT_CONTROL = 3, TL_GGUF_TT_USER = 4, TL_GGUF_TT_UNUSED = 5 };
+enum { TL_GGUF_TT_NORMAL = 1, TL_GGUF_TT_UNKNOWN = 2, TL_GGUF_TT_CONTROL = 3, TL_GGUF_TT_USER = 4, TL_GGUF_TT_UNUSED = 5,
+       TL_GGUF_TT_BYTE = 6 };
 /* The pre-tokenizer regexes of tokenizer.ggml.pre gpt-2, llama-bpe and qwen2 (llama.cpp's
  * llama-vocab.cpp), spelled as those models' tokenizer.json files spell them. */
 #define TL_GGUF_RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"

@@ -158,6 +158,43 @@ static const char *pre_name(json_t *pre)
          : !strcmp(re, TL_GGUF_RE_GPT2) ? "gpt-2" : NULL;
 }
 
+/* A SentencePiece-style BPE (Llama 2, Mistral: byte fallback, "▁" for spaces): 1 with *prefix
+ * whether a "▁" goes before the text (a Prepend normalizer, or Metaspace prepending), else 0. */
+static int spm_style(json_t *root, int *prefix)
+{
+    json_t *m = json_object_get(root, "model"), *norm = json_object_get(root, "normalizer");
+    json_t *pre = json_object_get(root, "pre_tokenizer");
+    *prefix = 0;
+    if (!json_is_true(json_object_get(m, "byte_fallback")))
+        return 0;
+    const char *nt = json_string_value(json_object_get(norm, "type"));
+    if (nt && !strcmp(nt, "Sequence")) {
+        size_t i;
+        json_t *x;
+        int rep = 0;
+        json_array_foreach(json_object_get(norm, "normalizers"), i, x) {
+            const char *t = json_string_value(json_object_get(x, "type"));
+            if (t && !strcmp(t, "Prepend") && json_is_string(json_object_get(x, "prepend")) &&
+                !strcmp(json_string_value(json_object_get(x, "prepend")), "\xe2\x96\x81"))
+                *prefix = 1;
+            else if (t && !strcmp(t, "Replace"))
+                rep = 1;
+            else
+                return 0;
+        }
+        return rep && (!pre || json_is_null(pre));
+    }
+    const char *pt = json_string_value(json_object_get(pre, "type"));
+    if (!norm || json_is_null(norm)) {
+        if (pt && !strcmp(pt, "Metaspace")) {
+            const char *sch = json_string_value(json_object_get(pre, "prepend_scheme"));
+            *prefix = !sch || strcmp(sch, "never") != 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Whether the post-processor puts a special token first (a BOS), as Llama 3's does. */
 static int adds_bos(json_t *pp)
 {
@@ -172,6 +209,65 @@ static int adds_bos(json_t *pp)
            json_object_get(json_array_get(json_object_get(pp, "single"), 0), "SpecialToken") != NULL;
 }
 
+/* The merged token of merges[i] ("a b" or [a, b]): its id in vocab, or -1. */
+static json_int_t merge_result(json_t *vocab, json_t *mg)
+{
+    char buf[1024];
+    if (json_is_string(mg)) {
+        const char *s = json_string_value(mg), *sp = strchr(s, ' ');
+        if (!sp || strlen(s) >= sizeof buf)
+            return -1;
+        size_t a = (size_t)(sp - s);
+        memcpy(buf, s, a);
+        strcpy(buf + a, sp + 1);
+    } else {
+        const char *x = json_string_value(json_array_get(mg, 0)), *y = json_string_value(json_array_get(mg, 1));
+        if (!x || !y || snprintf(buf, sizeof buf, "%s%s", x, y) >= (int)sizeof buf)
+            return -1;
+    }
+    json_t *id = json_object_get(vocab, buf);
+    return json_is_integer(id) ? json_integer_value(id) : -1;
+}
+
+/* tokenizer.ggml.model "llama": llama.cpp merges the adjacent pair whose concatenation is a token
+ * with the highest score first, so a token made by merge rank r scores -(r + 1) (earlier merges
+ * first, as BPE applies them) and a token no merge makes scores below every merge. */
+static int spm_meta(obuf *b, const tl_config *c, const char **toks, const size_t *len, const uint32_t *type,
+                    json_t *merges, json_t *vocab, int prefix, tl_err *err)
+{
+    float *score = malloc((size_t)c->vocab_size * sizeof *score);
+    if (!score)
+        return tl_errf(err, TL_ENOMEM, "out of memory");
+    for (int t = 0; t < c->vocab_size; t++)
+        score[t] = -1e9f;
+    size_t i;
+    json_t *mg;
+    json_array_foreach(merges, i, mg) {
+        json_int_t id = merge_result(vocab, mg);
+        if (id >= 0 && id < c->vocab_size && score[id] == -1e9f)
+            score[id] = -(float)(i + 1);
+    }
+    kv_str(b, "tokenizer.ggml.model", "llama", 5);
+    kv_arr(b, "tokenizer.ggml.tokens", TL_GGUF_STR, (uint64_t)c->vocab_size);
+    for (int t = 0; t < c->vocab_size; t++) {
+        char pad[32];
+        if (toks[t])
+            str(b, toks[t], len[t]);
+        else {
+            snprintf(pad, sizeof pad, "[PAD%d]", t);
+            str(b, pad, strlen(pad));
+        }
+    }
+    kv_arr(b, "tokenizer.ggml.scores", TL_GGUF_F32, (uint64_t)c->vocab_size);
+    put(b, score, (size_t)c->vocab_size * sizeof *score);
+    kv_arr(b, "tokenizer.ggml.token_type", TL_GGUF_I32, (uint64_t)c->vocab_size);
+    for (int t = 0; t < c->vocab_size; t++)
+        u32(b, toks[t] ? type[t] : TL_GGUF_TT_UNUSED);
+    kv_bool(b, "tokenizer.ggml.add_space_prefix", prefix);
+    free(score);
+    return 0;
+}
+
 static int tok_meta(obuf *b, const tl_config *c, const tl_gguf_write_opts *o, tl_err *err)
 {
     json_error_t je;
@@ -180,16 +276,18 @@ static int tok_meta(obuf *b, const tl_config *c, const tl_gguf_write_opts *o, tl
     json_t *merges = json_object_get(m, "merges"), *added = json_object_get(root, "added_tokens");
     int rc = 0;
     const char *pre = pre_name(json_object_get(root, "pre_tokenizer"));
+    int prefix = 0;
+    const int spm = !pre && root && spm_style(root, &prefix);
     const char **toks = calloc((size_t)c->vocab_size, sizeof *toks);
     uint32_t *type = calloc((size_t)c->vocab_size, sizeof *type);
     size_t *len = calloc((size_t)c->vocab_size, sizeof *len);
     if (!root || !json_is_object(vocab) || !json_is_array(merges))
         rc = tl_errf(err, TL_EINVAL, "tokenizer.json: not a BPE tokenizer (model.vocab, model.merges)%s%s",
                      root ? "" : ": ", root ? "" : je.text);
-    else if (!pre)
-        rc = tl_errf(err, TL_EUNSUPPORTED, "tokenizer.json: the pre-tokenizer is not GPT-2's, Llama 3's or Qwen2's "
-                     "byte-level one, which GGUF names (tokenizer.ggml.pre); SentencePiece tokenizers are not written "
-                     "yet");
+    else if (!pre && !spm)
+        rc = tl_errf(err, TL_EUNSUPPORTED, "tokenizer.json: neither a byte-level BPE with GPT-2's, Llama 3's or Qwen2's "
+                     "pre-tokenizer (the ones tokenizer.ggml.pre names) nor a SentencePiece-style BPE (byte fallback, "
+                     "a Prepend/Replace normalizer or a Metaspace pre-tokenizer)");
     else if (!toks || !type || !len)
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
     const char *k;
@@ -204,7 +302,8 @@ static int tok_meta(obuf *b, const tl_config *c, const tl_gguf_write_opts *o, tl
         else {
             toks[id] = k;
             len[id] = strlen(k);
-            type[id] = TL_GGUF_TT_NORMAL;
+            type[id] = spm && strlen(k) == 6 && !strncmp(k, "<0x", 3) && k[5] == '>' ? TL_GGUF_TT_BYTE
+                                                                                   : TL_GGUF_TT_NORMAL;
         }
     }
     size_t i;
@@ -222,7 +321,15 @@ static int tok_meta(obuf *b, const tl_config *c, const tl_gguf_write_opts *o, tl
             type[id] = json_is_true(json_object_get(v, "special")) ? TL_GGUF_TT_CONTROL : TL_GGUF_TT_USER;
         }
     }
-    if (!rc) {
+    const char *unk = json_string_value(json_object_get(m, "unk_token"));
+    json_t *unk_id = unk ? json_object_get(vocab, unk) : NULL;
+    if (!rc && spm && json_is_integer(unk_id))
+        type[json_integer_value(unk_id)] = TL_GGUF_TT_UNKNOWN;
+    if (!rc && spm)
+        rc = spm_meta(b, c, toks, len, type, merges, vocab, prefix, err);
+    if (!rc && spm && json_is_integer(unk_id))
+        kv_u32(b, "tokenizer.ggml.unknown_token_id", (uint32_t)json_integer_value(unk_id));
+    if (!rc && !spm) {
         kv_str(b, "tokenizer.ggml.model", "gpt2", 4);
         kv_str(b, "tokenizer.ggml.pre", pre, strlen(pre));
         kv_arr(b, "tokenizer.ggml.tokens", TL_GGUF_STR, (uint64_t)c->vocab_size);

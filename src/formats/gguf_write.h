@@ -1,8 +1,8 @@
 /* Writing a model as a GGUF v3 file that llama.cpp (and teelm) run (docs/gguf.md "Writing"):
  * architectures llama, qwen2 and gpt2, llama.cpp's metadata keys and tensor names, llama's q/k rows
  * permuted as llama.cpp's converter does, GPT-2's Conv1D matrices stored [out, in], and the
- * tokenizer.json of a byte-level BPE tokenizer (GPT-2, Llama 3 and Qwen2 pre-tokenizers) as
- * tokenizer.ggml.*. */
+ * tokenizer.json of a byte-level BPE (GPT-2, Llama 3 and Qwen2 pre-tokenizers) or of a
+ * SentencePiece-style BPE (Llama 2, Mistral) as tokenizer.ggml.*. */
 #ifndef TEELM_FORMATS_GGUF_WRITE_H
 #define TEELM_FORMATS_GGUF_WRITE_H
 
@@ -27,8 +27,7 @@ typedef struct {
 
 /* Writes ck (a Hugging Face family: llama, qwen2, gpt2) to path (atomically: a temporary file
  * renamed). Refuses, naming the reason, what a GGUF file could not say or teelm could not read
- * back: rope scaling other than linear, a tokenizer that is not byte-level BPE with a known
- * pre-tokenizer, quantized GPT-2 matrices. */
+ * back: rope scaling other than linear, a tokenizer of another kind, quantized GPT-2 matrices. */
 int tl_gguf_write(const tl_checkpoint *ck, const tl_gguf_write_opts *o, const char *path, tl_err *err);
 
 #endif

@@ -10,7 +10,8 @@
 #      parsed;
 #   2b. every F16/BF16/quantized file of the matrix sealed: the same greedy tokens and text;
 #   2c. GGUF files teelm writes (export --format gguf, quantize) from Hugging Face directories of
-#      llama, qwen2 and gpt2 in F32/F16/Q8_0/Q4_0: llama.cpp's tokens and tokenization;
+#      llama (byte-level, Llama 2 and Mistral SentencePiece tokenizers), qwen2 and gpt2 in
+#      F32/F16/Q8_0/Q4_0: llama.cpp's tokens and tokenization;
 #   3. a file carrying tokenizer.chat_template: serve renders chats with it, apply_chat_template's ids;
 #   4. every make_gguf.py --hostile mode: teelm exits 1 (no signal, no sanitizer report) with a message
 #      naming what is wrong.
@@ -163,10 +164,13 @@ done
 hfmk="$here/make_hf_model.py"
 while read -r fam tok args; do
   [ -z "$fam" ] && continue
-  [ "${TEELM_SANITIZE:-0}" = 1 ] && [ "$fam" != llama ] && continue
-  d="$tmp/hf-$fam"
+  [ "${TEELM_SANITIZE:-0}" = 1 ] && [ "$tok" != llama3 ] && [ "$tok" != llama2 ] && continue
+  d="$tmp/hf-$fam-$tok"
+  vocab=$("$py" -c 'import json, sys; j = json.load(open(sys.argv[1]))
+print(max(list(j["model"]["vocab"].values()) + [a["id"] for a in j["added_tokens"]]) + 1)' "$tmp/tok/$tok/tokenizer.json")
   # shellcheck disable=SC2086
-  if ! "$py" "$hfmk" "$d" --family "$fam" --d 64 --heads 4 --ff 128 --ctx 256 $args --seed 3 >/dev/null ||
+  if ! "$py" "$hfmk" "$d" --family "$fam" --d 64 --heads 4 --ff 128 --ctx 256 --vocab "$vocab" $args --seed 3 \
+    >/dev/null ||
     ! cp "$tmp/tok/$tok/tokenizer.json" "$tmp/tok/$tok/tokenizer_config.json" "$d/"; then
     echo "FAIL written $fam: make_hf_model"; fail=$((fail + 1)); continue
   fi
@@ -175,7 +179,7 @@ while read -r fam tok args; do
   types="F32 F16 Q8_0 Q4_0"
   [ "$fam" = gpt2 ] && types="F32 F16"
   for t in $types; do
-    f="$tmp/w-$fam-$t.gguf"
+    f="$tmp/w-$fam-$tok-$t.gguf"
     if [ "$t" = F32 ]; then
       "$bin" export --model "$d" --out "$f" --format gguf --quantize F32 >"$tmp/w.out" 2>"$tmp/err"
     else
@@ -190,21 +194,23 @@ while read -r fam tok args; do
         "$("$bin" tokenize --model "$f" --input "$tmp/$tt" 2>/dev/null | xargs | tr ' ' ',')" ] || tk_ok=0
     done
     if [ -n "$want" ] && [ "$got" = "$want" ] && [ "$tk_ok" = 1 ] && { [ "$t" != F32 ] || [ "$got" = "$hfgot" ]; }; then
-      echo "ok   written $fam $t: llama.cpp's 64 greedy tokens$([ "$t" = F32 ] && echo ", the directory's own"), its tokenization"
+      echo "ok   written $fam ($tok) $t: llama.cpp's 64 greedy tokens$([ "$t" = F32 ] && echo ", the directory's own"), its tokenization"
       pass=$((pass + 1))
     else
-      echo "FAIL written $fam $t: tokenization $tk_ok"; echo "  llama.cpp: $want"; echo "  teelm:     $got"
+      echo "FAIL written $fam ($tok) $t: tokenization $tk_ok"; echo "  llama.cpp: $want"; echo "  teelm:     $got"
       echo "  directory: $hfgot"; sed 's/^/  /' "$tmp/err" "$tmp/referr" | head -3
       fail=$((fail + 1))
     fi
   done
 done <<'WRITTEN'
-llama  llama3 --kv-heads 2 --vocab 1506 --bos 1500 --eos 1505
-qwen2  qwen2  --kv-heads 1 --vocab 1505 --eos 1502
-gpt2   gpt2   --vocab 1501 --eos 1500
+llama  llama3  --kv-heads 2 --bos 1500 --eos 1505
+llama  llama2  --kv-heads 2 --bos 1 --eos 2
+llama  mistral --kv-heads 1 --bos 1 --eos 2 --untied
+qwen2  qwen2   --kv-heads 1 --eos 1502
+gpt2   gpt2    --eos 1500
 WRITTEN
 # a quantized GPT-2 is refused by name (teelm reads GPT-2's matrices transposed)
-"$bin" quantize --model "$tmp/hf-gpt2" --out "$tmp/w-gpt2-q8.gguf" --type Q8_0 >/dev/null 2>"$tmp/err"
+"$bin" quantize --model "$tmp/hf-gpt2-gpt2" --out "$tmp/w-gpt2-q8.gguf" --type Q8_0 >/dev/null 2>"$tmp/err"
 if [ $? = 1 ] && grep -q "GPT-2's matrices cannot be written quantized" "$tmp/err" && [ ! -e "$tmp/w-gpt2-q8.gguf" ]; then
   echo "ok   written gpt2 Q8_0: refused, naming why"; pass=$((pass + 1))
 else
