@@ -482,18 +482,8 @@ static int convert(const tl_checkpoint *ck, const tl_param *p, int i, const tinf
             tl_sec_free(tmp);
             return tl_errf(err, TL_ENOMEM, "GGUF: out of memory converting %s", p->name);
         }
-        if (t->dt == TL_DT_F16) {
-            for (size_t e = 0; e < n; e++) {
-                uint16_t h = tl_q_f32_to_f16(f[e]);
-                memcpy(conv + 2 * e, &h, 2);
-            }
-        } else if (t->dt == TL_DT_BF16) {
-            for (size_t e = 0; e < n; e++) { /* round to nearest even, as torch does */
-                uint32_t u;
-                memcpy(&u, &f[e], 4);
-                uint16_t h = (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-                memcpy(conv + 2 * e, &h, 2);
-            }
+        if (t->dt == TL_DT_F16 || t->dt == TL_DT_BF16) {
+            tl_dtype_from_f32(t->dt, f, conv, n);
         } else if (tl_q_quantize_weights(t->dt, f, conv, n)) {
             tl_sec_free(f);
             tl_sec_free(tmp);

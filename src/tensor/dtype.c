@@ -1,6 +1,7 @@
 #include "tensor/dtype.h"
 
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #include "tensor/quant.h"
@@ -140,5 +141,46 @@ void tl_dtype_to_f32(tl_dtype dt, const void *src, float *dst, size_t n)
         break;
     default:
         memset(dst, 0, n * sizeof *dst);
+    }
+}
+
+/* float32 to float16 / bfloat16, round to nearest even (as torch's .to()) */
+
+static uint16_t f32_to_bf16(uint32_t x)
+{
+    if ((x & 0x7fffffffu) > 0x7f800000u) /* NaN stays a (quiet) NaN */
+        return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+static uint16_t f32_to_f16(uint32_t x)
+{
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf, NaN */
+        return sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0);
+    if (ax >= 0x477ff000u) /* >= 65520 rounds past the largest half, 65504 */
+        return sign | 0x7c00;
+    if (ax < 0x38800000u) { /* below 2^-14: a subnormal half, in units of 2^-24 */
+        float v;
+        memcpy(&v, &ax, 4);
+        return sign | (uint16_t)lrintf(v * 16777216.0f); /* exact scaling; rint rounds to even */
+    }
+    uint32_t r = ax + 0xfffu + ((ax >> 13) & 1);
+    return sign | (uint16_t)((r - 0x38000000u) >> 13); /* exponent bias 127 -> 15 */
+}
+
+void tl_dtype_from_f32(tl_dtype dt, const float *src, void *dst, size_t n)
+{
+    uint8_t *o = dst;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t x;
+        memcpy(&x, &src[j], 4);
+        if (dt == TL_DT_F32)
+            memcpy(o + 4 * j, &x, 4);
+        else {
+            uint16_t h = dt == TL_DT_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+            memcpy(o + 2 * j, &h, 2);
+        }
     }
 }

@@ -39,5 +39,8 @@ size_t tl_dtype_bytes(tl_dtype dt, size_t n);
  * integers below 2^24; F64 and larger integers round to nearest; block types are dequantized as
  * ggml's dequantize_row_* does, n a multiple of the block, src at any alignment). */
 void tl_dtype_to_f32(tl_dtype dt, const void *src, float *dst, size_t n);
+/* float32 to F32, F16 or BF16 (little-endian), rounding to nearest even as torch's .to() does;
+ * NaN stays NaN, overflow becomes infinity. */
+void tl_dtype_from_f32(tl_dtype dt, const float *src, void *dst, size_t n);
 
 #endif
