@@ -11,6 +11,7 @@
  * add_eos_token a TemplateProcessing post-processor. */
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,12 @@ static int spm_merges(tctx *c, json_t *toks, json_t *vocab, const tl_gguf_kv *sc
         return tl_errf(c->err, TL_ENOMEM, "out of memory");
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        int ty = types ? (int)tl_gguf_arr_num(types, i) : TT_NORMAL;
-        if (ty == TT_NORMAL || ty == TT_USER)
-            r[m++] = (ranked){tl_gguf_arr_num(scores, i), (int)i};
+        double ty = types ? tl_gguf_arr_num(types, i) : TT_NORMAL; /* double: a hostile float must not overflow a cast */
+        if (ty == TT_NORMAL || ty == TT_USER) {
+            double sc = tl_gguf_arr_num(scores, i);
+            /* NaN would make the comparator non-transitive, which qsort may not survive */
+            r[m++] = (ranked){sc == sc ? sc : -HUGE_VAL, (int)i};
+        }
     }
     qsort(r, m, sizeof *r, cmp_ranked);
     int rc = 0;

@@ -317,22 +317,6 @@ int tl_sealed_key_id(const char *path, char key_id[TL_KEY_ID_MAX + 1], tl_err *e
     return 0;
 }
 
-/* Faults in 2 MiB regions [i0, i1) of the buffer (zeros: no secret is in it yet). */
-typedef struct {
-    uint8_t *p;
-    size_t n;
-} prefault_job;
-
-static void prefault(void *arg, int slot, long i0, long i1)
-{
-    (void)slot;
-    const prefault_job *j = arg;
-    for (long i = i0; i < i1; i++) {
-        size_t a = (size_t)i << 21, b = a + ((size_t)1 << 21) < j->n ? a + ((size_t)1 << 21) : j->n;
-        memset(j->p + a, 0, b - a);
-    }
-}
-
 /* Allocates a Hugging Face model's weight buffer (m->arena_bytes, a multiple of 64, validated by
  * the manifest parser) and points ck->w into it. Large buffers are 2 MiB-aligned and advised for
  * huge pages, as the seed arena is; the plaintext is kept out of core dumps and swap. */
@@ -345,17 +329,14 @@ static int hf_weights(tl_checkpoint *ck, const tl_seal_manifest *m, tl_err *err)
     void *p = NULL;
     if (posix_memalign(&p, bytes >= 2 * huge ? huge : 64, bytes ? bytes : 64) != 0)
         return tl_errf(err, TL_ENOMEM, "out of memory for %zu bytes of weights", bytes);
-    if (bytes >= 2 * huge) {
+    if (bytes >= 2 * huge)
         madvise(p, bytes / 4096 * 4096, MADV_HUGEPAGE); /* advisory: failure only costs speed */
-        /* mlock faults every page in on this one thread (the kernel zeroes each): a GB-sized model
-         * spent as long there as in decryption. Faulted on all cores first, mlock finds them
-         * resident; they hold zeros until the lock is in place, so no plaintext is ever swappable. */
-        prefault_job pj = {p, bytes};
-        tl_parallel_for((long)((bytes + huge - 1) / huge), 1, MAX_SLOTS, prefault, &pj);
-    }
     ck->wbuf = p;
     ck->wbuf_len = bytes;
-    tl_secret_protect(p, bytes, TL_SECRET_DONTDUMP | TL_SECRET_LOCK);
+    /* A plain mlock faults every page in on this one thread (the kernel zeroes each): a GB-sized
+     * model spent as long there as in decryption. Locked on fault, each page is faulted in by the
+     * worker that reads ciphertext into it, and is locked before any plaintext reaches it. */
+    tl_secret_protect(p, bytes, TL_SECRET_DONTDUMP | TL_SECRET_LOCK | TL_SECRET_LOCK_ONFAULT);
     ck->w = calloc((size_t)m->ntensors, sizeof *ck->w);
     if (!ck->w)
         return tl_errf(err, TL_ENOMEM, "out of memory");

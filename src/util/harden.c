@@ -80,7 +80,7 @@ int tl_secret_protect(void *p, size_t n, int what)
             note_once(&warned_dump, "MADV_DONTDUMP", n, errno);
     }
     if (what & TL_SECRET_LOCK) {
-        if (mlock(base, len) == 0)
+        if (((what & TL_SECRET_LOCK_ONFAULT) && mlock2(base, len, MLOCK_ONFAULT) == 0) || mlock(base, len) == 0)
             done |= TL_SECRET_LOCK;
         else
             note_once(&warned_lock, "mlock", n, errno);

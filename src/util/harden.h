@@ -24,6 +24,9 @@ enum {
     TL_SECRET_DONTDUMP = 1, /* MADV_DONTDUMP on the pages covering the buffer (heap or mmap memory
                                only: not for stack buffers) */
     TL_SECRET_LOCK = 2,     /* mlock: never written to swap */
+    TL_SECRET_LOCK_ONFAULT = 4, /* with TL_SECRET_LOCK: lock each page as it is first touched
+                                   (mlock2 MLOCK_ONFAULT) instead of faulting all in now, so the
+                                   threads that fill a large buffer also fault it in, in parallel */
 };
 
 /* Applies `what` (TL_SECRET_* bits) to [p, p + n), rounded out to whole pages (neighbouring
