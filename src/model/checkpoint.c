@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "model/params.h"
+#include "util/secmem.h"
 
 size_t tl_checkpoint_arena_bytes(const tl_config *cfg)
 {
@@ -73,7 +74,7 @@ void tl_checkpoint_free(tl_checkpoint *ck)
     float *arrays[3] = {ck->params, ck->adam_m, ck->adam_v};
     for (int i = 0; i < 3; i++)
         if (arrays[i]) {
-            OPENSSL_cleanse(arrays[i], bytes);
+            tl_sec_wipe(arrays[i], bytes);
             free(arrays[i]);
         }
     if (ck->tokenizer_data) { /* carried inside a sealed model (seal/) */
@@ -91,7 +92,7 @@ void tl_checkpoint_free(tl_checkpoint *ck)
             munmap(ck->maps[i].addr, ck->maps[i].len);
     free(ck->maps);
     if (ck->wbuf) { /* weights decrypted in the TEE */
-        OPENSSL_cleanse(ck->wbuf, ck->wbuf_len);
+        tl_sec_wipe(ck->wbuf, ck->wbuf_len);
         free(ck->wbuf);
     }
     free(ck->w);

@@ -15,6 +15,10 @@ void *tl_sec_realloc(void *p, size_t n);
  * from tl_sec_malloc; NULL when out of memory. Free a secret with tl_sec_free; a block of public
  * data may go to free (tl_sec_malloc is malloc). */
 char *tl_sec_strndup(const char *s, size_t n);
+/* Zeroes [p, p + n) so that the compiler cannot drop it (OPENSSL_cleanse; a large buffer with
+ * explicit_bzero on all the worker pool's threads: a multi-GB weight buffer took a tenth of a
+ * second on one core). */
+void tl_sec_wipe(void *p, size_t n);
 /* Wipes the whole usable block (malloc_usable_size), then frees. Works for blocks from malloc,
  * calloc, aligned_alloc and posix_memalign. */
 void tl_sec_free(void *p);
