@@ -10,6 +10,7 @@
 #include "formats/checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/hf_dir.h"
+#include "formats/gguf.h"
 #include "formats/hf_save.h"
 #include "formats/import.h"
 #include "formats/inspect.h"
@@ -18,18 +19,38 @@
 #include "util/io.h"
 #include "tensor/dtype.h"
 
-/* A Hugging Face model validated by loading it, then written as a Hugging Face directory. */
+/* The tokenizer a GGUF file embeds (tokenizer.json, and tokenizer_config.json for its chat
+ * template), written beside a directory tl_hf_save wrote: it copies files only from a source
+ * directory. */
+static int write_embedded(const tl_checkpoint *ck, const char *out, int *ncopied, tl_err *err)
+{
+    char p[4096];
+    for (int i = -1; i < ck->nfiles; i++) {
+        const uint8_t *d = i < 0 ? ck->tokenizer_data : ck->files[i].data;
+        if (!d)
+            continue;
+        if (tl_path_join(p, sizeof p, out, i < 0 ? "tokenizer.json" : ck->files[i].name))
+            return tl_errf(err, TL_EINVAL, "%s: path too long", out);
+        if (tl_write_file_atomic(p, d, i < 0 ? ck->tokenizer_len : ck->files[i].len, 0644, err))
+            return err->code;
+        ++*ncopied;
+    }
+    return 0;
+}
+
+/* A Hugging Face model (a directory, or a GGUF file) validated by loading it, then written as a
+ * Hugging Face directory. */
 static int hf_write(const char *cmd, const char *model, const char *out, int dtype, int shards)
 {
     tl_checkpoint ck;
     tl_err err = {0};
-    if (tl_hf_load(model, &ck, &err)) {
-        fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
+    if (tl_cli_load_plaintext(cmd, model, &ck))
         return 1;
-    }
     tl_hf_save_opts o = {dtype, shards};
     tl_hf_save_report rep;
     int rc = tl_hf_save(&ck, out, &o, &rep, &err);
+    if (!rc && !ck.hf_dir[0])
+        rc = write_embedded(&ck, out, &rep.ncopied, &err);
     const char *arch = tl_hf_class_name(ck.cfg.arch);
     tl_checkpoint_free(&ck);
     if (rc) {
@@ -157,7 +178,7 @@ int cmd_export(int argc, char **argv)
             return tl_usage_error(&spec, "--layout, --dtype and --shards do not apply to --format gguf");
         return tl_cli_write_gguf("export", model, out, quantize);
     }
-    if (tl_is_dir(model) && tl_hf_is_model_dir(model)) {
+    if ((tl_is_dir(model) && tl_hf_is_model_dir(model)) || tl_gguf_is_file(model)) {
         if (layout)
             return tl_usage_error(&spec, "--layout is for the prototype's layouts; a Hugging Face model is written "
                                   "as model.safetensors or shards (--shards)");

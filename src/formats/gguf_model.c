@@ -125,7 +125,7 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err)
         cfg->head_dim = cfg->d_model / cfg->n_head;
         cfg->tie_embeddings = 1; /* teelm's GPT-2 reads its head from wte; output.weight is checked equal */
         cfg->learned_pos = 1;
-        cfg->gelu = 1;
+        cfg->gelu = 2; /* llama.cpp's table GELU (tensor/gelu_tanh.h): its tokens are the reference */
     } else {
         if ((rc = get_dim(&c, "attention.head_count_kv", cfg->n_head, TL_HF_MAX_DIM, &cfg->n_kv_head)) ||
             (rc = get_real(&c, "attention.layer_norm_rms_epsilon", NAN, &cfg->ln_eps)) ||
@@ -368,10 +368,9 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
                          "BF16, Q8_0, Q4_0, Q4_K and Q6_K are run)", path, nm, tl_ggml_type_name(t->type));
             break;
         }
-        if (tl_dtype_is_block((tl_dtype)dt) && (x == X_TRANS || p[i].ndim != 2)) {
-            /* blocks run along a row: GPT-2's transposed matrices and vectors stay F32/F16/BF16 */
-            rc = tl_errf(err, TL_EUNSUPPORTED, "%s: tensor %s has type %s, which teelm runs only for %s", path, nm,
-                         tl_ggml_type_name(t->type), x == X_TRANS ? "llama/qwen2 matrices, not GPT-2's" : "matrices");
+        if (tl_dtype_is_block((tl_dtype)dt) && p[i].ndim != 2) {
+            rc = tl_errf(err, TL_EUNSUPPORTED, "%s: tensor %s has type %s, which teelm runs only for matrices", path, nm,
+                         tl_ggml_type_name(t->type));
             break;
         }
         /* GGUF dims are PyTorch's shape reversed; Conv1D [in, out] entries are stored as [out, in] */
@@ -392,6 +391,9 @@ int tl_gguf_load(const char *path, tl_checkpoint *ck, tl_err *err)
                              got, x == X_TRANS ? want[0] : want[1], x == X_TRANS ? want[1] : want[0]);
             break;
         }
+        /* a block-type Conv1D matrix stays as GGUF stores it, [out][in] (model/weights.h) */
+        if (x == X_TRANS && tl_dtype_is_block((tl_dtype)dt))
+            x = X_NONE;
         s[i] = (src_t){t, x, heads};
         if (x != X_NONE || (uintptr_t)t->data % elem_align((tl_dtype)dt))
             extra += ((size_t)t->nbytes + 63) / 64 * 64;

@@ -428,9 +428,9 @@ static int plan(const tl_checkpoint *ck, const tl_param *p, int i, int wtype, ti
         t->ne[0] = (uint64_t)p->shape[0], t->ne[1] = (uint64_t)p->shape[1];
     else
         t->ne[0] = (uint64_t)p->shape[1], t->ne[1] = (uint64_t)p->shape[0];
-    if (tl_dtype_is_block(t->dt) && t->x == TL_GGUF_X_TRANS)
-        return tl_errf(err, TL_EUNSUPPORTED, "GGUF: GPT-2's matrices cannot be written quantized (teelm reads them "
-                       "transposed; use F32 or F16)");
+    /* a Conv1D matrix already in a block type is stored [out, in], as GGUF wants it */
+    if (t->x == TL_GGUF_X_TRANS && tl_dtype_is_block(src))
+        t->x = TL_GGUF_X_NONE;
     if (tl_dtype_is_block(t->dt) && t->ne[0] % tl_dtype_block(t->dt))
         return tl_errf(err, TL_EINVAL, "GGUF: %s rows of %llu elements are not whole %zu-element %s blocks", p->name,
                        (unsigned long long)t->ne[0], tl_dtype_block(t->dt), tl_dtype_name(t->dt));

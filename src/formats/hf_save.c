@@ -17,6 +17,7 @@
 #include "formats/safetensors.h"
 #include "model/params.h"
 #include "util/io.h"
+#include "util/secmem.h"
 
 const char *const tl_hf_tokenizer_files[] = {
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -32,6 +33,31 @@ typedef struct {
     unsigned long long bytes;
 } emit_ctx;
 
+/* A Conv1D matrix in a block type is stored [out][in] (model/weights.h); safetensors holds it
+ * [in][out]: dequantized whole, then transposed. */
+static int emit_transposed(emit_ctx *c, int k, int out_dtype, tl_atomic_file *af, tl_err *err)
+{
+    const tl_wref *w = &c->ck->w[k];
+    const size_t in = (size_t)c->p[k].shape[0], o = (size_t)c->p[k].shape[1], n = in * o;
+    const size_t oes = tl_dtype_size((tl_dtype)out_dtype);
+    float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+    int rc = 0;
+    if (!f || !g) {
+        rc = tl_errf(err, TL_ENOMEM, "out of memory converting %s", c->p[k].name);
+    } else {
+        tl_dtype_to_f32(w->dtype, w->data, f, n);
+        for (size_t r = 0; r < o; r++)
+            for (size_t j = 0; j < in; j++)
+                g[j * o + r] = f[r * in + j];
+        tl_dtype_from_f32((tl_dtype)out_dtype, g, f, n); /* into f: out elements are at most 4 bytes */
+        rc = tl_atomic_write(af, f, n * oes, err);
+        c->bytes += n * oes;
+    }
+    tl_sec_free(f); /* weights */
+    tl_sec_free(g);
+    return rc;
+}
+
 static int emit(void *vctx, int i, tl_atomic_file *af, tl_err *err)
 {
     emit_ctx *c = vctx;
@@ -44,6 +70,8 @@ static int emit(void *vctx, int i, tl_atomic_file *af, tl_err *err)
         c->bytes += numel * es;
         return tl_atomic_write(af, w->data, numel * es, err);
     }
+    if (tl_dtype_is_block(w->dtype) && c->p[k].ndim == 2 && c->p[k].in_dim == 0)
+        return emit_transposed(c, k, out_dtype, af, err);
     enum { CHUNK = 1 << 14 };
     float *f = malloc(CHUNK * sizeof *f);
     uint8_t *o = malloc(CHUNK * 4);

@@ -282,6 +282,7 @@ int tl_config_parse(const char *text, tl_config *c, tl_err *err)
         else if (!strcmp(key, "norm")) rc = get_choice(v, key, "post", "pre", &c->prenorm, err);
         else if (!strcmp(key, "attn_scale")) rc = get_choice(v, key, "sqrt", "inv_sqrt", &c->attn_inv_sqrt, err);
         else if (!strcmp(key, "pos")) rc = get_choice(v, key, "sinusoidal", "learned", &c->learned_pos, err);
+        else if (!strcmp(key, "act") && hf && json_is_string(v) && !strcmp(json_string_value(v), "gelu_ggml")) c->gelu = 2;
         else if (!strcmp(key, "act")) rc = get_choice(v, key, "relu", "gelu", &c->gelu, err);
         else if (!strcmp(key, "tie_embeddings")) rc = get_bool(v, key, &c->tie_embeddings, err);
         else if (!strcmp(key, "dropout")) rc = get_float(v, key, &c->dropout, err);
@@ -335,7 +336,7 @@ char *tl_config_to_json(const tl_config *c)
         "vocab_size", c->vocab_size, "context_length", c->context_length, "d_model", c->d_model,
         "n_layer", c->n_layer, "n_head", c->n_head, "d_ff", c->d_ff,
         "norm", c->prenorm ? "pre" : "post", "attn_scale", c->attn_inv_sqrt ? "inv_sqrt" : "sqrt",
-        "pos", c->learned_pos ? "learned" : "sinusoidal", "act", c->gelu ? "gelu" : "relu",
+        "pos", c->learned_pos ? "learned" : "sinusoidal", "act", c->gelu == 2 ? "gelu_ggml" : c->gelu ? "gelu" : "relu",
         "tie_embeddings", c->tie_embeddings, "dropout", (double)c->dropout, "ln_eps", (double)c->ln_eps);
     if (o && tl_config_is_hf(c)) {
         /* arch first, then every field, so parse(to_json(c)) == c bit for bit */

@@ -32,7 +32,8 @@ typedef struct {
     int prenorm;        /* 0: post-norm blocks (seed); 1: pre-norm blocks + final LayerNorm */
     int attn_inv_sqrt;  /* 0: scores * sqrt(head) (seed quirk); 1: scores / sqrt(head) (standard) */
     int learned_pos;    /* 0: sinusoidal (seed); 1: learned position table */
-    int gelu;           /* 0: ReLU (seed); 1: GELU (exact, erf) */
+    int gelu;           /* 0: ReLU (seed); 1: GELU (exact, erf); HF families: 2 (config "act":
+                           "gelu_ggml"): GPT-2's GELU as llama.cpp computes it, for GGUF files */
     int tie_embeddings; /* 1: output weight = token embedding (output bias kept) */
     float dropout;
     float ln_eps;       /* HF families: rms_norm_eps (Llama family) or layer_norm_epsilon (GPT-2) */
@@ -40,7 +41,7 @@ typedef struct {
     /* ---- Hugging Face families only (arch != TL_ARCH_SEED; zero for the seed family) ----
      * For them: d_ff = intermediate_size (GPT-2: n_inner or 4d), n_head = query heads,
      * context_length = the longest sequence a workspace holds (max_pos, or less with --ctx),
-     * tie_embeddings = tie_word_embeddings; prenorm/attn_inv_sqrt/learned_pos/gelu/dropout unused. */
+     * tie_embeddings = tie_word_embeddings; prenorm/attn_inv_sqrt/learned_pos/dropout unused, gelu only as 2. */
     tl_arch arch;
     int n_kv_head;      /* key/value heads (GQA); n_head is a multiple */
     int head_dim;       /* per-head width (even); may differ from d_model / n_head */

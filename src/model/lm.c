@@ -38,7 +38,7 @@
 
 typedef struct {
     tl_wref q, k, v, o, gate, up, down;     /* Llama family, nn.Linear [out, in] */
-    tl_wref attn, proj, fc, mproj;          /* GPT-2, Conv1D [in, out] */
+    tl_wref attn, proj, fc, mproj;          /* GPT-2, Conv1D [in, out] ([out, in] in a block type) */
     const float *bq, *bk, *bv, *bo;         /* F32 copies in `small`, or NULL */
     const float *battn, *bproj, *bfc, *bmproj;
     const float *ln1, *ln1b, *ln2, *ln2b;
@@ -154,12 +154,12 @@ static int bind_weights(tl_lm *m, const tl_wref *w, tl_err *err)
         const tl_dtype dt = w[i].dtype;
         const int plain = dt == TL_DT_F32 || dt == TL_DT_F16 || dt == TL_DT_BF16;
         const int quant = dt == TL_DT_Q8_0 || dt == TL_DT_Q4_0 || dt == TL_DT_Q4_K || dt == TL_DT_Q6_K;
-        /* block types: matrices of the Llama family, rows ([out, in] along in) whole blocks */
-        const int blocks_ok = quant && !m->gpt2 && p[i].ndim == 2 && p[i].shape[1] % tl_dtype_block(dt) == 0;
+        /* block types: matrices whose rows (along the input dimension) are whole blocks */
+        const int blocks_ok = quant && p[i].ndim == 2 && tl_param_row_len(&p[i]) % (int64_t)tl_dtype_block(dt) == 0;
         if (!w[i].data || !(plain || blocks_ok)) {
             if (quant)
-                tl_errf(err, TL_EINVAL, "weight %s: dtype %s needs a Llama-family matrix whose rows are whole "
-                        "blocks of %zu", p[i].name, tl_dtype_name(dt), tl_dtype_block(dt));
+                tl_errf(err, TL_EINVAL, "weight %s: dtype %s needs a matrix whose rows are whole blocks of %zu",
+                        p[i].name, tl_dtype_name(dt), tl_dtype_block(dt));
             else
                 tl_errf(err, TL_EINVAL, "weight %s: no data or a dtype other than F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K",
                         p[i].name);
@@ -375,13 +375,23 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
         tl_rmsnorm_rows(out, in, w, n, m->d, m->cfg.ln_eps);
 }
 
+/* A GPT-2 Conv1D layer out[n][O] (+)= x[n][C]·W + bias: W [C][O] in F32/F16/BF16, or [O][C]
+ * in a block type (model/weights.h), whose products run as llama.cpp's do. */
+static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C)
+{
+    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL};
+    if (tl_dtype_is_block(w.dtype))
+        tl_wlin_nt(&op, 1, x, n, C);
+    else
+        tl_wlin_nn(&op, x, n, C);
+}
+
 /* q, k, v of the chunk's rows (rotated), keys and values into the cache */
 static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 {
     const int d = m->d;
     if (m->gpt2) {
-        const tl_wlin op = {y->attn.data, y->attn.dtype, y->battn, m->qkv, 3 * d, 0, NULL};
-        tl_wlin_nn(&op, m->x, n, d);
+        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d);
     } else {
         float *q = m->qkv, *k = q + (size_t)n * m->qd, *v = k + (size_t)n * m->kvd;
         const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL},
@@ -434,7 +444,7 @@ static void chunk_forward(tl_lm *m, int n)
         tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * erow, h, (size_t)d);
         if (m->gpt2) {
             float *x = m->x; /* scratch row */
-            tl_dtype_to_f32(m->wpe.dtype, (const char *)m->wpe.data + (size_t)m->r_pos[r] * d * tl_dtype_size(m->wpe.dtype),
+            tl_dtype_to_f32(m->wpe.dtype, (const char *)m->wpe.data + tl_dtype_bytes(m->wpe.dtype, (size_t)m->r_pos[r] * d),
                             x, (size_t)d);
             for (int i = 0; i < d; i++)
                 h[i] += x[i];
@@ -455,14 +465,14 @@ static void chunk_forward(tl_lm *m, int n)
         /* at most m->nt slots: the attention scratch was sized for the threads at tl_lm_new */
         tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? m->nt : 1, att_chunk, &aj);
         if (m->gpt2) {
-            const tl_wlin o = {y->proj.data, y->proj.dtype, y->bproj, m->h, d, 1, NULL};
-            tl_wlin_nn(&o, m->att, n, m->qd);
+            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, y->ln2b, n);
-            const tl_wlin fc = {y->fc.data, y->fc.dtype, y->bfc, m->f, m->ff, 0, NULL};
-            tl_wlin_nn(&fc, m->x, n, d);
-            tl_gelu_tanh(m->f, (size_t)n * m->ff);
-            const tl_wlin pr = {y->mproj.data, y->mproj.dtype, y->bmproj, m->h, d, 1, NULL};
-            tl_wlin_nn(&pr, m->f, n, m->ff);
+            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d);
+            if (m->cfg.gelu == 2)
+                tl_gelu_tanh_ggml(m->f, (size_t)n * m->ff);
+            else
+                tl_gelu_tanh(m->f, (size_t)n * m->ff);
+            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff);
         } else {
             const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL};
             tl_wlin_nt(&o, 1, m->att, n, m->qd);

@@ -33,6 +33,7 @@ typedef struct {
     ptrdiff_t slot;   /* offsetof in tl_pmap (PER_MODEL) or tl_layer_off (other scopes) that receives the
                          offset (of head 0 for PER_HEAD); -1: none */
     ptrdiff_t instead; /* PER_MODEL entries whose `when` fails: slot takes this slot's offset, or -1 */
+    int conv1d;        /* a matrix stored [in, out] (GPT-2's Conv1D) rather than nn.Linear's [out, in] */
 } spec;
 
 #define MODEL_SLOT(f) offsetof(tl_pmap, f)
@@ -100,15 +101,15 @@ static const spec gpt2_family[] = {
     {"wpe.weight", PER_MODEL, ALWAYS, DIM_P, DIM_D, INIT_NORMAL, DIM_NONE, 0, -1, -1},
     {GBLOCK "ln_1.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
     {GBLOCK "ln_1.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
-    {GBLOCK "attn.c_attn.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_3D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "attn.c_attn.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_3D, INIT_LINEAR, DIM_D, 0, -1, -1, 1},
     {GBLOCK "attn.c_attn.bias", PER_BLOCK, ALWAYS, DIM_3D, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
-    {GBLOCK "attn.c_proj.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "attn.c_proj.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1, 1},
     {GBLOCK "attn.c_proj.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
     {GBLOCK "ln_2.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
     {GBLOCK "ln_2.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
-    {GBLOCK "mlp.c_fc.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_F, INIT_LINEAR, DIM_D, 0, -1, -1},
+    {GBLOCK "mlp.c_fc.weight", PER_BLOCK, ALWAYS, DIM_D, DIM_F, INIT_LINEAR, DIM_D, 0, -1, -1, 1},
     {GBLOCK "mlp.c_fc.bias", PER_BLOCK, ALWAYS, DIM_F, DIM_NONE, INIT_LINEAR, DIM_D, 0, -1, -1},
-    {GBLOCK "mlp.c_proj.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_F, 0, -1, -1},
+    {GBLOCK "mlp.c_proj.weight", PER_BLOCK, ALWAYS, DIM_F, DIM_D, INIT_LINEAR, DIM_F, 0, -1, -1, 1},
     {GBLOCK "mlp.c_proj.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_F, 0, -1, -1},
     {"ln_f.weight", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
     {"ln_f.bias", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
@@ -169,7 +170,7 @@ typedef struct {
 
 static void emit(walk *w, const spec *s, int block, int head, int pad)
 {
-    tl_param p = {.ndim = s->d1 == DIM_NONE ? 1 : 2, .offset = w->off};
+    tl_param p = {.ndim = s->d1 == DIM_NONE ? 1 : 2, .offset = w->off, .in_dim = !s->conv1d};
     p.shape[0] = dim_value(w->c, s->d0);
     p.shape[1] = s->d1 == DIM_NONE ? 0 : dim_value(w->c, s->d1);
     p.numel = (size_t)p.shape[0] * (size_t)(p.ndim == 2 ? p.shape[1] : 1);

@@ -28,7 +28,14 @@ typedef struct {
     int64_t shape[2];
     size_t offset;                /* in floats, from the arena start */
     size_t numel;
+    int in_dim;                   /* a matrix's input dimension: 1 for nn.Linear [out, in] and embeddings,
+                                     0 for GPT-2's Conv1D [in, out] */
 } tl_param;
+
+/* The length of a row of p as a block-quantized tensor stores it: block types (tensor/quant.h)
+ * always run along the input dimension, so a Conv1D matrix in a block dtype is stored transposed,
+ * [out][in], as nn.Linear and GGUF store it (model/weights.h). */
+static inline int64_t tl_param_row_len(const tl_param *p) { return p->ndim == 2 ? p->shape[p->in_dim] : p->shape[0]; }
 
 /* Number of parameter tensors for cfg. */
 int tl_params_count(const tl_config *cfg);

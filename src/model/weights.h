@@ -12,8 +12,10 @@
 
 typedef struct {
     const void *data; /* numel elements of dtype (tl_dtype_bytes); any alignment of the element size */
-    tl_dtype dtype;   /* TL_DT_F32, TL_DT_F16 or TL_DT_BF16; Llama-family matrices also TL_DT_Q8_0,
-                         Q4_0, Q4_K or Q6_K (rows of whole blocks, tensor/quant.h) */
+    tl_dtype dtype;   /* TL_DT_F32, TL_DT_F16 or TL_DT_BF16; matrices also TL_DT_Q8_0, Q4_0, Q4_K or
+                         Q6_K, in rows of whole blocks along the input dimension (tensor/quant.h):
+                         a GPT-2 Conv1D matrix in a block type is stored [out][in], not [in][out]
+                         (tl_param_row_len, model/params.h) */
 } tl_wref;
 
 #endif

@@ -144,11 +144,12 @@ static int weight_dtype_ok(tl_dtype dt)
            dt == TL_DT_Q4_K || dt == TL_DT_Q6_K;
 }
 
-/* Bytes of tensor p in dtype dt: block types only for matrices whose rows are whole blocks (a
- * block never spans two rows, as in GGUF); 0 when not so. */
+/* Bytes of tensor p in dtype dt: block types only for matrices whose rows (along the input
+ * dimension, tl_param_row_len) are whole blocks (a block never spans two rows, as in GGUF); 0
+ * when not so. */
 static uint64_t tensor_bytes(const tl_param *p, tl_dtype dt)
 {
-    if (tl_dtype_is_block(dt) && (p->ndim != 2 || p->shape[1] % (int64_t)tl_dtype_block(dt) != 0))
+    if (tl_dtype_is_block(dt) && (p->ndim != 2 || tl_param_row_len(p) % (int64_t)tl_dtype_block(dt) != 0))
         return 0;
     size_t b = tl_dtype_bytes(dt, p->numel);
     return b == SIZE_MAX ? 0 : (uint64_t)b;

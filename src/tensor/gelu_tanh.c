@@ -1,6 +1,10 @@
 #include "tensor/gelu_tanh.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "tensor/dtype.h"
 
 void tl_gelu_tanh(float *x, size_t n)
 {
@@ -8,5 +12,47 @@ void tl_gelu_tanh(float *x, size_t n)
     for (size_t i = 0; i < n; i++) {
         const float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static uint16_t table[1 << 16];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+/* ggml_gelu_f32's own expression and order, each operation rounded to float (no fused
+ * multiply-add: the table must hold ggml's values, not values one rounding away) */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static float ggml_gelu(float x)
+{
+    const float a = 0.044715f, s = 0.79788456080286535587989211986876f;
+    return 0.5f * x * (1.0f + tanhf(s * x * (1.0f + a * x * x)));
+}
+
+static void table_init(void)
+{
+    for (uint32_t i = 0; i < (1u << 16); i++) {
+        const uint16_t h = (uint16_t)i;
+        float f;
+        tl_dtype_to_f32(TL_DT_F16, &h, &f, 1);
+        f = ggml_gelu(f);
+        tl_dtype_from_f32(TL_DT_F16, &f, &table[i], 1);
+    }
+}
+
+void tl_gelu_tanh_ggml(float *x, size_t n)
+{
+    pthread_once(&table_once, table_init);
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        if (v <= -10.0f) {
+            x[i] = 0.0f;
+        } else if (v < 10.0f) {
+            uint16_t h;
+            tl_dtype_from_f32(TL_DT_F16, &v, &h, 1);
+            tl_dtype_to_f32(TL_DT_F16, &table[h], &x[i], 1);
+        }
     }
 }
