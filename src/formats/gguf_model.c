@@ -68,6 +68,16 @@ static int token_id(cctx *c, const char *key, int vocab, int *out)
     return 0;
 }
 
+/* GPT-2: output.weight absent, or byte for byte token_embd.weight (same type and dims). */
+static int gpt2_head_is_copy(const tl_gguf *g)
+{
+    const tl_gguf_tensor *t = tl_gguf_tensor_find(g, "output.weight"), *e = tl_gguf_tensor_find(g, "token_embd.weight");
+    if (!t)
+        return 1;
+    return e && e->type == t->type && e->nbytes == t->nbytes && t->ndim == e->ndim && t->dims[0] == e->dims[0] &&
+           (t->ndim < 2 || t->dims[1] == e->dims[1]) && !memcmp(e->data, t->data, (size_t)e->nbytes);
+}
+
 int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -123,7 +133,9 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err)
             return tl_errf(err, TL_EINVAL, "%s: gpt2.embedding_length %d is not a multiple of the %d heads", g->label,
                            cfg->d_model, cfg->n_head);
         cfg->head_dim = cfg->d_model / cfg->n_head;
-        cfg->tie_embeddings = 1; /* teelm's GPT-2 reads its head from wte; output.weight is checked equal */
+        /* llama.cpp's converter stores GPT-2's tied head as a copy of token_embd; a quantizer may
+         * give it another type (Q4_K_M: Q6_K), which makes it a head of its own */
+        cfg->tie_embeddings = gpt2_head_is_copy(g);
         cfg->learned_pos = 1;
         cfg->gelu = 2; /* llama.cpp's table GELU (tensor/gelu_tanh.h): its tokens are the reference */
     } else {
@@ -215,7 +227,8 @@ static int gguf_name(const tl_config *c, const char *hf, char *out, size_t n, in
     *heads = 0;
     if (c->arch == TL_ARCH_GPT2) {
         static const char *const top[][2] = {{"wte.weight", "token_embd.weight"}, {"wpe.weight", "position_embd.weight"},
-                                             {"ln_f.weight", "output_norm.weight"}, {"ln_f.bias", "output_norm.bias"}};
+                                             {"ln_f.weight", "output_norm.weight"}, {"ln_f.bias", "output_norm.bias"},
+                                             {"lm_head.weight", "output.weight"}};
         for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
             if (!strcmp(hf, top[i][0]))
                 return snprintf(out, n, "%s", top[i][1]) >= (int)n;
@@ -311,15 +324,8 @@ static int check_extra(const tl_gguf *g, const tl_config *cfg, const unsigned ch
         const tl_gguf_tensor *t = &g->t[i];
         if (used[i])
             continue;
-        if (cfg->arch == TL_ARCH_GPT2 && t->name.n == 13 && !memcmp(t->name.p, "output.weight", 13)) {
-            /* llama.cpp's converter stores GPT-2's tied head as a copy of token_embd */
-            const tl_gguf_tensor *e = tl_gguf_tensor_find(g, "token_embd.weight");
-            if (e->type != t->type || e->nbytes != t->nbytes || t->ndim != 2 || t->dims[0] != e->dims[0] ||
-                t->dims[1] != e->dims[1] || memcmp(e->data, t->data, (size_t)e->nbytes))
-                return tl_errf(err, TL_EUNSUPPORTED, "%s: tensor output.weight differs from token_embd.weight: an untied "
-                               "GPT-2 head is not supported", g->label);
-            continue;
-        }
+        if (cfg->arch == TL_ARCH_GPT2 && cfg->tie_embeddings && t->name.n == 13 && !memcmp(t->name.p, "output.weight", 13))
+            continue; /* a copy of token_embd (gpt2_head_is_copy) */
         return tl_errf(err, TL_EINVAL, "%s: tensor %.*s is not one of a %s model's (unexpected tensor)", g->label,
                        (int)t->name.n, t->name.p, cfg->arch == TL_ARCH_GPT2 ? "gpt2" : cfg->arch == TL_ARCH_QWEN2 ? "qwen2" : "llama");
     }

@@ -238,10 +238,9 @@ static int parse_gpt2(ctx *c, const arch_info *a, tl_config *cfg)
     if (truthy(json_object_get(c->root, "add_cross_attention")))
         return tl_errf(c->err, TL_EINVAL, "config.json: add_cross_attention true is not supported");
     json_t *tie = json_object_get(c->root, "tie_word_embeddings");
-    if (tie && !json_is_true(tie))
-        return tl_errf(c->err, TL_EINVAL, "config.json: tie_word_embeddings %s is not supported for GPT-2 "
-                       "(GPT2LMHeadModel always ties lm_head to wte)", show(tie, c->buf, sizeof c->buf));
-    cfg->tie_embeddings = 1;
+    if (tie && !json_is_boolean(tie))
+        return tl_errf(c->err, TL_EINVAL, "config.json: tie_word_embeddings %s is not a boolean", show(tie, c->buf, sizeof c->buf));
+    cfg->tie_embeddings = !tie || json_is_true(tie); /* GPT2LMHeadModel ties unless told not to */
     cfg->learned_pos = 1;
     cfg->prenorm = 1;
     return 0;
@@ -576,7 +575,7 @@ char *tl_hf_config_to_json(const tl_config *c, int torch_dtype)
         for (int i = 0; i < NDIMS(GPT2_FLAGS); i++)
             json_object_set_new(o, GPT2_FLAGS[i].key, json_boolean(GPT2_FLAGS[i].want));
         json_object_set_new(o, "add_cross_attention", json_false());
-        json_object_set_new(o, "tie_word_embeddings", json_true());
+        json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
     } else {
         set_dims(o, c, LLAMA_OUT, NDIMS(LLAMA_OUT));
         json_object_set_new(o, "rms_norm_eps", jfloat(c->ln_eps));

@@ -281,12 +281,13 @@ static int match_names(tl_hf_dir *h, tl_err *err)
         for (int j = 0; j < h->st[f].n && !rc; j++) {
             const tl_st_tensor *t = &h->st[f].t[h->st[f].by_name[j]];
             const char *n = t->name, *bare = n;
-            if (c->arch == TL_ARCH_GPT2) {
-                if (!strcmp(n, "lm_head.weight")) {
-                    rc = tl_errf(err, TL_EINVAL, "tensor lm_head.weight: GPT-2's head is tied to wte; a separate "
-                                 "lm_head is not supported");
+            if (c->arch == TL_ARCH_GPT2 && !strcmp(n, "lm_head.weight")) {
+                if (c->tie_embeddings) { /* GPT2LMHeadModel's own head (never prefixed) only when untied */
+                    rc = tl_errf(err, TL_EINVAL, "tensor lm_head.weight: GPT-2's head is tied to wte (config.json "
+                                 "tie_word_embeddings is not false); a separate lm_head is not used");
                     break;
                 }
+            } else if (c->arch == TL_ARCH_GPT2) {
                 /* GPT2LMHeadModel.save_pretrained writes "transformer.h.0..."; the OpenAI conversion "h.0..." */
                 int has = !strncmp(n, PREFIX, sizeof PREFIX - 1);
                 if (prefix < 0)

@@ -111,8 +111,8 @@ static int validate_hf(const tl_config *c, tl_err *err)
     if (c->arch == TL_ARCH_GPT2) {
         if (c->d_model % c->n_head || c->head_dim != c->d_model / c->n_head || c->n_kv_head != c->n_head)
             return tl_errf(err, TL_EINVAL, "config: gpt2 needs head_dim = d_model / n_head and n_kv_head = n_head");
-        if (!c->tie_embeddings || c->qkv_bias || c->o_bias || c->rope_type != TL_ROPE_DEFAULT)
-            return tl_errf(err, TL_EINVAL, "config: gpt2 is tied, has no qkv_bias/o_bias flags and no rope_type");
+        if (c->qkv_bias || c->o_bias || c->rope_type != TL_ROPE_DEFAULT)
+            return tl_errf(err, TL_EINVAL, "config: gpt2 has no qkv_bias/o_bias flags and no rope_type");
     } else {
         if (c->arch == TL_ARCH_QWEN2 && (!c->qkv_bias || c->o_bias))
             return tl_errf(err, TL_EINVAL, "config: qwen2 has q/k/v biases (qkv_bias 1) and no o_bias");

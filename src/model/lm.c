@@ -194,7 +194,7 @@ static int bind_weights(tl_lm *m, const tl_wref *w, tl_err *err)
         }
         m->lnf = VEC("%s", d, "ln_f.weight");
         m->lnfb = VEC("%s", d, "ln_f.bias");
-        m->head = m->emb;
+        m->head = c->tie_embeddings ? m->emb : TAKE("%s", "lm_head.weight");
     } else {
         m->emb = TAKE("%s", "model.embed_tokens.weight");
         for (int l = 0; l < m->L; l++) {

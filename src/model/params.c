@@ -94,7 +94,7 @@ static const spec llama_family[] = {
 };
 
 /* GPT-2 with the names of the original OpenAI conversion (no "transformer." prefix; the loader
- * accepts files with it). Conv1D weights are [in, out]; the head is wte (always tied). */
+ * accepts files with it). Conv1D weights are [in, out]; the head is wte unless untied. */
 #define GBLOCK "h.%d."
 static const spec gpt2_family[] = {
     {"wte.weight", PER_MODEL, ALWAYS, DIM_V, DIM_D, INIT_NORMAL, DIM_NONE, 0, -1, -1},
@@ -113,6 +113,9 @@ static const spec gpt2_family[] = {
     {GBLOCK "mlp.c_proj.bias", PER_BLOCK, ALWAYS, DIM_D, DIM_NONE, INIT_LINEAR, DIM_F, 0, -1, -1},
     {"ln_f.weight", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ONES, DIM_NONE, 0, -1, -1},
     {"ln_f.bias", PER_MODEL, ALWAYS, DIM_D, DIM_NONE, INIT_ZEROS, DIM_NONE, 0, -1, -1},
+    /* GGUF files whose output.weight is not a copy of token_embd (llama.cpp's Q4_K_M quantizes the
+     * head to Q6_K); nn.Linear [V, d] */
+    {"lm_head.weight", PER_MODEL, IF_UNTIED, DIM_V, DIM_D, INIT_LINEAR, DIM_D, 0, -1, -1},
 };
 
 typedef struct {

@@ -54,7 +54,7 @@ static int read_config(const char *dir, int ctx, tl_config *c)
         c->d_ff = geti(j, "n_inner", 4 * c->d_model);
         c->ln_eps = (float)getf(j, "layer_norm_epsilon", 1e-5);
         c->head_dim = c->n_head ? c->d_model / c->n_head : 0;
-        c->tie_embeddings = 1;
+        c->tie_embeddings = !json_is_false(json_object_get(j, "tie_word_embeddings")); /* GPT2LMHeadModel's default */
         c->rope_theta = 10000.0f;
     } else {
         c->arch = mt && !strcmp(mt, "qwen2") ? TL_ARCH_QWEN2 : mt && !strcmp(mt, "mistral") ? TL_ARCH_MISTRAL : TL_ARCH_LLAMA;

@@ -35,6 +35,7 @@ static const struct {
     {"gpt2-bare", "--family gpt2 --d 64 --heads 4 --vocab 1001 --ctx 128"},
     {"gpt2-prefix-buffers-f16", "--family gpt2 --d 96 --heads 3 --vocab 503 --ctx 128 --gpt2-prefix --gpt2-buffers --dtype F16"},
     {"gpt2-odd-widths-bf16", "--family gpt2 --d 72 --heads 4 --ff 200 --vocab 259 --ctx 128 --dtype BF16"},
+    {"gpt2-untied-prefix", "--family gpt2 --d 64 --heads 4 --vocab 301 --ctx 128 --untied --gpt2-prefix"},
 };
 static const uint32_t gen_prompt[] = {3, 17, 5, 96, 42, 7, 11, 64};
 #define NGEN 64

@@ -204,10 +204,9 @@ def parse_config(cfg):
                 raise Refused(f"config.json: {k} {c[k]!r} is not supported (only {want})")
         if c.get("add_cross_attention"):
             raise Refused("config.json: add_cross_attention true is not supported")
-        if c["tie_word_embeddings"] is not True:
-            raise Refused("config.json: tie_word_embeddings false is not supported for GPT-2 "
-                          "(GPT2LMHeadModel always ties lm_head to wte)")
-        s["tied"] = True
+        if type(c.get("tie_word_embeddings", True)) is not bool:
+            raise Refused(f"config.json: tie_word_embeddings {c.get('tie_word_embeddings')!r} is not a boolean")
+        s["tied"] = c.get("tie_word_embeddings", True)
     else:
         s["d"] = _field(c, "hidden_size", int)
         s["heads"] = _field(c, "num_attention_heads", int)
@@ -350,6 +349,8 @@ def expected_tensors(s):
             t[p + "mlp.c_proj.bias"] = [d]
         t["ln_f.weight"] = [d]
         t["ln_f.bias"] = [d]
+        if not s["tied"]:
+            t["lm_head.weight"] = [V, d]   # nn.Linear: [out, in]
         return t
     hd, H, KV = s["head_dim"], s["heads"], s["kv_heads"]
     t["model.embed_tokens.weight"] = [V, d]
@@ -458,8 +459,11 @@ def load_dir(d):
     got = {}
     for n, path in where.items():
         if s["family"] == "gpt2" and n == "lm_head.weight":
-            raise Refused("tensor lm_head.weight: GPT-2's head is tied to wte; a separate lm_head "
-                          "is not supported")
+            if s["tied"]:
+                raise Refused("tensor lm_head.weight: GPT-2's head is tied to wte (config.json "
+                              "tie_word_embeddings is not false); a separate lm_head is not used")
+            got[n] = (n, path)   # GPT2LMHeadModel's own head: never prefixed
+            continue
         b = bare(n)
         if b in want:
             got[b] = (n, path)
@@ -484,7 +488,7 @@ def load_dir(d):
     for path in files:
         mine = {n for b, (n, p) in got.items() if p == path}
         for n, (_, t) in read_safetensors(path, mine).items():
-            weights[bare(n)] = t
+            weights[n if n == "lm_head.weight" else bare(n)] = t
     return s, eos, weights
 
 
@@ -628,7 +632,7 @@ class Model:
             m = gelu_new(x @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
             h = h + m @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
         h = layer_norm(h, w["ln_f.weight"], w["ln_f.bias"], s["eps"])
-        return F.linear(h, w["wte.weight"])
+        return F.linear(h, w["wte.weight"] if s["tied"] else w["lm_head.weight"])
 
 
 def load_model(d, dtype=torch.float32):

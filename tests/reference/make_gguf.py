@@ -175,7 +175,8 @@ def tensors(a, V, rng):
                   (p + "ffn_norm.weight", gain(d)), (p + "ffn_norm.bias", bias(d)),
                   (p + "ffn_up.weight", mat(ff, d)), (p + "ffn_up.bias", bias(ff)),
                   (p + "ffn_down.weight", mat(d, ff)), (p + "ffn_down.bias", bias(d))]
-        t += [("output_norm.weight", gain(d)), ("output_norm.bias", bias(d)), ("output.weight", emb)]
+        # llama.cpp's converter writes GPT-2's tied head as a copy of token_embd; --untied: a head of its own
+        t += [("output_norm.weight", gain(d)), ("output_norm.bias", bias(d)), ("output.weight", mat(V, d) if a.untied else emb)]
         return t, hf, ff, KV
     for b in range(L):
         p, q = "blk.%d." % b, "model.layers.%d." % b

@@ -70,7 +70,8 @@ def hf_config(a):
             "reorder_and_upcast_attn": False, "resid_pdrop": 0.1, "scale_attn_by_inverse_layer_idx": False,
             "scale_attn_weights": True, "summary_activation": None, "summary_first_dropout": 0.1,
             "summary_proj_to_labels": True, "summary_type": "cls_index", "summary_use_proj": True,
-            "torch_dtype": dt, "transformers_version": "4.46.0", "use_cache": True, "vocab_size": a.vocab}
+            "torch_dtype": dt, "transformers_version": "4.46.0", "use_cache": True, "vocab_size": a.vocab,
+            "tie_word_embeddings": not a.untied}
     arch = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}[a.family]
     c = {"architectures": [arch], "attention_dropout": 0.0, "bos_token_id": a.bos,
          "eos_token_id": a.eos_ids[0], "hidden_act": "silu", "hidden_size": a.d, "initializer_range": 0.02,
@@ -105,7 +106,8 @@ def random_tensors(s, a):
             # small against the blocks' O(1) outputs, or a tied head just echoes the last token
             t = torch.randn(shape, generator=g) / math.sqrt(shape[1])
         else:
-            fan_in = shape[0] if s["family"] == "gpt2" else shape[1]   # Conv1D [in,out] vs Linear [out,in]
+            conv1d = s["family"] == "gpt2" and name != "lm_head.weight"
+            fan_in = shape[0] if conv1d else shape[1]   # Conv1D [in,out] vs Linear [out,in]
             t = torch.randn(shape, generator=g) / math.sqrt(fan_in)
         out[name] = t
     if s["family"] == "gpt2":
@@ -113,8 +115,8 @@ def random_tensors(s, a):
             for i in range(s["layers"]):
                 out[f"h.{i}.attn.bias"] = torch.tril(torch.ones(s["ctx"], s["ctx"])).view(1, 1, s["ctx"], s["ctx"])
                 out[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
-        if a.gpt2_prefix:    # what GPT2LMHeadModel.save_pretrained writes
-            out = {"transformer." + n: t for n, t in out.items()}
+        if a.gpt2_prefix:    # what GPT2LMHeadModel.save_pretrained writes (its own head unprefixed)
+            out = {(n if n == "lm_head.weight" else "transformer." + n): t for n, t in out.items()}
     return out
 
 
@@ -221,7 +223,6 @@ def parse(argv):
     a.kv_heads = a.kv_heads or a.heads
     if a.family == "gpt2":
         a.kv_heads = a.heads
-        a.untied = False
     a.ff = a.ff or (4 * a.d if a.family == "gpt2" else (8 * a.d) // 3 // 8 * 8 or 8)
     a.eos_ids = [int(x) for x in a.eos.split(",")]
     rs = a.rope_scaling

@@ -150,6 +150,7 @@ gpt2-q8_0            gpt2    gpt-2     --arch gpt2 --d 64 --heads 4 --ctx 128 --
 gpt2-q4_0            gpt2    gpt-2     --arch gpt2 --d 64 --heads 4 --ctx 128 --layers 3 --dtype Q4_0
 gpt2-q4_k            gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 --dtype Q4_K
 gpt2-q6_k            gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 --layers 1 --dtype Q6_K
+gpt2-q4_k_m-untied   gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 --layers 1 --dtype Q4_K_M --untied
 MATRIX
 
 # tokenization: texts with ASCII, whitespace runs, digits, accents, CJK, emoji, newlines, and the
