@@ -1,6 +1,6 @@
 /* Small text helpers the tokenizer's pattern rewriters and normalizers/decoders share (tok_text.c):
- * a growable NUL-terminated string whose out-of-memory is sticky, so a rewriter checks once at the end,
- * and replace-every-occurrence of a byte string. Internal to src/tokenizer/. */
+ * appending to a util/strbuf.h buffer (whose out-of-memory is sticky, so a rewriter checks once at the
+ * end), and replace-every-occurrence of a byte string. Internal to src/tokenizer/. */
 #ifndef TEELM_TOKENIZER_TOK_TEXT_H
 #define TEELM_TOKENIZER_TOK_TEXT_H
 
@@ -8,17 +8,11 @@
 #include <stdint.h>
 
 #include "tokenizer/unicode_extra.h"
+#include "util/strbuf.h"
 
-typedef struct {
-    char *p;  /* NUL-terminated once anything was put; owned (free) */
-    size_t n, cap;
-    int oom;  /* set by a failed growth; later puts do nothing */
-} tok_sb;
-
-void tok_sb_put(tok_sb *b, const char *s, size_t n);
-void tok_sb_puts(tok_sb *b, const char *s);
+void tok_sb_puts(tl_strbuf *b, const char *s);
 /* The ranges of e as PCRE2 class members: "\x{A}" or "\x{A}-\x{B}" each. */
-void tok_sb_ranges(tok_sb *b, const tl_ucat_extra *e);
+void tok_sb_ranges(tl_strbuf *b, const tl_ucat_extra *e);
 
 /* The entry of table (ended by a NULL name) called name[0..n), or NULL. */
 const tl_ucat_extra *tok_ucat_find(const tl_ucat_extra *table, const char *name, size_t n);
