@@ -8,45 +8,13 @@
 
 #include "tokenizer/hf_internal.h"
 #include "tokenizer/tok_text.h"
+#include "util/arena.h"
 
 int32_t hf_added_find(const tok_hf *h, const uint8_t *p, size_t n);
 
 enum { F_ADD = 1, F_PLAIN = 2, F_FORBID = 4 };  /* = TL_TOK_ADD_SPECIAL, TL_TOK_PLAIN; forbid: tiktoken-style */
 
 /* ---- buffers ------------------------------------------------------------------------------------- */
-
-typedef struct blk {
-    struct blk *next;
-    size_t used, cap;
-    uint8_t d[];
-} blk;
-typedef struct {
-    blk *head;
-} scratch;
-static uint8_t *salloc(scratch *s, size_t n)
-{
-    if (!s->head || s->head->cap - s->head->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        blk *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = s->head;
-        b->used = 0;
-        b->cap = cap;
-        s->head = b;
-    }
-    uint8_t *p = s->head->d + s->head->used;
-    s->head->used += n;
-    return p;
-}
-static void sfree(scratch *s)
-{
-    while (s->head) {
-        blk *n = s->head->next;
-        free(s->head);
-        s->head = n;
-    }
-}
 
 typedef struct {
     const uint8_t *p;
@@ -245,7 +213,7 @@ static int split_piece(const hf_pre *pr, tok_matcher *m, piece x, plist *out, in
     return 0;
 }
 
-static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, size_t section, plist *a, plist *b,
+static int pre_tokenize(const tok_hf *h, tok_matcher *m, tl_arena *sc, piece in, size_t section, plist *a, plist *b,
                         tl_err *err)
 {
     a->n = 0;
@@ -263,7 +231,7 @@ static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, 
                 break;
             case HFP_BYTELEVEL:
                 if (pr->flag && !(x.n && x.p[0] == ' ')) {
-                    uint8_t *q = salloc(sc, x.n + 1);
+                    uint8_t *q = tl_arena_alloc(sc, x.n + 1);
                     if (!q)
                         return TL_ENOMEM;
                     q[0] = ' ';
@@ -281,7 +249,7 @@ static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, 
                 int starts = (x.n && x.p[0] == ' ') || (x.n >= pr->repl && memcmp(x.p, pr->rep, pr->repl) == 0);
                 if (!starts && (pr->flag == HFM_ALWAYS || (pr->flag == HFM_FIRST && section == 0)))
                     pre = 1;
-                uint8_t *q = salloc(sc, len + (pre ? pr->repl : 0) + 1);
+                uint8_t *q = tl_arena_alloc(sc, len + (pre ? pr->repl : 0) + 1);
                 if (!q)
                     return TL_ENOMEM;
                 size_t k = 0;
@@ -669,7 +637,7 @@ static void apply_strips(const tok_hf *h, plist *l, int flags)
 
 typedef struct {
     tok_matcher m;
-    scratch sc;
+    tl_arena sc;
     plist secs, subs, pa, pb;
     bpe_ws w;
 } enc_state;
@@ -712,7 +680,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory normalizing");
                 break;
             }
-            uint8_t *keep = salloc(&e.sc, nn + 1);
+            uint8_t *keep = tl_arena_alloc(&e.sc, nn + 1);
             if (!keep) {
                 free(o);
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
@@ -781,7 +749,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     }
 done:
     tok_matcher_free(&e.m);
-    sfree(&e.sc);
+    tl_arena_free(&e.sc);
     free(e.secs.v), free(e.subs.v), free(e.pa.v), free(e.pb.v);
     free(e.w.tok), free(e.w.start), free(e.w.rank), free(e.w.res), free(e.w.nxt), free(e.w.prv), free(e.w.heap);
     if (rc) {
