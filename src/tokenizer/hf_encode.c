@@ -34,20 +34,6 @@ static int ppush(plist *l, const uint8_t *p, size_t n)
     return 0;
 }
 
-typedef struct {
-    uint32_t *v;
-    size_t n, cap;
-} ivec;
-static int ipush(ivec *a, uint32_t x)
-{
-    uint32_t *v = tok_grow(a->v, &a->cap, a->n + 1, sizeof *v, 256);
-    if (!v)
-        return -1;
-    a->v = v;
-    a->v[a->n++] = x;
-    return 0;
-}
-
 /* ---- JavaScript whitespace (String.prototype.trim) ---------------------------------------------- */
 
 static int js_space(uint32_t c)
@@ -491,32 +477,32 @@ static int32_t added_spelled(const tok_hf *h, const uint8_t *q, size_t ql, int f
 }
 
 /* A unit that is no model token: an added token spelled the same, else byte fallback, else unk. */
-static int emit_unknown(const tok_hf *h, const uint8_t *p, size_t n, ivec *out, int flags)
+static int emit_unknown(const tok_hf *h, const uint8_t *p, size_t n, tok_ids *out, int flags)
 {
     uint8_t buf[4 * 64];
     const uint8_t *q;
     size_t ql = spell(h, p, n, buf, sizeof buf, &q);
     int32_t a = added_spelled(h, q, ql, flags);
     if (a >= 0)
-        return ipush(out, h->added[a].id);
+        return tok_ids_push(out, h->added[a].id);
     if (h->byte_fallback && ql != SIZE_MAX) {  /* SIZE_MAX: never for one symbol (at most 4 bytes) */
         int all = 1;
         for (size_t i = 0; i < ql; i++)
             all &= h->fb_id[q[i]] != TOK_NONE;
         if (all) {
             for (size_t i = 0; i < ql; i++)
-                if (ipush(out, h->fb_id[q[i]]))
+                if (tok_ids_push(out, h->fb_id[q[i]]))
                     return -1;
             return 0;
         }
     }
     if (h->unk != TOK_NONE)
-        return ipush(out, h->unk);  /* mapped by final_id later */
+        return tok_ids_push(out, h->unk);  /* mapped by final_id later */
     return 0;
 }
 
 /* Encodes the pieces of one subsection with the model; model ids into out (then fuse_unk, final ids). */
-static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, int flags)
+static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, tok_ids *out, int flags)
 {
     size_t first = out->n;
     for (size_t pi = 0; pi < pl->n; pi++) {
@@ -537,7 +523,7 @@ static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, 
                     id = h->added[a].id;
             }
             if (id != TOK_NONE) {
-                if (ipush(out, id))
+                if (tok_ids_push(out, id))
                     return -1;
                 continue;
             }
@@ -562,7 +548,7 @@ static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, 
         w->start[m] = (uint32_t)n;
         size_t k = bpe(h, w, m);
         for (size_t i = 0; i < k; i++) {
-            int rc = w->tok[i] != TOK_NONE ? ipush(out, w->tok[i])
+            int rc = w->tok[i] != TOK_NONE ? tok_ids_push(out, w->tok[i])
                                            : emit_unknown(h, p + w->start[i], w->start[i + 1] - w->start[i], out, flags);
             if (rc)
                 return -1;
@@ -648,7 +634,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     const tok_hf *h = t->hf;
     enc_state e;
     memset(&e, 0, sizeof e);
-    ivec out = {0};
+    tok_ids out = {0};
     int rc = 0;
     if (tok_matcher_init(&e.m)) {
         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
@@ -668,7 +654,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                              h->added[a].content);
                 break;
             }
-            if (ipush(&out, h->added[a].id))
+            if (tok_ids_push(&out, h->added[a].id))
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
             continue;
         }
@@ -702,7 +688,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                 continue;
             int32_t b = hf_added_find(h, sub.p, sub.n);
             if (added_ok(h, b, flags)) {
-                if (ipush(&out, h->added[b].id))
+                if (tok_ids_push(&out, h->added[b].id))
                     rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 continue;
             }
@@ -722,14 +708,14 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     }
     if (!rc && (flags & F_ADD)) {
         for (int k = 0; k < h->n_tmpl && !rc; k++) {
-            ivec nx = {0};
+            tok_ids nx = {0};
             for (int i = 0; i < h->tmpl_n[k] && !rc; i++) {
                 if (h->tmpl[k][i] >= 0) {
-                    if (ipush(&nx, (uint32_t)h->tmpl[k][i]))
+                    if (tok_ids_push(&nx, (uint32_t)h->tmpl[k][i]))
                         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 } else {
                     for (size_t q = 0; q < out.n && !rc; q++)
-                        if (ipush(&nx, out.v[q]))
+                        if (tok_ids_push(&nx, out.v[q]))
                             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 }
             }
@@ -737,14 +723,14 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
             out = nx;
         }
         if (!rc && h->bos_cfg >= 0) {
-            if (ipush(&out, 0))
+            if (tok_ids_push(&out, 0))
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
             else {
                 memmove(out.v + 1, out.v, (out.n - 1) * sizeof *out.v);
                 out.v[0] = (uint32_t)h->bos_cfg;
             }
         }
-        if (!rc && h->eos_cfg >= 0 && ipush(&out, (uint32_t)h->eos_cfg))
+        if (!rc && h->eos_cfg >= 0 && tok_ids_push(&out, (uint32_t)h->eos_cfg))
             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
     }
 done:

@@ -27,4 +27,28 @@ int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const 
  * updated, or NULL when out of memory (v and *cap untouched). */
 void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
 
+/* The token ids an encoder produces (owned v, free). Inline: encoding pushes one per token. */
+typedef struct {
+    uint32_t *v;
+    size_t n, cap;
+} tok_ids;
+/* Room for more ids past n: 0, or -1 when out of memory (the ids kept). */
+static inline int tok_ids_reserve(tok_ids *a, size_t more)
+{
+    if (a->n + more <= a->cap)
+        return 0;
+    uint32_t *v = tok_grow(a->v, &a->cap, a->n + more, sizeof *v, 256);
+    if (!v)
+        return -1;
+    a->v = v;
+    return 0;
+}
+static inline int tok_ids_push(tok_ids *a, uint32_t x)
+{
+    if (tok_ids_reserve(a, 1))
+        return -1;
+    a->v[a->n++] = x;
+    return 0;
+}
+
 #endif
