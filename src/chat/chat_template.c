@@ -69,7 +69,7 @@ void tl_chat_template_free(tl_chat_template *t)
 {
     if (!t)
         return;
-    jarena_free(&t->arena);
+    tl_arena_free(&t->arena);
     free(t);
 }
 

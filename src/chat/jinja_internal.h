@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "chat/chat_template.h"
+#include "util/arena.h"
 #include "util/err.h"
 
 /* ---- values: a small tagged union; heap parts are reference counted ---- */
@@ -103,11 +104,9 @@ typedef struct {
 } jtok;
 
 /* ---- arena for tokens and AST ---- */
-typedef struct jarena_blk { struct jarena_blk *next; size_t used, cap; max_align_t data[]; } jarena_blk;
-typedef struct { jarena_blk *head; size_t total, max; } jarena;
-void *jarena_alloc(jarena *a, size_t n);
+typedef tl_arena jarena;
+void *jarena_alloc(jarena *a, size_t n); /* zeroed */
 char *jarena_strdup(jarena *a, const char *s, size_t n);
-void jarena_free(jarena *a);
 
 /* ---- AST ---- */
 typedef enum {

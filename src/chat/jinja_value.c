@@ -317,22 +317,9 @@ void jbuf_free(jbuf *b)
 /* ---- arena ---- */
 void *jarena_alloc(jarena *a, size_t n)
 {
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    if (!a->head || a->head->cap - a->head->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        if (a->max && a->total + cap > a->max)
-            return NULL;
-        jarena_blk *blk = malloc(sizeof *blk + cap);
-        if (!blk)
-            return NULL;
-        blk->next = a->head;
-        blk->used = 0;
-        blk->cap = cap;
-        a->head = blk;
-        a->total += cap;
-    }
-    void *p = (char *)a->head->data + a->head->used;
-    a->head->used += n;
+    void *p = tl_arena_alloc(a, n);
+    if (!p)
+        return NULL;
     memset(p, 0, n);
     return p;
 }
@@ -345,14 +332,4 @@ char *jarena_strdup(jarena *a, const char *s, size_t n)
         p[n] = 0;
     }
     return p;
-}
-
-void jarena_free(jarena *a)
-{
-    while (a->head) {
-        jarena_blk *n = a->head->next;
-        free(a->head);
-        a->head = n;
-    }
-    a->total = 0;
 }

@@ -64,16 +64,6 @@ static int check_model(json_t *v, const tl_req_limits *lim, tl_api_error *e)
     return 0;
 }
 
-static char *dup_sec(const char *s, size_t n)
-{
-    char *d = tl_sec_malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 static int get_int(json_t *v, const char *name, long long lo, long long hi, long long *out, tl_api_error *e)
 {
     if (!json_is_integer(v))
@@ -108,7 +98,7 @@ static int get_prompt(json_t *v, tl_completion_req *r, tl_api_error *e)
     r->prompt_len = json_string_length(v);
     if (r->prompt_len == 0)
         return tl_api_bad_field(e, "prompt", "prompt must not be empty");
-    r->prompt = dup_sec(json_string_value(v), r->prompt_len);
+    r->prompt = tl_sec_strndup(json_string_value(v), r->prompt_len);
     if (!r->prompt)
         return tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     return 0;
@@ -123,7 +113,7 @@ static int add_stop(json_t *s, tl_completion_req *r, tl_api_error *e)
         return tl_api_bad_field(e, "stop", "each stop sequence must be 1 to %d bytes (got %zu)", TL_MAX_STOP_BYTES, n);
     if (r->nstop >= TL_MAX_STOP)
         return tl_api_bad_field(e, "stop", "at most %d stop sequences", TL_MAX_STOP);
-    if (!(r->stop[r->nstop] = dup_sec(json_string_value(s), n)))
+    if (!(r->stop[r->nstop] = tl_sec_strndup(json_string_value(s), n)))
         return tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     r->stop_len[r->nstop++] = n;
     return 0;
@@ -303,7 +293,7 @@ int tl_tokenize_parse(const char *body, size_t len, const tl_req_limits *lim, ch
         else if (!strcmp(k, "prompt")) {
             if (!json_is_string(v))
                 rc = tl_api_bad_field(e, "prompt", "prompt must be a string");
-            else if (!(*text = dup_sec(json_string_value(v), *text_len = json_string_length(v))))
+            else if (!(*text = tl_sec_strndup(json_string_value(v), *text_len = json_string_length(v))))
                 rc = tl_api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
         } else
             rc = unknown_field(e, k);

@@ -8,45 +8,13 @@
 
 #include "tokenizer/hf_internal.h"
 #include "tokenizer/tok_text.h"
+#include "util/arena.h"
 
 int32_t hf_added_find(const tok_hf *h, const uint8_t *p, size_t n);
 
 enum { F_ADD = 1, F_PLAIN = 2, F_FORBID = 4 };  /* = TL_TOK_ADD_SPECIAL, TL_TOK_PLAIN; forbid: tiktoken-style */
 
 /* ---- buffers ------------------------------------------------------------------------------------- */
-
-typedef struct blk {
-    struct blk *next;
-    size_t used, cap;
-    uint8_t d[];
-} blk;
-typedef struct {
-    blk *head;
-} scratch;
-static uint8_t *salloc(scratch *s, size_t n)
-{
-    if (!s->head || s->head->cap - s->head->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        blk *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = s->head;
-        b->used = 0;
-        b->cap = cap;
-        s->head = b;
-    }
-    uint8_t *p = s->head->d + s->head->used;
-    s->head->used += n;
-    return p;
-}
-static void sfree(scratch *s)
-{
-    while (s->head) {
-        blk *n = s->head->next;
-        free(s->head);
-        s->head = n;
-    }
-}
 
 typedef struct {
     const uint8_t *p;
@@ -63,20 +31,6 @@ static int ppush(plist *l, const uint8_t *p, size_t n)
         return -1;
     l->v = v;
     l->v[l->n++] = (piece){p, n};
-    return 0;
-}
-
-typedef struct {
-    uint32_t *v;
-    size_t n, cap;
-} ivec;
-static int ipush(ivec *a, uint32_t x)
-{
-    uint32_t *v = tok_grow(a->v, &a->cap, a->n + 1, sizeof *v, 256);
-    if (!v)
-        return -1;
-    a->v = v;
-    a->v[a->n++] = x;
     return 0;
 }
 
@@ -245,7 +199,7 @@ static int split_piece(const hf_pre *pr, tok_matcher *m, piece x, plist *out, in
     return 0;
 }
 
-static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, size_t section, plist *a, plist *b,
+static int pre_tokenize(const tok_hf *h, tok_matcher *m, tl_arena *sc, piece in, size_t section, plist *a, plist *b,
                         tl_err *err)
 {
     a->n = 0;
@@ -263,7 +217,7 @@ static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, 
                 break;
             case HFP_BYTELEVEL:
                 if (pr->flag && !(x.n && x.p[0] == ' ')) {
-                    uint8_t *q = salloc(sc, x.n + 1);
+                    uint8_t *q = tl_arena_alloc(sc, x.n + 1);
                     if (!q)
                         return TL_ENOMEM;
                     q[0] = ' ';
@@ -281,7 +235,7 @@ static int pre_tokenize(const tok_hf *h, tok_matcher *m, scratch *sc, piece in, 
                 int starts = (x.n && x.p[0] == ' ') || (x.n >= pr->repl && memcmp(x.p, pr->rep, pr->repl) == 0);
                 if (!starts && (pr->flag == HFM_ALWAYS || (pr->flag == HFM_FIRST && section == 0)))
                     pre = 1;
-                uint8_t *q = salloc(sc, len + (pre ? pr->repl : 0) + 1);
+                uint8_t *q = tl_arena_alloc(sc, len + (pre ? pr->repl : 0) + 1);
                 if (!q)
                     return TL_ENOMEM;
                 size_t k = 0;
@@ -523,32 +477,32 @@ static int32_t added_spelled(const tok_hf *h, const uint8_t *q, size_t ql, int f
 }
 
 /* A unit that is no model token: an added token spelled the same, else byte fallback, else unk. */
-static int emit_unknown(const tok_hf *h, const uint8_t *p, size_t n, ivec *out, int flags)
+static int emit_unknown(const tok_hf *h, const uint8_t *p, size_t n, tok_ids *out, int flags)
 {
     uint8_t buf[4 * 64];
     const uint8_t *q;
     size_t ql = spell(h, p, n, buf, sizeof buf, &q);
     int32_t a = added_spelled(h, q, ql, flags);
     if (a >= 0)
-        return ipush(out, h->added[a].id);
+        return tok_ids_push(out, h->added[a].id);
     if (h->byte_fallback && ql != SIZE_MAX) {  /* SIZE_MAX: never for one symbol (at most 4 bytes) */
         int all = 1;
         for (size_t i = 0; i < ql; i++)
             all &= h->fb_id[q[i]] != TOK_NONE;
         if (all) {
             for (size_t i = 0; i < ql; i++)
-                if (ipush(out, h->fb_id[q[i]]))
+                if (tok_ids_push(out, h->fb_id[q[i]]))
                     return -1;
             return 0;
         }
     }
     if (h->unk != TOK_NONE)
-        return ipush(out, h->unk);  /* mapped by final_id later */
+        return tok_ids_push(out, h->unk);  /* mapped by final_id later */
     return 0;
 }
 
 /* Encodes the pieces of one subsection with the model; model ids into out (then fuse_unk, final ids). */
-static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, int flags)
+static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, tok_ids *out, int flags)
 {
     size_t first = out->n;
     for (size_t pi = 0; pi < pl->n; pi++) {
@@ -569,7 +523,7 @@ static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, 
                     id = h->added[a].id;
             }
             if (id != TOK_NONE) {
-                if (ipush(out, id))
+                if (tok_ids_push(out, id))
                     return -1;
                 continue;
             }
@@ -594,7 +548,7 @@ static int model_encode(const tok_hf *h, const plist *pl, bpe_ws *w, ivec *out, 
         w->start[m] = (uint32_t)n;
         size_t k = bpe(h, w, m);
         for (size_t i = 0; i < k; i++) {
-            int rc = w->tok[i] != TOK_NONE ? ipush(out, w->tok[i])
+            int rc = w->tok[i] != TOK_NONE ? tok_ids_push(out, w->tok[i])
                                            : emit_unknown(h, p + w->start[i], w->start[i + 1] - w->start[i], out, flags);
             if (rc)
                 return -1;
@@ -669,7 +623,7 @@ static void apply_strips(const tok_hf *h, plist *l, int flags)
 
 typedef struct {
     tok_matcher m;
-    scratch sc;
+    tl_arena sc;
     plist secs, subs, pa, pb;
     bpe_ws w;
 } enc_state;
@@ -680,7 +634,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     const tok_hf *h = t->hf;
     enc_state e;
     memset(&e, 0, sizeof e);
-    ivec out = {0};
+    tok_ids out = {0};
     int rc = 0;
     if (tok_matcher_init(&e.m)) {
         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
@@ -700,7 +654,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                              h->added[a].content);
                 break;
             }
-            if (ipush(&out, h->added[a].id))
+            if (tok_ids_push(&out, h->added[a].id))
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
             continue;
         }
@@ -712,7 +666,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory normalizing");
                 break;
             }
-            uint8_t *keep = salloc(&e.sc, nn + 1);
+            uint8_t *keep = tl_arena_alloc(&e.sc, nn + 1);
             if (!keep) {
                 free(o);
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
@@ -734,7 +688,7 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
                 continue;
             int32_t b = hf_added_find(h, sub.p, sub.n);
             if (added_ok(h, b, flags)) {
-                if (ipush(&out, h->added[b].id))
+                if (tok_ids_push(&out, h->added[b].id))
                     rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 continue;
             }
@@ -754,14 +708,14 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     }
     if (!rc && (flags & F_ADD)) {
         for (int k = 0; k < h->n_tmpl && !rc; k++) {
-            ivec nx = {0};
+            tok_ids nx = {0};
             for (int i = 0; i < h->tmpl_n[k] && !rc; i++) {
                 if (h->tmpl[k][i] >= 0) {
-                    if (ipush(&nx, (uint32_t)h->tmpl[k][i]))
+                    if (tok_ids_push(&nx, (uint32_t)h->tmpl[k][i]))
                         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 } else {
                     for (size_t q = 0; q < out.n && !rc; q++)
-                        if (ipush(&nx, out.v[q]))
+                        if (tok_ids_push(&nx, out.v[q]))
                             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
                 }
             }
@@ -769,19 +723,19 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
             out = nx;
         }
         if (!rc && h->bos_cfg >= 0) {
-            if (ipush(&out, 0))
+            if (tok_ids_push(&out, 0))
                 rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
             else {
                 memmove(out.v + 1, out.v, (out.n - 1) * sizeof *out.v);
                 out.v[0] = (uint32_t)h->bos_cfg;
             }
         }
-        if (!rc && h->eos_cfg >= 0 && ipush(&out, (uint32_t)h->eos_cfg))
+        if (!rc && h->eos_cfg >= 0 && tok_ids_push(&out, (uint32_t)h->eos_cfg))
             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
     }
 done:
     tok_matcher_free(&e.m);
-    sfree(&e.sc);
+    tl_arena_free(&e.sc);
     free(e.secs.v), free(e.subs.v), free(e.pa.v), free(e.pb.v);
     free(e.w.tok), free(e.w.start), free(e.w.rank), free(e.w.res), free(e.w.nxt), free(e.w.prv), free(e.w.heap);
     if (rc) {

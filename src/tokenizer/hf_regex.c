@@ -15,7 +15,7 @@
 #include "tokenizer/hf_internal.h"
 #include "tokenizer/tok_text.h"
 
-typedef tok_sb sb;
+typedef tl_strbuf sb;
 
 typedef struct {
     const char *s;
@@ -60,9 +60,9 @@ static int prop(rx *r, sb *b, int in_class)
         return refuse(r, "\\P{X} inside a character class");
     if (!in_class)
         tok_sb_puts(b, k == 'P' ? "[^" : "[");
-    tok_sb_put(b, "\\p{", 3);
-    tok_sb_put(b, name, nl);
-    tok_sb_put(b, "}", 1);
+    tl_strbuf_put(b, "\\p{", 3);
+    tl_strbuf_put(b, name, nl);
+    tl_strbuf_putc(b, '}');
     if (k == 'p' || !in_class)
         tok_sb_ranges(b, e);
     if (!in_class)
@@ -96,7 +96,7 @@ static int common_escape(rx *r, sb *b, int in_class, int fold)
         return 1;
     }
     case 'r': case 'n': case 't': case 'f': case 'v':
-        tok_sb_put(b, r->s + r->i, 2);
+        tl_strbuf_put(b, r->s + r->i, 2);
         r->i += 2;
         return 1;
     case 'a': tok_sb_puts(b, "\\x07"); r->i += 2; return 1;
@@ -145,11 +145,11 @@ static int common_escape(rx *r, sb *b, int in_class, int fold)
     if ((unsigned char)d < 0x80) {
         tmp[0] = '\\';
         tmp[1] = d;
-        tok_sb_put(b, tmp, 2);
+        tl_strbuf_put(b, tmp, 2);
         r->i += 2;
     } else {
         size_t l = hf_clen((uint8_t)d);
-        tok_sb_put(b, r->s + r->i + 1, l);
+        tl_strbuf_put(b, r->s + r->i + 1, l);
         r->i += 1 + l;
     }
     return 1;
@@ -210,7 +210,7 @@ static int char_class(rx *r, sb *b, int fold)
         if (ch == '^')
             tok_sb_puts(&c, "\\^");
         else
-            tok_sb_put(&c, r->s + r->i, l);
+            tl_strbuf_put(&c, r->s + r->i, l);
         r->i += l;
     }
     r->i++;  /* ] */
@@ -223,7 +223,7 @@ static int char_class(rx *r, sb *b, int fold)
         /* which ASCII letters the positive class holds */
         sb pos = {0};
         tok_sb_puts(&pos, "^[");
-        tok_sb_put(&pos, c.p, c.n);
+        tl_strbuf_put(&pos, c.p, c.n);
         tok_sb_puts(&pos, "]$");
         int ec;
         PCRE2_SIZE eo;
@@ -240,13 +240,13 @@ static int char_class(rx *r, sb *b, int fold)
             int hu = pcre2_match(re, (PCRE2_SPTR)&up, 1, 0, 0, md, NULL) >= 0;
             int hl = pcre2_match(re, (PCRE2_SPTR)&lo, 1, 0, 0, md, NULL) >= 0;
             if (hu != hl)
-                tok_sb_put(&c, hu ? &lo : &up, 1);
+                tl_strbuf_put(&c, hu ? &lo : &up, 1);
         }
         pcre2_match_data_free(md);
         pcre2_code_free(re);
     }
     tok_sb_puts(b, neg ? "[^" : "[");
-    tok_sb_put(b, c.p, c.n);
+    tl_strbuf_put(b, c.p, c.n);
     tok_sb_puts(b, "]");
     free(c.p);
     return 0;
@@ -258,7 +258,7 @@ static char *translate(rx *r)
     int fold = 0, depth = 0;
     int folds[256];
     int last_quant = 0, have_atom = 0;
-    tok_sb_put(&b, "", 0);
+    tl_strbuf_put(&b, "", 0);
     while (r->i < r->n && !r->failed) {
         char ch = r->s[r->i];
         if (ch == '\\') {
@@ -268,7 +268,7 @@ static char *translate(rx *r)
             }
             char d = r->s[r->i + 1];
             if (d == 'A' || d == 'z') {
-                tok_sb_put(&b, r->s + r->i, 2);
+                tl_strbuf_put(&b, r->s + r->i, 2);
                 r->i += 2;
             } else if (d == 'Z') {
                 tok_sb_puts(&b, "(?=\\n?\\z)");
@@ -321,7 +321,7 @@ static char *translate(rx *r)
                     refuse(r, "group kind not supported (named groups, inline flags other than (?i:...))");
                     goto out;
                 }
-                tok_sb_put(&b, rest, used);
+                tl_strbuf_put(&b, rest, used);
             } else {
                 tok_sb_puts(&b, "(");
                 used = 1;
@@ -366,7 +366,7 @@ static char *translate(rx *r)
             tok_sb_puts(&b, "{");
             if (j == d1)
                 tok_sb_puts(&b, "0");
-            tok_sb_put(&b, r->s + d1, e - d1);
+            tl_strbuf_put(&b, r->s + d1, e - d1);
             tok_sb_puts(&b, "}");
             r->i = e + 1;
             last_quant = 1;
@@ -382,7 +382,7 @@ static char *translate(rx *r)
             continue;
         case '*':
         case '?':
-            tok_sb_put(&b, &ch, 1);
+            tl_strbuf_put(&b, &ch, 1);
             r->i++;
             last_quant = 1;
             continue;
@@ -390,9 +390,9 @@ static char *translate(rx *r)
             size_t l = hf_clen((uint8_t)ch);
             if (fold && ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')) {
                 char tmp[4] = {'[', (char)(ch | 0x20), (char)(ch & ~0x20), ']'};
-                tok_sb_put(&b, tmp, 4);
+                tl_strbuf_put(&b, tmp, 4);
             } else {
-                tok_sb_put(&b, r->s + r->i, l);
+                tl_strbuf_put(&b, r->s + r->i, l);
             }
             r->i += l;
             last_quant = 0;
@@ -448,9 +448,9 @@ int hf_compile_regex(const char *pat, size_t len, pcre2_code **re, int *jit, con
 int hf_compile_bytelevel(pcre2_code **re, int *jit, const char *what, tl_err *err)
 {
     sb b = {0}, l = {0}, n = {0};
-    tok_sb_put(&l, "\\p{L}", 5);
+    tl_strbuf_put(&l, "\\p{L}", 5);
     tok_sb_ranges(&l, tok_ucat_find(tl_ucat_extras_hf, "L", 1));
-    tok_sb_put(&n, "\\p{N}", 5);
+    tl_strbuf_put(&n, "\\p{N}", 5);
     tok_sb_ranges(&n, tok_ucat_find(tl_ucat_extras_hf, "N", 1));
     if (l.oom || n.oom) {
         free(l.p), free(n.p);

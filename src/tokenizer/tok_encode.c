@@ -103,32 +103,16 @@ int tok_utf8_sanitize(const uint8_t *s, size_t n, uint8_t **out, size_t *out_len
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t *ids;
-    size_t n, cap;
-} idvec;
-
-static int reserve(idvec *v, size_t more)
+static int encode_piece(const tl_tokenizer *t, const uint8_t *p, size_t n, tok_ids *v)
 {
-    if (v->n + more <= v->cap)
-        return 0;
-    uint32_t *p = tok_grow(v->ids, &v->cap, v->n + more, sizeof *p, 256);
-    if (!p)
-        return -1;
-    v->ids = p;
-    return 0;
-}
-
-static int encode_piece(const tl_tokenizer *t, const uint8_t *p, size_t n, idvec *v)
-{
-    if (reserve(v, n))
+    if (tok_ids_reserve(v, n))
         return -1;
     uint32_t r = tok_rank(t, p, n);
     if (r != TOK_NONE) {
-        v->ids[v->n++] = r;
+        v->v[v->n++] = r;
         return 0;
     }
-    size_t k = n <= TOK_SMALL_PIECE ? tok_bpe_small(t, p, n, v->ids + v->n) : tok_bpe_large(t, p, n, v->ids + v->n);
+    size_t k = n <= TOK_SMALL_PIECE ? tok_bpe_small(t, p, n, v->v + v->n) : tok_bpe_large(t, p, n, v->v + v->n);
     if (k == (size_t)-1)
         return -1;
     v->n += k;
@@ -198,7 +182,7 @@ int tok_next_piece(const tl_tokenizer *t, tok_matcher *m, const uint8_t *s, size
 /* Pre-tokenizes s[0..n) (a slice between special tokens, matched on its own as tiktoken does, so
  * lookaheads stop at the slice end) and encodes each piece. Text the pattern does not match is
  * skipped, as tiktoken's find_iter skips it; empty matches produce nothing. */
-static int encode_ordinary(const tl_tokenizer *t, const uint8_t *s, size_t n, idvec *v, tok_matcher *m, tl_err *err)
+static int encode_ordinary(const tl_tokenizer *t, const uint8_t *s, size_t n, tok_ids *v, tok_matcher *m, tl_err *err)
 {
     size_t pos = 0, a, b;
     while (pos < n) {
@@ -262,11 +246,11 @@ int tl_tokenizer_encode_ex(const tl_tokenizer *t, const char *text, size_t len, 
         return hrc;
     }
     int allow_special = !(flags & TL_TOK_FORBID), plain = (flags & TL_TOK_PLAIN) != 0;
-    idvec v = {0};
+    tok_ids v = {0};
     size_t *next = t->n_special ? malloc((size_t)t->n_special * sizeof *next) : NULL;
     tok_matcher m;
     int rc = 0;
-    if (tok_matcher_init(&m) || (t->n_special && !next) || reserve(&v, slen / 3 + 16)) {
+    if (tok_matcher_init(&m) || (t->n_special && !next) || tok_ids_reserve(&v, slen / 3 + 16)) {
         rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
         goto out;
     }
@@ -288,11 +272,11 @@ int tl_tokenizer_encode_ex(const tl_tokenizer *t, const char *text, size_t len, 
             goto out;
         if (k < 0)
             break;
-        if (reserve(&v, 1)) {
+        if (tok_ids_reserve(&v, 1)) {
             rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
             goto out;
         }
-        v.ids[v.n++] = t->special[k].id;
+        v.v[v.n++] = t->special[k].id;
         pos = at + t->special[k].len;
     }
 out:
@@ -300,10 +284,10 @@ out:
     free(next);
     free(fixed);
     if (rc) {
-        free(v.ids);
+        free(v.v);
         return rc;
     }
-    *ids = v.ids;
+    *ids = v.v;
     *n = v.n;
     return 0;
 }

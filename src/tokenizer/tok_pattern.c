@@ -69,10 +69,10 @@ const tok_spec *tok_spec_by_pat(const char *pat)
  * "\p{X}<ranges>" inside a class and "[\p{X}<ranges>]" outside one. Everything else is copied. */
 char *tok_translate_pattern(const char *pat)
 {
-    tok_sb b = {0};
+    tl_strbuf b = {0};
     int in_class = 0;
     size_t n = strlen(pat);
-    tok_sb_put(&b, "", 0);
+    tl_strbuf_put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
         char c = pat[i];
         if (c == '\\' && i + 1 < n) {
@@ -85,7 +85,7 @@ char *tok_translate_pattern(const char *pat)
             if (d == 'Q') {  /* \Q...\E: literal text, copied as is */
                 const char *e = strstr(pat + i + 2, "\\E");
                 size_t end = e ? (size_t)(e - pat) + 2 : n;
-                tok_sb_put(&b, pat + i, end - i);
+                tl_strbuf_put(&b, pat + i, end - i);
                 i = end - 1;
                 continue;
             }
@@ -106,7 +106,7 @@ char *tok_translate_pattern(const char *pat)
                     if (!in_class)
                         tok_sb_puts(&b, d == 'P' ? "[^" : "[");
                     tok_sb_puts(&b, "\\p{");
-                    tok_sb_put(&b, name, nl);
+                    tl_strbuf_put(&b, name, nl);
                     tok_sb_puts(&b, "}");
                     tok_sb_ranges(&b, e);
                     if (!in_class)
@@ -115,29 +115,29 @@ char *tok_translate_pattern(const char *pat)
                     continue;
                 }
             }
-            tok_sb_put(&b, pat + i, 2);
+            tl_strbuf_put(&b, pat + i, 2);
             i++;
             continue;
         }
         if (!in_class && c == '[') {
             in_class = 1;
-            tok_sb_put(&b, "[", 1);
+            tl_strbuf_putc(&b, '[');
             if (i + 1 < n && pat[i + 1] == '^')
-                tok_sb_put(&b, pat + ++i, 1);
+                tl_strbuf_put(&b, pat + ++i, 1);
             if (i + 1 < n && pat[i + 1] == ']')  /* a leading ] is literal */
-                tok_sb_put(&b, pat + ++i, 1);
+                tl_strbuf_put(&b, pat + ++i, 1);
             continue;
         }
         if (in_class && c == '[' && i + 1 < n && pat[i + 1] == ':') {  /* [:alpha:] */
             const char *e = strstr(pat + i + 2, ":]");
             size_t end = e ? (size_t)(e - pat) + 2 : i + 1;
-            tok_sb_put(&b, pat + i, end - i);
+            tl_strbuf_put(&b, pat + i, end - i);
             i = end - 1;
             continue;
         }
         if (in_class && c == ']')
             in_class = 0;
-        tok_sb_put(&b, &c, 1);
+        tl_strbuf_put(&b, &c, 1);
     }
     if (b.oom) {
         free(b.p);

@@ -6,36 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tok_sb_put(tok_sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2 + 64;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
+void tok_sb_puts(tl_strbuf *b, const char *s) { tl_strbuf_put(b, s, strlen(s)); }
 
-void tok_sb_puts(tok_sb *b, const char *s) { tok_sb_put(b, s, strlen(s)); }
-
-void tok_sb_ranges(tok_sb *b, const tl_ucat_extra *e)
+void tok_sb_ranges(tl_strbuf *b, const tl_ucat_extra *e)
 {
-    char tmp[48];
     for (size_t i = 0; i < e->n; i++) {
         if (e->ranges[i][0] == e->ranges[i][1])
-            snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)e->ranges[i][0]);
+            tl_strbuf_printf(b, "\\x{%X}", (unsigned)e->ranges[i][0]);
         else
-            snprintf(tmp, sizeof tmp, "\\x{%X}-\\x{%X}", (unsigned)e->ranges[i][0], (unsigned)e->ranges[i][1]);
-        tok_sb_puts(b, tmp);
+            tl_strbuf_printf(b, "\\x{%X}-\\x{%X}", (unsigned)e->ranges[i][0], (unsigned)e->ranges[i][1]);
     }
 }
 

@@ -1,6 +1,6 @@
 /* Small text helpers the tokenizer's pattern rewriters and normalizers/decoders share (tok_text.c):
- * a growable NUL-terminated string whose out-of-memory is sticky, so a rewriter checks once at the end,
- * and replace-every-occurrence of a byte string. Internal to src/tokenizer/. */
+ * appending to a util/strbuf.h buffer (whose out-of-memory is sticky, so a rewriter checks once at the
+ * end), and replace-every-occurrence of a byte string. Internal to src/tokenizer/. */
 #ifndef TEELM_TOKENIZER_TOK_TEXT_H
 #define TEELM_TOKENIZER_TOK_TEXT_H
 
@@ -8,17 +8,11 @@
 #include <stdint.h>
 
 #include "tokenizer/unicode_extra.h"
+#include "util/strbuf.h"
 
-typedef struct {
-    char *p;  /* NUL-terminated once anything was put; owned (free) */
-    size_t n, cap;
-    int oom;  /* set by a failed growth; later puts do nothing */
-} tok_sb;
-
-void tok_sb_put(tok_sb *b, const char *s, size_t n);
-void tok_sb_puts(tok_sb *b, const char *s);
+void tok_sb_puts(tl_strbuf *b, const char *s);
 /* The ranges of e as PCRE2 class members: "\x{A}" or "\x{A}-\x{B}" each. */
-void tok_sb_ranges(tok_sb *b, const tl_ucat_extra *e);
+void tok_sb_ranges(tl_strbuf *b, const tl_ucat_extra *e);
 
 /* The entry of table (ended by a NULL name) called name[0..n), or NULL. */
 const tl_ucat_extra *tok_ucat_find(const tl_ucat_extra *table, const char *name, size_t n);
@@ -32,5 +26,29 @@ int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const 
  * at least need, starting from first. Returns the array (v itself when it already fits) with *cap
  * updated, or NULL when out of memory (v and *cap untouched). */
 void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
+
+/* The token ids an encoder produces (owned v, free). Inline: encoding pushes one per token. */
+typedef struct {
+    uint32_t *v;
+    size_t n, cap;
+} tok_ids;
+/* Room for more ids past n: 0, or -1 when out of memory (the ids kept). */
+static inline int tok_ids_reserve(tok_ids *a, size_t more)
+{
+    if (a->n + more <= a->cap)
+        return 0;
+    uint32_t *v = tok_grow(a->v, &a->cap, a->n + more, sizeof *v, 256);
+    if (!v)
+        return -1;
+    a->v = v;
+    return 0;
+}
+static inline int tok_ids_push(tok_ids *a, uint32_t x)
+{
+    if (tok_ids_reserve(a, 1))
+        return -1;
+    a->v[a->n++] = x;
+    return 0;
+}
 
 #endif

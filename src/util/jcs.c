@@ -1,37 +1,11 @@
 /* RFC 8785 canonical JSON (jcs.h). */
 #include "util/jcs.h"
+#include "util/strbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int bad;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->bad = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
 
 /* The next code point of UTF-8 s[0..n) at *i (advanced), or -1 when not well-formed. */
 static long utf8_next(const unsigned char *s, size_t n, size_t *i)
@@ -54,22 +28,22 @@ static long utf8_next(const unsigned char *s, size_t n, size_t *i)
     return cp;
 }
 
-static void put_string(buf *b, const char *s, size_t n)
+static void put_string(tl_strbuf *b, const char *s, size_t n)
 {
-    put(b, "\"", 1);
+    tl_strbuf_put(b, "\"", 1);
     size_t i = 0, run = 0; /* bytes [run, i) are copied as they are */
-    while (i < n && !b->bad) {
+    while (i < n && !b->oom) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
             if (utf8_next((const unsigned char *)s, n, &i) < 0)
-                b->bad = 1;
+                b->oom = 1;
             continue;
         }
         if (c >= 0x20 && c != '"' && c != '\\') {
             i++;
             continue;
         }
-        put(b, s + run, i - run);
+        tl_strbuf_put(b, s + run, i - run);
         char e[8];
         const char *sh = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\t' ? "\\t"
                        : c == '\n' ? "\\n" : c == '\f' ? "\\f" : c == '\r' ? "\\r" : NULL;
@@ -77,11 +51,11 @@ static void put_string(buf *b, const char *s, size_t n)
             snprintf(e, sizeof e, "\\u%04x", c);
             sh = e;
         }
-        put(b, sh, strlen(sh));
+        tl_strbuf_put(b, sh, strlen(sh));
         run = ++i;
     }
-    put(b, s + run, i - run);
-    put(b, "\"", 1);
+    tl_strbuf_put(b, s + run, i - run);
+    tl_strbuf_put(b, "\"", 1);
 }
 
 /* RFC 8785 3.2.3: names compare as sequences of UTF-16 code units. For code points below U+10000
@@ -115,12 +89,12 @@ static int member_cmp(const void *pa, const void *pb)
     return utf16_cmp(a->k, a->n, b->k, b->n);
 }
 
-static void put_value(buf *b, const json_t *v, int depth)
+static void put_value(tl_strbuf *b, const json_t *v, int depth)
 {
-    if (b->bad)
+    if (b->oom)
         return;
     if (depth > 64) {
-        b->bad = 1;
+        b->oom = 1;
         return;
     }
     char num[32];
@@ -129,7 +103,7 @@ static void put_value(buf *b, const json_t *v, int depth)
         size_t n = json_object_size(v), k = 0;
         member *m = n ? malloc(n * sizeof *m) : NULL;
         if (n && !m) {
-            b->bad = 1;
+            b->oom = 1;
             return;
         }
         const char *key;
@@ -140,26 +114,26 @@ static void put_value(buf *b, const json_t *v, int depth)
             m[k++].v = val;
         }
         qsort(m, n, sizeof *m, member_cmp);
-        put(b, "{", 1);
+        tl_strbuf_putc(b, '{');
         for (size_t i = 0; i < n; i++) {
             if (i)
-                put(b, ",", 1);
+                tl_strbuf_putc(b, ',');
             put_string(b, m[i].k, m[i].n);
-            put(b, ":", 1);
+            tl_strbuf_putc(b, ':');
             put_value(b, m[i].v, depth + 1);
         }
-        put(b, "}", 1);
+        tl_strbuf_putc(b, '}');
         free(m);
         return;
     }
     case JSON_ARRAY:
-        put(b, "[", 1);
+        tl_strbuf_putc(b, '[');
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i)
-                put(b, ",", 1);
+                tl_strbuf_putc(b, ',');
             put_value(b, json_array_get(v, i), depth + 1);
         }
-        put(b, "]", 1);
+        tl_strbuf_putc(b, ']');
         return;
     case JSON_STRING:
         put_string(b, json_string_value(v), json_string_length(v));
@@ -167,31 +141,32 @@ static void put_value(buf *b, const json_t *v, int depth)
     case JSON_INTEGER: {
         json_int_t x = json_integer_value(v);
         if (x > TL_JCS_MAX_INT || x < -TL_JCS_MAX_INT) {
-            b->bad = 1;
+            b->oom = 1;
             return;
         }
         snprintf(num, sizeof num, "%lld", (long long)x);
-        put(b, num, strlen(num));
+        tl_strbuf_put(b, num, strlen(num));
         return;
     }
-    case JSON_TRUE: put(b, "true", 4); return;
-    case JSON_FALSE: put(b, "false", 5); return;
-    case JSON_NULL: put(b, "null", 4); return;
-    default: b->bad = 1; return; /* JSON_REAL */
+    case JSON_TRUE: tl_strbuf_put(b, "true", 4); return;
+    case JSON_FALSE: tl_strbuf_put(b, "false", 5); return;
+    case JSON_NULL: tl_strbuf_put(b, "null", 4); return;
+    default: b->oom = 1; return; /* JSON_REAL */
     }
 }
 
 char *tl_jcs(const json_t *v, size_t *len)
 {
-    buf b = {0};
+    tl_strbuf b;
+    tl_strbuf_init(&b);
     if (!v)
         return NULL;
     put_value(&b, v, 0);
-    if (b.bad || !b.p) {
+    if (b.oom || !b.p) {
         free(b.p);
         return NULL;
     }
     if (len)
-        *len = b.len;
+        *len = b.n;
     return b.p;
 }

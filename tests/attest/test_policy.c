@@ -1,4 +1,5 @@
 /* Policy parsing (strict) and checking: every refusal names the field that differed and both values. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,17 @@ static void bad(const char *json, const char *why)
     CHECKF(p == NULL, "%s parsed", json);
     CHECKF(p != NULL || (e.code == TL_EINVAL && contains(e.msg, why)), "%s -> %s (want %s)", json, e.msg, why);
     tl_policy_free(p);
+}
+
+/* bad() of the policy text printf formats. */
+static void __attribute__((format(printf, 2, 3))) badf(const char *why, const char *fmt, ...)
+{
+    char j[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j, sizeof j, fmt, ap);
+    va_end(ap);
+    bad(j, why);
 }
 
 /* Fixture set B: a real TDX quote, verified with its collateral, judged by policies pinning its
@@ -227,10 +239,8 @@ int main(void)
     /* ... unless it says so explicitly */
     snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":true}}", mrtd);
     accept(j, &td);
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":false}}", mrtd);
-    bad(j, "tdx.rtmr0 is missing");
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":1}}", mrtd);
-    bad(j, "tdx.allow_unmeasured_os must be true or false");
+    badf("tdx.rtmr0 is missing", "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":false}}", mrtd);
+    badf("tdx.allow_unmeasured_os must be true or false", "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":1}}", mrtd);
     /* with allow_unmeasured_os, the RTMRs it does give still hold */
     snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"allow_unmeasured_os\":true,\"rtmr3\":\"%s\"}}", mrtd, r2);
     refuse(j, &td, "tdx.rtmr3", zero48, r2);
@@ -254,27 +264,18 @@ int main(void)
 
     /* strict parsing */
     bad("{\"mrenclave\":\"33d8\"}", "mrenclave must be 64 hex digits");
-    snprintf(j, sizeof j, "{\"mrenclave\":\"%s\",\"mrenclve\":1}", MRE);
-    bad(j, "unknown field \"mrenclve\"");
-    snprintf(j, sizeof j, "{\"mrenclave\":\"%s\",\"tcb_statuses\":[\"Revoked\"]}", MRE);
-    bad(j, "Revoked is never acceptable");
-    snprintf(j, sizeof j, "{\"mrsigner\":\"%s\"}", MRS);
-    bad(j, "mrsigner needs isv_prod_id");
-    snprintf(j, sizeof j, "{\"mrenclave\":\"%s\",\"mrenclave\":\"%s\"}", MRE, MRE);
-    bad(j, "duplicate");
+    badf("unknown field \"mrenclve\"", "{\"mrenclave\":\"%s\",\"mrenclve\":1}", MRE);
+    badf("Revoked is never acceptable", "{\"mrenclave\":\"%s\",\"tcb_statuses\":[\"Revoked\"]}", MRE);
+    badf("mrsigner needs isv_prod_id", "{\"mrsigner\":\"%s\"}", MRS);
+    badf("duplicate", "{\"mrenclave\":\"%s\",\"mrenclave\":\"%s\"}", MRE, MRE);
     bad("{}", "admits nothing");
     bad("[]", "must be a JSON object");
     bad("{\"mrenclave\":", "invalid JSON");
-    snprintf(j, sizeof j, "{\"mrenclave\":\"%s\",\"allow_debug\":1}", MRE);
-    bad(j, "allow_debug must be true or false");
-    snprintf(j, sizeof j, "{\"mrenclave\":\"%.62szz\"}", MRE);
-    bad(j, "mrenclave must be 64 hex digits");
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr4\":\"%s\"}}", mrtd, mrtd);
-    bad(j, "unknown field tdx.rtmr4");
-    snprintf(j, sizeof j, "{\"tdx\":{\"mrtd\":\"%s\",\"td_attributes\":\"0100000000000000\",\"td_attributes_mask\":\"0000000000000000\"}}", mrtd);
-    bad(j, "outside");
-    snprintf(j, sizeof j, "{\"mrsigner\":\"%s\",\"isv_prod_id\":70000}", MRS);
-    bad(j, "isv_prod_id must be an integer 0..65535");
+    badf("allow_debug must be true or false", "{\"mrenclave\":\"%s\",\"allow_debug\":1}", MRE);
+    badf("mrenclave must be 64 hex digits", "{\"mrenclave\":\"%.62szz\"}", MRE);
+    badf("unknown field tdx.rtmr4", "{\"tdx\":{\"mrtd\":\"%s\",\"rtmr4\":\"%s\"}}", mrtd, mrtd);
+    badf("outside", "{\"tdx\":{\"mrtd\":\"%s\",\"td_attributes\":\"0100000000000000\",\"td_attributes_mask\":\"0000000000000000\"}}", mrtd);
+    badf("isv_prod_id must be an integer 0..65535", "{\"mrsigner\":\"%s\",\"isv_prod_id\":70000}", MRS);
     tl_err e = {0};
     CHECK(tl_policy_load("/nonexistent/policy.json", &e) == NULL && contains(e.msg, "/nonexistent/policy.json"));
     return test_finish();

@@ -12,6 +12,7 @@
 #include "util/json_fields.h"
 #include "util/secmem.h"
 #include "util/sha.h"
+#include "util/strbuf.h"
 
 static void bytes(void)
 {
@@ -194,9 +195,25 @@ static void strndup_sec(void)
     tl_sec_free(d);
 }
 
+static void strbuf(void)
+{
+    tl_strbuf b;
+    tl_strbuf_init(&b);
+    CHECK(b.p == NULL && b.n == 0 && !b.oom);
+    tl_strbuf_put(&b, "a\0b", 3); /* NUL bytes are data */
+    tl_strbuf_putc(&b, '-');
+    for (int i = 0; i < 100; i++) /* past the first allocation */
+        tl_strbuf_printf(&b, "%d,", i);
+    CHECK(!b.oom && b.n == 4 + 10 * 2 + 90 * 3 && b.p[b.n] == 0 && b.cap > b.n);
+    CHECK(memcmp(b.p, "a\0b-0,1,", 8) == 0 && memcmp(b.p + b.n - 3, "99,", 3) == 0);
+    tl_strbuf_free(&b);
+    CHECK(b.p == NULL && b.n == 0 && b.cap == 0);
+}
+
 int main(void)
 {
     strndup_sec();
+    strbuf();
     bytes();
     sha();
     json_fields();
