@@ -259,9 +259,7 @@ int cmd_client(int argc, char **argv)
         "during the TLS handshake, before anything is sent; then sends the prompt to /v1/completions\n"
         "and prints the completion. Any mismatch stops with the field that differed and exit code 1.",
         opts, 0, 0, .missing = "--server and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (stream && json)
         return tl_usage_error(&spec, "--json and --stream do not go together");
     if (stop.n > 4)
@@ -353,7 +351,7 @@ int cmd_client(int argc, char **argv)
     }
     body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
+    int rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
     if (rc) {
         fprintf(stderr, "teelm client: %s\n", err.msg);
         goto done;

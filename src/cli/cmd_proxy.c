@@ -41,9 +41,7 @@ int cmd_proxy(int argc, char **argv)
         "verified (RA-TLS evidence against the policy) before any request byte is sent; a server that\n"
         "fails gets nothing and the application receives a 502 naming the field that differed.",
         opts, 0, 0, .missing = "--server and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!allow_remote && !tl_proxy_is_loopback(listen))
         return tl_usage_error(&spec, "--listen %s is not a loopback address (127.0.0.0/8, ::1, localhost): the proxy "
                                      "speaks plain HTTP; give --allow-remote to listen there anyway", listen);

@@ -145,9 +145,7 @@ int cmd_seal(int argc, char **argv)
                              "(AES-256-GCM in authenticated chunks). The key goes to a key file or to the key broker; the "
                              "sealed files name it by id only.",
                              opts, 0, 0, .missing = "--model and --out are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!!key_out + !!kbs + !!key_file != 1)
         return tl_usage_error(&spec, "give exactly one of --key-out FILE, --key-file FILE or --kbs URL");
     if (kbs && (!key_id || !admin_token))
@@ -184,7 +182,7 @@ int cmd_seal(int argc, char **argv)
         tl_hex(r, sizeof r, gen_id + 6);
         key_id = gen_id;
     }
-    rc = 1;
+    int rc = 1;
     uint8_t *tokbuf = NULL, *polbuf = NULL;
     size_t toklen = 0, pollen = 0;
     if (read_tokenizer(tok_path, &tok, &tok_len, &err))
@@ -293,15 +291,13 @@ int cmd_unseal(int argc, char **argv)
                              "(weights in the layout it was sealed in, plus its tokenizer; a Hugging Face model as "
                              "model.safetensors beside the config and tokenizer files sealed with it).",
                              opts, 0, 0, .missing = "--model, --key-file and --out are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err err = {0};
     tl_data_key key;
     tl_checkpoint ck;
     tl_seal_info info;
     memset(&ck, 0, sizeof ck);
-    rc = 1;
+    int rc = 1;
     if (tl_data_key_read(key_file, &key, &err))
         goto out;
     if (tl_seal_read(model, &key, &ck, &info, &err))
