@@ -347,8 +347,7 @@ int cmd_inspect(int argc, char **argv)
         "does not depend on the format or layout (docs/weights-format.md).",
         opts, 1, 1};
     const char *pos[1];
-    int npos = 0;
-    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, &npos);
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, NULL);
     char index[4096];
     if (tl_sealed_detect(pos[0], index, sizeof index))
         return inspect_sealed(pos[0], as_json);
