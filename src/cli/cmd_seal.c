@@ -37,6 +37,16 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
     return tl_read_file(path, 64u << 20, data, len, err);
 }
 
+/* The end of seal and unseal, either way: the failure named, the data key wiped, the model freed. */
+static int finish(const char *cmd, int rc, const tl_err *err, tl_data_key *key, tl_checkpoint *ck)
+{
+    if (rc)
+        fprintf(stderr, "teelm %s: %s\n", cmd, err->msg);
+    tl_data_key_clear(key);
+    tl_checkpoint_free(ck);
+    return rc;
+}
+
 /* The files a Hugging Face model directory carries beside its weights, sealed with it
  * (docs/sealed-format.md "tokenizer_files"): config.json and generation_config.json, then the
  * tokenizer files teelm export copies (formats/hf_save.h), each that exists, in that order. */
@@ -224,13 +234,9 @@ int cmd_seal(int argc, char **argv)
            carried.n ? "carrying " : tok_len ? "tokenizer included" : "no tokenizer", what);
     rc = 0;
 out:
-    if (rc)
-        fprintf(stderr, "teelm seal: %s\n", err.msg);
-    tl_data_key_clear(&key);
-    tl_checkpoint_free(&ck);
     free(tok);
     carried_free(&carried);
-    return rc;
+    return finish("seal", rc, &err, &key, &ck);
 }
 
 /* A Hugging Face model back to a directory its tools read: model.safetensors (every tensor in its
@@ -329,9 +335,5 @@ int cmd_unseal(int argc, char **argv)
            info.file_count == 1 ? "" : "s");
     rc = 0;
 out:
-    if (rc)
-        fprintf(stderr, "teelm unseal: %s\n", err.msg);
-    tl_data_key_clear(&key);
-    tl_checkpoint_free(&ck);
-    return rc;
+    return finish("unseal", rc, &err, &key, &ck);
 }
