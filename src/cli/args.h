@@ -47,6 +47,14 @@ typedef struct {
  * Positional arguments are stored in pos (at most spec->max_pos); *npos receives their number. */
 int tl_args_parse(const tl_cmdspec *spec, int argc, char **argv, const char **pos, int *npos);
 void tl_args_usage(const tl_cmdspec *spec, FILE *out);
+/* tl_args_parse at the start of a command: returns from the calling command with its exit code when
+ * it must stop there (0 after --help, 2 after a usage error), so every command stops alike. */
+#define TL_ARGS_PARSE_OR_RETURN(spec, argc, argv, pos, npos)                 \
+    do {                                                                     \
+        int tl_args_rc_ = tl_args_parse((spec), (argc), (argv), (pos), (npos)); \
+        if (tl_args_rc_)                                                     \
+            return tl_args_rc_ == 1 ? 0 : tl_args_rc_;                       \
+    } while (0)
 /* `FLAG A B C` as `FLAG A FLAG B FLAG C`, so a TL_ARG_MULTI flag takes several values: they run to
  * the next argument that starts with '-'. Returns a malloc'd argv (NULL-terminated, same strings;
  * free only the array) of *nargc entries, or NULL when out of memory. */

@@ -408,9 +408,7 @@ static int attest_show(int argc, char **argv)
     const tl_cmdspec spec = {"attest show", "EVIDENCE [--json]",
                              "Parse evidence and print what it states, WITHOUT verifying anything.", opts, 1, 1};
     const char *pos[1];
-    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, NULL);
     tl_err e = {0};
     uint8_t *ev = NULL;
     size_t n;
@@ -473,13 +471,12 @@ static int attest_measure(int argc, char **argv)
                              "the sim MRSIGNER. A server's configuration is the document 'teelm serve ... --print-config'\n"
                              "prints (--serve-config). For real enclaves use 'occlum print mrenclave'.",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     uint8_t *cfg;
     size_t cfg_len;
     if (serve_cfg && (cfg_file || cfg_str))
         return tl_usage_error(&spec, "--serve-config does not go with --config or --config-string");
+    int rc;
     if ((rc = serve_cfg ? load_serve_config(spec.cmd, serve_cfg, &cfg, &cfg_len)
                         : load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
         return rc;
@@ -547,10 +544,9 @@ static int attest_policy_template(int argc, char **argv)
                              "Print a policy (docs/policy.md) for the key broker or the client; it is checked by the same "
                              "parser that loads it.",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     const char *rtmr[4] = {0};
+    int rc;
     if ((rc = parse_rtmrs(&spec, &rtmrs, rtmr)))
         return rc;
     if ((snp_host.n || snp_prod.n || snp_tcb.n) && !snp_meas.n)
@@ -666,9 +662,7 @@ static int attest_rtmr3(int argc, char **argv)
                              "R = initial; R = SHA-384(R || SHA-384(executable)); R = SHA-384(R || SHA-384(config)).\n"
                              "Pin it with 'attest policy-template --rtmr 3=HEX' (docs/attestation.md).",
                              opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!cfg_file && !cfg_str)
         return tl_usage_error(&spec, "--config or --config-string is required (the exact bytes teelm serve measured)");
     uint8_t initial[TL_RTMR_LEN] = {0};
@@ -676,6 +670,7 @@ static int attest_rtmr3(int argc, char **argv)
         return tl_usage_error(&spec, "--initial needs 96 hex digits (48 bytes), got %zu characters", strlen(initial_hex));
     uint8_t *cfg;
     size_t cfg_len;
+    int rc;
     if ((rc = load_config(spec.cmd, cfg_file, cfg_str, &cfg, &cfg_len)))
         return rc;
     tl_err e = {0};
@@ -715,9 +710,7 @@ static int attest_collateral(int argc, char **argv)
                              "as one JSON file for offline verification with 'attest verify --collateral'.",
                              opts, 1, 1, .missing = "--pccs and --out are required"};
     const char *pos[1];
-    int rc = tl_args_parse(&spec, argc, argv, pos, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, NULL);
     tl_err e = {0};
     uint8_t *ev;
     size_t n;
@@ -761,9 +754,7 @@ int cmd_attest(int argc, char **argv)
         "  rtmr3            print the TDX RTMR3 of a teelm binary + configuration (for policies)\n"
         "  collateral       fetch collateral from a PCCS for offline verification",
         opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (argc >= 1)
         return tl_usage_error(&spec, "unknown subcommand '%s'", argv[0]);
     tl_args_usage(&spec, stderr);

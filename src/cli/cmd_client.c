@@ -8,13 +8,12 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/server_check.h"
 #include "server/client.h"
-#include "server/ratls.h"
 #include "server/receipt_check.h"
 #include "util/codec.h"
 #include "util/io.h"
 #include "util/secmem.h"
-#include "util/sha.h"
 
 typedef struct {
     char *buf; /* response bytes not yet consumed */
@@ -259,9 +258,7 @@ int cmd_client(int argc, char **argv)
         "during the TLS handshake, before anything is sent; then sends the prompt to /v1/completions\n"
         "and prints the completion. Any mismatch stops with the field that differed and exit code 1.",
         opts, 0, 0, .missing = "--server and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (stream && json)
         return tl_usage_error(&spec, "--json and --stream do not go together");
     if (stop.n > 4)
@@ -273,44 +270,19 @@ int cmd_client(int argc, char **argv)
             return tl_usage_error(&spec, "--seed: '%s' is not an integer", seed_s);
     }
 
+    tl_server_check chk;
+    if (tl_server_check_load("client", policy_path, collateral, expect_cfg, &chk))
+        return 1;
     tl_err err = {0};
-    tl_policy *policy = tl_policy_load(policy_path, &err);
-    if (!policy) {
-        fprintf(stderr, "teelm client: %s\n", err.msg);
-        return 1;
-    }
-    tl_collateral *col = NULL;
-    if (collateral && !(col = tl_collateral_load(collateral, &err))) {
-        fprintf(stderr, "teelm client: %s\n", err.msg);
-        tl_policy_free(policy);
-        return 1;
-    }
     char *api_key = NULL;
     if (key_file && !(api_key = read_key(key_file, &err))) {
         fprintf(stderr, "teelm client: %s\n", err.msg);
-        tl_collateral_free(col);
-        tl_policy_free(policy);
+        tl_server_check_free(&chk);
         return 1;
     }
-    uint8_t want_cfg[32];
-    if (expect_cfg) {
-        uint8_t *d = NULL;
-        size_t dl = 0;
-        if (tl_read_file(expect_cfg, TL_RATLS_MAX_CONFIG, &d, &dl, &err)) {
-            fprintf(stderr, "teelm client: --expect-config: %s\n", err.msg);
-            tl_collateral_free(col);
-            tl_policy_free(policy);
-            tl_sec_free(api_key);
-            return 1;
-        }
-        while (dl && (d[dl - 1] == '\n' || d[dl - 1] == '\r'))
-            dl--; /* a file written from --print-config's output line */
-        tl_sha256(d, dl, want_cfg);
-        free(d);
-    }
     int quiet_verified = quiet || verify_only;
-    tl_client_opts co = {.server = server, .policy = policy, .col = col, .api_key = api_key, .timeout_s = timeout,
-                         .expect_config_sha256 = expect_cfg ? want_cfg : NULL, .on_verified = on_verified,
+    tl_client_opts co = {.server = server, .policy = chk.policy, .col = chk.col, .api_key = api_key,
+                         .timeout_s = timeout, .expect_config_sha256 = chk.expect_config, .on_verified = on_verified,
                          .on_verified_user = &quiet_verified};
     tl_client_peer peer;
     out_state st = {.stream = stream};
@@ -353,7 +325,7 @@ int cmd_client(int argc, char **argv)
     }
     body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
+    int rc = tl_client_request(&co, "POST", "/v1/completions", body, strlen(body), sink, &st, &status, &peer, &err);
     if (rc) {
         fprintf(stderr, "teelm client: %s\n", err.msg);
         goto done;
@@ -379,7 +351,7 @@ int cmd_client(int argc, char **argv)
             goto done;
         }
     }
-    if (check_receipt(&peer, policy, stream ? st.raw : st.buf, stream ? st.raw_len : st.len, body, strlen(body),
+    if (check_receipt(&peer, chk.policy, stream ? st.raw : st.buf, stream ? st.raw_len : st.len, body, strlen(body),
                       receipts_dir, quiet, &err)) {
         fprintf(stderr, "teelm client: %s\n", err.msg);
         goto done;
@@ -408,7 +380,6 @@ done:
     tl_sec_free(st.buf);
     tl_sec_free(api_key);
     tl_sec_free(st.raw);
-    tl_collateral_free(col);
-    tl_policy_free(policy);
+    tl_server_check_free(&chk);
     return exit_code;
 }

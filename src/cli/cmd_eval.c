@@ -35,11 +35,10 @@ int cmd_eval(int argc, char **argv)
         "each batch's mean next-token cross-entropy (natural log), in eval mode (no dropout). With --full the "
         "loss is instead the mean over every non-overlapping window (offsets 0, T, 2T, ...) of the split.",
         opts, 0, 0, .missing = TL_MODEL_MISSING};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!!data == !!tokens)
         return tl_usage_error(&spec, "give exactly one of --data TEXT or --tokens FILE");
+    int rc;
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))
         return rc;
     tl_cli_set_threads(threads);

@@ -157,9 +157,8 @@ int cmd_generate(int argc, char **argv)
         "window). Hugging Face models keep every position in a key/value cache of --ctx positions and stop "
         "after an end-of-sequence token.",
         opts, 0, 0, .missing = TL_MODEL_MISSING};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
+    int rc;
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))
         return rc;
     uint32_t *ids = NULL;

@@ -97,8 +97,6 @@ int cmd_quantize(int argc, char **argv)
         "(llama, qwen2; GPT-2 in F32/F16), with its byte-level BPE tokenizer and chat template, for teelm or "
         "llama.cpp (docs/gguf.md). The same as 'teelm export --format gguf --quantize TYPE'.",
         opts, 0, 0, .missing = "--model, --out and --type are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     return tl_cli_write_gguf("quantize", model, out, type);
 }

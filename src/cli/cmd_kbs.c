@@ -42,9 +42,7 @@ static int cmd_add_key(int argc, char **argv)
                              "Adds a data key to the store, wrapped under the store's master key. Works offline and "
                              "while the broker runs (records are read per request).",
                              opts, 0, 0, .missing = "--store and --key-id are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!!key_file == !!generate)
         return tl_usage_error(&spec, "give exactly one of --key-file FILE or --generate");
     if (key_out && !generate)
@@ -53,7 +51,7 @@ static int cmd_add_key(int argc, char **argv)
     tl_data_key key;
     uint8_t *pol = NULL;
     size_t pl = 0;
-    rc = 1;
+    int rc = 1;
     if (key_file ? tl_data_key_read(key_file, &key, &e) : tl_data_key_generate(&key, key_id, &e))
         goto out;
     if (strcmp(key.key_id, key_id) != 0) {
@@ -82,9 +80,7 @@ static int cmd_list(int argc, char **argv)
     const tl_opt opts[] = {STORE_FLAG(store), {0}};
     const tl_cmdspec spec = {"kbs list", "--store DIR", "Lists the keys in a store (ids, state, policy; never key material).",
                              opts, 0, 0, .missing = "--store is required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err e = {0};
     tl_kbs_record *recs;
     int n, bad = 0;
@@ -125,9 +121,7 @@ static int cmd_upgrade(int argc, char **argv)
                              "record and writes manifest.json, which authenticates them AS THEY ARE now. Check the "
                              "listed states and policies first (--dry-run): an edit made before the upgrade is kept.",
                              opts, 0, 0, .missing = "--store is required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err e = {0};
     tl_kbs_record *recs;
     int n;
@@ -158,9 +152,7 @@ static int cmd_revoke(int argc, char **argv)
                              "Revokes a key: its wrapped material is deleted and it is never released again "
                              "(takes effect on a running broker at once).",
                              opts, 0, 0, .missing = "--store and --key-id are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err e = {0};
     if (tl_kbs_store_revoke(store, key_id, &e))
         return fail("kbs revoke", &e);
@@ -207,9 +199,7 @@ int cmd_kbs(int argc, char **argv)
                              "Key broker: releases a sealed model's data key only to a TEE whose evidence verifies and "
                              "satisfies the key's policy (docs/attestation-protocol.md).",
                              opts, 0, 0, .missing = "--listen, --store and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err e = {0};
     tl_kbs_broker_opts bo = {.listen = listen, .store = store, .policy_file = policy, .cert_file = cert, .key_file = key,
                              .tls_names = names, .collateral = collateral, .nonce_ttl_ms = ttl * 1000,

@@ -49,9 +49,7 @@ int cmd_occlum_config(int argc, char **argv)
         "Computes Occlum.json resource limits (user space, kernel heap, threads, heaps) from the model's\n"
         "real memory needs plus the server's, and sets debuggable: false, product id and version.",
         opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!model == !config)
         return tl_usage_error(&spec, "give exactly one of --model or --config");
     in.max_body = (int64_t)max_body_kib * 1024;

@@ -1,16 +1,13 @@
 /* teelm proxy: plain HTTP on loopback for unmodified OpenAI clients, forwarding to a teelm server
  * whose RA-TLS evidence is verified against a policy on every new connection (docs/proxy.md). */
-#include <openssl/sha.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/secure_start.h"
+#include "cli/server_check.h"
 #include "server/proxy.h"
-#include "server/ratls.h"
-#include "util/io.h"
 #include "util/log.h"
 
 int cmd_proxy(int argc, char **argv)
@@ -41,45 +38,23 @@ int cmd_proxy(int argc, char **argv)
         "verified (RA-TLS evidence against the policy) before any request byte is sent; a server that\n"
         "fails gets nothing and the application receives a 502 naming the field that differed.",
         opts, 0, 0, .missing = "--server and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!allow_remote && !tl_proxy_is_loopback(listen))
         return tl_usage_error(&spec, "--listen %s is not a loopback address (127.0.0.0/8, ::1, localhost): the proxy "
                                      "speaks plain HTTP; give --allow-remote to listen there anyway", listen);
     /* request bodies (prompts) and API keys pass through: wiped buffers, no core dumps */
     if (tl_cli_secure_start("proxy"))
         return 1;
-    tl_err err = {0};
     if (quiet)
         tl_log_set_level(TL_LOG_WARN);
-    tl_policy *policy = tl_policy_load(policy_path, &err);
-    if (!policy) {
-        fprintf(stderr, "teelm proxy: %s\n", err.msg);
+    tl_server_check chk;
+    if (tl_server_check_load("proxy", policy_path, collateral, expect_cfg, &chk))
         return 1;
-    }
-    tl_collateral *col = NULL;
+    tl_err err = {0};
     int exit_code = 1;
     tl_proxy *p = NULL;
-    if (collateral && !(col = tl_collateral_load(collateral, &err))) {
-        fprintf(stderr, "teelm proxy: %s\n", err.msg);
-        goto done;
-    }
-    uint8_t want_cfg[32];
-    if (expect_cfg) {
-        uint8_t *d = NULL;
-        size_t dl = 0;
-        if (tl_read_file(expect_cfg, TL_RATLS_MAX_CONFIG, &d, &dl, &err)) {
-            fprintf(stderr, "teelm proxy: --expect-config: %s\n", err.msg);
-            goto done;
-        }
-        while (dl && (d[dl - 1] == '\n' || d[dl - 1] == '\r'))
-            dl--; /* a file written from --print-config's output line */
-        SHA256(d, dl, want_cfg);
-        free(d);
-    }
-    tl_proxy_opts po = {.server = server, .policy = policy, .col = col,
-                        .expect_config_sha256 = expect_cfg ? want_cfg : NULL, .listen = listen,
+    tl_proxy_opts po = {.server = server, .policy = chk.policy, .col = chk.col,
+                        .expect_config_sha256 = chk.expect_config, .listen = listen,
                         .allow_remote = allow_remote, .max_inflight = max_inflight,
                         .max_body = (size_t)max_body_kib * 1024, .timeout_s = timeout,
                         .connect_timeout_s = connect_timeout, .io_timeout_s = io_timeout};
@@ -95,7 +70,6 @@ int cmd_proxy(int argc, char **argv)
     exit_code = 0;
 done:
     tl_proxy_free(p);
-    tl_collateral_free(col);
-    tl_policy_free(policy);
+    tl_server_check_free(&chk);
     return exit_code;
 }

@@ -84,9 +84,7 @@ static int verify(int argc, char **argv)
         "the signature holds, the model and configuration are the evidence's, and the request (if given)\n"
         "and the response in FILE match the receipt's hashes. Exit 1 naming the first field that differs.",
         opts, 0, 0, .missing = "--receipt and --policy are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err err = {0};
     uint8_t *text = NULL, *req = NULL;
     size_t tl = 0, rl = 0;

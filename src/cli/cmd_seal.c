@@ -37,6 +37,16 @@ static int read_tokenizer(const char *path, uint8_t **data, size_t *len, tl_err 
     return tl_read_file(path, 64u << 20, data, len, err);
 }
 
+/* The end of seal and unseal, either way: the failure named, the data key wiped, the model freed. */
+static int finish(const char *cmd, int rc, const tl_err *err, tl_data_key *key, tl_checkpoint *ck)
+{
+    if (rc)
+        fprintf(stderr, "teelm %s: %s\n", cmd, err->msg);
+    tl_data_key_clear(key);
+    tl_checkpoint_free(ck);
+    return rc;
+}
+
 /* The files a Hugging Face model directory carries beside its weights, sealed with it
  * (docs/sealed-format.md "tokenizer_files"): config.json and generation_config.json, then the
  * tokenizer files teelm export copies (formats/hf_save.h), each that exists, in that order. */
@@ -145,9 +155,7 @@ int cmd_seal(int argc, char **argv)
                              "(AES-256-GCM in authenticated chunks). The key goes to a key file or to the key broker; the "
                              "sealed files name it by id only.",
                              opts, 0, 0, .missing = "--model and --out are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!!key_out + !!kbs + !!key_file != 1)
         return tl_usage_error(&spec, "give exactly one of --key-out FILE, --key-file FILE or --kbs URL");
     if (kbs && (!key_id || !admin_token))
@@ -184,7 +192,7 @@ int cmd_seal(int argc, char **argv)
         tl_hex(r, sizeof r, gen_id + 6);
         key_id = gen_id;
     }
-    rc = 1;
+    int rc = 1;
     uint8_t *tokbuf = NULL, *polbuf = NULL;
     size_t toklen = 0, pollen = 0;
     if (read_tokenizer(tok_path, &tok, &tok_len, &err))
@@ -226,13 +234,9 @@ int cmd_seal(int argc, char **argv)
            carried.n ? "carrying " : tok_len ? "tokenizer included" : "no tokenizer", what);
     rc = 0;
 out:
-    if (rc)
-        fprintf(stderr, "teelm seal: %s\n", err.msg);
-    tl_data_key_clear(&key);
-    tl_checkpoint_free(&ck);
     free(tok);
     carried_free(&carried);
-    return rc;
+    return finish("seal", rc, &err, &key, &ck);
 }
 
 /* A Hugging Face model back to a directory its tools read: model.safetensors (every tensor in its
@@ -293,15 +297,13 @@ int cmd_unseal(int argc, char **argv)
                              "(weights in the layout it was sealed in, plus its tokenizer; a Hugging Face model as "
                              "model.safetensors beside the config and tokenizer files sealed with it).",
                              opts, 0, 0, .missing = "--model, --key-file and --out are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     tl_err err = {0};
     tl_data_key key;
     tl_checkpoint ck;
     tl_seal_info info;
     memset(&ck, 0, sizeof ck);
-    rc = 1;
+    int rc = 1;
     if (tl_data_key_read(key_file, &key, &err))
         goto out;
     if (tl_seal_read(model, &key, &ck, &info, &err))
@@ -333,9 +335,5 @@ int cmd_unseal(int argc, char **argv)
            info.file_count == 1 ? "" : "s");
     rc = 0;
 out:
-    if (rc)
-        fprintf(stderr, "teelm unseal: %s\n", err.msg);
-    tl_data_key_clear(&key);
-    tl_checkpoint_free(&ck);
-    return rc;
+    return finish("unseal", rc, &err, &key, &ck);
 }

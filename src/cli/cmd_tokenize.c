@@ -17,6 +17,8 @@
 typedef struct {
     const char *tokenizer, *model, *input, *pattern;
     int allow_special, count, bench, repeat;
+    uint8_t *text; /* what open_input read from input (the caller frees it) */
+    size_t len;
 } tok_flags;
 
 /* The rows naming the tokenizer, alike in tokenize and detokenize (open_input reads them). */
@@ -24,10 +26,9 @@ typedef struct {
     {"--tokenizer", TL_ARG_STR, &(f).tokenizer, "FILE", "a .tiktoken file or npm tiktoken encoders/NAME.json", 0, 0}, \
     {"--model", TL_ARG_STR, &(f).model, "DIR", "a model directory with tokenizer.tiktoken or tokenizer.json, or a GGUF file", 0, 0}
 
-/* Parses the command line, loads the tokenizer and reads f->input: what tokenize and detokenize
- * share. Returns NULL with *rc the exit code (0 after --help) when any step ends the command. */
-static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, const tok_flags *f, uint8_t **text,
-                                size_t *len, int *rc)
+/* Parses the command line, loads the tokenizer and reads f->input into f->text: what tokenize and
+ * detokenize share. Returns NULL with *rc the exit code (0 after --help) when any step ends the command. */
+static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, tok_flags *f, int *rc)
 {
     *rc = tl_args_parse(spec, argc, argv, NULL, NULL);
     if (*rc) {
@@ -63,7 +64,7 @@ static tl_tokenizer *open_input(const tl_cmdspec *spec, int argc, char **argv, c
     }
     if (tl_tokenizer_warning(t))
         fprintf(stderr, "teelm %s: warning: %s\n", spec->cmd, tl_tokenizer_warning(t));
-    if (tl_read_file(f->input, MAX_INPUT, text, len, &err)) {
+    if (tl_read_file(f->input, MAX_INPUT, &f->text, &f->len, &err)) {
         fprintf(stderr, "teelm %s: %s\n", spec->cmd, err.msg);
         tl_tokenizer_free(t);
         *rc = 1;
@@ -124,13 +125,11 @@ int cmd_tokenize(int argc, char **argv)
                              "Encodes UTF-8 text to token ids, printed on one line separated by spaces. Invalid "
                              "UTF-8 is replaced by U+FFFD first (as node's TextDecoder does).",
                              opts, 0, 0};
-    tl_err err = {0};
-    uint8_t *text = NULL;
-    size_t len = 0;
     int rc;
-    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &text, &len, &rc);
+    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &rc);
     if (!t)
         return rc;
+    tl_err err = {0};
     uint32_t *ids = NULL;
     size_t n = 0;
     double best = 1e30;
@@ -139,7 +138,7 @@ int cmd_tokenize(int argc, char **argv)
         free(ids);
         ids = NULL;
         double t0 = now();
-        if (tl_tokenizer_encode(t, (const char *)text, len, f.allow_special, &ids, &n, &err)) {
+        if (tl_tokenizer_encode(t, (const char *)f.text, f.len, f.allow_special, &ids, &n, &err)) {
             fprintf(stderr, "teelm tokenize: %s: %s\n", strcmp(f.input, "-") ? f.input : "<stdin>", err.msg);
             rc = 1;
         }
@@ -149,7 +148,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     if (!rc) {
         if (f.bench)
-            printf("bytes=%zu tokens=%zu seconds=%.6f mb_per_s=%.3f\n", len, n, best, best > 0 ? (double)len / 1e6 / best : 0.0);
+            printf("bytes=%zu tokens=%zu seconds=%.6f mb_per_s=%.3f\n", f.len, n, best, best > 0 ? (double)f.len / 1e6 / best : 0.0);
         else if (f.count)
             printf("%zu\n", n);
         else if (print_ids(ids, n)) {
@@ -158,7 +157,7 @@ int cmd_tokenize(int argc, char **argv)
         }
     }
     free(ids);
-    free(text);
+    free(f.text);
     tl_tokenizer_free(t);
     return rc;
 }
@@ -177,27 +176,24 @@ int cmd_detokenize(int argc, char **argv)
                              "Decodes token ids (decimal, separated by spaces or newlines) and writes the bytes they "
                              "stand for to standard output, unchanged (not necessarily valid UTF-8).",
                              opts, 0, 0};
-    tl_err err = {0};
-    uint8_t *text = NULL;
-    size_t len = 0;
     int rc;
-    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &text, &len, &rc);
+    tl_tokenizer *t = open_input(&spec, argc, argv, &f, &rc);
     if (!t)
         return rc;
     const char *in = strcmp(f.input, "-") ? f.input : "<stdin>";
-    uint32_t *ids = malloc((len / 2 + 1) * sizeof *ids);
+    uint32_t *ids = malloc((f.len / 2 + 1) * sizeof *ids);
     size_t n = 0;
     rc = ids ? 0 : 1;
-    for (size_t i = 0; i < len && !rc;) {
-        if (isspace(text[i])) {
+    for (size_t i = 0; i < f.len && !rc;) {
+        if (isspace(f.text[i])) {
             i++;
             continue;
         }
         uint64_t v = 0;
         size_t j = i;
-        while (j < len && text[j] >= '0' && text[j] <= '9' && v <= UINT32_MAX)
-            v = v * 10 + (uint64_t)(text[j++] - '0');
-        if (j == i || v > UINT32_MAX || (j < len && !isspace(text[j]))) {
+        while (j < f.len && f.text[j] >= '0' && f.text[j] <= '9' && v <= UINT32_MAX)
+            v = v * 10 + (uint64_t)(f.text[j++] - '0');
+        if (j == i || v > UINT32_MAX || (j < f.len && !isspace(f.text[j]))) {
             fprintf(stderr, "teelm detokenize: %s: item %zu is not a token id (a whole number)\n", in, n + 1);
             rc = 1;
             break;
@@ -205,6 +201,7 @@ int cmd_detokenize(int argc, char **argv)
         ids[n++] = (uint32_t)v;
         i = j;
     }
+    tl_err err = {0};
     char *out = NULL;
     size_t ol = 0;
     if (!rc && tl_tokenizer_decode(t, ids, n, &out, &ol, &err)) {
@@ -217,7 +214,7 @@ int cmd_detokenize(int argc, char **argv)
     }
     free(out);
     free(ids);
-    free(text);
+    free(f.text);
     tl_tokenizer_free(t);
     return rc;
 }
@@ -241,9 +238,7 @@ static int tokenizer_train(int argc, char **argv)
                              ".tiktoken file (256 byte tokens, then merges in order). Load it with --pattern NAME "
                              "when NAME is not cl100k.",
                              opts, 1, 64};
-    int rc = tl_args_parse(&spec, argc, argv, pos, &npos);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, &npos);
     if (!vocab)
         return tl_usage_error(&spec, "--vocab N is required");
     if (!out)
@@ -277,9 +272,7 @@ int cmd_tokenizer(int argc, char **argv)
                                     "Tokenizer tools. 'teelm tokenizer train --help' describes training.", opts, 0, 1};
     const char *pos[1];
     int npos = 0;
-    int rc = tl_args_parse(&spec, argc, argv, pos, &npos);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, &npos);
     if (npos == 0)
         return tl_usage_error(&spec, "missing subcommand (train)");
     return tl_usage_error(&spec, "unknown subcommand '%s' (known: train)", pos[0]);

@@ -143,9 +143,7 @@ int cmd_train(int argc, char **argv)
         "the weights (model.safetensors and the per-layer split files), the optimizer state for --resume and the "
         "tokenizer. Ctrl-C stops after the current step and saves a checkpoint that --resume continues.",
         opts, 0, 0};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (!!data == !!tokens)
         return tl_usage_error(&spec, "give exactly one of --data TEXT or --tokens FILE");
     if (data && !tokfile && !resume)
@@ -154,6 +152,7 @@ int cmd_train(int argc, char **argv)
         return tl_usage_error(&spec, "--out DIR is required");
     if (resume && config)
         return tl_usage_error(&spec, "--config cannot change a resumed model (its config is in the checkpoint)");
+    int rc;
     if ((rc = tl_cli_check_open_flags(&spec, &oo)))
         return rc;
     if (!out)

@@ -82,9 +82,8 @@ int cmd_import(int argc, char **argv)
         "in its dtype under canonical names, config.json, generation_config.json and the tokenizer files.",
         opts, 1, 64, .missing = "--out is required"};
     const char *pos[64];
-    int npos = 0, rc = tl_args_parse(&spec, argc, argv, pos, &npos);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    int npos = 0;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, &npos);
     if (npos == 1 && tl_is_dir(pos[0]) && tl_hf_is_model_dir(pos[0])) {
         if (split)
             return tl_usage_error(&spec, "--split is for the prototype's layouts, not a Hugging Face model");
@@ -166,9 +165,7 @@ int cmd_export(int argc, char **argv)
         "state is not exported. A Hugging Face model is written back as a Hugging Face directory, optionally "
         "sharded and converted to another dtype (docs/weights-format.md).",
         opts, 0, 0, .missing = "--model and --out are required"};
-    int rc = tl_args_parse(&spec, argc, argv, NULL, NULL);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);
     if (format && strcmp(format, "gguf"))
         return tl_usage_error(&spec, "--format must be gguf, not '%s'", format);
     if (quantize && !format)
@@ -205,7 +202,7 @@ int cmd_export(int argc, char **argv)
     /* optimizer state stays behind: an export is for use, not for resuming training */
     tl_checkpoint plain = ck;
     plain.adam_m = plain.adam_v = NULL;
-    rc = tl_checkpoint_save(out, &plain, layouts, &err);
+    int rc = tl_checkpoint_save(out, &plain, layouts, &err);
     if (!rc && ck.tokenizer_path[0]) {
         const char *base = strrchr(ck.tokenizer_path, '/') ? strrchr(ck.tokenizer_path, '/') + 1 : ck.tokenizer_path;
         rc = copy_file(ck.tokenizer_path, out, base, &err);
@@ -371,13 +368,12 @@ int cmd_inspect(int argc, char **argv)
         "does not depend on the format or layout (docs/weights-format.md).",
         opts, 1, 1};
     const char *pos[1];
-    int npos = 0, rc = tl_args_parse(&spec, argc, argv, pos, &npos);
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, pos, NULL);
     char index[4096];
     if (tl_sealed_detect(pos[0], index, sizeof index))
         return inspect_sealed(pos[0], as_json);
     tl_inspect_report r;
+    int rc;
     tl_err err = {0};
     if (tl_inspect(pos[0], &r, &err)) {
         fprintf(stderr, "teelm inspect: %s\n", err.msg);
