@@ -14,35 +14,16 @@
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 #include "util/secmem.h"
+#include "util/strbuf.h"
 
 #define ALIGN 32
 
 typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    int oom;
+    tl_strbuf s; /* util/strbuf.h: out of memory is sticky, checked once before writing */
     uint64_t nkv;
 } obuf;
 
-static void put(obuf *b, const void *d, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n > b->cap) {
-        size_t c = b->cap ? b->cap : 4096;
-        while (c < b->n + n)
-            c *= 2;
-        uint8_t *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
+static void put(obuf *b, const void *d, size_t n) { tl_strbuf_put(&b->s, d, n); }
 
 /* GGUF is little-endian; so are the machines teelm runs on (x86-64). */
 static void u32(obuf *b, uint32_t v) { put(b, &v, 4); }
@@ -355,7 +336,7 @@ static int tok_meta(obuf *b, const tl_config *c, const tl_gguf_write_opts *o, tl
                 int n = asprintf(&s, "%s %s", json_string_value(json_array_get(v, 0)),
                                  json_string_value(json_array_get(v, 1)));
                 if (n < 0)
-                    b->oom = 1;
+                    b->s.oom = 1;
                 else
                     str(b, s, (size_t)n);
                 free(s);
@@ -533,16 +514,16 @@ int tl_gguf_write(const tl_checkpoint *ck, const tl_gguf_write_opts *o, const ch
         goto out;
     obuf kv = {0};
     if ((rc = model_meta(&kv, c, o->name, err)) || (o->tokenizer_json && (rc = tok_meta(&kv, c, o, err)))) {
-        free(kv.p);
+        tl_strbuf_free(&kv.s);
         goto out;
     }
     put(&b, "GGUF", 4);
     u32(&b, 3);
     u64(&b, (uint64_t)n);
     u64(&b, kv.nkv);
-    put(&b, kv.p, kv.n);
-    b.oom |= kv.oom;
-    free(kv.p);
+    put(&b, kv.s.p, kv.s.n);
+    b.s.oom |= kv.s.oom;
+    tl_strbuf_free(&kv.s);
     for (int i = 0; i < n; i++) {
         str(&b, ti[i].name, strlen(ti[i].name));
         u32(&b, (uint32_t)ti[i].ndim);
@@ -552,8 +533,8 @@ int tl_gguf_write(const tl_checkpoint *ck, const tl_gguf_write_opts *o, const ch
         u64(&b, ti[i].off);
     }
     static const uint8_t zeros[ALIGN] = {0};
-    put(&b, zeros, (ALIGN - b.n % ALIGN) % ALIGN);
-    if (b.oom) {
+    put(&b, zeros, (ALIGN - b.s.n % ALIGN) % ALIGN);
+    if (b.s.oom) {
         rc = tl_errf(err, TL_ENOMEM, "out of memory");
         goto out;
     }
@@ -565,7 +546,7 @@ int tl_gguf_write(const tl_checkpoint *ck, const tl_gguf_write_opts *o, const ch
         goto out;
     }
     uint8_t *buf = NULL;
-    rc = write_all(fp, b.p, b.n) ? tl_errf(err, TL_EIO, "%s: write failed", tmp) : 0;
+    rc = write_all(fp, b.s.p, b.s.n) ? tl_errf(err, TL_EIO, "%s: write failed", tmp) : 0;
     for (int i = 0; i < n && !rc; i++) {
         uint8_t *nb = realloc(buf, ti[i].bytes ? ti[i].bytes : 1);
         if (!nb) {
@@ -586,7 +567,7 @@ int tl_gguf_write(const tl_checkpoint *ck, const tl_gguf_write_opts *o, const ch
     if (rc)
         unlink(tmp);
 out:
-    free(b.p);
+    tl_strbuf_free(&b.s);
     free(list);
     free(ti);
     return rc;
