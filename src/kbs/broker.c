@@ -531,11 +531,9 @@ static int check_store(tl_kbs_broker *b, tl_err *err)
 
 tl_kbs_broker *tl_kbs_broker_new(const tl_kbs_broker_opts *o, tl_err *err)
 {
-    tl_kbs_broker *b = calloc(1, sizeof *b);
-    if (!b) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_kbs_broker *b = tl_zalloc(sizeof *b, err);
+    if (!b)
         return NULL;
-    }
     snprintf(b->store, sizeof b->store, "%s", o->store);
     if (!o->policy_file) {
         tl_errf(err, TL_EINVAL, "a default policy (--policy FILE) is required");

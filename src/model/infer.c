@@ -145,11 +145,9 @@ tl_infer *tl_infer_new(const tl_config *cfg, int max_batch, tl_err *err)
     }
     if (tl_config_validate(cfg, err))
         return NULL;
-    tl_infer *w = calloc(1, sizeof *w);
-    if (!w) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_infer *w = tl_zalloc(sizeof *w, err);
+    if (!w)
         return NULL;
-    }
     w->cfg = *cfg;
     if (tl_pmap_init(cfg, &w->pm, err)) {
         tl_infer_free(w);

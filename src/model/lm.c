@@ -244,11 +244,9 @@ tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *
         tl_errf(err, TL_EINVAL, "max_batch %d is outside 1..4096", max_batch);
         return NULL;
     }
-    tl_lm *m = calloc(1, sizeof *m);
-    if (!m) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_lm *m = tl_zalloc(sizeof *m, err);
+    if (!m)
         return NULL;
-    }
     m->cfg = *cfg;
     m->gpt2 = cfg->arch == TL_ARCH_GPT2;
     m->B = max_batch;

@@ -222,11 +222,9 @@ tl_model *tl_model_new(const tl_config *cfg, int B, int T, tl_err *err)
                 cfg->context_length);
         return NULL;
     }
-    tl_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_model *m = tl_zalloc(sizeof *m, err);
+    if (!m)
         return NULL;
-    }
     const int N = B * T;
     if (acts_init(&m->a, cfg, N, B, T, 1, err)) {
         free(m);

@@ -875,11 +875,9 @@ tl_net_server *tl_net_server_new(const tl_net_server_opts *o, tl_net_handler han
     int port = 0;
     if (parse_listen(o->listen, host, sizeof host, &port, err))
         return NULL;
-    tl_net_server *s = calloc(1, sizeof *s);
-    if (!s) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_net_server *s = tl_zalloc(sizeof *s, err);
+    if (!s)
         return NULL;
-    }
     pthread_mutex_init(&s->lock, NULL);
     snprintf(s->name, sizeof s->name, "%s", o->name ? o->name : "net");
     s->handler = handler;

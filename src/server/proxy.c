@@ -684,11 +684,9 @@ tl_proxy *tl_proxy_new(const tl_proxy_opts *o, tl_err *err)
                 o->listen ? o->listen : "(none)");
         return NULL;
     }
-    tl_proxy *p = calloc(1, sizeof *p);
-    if (!p) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_proxy *p = tl_zalloc(sizeof *p, err);
+    if (!p)
         return NULL;
-    }
     p->o = *o;
     if (p->o.max_inflight <= 0)
         p->o.max_inflight = 64;

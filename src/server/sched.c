@@ -633,11 +633,9 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
         tl_errf(err, TL_EINVAL, "scheduler: bad options");
         return NULL;
     }
-    tl_sched *s = calloc(1, sizeof *s);
-    if (!s) {
-        tl_errf(err, TL_ENOMEM, "scheduler: out of memory");
+    tl_sched *s = tl_zalloc(sizeof *s, err);
+    if (!s)
         return NULL;
-    }
     s->o = *o;
     s->cfg = *o->cfg;
     s->hf = hf;

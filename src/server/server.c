@@ -944,11 +944,9 @@ static char *attestation_json(const tl_ratls *ra)
 tl_server *tl_server_new(const tl_server_opts *o, const tl_checkpoint *ck, const tl_tokenizer *tok,
                          const tl_ratls *ratls, tl_err *err)
 {
-    tl_server *s = calloc(1, sizeof *s);
-    if (!s) {
-        tl_errf(err, TL_ENOMEM, "out of memory");
+    tl_server *s = tl_zalloc(sizeof *s, err);
+    if (!s)
         return NULL;
-    }
     s->o = *o;
     s->ck = ck;
     s->tok = tok;

@@ -1,5 +1,7 @@
 #include "util/err.h"
 
+#include <stdlib.h>
+
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,4 +50,12 @@ int tl_err_ssl(tl_err *err, int code, const char *what)
         ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
     return tl_errf(err, code, "%s%s%s", what, buf[0] ? ": " : "", buf);
+}
+
+void *tl_zalloc(size_t n, tl_err *err)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p)
+        tl_errf(err, TL_ENOMEM, "out of memory");
+    return p;
 }

@@ -26,6 +26,8 @@ enum {
 int tl_errf(tl_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prefixes an existing message: "context: previous message". Returns err->code. */
 int tl_err_prefix(tl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* calloc(1, n), or NULL with err set to TL_ENOMEM "out of memory": the constructors' first step. */
+void *tl_zalloc(size_t n, tl_err *err);
 /* Appends the OpenSSL error queue (and clears it) to a message. */
 int tl_err_ssl(tl_err *err, int code, const char *what);
 
