@@ -93,7 +93,7 @@ while read -r name tok pre args; do
   # to an F32 GGUF they stay [out, in] (llama.cpp's tokens on it), and that file read back and
   # exported to a directory gives the same bytes (one transposition wrong, and they differ)
   if [ "$name" = gpt2-q4_k ]; then
-    a= b= c=
+    a='' b='' c=''
     if "$bin" export --model "$f" --out "$tmp/gq-hf" >/dev/null 2>"$tmp/err" &&
       "$bin" export --model "$f" --out "$tmp/gq-f32.gguf" --format gguf --quantize F32 >/dev/null 2>>"$tmp/err" &&
       "$bin" export --model "$tmp/gq-f32.gguf" --out "$tmp/gq-hf2" >/dev/null 2>>"$tmp/err"; then
