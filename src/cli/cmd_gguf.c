@@ -62,23 +62,31 @@ int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const
     tl_err err = {0};
     if (tl_cli_load_plaintext(cmd, model, &ck))
         return 1;
-    uint8_t *tj_own = NULL, *tc_own = NULL;
-    size_t tj_len = 0, tc_len = 0;
-    const uint8_t *tj = model_file(&ck, "tokenizer.json", &tj_len, &tj_own, &err);
-    const uint8_t *tc = !err.code ? model_file(&ck, "tokenizer_config.json", &tc_len, &tc_own, &err) : NULL;
     const char *base = strrchr(model, '/') && strrchr(model, '/')[1] ? strrchr(model, '/') + 1 : model;
-    tl_gguf_write_opts o = {.wtype = wt, .tokenizer_json = tj, .tokenizer_len = tj_len, .tokenizer_config = tc,
-                            .config_len = tc_len, .name = base};
-    int rc = err.code ? err.code : tl_gguf_write(&ck, &o, out, &err);
+    int with_tok = 0, rc = tl_cli_gguf_from(&ck, out, wt, base, &with_tok, &err);
     if (rc)
         fprintf(stderr, "teelm %s: %s\n", cmd, err.msg);
     else
-        printf("wrote %s (GGUF v3, %s weights%s) from %s\n", out, type ? type : "their own", tj ? ", tokenizer" : "",
-               model);
-    free(tj_own);
-    free(tc_own);
+        printf("wrote %s (GGUF v3, %s weights%s) from %s\n", out, type ? type : "their own",
+               with_tok ? ", tokenizer" : "", model);
     tl_checkpoint_free(&ck);
     return rc ? 1 : 0;
+}
+
+int tl_cli_gguf_from(const tl_checkpoint *ck, const char *out, int wtype, const char *name, int *with_tok,
+                     tl_err *err)
+{
+    uint8_t *tj_own = NULL, *tc_own = NULL;
+    size_t tj_len = 0, tc_len = 0;
+    const uint8_t *tj = model_file(ck, "tokenizer.json", &tj_len, &tj_own, err);
+    const uint8_t *tc = !err->code ? model_file(ck, "tokenizer_config.json", &tc_len, &tc_own, err) : NULL;
+    tl_gguf_write_opts o = {.wtype = wtype, .tokenizer_json = tj, .tokenizer_len = tj_len, .tokenizer_config = tc,
+                            .config_len = tc_len, .name = name};
+    int rc = err->code ? err->code : tl_gguf_write(ck, &o, out, err);
+    *with_tok = tj != NULL;
+    free(tj_own);
+    free(tc_own);
+    return rc;
 }
 
 int cmd_quantize(int argc, char **argv)
@@ -94,7 +102,7 @@ int cmd_quantize(int argc, char **argv)
     };
     const tl_cmdspec spec = {"quantize", "--model PATH --out FILE.gguf --type Q8_0|Q4_0|F16|F32",
         "Writes the model as a GGUF file with its weight matrices quantized as ggml's reference quantizers do "
-        "(llama, qwen2; GPT-2 in F32/F16), with its byte-level BPE tokenizer and chat template, for teelm or "
+        "(llama, qwen2, gpt2), with its byte-level BPE tokenizer and chat template, for teelm or "
         "llama.cpp (docs/gguf.md). The same as 'teelm export --format gguf --quantize TYPE'.",
         opts, 0, 0, .missing = "--model, --out and --type are required"};
     TL_ARGS_PARSE_OR_RETURN(&spec, argc, argv, NULL, NULL);

@@ -6,8 +6,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <sys/stat.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/gguf_out.h"
 #include "cli/secure_start.h"
 #include "formats/checkpoint.h"
 #include "formats/hf_config.h"
@@ -239,6 +242,15 @@ out:
     return finish("seal", rc, &err, &key, &ck);
 }
 
+/* Weights in ggml's block types have no safetensors form: the model was a GGUF file. */
+static int has_block_types(const tl_checkpoint *ck)
+{
+    for (int i = 0; i < ck->nw; i++)
+        if (tl_dtype_is_block(ck->w[i].dtype))
+            return 1;
+    return 0;
+}
+
 /* A Hugging Face model back to a directory its tools read: model.safetensors (every tensor in its
  * sealed dtype, the canonical names of docs/architectures.md) beside the carried files (written
  * by the caller); a config.json written from the config when none was carried. Not tl_hf_save:
@@ -310,6 +322,18 @@ int cmd_unseal(int argc, char **argv)
         goto out;
     if (tl_mkdirs(out, 0700, &err))
         goto out;
+    if (has_block_types(&ck)) { /* a sealed GGUF file: back to a GGUF file, its types kept */
+        char p[4096];
+        int with_tok;
+        mode_t old = umask(077); /* plaintext weights: 0600, as every file unseal writes */
+        rc = tl_path_join(p, sizeof p, out, "model.gguf") ? tl_errf(&err, TL_EINVAL, "%s: path too long", out)
+                                                          : tl_cli_gguf_from(&ck, p, -1, "model", &with_tok, &err);
+        umask(old);
+        if (!rc)
+            printf("unsealed %s -> %s (key id %s, GGUF%s)\n", model, p, info.key_id, with_tok ? " with its tokenizer" : "");
+        rc = rc ? 1 : 0;
+        goto out;
+    }
     if (tl_config_is_hf(&ck.cfg) ? unseal_hf(&ck, out, &err)
                                  : tl_checkpoint_save(out, &ck, info.file_count > 1 ? TL_LAYOUT_SPLIT : TL_LAYOUT_FULL, &err))
         goto out;

@@ -8,6 +8,11 @@
  * result or the error as "teelm CMD: ...". Returns the exit code. */
 int tl_cli_write_gguf(const char *cmd, const char *model, const char *out, const char *type);
 
+/* Writes the loaded ck as the GGUF file out (wtype: a TL_DT_* for the matrices, -1 keeps theirs),
+ * with its tokenizer (its directory's files, or the carried ones); name is general.name. */
+int tl_cli_gguf_from(const tl_checkpoint *ck, const char *out, int wtype, const char *name, int *with_tok,
+                     tl_err *err);
+
 /* Loads a plaintext model for writing it out (export, quantize): a sealed one is refused with the
  * way to get its plaintext. Prints "teelm CMD: ..." on failure; 0 or the exit code (1). */
 int tl_cli_load_plaintext(const char *cmd, const char *model, tl_checkpoint *ck);

@@ -126,6 +126,24 @@ while read -r name tok pre args; do
       echo "FAIL $name sealed: tokens $sgot, text '$stext' (plaintext '$ptext')"; sed 's/^/  /' "$tmp/err" | head -3
       fail=$((fail + 1))
     fi
+    # unsealed, a quantized file comes back as a GGUF file (block types have no safetensors form),
+    # mode 0600, with llama.cpp's tokens
+    if [[ "$name" == *-q4_k ]]; then
+      ugot='' uref='' umode=''
+      if "$bin" unseal --model "$f.sealed" --key-file "$f.key" --out "$f.un" >/dev/null 2>>"$tmp/err"; then
+        umode=$(stat -c %a "$f.un/model.gguf")
+        ugot=$("$bin" generate --model "$f.un/model.gguf" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 \
+          2>>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',')
+        uref=$(ref generate "$f.un/model.gguf" 64 "$prompt" 2>"$tmp/referr" | tail -1)
+      fi
+      if [ "$umode" = 600 ] && [ -n "$ugot" ] && [ "$ugot" = "$got" ] && [ "$uref" = "$want" ]; then
+        echo "ok   $name unsealed: a GGUF file (0600) with the plaintext file's tokens, llama.cpp's too"
+        pass=$((pass + 1))
+      else
+        echo "FAIL $name unsealed: mode '$umode', tokens $ugot, llama.cpp $uref"; sed 's/^/  /' "$tmp/err" | head -3
+        fail=$((fail + 1))
+      fi
+    fi
   fi
 done <<'MATRIX'
 llama-f32-bpe        gpt2    gpt-2     --arch llama --d 64 --heads 4 --kv-heads 4
