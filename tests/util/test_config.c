@@ -104,8 +104,16 @@ int main(void)
     CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "eos"));
     b = h; b.rope_high_freq = 0.5f;
     CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "rope_high_freq"));
-    b = g; b.tie_embeddings = 0;
+    b = g; b.tie_embeddings = 0; /* a GPT-2 head of its own (a quantized GGUF's output.weight) */
+    CHECK(tl_config_validate(&b, &err) == 0);
+    b = g; b.qkv_bias = 1;
     CHECK(tl_config_validate(&b, &err) != 0 && strstr(err.msg, "gpt2"));
+    /* llama.cpp's GELU (GGUF GPT-2) survives the manifest round trip; the seed family has no such act */
+    b = g; b.gelu = 2;
+    js = tl_config_to_json(&b);
+    CHECK(js && strstr(js, "\"act\":\"gelu_ggml\"") && tl_config_parse(js, &d, &err) == 0 && d.gelu == 2);
+    free(js);
+    CHECK(tl_config_parse("{\"vocab_size\":10,\"act\":\"gelu_ggml\"}", &d, &err) != 0 && strstr(err.msg, "act"));
     CHECK(tl_config_parse("{\"arch\":\"falcon\",\"vocab_size\":10}", &d, &err) != 0 && strstr(err.msg, "arch"));
     CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"rope_type\":\"yarn\"}", &d, &err) != 0 &&
           strstr(err.msg, "rope_type"));
