@@ -324,7 +324,8 @@ static unsigned __int128 param_count(const tl_config *c)
     typedef unsigned __int128 u;
     u d = (u)c->d_model, ff = (u)c->d_ff, V = (u)c->vocab_size, L = (u)c->n_layer;
     if (c->arch == TL_ARCH_GPT2)
-        return V * d + (u)c->max_pos * d + 2 * d + L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * ff + ff + d);
+        return V * d * (c->tie_embeddings ? 1 : 2) + (u)c->max_pos * d + 2 * d +
+               L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * ff + ff + d);
     u q = (u)c->n_head * (u)c->head_dim, kv = (u)c->n_kv_head * (u)c->head_dim;
     u per = 2 * d + 2 * d * q + 2 * d * kv + 3 * d * ff + (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? d : 0);
     return V * d * (c->tie_embeddings ? 1 : 2) + d + L * per;

@@ -263,7 +263,8 @@ def param_count(s):
     """Parameters the config implies, exactly (Python integers: no overflow)."""
     d, ff, V, L = s["d"], s["ff"], s["vocab"], s["layers"]
     if s["family"] == "gpt2":
-        return V * d + s["ctx"] * d + 2 * d + L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * ff + ff + d)
+        return V * d * (1 if s["tied"] else 2) + s["ctx"] * d + 2 * d + \
+            L * (4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * ff + ff + d)
     q, kv = s["heads"] * s["head_dim"], s["kv_heads"] * s["head_dim"]
     per = 2 * d + 2 * d * q + 2 * d * kv + 3 * d * ff
     per += (q + 2 * kv if s["qkv_bias"] else 0) + (d if s["o_bias"] else 0)
