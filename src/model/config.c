@@ -232,6 +232,7 @@ static int parse_hf_field(const char *key, json_t *v, tl_config *c, int *rc, tl_
     else if (!strcmp(key, "rope_orig_ctx")) *rc = get_int(v, key, &c->rope_orig_ctx, err);
     else if (!strcmp(key, "bos_id")) *rc = get_int(v, key, &c->bos_id, err);
     else if (!strcmp(key, "eos_ids")) *rc = get_eos(v, c, err);
+    else if (!strcmp(key, "half_acts")) *rc = get_choice(v, key, "f32", "rounded", &c->round_half_acts, err);
     else if (!strcmp(key, "rope_type")) {
         int t = lookup(json_string_value(v), rope_names, 3);
         if (t < 0)
@@ -352,6 +353,11 @@ char *tl_config_to_json(const tl_config *c)
             "rope_factor", (double)c->rope_factor, "rope_low_freq", (double)c->rope_low_freq,
             "rope_high_freq", (double)c->rope_high_freq, "rope_orig_ctx", c->rope_orig_ctx, "bos_id", c->bos_id,
             "eos_ids", eos);
+        /* written only when set: every other model's document stays as it was */
+        if (t && c->round_half_acts && json_object_set_new(t, "half_acts", json_string("rounded"))) {
+            json_decref(t);
+            t = NULL;
+        }
         if (!h || !t || json_object_update(h, o) || json_object_update(h, t)) {
             json_decref(h);
             h = NULL;

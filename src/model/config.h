@@ -55,6 +55,9 @@ typedef struct {
     int bos_id;         /* -1: none */
     int n_eos;          /* generation stops after any of eos_ids[0..n_eos) */
     int eos_ids[TL_MAX_EOS];
+    int round_half_acts; /* 1 (config "half_acts": "rounded"): a product with F16/BF16 weights first
+                            rounds its activations to that type, as llama.cpp's CPU backend does (its
+                            vec_dot_type); set for GGUF files, whose tokens llama.cpp's are the reference */
 } tl_config;
 
 /* 1 for the Hugging Face families. */

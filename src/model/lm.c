@@ -375,9 +375,9 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
 
 /* A GPT-2 Conv1D layer out[n][O] (+)= x[n][C]·W + bias: W [C][O] in F32/F16/BF16, or [O][C]
  * in a block type (model/weights.h), whose products run as llama.cpp's do. */
-static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C)
+static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr)
 {
-    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL};
+    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr};
     if (tl_dtype_is_block(w.dtype))
         tl_wlin_nt(&op, 1, x, n, C);
     else
@@ -389,12 +389,12 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 {
     const int d = m->d;
     if (m->gpt2) {
-        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d);
+        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts);
     } else {
         float *q = m->qkv, *k = q + (size_t)n * m->qd, *v = k + (size_t)n * m->kvd;
-        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL},
-                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL},
-                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL}};
+        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts},
+                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts},
+                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts}};
         tl_wlin_nt(ops, 3, m->x, n, d);
     }
     const size_t hb = (size_t)m->hd * sizeof(float);
@@ -421,7 +421,7 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 /* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL). */
 static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n)
 {
-    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL};
+    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts};
     tl_wlin_nt(&op, 1, x, n, m->d);
     for (int r = 0; rowmax && r < n; r++) {
         const float *lg = out + (size_t)r * m->V;
@@ -463,21 +463,21 @@ static void chunk_forward(tl_lm *m, int n)
         /* at most m->nt slots: the attention scratch was sized for the threads at tl_lm_new */
         tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? m->nt : 1, att_chunk, &aj);
         if (m->gpt2) {
-            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd);
+            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd, m->cfg.round_half_acts);
             norm_rows(m, m->x, m->h, y->ln2, y->ln2b, n);
-            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d);
+            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d, m->cfg.round_half_acts);
             if (m->cfg.gelu == 2)
                 tl_gelu_tanh_ggml(m->f, (size_t)n * m->ff);
             else
                 tl_gelu_tanh(m->f, (size_t)n * m->ff);
-            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff);
+            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, m->cfg.round_half_acts);
         } else {
-            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL};
+            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&o, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, NULL, n);
-            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data};
+            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts};
             tl_wlin_nt(&gu, 1, m->x, n, d);
-            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL};
+            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&dn, 1, m->f, n, m->ff);
         }
     }

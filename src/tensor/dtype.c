@@ -6,6 +6,10 @@
 
 #include "tensor/quant.h"
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 static const struct {
     const char *name;
     size_t size, block, block_bytes; /* block 0: an element type */
@@ -183,4 +187,35 @@ void tl_dtype_from_f32(tl_dtype dt, const float *src, void *dst, size_t n)
             memcpy(o + 2 * j, &h, 2);
         }
     }
+}
+
+void tl_dtype_round_f32(tl_dtype dt, const float *src, float *dst, size_t n)
+{
+    size_t i = 0;
+    if (dt == TL_DT_BF16) {
+        /* f32_to_bf16 without branches, so the loop vectorizes (a prompt chunk rounds ~10^6 floats) */
+        for (; i < n; i++) {
+            uint32_t x;
+            memcpy(&x, &src[i], 4);
+            const uint32_t r = (x + 0x7fffu + ((x >> 16) & 1)) & 0xffff0000u;
+            const uint32_t q = (x | 0x400000u) & 0xffff0000u;
+            const uint32_t y = (x & 0x7fffffffu) > 0x7f800000u ? q : r;
+            memcpy(&dst[i], &y, 4);
+        }
+        return;
+    }
+    if (dt == TL_DT_F16) {
+#if defined(__F16C__)
+        for (; i + 8 <= n; i += 8) /* vcvtps2ph rounds to nearest even, as f32_to_f16 */
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT)));
+#endif
+        for (; i < n; i++) {
+            uint16_t h;
+            tl_dtype_from_f32(TL_DT_F16, &src[i], &h, 1);
+            dst[i] = half_to_f32(h);
+        }
+        return;
+    }
+    if (dst != src)
+        memmove(dst, src, n * sizeof *dst);
 }

@@ -42,5 +42,8 @@ void tl_dtype_to_f32(tl_dtype dt, const void *src, float *dst, size_t n);
 /* float32 to F32, F16 or BF16 (little-endian), rounding to nearest even as torch's .to() does;
  * NaN stays NaN, overflow becomes infinity. */
 void tl_dtype_from_f32(tl_dtype dt, const float *src, void *dst, size_t n);
+/* dst[i] = src[i] rounded to F16 or BF16 (as tl_dtype_from_f32) and widened back; a copy for F32.
+ * A NaN stays NaN, its payload not promised. dst may be src. */
+void tl_dtype_round_f32(tl_dtype dt, const float *src, float *dst, size_t n);
 
 #endif

@@ -149,9 +149,13 @@ typedef struct {
     const float *x;
     int nops, N, C;
     long first[9]; /* first item of each op (nops <= 8), then the total */
-    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h) */
+    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h);
+                                   rounding half-type ops: x rounded to their type (floats) */
     size_t xq_row[9];           /* bytes per quantized row of those */
 } nt_job;
+
+/* 1 when op computes on x rounded to its half type */
+static int rounds(const tl_wlin *op) { return op->xround && (op->dt == TL_DT_F16 || op->dt == TL_DT_BF16); }
 
 /* Outputs ob*NT_OB .. +NT_OB of a block-type op on the rows quantized once per call: register
  * tiles of ggml's vec_dot (tensor/quant_tile.h), each weight block decoded once per tile; the
@@ -227,10 +231,11 @@ static void nt_chunk(void *arg, int slot, long i0, long i1)
     for (long i = i0; i < i1; i++) {
         while (i >= j->first[k + 1])
             k++;
-        if (j->xq[k])
+        if (j->xq[k] && !rounds(&j->ops[k]))
             nt_block_q(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
         else
-            nt_block(&j->ops[k], j->x, j->N, j->C, (int)(i - j->first[k]));
+            nt_block(&j->ops[k], j->xq[k] ? (const float *)(const void *)j->xq[k] : j->x, j->N, j->C,
+                     (int)(i - j->first[k]));
     }
 }
 
@@ -253,7 +258,20 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
     (void)slot;
     const qa_job *j = arg;
     for (long n = i0; n < i1; n++)
-        tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
+        if (tl_dtype_is_block(j->dt))
+            tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
+        else
+            tl_dtype_round_f32(j->dt, j->x + (size_t)n * j->C, (float *)(void *)(j->q + (size_t)n * j->row),
+                               (size_t)j->C);
+}
+
+/* x[N][C] quantized or rounded for dt into q (row bytes a row), on every core when it is worth it */
+static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, int N, int C)
+{
+    qa_job qa = {dt, x, q, row, C};
+    /* a prompt chunk's rows are prepared on every core (serially they took a fifth of the tiles'
+       time); a few decoding rows are not worth waking the workers */
+    tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
 }
 
 void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
@@ -272,36 +290,35 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
         macs += (long)ops[k].O * (ops[k].w2 ? 2 : 1);
     }
     macs *= (long)N * C;
-    /* block types: x quantized once per activation type (Q8_0, Q8_K) for all their ops */
-    unsigned char *qbuf[2] = {NULL, NULL};
-    size_t qbytes[2] = {0, 0};
-    /* a decoding row (up to C = 14336) fits on the stack; prompt chunks take the heap */
+    /* x quantized once per activation type (block types: Q8_0, Q8_K) or rounded once per half type
+       (F16, BF16 with xround) for all the ops that use it */
+    unsigned char *qbuf[4] = {NULL, NULL, NULL, NULL};
+    size_t qbytes[4] = {0, 0, 0, 0};
+    /* a decoding row (up to C = 14336) quantized fits on the stack; prompt chunks and rounded
+       rows take the heap */
     _Alignas(64) unsigned char stack[2][16384];
     for (int k = 0; k < nops; k++) {
         const int a = tl_q_act_type(ops[k].dt);
-        if (a < 0)
+        if (a < 0 && !rounds(&ops[k]))
             continue;
-        const int s = a == TL_DT_Q8_0 ? 0 : 1;
-        const size_t row = tl_q_act_bytes(ops[k].dt, (size_t)C);
+        const int s = a == TL_DT_Q8_0 ? 0 : a >= 0 ? 1 : ops[k].dt == TL_DT_F16 ? 2 : 3;
+        const size_t row = a >= 0 ? tl_q_act_bytes(ops[k].dt, (size_t)C) : (size_t)C * sizeof(float);
         if (!qbuf[s]) {
             qbytes[s] = (size_t)N * row;
-            qbuf[s] = qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
-            if (!qbuf[s]) /* no memory for the chunk's quantized rows: nothing sensible to compute */
+            qbuf[s] = s < 2 && qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
+            if (!qbuf[s]) /* no memory for the chunk's prepared rows: nothing sensible to compute */
                 abort();
-            qa_job qa = {ops[k].dt, x, qbuf[s], row, C};
-            /* a prompt chunk's rows are quantized on every core (serially they took a fifth of the
-               tiles' time); a few decoding rows are not worth waking the workers */
-            tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
+            prepare_x(ops[k].dt, x, qbuf[s], row, N, C);
         }
         j.xq[k] = qbuf[s];
         j.xq_row[k] = row;
     }
     const long items = j.first[nops];
     tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nt_chunk, &j);
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < 4; s++)
         if (qbuf[s]) { /* the quantized activations are as secret as the prompt */
             explicit_bzero(qbuf[s], qbytes[s]);
-            if (qbuf[s] != stack[s])
+            if (s >= 2 || qbuf[s] != stack[s])
                 free(qbuf[s]);
         }
 }
@@ -413,6 +430,19 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
 {
     if (N < 1)
         return;
+    if (rounds(op)) {
+        const size_t bytes = (size_t)N * (size_t)C * sizeof(float);
+        float *xr = malloc(bytes);
+        if (!xr) /* no memory for the rounded rows: nothing sensible to compute */
+            abort();
+        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), N, C);
+        tl_wlin op2 = *op;
+        op2.xround = 0;
+        tl_wlin_nn(&op2, xr, N, C);
+        explicit_bzero(xr, bytes); /* as secret as the prompt */
+        free(xr);
+        return;
+    }
     nn_job j = {op, x, N, C, op->O / VW * VW};
     const long items = (j.Ov / VW + NN_WIDE - 1) / NN_WIDE;
     const long macs = (long)N * C * op->O;

@@ -29,6 +29,8 @@ typedef struct {
     int add;            /* 1: out += the product (a residual connection); 0: out = the product */
     const void *w2;     /* NT only, or NULL: out = silu(x·wᵀ + bias) * (x·w2ᵀ), w2 [O][C] of dt
                            (Llama's gate and up projections, read in one pass) */
+    int xround;         /* 1, with dt F16 or BF16: x is rounded to dt before the product (llama.cpp's
+                           CPU arithmetic, model/config.h round_half_acts); ignored for other types */
 } tl_wlin;
 
 /* The NT products of ops[0..nops) over the same input x[N][C], in one parallel region. */

@@ -31,7 +31,7 @@ async function run(cmd, file, a1, a2) {
       try {
         const seq = ctx.getSequence();
         const out = [];
-        for await (const t of seq.evaluate(ids, { temperature: 0 })) {
+        for await (const t of seq.evaluate(ids, { temperature: 0, yieldEogToken: true })) {
           out.push(t);
           if (out.length >= n || model.isEogToken(t)) break;
         }

@@ -72,14 +72,12 @@ while read -r name tok pre args; do
     IFS=, read -ra W <<<"$want"; IFS=, read -ra G <<<"$got"
     while [ "$same" -lt "${#W[@]}" ] && [ "${W[$same]}" = "${G[$same]:-}" ]; do same=$((same + 1)); done
     if [[ "$name" == *bf16* || "$name" == *-q[468]_* ]] && [ "$same" -ge 8 ]; then
-      # block types: teelm computes ggml's quantized products (tensor/quant.h), but an ulp of
-      # difference elsewhere (norms, softmax, llama.cpp's repacked Q4_0/Q4_K kernels' summation
-      # order) can move one activation by a quantum at a near-tie; the first 8 tokens must agree
-      # llama.cpp's CPU matmul rounds the activations to BF16 for BF16 weights (ggml's vec_dot_type);
-      # teelm's engine keeps them F32, so near-ties may resolve differently: reported, not failed,
-      # until the engine follows ggml's rounding (docs/gguf.md "Numbers against llama.cpp"); the first
-      # 8 tokens must still agree, so a broken BF16 path fails
-      echo "xfail $name: first $same greedy tokens identical, then differ (BF16 / quantized activation rounding)"
+      # block types and BF16: teelm computes ggml's quantized products (tensor/quant.h) and rounds
+      # activations for half weights as ggml does (docs/gguf.md "Numbers against llama.cpp"), but an
+      # ulp of difference elsewhere (norms, softmax, llama.cpp's repacked Q4_0/Q4_K kernels'
+      # summation order) can move one quantized or rounded activation at a near-tie: reported, not
+      # failed; the first 8 tokens must still agree, so a broken path fails
+      echo "xfail $name: first $same greedy tokens identical, then differ (a near-tie)"
       xfail=$((xfail + 1))
     else
       echo "FAIL $name: greedy tokens differ after $same identical"
@@ -329,6 +327,6 @@ wrong-shape         tensor blk.0.ffn_gate.weight has dims [256, 64], expected [6
 bad-value-type      unknown value type 13
 HOSTILE
 
-[ "$xfail" -gt 0 ] && echo "$xfail BF16/quantized runs diverged from llama.cpp after 8+ identical tokens (activation rounding)"
+[ "$xfail" -gt 0 ] && echo "$xfail BF16/quantized runs diverged from llama.cpp after 8+ identical tokens (near-ties)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

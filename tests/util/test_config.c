@@ -114,6 +114,22 @@ int main(void)
     CHECK(js && strstr(js, "\"act\":\"gelu_ggml\"") && tl_config_parse(js, &d, &err) == 0 && d.gelu == 2);
     free(js);
     CHECK(tl_config_parse("{\"vocab_size\":10,\"act\":\"gelu_ggml\"}", &d, &err) != 0 && strstr(err.msg, "act"));
+    /* llama.cpp's rounding of activations for half weights (GGUF files) round-trips, and only then is
+       it written: every other document stays as it was; the seed family refuses it */
+    b = h; b.round_half_acts = 1;
+    js = tl_config_to_json(&b);
+    CHECK(js && strstr(js, "\"half_acts\":\"rounded\"") && tl_config_parse(js, &d, &err) == 0 &&
+          memcmp(&d, &b, sizeof d) == 0);
+    free(js);
+    js = tl_config_to_json(&h);
+    CHECK(js && !strstr(js, "half_acts"));
+    free(js);
+    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"half_acts\":\"f32\"}", &d, &err) == 0 &&
+          d.round_half_acts == 0);
+    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"half_acts\":\"bf16\"}", &d, &err) != 0 &&
+          strstr(err.msg, "half_acts"));
+    CHECK(tl_config_parse("{\"vocab_size\":10,\"half_acts\":\"rounded\"}", &d, &err) != 0 &&
+          strstr(err.msg, "half_acts"));
     CHECK(tl_config_parse("{\"arch\":\"falcon\",\"vocab_size\":10}", &d, &err) != 0 && strstr(err.msg, "arch"));
     CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"rope_type\":\"yarn\"}", &d, &err) != 0 &&
           strstr(err.msg, "rope_type"));
