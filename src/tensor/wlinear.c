@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/qdot8.h"
 #include "tensor/quant.h"
 #include "tensor/quant_tile.h"
 #include "tensor/simd.h"
@@ -157,6 +158,33 @@ typedef struct {
 /* 1 when op computes on x rounded to its half type */
 static int rounds(const tl_wlin *op) { return op->xround && (op->dt == TL_DT_F16 || op->dt == TL_DT_BF16); }
 
+/* Outputs ob*NT_OB .. +NT_OB of an op llama.cpp repacks (tensor/qdot8.h): eight outputs by up
+ * to four rows at a time, each block's weights unpacked once for the rows. */
+static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
+{
+    const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O; /* O % 8 == 0 */
+    const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
+    for (int o0 = ob * NT_OB; o0 < o_end; o0 += 8)
+        for (int n0 = 0; n0 < N; n0 += 4) {
+            const int R = N - n0 < 4 ? N - n0 : 4;
+            float a[32], g[32];
+            const unsigned char *xr = xq + (size_t)n0 * xq_row;
+            const unsigned char *gm = op->gemm ? op->gemm + n0 : NULL;
+            tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, gm, a);
+            if (op->w2)
+                tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, gm, g);
+            for (int r = 0; r < R; r++) {
+                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
+                for (int p = 0; p < 8; p++) {
+                    float v = a[r * 8 + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+                    if (op->w2)
+                        v = silu(v) * g[r * 8 + p];
+                    y[p] = op->add ? y[p] + v : v;
+                }
+            }
+        }
+}
+
 /* Outputs ob*NT_OB .. +NT_OB of a block-type op on the rows quantized once per call: register
  * tiles of ggml's vec_dot (tensor/quant_tile.h), each weight block decoded once per tile; the
  * work item's weights stay in L1 while the rows pass. */
@@ -231,7 +259,9 @@ static void nt_chunk(void *arg, int slot, long i0, long i1)
     for (long i = i0; i < i1; i++) {
         while (i >= j->first[k + 1])
             k++;
-        if (j->xq[k] && !rounds(&j->ops[k]))
+        if (j->xq[k] && !rounds(&j->ops[k]) && !j->ops[k].embedding && tl_q_repacked(j->ops[k].dt, j->ops[k].O))
+            nt_block_q8(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
+        else if (j->xq[k] && !rounds(&j->ops[k]))
             nt_block_q(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
         else
             nt_block(&j->ops[k], j->xq[k] ? (const float *)(const void *)j->xq[k] : j->x, j->N, j->C,

@@ -1,0 +1,34 @@
+/* The products of ggml's repacked block types: llama.cpp's x86 CPU backend (with AVX2) moves a
+ * Q4_0 or Q4_K matrix whose row count is a multiple of 8 into its CPU_REPACK buffer at load, eight
+ * rows interleaved (q4_0_8x8, q4_K_8x8), and computes it with ggml_gemv/gemm_*_8x8. Their
+ * arithmetic differs from ggml_vec_dot's (tensor/quant.h) in the order of the float additions:
+ * each output is ONE chain over the weight blocks, each block's exact integer sum scaled once,
+ *   Q4_0: acc = fma((float)Σ_e (q[e]-8)·x[e], f16(w.d)·f16(x.d), acc); y = acc
+ *   Q4_K: acc  = fma((float)Σ_s sc[s]·Σ_{e∈s} q[e]·x[e], f16(w.d)·x.d, acc)
+ *         accm = fma((float)Σ_s m[s]·(bsums[2s]+bsums[2s+1]), f16(w.dmin)·x.d, accm); y = acc - accm
+ *         with the sums over a block's 8 sub-blocks s (gemv), or over each pair of them, four
+ *         FMAs per block (gemm). ggml runs a batch's rows through gemm in groups of four and the
+ *         last batch % 4 rows through gemv; for Q4_0 both give the same bits.
+ * (docs/quantization.md). The embedding matrix (ggml's GET_ROWS reads it) is never repacked, so a
+ * head tied to it keeps the vec_dot arithmetic. Activations are tl_q_quantize_act's. */
+#ifndef TEELM_TENSOR_QDOT8_H
+#define TEELM_TENSOR_QDOT8_H
+
+#include <stddef.h>
+
+#include "tensor/dtype.h"
+
+/* 1 when llama.cpp on this machine's kind of CPU repacks a wt matrix of `rows` rows: Q4_0 and
+ * Q4_K with rows % 8 == 0, on a build for x86 with AVX2 (ggml_repack_get_optimal_repack_type). */
+int tl_q_repacked(tl_dtype wt, int rows);
+
+/* out[r*8 + j] for r < R (1..4), j < 8: activation row r (xq + r*xq_row, quantized by
+ * tl_q_quantize_act for wt) times weight row j (w + j*wrow, n weights of wt), in the repacked
+ * arithmetic above: ggml's gemm where gemm[r] is 1, its gemv where it is 0 or gemm is NULL. */
+void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
+               const unsigned char *gemm, float *out);
+/* The same through plain scalar code (tests: bit for bit equal). */
+void tl_q_dot8_scalar(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
+                      const unsigned char *gemm, float *out);
+
+#endif
