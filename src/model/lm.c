@@ -382,7 +382,7 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
 static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr,
                    const unsigned char *gm)
 {
-    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr, 0, gm};
+    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr, gm};
     if (tl_dtype_is_block(w.dtype))
         tl_wlin_nt(&op, 1, x, n, C);
     else
@@ -397,9 +397,9 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
         conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts, m->r_gemm);
     } else {
         float *q = m->qkv, *k = q + (size_t)n * m->qd, *v = k + (size_t)n * m->kvd;
-        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts, 0, m->r_gemm},
-                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts, 0, m->r_gemm},
-                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts, 0, m->r_gemm}};
+        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts, m->r_gemm},
+                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts, m->r_gemm},
+                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts, m->r_gemm}};
         tl_wlin_nt(ops, 3, m->x, n, d);
     }
     const size_t hb = (size_t)m->hd * sizeof(float);
@@ -427,8 +427,8 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
  * rows' gemm flags (tl_wlin.gemm) or NULL. */
 static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n, const unsigned char *gm)
 {
-    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts,
-                        m->cfg.tie_embeddings, gm};
+    /* a tied head too: llama.cpp repacks its duplicate of the embedding for the product */
+    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts, gm};
     tl_wlin_nt(&op, 1, x, n, m->d);
     for (int r = 0; rowmax && r < n; r++) {
         const float *lg = out + (size_t)r * m->V;
@@ -483,12 +483,12 @@ static void chunk_forward(tl_lm *m, int n)
                 tl_gelu_tanh(m->f, (size_t)n * m->ff);
             conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, m->cfg.round_half_acts, m->r_gemm);
         } else {
-            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts, 0, m->r_gemm};
+            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts, m->r_gemm};
             tl_wlin_nt(&o, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, NULL, n);
-            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts, 0, m->r_gemm};
+            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts, m->r_gemm};
             tl_wlin_nt(&gu, 1, m->x, n, d);
-            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts, 0, m->r_gemm};
+            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts, m->r_gemm};
             tl_wlin_nt(&dn, 1, m->f, n, m->ff);
         }
     }

@@ -9,8 +9,8 @@
  *         with the sums over a block's 8 sub-blocks s (gemv), or over each pair of them, four
  *         FMAs per block (gemm). ggml runs a batch's rows through gemm in groups of four and the
  *         last batch % 4 rows through gemv; for Q4_0 both give the same bits.
- * (docs/quantization.md). The embedding matrix (ggml's GET_ROWS reads it) is never repacked, so a
- * head tied to it keeps the vec_dot arithmetic. Activations are tl_q_quantize_act's. */
+ * (docs/quantization.md). A head tied to the embedding is repacked too (llama.cpp loads a
+ * duplicate of the embedding for the product). Activations are tl_q_quantize_act's. */
 #ifndef TEELM_TENSOR_QDOT8_H
 #define TEELM_TENSOR_QDOT8_H
 

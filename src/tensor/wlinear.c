@@ -259,7 +259,7 @@ static void nt_chunk(void *arg, int slot, long i0, long i1)
     for (long i = i0; i < i1; i++) {
         while (i >= j->first[k + 1])
             k++;
-        if (j->xq[k] && !rounds(&j->ops[k]) && !j->ops[k].embedding && tl_q_repacked(j->ops[k].dt, j->ops[k].O))
+        if (j->xq[k] && !rounds(&j->ops[k]) && tl_q_repacked(j->ops[k].dt, j->ops[k].O))
             nt_block_q8(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
         else if (j->xq[k] && !rounds(&j->ops[k]))
             nt_block_q(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
