@@ -143,8 +143,13 @@ static void q4_0_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
 {
     const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi8(1);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    /* the eight rows are read side by side, 8 short streams the prefetchers do not follow: ask for
+       the next eight rows (the next contiguous 8·wrow bytes) at the pace this group is read */
+    const uint8_t *next = w + 8 * wrow;
     for (size_t b = 0; b < nb; b++) {
         const size_t wo = b * TL_Q4_0_BYTES;
+        for (size_t k = 0; k < 8 * TL_Q4_0_BYTES; k += 64)
+            __builtin_prefetch(next + b * 8 * TL_Q4_0_BYTES + k, 0, 3);
         __m256i q[8];
         for (int j = 0; j < 8; j++) {
             const __m128i t = _mm_loadu_si128((const __m128i *)(w + (size_t)j * wrow + wo + 2));
@@ -178,8 +183,11 @@ static void q4_K_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
     __m256 acc[4], accm[4];
     for (int r = 0; r < 4; r++)
         acc[r] = accm[r] = _mm256_setzero_ps();
+    const uint8_t *next = w + 8 * wrow; /* as in q4_0_avx2 */
     for (size_t b = 0; b < nb; b++) {
         const size_t wo = b * TL_Q4_K_BYTES;
+        for (size_t k = 0; k < 8 * TL_Q4_K_BYTES; k += 64)
+            __builtin_prefetch(next + b * 8 * TL_Q4_K_BYTES + k, 0, 3);
         /* per output its 8 scales and 8 mins; the mins also as vectors over the outputs */
         uint8_t sc[8][16];
         for (int j = 0; j < 8; j++) {
