@@ -243,6 +243,189 @@ static void q4_K_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
         _mm256_storeu_ps(out + 8 * r, _mm256_sub_ps(acc[r], accm[r]));
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define Q16 1
+/* Many rows (prompt processing): sixteen outputs in the sixteen lanes of a 512-bit vector. Each
+ * weight block's 32-bit groups (four weights) are transposed once so that lane j holds output j's
+ * group g; a row's integer block sums then come from vpdpbusd with the row's group g broadcast,
+ * lane j = output j's exact sum: no horizontal sums, and each block's transposition serves every
+ * row of the call. The float steps are those of the functions above, lane by lane. */
+
+/* out[g] lane j = element g of in[j] (32-bit elements; in[0..7] and in[8..15] are ymm) */
+static inline void transpose16(const __m256i in[16], __m512i out[8])
+{
+    __m256i lo[8], hi[8];
+    for (int h = 0; h < 2; h++) {
+        const __m256i *q = in + 8 * h;
+        __m256i t[8], u[8];
+        for (int k = 0; k < 4; k++) {
+            t[2 * k] = _mm256_unpacklo_epi32(q[2 * k], q[2 * k + 1]);
+            t[2 * k + 1] = _mm256_unpackhi_epi32(q[2 * k], q[2 * k + 1]);
+        }
+        for (int k = 0; k < 2; k++) {
+            u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+            u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+            u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+            u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+        }
+        __m256i *o = h ? hi : lo;
+        for (int g = 0; g < 4; g++) {
+            o[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+            o[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+        }
+    }
+    for (int g = 0; g < 8; g++)
+        out[g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+}
+
+static inline __m512 scales16(const uint8_t *w, size_t wrow, size_t off)
+{
+    uint16_t h[16];
+    for (int j = 0; j < 16; j++)
+        memcpy(&h[j], w + (size_t)j * wrow + off, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+static inline int32_t ld_i32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Σ over a row's 32 quantized activations at x, as an int */
+static inline int sum32(const uint8_t *x)
+{
+    const __m256i v = dot_u8s8(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static void q4_0_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x, size_t xq_row, int N, float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m512 acc[TL_Q8_ROWS];
+    for (int r = 0; r < N; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const size_t wo = b * TL_Q4_0_BYTES;
+        __m256i q[16];
+        for (int j = 0; j < 16; j++) {
+            const __m128i t = _mm_loadu_si128((const __m128i *)(w + (size_t)j * wrow + wo + 2));
+            q[j] = _mm256_and_si256(_mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), m4);
+        }
+        __m512i T[8];
+        transpose16(q, T);
+        const __m512 dw = scales16(w, wrow, wo);
+        for (int r = 0; r < N; r++) {
+            const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_0_BYTES;
+            __m512i s = _mm512_set1_epi32(-8 * sum32(xb + 2)); /* the nibbles are q + 8 */
+            for (int g = 0; g < 8; g++)
+                s = _mm512_dpbusd_epi32(s, T[g], _mm512_set1_epi32(ld_i32(xb + 2 + 4 * g)));
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(h2f(xb)));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < N; r++)
+        _mm512_storeu_ps(out + 16 * r, acc[r]);
+}
+
+static void q4_K_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x, size_t xq_row, int N,
+                        const unsigned char *gemm_rows, float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m512 acc[TL_Q8_ROWS], accm[TL_Q8_ROWS];
+    for (int r = 0; r < N; r++)
+        acc[r] = accm[r] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const size_t wo = b * TL_Q4_K_BYTES;
+        int32_t scs[16][16]; /* [k][j]: scale k (0..7), then min k-8, of output j */
+        for (int j = 0; j < 16; j++) {
+            uint32_t u[4];
+            q4k_scales16(w + (size_t)j * wrow + wo + 4, u);
+            const uint8_t *s8 = (const uint8_t *)u;
+            for (int k = 0; k < 16; k++)
+                scs[k][j] = s8[k];
+        }
+        __m512i scv[8], mnv[8];
+        for (int k = 0; k < 8; k++) {
+            scv[k] = _mm512_loadu_si512(scs[k]);
+            mnv[k] = _mm512_loadu_si512(scs[8 + k]);
+        }
+        __m512i T[8][8]; /* sub-block s: its 8 groups transposed */
+        for (int g = 0; g < 4; g++) {
+            __m256i lo[16], hi[16];
+            for (int j = 0; j < 16; j++) {
+                const __m256i qb = _mm256_loadu_si256((const __m256i *)(w + (size_t)j * wrow + wo + 16 + 32 * g));
+                lo[j] = _mm256_and_si256(qb, m4);
+                hi[j] = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+            }
+            transpose16(lo, T[2 * g]);
+            transpose16(hi, T[2 * g + 1]);
+        }
+        const __m512 dw = scales16(w, wrow, wo), dmw = scales16(w, wrow, wo + 2);
+        for (int r = 0; r < N; r++) {
+            const int gemm = gemm_rows && gemm_rows[r];
+            const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
+            int16_t bs[16];
+            memcpy(bs, xb + 4 + 256, sizeof bs);
+            const __m512 yd = _mm512_set1_ps(f32at(xb));
+            const __m512 d = _mm512_mul_ps(dw, yd), dm = _mm512_mul_ps(dmw, yd);
+            __m512i si = _mm512_setzero_si512(), sm = _mm512_setzero_si512();
+            for (int g = 0; g < 4; g++) {
+                __m512i p[2];
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t *xs = xb + 4 + 64 * g + 32 * h;
+                    __m512i t = _mm512_setzero_si512();
+                    for (int e = 0; e < 8; e++)
+                        t = _mm512_dpbusd_epi32(t, T[2 * g + h][e], _mm512_set1_epi32(ld_i32(xs + 4 * e)));
+                    p[h] = _mm512_mullo_epi32(t, scv[2 * g + h]);
+                }
+                const __m512i sg = _mm512_add_epi32(p[0], p[1]);
+                const __m512i mg =
+                    _mm512_add_epi32(_mm512_mullo_epi32(mnv[2 * g], _mm512_set1_epi32(bs[4 * g] + bs[4 * g + 1])),
+                                     _mm512_mullo_epi32(mnv[2 * g + 1], _mm512_set1_epi32(bs[4 * g + 2] + bs[4 * g + 3])));
+                if (gemm) {
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sg), d, acc[r]);
+                    accm[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mg), dm, accm[r]);
+                } else {
+                    si = _mm512_add_epi32(si, sg);
+                    sm = _mm512_add_epi32(sm, mg);
+                }
+            }
+            if (!gemm) {
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), d, acc[r]);
+                accm[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), dm, accm[r]);
+            }
+        }
+    }
+    for (int r = 0; r < N; r++)
+        _mm512_storeu_ps(out + 16 * r, _mm512_sub_ps(acc[r], accm[r]));
+}
+#endif
+
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N,
+                const unsigned char *gemm, float *out)
+{
+#if defined(Q16)
+    if (N < 1 || N > TL_Q8_ROWS)
+        return -1;
+    if (wt == TL_DT_Q4_0) {
+        q4_0_rows16(n / 32, w, wrow, xq, xq_row, N, out);
+        return 0;
+    }
+    if (wt == TL_DT_Q4_K) {
+        q4_K_rows16(n / TL_QK_K, w, wrow, xq, xq_row, N, gemm, out);
+        return 0;
+    }
+#else
+    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)N; (void)gemm; (void)out;
+#endif
+    return -1;
+}
+
 void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
                const unsigned char *gemm, float *out)
 {
@@ -260,6 +443,13 @@ void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq
                const unsigned char *gemm, float *out)
 {
     tl_q_dot8_scalar(wt, n, w, wrow, xq, xq_row, R, gemm, out);
+}
+
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N,
+                const unsigned char *gemm, float *out)
+{
+    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)N; (void)gemm; (void)out;
+    return -1;
 }
 
 #endif

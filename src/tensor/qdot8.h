@@ -31,4 +31,12 @@ void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq
 void tl_q_dot8_scalar(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
                       const unsigned char *gemm, float *out);
 
+/* Rows for tl_q_rows16 at the most. */
+#define TL_Q8_ROWS 32
+/* out[r*16 + j] for r < N (1..TL_Q8_ROWS), j < 16 (weight rows w + j*wrow): tl_q_dot8's results
+ * for sixteen outputs and N rows at once, where this build has a kernel for it (AVX-512 VNNI;
+ * prompt processing). 0 done, -1 not available here (use tl_q_dot8). */
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N,
+                const unsigned char *gemm, float *out);
+
 #endif

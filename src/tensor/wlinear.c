@@ -164,6 +164,30 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O; /* O % 8 == 0 */
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
+    if (N >= 4 && o_end - ob * NT_OB == 16) { /* prompt rows: sixteen outputs at once where the build can */
+        const int o0 = ob * NT_OB;
+        int n0 = 0;
+        for (; n0 < N; n0 += TL_Q8_ROWS) {
+            const int R = N - n0 < TL_Q8_ROWS ? N - n0 : TL_Q8_ROWS;
+            float a[TL_Q8_ROWS * 16], g[TL_Q8_ROWS * 16];
+            const unsigned char *xr = xq + (size_t)n0 * xq_row, *gm = op->gemm ? op->gemm + n0 : NULL;
+            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, gm, a) ||
+                (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R,
+                                       gm, g)))
+                break; /* no such kernel here: the eight-output path below */
+            for (int r = 0; r < R; r++) {
+                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
+                for (int p = 0; p < 16; p++) {
+                    float v = a[r * 16 + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+                    if (op->w2)
+                        v = silu(v) * g[r * 16 + p];
+                    y[p] = op->add ? y[p] + v : v;
+                }
+            }
+        }
+        if (n0 >= N)
+            return;
+    }
     for (int o0 = ob * NT_OB; o0 < o_end; o0 += 8)
         for (int n0 = 0; n0 < N; n0 += 4) {
             const int R = N - n0 < 4 ? N - n0 : 4;
