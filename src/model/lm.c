@@ -7,7 +7,9 @@
  * stored dtype), attention is one item per (row, query head) against the slot's cache, and every
  * step runs on the worker pool. A decoding step of several sequences is one chunk of one row each.
  * Chunking never changes a row's arithmetic (products, norms and attention are row by row in a
- * fixed order), so a sequence's logits are bit-for-bit the same alone, batched, chunked or cached.
+ * fixed order), so a sequence's logits are bit-for-bit the same alone, batched, chunked or cached
+ * (Q4_K matrices of 8k rows aside: they follow llama.cpp's gemm/gemv split of a sequence's rows of
+ * one step, tensor/qdot8.h, r_gemm; there it is alone or batched).
  *
  * Cache: slot s, layer l, keys then values, KV head g: ctx rows of hd floats, contiguous, so one
  * query head's attention reads two contiguous arrays. Keys are cached after RoPE. */
