@@ -14,24 +14,6 @@
 #include "test.h"
 #include "util/pool.h"
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static uint32_t fbits(float f)
 {
     uint32_t u;
@@ -303,17 +285,13 @@ int main(void)
     tl_set_threads(2);
     check_wlin();
     check_tiles();
-    const char *py = getenv("TEELM_PYTHON"), *src = getenv("TEELM_SRC");
-    if (!py || !src)
-        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
-    if (test_sh("'%s' -c 'import numpy' 2>/dev/null", py) != 0)
-        test_skip("numpy is not installed for TEELM_PYTHON");
+    const char *py = test_numpy_python(), *src = getenv("TEELM_SRC");
     char path[4096];
     snprintf(path, sizeof path, "%s/qref.bin", test_tmpdir());
     for (int seed = 1; seed <= 3; seed++) {
         CHECK(test_sh("'%s' '%s/tests/reference/quant_ref.py' kernels '%s' --seed %d --rows 24", py, src, path, seed) == 0);
         size_t len = 0;
-        unsigned char *b = slurp(path, &len);
+        unsigned char *b = test_slurp(path, &len);
         CHECK(b != NULL);
         if (b)
             check_kernels(b, len);

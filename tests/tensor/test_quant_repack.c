@@ -17,24 +17,6 @@
 #include "test.h"
 #include "util/pool.h"
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = len > 0 ? malloc((size_t)len) : NULL;
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = b ? (size_t)len : 0;
-    return b;
-}
-
 /* the reference file: see quant_ref.py write_kernels8 */
 static void check_reference(const unsigned char *b, size_t len)
 {
@@ -178,17 +160,13 @@ int main(void)
 #endif
     tl_set_threads(2);
     check_wlin();
-    const char *py = getenv("TEELM_PYTHON"), *src = getenv("TEELM_SRC");
-    if (!py || !src)
-        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
-    if (test_sh("'%s' -c 'import numpy' 2>/dev/null", py) != 0)
-        test_skip("numpy is not installed for TEELM_PYTHON");
+    const char *py = test_numpy_python(), *src = getenv("TEELM_SRC");
     char path[4096];
     snprintf(path, sizeof path, "%s/qref8.bin", test_tmpdir());
     for (int seed = 1; seed <= 3; seed++) {
         CHECK(test_sh("'%s' '%s/tests/reference/quant_ref.py' kernels8 '%s' --seed %d", py, src, path, seed) == 0);
         size_t len = 0;
-        unsigned char *b = slurp(path, &len);
+        unsigned char *b = test_slurp(path, &len);
         CHECK(b != NULL);
         if (b)
             check_reference(b, len);

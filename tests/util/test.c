@@ -140,3 +140,32 @@ int test_sh(const char *fmt, ...)
         return -1;
     return WEXITSTATUS(st);
 }
+
+unsigned char *test_slurp(const char *path, size_t *n)
+{
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *b = NULL;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (len > 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)len)) &&
+        fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b)
+        *n = (size_t)len;
+    return b;
+}
+
+const char *test_numpy_python(void)
+{
+    const char *py = getenv("TEELM_PYTHON");
+    if (!py || !getenv("TEELM_SRC"))
+        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
+    if (test_sh("'%s' -c 'import numpy' 2>/dev/null", py) != 0)
+        test_skip("numpy is not installed for TEELM_PYTHON");
+    return py;
+}

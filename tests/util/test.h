@@ -40,5 +40,10 @@ int test_finish(void);
 const char *test_tmpdir(void);
 /* Runs a shell command, returns its exit status (or -1). */
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The bytes of the file at path (malloc'd; *n their count), or NULL. */
+unsigned char *test_slurp(const char *path, size_t *n);
+/* $TEELM_PYTHON, checked to import numpy; skips (test_skip) when it is unset or lacks numpy, or
+ * when $TEELM_SRC (the references' checkout) is unset. */
+const char *test_numpy_python(void);
 
 #endif
