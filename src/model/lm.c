@@ -7,9 +7,7 @@
  * stored dtype), attention is one item per (row, query head) against the slot's cache, and every
  * step runs on the worker pool. A decoding step of several sequences is one chunk of one row each.
  * Chunking never changes a row's arithmetic (products, norms and attention are row by row in a
- * fixed order), so a sequence's logits are bit-for-bit the same alone, batched, chunked or cached
- * (Q4_K matrices of 8k rows aside: they follow llama.cpp's gemm/gemv split of a sequence's rows of
- * one step, tensor/qdot8.h, r_gemm; there it is alone or batched).
+ * fixed order), so a sequence's logits are bit-for-bit the same alone, batched, chunked or cached.
  *
  * Cache: slot s, layer l, keys then values, KV head g: ctx rows of hd floats, contiguous, so one
  * query head's attention reads two contiguous arrays. Keys are cached after RoPE. */
@@ -66,8 +64,6 @@ struct tl_lm {
     float *last;        /* [B][d] final-norm rows for the head */
     float *rowmax;      /* [B] */
     int *r_seq, *r_pos; /* [CH] */
-    unsigned char *r_gemm; /* [CH] 1: the row is in one of its sequence's whole groups of four rows
-                              this step (llama.cpp's gemm rows, tensor/qdot8.h) */
     int *start;         /* [B] first computed row of each sequence */
     int rows;
     /* the current call */
@@ -108,8 +104,7 @@ size_t tl_lm_bytes(const tl_config *cfg, int max_batch, int threads)
     size_t f = add(add(add(s.small, s.cache), add(s.act, s.sc)), add(s.last, (size_t)B));
     size_t bytes = add(mul(f, sizeof(float)), mul(s.tok, sizeof(uint32_t)));
     return add(bytes, sizeof(tl_lm) + (size_t)cfg->n_layer * sizeof(lm_layer) +
-                          (size_t)tl_params_count(cfg) * sizeof(tl_param) + (3 * (size_t)B + 2 * (size_t)chunk_rows(B)) * sizeof(int) +
-                          (size_t)chunk_rows(B));
+                          (size_t)tl_params_count(cfg) * sizeof(tl_param) + (3 * (size_t)B + 2 * (size_t)chunk_rows(B)) * sizeof(int));
 }
 
 static void *zalloc(size_t n, size_t size, int *fail)
@@ -129,7 +124,7 @@ void tl_lm_free(tl_lm *m)
     if (!m)
         return;
     void *b[] = {m->ly, m->small, m->inv, m->kc, m->ctok, m->cn, m->hw, m->h, m->x, m->qkv, m->att, m->f, m->cs,
-                 m->sc, m->last, m->rowmax, m->r_seq, m->r_pos, m->r_gemm, m->start};
+                 m->sc, m->last, m->rowmax, m->r_seq, m->r_pos, m->start};
     for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
         tl_sec_free(b[i]);
     tl_sec_free(m);
@@ -290,7 +285,6 @@ tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *
     m->rowmax = zalloc((size_t)m->B, sizeof(float), &fail);
     m->r_seq = zalloc(CH, sizeof(int), &fail);
     m->r_pos = zalloc(CH, sizeof(int), &fail);
-    m->r_gemm = zalloc(CH, 1, &fail);
     m->start = zalloc((size_t)m->B, sizeof(int), &fail);
     if (fail) {
         tl_lm_free(m);
@@ -381,10 +375,9 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
 
 /* A GPT-2 Conv1D layer out[n][O] (+)= x[n][C]·W + bias: W [C][O] in F32/F16/BF16, or [O][C]
  * in a block type (model/weights.h), whose products run as llama.cpp's do. */
-static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr,
-                   const unsigned char *gm)
+static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr)
 {
-    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr, gm};
+    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr};
     if (tl_dtype_is_block(w.dtype))
         tl_wlin_nt(&op, 1, x, n, C);
     else
@@ -396,12 +389,12 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 {
     const int d = m->d;
     if (m->gpt2) {
-        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts, m->r_gemm);
+        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts);
     } else {
         float *q = m->qkv, *k = q + (size_t)n * m->qd, *v = k + (size_t)n * m->kvd;
-        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts, m->r_gemm},
-                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts, m->r_gemm},
-                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts, m->r_gemm}};
+        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts},
+                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts},
+                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts}};
         tl_wlin_nt(ops, 3, m->x, n, d);
     }
     const size_t hb = (size_t)m->hd * sizeof(float);
@@ -425,12 +418,11 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
     }
 }
 
-/* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL); gm: the
- * rows' gemm flags (tl_wlin.gemm) or NULL. */
-static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n, const unsigned char *gm)
+/* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL). */
+static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n)
 {
     /* a tied head too: llama.cpp repacks its duplicate of the embedding for the product */
-    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts, gm};
+    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts};
     tl_wlin_nt(&op, 1, x, n, m->d);
     for (int r = 0; rowmax && r < n; r++) {
         const float *lg = out + (size_t)r * m->V;
@@ -447,10 +439,6 @@ static void chunk_forward(tl_lm *m, int n)
     const size_t erow = tl_dtype_bytes(m->emb.dtype, (size_t)d); /* bind_weights: whole blocks */
     for (int r = 0; r < n; r++) {
         const uint32_t t = m->tok[m->r_seq[r]][m->r_pos[r]];
-        /* llama.cpp computes a batch's rows in groups of four (gemm) and the last rows % 4 one by
-           one (gemv); a sequence's rows of this step are its batch, whatever else is batched */
-        const int s = m->r_seq[r], cnt = m->lens[s] - m->start[s], k = m->r_pos[r] - m->start[s];
-        m->r_gemm[r] = k < cnt - cnt % 4;
         float *h = m->h + (size_t)r * d;
         tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * erow, h, (size_t)d);
         if (m->gpt2) {
@@ -476,21 +464,21 @@ static void chunk_forward(tl_lm *m, int n)
         /* at most m->nt slots: the attention scratch was sized for the threads at tl_lm_new */
         tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? m->nt : 1, att_chunk, &aj);
         if (m->gpt2) {
-            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd, m->cfg.round_half_acts, m->r_gemm);
+            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd, m->cfg.round_half_acts);
             norm_rows(m, m->x, m->h, y->ln2, y->ln2b, n);
-            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d, m->cfg.round_half_acts, m->r_gemm);
+            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d, m->cfg.round_half_acts);
             if (m->cfg.gelu == 2)
                 tl_gelu_tanh_ggml(m->f, (size_t)n * m->ff);
             else
                 tl_gelu_tanh(m->f, (size_t)n * m->ff);
-            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, m->cfg.round_half_acts, m->r_gemm);
+            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, m->cfg.round_half_acts);
         } else {
-            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts, m->r_gemm};
+            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&o, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, NULL, n);
-            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts, m->r_gemm};
+            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts};
             tl_wlin_nt(&gu, 1, m->x, n, d);
-            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts, m->r_gemm};
+            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&dn, 1, m->f, n, m->ff);
         }
     }
@@ -498,7 +486,7 @@ static void chunk_forward(tl_lm *m, int n)
     if (m->all_logits) {
         norm_rows(m, m->x, m->h, m->lnf, m->lnfb, n);
         const int off = m->r_pos[0] - m->start[0];
-        head_rows(m, m->all_logits + (size_t)off * m->V, NULL, m->x, n, m->r_gemm);
+        head_rows(m, m->all_logits + (size_t)off * m->V, NULL, m->x, n);
     }
     for (int r = 0; r < n; r++) {
         const int s = m->r_seq[r];
@@ -569,7 +557,7 @@ int tl_lm_step(tl_lm *m, const uint32_t *const *tokens, const int *lens, const i
         if (lens[s] > m->hw[sl])
             m->hw[sl] = lens[s];
     }
-    head_rows(m, logits, m->rowmax, m->last, nb, NULL); /* one row per sequence: gemv */
+    head_rows(m, logits, m->rowmax, m->last, nb);
     m->tok = NULL;
     m->lens = m->slots = NULL;
     m->all_logits = NULL;

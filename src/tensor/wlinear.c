@@ -170,10 +170,9 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
         for (; n0 < N; n0 += TL_Q8_ROWS) {
             const int R = N - n0 < TL_Q8_ROWS ? N - n0 : TL_Q8_ROWS;
             float a[TL_Q8_ROWS * 16], g[TL_Q8_ROWS * 16];
-            const unsigned char *xr = xq + (size_t)n0 * xq_row, *gm = op->gemm ? op->gemm + n0 : NULL;
-            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, gm, a) ||
-                (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R,
-                                       gm, g)))
+            const unsigned char *xr = xq + (size_t)n0 * xq_row;
+            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a) ||
+                (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g)))
                 break; /* no such kernel here: the eight-output path below */
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;
@@ -193,10 +192,9 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
             const int R = N - n0 < 4 ? N - n0 : 4;
             float a[32], g[32];
             const unsigned char *xr = xq + (size_t)n0 * xq_row;
-            const unsigned char *gm = op->gemm ? op->gemm + n0 : NULL;
-            tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, gm, a);
+            tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a);
             if (op->w2)
-                tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, gm, g);
+                tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g);
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;
                 for (int p = 0; p < 8; p++) {

@@ -31,8 +31,6 @@ typedef struct {
                            (Llama's gate and up projections, read in one pass) */
     int xround;         /* 1, with dt F16 or BF16: x is rounded to dt before the product (llama.cpp's
                            CPU arithmetic, model/config.h round_half_acts); ignored for other types */
-    const unsigned char *gemm; /* [N] or NULL (all 0): 1 where a row of a repacked matrix is computed as
-                                  ggml's gemm does (tensor/qdot8.h), 0 as its gemv */
 } tl_wlin;
 
 /* The NT products of ops[0..nops) over the same input x[N][C], in one parallel region. */
