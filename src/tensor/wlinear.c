@@ -158,6 +158,17 @@ typedef struct {
 /* 1 when op computes on x rounded to its half type */
 static int rounds(const tl_wlin *op) { return op->xround && (op->dt == TL_DT_F16 || op->dt == TL_DT_BF16); }
 
+/* y[0..P) (+)= bias + a (the gate: silu(bias + a) * g) for outputs o0.. of op */
+static void put_outputs(const tl_wlin *op, float *y, const float *a, const float *g, int P, int o0)
+{
+    for (int p = 0; p < P; p++) {
+        float v = a[p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+        if (op->w2)
+            v = silu(v) * g[p];
+        y[p] = op->add ? y[p] + v : v;
+    }
+}
+
 /* Outputs ob*NT_OB .. +NT_OB of an op llama.cpp repacks (tensor/qdot8.h): eight outputs by up
  * to four rows at a time, each block's weights unpacked once for the rows. */
 static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
@@ -174,15 +185,8 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
             if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a) ||
                 (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g)))
                 break; /* no such kernel here: the eight-output path below */
-            for (int r = 0; r < R; r++) {
-                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
-                for (int p = 0; p < 16; p++) {
-                    float v = a[r * 16 + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
-                    if (op->w2)
-                        v = silu(v) * g[r * 16 + p];
-                    y[p] = op->add ? y[p] + v : v;
-                }
-            }
+            for (int r = 0; r < R; r++)
+                put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * 16, g + r * 16, 16, o0);
         }
         if (n0 >= N)
             return;
@@ -195,15 +199,8 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
             tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a);
             if (op->w2)
                 tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g);
-            for (int r = 0; r < R; r++) {
-                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
-                for (int p = 0; p < 8; p++) {
-                    float v = a[r * 8 + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
-                    if (op->w2)
-                        v = silu(v) * g[r * 8 + p];
-                    y[p] = op->add ? y[p] + v : v;
-                }
-            }
+            for (int r = 0; r < R; r++)
+                put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * 8, g + r * 8, 8, o0);
         }
 }
 
@@ -235,15 +232,8 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
             if (op->w2)
                 tl_q_tile(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, P, xr, xq_row, R, g,
                           N <= TL_QT_R);
-            for (int r = 0; r < R; r++) {
-                float *y = op->out + (size_t)(n0 + r) * op->O + o0;
-                for (int p = 0; p < P; p++) {
-                    float v = a[r * P + p] + (op->bias ? op->bias[o0 + p] : 0.0f);
-                    if (op->w2)
-                        v = silu(v) * g[r * P + p];
-                    y[p] = op->add ? y[p] + v : v;
-                }
-            }
+            for (int r = 0; r < R; r++)
+                put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * P, g + r * P, P, o0);
         }
     }
 }

@@ -141,14 +141,9 @@ int main(void)
 #endif
     tl_set_threads(2);
     check_wlin();
-    const char *py = test_numpy_python(), *src = getenv("TEELM_SRC");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/qref8.bin", test_tmpdir());
     for (int seed = 1; seed <= 3; seed++) {
-        CHECK(test_sh("'%s' '%s/tests/reference/quant_ref.py' kernels8 '%s' --seed %d", py, src, path, seed) == 0);
         size_t len = 0;
-        unsigned char *b = test_slurp(path, &len);
-        CHECK(b != NULL);
+        unsigned char *b = test_reference_bytes(&len, "quant_ref.py kernels8 --seed %d", seed);
         if (b)
             check_reference(b, len);
         free(b);

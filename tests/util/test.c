@@ -169,3 +169,20 @@ const char *test_numpy_python(void)
         test_skip("numpy is not installed for TEELM_PYTHON");
     return py;
 }
+
+unsigned char *test_reference_bytes(size_t *n, const char *fmt, ...)
+{
+    const char *py = test_numpy_python(), *src = getenv("TEELM_SRC");
+    char args[2048], out[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(out, sizeof out, "%s/reference.bin", test_tmpdir());
+    unsigned char *b = NULL;
+    *n = 0;
+    if (test_sh("'%s' '%s/tests/reference/'%s '%s'", py, src, args, out) == 0)
+        b = test_slurp(out, n);
+    CHECKF(b != NULL, "tests/reference/%s gave no output", args);
+    return b;
+}

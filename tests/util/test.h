@@ -45,5 +45,9 @@ unsigned char *test_slurp(const char *path, size_t *n);
 /* $TEELM_PYTHON, checked to import numpy; skips (test_skip) when it is unset or lacks numpy, or
  * when $TEELM_SRC (the references' checkout) is unset. */
 const char *test_numpy_python(void);
+/* Runs "$TEELM_PYTHON $TEELM_SRC/tests/reference/SCRIPT ARGS OUT" (fmt gives "SCRIPT ARGS", OUT is
+ * a fresh temporary file) and returns OUT's bytes (NULL, after a failed check, when it fails);
+ * skips as test_numpy_python does. */
+unsigned char *test_reference_bytes(size_t *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
