@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tensor/dtype.h"
+#include "tensor/qdot8.h"
 #include "tensor/quant.h"
 #include "tensor/wlinear.h"
 #include "test.h"
@@ -213,15 +214,17 @@ static unsigned char *raw_weights(tl_dtype dt, int O, int C)
 
 /* tl_wlin_nt's register tiles (tensor/quant_tile.h) against a loop of tl_q_dot, memcmp-exact:
  * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item (output
- * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up */
+ * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up; and Q4_0 of 24
+ * and 40 rows, which llama.cpp repacks (tensor/qdot8.h), against tl_q_dot8_scalar (37 rows: the
+ * prompt kernel's two row chunks) */
 static void check_tiles(void)
 {
     const tl_dtype types[] = {TL_DT_Q8_0, TL_DT_Q4_0, TL_DT_Q4_K, TL_DT_Q6_K};
-    const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 13}, Cs[] = {256, 512, 1024 + 256, 96}, Os[] = {23, 37, 17, 19, 22};
-    int cases = 0;
+    const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 37}, Cs[] = {256, 512, 1024 + 256, 96}, Os[] = {23, 37, 17, 19, 22, 24, 40};
+    int cases = 0, repacked = 0;
     for (int ti = 0; ti < 4; ti++)
         for (int ci = 0; ci < 4; ci++)
-            for (int oi = 0; oi < 5; oi++) {
+            for (int oi = 0; oi < 7; oi++) {
                 const tl_dtype dt = types[ti];
                 const int C = Cs[ci], O = Os[oi];
                 if (C % (int)tl_dtype_block(dt))
@@ -250,9 +253,15 @@ static void check_tiles(void)
                     unsigned char *q = malloc(tl_q_act_bytes(dt, (size_t)C));
                     for (int n = 0; n < N; n++) {
                         tl_q_quantize_act(dt, x + (size_t)n * C, q, (size_t)C);
+                        float av[40], uv[40];
                         for (int o = 0; o < O; o++) {
-                            const float a = tl_q_dot(dt, (size_t)C, w + rb * o, q);
-                            const float u = tl_q_dot(dt, (size_t)C, w2 + rb * o, q);
+                            if (tl_q_repacked(dt, O) && o % 8 == 0) {
+                                tl_q_dot8_scalar(dt, (size_t)C, w + rb * o, rb, q, 0, 1, av + o);
+                                tl_q_dot8_scalar(dt, (size_t)C, w2 + rb * o, rb, q, 0, 1, uv + o);
+                            }
+                            const int rp = tl_q_repacked(dt, O);
+                            const float a = rp ? av[o] : tl_q_dot(dt, (size_t)C, w + rb * o, q);
+                            const float u = rp ? uv[o] : tl_q_dot(dt, (size_t)C, w2 + rb * o, q);
                             const float g = a + bias[o];
                             float *ev = e[0] + n * O + o;
                             *ev = a;
@@ -265,6 +274,7 @@ static void check_tiles(void)
                         CHECKF(memcmp(y[v], e[v], (size_t)N * O * sizeof *y[v]) == 0, "tile %s C %d O %d N %d variant %d",
                                tl_dtype_name(dt), C, O, N, v);
                     cases++;
+                    repacked += tl_q_repacked(dt, O);
                     free(q);
                     for (int v = 0; v < 4; v++) {
                         free(y[v]);
@@ -276,7 +286,10 @@ static void check_tiles(void)
                 free(w);
                 free(w2);
             }
-    CHECK(cases == 8 * 5 * (2 * 4 + 2 * 3));
+    CHECK(cases == 8 * 7 * (2 * 4 + 2 * 3));
+#if defined(__AVX2__)
+    CHECK(repacked == 8 * 2 * 4); /* Q4_0, O 24 and 40, four widths */
+#endif
 }
 
 int main(void)

@@ -1,9 +1,7 @@
 /* llama.cpp's repacked Q4_0 products (tensor/qdot8.h) against the independent numpy reference
  * tests/reference/quant_ref.py (kernels8: random 8-row matrices, 1-4 activation rows), bit for
- * bit through the SIMD and the scalar code; then tl_wlin_nt over matrices of 8k rows (which take
- * that arithmetic; the 16-output prompt kernel included) against tl_q_dot8_scalar, with bias,
- * residual add and gate/up; and which matrices are repacked. */
-#include <math.h>
+ * bit through the SIMD and the scalar code, and which matrices are repacked. tl_wlin_nt over such
+ * matrices (the prompt kernel included) is test_quant's check_tiles. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +10,7 @@
 #include "tensor/dtype.h"
 #include "tensor/qdot8.h"
 #include "tensor/quant.h"
-#include "tensor/wlinear.h"
 #include "test.h"
-#include "util/pool.h"
 
 /* the reference file: see quant_ref.py write_kernels8 */
 static void check_reference(const unsigned char *b, size_t len)
@@ -52,84 +48,6 @@ static void check_reference(const unsigned char *b, size_t len)
     CHECK(seen > 0);
 }
 
-static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static float frand(void)
-{
-    rs = rs * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rs >> 40) / 16777216.0) * 2.0f - 1.0f;
-}
-
-/* random blocks with sane f16 scales */
-static unsigned char *rand_weights(tl_dtype dt, int O, int C)
-{
-    const size_t rb = tl_dtype_bytes(dt, (size_t)C) * (size_t)O, bb = tl_dtype_block_bytes(dt);
-    unsigned char *w = malloc(rb);
-    for (size_t i = 0; i < rb; i++)
-        w[i] = (unsigned char)(frand() * 127.0f + 128.0f);
-    for (size_t b = 0; b < rb; b += bb) {
-        const uint16_t h = tl_q_f32_to_f16(0.02f * frand());
-        memcpy(w + b, &h, 2);
-    }
-    return w;
-}
-
-/* tl_wlin_nt on matrices of 8k rows against tl_q_dot8_scalar, memcmp-exact */
-static void check_wlin(void)
-{
-    const tl_dtype types[] = {TL_DT_Q4_0};
-    const int Ns[] = {1, 3, 4, 6, 9, 37}, Os[] = {8, 24, 40};
-    for (int ti = 0; ti < 1; ti++)
-        for (int oi = 0; oi < 3; oi++)
-            for (int ni = 0; ni < 6; ni++) {
-                const tl_dtype dt = types[ti];
-                const int N = Ns[ni], O = Os[oi], C = 512;
-                unsigned char *w = rand_weights(dt, O, C), *w2 = rand_weights(dt, O, C);
-                float *x = malloc((size_t)N * C * sizeof *x), *bias = malloc((size_t)O * sizeof *bias);
-                float *y[3], *e[3];
-                for (int i = 0; i < N * C; i++)
-                    x[i] = frand() * (i % 7 == 0 ? 20.0f : 2.0f);
-                for (int i = 0; i < O; i++)
-                    bias[i] = frand();
-                for (int v = 0; v < 3; v++) {
-                    y[v] = malloc((size_t)N * O * sizeof *y[v]);
-                    e[v] = malloc((size_t)N * O * sizeof *e[v]);
-                    for (int i = 0; i < N * O; i++)
-                        y[v][i] = e[v][i] = frand();
-                }
-                const tl_wlin ops[3] = {{w, dt, bias, y[0], O, 0, NULL}, {w2, dt, bias, y[1], O, 1, NULL},
-                                        {w, dt, bias, y[2], O, 1, w2}};
-                tl_wlin_nt(ops, 3, x, N, C);
-                const size_t rb = tl_dtype_bytes(dt, (size_t)C), ab = tl_q_act_bytes(dt, (size_t)C);
-                unsigned char *q = malloc((size_t)N * ab);
-                for (int n = 0; n < N; n++)
-                    tl_q_quantize_act(dt, x + (size_t)n * C, q + (size_t)n * ab, (size_t)C);
-                for (int n = 0; n < N; n++)
-                    for (int o0 = 0; o0 < O; o0 += 8) {
-                        float a[8], u[8];
-                        tl_q_dot8_scalar(dt, (size_t)C, w + rb * o0, rb, q + (size_t)n * ab, ab, 1, a);
-                        tl_q_dot8_scalar(dt, (size_t)C, w2 + rb * o0, rb, q + (size_t)n * ab, ab, 1, u);
-                        for (int p = 0; p < 8; p++) {
-                            const float g = a[p] + bias[o0 + p];
-                            e[0][n * O + o0 + p] = g;
-                            e[1][n * O + o0 + p] += u[p] + bias[o0 + p];
-                            e[2][n * O + o0 + p] += g / (1.0f + expf(-g)) * u[p];
-                        }
-                    }
-                for (int v = 0; v < 3; v++)
-                    CHECKF(memcmp(y[v], e[v], (size_t)N * O * sizeof *y[v]) == 0, "wlin %s O %d N %d variant %d",
-                           tl_dtype_name(dt), O, N, v);
-                free(q);
-                for (int v = 0; v < 3; v++) {
-                    free(y[v]);
-                    free(e[v]);
-                }
-                free(x);
-                free(bias);
-                free(w);
-                free(w2);
-            }
-}
-
 int main(void)
 {
 #if defined(__AVX2__)
@@ -139,8 +57,6 @@ int main(void)
 #else
     CHECK(!tl_q_repacked(TL_DT_Q4_0, 64));
 #endif
-    tl_set_threads(2);
-    check_wlin();
     for (int seed = 1; seed <= 3; seed++) {
         size_t len = 0;
         unsigned char *b = test_reference_bytes(&len, "quant_ref.py kernels8 --seed %d", seed);
