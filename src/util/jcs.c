@@ -113,7 +113,8 @@ static void put_value(tl_strbuf *b, const json_t *v, int depth)
             m[k].n = strlen(key);
             m[k++].v = val;
         }
-        qsort(m, n, sizeof *m, member_cmp);
+        if (n) /* qsort's base must not be NULL, even for no members */
+            qsort(m, n, sizeof *m, member_cmp);
         tl_strbuf_putc(b, '{');
         for (size_t i = 0; i < n; i++) {
             if (i)

@@ -65,6 +65,12 @@ static void test_jcs(void)
            s ? s : "NULL");
     free(s);
     json_decref(o);
+    /* empty objects and arrays, nested (a fuzzer found the empty object was undefined behaviour) */
+    o = json_pack("{s:{},s:[],s:[{}]}", "b", "a", "c");
+    s = tl_jcs_dump(o);
+    CHECKF(s && !strcmp(s, "{\"a\":[],\"b\":{},\"c\":[{}]}"), "got %s", s ? s : "NULL");
+    free(s);
+    json_decref(o);
     o = json_pack("{s:f}", "x", 1.5);
     CHECK(tl_jcs_dump(o) == NULL); /* reals are refused, not guessed */
     json_decref(o);
