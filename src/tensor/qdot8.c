@@ -12,8 +12,10 @@
 
 #include "tensor/quant.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(__F16C__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define Q8AVX2 1
 #endif
 
@@ -28,11 +30,26 @@ int tl_q_repacked(tl_dtype wt, int rows)
 #endif
 }
 
-static float h2f(const uint8_t *p)
+static inline float h2f(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
+#if defined(__F16C__)
+    return _cvtsh_ss(h); /* exact, as the portable conversion; and a call would spill every vector register */
+#else
     return tl_q_f16_to_f32(h);
+#endif
+}
+
+void tl_q8_aux_row(const void *xq, size_t n, tl_q8_aux *aux)
+{
+    const uint8_t *x = xq;
+    for (size_t b = 0; b < n / 32; b++, x += TL_Q8_0_BYTES) {
+        int s = 0;
+        for (int e = 0; e < 32; e++)
+            s += (int8_t)x[2 + e];
+        aux[b] = (tl_q8_aux){h2f(x), -8 * s};
+    }
 }
 
 /* ---- scalar ---- */
@@ -177,17 +194,8 @@ static inline int32_t ld_i32(const uint8_t *p)
     return v;
 }
 
-/* Σ over a row's 32 quantized activations at x, as an int */
-static inline int sum32(const uint8_t *x)
-{
-    const __m256i v = dot_u8s8(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x));
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-static void q4_0_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x, size_t xq_row, int N, float *out)
+static void q4_0_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x, size_t xq_row,
+                        const tl_q8_aux *aux, int N, float *out)
 {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m512 acc[TL_Q8_ROWS];
@@ -205,10 +213,15 @@ static void q4_0_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t 
         const __m512 dw = scales16(w, wrow, wo);
         for (int r = 0; r < N; r++) {
             const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_0_BYTES;
-            __m512i s = _mm512_set1_epi32(-8 * sum32(xb + 2)); /* the nibbles are q + 8 */
-            for (int g = 0; g < 8; g++)
+            const tl_q8_aux *xa = aux + (size_t)r * nb + b;
+            /* two chains of integer sums (exact in any order) halve the dependent latency */
+            __m512i s = _mm512_set1_epi32(xa->off), s1 = _mm512_setzero_si512();
+            for (int g = 0; g < 8; g += 2) {
                 s = _mm512_dpbusd_epi32(s, T[g], _mm512_set1_epi32(ld_i32(xb + 2 + 4 * g)));
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(h2f(xb)));
+                s1 = _mm512_dpbusd_epi32(s1, T[g + 1], _mm512_set1_epi32(ld_i32(xb + 6 + 4 * g)));
+            }
+            s = _mm512_add_epi32(s, s1);
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xa->d));
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[r]);
         }
     }
@@ -218,15 +231,16 @@ static void q4_0_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t 
 
 #endif
 
-int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N, float *out)
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row,
+                const tl_q8_aux *aux, int N, float *out)
 {
 #if defined(Q16)
     if (wt == TL_DT_Q4_0 && N >= 1 && N <= TL_Q8_ROWS) {
-        q4_0_rows16(n / 32, w, wrow, xq, xq_row, N, out);
+        q4_0_rows16(n / 32, w, wrow, xq, xq_row, aux, N, out);
         return 0;
     }
 #else
-    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)N; (void)out;
+    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)aux; (void)N; (void)out;
 #endif
     return -1;
 }
@@ -246,9 +260,10 @@ void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq
     tl_q_dot8_scalar(wt, n, w, wrow, xq, xq_row, R, out);
 }
 
-int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N, float *out)
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row,
+                const tl_q8_aux *aux, int N, float *out)
 {
-    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)N; (void)out;
+    (void)wt; (void)n; (void)w; (void)wrow; (void)xq; (void)xq_row; (void)aux; (void)N; (void)out;
     return -1;
 }
 

@@ -11,6 +11,7 @@
 #define TEELM_TENSOR_QDOT8_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tensor/dtype.h"
 
@@ -26,11 +27,23 @@ void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq
 void tl_q_dot8_scalar(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
                       float *out);
 
+/* What tl_q_rows16 needs of each block of a quantized activation row besides its 32 values: the
+ * block's scale as a float and -8 x the values' sum (the Q4_0 nibbles hold q + 8). Computed once
+ * per row, it serves every sixteen outputs of every matrix that row meets. */
+typedef struct {
+    float d;
+    int32_t off;
+} tl_q8_aux;
+/* aux[b] for the n/32 blocks of the activation row xq (quantized by tl_q_quantize_act for Q4_0). */
+void tl_q8_aux_row(const void *xq, size_t n, tl_q8_aux *aux);
+
 /* Rows for tl_q_rows16 at the most. */
 #define TL_Q8_ROWS 32
 /* out[r*16 + j] for r < N (1..TL_Q8_ROWS), j < 16 (weight rows w + j*wrow): tl_q_dot8's results
  * for sixteen outputs and N rows at once, where this build has a kernel for it (AVX-512 VNNI;
- * prompt processing). 0 done, -1 not available here (use tl_q_dot8). */
-int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int N, float *out);
+ * prompt processing). aux + r*(n/32): row r's tl_q8_aux_row. 0 done, -1 not available here (use
+ * tl_q_dot8). */
+int tl_q_rows16(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row,
+                const tl_q8_aux *aux, int N, float *out);
 
 #endif

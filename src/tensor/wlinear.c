@@ -153,6 +153,7 @@ typedef struct {
     const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h);
                                    rounding half-type ops: x rounded to their type (floats) */
     size_t xq_row[9];           /* bytes per quantized row of those */
+    const tl_q8_aux *aux;       /* prompt rows for repacked ops: their Q8_0 rows' tl_q8_aux_row, else NULL */
 } nt_job;
 
 /* 1 when op computes on x rounded to its half type */
@@ -171,19 +172,22 @@ static void put_outputs(const tl_wlin *op, float *y, const float *a, const float
 
 /* Outputs ob*NT_OB .. +NT_OB of an op llama.cpp repacks (tensor/qdot8.h): eight outputs by up
  * to four rows at a time, each block's weights unpacked once for the rows. */
-static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_row, int N, int C, int ob)
+static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_row, const tl_q8_aux *aux, int N,
+                        int C, int ob)
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O; /* O % 8 == 0 */
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
-    if (N >= 4 && o_end - ob * NT_OB == 16) { /* prompt rows: sixteen outputs at once where the build can */
+    if (aux && o_end - ob * NT_OB == 16) { /* prompt rows: sixteen outputs at once where the build can */
         const int o0 = ob * NT_OB;
         int n0 = 0;
         for (; n0 < N; n0 += TL_Q8_ROWS) {
             const int R = N - n0 < TL_Q8_ROWS ? N - n0 : TL_Q8_ROWS;
             float a[TL_Q8_ROWS * 16], g[TL_Q8_ROWS * 16];
             const unsigned char *xr = xq + (size_t)n0 * xq_row;
-            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a) ||
-                (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g)))
+            const tl_q8_aux *xa = aux + (size_t)n0 * (size_t)(C / 32);
+            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, xa, R, a) ||
+                (op->w2 &&
+                 tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, xa, R, g)))
                 break; /* no such kernel here: the eight-output path below */
             for (int r = 0; r < R; r++)
                 put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * 16, g + r * 16, 16, o0);
@@ -272,7 +276,7 @@ static void nt_chunk(void *arg, int slot, long i0, long i1)
         while (i >= j->first[k + 1])
             k++;
         if (j->xq[k] && !rounds(&j->ops[k]) && tl_q_repacked(j->ops[k].dt, j->ops[k].O))
-            nt_block_q8(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
+            nt_block_q8(&j->ops[k], j->xq[k], j->xq_row[k], j->aux, j->N, j->C, (int)(i - j->first[k]));
         else if (j->xq[k] && !rounds(&j->ops[k]))
             nt_block_q(&j->ops[k], j->xq[k], j->xq_row[k], j->N, j->C, (int)(i - j->first[k]));
         else
@@ -293,6 +297,7 @@ typedef struct {
     unsigned char *q;
     size_t row;
     int C;
+    tl_q8_aux *aux; /* with it, each quantized row's tl_q8_aux_row too */
 } qa_job;
 
 static void qa_chunk(void *arg, int slot, long i0, long i1)
@@ -300,17 +305,19 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
     (void)slot;
     const qa_job *j = arg;
     for (long n = i0; n < i1; n++)
-        if (tl_dtype_is_block(j->dt))
+        if (tl_dtype_is_block(j->dt)) {
             tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
-        else
+            if (j->aux)
+                tl_q8_aux_row(j->q + (size_t)n * j->row, (size_t)j->C, j->aux + (size_t)n * (size_t)(j->C / 32));
+        } else
             tl_dtype_round_f32(j->dt, j->x + (size_t)n * j->C, (float *)(void *)(j->q + (size_t)n * j->row),
                                (size_t)j->C);
 }
 
 /* x[N][C] quantized or rounded for dt into q (row bytes a row), on every core when it is worth it */
-static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, int N, int C)
+static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, tl_q8_aux *aux, int N, int C)
 {
-    qa_job qa = {dt, x, q, row, C};
+    qa_job qa = {dt, x, q, row, C, aux};
     /* a prompt chunk's rows are prepared on every core (serially they took a fifth of the tiles'
        time); a few decoding rows are not worth waking the workers */
     tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
@@ -339,6 +346,16 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
     /* a decoding row (up to C = 14336) quantized fits on the stack; prompt chunks and rounded
        rows take the heap */
     _Alignas(64) unsigned char stack[2][16384];
+    /* prompt rows meeting a repacked matrix: their blocks' sums and scales once for all its outputs */
+    tl_q8_aux *aux = NULL;
+    size_t aux_bytes = 0;
+    for (int k = 0; k < nops && !aux && N >= 4; k++)
+        if (!rounds(&ops[k]) && tl_q_repacked(ops[k].dt, ops[k].O)) {
+            aux_bytes = (size_t)N * (size_t)(C / 32) * sizeof *aux;
+            if (!(aux = malloc(aux_bytes)))
+                abort(); /* as for the quantized rows below */
+        }
+    j.aux = aux;
     for (int k = 0; k < nops; k++) {
         const int a = tl_q_act_type(ops[k].dt);
         if (a < 0 && !rounds(&ops[k]))
@@ -350,7 +367,7 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
             qbuf[s] = s < 2 && qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
             if (!qbuf[s]) /* no memory for the chunk's prepared rows: nothing sensible to compute */
                 abort();
-            prepare_x(ops[k].dt, x, qbuf[s], row, N, C);
+            prepare_x(ops[k].dt, x, qbuf[s], row, s == 0 ? aux : NULL, N, C);
         }
         j.xq[k] = qbuf[s];
         j.xq_row[k] = row;
@@ -363,6 +380,10 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
             if (s >= 2 || qbuf[s] != stack[s])
                 free(qbuf[s]);
         }
+    if (aux) {
+        explicit_bzero(aux, aux_bytes);
+        free(aux);
+    }
 }
 
 /* ---- NN ---- */
@@ -477,7 +498,7 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
         float *xr = malloc(bytes);
         if (!xr) /* no memory for the rounded rows: nothing sensible to compute */
             abort();
-        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), N, C);
+        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), NULL, N, C);
         tl_wlin op2 = *op;
         op2.xround = 0;
         tl_wlin_nn(&op2, xr, N, C);
