@@ -376,12 +376,33 @@ fail:
 }
 
 /* selectattr, rejectattr and map read attributes: every item must be a dict (or a namespace). */
-static int all_dicts(jctx *c, const jnode *n, jv v, const char *msg)
+/* A new list for the results of a filter over v, whose items must all be dicts (else msg); NULL
+ * with the error reported. */
+static jlist *dicts_result(jctx *c, const jnode *n, jv v, const char *msg)
 {
     for (size_t i = 0; i < v.u.l->n; i++)
-        if (v.u.l->v[i].t != JV_DICT && v.u.l->v[i].t != JV_NS)
-            return jerr(c, n, "%s", msg);
-    return 0;
+        if (v.u.l->v[i].t != JV_DICT && v.u.l->v[i].t != JV_NS) {
+            jerr(c, n, "%s", msg);
+            return NULL;
+        }
+    jlist *l = jlist_new();
+    if (!l)
+        jlib_oom(c, n);
+    return l;
+}
+
+/* item's attribute name (a string value), or NULL */
+static jv *attr_of(jv item, jv name) { return jdict_get(item.u.d, name.u.s->s, name.u.s->len); }
+
+/* The filter's result l, or its failure rc (reported; l released); work is what it cost. */
+static int list_result(jctx *c, const jnode *n, jlist *l, int rc, size_t work, jv *out)
+{
+    if (rc) {
+        jv_release(jv_list(l));
+        return -1;
+    }
+    *out = jv_list(l);
+    return jwork(c, n, work);
 }
 
 static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int select, jv *out)
@@ -392,26 +413,19 @@ static int sel_attr(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, int s
         if (n->kids[i]->k != E_STR)
             return jerr(c, n, "arguments of selectattr/rejectattr must be string literals");
     jv test = nargs > 1 ? args[1] : JV_UNDEF_V, arg = nargs > 2 ? args[2] : JV_UNDEF_V;
-    if (all_dicts(c, n, v, "selectattr/rejectattr apply to a list of dicts"))
-        return -1;
-    jlist *l = jlist_new();
+    jlist *l = dicts_result(c, n, v, "selectattr/rejectattr apply to a list of dicts");
     if (!l)
-        return jlib_oom(c, n);
-    for (size_t i = 0; i < v.u.l->n; i++) {
-        jv it = v.u.l->v[i];
-        jv *a = jdict_get(it.u.d, args[0].u.s->s, args[0].u.s->len);
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < v.u.l->n && !rc; i++) {
+        jv it = v.u.l->v[i], *a = attr_of(it, args[0]);
         int r = 0;
-        if (a && attr_test(c, n, *a, test, arg, &r)) {
-            jv_release(jv_list(l));
-            return -1;
-        }
-        if (r == select && jlist_push(l, jv_retain(it))) {
-            jv_release(jv_list(l));
-            return jlib_oom(c, n);
-        }
+        if (a && attr_test(c, n, *a, test, arg, &r))
+            rc = -1;
+        else if (r == select && jlist_push(l, jv_retain(it)))
+            rc = jlib_oom(c, n);
     }
-    *out = jv_list(l);
-    return jwork(c, n, v.u.l->n);
+    return list_result(c, n, l, rc, v.u.l->n, out);
 }
 
 static int map_attr(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
@@ -419,21 +433,16 @@ static int map_attr(jctx *c, const jnode *n, jv v, jdict *kw, jv *out)
     jv attr = jlib_kwarg(kw, "attribute"), def = jlib_kwarg(kw, "default");
     if (attr.t != JV_STR)
         return jerr(c, n, "map: only map(attribute='name') is supported");
-    if (all_dicts(c, n, v, "map: items must be dicts"))
-        return -1;
-    jlist *l = jlist_new();
+    jlist *l = dicts_result(c, n, v, "map: items must be dicts");
     if (!l)
-        return jlib_oom(c, n);
-    for (size_t i = 0; i < v.u.l->n; i++) {
-        jv it = v.u.l->v[i];
-        jv *a = jdict_get(it.u.d, attr.u.s->s, attr.u.s->len);
-        if (jlist_push(l, a ? jv_retain(*a) : jv_retain(def))) {
-            jv_release(jv_list(l));
-            return jlib_oom(c, n);
-        }
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < v.u.l->n && !rc; i++) {
+        jv *a = attr_of(v.u.l->v[i], attr);
+        if (jlist_push(l, a ? jv_retain(*a) : jv_retain(def)))
+            rc = jlib_oom(c, n);
     }
-    *out = jv_list(l);
-    return jwork(c, n, v.u.l->n);
+    return list_result(c, n, l, rc, v.u.l->n, out);
 }
 
 int jlib_filter(jctx *c, const jnode *n, jv v, jv *args, size_t nargs, jdict *kw, int called, jv *out)
