@@ -30,6 +30,19 @@ typedef struct {
     float scale;
 } att_job;
 
+/* One (sequence, head) item of the parallel loops: the sequence's rows r0 .. r0+len, head h, and
+ * the offset of its len x len probabilities in att. */
+typedef struct {
+    int r0, len, h;
+    size_t a;
+} att_item;
+
+static att_item item_of(const att_job *j, long sh)
+{
+    const int s = (int)(sh / j->H), h = (int)(sh % j->H), r0 = j->off[s], len = j->off[s + 1] - r0;
+    return (att_item){r0, len, h, att_base(j->off, s, j->H) + (size_t)h * len * len};
+}
+
 /* worth threads when Σ len² · D is large (server batches), not for one 16-token window */
 static int att_threads(const int *off, int nseq, int D)
 {
@@ -45,14 +58,13 @@ static void fwd_chunk(void *p, int slot, long p0, long p1)
     const att_job *j = p;
     float *out = j->out, *att = j->att;
     const float *qkv = j->qkv;
-    const int *off = j->off;
-    const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
+    const int D = j->D, hs = D / j->H, D3 = 3 * D;
     const float scale = j->scale;
     for (long sh = p0; sh < p1; sh++) {
-        const int s = (int)(sh / H), h = (int)(sh % H);
+        const att_item e = item_of(j, sh);
+        const int r0 = e.r0, len = e.len, h = e.h;
         {
-            const int r0 = off[s], len = off[s + 1] - off[s];
-            float *A = att + att_base(off, s, H) + (size_t)h * len * len;
+            float *A = att + e.a;
             for (int t = 0; t < len; t++) {
                 const float *q = qkv + (size_t)(r0 + t) * D3 + h * hs;
                 float *a = A + (size_t)t * len, mx = -INFINITY;
@@ -101,14 +113,13 @@ static void bwd_chunk(void *p, int slot, long p0, long p1)
     const att_job *j = p;
     float *dqkv = j->dqkv;
     const float *qkv = j->qkv, *att = j->att_in, *dout = j->dout;
-    const int *off = j->off;
-    const int D = j->D, H = j->H, hs = D / H, D3 = 3 * D;
+    const int D = j->D, hs = D / j->H, D3 = 3 * D;
     const float scale = j->scale;
     for (long sh = p0; sh < p1; sh++) {
-        const int s = (int)(sh / H), h = (int)(sh % H);
+        const att_item e = item_of(j, sh);
+        const int r0 = e.r0, len = e.len, h = e.h;
         {
-            const int r0 = off[s], len = off[s + 1] - off[s];
-            const float *A = att + att_base(off, s, H) + (size_t)h * len * len;
+            const float *A = att + e.a;
             for (int t = 0; t < len; t++) {
                 const float *a = A + (size_t)t * len, *g = dout + (size_t)(r0 + t) * D + h * hs;
                 const float *q = qkv + (size_t)(r0 + t) * D3 + h * hs;
