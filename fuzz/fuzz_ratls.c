@@ -12,17 +12,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     X509 *c = d2i_X509(NULL, &p, (long)size);
     if (!c)
         return 0;
-    uint8_t *ev = NULL;
-    size_t len = 0;
-    char tee[64];
+    tl_ratls_ext x;
     tl_err err = {0};
-    char *cfg = NULL;
-    size_t cfg_len = 0;
-    uint8_t rk[32];
-    if (tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0) {
-        free(ev);
-        free(cfg);
-    }
+    if (tl_ratls_extract(c, &x, &err) == 0)
+        tl_ratls_ext_free(&x);
     X509_free(c);
     return 0;
 }

@@ -91,11 +91,9 @@ static int verify(int argc, char **argv)
     tl_policy *pol = NULL;
     tl_collateral *col = NULL;
     X509 *cert = NULL;
-    uint8_t *ev = NULL;
-    char *cfg = NULL;
-    size_t evl = 0, cfgl = 0;
-    char tee[64], path[4200];
-    uint8_t rk[32], eh[32], ch[32];
+    tl_ratls_ext x = {0};
+    char path[4200];
+    uint8_t eh[32], ch[32];
     tl_identity id;
     tl_receipt_result res;
     memset(&res, 0, sizeof res);
@@ -116,11 +114,11 @@ static int verify(int argc, char **argv)
         tl_err_prefix(&err, "%s", evidence);
         goto out;
     }
-    if (tl_ratls_extract(cert, &ev, &evl, tee, &cfg, &cfgl, rk, &err))
+    if (tl_ratls_extract(cert, &x, &err))
         goto out;
-    SHA256(ev, evl, eh);
-    SHA256((const unsigned char *)cfg, cfgl, ch);
-    tl_receipt_anchor a = {.receipt_key = rk, .evidence_sha256 = eh, .config_sha256 = ch, .config = cfg,
+    SHA256(x.evidence, x.len, eh);
+    SHA256((const unsigned char *)x.config, x.config_len, ch);
+    tl_receipt_anchor a = {.receipt_key = x.receipt_pub, .evidence_sha256 = eh, .config_sha256 = ch, .config = x.config,
                            .request = req ? req : (const uint8_t *)"", .request_len = rl,
                            .model_sha256 = tl_policy_model_sha256(pol)};
     if (!request)
@@ -133,7 +131,7 @@ static int verify(int argc, char **argv)
         printf("%s\n", res.receipt_json);
     } else {
         printf("receipt verified: counter %llu, %s, time_ms %lld, server tee %s%s; request %s; response %s\n",
-               (unsigned long long)res.counter, res.endpoint, (long long)res.time_ms, tee,
+               (unsigned long long)res.counter, res.endpoint, (long long)res.time_ms, x.tee,
                id.simulated ? " (SIMULATION: proves nothing)" : "", res.request_checked ? "matches" : "not given",
                res.response_checked ? "matches" : "not in the file (receipt alone)");
     }
@@ -144,8 +142,7 @@ out:
     free(res.receipt_json);
     free(text);
     free(req);
-    free(ev);
-    free(cfg);
+    tl_ratls_ext_free(&x);
     X509_free(cert);
     tl_collateral_free(col);
     tl_policy_free(pol);

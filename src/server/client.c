@@ -29,22 +29,22 @@ typedef struct {
 int tl_client_check_leaf(const tl_client_opts *o, X509 *leaf, tl_client_peer *peer, tl_err *err)
 {
     memset(peer, 0, sizeof *peer);
-    uint8_t *ev = NULL, rd[64];
-    size_t len = 0, cfg_len = 0;
-    char tee[64] = "", *cfg = NULL;
+    uint8_t rd[64];
+    tl_ratls_ext x = {0};
     tl_identity id;
     int rc = 0;
     if (!leaf)
         rc = tl_errf(err, TL_EINVAL, "the server sent no certificate");
     else if ((rc = tl_ratls_verify_cert(leaf, o->policy, o->col, time(NULL), &id, err)))
         ;
-    else if ((rc = tl_ratls_extract(leaf, &ev, &len, tee, &cfg, &cfg_len, peer->receipt_key, err)) ||
-             (rc = tl_ratls_report_data(X509_get0_pubkey(leaf), cfg, cfg_len, peer->receipt_key, rd,
+    else if ((rc = tl_ratls_extract(leaf, &x, err)) ||
+             (rc = tl_ratls_report_data(X509_get0_pubkey(leaf), x.config, x.config_len, x.receipt_pub, rd,
                                         peer->pubkey_sha256, err)))
         ; /* already checked: cannot fail here */
     else {
-        tl_sha256(cfg, cfg_len, peer->config_sha256);
-        tl_sha256(ev, len, peer->evidence_sha256);
+        memcpy(peer->receipt_key, x.receipt_pub, 32);
+        tl_sha256(x.config, x.config_len, peer->config_sha256);
+        tl_sha256(x.evidence, x.len, peer->evidence_sha256);
         BIO *bio = BIO_new(BIO_s_mem());
         char *pem = NULL;
         long pn = bio && PEM_write_bio_X509(bio, leaf) ? BIO_get_mem_data(bio, &pem) : 0;
@@ -53,8 +53,8 @@ int tl_client_check_leaf(const tl_client_opts *o, X509 *leaf, tl_client_peer *pe
             peer->cert_pem[pn] = 0;
         }
         BIO_free(bio);
-        snprintf(peer->config, sizeof peer->config, "%s", cfg);
-        snprintf(peer->tee, sizeof peer->tee, "%s", tee);
+        snprintf(peer->config, sizeof peer->config, "%s", x.config);
+        snprintf(peer->tee, sizeof peer->tee, "%s", x.tee);
         peer->id = id;
         if (o->expect_config_sha256 && CRYPTO_memcmp(o->expect_config_sha256, peer->config_sha256, 32)) {
             char h[65];
@@ -64,8 +64,7 @@ int tl_client_check_leaf(const tl_client_opts *o, X509 *leaf, tl_client_peer *pe
             rc = tl_errf(err, TL_EPOLICY, "refused after verification");
         }
     }
-    free(ev);
-    free(cfg);
+    tl_ratls_ext_free(&x);
     peer->verified = rc == 0;
     return rc;
 }

@@ -195,15 +195,9 @@ void tl_ratls_free(tl_ratls *r)
     memset(r, 0, sizeof *r);
 }
 
-int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], char **config, size_t *config_len,
-                     uint8_t receipt_pub[32], tl_err *err)
+int tl_ratls_extract(X509 *cert, tl_ratls_ext *x, tl_err *err)
 {
-    *evidence = NULL;
-    *len = 0;
-    if (config) {
-        *config = NULL;
-        *config_len = 0;
-    }
+    memset(x, 0, sizeof *x);
     ASN1_OBJECT *oid = ratls_oid();
     if (!oid)
         return tl_err_ssl(err, TL_ECRYPTO, "ra-tls: OID");
@@ -239,39 +233,38 @@ int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], 
     else if (ASN1_STRING_length(te->receipt_key) != 32)
         rc = tl_errf(err, TL_EINVAL, "RA-TLS extension: receipt key of %d bytes (an Ed25519 public key has 32)",
                      ASN1_STRING_length(te->receipt_key));
-    if (!rc && receipt_pub)
-        memcpy(receipt_pub, ASN1_STRING_get0_data(te->receipt_key), 32);
+    if (!rc)
+        memcpy(x->receipt_pub, ASN1_STRING_get0_data(te->receipt_key), 32);
     if (!rc) {
         int tl = ASN1_STRING_length(te->tee);
         const unsigned char *t = ASN1_STRING_get0_data(te->tee);
         for (int i = 0; i < tl; i++)
-            tee[i] = (t[i] >= 0x20 && t[i] < 0x7f) ? (char)t[i] : '?'; /* printable: it reaches messages */
-        tee[tl] = 0;
-        *len = (size_t)ASN1_STRING_length(te->evidence);
-        *evidence = malloc(*len);
-        if (!*evidence)
-            rc = tl_errf(err, TL_ENOMEM, "RA-TLS extension: out of memory");
-        else
-            memcpy(*evidence, ASN1_STRING_get0_data(te->evidence), *len);
-    }
-    if (!rc && config) {
-        size_t cl = (size_t)ASN1_STRING_length(te->config);
-        if (!(*config = malloc(cl + 1))) {
+            x->tee[i] = (t[i] >= 0x20 && t[i] < 0x7f) ? (char)t[i] : '?'; /* printable: it reaches messages */
+        x->len = (size_t)ASN1_STRING_length(te->evidence);
+        x->config_len = (size_t)ASN1_STRING_length(te->config);
+        x->evidence = malloc(x->len);
+        x->config = malloc(x->config_len + 1);
+        if (!x->evidence || !x->config) {
             rc = tl_errf(err, TL_ENOMEM, "RA-TLS extension: out of memory");
         } else {
-            memcpy(*config, ASN1_STRING_get0_data(te->config), cl);
-            (*config)[cl] = 0;
-            *config_len = cl;
+            memcpy(x->evidence, ASN1_STRING_get0_data(te->evidence), x->len);
+            memcpy(x->config, ASN1_STRING_get0_data(te->config), x->config_len);
+            x->config[x->config_len] = 0;
         }
     }
     TEELM_EVIDENCE_free(te);
-    if (rc) {
-        free(*evidence);
-        *evidence = NULL;
-        *len = 0;
-    }
+    if (rc)
+        tl_ratls_ext_free(x);
     return rc;
 }
+
+void tl_ratls_ext_free(tl_ratls_ext *x)
+{
+    free(x->evidence);
+    free(x->config);
+    memset(x, 0, sizeof *x);
+}
+
 
 /* The certificate itself, before its evidence: in its validity period and not a CA. RA-TLS
  * certificates are leaves that sign nothing but the handshake. */
@@ -297,20 +290,19 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
                          tl_identity *id, tl_err *err)
 {
     memset(id, 0, sizeof *id);
-    uint8_t *ev = NULL, rd[64], pkh[32], rk[32];
-    size_t len = 0, cfg_len = 0;
-    char tee[64], *cfg = NULL;
+    uint8_t rd[64], pkh[32];
+    tl_ratls_ext x;
     int rc = check_cert(cert, now, err);
-    if (rc || (rc = tl_ratls_extract(cert, &ev, &len, tee, &cfg, &cfg_len, rk, err)))
+    if (rc || (rc = tl_ratls_extract(cert, &x, err)))
         return rc;
     EVP_PKEY *pub = X509_get0_pubkey(cert);
     if (!pub) {
         rc = tl_err_ssl(err, TL_EINVAL, "server certificate: public key");
     } else if (X509_verify(cert, pub) != 1) {
         rc = tl_err_ssl(err, TL_ECRYPTO, "server certificate: self-signature does not verify");
-    } else if ((rc = tl_evidence_verify(ev, len, col, now, id, err))) {
-        tl_err_prefix(err, "server evidence (tee %s)", tee);
-    } else if ((rc = tl_ratls_report_data(pub, cfg, cfg_len, rk, rd, pkh, err))) {
+    } else if ((rc = tl_evidence_verify(x.evidence, x.len, col, now, id, err))) {
+        tl_err_prefix(err, "server evidence (tee %s)", x.tee);
+    } else if ((rc = tl_ratls_report_data(pub, x.config, x.config_len, x.receipt_pub, rd, pkh, err))) {
         ;
     } else if (CRYPTO_memcmp(rd, id->report_data, 64) != 0) {
         char want[33], got[33];
@@ -320,10 +312,9 @@ int tl_ratls_verify_cert(X509 *cert, const tl_policy *policy, const tl_collatera
                      "report_data does not bind the server's TLS key and configuration: it starts %s, but the "
                      "teelm/ra-tls/v1 binding of this certificate's key, configuration document and receipt key "
                      "starts %s (evidence made for another key, configuration or purpose)", got, want);
-    } else if ((rc = tl_policy_check(policy, id, err)) || (rc = tl_policy_check_config(policy, cfg, cfg_len, err))) {
+    } else if ((rc = tl_policy_check(policy, id, err)) || (rc = tl_policy_check_config(policy, x.config, x.config_len, err))) {
         ;
     }
-    free(ev);
-    free(cfg);
+    tl_ratls_ext_free(&x);
     return rc;
 }

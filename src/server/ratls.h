@@ -62,12 +62,21 @@ int tl_ratls_report_data(EVP_PKEY *pub, const void *config, size_t config_len, c
 X509 *tl_ratls_make_cert(EVP_PKEY *key, const char *tee, const uint8_t *evidence, size_t len, const char *config,
                          size_t config_len, const uint8_t receipt_pub[32], int validity_days, tl_err *err);
 
-/* Parses the evidence extension of cert without verifying anything: *evidence and *config
- * (NUL-terminated; config may be NULL when not wanted) are malloc'd; tee (64 bytes) receives the
- * backend name, receipt_pub (32 bytes, may be NULL) the receipt key. Fails naming the problem when the extension is absent, repeated, malformed or of
- * another version. */
-int tl_ratls_extract(X509 *cert, uint8_t **evidence, size_t *len, char tee[64], char **config, size_t *config_len,
-                     uint8_t receipt_pub[32], tl_err *err);
+/* What a certificate's evidence extension carries (tl_ratls_extract; tl_ratls_ext_free). */
+typedef struct {
+    uint8_t *evidence; /* malloc'd */
+    size_t len;
+    char tee[64];      /* the backend name, printable */
+    char *config;      /* malloc'd, NUL-terminated */
+    size_t config_len;
+    uint8_t receipt_pub[32];
+} tl_ratls_ext;
+
+/* Parses the evidence extension of cert into *x without verifying anything. Fails naming the
+ * problem when the extension is absent, repeated, malformed or of another version; *x is then
+ * empty (nothing to free). */
+int tl_ratls_extract(X509 *cert, tl_ratls_ext *x, tl_err *err);
+void tl_ratls_ext_free(tl_ratls_ext *x);
 
 /* The whole client-side check of a peer certificate: validity dates at now, not a CA, extract the
  * evidence, verify it (tl_evidence_verify with col at now), require report_data ==

@@ -72,17 +72,12 @@ static X509 *cert_with_ext(EVP_PKEY *key, const unsigned char *der, int n, int c
 static void expect_refused(EVP_PKEY *key, const unsigned char *der, int n, int copies, const char *words)
 {
     X509 *c = cert_with_ext(key, der, n, copies);
-    uint8_t *ev = NULL;
-    size_t len = 0;
-    char tee[64];
+    tl_ratls_ext x;
+    memset(&x, 0x5a, sizeof x); /* a refusal must leave it empty, whatever it held */
     tl_err err = {0};
-    char *cfg = NULL;
-    size_t cfg_len = 0;
-    int rc = tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, NULL, &err);
-    CHECK(cfg == NULL && cfg_len == 0);
+    int rc = tl_ratls_extract(c, &x, &err);
     CHECKF(rc != 0 && strstr(err.msg, words), "expected refusal containing '%s', got rc=%d '%s'", words, rc, err.msg);
-    CHECK(ev == NULL && len == 0);
-    free(ev);
+    CHECK(x.evidence == NULL && x.len == 0 && x.config == NULL && x.config_len == 0 && !x.tee[0]);
     X509_free(c);
 }
 
@@ -230,17 +225,12 @@ int main(void)
            "asn1parse: %s", text ? text : "?");
 
     /* round trip */
-    uint8_t *ev = NULL;
-    size_t len = 0;
-    char tee[64], *cfg = NULL;
-    size_t cfg_len = 0;
-    uint8_t rk[32];
-    CHECK(tl_ratls_extract(r.cert, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0);
-    CHECK(len == r.evidence_len && ev && !memcmp(ev, r.evidence, len) && !strcmp(tee, "fake"));
-    CHECK(!memcmp(rk, r.receipt_pub, 32));
-    CHECK(cfg && cfg_len == sizeof doc - 1 && !strcmp(cfg, doc));
-    free(ev);
-    free(cfg);
+    tl_ratls_ext x;
+    CHECK(tl_ratls_extract(r.cert, &x, &err) == 0);
+    CHECK(x.len == r.evidence_len && x.evidence && !memcmp(x.evidence, r.evidence, x.len) && !strcmp(x.tee, "fake"));
+    CHECK(!memcmp(x.receipt_pub, r.receipt_pub, 32));
+    CHECK(x.config && x.config_len == sizeof doc - 1 && !strcmp(x.config, doc));
+    tl_ratls_ext_free(&x);
 
     /* malformed extensions */
     EVP_PKEY *k = r.key;
@@ -254,10 +244,10 @@ int main(void)
     memcpy(good, tmpl, sizeof tmpl);
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 1);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, &cfg, &cfg_len, rk, &err) == 0 && len == 4 && !memcmp(ev, "abcd", 4) &&
-              !strcmp(tee, "sim") && cfg_len == 2 && !strcmp(cfg, "{}") && rk[0] == 'k' && rk[31] == 'k');
-        free(ev);
-        free(cfg);
+        CHECK(tl_ratls_extract(c, &x, &err) == 0 && x.len == 4 && !memcmp(x.evidence, "abcd", 4) &&
+              !strcmp(x.tee, "sim") && x.config_len == 2 && !strcmp(x.config, "{}") && x.receipt_pub[0] == 'k' &&
+              x.receipt_pub[31] == 'k');
+        tl_ratls_ext_free(&x);
         X509_free(c);
     }
     expect_refused(k, good, sizeof tmpl, 2, "twice");
@@ -307,7 +297,7 @@ int main(void)
     expect_refused(k, swapped, sizeof swapped, 1, "not a DER");
     {
         X509 *c = cert_with_ext(k, good, sizeof tmpl, 0);
-        CHECK(tl_ratls_extract(c, &ev, &len, tee, NULL, NULL, NULL, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
+        CHECK(tl_ratls_extract(c, &x, &err) != 0 && strstr(err.msg, "no RA-TLS evidence extension"));
         X509_free(c);
     }
     tl_ratls_free(&r);
