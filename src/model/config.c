@@ -233,6 +233,7 @@ static int parse_hf_field(const char *key, json_t *v, tl_config *c, int *rc, tl_
     else if (!strcmp(key, "bos_id")) *rc = get_int(v, key, &c->bos_id, err);
     else if (!strcmp(key, "eos_ids")) *rc = get_eos(v, c, err);
     else if (!strcmp(key, "half_acts")) *rc = get_choice(v, key, "f32", "rounded", &c->round_half_acts, err);
+    else if (!strcmp(key, "numerics")) *rc = get_choice(v, key, "pytorch", "ggml", &c->ggml_numerics, err);
     else if (!strcmp(key, "rope_type")) {
         int t = lookup(json_string_value(v), rope_names, 3);
         if (t < 0)
@@ -355,6 +356,10 @@ char *tl_config_to_json(const tl_config *c)
             "eos_ids", eos);
         /* written only when set: every other model's document stays as it was */
         if (t && c->round_half_acts && json_object_set_new(t, "half_acts", json_string("rounded"))) {
+            json_decref(t);
+            t = NULL;
+        }
+        if (t && c->ggml_numerics && json_object_set_new(t, "numerics", json_string("ggml"))) {
             json_decref(t);
             t = NULL;
         }

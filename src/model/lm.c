@@ -369,6 +369,8 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
 {
     if (m->gpt2)
         tl_layernorm_rows(out, in, w, b, n, m->d, m->cfg.ln_eps);
+    else if (m->cfg.ggml_numerics)
+        tl_rmsnorm_rows_ggml(out, in, w, n, m->d, m->cfg.ln_eps);
     else
         tl_rmsnorm_rows(out, in, w, n, m->d, m->cfg.ln_eps);
 }
@@ -408,8 +410,10 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
             float *q = m->qkv + (size_t)r * m->qd;
             k = m->qkv + (size_t)n * m->qd + (size_t)r * m->kvd;
             v = m->qkv + (size_t)n * (m->qd + m->kvd) + (size_t)r * m->kvd;
-            tl_rope_apply(q, m->H, m->hd, m->cs + (size_t)r * m->hd);
-            tl_rope_apply(k, m->KV, m->hd, m->cs + (size_t)r * m->hd);
+            void (*rot)(float *, int, int, const float *) =
+                m->cfg.ggml_numerics ? tl_rope_apply_ggml : tl_rope_apply;
+            rot(q, m->H, m->hd, m->cs + (size_t)r * m->hd);
+            rot(k, m->KV, m->hd, m->cs + (size_t)r * m->hd);
         }
         for (int g = 0; g < m->KV; g++) {
             memcpy(cache_k(m, cs, l, g) + (size_t)p * m->hd, k + (size_t)g * m->hd, hb);
@@ -448,7 +452,11 @@ static void chunk_forward(tl_lm *m, int n)
             for (int i = 0; i < d; i++)
                 h[i] += x[i];
         } else {
-            tl_rope_table(m->cs + (size_t)r * m->hd, m->inv, m->hd, m->r_pos[r]);
+            if (m->cfg.ggml_numerics && m->cfg.rope_type != TL_ROPE_LLAMA3)
+                tl_rope_table_ggml(m->cs + (size_t)r * m->hd, m->hd, m->r_pos[r], m->cfg.rope_theta,
+                                   m->cfg.rope_type == TL_ROPE_LINEAR ? 1.0f / m->cfg.rope_factor : 1.0f);
+            else
+                tl_rope_table(m->cs + (size_t)r * m->hd, m->inv, m->hd, m->r_pos[r]);
         }
     }
     long att_work = 0;
@@ -476,7 +484,8 @@ static void chunk_forward(tl_lm *m, int n)
             const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&o, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, NULL, n);
-            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, m->cfg.round_half_acts};
+            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data,
+                                m->cfg.round_half_acts, m->cfg.ggml_numerics};
             tl_wlin_nt(&gu, 1, m->x, n, d);
             const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts};
             tl_wlin_nt(&dn, 1, m->f, n, m->ff);

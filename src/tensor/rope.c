@@ -34,6 +34,32 @@ void tl_rope_table(float *cs, const float *inv, int hd, int p)
     }
 }
 
+void tl_rope_table_ggml(float *cs, int hd, int p, float theta, float freq_scale)
+{
+    const int h = hd / 2;
+    const float s = powf(theta, -2.0f / (float)hd);
+    float t = (float)p;
+    for (int i = 0; i < h; i++) {
+        const float a = freq_scale * t;
+        cs[i] = cosf(a);
+        cs[h + i] = sinf(a);
+        t *= s;
+    }
+}
+
+void tl_rope_apply_ggml(float *x, int nh, int hd, const float *cs)
+{
+    const int h = hd / 2;
+    for (int j = 0; j < nh; j++) {
+        float *v = x + (size_t)j * hd;
+        for (int i = 0; i < h; i++) {
+            const float a = v[i], b = v[i + h], co = cs[i], si = cs[h + i];
+            v[i] = fmaf(a, co, -(b * si));
+            v[i + h] = fmaf(a, si, b * co);
+        }
+    }
+}
+
 void tl_rope_apply(float *x, int nh, int hd, const float *cs)
 {
     const int h = hd / 2;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/expf_ggml.h"
 #include "tensor/qdot8.h"
 #include "tensor/quant.h"
 #include "tensor/quant_tile.h"
@@ -75,6 +76,8 @@ static vf xload_tail(const float *x, int n)
 }
 
 static inline float silu(float z) { return z / (1.0f + expf(-z)); }
+/* op's gate activation */
+static inline float gate(const tl_wlin *op, float z) { return op->ggml_silu ? tl_silu_ggml(z) : silu(z); }
 
 /* ---- NT ---- */
 
@@ -165,7 +168,7 @@ static void put_outputs(const tl_wlin *op, float *y, const float *a, const float
     for (int p = 0; p < P; p++) {
         float v = a[p] + (op->bias ? op->bias[o0 + p] : 0.0f);
         if (op->w2)
-            v = silu(v) * g[p];
+            v = gate(op, v) * g[p];
         y[p] = op->add ? y[p] + v : v;
     }
 }
@@ -220,7 +223,7 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
             float v = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq) +
                       (op->bias ? op->bias[o] : 0.0f);
             if (op->w2)
-                v = silu(v) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
+                v = gate(op, v) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
             op->out[o] = op->add ? op->out[o] + v : v;
         }
         return;
@@ -256,7 +259,7 @@ static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
                 nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0, N <= NT_R);
                 for (int r = 0; r < R; r++)
                     for (int p = 0; p < P; p++)
-                        a[r][p] = silu(a[r][p]) * b[r][p];
+                        a[r][p] = gate(op, a[r][p]) * b[r][p];
             }
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;

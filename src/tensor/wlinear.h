@@ -31,6 +31,7 @@ typedef struct {
                            (Llama's gate and up projections, read in one pass) */
     int xround;         /* 1, with dt F16 or BF16: x is rounded to dt before the product (llama.cpp's
                            CPU arithmetic, model/config.h round_half_acts); ignored for other types */
+    int ggml_silu;      /* with w2: SiLU as llama.cpp computes it (tensor/expf_ggml.h), not with libm's expf */
 } tl_wlin;
 
 /* The NT products of ops[0..nops) over the same input x[N][C], in one parallel region. */

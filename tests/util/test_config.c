@@ -130,6 +130,20 @@ int main(void)
           strstr(err.msg, "half_acts"));
     CHECK(tl_config_parse("{\"vocab_size\":10,\"half_acts\":\"rounded\"}", &d, &err) != 0 &&
           strstr(err.msg, "half_acts"));
+    /* llama.cpp's element-wise arithmetic (GGUF files): the same rules */
+    b = h; b.ggml_numerics = 1;
+    js = tl_config_to_json(&b);
+    CHECK(js && strstr(js, "\"numerics\":\"ggml\"") && tl_config_parse(js, &d, &err) == 0 &&
+          memcmp(&d, &b, sizeof d) == 0);
+    free(js);
+    js = tl_config_to_json(&h);
+    CHECK(js && !strstr(js, "numerics"));
+    free(js);
+    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"numerics\":\"pytorch\"}", &d, &err) == 0 &&
+          d.ggml_numerics == 0);
+    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"numerics\":\"fast\"}", &d, &err) != 0 &&
+          strstr(err.msg, "numerics"));
+    CHECK(tl_config_parse("{\"vocab_size\":10,\"numerics\":\"ggml\"}", &d, &err) != 0 && strstr(err.msg, "numerics"));
     CHECK(tl_config_parse("{\"arch\":\"falcon\",\"vocab_size\":10}", &d, &err) != 0 && strstr(err.msg, "arch"));
     CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"rope_type\":\"yarn\"}", &d, &err) != 0 &&
           strstr(err.msg, "rope_type"));

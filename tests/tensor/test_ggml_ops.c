@@ -1,0 +1,230 @@
+/* teelm's llama.cpp-exact kernels (the "numerics": "ggml" of GGUF models: tl_rmsnorm_rows_ggml,
+ * tl_rope_table_ggml + tl_rope_apply_ggml, tl_silu_ggml) against ggml itself, bit for bit: the
+ * ggml of npm node-llama-cpp 3.21.1 (llama.cpp's prebuilt CPU libraries), loaded with dlopen, the
+ * CPU variant picked as ggml picks it (the highest ggml_backend_score), each op computed by a
+ * one-op graph. A kernel one rounding away from ggml's fails here; so do PyTorch's forms, which
+ * the test also runs to show it can tell them apart. */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/expf_ggml.h"
+#include "tensor/rmsnorm.h"
+#include "tensor/rope.h"
+#include "test.h"
+
+/* The few declarations of ggml.h this needs (ggml's C ABI; the tensors stay opaque) */
+struct ggml_init_params {
+    size_t mem_size;
+    void *mem_buffer;
+    bool no_alloc;
+};
+enum { GGML_F32 = 0, GGML_I32 = 26, GGML_ROPE_NEOX = 2 };
+typedef struct ggml_context ctx_t;
+typedef struct ggml_tensor tensor_t;
+
+static struct {
+    ctx_t *(*init)(struct ggml_init_params);
+    void (*free)(ctx_t *);
+    tensor_t *(*new2d)(ctx_t *, int, int64_t, int64_t);
+    tensor_t *(*new3d)(ctx_t *, int, int64_t, int64_t, int64_t);
+    void *(*data)(const tensor_t *);
+    tensor_t *(*rms_norm)(ctx_t *, tensor_t *, float);
+    tensor_t *(*mul)(ctx_t *, tensor_t *, tensor_t *);
+    tensor_t *(*rope_ext)(ctx_t *, tensor_t *, tensor_t *, tensor_t *, int, int, int, float, float, float, float,
+                          float, float);
+    tensor_t *(*swiglu_split)(ctx_t *, tensor_t *, tensor_t *);
+    void *(*new_graph)(ctx_t *);
+    void (*expand)(void *, tensor_t *);
+    int (*compute)(ctx_t *, void *, int);
+    void (*cpu_init)(void);
+} g;
+
+static void *sym(void *lib, const char *name)
+{
+    void *p = dlsym(lib, name);
+    if (!p) {
+        fprintf(stderr, "ggml: no symbol %s\n", name);
+        exit(1);
+    }
+    return p;
+}
+
+/* node-llama-cpp's CPU libraries: base, and the variant with the highest score on this CPU */
+static void load_ggml(void)
+{
+    const char *src = getenv("TEELM_SRC");
+    if (!src)
+        test_skip("TEELM_SRC is unset (the checkout whose node_modules holds node-llama-cpp)");
+    char dir[4096], path[4400];
+    snprintf(dir, sizeof dir, "%s/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64", src);
+    snprintf(path, sizeof path, "%s/libggml-base.so", dir);
+    void *base = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    if (!base)
+        test_skip("npm node-llama-cpp is not installed (scripts/install-deps.sh): no libggml-base.so");
+    DIR *d = opendir(dir);
+    void *best = NULL;
+    int best_score = 0;
+    char best_name[256] = "";
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, "libggml-cpu-", 12) || !strstr(e->d_name, ".so"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        int (*score)(void) = lib ? (int (*)(void))dlsym(lib, "ggml_backend_score") : NULL;
+        int s = score ? score() : 0;
+        if (s > best_score) {
+            if (best)
+                dlclose(best);
+            best = lib, best_score = s;
+            snprintf(best_name, sizeof best_name, "%s", e->d_name);
+        } else if (lib) {
+            dlclose(lib);
+        }
+    }
+    if (d)
+        closedir(d);
+    CHECKF(best != NULL, "no CPU variant of ggml runs on this machine");
+    if (!best)
+        exit(test_finish());
+    printf("ggml CPU variant: %s (score %d)\n", best_name, best_score);
+    *(void **)&g.init = sym(base, "ggml_init");
+    *(void **)&g.free = sym(base, "ggml_free");
+    *(void **)&g.new2d = sym(base, "ggml_new_tensor_2d");
+    *(void **)&g.new3d = sym(base, "ggml_new_tensor_3d");
+    *(void **)&g.data = sym(base, "ggml_get_data");
+    *(void **)&g.rms_norm = sym(base, "ggml_rms_norm");
+    *(void **)&g.mul = sym(base, "ggml_mul");
+    *(void **)&g.rope_ext = sym(base, "ggml_rope_ext");
+    *(void **)&g.swiglu_split = sym(base, "ggml_swiglu_split");
+    *(void **)&g.new_graph = sym(base, "ggml_new_graph");
+    *(void **)&g.expand = sym(base, "ggml_build_forward_expand");
+    *(void **)&g.compute = sym(best, "ggml_graph_compute_with_ctx");
+    *(void **)&g.cpu_init = sym(best, "ggml_cpu_init");
+    g.cpu_init();
+}
+
+static ctx_t *ctx_new(void) { return g.init((struct ggml_init_params){64u << 20, NULL, false}); }
+
+static void run(ctx_t *c, tensor_t *t)
+{
+    void *gr = g.new_graph(c);
+    g.expand(gr, t);
+    CHECK(g.compute(c, gr, 1) == 0);
+}
+
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+    return (float)((double)(rs >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+}
+
+/* number of elements whose bits differ */
+static size_t ndiff(const float *a, const float *b, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += memcmp(&a[i], &b[i], 4) != 0;
+    return k;
+}
+
+static void check_rmsnorm(void)
+{
+    const int C = 576, N = 9;
+    ctx_t *c = ctx_new();
+    tensor_t *x = g.new2d(c, GGML_F32, C, N), *w = g.new2d(c, GGML_F32, C, 1);
+    float *xd = g.data(x), *wd = g.data(w), *t = malloc(sizeof(float) * C * N);
+    for (int i = 0; i < C * N; i++)
+        xd[i] = frand() * (i < C ? 1e-3f : 4.0f); /* one row of tiny values */
+    for (int i = 0; i < C; i++)
+        wd[i] = frand() * 2;
+    tensor_t *y = g.mul(c, g.rms_norm(c, x, 1e-5f), w);
+    run(c, y);
+    tl_rmsnorm_rows_ggml(t, xd, wd, N, C, 1e-5f);
+    size_t k = ndiff(g.data(y), t, (size_t)C * N);
+    CHECKF(k == 0, "tl_rmsnorm_rows_ggml: %zu of %d values differ from ggml's", k, C * N);
+    tl_rmsnorm_rows(t, xd, wd, N, C, 1e-5f);
+    printf("rms_norm: ggml form 0, PyTorch form %zu of %d values differ\n", ndiff(g.data(y), t, (size_t)C * N), C * N);
+    free(t);
+    g.free(c);
+}
+
+static void check_rope(float freq_scale, float theta)
+{
+    const int hd = 64, H = 5, N = 12;
+    ctx_t *c = ctx_new();
+    tensor_t *x = g.new3d(c, GGML_F32, hd, H, N), *pos = g.new2d(c, GGML_I32, N, 1);
+    float *xd = g.data(x), *t = malloc(sizeof(float) * hd * H * N), cs[128];
+    int32_t *pd = g.data(pos);
+    for (int i = 0; i < hd * H * N; i++)
+        xd[i] = frand();
+    for (int r = 0; r < N; r++)
+        pd[r] = r * r * 37 + r; /* 0 .. 4000 */
+    /* NEOX: pairs (i, i + hd/2), the layout teelm keeps (docs/gguf.md: q/k read from GGUF are
+     * permuted back); llama.cpp's NORM pairs run the same arithmetic */
+    tensor_t *y = g.rope_ext(c, x, pos, NULL, hd, GGML_ROPE_NEOX, 4096, theta, freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+    run(c, y);
+    memcpy(t, xd, sizeof(float) * hd * H * N);
+    for (int r = 0; r < N; r++) {
+        tl_rope_table_ggml(cs, hd, pd[r], theta, freq_scale);
+        tl_rope_apply_ggml(t + (size_t)r * hd * H, H, hd, cs);
+    }
+    size_t k = ndiff(g.data(y), t, (size_t)hd * H * N);
+    CHECKF(k == 0, "rope (theta %g, freq_scale %g): %zu of %d values differ from ggml's", theta, freq_scale, k,
+           hd * H * N);
+    float inv[32];
+    memcpy(t, xd, sizeof(float) * hd * H * N);
+    tl_rope_inv_freq(inv, hd, theta, freq_scale == 1.0f ? 0 : 1, 1.0f / freq_scale, 1.0f, 4.0f, 8192);
+    for (int r = 0; r < N; r++) {
+        tl_rope_table(cs, inv, hd, pd[r]);
+        tl_rope_apply(t + (size_t)r * hd * H, H, hd, cs);
+    }
+    printf("rope (theta %g, freq_scale %g): ggml form 0, PyTorch form %zu of %d values differ\n", theta, freq_scale,
+           ndiff(g.data(y), t, (size_t)hd * H * N), hd * H * N);
+    free(t);
+    g.free(c);
+}
+
+static void check_swiglu(void)
+{
+    const int F = 1536, N = 4;
+    ctx_t *c = ctx_new();
+    tensor_t *a = g.new2d(c, GGML_F32, F, N), *b = g.new2d(c, GGML_F32, F, N);
+    float *ad = g.data(a), *bd = g.data(b), *t = malloc(sizeof(float) * F * N);
+    for (int i = 0; i < F * N; i++) {
+        ad[i] = frand() * (i < F ? 12.0f : 3.0f);
+        bd[i] = frand();
+    }
+    /* the ends: e^x's overflow and underflow paths (|x / ln 2| > 126 and > 192), signed zeros */
+    const float ends[] = {-200.0f, -150.0f, -120.0f, -88.0f, -87.5f, 0.0f, -0.0f, 1e-30f, 88.0f, 100.0f, 200.0f};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        ad[F + (int)i] = ends[i];
+    tensor_t *y = g.swiglu_split(c, a, b);
+    run(c, y);
+    for (int i = 0; i < F * N; i++)
+        t[i] = tl_silu_ggml(ad[i]) * bd[i];
+    size_t k = ndiff(g.data(y), t, (size_t)F * N);
+    CHECKF(k == 0, "tl_silu_ggml: %zu of %d values differ from ggml's swiglu", k, F * N);
+    for (int i = 0; i < F * N; i++)
+        t[i] = ad[i] / (1.0f + expf(-ad[i])) * bd[i];
+    printf("swiglu: ggml form 0, libm expf form %zu of %d values differ\n", ndiff(g.data(y), t, (size_t)F * N), F * N);
+    free(t);
+    g.free(c);
+}
+
+int main(void)
+{
+    load_ggml();
+    check_rmsnorm();
+    check_rope(1.0f, 10000.0f);
+    check_rope(1.0f, 1000000.0f); /* Qwen2's base */
+    check_rope(0.25f, 10000.0f);  /* linear scaling, factor 4 */
+    check_swiglu();
+    return test_finish();
+}
