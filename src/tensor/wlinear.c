@@ -76,8 +76,11 @@ static vf xload_tail(const float *x, int n)
 }
 
 static inline float silu(float z) { return z / (1.0f + expf(-z)); }
-/* op's gate activation */
-static inline float gate(const tl_wlin *op, float z) { return op->ggml_silu ? tl_silu_ggml(z) : silu(z); }
+/* op's gate activation of output o */
+static inline float gate(const tl_wlin *op, float z, int o)
+{
+    return op->ggml_silu ? tl_silu_ggml_at(z, o, op->O) : silu(z);
+}
 
 /* ---- NT ---- */
 
@@ -168,7 +171,7 @@ static void put_outputs(const tl_wlin *op, float *y, const float *a, const float
     for (int p = 0; p < P; p++) {
         float v = a[p] + (op->bias ? op->bias[o0 + p] : 0.0f);
         if (op->w2)
-            v = gate(op, v) * g[p];
+            v = gate(op, v, o0 + p) * g[p];
         y[p] = op->add ? y[p] + v : v;
     }
 }
@@ -223,7 +226,7 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
             float v = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq) +
                       (op->bias ? op->bias[o] : 0.0f);
             if (op->w2)
-                v = gate(op, v) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
+                v = gate(op, v, o) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
             op->out[o] = op->add ? op->out[o] + v : v;
         }
         return;
@@ -259,7 +262,7 @@ static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
                 nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0, N <= NT_R);
                 for (int r = 0; r < R; r++)
                     for (int p = 0; p < P; p++)
-                        a[r][p] = gate(op, a[r][p]) * b[r][p];
+                        a[r][p] = gate(op, a[r][p], o0 + p) * b[r][p];
             }
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;
