@@ -126,7 +126,7 @@ int tl_gguf_config(const tl_gguf *g, tl_config *cfg, tl_err *err)
     cfg->attn_inv_sqrt = 1;
     cfg->prenorm = 1;
     cfg->round_half_acts = 1; /* F16/BF16 products as llama.cpp's (model/config.h) */
-    cfg->ggml_numerics = 1;   /* and its norms, rotary embeddings and SiLU */
+    cfg->ggml_numerics = 1;   /* and its norms, rotary embeddings, SiLU and attention */
     if (cfg->arch == TL_ARCH_GPT2) {
         if ((rc = get_real(&c, "attention.layer_norm_epsilon", NAN, &cfg->ln_eps)))
             return rc;

@@ -58,7 +58,7 @@ typedef struct {
     int round_half_acts; /* 1 (config "half_acts": "rounded"): a product with F16/BF16 weights first
                             rounds its activations to that type, as llama.cpp's CPU backend does (its
                             vec_dot_type); set for GGUF files, whose tokens llama.cpp's are the reference */
-    int ggml_numerics;   /* 1 (config "numerics": "ggml"): RMSNorm, RoPE and SiLU in llama.cpp's CPU
+    int ggml_numerics;   /* 1 (config "numerics": "ggml"): RMSNorm, RoPE, SiLU, attention in llama.cpp's CPU
                             arithmetic to the bit (docs/gguf.md "Numbers against llama.cpp"), not in
                             PyTorch's; set for GGUF files with round_half_acts */
 } tl_config;

@@ -60,7 +60,7 @@ struct tl_lm {
     int *cn, *hw;       /* per slot: rows valid; rows ever written since the last forget */
     /* one chunk's activations */
     float *h, *x, *qkv, *att, *f, *cs; /* [CH][d], [CH][d], [CH][qd+2kvd], [CH][qd], [CH][ff], [CH][hd] */
-    float *sc;          /* [nt][ctx + 16] attention weights per pool slot */
+    float *sc;          /* [nt][ctx + 16 + 64 hd] attention scratch per pool slot (tl_kvattn_row_ggml's) */
     float *last;        /* [B][d] final-norm rows for the head */
     float *rowmax;      /* [B] */
     int *r_seq, *r_pos; /* [CH] */
@@ -71,6 +71,9 @@ struct tl_lm {
     const int *lens, *slots;
     float *all_logits;
 };
+
+/* floats of attention scratch per pool slot (sizes() reserves nt of them) */
+static size_t sc_stride(const tl_lm *m) { return (size_t)m->ctx + 16 + 64 * (size_t)m->hd; }
 
 typedef struct { /* sizes, shared by tl_lm_new and tl_lm_bytes */
     size_t small, cache, tok, act, sc, last;
@@ -92,7 +95,7 @@ static lm_sizes sizes(const tl_config *c, int B, int nt)
     s.cache = mul(mul(mul((size_t)B, L), 2 * kvd), ctx);
     s.tok = mul((size_t)B, ctx);
     s.act = CH * (2 * d + (qd + 2 * kvd > 3 * d ? qd + 2 * kvd : 3 * d) + qd + ff + hd);
-    s.sc = mul((size_t)nt, add(ctx, 16));
+    s.sc = mul((size_t)nt, add(add(ctx, 16), 64 * hd));
     s.last = (size_t)B * d;
     return s;
 }
@@ -262,7 +265,8 @@ tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *
     m->ff = cfg->d_ff;
     m->V = cfg->vocab_size;
     m->L = cfg->n_layer;
-    m->scale = (float)(1.0 / sqrt((double)m->hd));
+    /* llama.cpp's kq_scale is 1.0f / sqrtf(head_dim) */
+    m->scale = cfg->ggml_numerics ? 1.0f / sqrtf((float)m->hd) : (float)(1.0 / sqrt((double)m->hd));
     m->plane = (size_t)m->ctx * (size_t)m->hd;
     const lm_sizes s = sizes(cfg, m->B, m->nt);
     const size_t CH = (size_t)m->CH;
@@ -323,7 +327,7 @@ static void wipe_activations(tl_lm *m)
     explicit_bzero(m->att, CH * m->qd * sizeof(float));
     explicit_bzero(m->f, CH * m->ff * sizeof(float));
     explicit_bzero(m->cs, CH * m->hd * sizeof(float));
-    explicit_bzero(m->sc, (size_t)m->nt * ((size_t)m->ctx + 16) * sizeof(float));
+    explicit_bzero(m->sc, (size_t)m->nt * sc_stride(m) * sizeof(float));
     explicit_bzero(m->last, (size_t)m->B * m->d * sizeof(float));
     explicit_bzero(m->rowmax, (size_t)m->B * sizeof(float));
 }
@@ -356,12 +360,17 @@ static void att_chunk(void *arg, int slot, long i0, long i1)
     tl_lm *m = j->m;
     const int H = m->H, grp = H / m->KV;
     const int qs = m->gpt2 ? 3 * m->d : m->qd; /* row stride of q in m->qkv */
-    float *sc = m->sc + (size_t)slot * ((size_t)m->ctx + 16);
+    float *sc = m->sc + (size_t)slot * sc_stride(m);
     for (long i = i0; i < i1; i++) {
-        const int r = (int)(i / H), h = (int)(i % H), g = h / grp;
-        const int cs = m->slots[m->r_seq[r]], p = m->r_pos[r];
-        tl_kvattn_row(m->att + (size_t)r * m->qd + (size_t)h * m->hd, m->qkv + (size_t)r * qs + (size_t)h * m->hd,
-                      cache_k(m, cs, j->l, g), cache_v(m, cs, j->l, g), p + 1, m->hd, m->scale, sc);
+        const int r = (int)(i / H), h = (int)(i % H), g = h / grp, s = m->r_seq[r];
+        const int cs = m->slots[s], p = m->r_pos[r];
+        float *out = m->att + (size_t)r * m->qd + (size_t)h * m->hd;
+        const float *q = m->qkv + (size_t)r * qs + (size_t)h * m->hd;
+        if (m->cfg.ggml_numerics) /* a prompt's rows (two or more of the sequence this step) as llama.cpp's ubatch */
+            tl_kvattn_row_ggml(out, q, cache_k(m, cs, j->l, g), cache_v(m, cs, j->l, g), p + 1, m->hd, m->scale,
+                               m->lens[s] - m->start[s] >= 2, sc);
+        else
+            tl_kvattn_row(out, q, cache_k(m, cs, j->l, g), cache_v(m, cs, j->l, g), p + 1, m->hd, m->scale, sc);
     }
 }
 

@@ -9,6 +9,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#endif
 
 static inline uint32_t tl_ggml_bits(float f)
 {
@@ -44,6 +47,28 @@ static inline float tl_expf_ggml(float x)
         return scalbnf(j, e);
     return j * tl_ggml_float((uint32_t)(e + 127) << 23);
 }
+
+/* the same, sixteen at a time: ggml_v_expf itself */
+static inline __m512 tl_vexpf_ggml(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (_mm512_kortestz(d, d))
+        return res;
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                            _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(d, res, alt);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 #define TL_GGML_LANES 8
 /* the AVX2 form: k = 2^n from the exponent bits, e^x = k + k·j with j = b·(c1 + ...) */
@@ -78,6 +103,34 @@ static inline float tl_silu_ggml(float x) { return x / (1.0f + tl_expf_ggml(0.0f
 static inline float tl_silu_ggml_at(float x, int i, int n)
 {
     return i < n / TL_GGML_LANES * TL_GGML_LANES ? tl_silu_ggml(x) : x / (1.0f + expf(-x));
+}
+
+/* x[0..n) = tl_silu_ggml_at(x[i], i0 + i, O): columns i0.. of a row of O, in vectors where the
+ * build has them (the same bits) */
+static inline void tl_silu_ggml_cols(float *x, int n, int i0, int O)
+{
+    int m = O / TL_GGML_LANES * TL_GGML_LANES - i0; /* the first m are in ggml's vector lanes */
+    m = m < 0 ? 0 : m > n ? n : m;
+    int i = 0;
+#if TL_GGML_LANES == 16
+    for (; i < m; i += 16) {
+        const __mmask16 k = m - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - i)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __m512 e = tl_vexpf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        const __m512 y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        /* plain stores where they fit: a masked store does not forward to the loads that follow */
+        if (m - i >= 16)
+            _mm512_storeu_ps(x + i, y);
+        else if (m - i == 8)
+            _mm256_storeu_ps(x + i, _mm512_castps512_ps256(y));
+        else
+            _mm512_mask_storeu_ps(x + i, k, y);
+    }
+#endif
+    for (; i < m; i++)
+        x[i] = tl_silu_ggml(x[i]);
+    for (i = m; i < n; i++)
+        x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
 #endif

@@ -76,10 +76,14 @@ static vf xload_tail(const float *x, int n)
 }
 
 static inline float silu(float z) { return z / (1.0f + expf(-z)); }
-/* op's gate activation of output o */
-static inline float gate(const tl_wlin *op, float z, int o)
+/* z[0..P) = the gate activation of op's outputs o0.. */
+static inline void gate_cols(const tl_wlin *op, float *z, int P, int o0)
 {
-    return op->ggml_silu ? tl_silu_ggml_at(z, o, op->O) : silu(z);
+    if (op->ggml_silu)
+        tl_silu_ggml_cols(z, P, o0, op->O);
+    else
+        for (int p = 0; p < P; p++)
+            z[p] = silu(z[p]);
 }
 
 /* ---- NT ---- */
@@ -168,12 +172,30 @@ static int rounds(const tl_wlin *op) { return op->xround && (op->dt == TL_DT_F16
 /* y[0..P) (+)= bias + a (the gate: silu(bias + a) * g) for outputs o0.. of op */
 static void put_outputs(const tl_wlin *op, float *y, const float *a, const float *g, int P, int o0)
 {
-    for (int p = 0; p < P; p++) {
-        float v = a[p] + (op->bias ? op->bias[o0 + p] : 0.0f);
-        if (op->w2)
-            v = gate(op, v, o0 + p) * g[p];
-        y[p] = op->add ? y[p] + v : v;
+#if TL_GGML_LANES == 16
+    if (op->w2 && op->ggml_silu && o0 + P <= op->O / 16 * 16) { /* in registers: the same bits */
+        const __mmask16 k = (__mmask16)((1u << P) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(k, a);
+        if (op->bias)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, op->bias + o0));
+        const __m512 e = tl_vexpf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        v = _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), _mm512_maskz_loadu_ps(k, g));
+        if (op->add)
+            v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, y), v);
+        _mm512_mask_storeu_ps(y, k, v);
+        return;
     }
+#endif
+    float v[NT_OB]; /* P <= 16 */
+    for (int p = 0; p < P; p++)
+        v[p] = a[p] + (op->bias ? op->bias[o0 + p] : 0.0f);
+    if (op->w2) {
+        gate_cols(op, v, P, o0);
+        for (int p = 0; p < P; p++)
+            v[p] *= g[p];
+    }
+    for (int p = 0; p < P; p++)
+        y[p] = op->add ? y[p] + v[p] : v[p];
 }
 
 /* Outputs ob*NT_OB .. +NT_OB of an op llama.cpp repacks (tensor/qdot8.h): eight outputs by up
@@ -222,13 +244,13 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
     if (N == 1) { /* one decoding row streams the rows in order: faster than the tiles' interleaved rows */
+        float a[NT_OB], g[NT_OB];
         for (int o = ob * NT_OB; o < o_end; o++) {
-            float v = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq) +
-                      (op->bias ? op->bias[o] : 0.0f);
+            a[o - ob * NT_OB] = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o * wr, xq);
             if (op->w2)
-                v = gate(op, v, o) * tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
-            op->out[o] = op->add ? op->out[o] + v : v;
+                g[o - ob * NT_OB] = tl_q_dot(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o * wr, xq);
         }
+        put_outputs(op, op->out + ob * NT_OB, a, g, o_end - ob * NT_OB, ob * NT_OB);
         return;
     }
     for (int n0 = 0; n0 < N; n0 += TL_QT_R) {
@@ -260,9 +282,11 @@ static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
             nt_pick(op->dt, R, P)(a, x, C, op->w, op->bias, n0, o0, N <= NT_R);
             if (op->w2) {
                 nt_pick(op->dt, R, P)(b, x, C, op->w2, NULL, n0, o0, N <= NT_R);
-                for (int r = 0; r < R; r++)
+                for (int r = 0; r < R; r++) {
+                    gate_cols(op, a[r], P, o0);
                     for (int p = 0; p < P; p++)
-                        a[r][p] = gate(op, a[r][p], o0 + p) * b[r][p];
+                        a[r][p] *= b[r][p];
+                }
             }
             for (int r = 0; r < R; r++) {
                 float *y = op->out + (size_t)(n0 + r) * op->O + o0;

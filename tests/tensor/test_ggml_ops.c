@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tensor/expf_ggml.h"
+#include "tensor/kvattn.h"
 #include "tensor/rmsnorm.h"
 #include "tensor/rope.h"
 #include "test.h"
@@ -40,6 +41,9 @@ static struct {
     tensor_t *(*rope_ext)(ctx_t *, tensor_t *, tensor_t *, tensor_t *, int, int, int, float, float, float, float,
                           float, float);
     tensor_t *(*swiglu_split)(ctx_t *, tensor_t *, tensor_t *);
+    tensor_t *(*permute)(ctx_t *, tensor_t *, int, int, int, int);
+    tensor_t *(*mul_mat)(ctx_t *, tensor_t *, tensor_t *);
+    tensor_t *(*soft_max_ext)(ctx_t *, tensor_t *, tensor_t *, float, float);
     void *(*new_graph)(ctx_t *);
     void (*expand)(void *, tensor_t *);
     int (*compute)(ctx_t *, void *, int);
@@ -106,6 +110,9 @@ static void load_ggml(void)
     *(void **)&g.mul = sym(base, "ggml_mul");
     *(void **)&g.rope_ext = sym(base, "ggml_rope_ext");
     *(void **)&g.swiglu_split = sym(base, "ggml_swiglu_split");
+    *(void **)&g.permute = sym(base, "ggml_permute");
+    *(void **)&g.mul_mat = sym(base, "ggml_mul_mat");
+    *(void **)&g.soft_max_ext = sym(base, "ggml_soft_max_ext");
     *(void **)&g.new_graph = sym(base, "ggml_new_graph");
     *(void **)&g.expand = sym(base, "ggml_build_forward_expand");
     *(void **)&g.compute = sym(best, "ggml_graph_compute_with_ctx");
@@ -215,10 +222,80 @@ static void check_swiglu(void)
         t[i] = tl_silu_ggml_at(ad[i], i % F, F) * bd[i];
     size_t k = ndiff(g.data(y), t, (size_t)F * N);
     CHECKF(k == 0, "tl_silu_ggml: %zu of %d values differ from ggml's swiglu", k, F * N);
+    /* the vector form, over pieces of 7, 16 and 9 columns (as the matrix kernels hand them over) */
+    for (int r = 0; r < N; r++)
+        for (int i0 = 0, w = 7; i0 < F; i0 += w, w = w == 7 ? 16 : w == 16 ? 9 : 7) {
+            const int n = F - i0 < w ? F - i0 : w;
+            float piece[16];
+            memcpy(piece, ad + (size_t)r * F + i0, sizeof(float) * (size_t)n);
+            tl_silu_ggml_cols(piece, n, i0, F);
+            for (int i = 0; i < n; i++)
+                t[(size_t)r * F + i0 + i] = piece[i] * bd[(size_t)r * F + i0 + i];
+        }
+    k = ndiff(g.data(y), t, (size_t)F * N);
+    CHECKF(k == 0, "tl_silu_ggml_cols: %zu of %d values differ from ggml's swiglu", k, F * N);
     for (int i = 0; i < F * N; i++)
         t[i] = ad[i] / (1.0f + expf(-ad[i])) * bd[i];
     printf("swiglu: ggml form 0, libm expf form %zu of %d values differ\n", ndiff(g.data(y), t, (size_t)F * N), F * N);
     free(t);
+    g.free(c);
+}
+
+/* llama.cpp's attention without flash attention (llm_graph_context::build_attn_mha): T query rows
+ * at positions p0 .. p0+T-1 against a cache of nkv positions (F32, V stored transposed), H heads
+ * over KV heads: kq = mul_mat(k, q) with q permuted, soft_max_ext with the causal mask and
+ * scale, kqv = mul_mat(vᵀ, kq); against tl_kvattn_row_ggml on teelm's cache layout. */
+static void check_attention(int hd, int H, int KV, int nkv, int p0, int T)
+{
+    ctx_t *c = ctx_new();
+    tensor_t *q = g.new3d(c, GGML_F32, hd, H, T), *k = g.new3d(c, GGML_F32, hd, KV, nkv);
+    tensor_t *vt = g.new3d(c, GGML_F32, nkv, hd, KV), *mask = g.new2d(c, GGML_F32, nkv, T);
+    float *qd = g.data(q), *kd = g.data(k), *vd = g.data(vt), *md = g.data(mask);
+    const int used = p0 + T;
+    for (int i = 0; i < hd * H * T; i++)
+        qd[i] = frand() * 3;
+    for (int u = 0; u < nkv; u++)
+        for (int i = 0; i < hd * KV; i++)
+            kd[(size_t)u * hd * KV + i] = u < used ? frand() * 3 : 0.0f; /* llama.cpp clears its cache */
+    for (int kv = 0; kv < KV; kv++)
+        for (int i = 0; i < hd; i++)
+            for (int u = 0; u < nkv; u++)
+                vd[((size_t)kv * hd + i) * nkv + u] = u < used ? frand() : 0.0f;
+    for (int t = 0; t < T; t++)
+        for (int u = 0; u < nkv; u++)
+            md[(size_t)t * nkv + u] = u <= p0 + t ? 0.0f : -INFINITY;
+    const float scale = 1.0f / sqrtf((float)hd);
+    tensor_t *qp = g.permute(c, q, 0, 2, 1, 3), *kp = g.permute(c, k, 0, 2, 1, 3);
+    tensor_t *kq = g.soft_max_ext(c, g.mul_mat(c, kp, qp), mask, scale, 0.0f);
+    tensor_t *kqv = g.mul_mat(c, vt, kq); /* [hd, T, H] */
+    run(c, kqv);
+    const float *ref = g.data(kqv);
+    float *K = malloc(sizeof(float) * (size_t)KV * used * hd), *V = malloc(sizeof(float) * (size_t)KV * used * hd);
+    float *sc = malloc(sizeof(float) * ((size_t)used + 16 + 64 * (size_t)hd)), out[256];
+    for (int kv = 0; kv < KV; kv++)
+        for (int u = 0; u < used; u++)
+            for (int i = 0; i < hd; i++) {
+                K[((size_t)kv * used + u) * hd + i] = kd[(size_t)u * hd * KV + (size_t)kv * hd + i];
+                V[((size_t)kv * used + u) * hd + i] = vd[((size_t)kv * hd + i) * nkv + u];
+            }
+    size_t bad = 0, own = 0;
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++) {
+            const int kv = h / (H / KV);
+            const float *qr = qd + ((size_t)t * H + h) * hd, *Kh = K + (size_t)kv * used * hd;
+            const float *Vh = V + (size_t)kv * used * hd;
+            tl_kvattn_row_ggml(out, qr, Kh, Vh, p0 + t + 1, hd, scale, T > 1, sc);
+            bad += ndiff(ref + ((size_t)h * T + t) * hd, out, (size_t)hd);
+            tl_kvattn_row(out, qr, Kh, Vh, p0 + t + 1, hd, scale, sc);
+            own += ndiff(ref + ((size_t)h * T + t) * hd, out, (size_t)hd);
+        }
+    CHECKF(bad == 0, "attention (hd %d, %d heads / %d, n_kv %d, rows %d at %d): %zu of %d values differ from ggml's",
+           hd, H, KV, nkv, T, p0, bad, hd * H * T);
+    printf("attention hd %d, %d/%d heads, n_kv %d, %d rows from position %d: ggml form %zu, teelm's own %zu of %d "
+           "values differ\n", hd, H, KV, nkv, T, p0, bad, own, hd * H * T);
+    free(K);
+    free(V);
+    free(sc);
     g.free(c);
 }
 
@@ -230,5 +307,15 @@ int main(void)
     check_rope(1.0f, 1000000.0f); /* Qwen2's base */
     check_rope(0.25f, 10000.0f);  /* linear scaling, factor 4 */
     check_swiglu();
+    if (!tl_kvattn_ggml_exact(64)) {
+        printf("attention: this build has no AVX-512, so tl_kvattn_row_ggml is teelm's own (not checked)\n");
+    } else {
+        check_attention(64, 4, 2, 256, 0, 8);    /* a prompt: tinyBLAS sums */
+        check_attention(64, 4, 2, 256, 8, 1);    /* decoding: vec_dot sums */
+        check_attention(64, 4, 2, 256, 200, 1);  /* longer */
+        check_attention(128, 8, 2, 512, 300, 1); /* Qwen2-like heads */
+        check_attention(128, 8, 8, 256, 37, 5);  /* a second prompt chunk after a cached prefix */
+        check_attention(64, 9, 3, 1024, 700, 3);
+    }
     return test_finish();
 }
