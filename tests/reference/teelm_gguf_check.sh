@@ -5,6 +5,8 @@
 #      byte-level and SentencePiece tokenizers, GQA, untied, Mistral/TinyLlama-like shapes; qwen2;
 #      gpt2; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; GGUF v2 and v3; alignment 32 and 64): 64 greedy tokens of
 #      `teelm generate --temperature 0 --ids` equal llama_cpp_ref.mjs's (EOS honoured on both sides);
+#   1b. seeds 101.. of Q8_0 and Q6_K files (llama, qwen2): every one gives llama.cpp's 64 tokens,
+#      with no near-tie allowance;
 #   2. the embedded tokenizers (gpt2 with pre gpt-2 / llama-bpe / qwen2, llama SentencePiece): teelm
 #      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
 #      parsed;
@@ -168,6 +170,40 @@ gpt2-q4_k            gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 -
 gpt2-q6_k            gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 --layers 1 --dtype Q6_K
 gpt2-q4_k_m-untied   gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 --layers 1 --dtype Q4_K_M --untied
 MATRIX
+
+# 1b. seeds: where every step is llama.cpp's arithmetic (docs/gguf.md "Numbers against llama.cpp":
+# Llama and Qwen2 with Q8_0 or Q6_K matrices), any random file gives llama.cpp's 64 tokens, not
+# just the matrix's: seeds 101.. of each (8, or 2 in the sanitizer build), no near-tie allowance.
+# Not here: repacked Q4_0 (one of 8 seeds parts), Q4_K, GPT-2 (its LayerNorm is teelm's own)
+nseeds=8
+[ "${TEELM_SANITIZE:-0}" = 1 ] && nseeds=2
+while read -r name args; do
+  [ -z "$name" ] && continue
+  same_all=0
+  for seed in $(seq 101 $((100 + nseeds))); do
+    f="$tmp/sweep.gguf"
+    # shellcheck disable=SC2086
+    "$py" "$here/make_gguf.py" "$f" --tokenizer "$tmp/tok/gpt2/tokenizer.json" --pre gpt-2 $args --seed "$seed" ||
+      { echo "FAIL $name seed $seed: make_gguf"; fail=$((fail + 1)); continue; }
+    want=$(ref generate "$f" 64 "$prompt" 2>"$tmp/referr" | tail -1)
+    got=$("$bin" generate --model "$f" --prompt-ids "$prompt" --ids --max-tokens 64 --temperature 0 --threads 2 \
+      2>"$tmp/err" | xargs | cut -d' ' -f9- | tr ' ' ',')
+    if [ -n "$want" ] && [ "$got" = "$want" ]; then
+      same_all=$((same_all + 1))
+    else
+      echo "FAIL $name seed $seed: llama.cpp $want"; echo "  teelm:     $got"; sed 's/^/  /' "$tmp/err" | head -3
+      fail=$((fail + 1))
+    fi
+  done
+  if [ "$same_all" = "$nseeds" ]; then
+    echo "ok   $name: seeds 101-$((100 + nseeds)) all give llama.cpp's greedy tokens"
+    pass=$((pass + 1))
+  fi
+done <<'SEEDS'
+llama-q8_0   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q8_0
+llama-q6_k   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q6_K
+qwen2-q8_0   --arch qwen2 --d 256 --heads 4 --kv-heads 1 --ff 768 --dtype Q8_0
+SEEDS
 
 # tokenization: texts with ASCII, whitespace runs, digits, accents, CJK, emoji, newlines, and the
 # tokenizers' special tokens
