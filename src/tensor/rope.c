@@ -47,28 +47,20 @@ void tl_rope_table_ggml(float *cs, int hd, int p, float theta, float freq_scale)
     }
 }
 
-void tl_rope_apply_ggml(float *x, int nh, int hd, const float *cs)
+/* fused: llama.cpp's form (one product fused into the other), else each product rounded */
+static inline void rotate(float *x, int nh, int hd, const float *cs, int fused)
 {
     const int h = hd / 2;
     for (int j = 0; j < nh; j++) {
         float *v = x + (size_t)j * hd;
         for (int i = 0; i < h; i++) {
             const float a = v[i], b = v[i + h], co = cs[i], si = cs[h + i];
-            v[i] = fmaf(a, co, -(b * si));
-            v[i + h] = fmaf(a, si, b * co);
+            v[i] = fused ? fmaf(a, co, -(b * si)) : a * co - b * si;
+            v[i + h] = fused ? fmaf(a, si, b * co) : b * co + a * si;
         }
     }
 }
 
-void tl_rope_apply(float *x, int nh, int hd, const float *cs)
-{
-    const int h = hd / 2;
-    for (int j = 0; j < nh; j++) {
-        float *v = x + (size_t)j * hd;
-        for (int i = 0; i < h; i++) {
-            const float a = v[i], b = v[i + h], co = cs[i], si = cs[h + i];
-            v[i] = a * co - b * si;
-            v[i + h] = b * co + a * si;
-        }
-    }
-}
+void tl_rope_apply_ggml(float *x, int nh, int hd, const float *cs) { rotate(x, nh, hd, cs, 1); }
+
+void tl_rope_apply(float *x, int nh, int hd, const float *cs) { rotate(x, nh, hd, cs, 0); }

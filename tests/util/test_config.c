@@ -1,11 +1,38 @@
 /* Config JSON and the parameter table: the seed model's parameter count must equal the one the
  * PyTorch prototype reports (computed independently here from docs/model-config.md). */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/config.h"
 #include "model/params.h"
 #include "test.h"
+
+/* A two-valued HF field stored as an int flag at off of tl_config: set on base (a Llama config),
+ * it is written as "key":"on" and reads back the same; unset it is not written; "off" reads as 0,
+ * bad is refused naming the key, and the seed family refuses the field. */
+static void check_choice(const tl_config *base, size_t off, const char *key, const char *off_v, const char *on_v,
+                         const char *bad)
+{
+    tl_config b = *base, d;
+    tl_err err = {0};
+    *(int *)((char *)&b + off) = 1;
+    char want[96], doc[192];
+    snprintf(want, sizeof want, "\"%s\":\"%s\"", key, on_v);
+    char *js = tl_config_to_json(&b);
+    CHECKF(js && strstr(js, want) && tl_config_parse(js, &d, &err) == 0 && memcmp(&d, &b, sizeof d) == 0, "%s", key);
+    free(js);
+    js = tl_config_to_json(base);
+    CHECKF(js && !strstr(js, key), "%s written unset", key);
+    free(js);
+    snprintf(doc, sizeof doc, "{\"arch\":\"llama\",\"vocab_size\":10,\"%s\":\"%s\"}", key, off_v);
+    CHECKF(tl_config_parse(doc, &d, &err) == 0 && *(int *)((char *)&d + off) == 0, "%s", doc);
+    snprintf(doc, sizeof doc, "{\"arch\":\"llama\",\"vocab_size\":10,\"%s\":\"%s\"}", key, bad);
+    CHECKF(tl_config_parse(doc, &d, &err) != 0 && strstr(err.msg, key), "%s", doc);
+    snprintf(doc, sizeof doc, "{\"vocab_size\":10,\"%s\":\"%s\"}", key, on_v);
+    CHECKF(tl_config_parse(doc, &d, &err) != 0 && strstr(err.msg, key), "%s", doc);
+}
 
 int main(void)
 {
@@ -114,36 +141,11 @@ int main(void)
     CHECK(js && strstr(js, "\"act\":\"gelu_ggml\"") && tl_config_parse(js, &d, &err) == 0 && d.gelu == 2);
     free(js);
     CHECK(tl_config_parse("{\"vocab_size\":10,\"act\":\"gelu_ggml\"}", &d, &err) != 0 && strstr(err.msg, "act"));
-    /* llama.cpp's rounding of activations for half weights (GGUF files) round-trips, and only then is
-       it written: every other document stays as it was; the seed family refuses it */
-    b = h; b.round_half_acts = 1;
-    js = tl_config_to_json(&b);
-    CHECK(js && strstr(js, "\"half_acts\":\"rounded\"") && tl_config_parse(js, &d, &err) == 0 &&
-          memcmp(&d, &b, sizeof d) == 0);
-    free(js);
-    js = tl_config_to_json(&h);
-    CHECK(js && !strstr(js, "half_acts"));
-    free(js);
-    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"half_acts\":\"f32\"}", &d, &err) == 0 &&
-          d.round_half_acts == 0);
-    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"half_acts\":\"bf16\"}", &d, &err) != 0 &&
-          strstr(err.msg, "half_acts"));
-    CHECK(tl_config_parse("{\"vocab_size\":10,\"half_acts\":\"rounded\"}", &d, &err) != 0 &&
-          strstr(err.msg, "half_acts"));
-    /* llama.cpp's element-wise arithmetic (GGUF files): the same rules */
-    b = h; b.ggml_numerics = 1;
-    js = tl_config_to_json(&b);
-    CHECK(js && strstr(js, "\"numerics\":\"ggml\"") && tl_config_parse(js, &d, &err) == 0 &&
-          memcmp(&d, &b, sizeof d) == 0);
-    free(js);
-    js = tl_config_to_json(&h);
-    CHECK(js && !strstr(js, "numerics"));
-    free(js);
-    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"numerics\":\"pytorch\"}", &d, &err) == 0 &&
-          d.ggml_numerics == 0);
-    CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"numerics\":\"fast\"}", &d, &err) != 0 &&
-          strstr(err.msg, "numerics"));
-    CHECK(tl_config_parse("{\"vocab_size\":10,\"numerics\":\"ggml\"}", &d, &err) != 0 && strstr(err.msg, "numerics"));
+    /* llama.cpp's rounding of activations for half weights and its element-wise arithmetic (GGUF
+       files) round-trip, and only when set are they written: every other document stays as it
+       was; the seed family refuses them */
+    check_choice(&h, offsetof(tl_config, round_half_acts), "half_acts", "f32", "rounded", "bf16");
+    check_choice(&h, offsetof(tl_config, ggml_numerics), "numerics", "pytorch", "ggml", "fast");
     CHECK(tl_config_parse("{\"arch\":\"falcon\",\"vocab_size\":10}", &d, &err) != 0 && strstr(err.msg, "arch"));
     CHECK(tl_config_parse("{\"arch\":\"llama\",\"vocab_size\":10,\"rope_type\":\"yarn\"}", &d, &err) != 0 &&
           strstr(err.msg, "rope_type"));
