@@ -30,25 +30,8 @@ static inline float tl_ggml_float(uint32_t u)
 /* the vector width of ggml's element-wise loops in this build; elements past the last whole
  * vector of a row go through libm's expf (ggml's scalar tail) */
 #define TL_GGML_LANES 16
-/* the AVX-512 form: j = 1 + b·(c1 + ...), scaled by vscalefps */
-static inline float tl_expf_ggml(float x)
-{
-    const float r = 0x1.8p23f;
-    const float z = fmaf(x, 0x1.715476p+0f, r);
-    const float n = z - r; /* round(x / ln 2) */
-    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-    if (fabsf(n) > 192.0f) /* far outside float's range: 0 or infinity */
-        return n <= 0.0f ? 0.0f : INFINITY;
-    const float u = b * b;
-    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
-                         fmaf(0x1.ffffecp-1f, b, 1.0f));
-    const int e = (int)n;
-    if (e < -126 || e > 127) /* vscalefps: j · 2^e rounded once; 2^e is no normal float here */
-        return scalbnf(j, e);
-    return j * tl_ggml_float((uint32_t)(e + 127) << 23);
-}
-
-/* the same, sixteen at a time: ggml_v_expf itself */
+/* the AVX-512 form, sixteen at a time: ggml_v_expf itself (j = 1 + b·(c1 + ...), scaled by
+ * vscalefps) */
 static inline __m512 tl_vexpf_ggml(__m512 x)
 {
     const __m512 r = _mm512_set1_ps(0x1.8p23f);
@@ -69,6 +52,14 @@ static inline __m512 tl_vexpf_ggml(__m512 x)
                                             _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
     return _mm512_mask_blend_ps(d, res, alt);
 }
+/* x / (1 + e^-x) in sixteen lanes: ggml_v_silu */
+static inline __m512 tl_vsilu_ggml(__m512 x)
+{
+    const __m512 e = tl_vexpf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+/* one element: the vector form in one lane */
+static inline float tl_expf_ggml(float x) { return _mm512_cvtss_f32(tl_vexpf_ggml(_mm512_set1_ps(x))); }
 #elif defined(__AVX2__) && defined(__FMA__)
 #define TL_GGML_LANES 8
 /* the AVX2 form: k = 2^n from the exponent bits, e^x = k + k·j with j = b·(c1 + ...) */
@@ -115,9 +106,7 @@ static inline void tl_silu_ggml_cols(float *x, int n, int i0, int O)
 #if TL_GGML_LANES == 16
     for (; i < m; i += 16) {
         const __mmask16 k = m - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - i)) - 1u);
-        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-        const __m512 e = tl_vexpf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        const __m512 y = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        const __m512 y = tl_vsilu_ggml(_mm512_maskz_loadu_ps(k, x + i));
         /* plain stores where they fit: a masked store does not forward to the loads that follow */
         if (m - i >= 16)
             _mm512_storeu_ps(x + i, y);

@@ -178,8 +178,7 @@ static void put_outputs(const tl_wlin *op, float *y, const float *a, const float
         __m512 v = _mm512_maskz_loadu_ps(k, a);
         if (op->bias)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, op->bias + o0));
-        const __m512 e = tl_vexpf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        v = _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), _mm512_maskz_loadu_ps(k, g));
+        v = _mm512_mul_ps(tl_vsilu_ggml(v), _mm512_maskz_loadu_ps(k, g));
         if (op->add)
             v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, y), v);
         _mm512_mask_storeu_ps(y, k, v);
