@@ -47,6 +47,8 @@ typedef struct {
 struct tl_lm {
     tl_config cfg;
     int gpt2, B, ctx, CH, nt;
+    int pairs;          /* 1: q and k in llama.cpp's rotary order (to_pairs) */
+    float *pt;          /* [hd] to_pairs' scratch */
     int d, H, KV, hd, qd, kvd, ff, V, L;
     float scale;
     lm_layer *ly;
@@ -64,6 +66,8 @@ struct tl_lm {
     float *last;        /* [B][d] final-norm rows for the head */
     float *rowmax;      /* [B] */
     int *r_seq, *r_pos; /* [CH] */
+    unsigned char *r_gemm; /* [CH] 1: the row is in one of its sequence's whole groups of four rows
+                              this step (llama.cpp's gemm rows of a repacked Q4_K matrix, tensor/qdot8.h) */
     int *start;         /* [B] first computed row of each sequence */
     int rows;
     /* the current call */
@@ -96,7 +100,7 @@ static lm_sizes sizes(const tl_config *c, int B, int nt)
     s.tok = mul((size_t)B, ctx);
     s.act = CH * (2 * d + (qd + 2 * kvd > 3 * d ? qd + 2 * kvd : 3 * d) + qd + ff + hd);
     s.sc = mul((size_t)nt, add(add(ctx, 16), 64 * hd));
-    s.last = (size_t)B * d;
+    s.last = (size_t)B * d + hd; /* and to_pairs' row */
     return s;
 }
 
@@ -107,7 +111,8 @@ size_t tl_lm_bytes(const tl_config *cfg, int max_batch, int threads)
     size_t f = add(add(add(s.small, s.cache), add(s.act, s.sc)), add(s.last, (size_t)B));
     size_t bytes = add(mul(f, sizeof(float)), mul(s.tok, sizeof(uint32_t)));
     return add(bytes, sizeof(tl_lm) + (size_t)cfg->n_layer * sizeof(lm_layer) +
-                          (size_t)tl_params_count(cfg) * sizeof(tl_param) + (3 * (size_t)B + 2 * (size_t)chunk_rows(B)) * sizeof(int));
+                          (size_t)tl_params_count(cfg) * sizeof(tl_param) + (3 * (size_t)B + 2 * (size_t)chunk_rows(B)) * sizeof(int) +
+                          (size_t)chunk_rows(B));
 }
 
 static void *zalloc(size_t n, size_t size, int *fail)
@@ -127,7 +132,7 @@ void tl_lm_free(tl_lm *m)
     if (!m)
         return;
     void *b[] = {m->ly, m->small, m->inv, m->kc, m->ctok, m->cn, m->hw, m->h, m->x, m->qkv, m->att, m->f, m->cs,
-                 m->sc, m->last, m->rowmax, m->r_seq, m->r_pos, m->start};
+                 m->sc, m->last, m->rowmax, m->r_seq, m->r_pos, m->r_gemm, m->start, m->pt};
     for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
         tl_sec_free(b[i]);
     tl_sec_free(m);
@@ -252,6 +257,7 @@ tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *
         return NULL;
     m->cfg = *cfg;
     m->gpt2 = cfg->arch == TL_ARCH_GPT2;
+    m->pairs = cfg->ggml_numerics && cfg->arch == TL_ARCH_LLAMA;
     m->B = max_batch;
     m->ctx = cfg->context_length;
     m->CH = chunk_rows(max_batch);
@@ -289,7 +295,9 @@ tl_lm *tl_lm_new(const tl_config *cfg, const tl_wref *w, int max_batch, tl_err *
     m->rowmax = zalloc((size_t)m->B, sizeof(float), &fail);
     m->r_seq = zalloc(CH, sizeof(int), &fail);
     m->r_pos = zalloc(CH, sizeof(int), &fail);
+    m->r_gemm = zalloc(CH, 1, &fail);
     m->start = zalloc((size_t)m->B, sizeof(int), &fail);
+    m->pt = zalloc((size_t)m->hd, sizeof(float), &fail);
     if (fail) {
         tl_lm_free(m);
         tl_errf(err, TL_ENOMEM, "out of memory for a %d-slot workspace of %d positions (%zu MB of caches)", max_batch,
@@ -386,13 +394,30 @@ static void norm_rows(const tl_lm *m, float *out, const float *in, const float *
 
 /* A GPT-2 Conv1D layer out[n][O] (+)= x[n][C]·W + bias: W [C][O] in F32/F16/BF16, or [O][C]
  * in a block type (model/weights.h), whose products run as llama.cpp's do. */
-static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr)
+static void conv1d(tl_wref w, const float *bias, float *out, int O, int add, const float *x, int n, int C, int xr,
+                   const unsigned char *gm)
 {
-    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr};
+    const tl_wlin op = {w.data, w.dtype, bias, out, O, add, NULL, xr, .gemm = gm};
     if (tl_dtype_is_block(w.dtype))
         tl_wlin_nt(&op, 1, x, n, C);
     else
         tl_wlin_nn(&op, x, n, C);
+}
+
+/* Each head's dimensions from Hugging Face's order (the rotary pairs are i and i + hd/2) to
+ * llama.cpp's for a GGUF Llama (pairs 2i, 2i + 1: its converter permutes the q/k rows for that
+ * "normal" rotary, which model/gguf_model.c undoes at load). The values are the same; the order
+ * is that of the sums q·k over the head's dimensions, so it decides their rounding. */
+static void to_pairs(float *x, int heads, int hd, float *t)
+{
+    const int half = hd / 2;
+    for (int h = 0; h < heads; h++, x += hd) {
+        memcpy(t, x, (size_t)hd * sizeof *x);
+        for (int i = 0; i < half; i++) {
+            x[2 * i] = t[i];
+            x[2 * i + 1] = t[i + half];
+        }
+    }
 }
 
 /* q, k, v of the chunk's rows (rotated), keys and values into the cache */
@@ -400,12 +425,13 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 {
     const int d = m->d;
     if (m->gpt2) {
-        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts);
+        conv1d(y->attn, y->battn, m->qkv, 3 * d, 0, m->x, n, d, m->cfg.round_half_acts, m->r_gemm);
     } else {
         float *q = m->qkv, *k = q + (size_t)n * m->qd, *v = k + (size_t)n * m->kvd;
-        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, m->cfg.round_half_acts},
-                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, m->cfg.round_half_acts},
-                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, m->cfg.round_half_acts}};
+        const int xr = m->cfg.round_half_acts;
+        const tl_wlin ops[3] = {{y->q.data, y->q.dtype, y->bq, q, m->qd, 0, NULL, xr, .gemm = m->r_gemm},
+                                {y->k.data, y->k.dtype, y->bk, k, m->kvd, 0, NULL, xr, .gemm = m->r_gemm},
+                                {y->v.data, y->v.dtype, y->bv, v, m->kvd, 0, NULL, xr, .gemm = m->r_gemm}};
         tl_wlin_nt(ops, 3, m->x, n, d);
     }
     const size_t hb = (size_t)m->hd * sizeof(float);
@@ -423,6 +449,10 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
                 m->cfg.ggml_numerics ? tl_rope_apply_ggml : tl_rope_apply;
             rot(q, m->H, m->hd, m->cs + (size_t)r * m->hd);
             rot(k, m->KV, m->hd, m->cs + (size_t)r * m->hd);
+            if (m->pairs) {
+                to_pairs(q, m->H, m->hd, m->pt);
+                to_pairs(k, m->KV, m->hd, m->pt);
+            }
         }
         for (int g = 0; g < m->KV; g++) {
             memcpy(cache_k(m, cs, l, g) + (size_t)p * m->hd, k + (size_t)g * m->hd, hb);
@@ -431,11 +461,12 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
     }
 }
 
-/* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL). */
-static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n)
+/* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL); gm: the
+ * rows' gemm flags (tl_wlin.gemm) or NULL. */
+static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n, const unsigned char *gm)
 {
     /* a tied head too: llama.cpp repacks its duplicate of the embedding for the product */
-    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts};
+    const tl_wlin op = {m->head.data, m->head.dtype, NULL, out, m->V, 0, NULL, m->cfg.round_half_acts, .gemm = gm};
     tl_wlin_nt(&op, 1, x, n, m->d);
     for (int r = 0; rowmax && r < n; r++) {
         const float *lg = out + (size_t)r * m->V;
@@ -446,12 +477,36 @@ static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n
     }
 }
 
+/* The last layer past attention needs only the rows whose logits are asked for (llama.cpp cuts
+ * them out there too, so its products see that many rows): the last row of each sequence that
+ * ends in this chunk, moved to the front with their r_seq and r_pos. Returns their count. */
+static int keep_output_rows(tl_lm *m, int n)
+{
+    int k = 0;
+    for (int r = 0; r < n; r++) {
+        const int s = m->r_seq[r];
+        if (m->r_pos[r] != m->lens[s] - 1)
+            continue;
+        if (k != r)
+            memcpy(m->h + (size_t)k * m->d, m->h + (size_t)r * m->d, (size_t)m->d * sizeof(float));
+        m->r_seq[k] = s;
+        m->r_pos[k] = m->r_pos[r];
+        m->r_gemm[k] = 0; /* one row per sequence: gemv */
+        k++;
+    }
+    return k;
+}
+
 static void chunk_forward(tl_lm *m, int n)
 {
     const int d = m->d;
     const size_t erow = tl_dtype_bytes(m->emb.dtype, (size_t)d); /* bind_weights: whole blocks */
     for (int r = 0; r < n; r++) {
         const uint32_t t = m->tok[m->r_seq[r]][m->r_pos[r]];
+        /* llama.cpp computes a batch's rows in groups of four (gemm) and the last rows % 4 one by
+           one (gemv); a sequence's rows of this step are its batch, whatever else is batched */
+        const int s = m->r_seq[r], cnt = m->lens[s] - m->start[s];
+        m->r_gemm[r] = m->r_pos[r] - m->start[s] < cnt - cnt % 4;
         float *h = m->h + (size_t)r * d;
         tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * erow, h, (size_t)d);
         if (m->gpt2) {
@@ -480,23 +535,29 @@ static void chunk_forward(tl_lm *m, int n)
         long g = items / (8L * tl_get_threads());
         /* at most m->nt slots: the attention scratch was sized for the threads at tl_lm_new */
         tl_parallel_for(items, g < 1 ? 1 : g, att_work > ATT_PAR_MIN ? m->nt : 1, att_chunk, &aj);
+        const int xr = m->cfg.round_half_acts;
+        if (m->gpt2)
+            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd, xr, m->r_gemm);
+        else {
+            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, xr, .gemm = m->r_gemm};
+            tl_wlin_nt(&o, 1, m->att, n, m->qd);
+        }
+        if (l == m->L - 1 && !m->all_logits && !(n = keep_output_rows(m, n)))
+            break;
         if (m->gpt2) {
-            conv1d(y->proj, y->bproj, m->h, d, 1, m->att, n, m->qd, m->cfg.round_half_acts);
             norm_rows(m, m->x, m->h, y->ln2, y->ln2b, n);
-            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d, m->cfg.round_half_acts);
+            conv1d(y->fc, y->bfc, m->f, m->ff, 0, m->x, n, d, xr, m->r_gemm);
             if (m->cfg.gelu == 2)
                 tl_gelu_tanh_ggml(m->f, (size_t)n * m->ff);
             else
                 tl_gelu_tanh(m->f, (size_t)n * m->ff);
-            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, m->cfg.round_half_acts);
+            conv1d(y->mproj, y->bmproj, m->h, d, 1, m->f, n, m->ff, xr, m->r_gemm);
         } else {
-            const tl_wlin o = {y->o.data, y->o.dtype, y->bo, m->h, d, 1, NULL, m->cfg.round_half_acts};
-            tl_wlin_nt(&o, 1, m->att, n, m->qd);
             norm_rows(m, m->x, m->h, y->ln2, NULL, n);
-            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data,
-                                m->cfg.round_half_acts, m->cfg.ggml_numerics};
+            const tl_wlin gu = {y->gate.data, y->gate.dtype, NULL, m->f, m->ff, 0, y->up.data, xr,
+                                m->cfg.ggml_numerics, m->r_gemm};
             tl_wlin_nt(&gu, 1, m->x, n, d);
-            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, m->cfg.round_half_acts};
+            const tl_wlin dn = {y->down.data, y->down.dtype, NULL, m->h, d, 1, NULL, xr, .gemm = m->r_gemm};
             tl_wlin_nt(&dn, 1, m->f, n, m->ff);
         }
     }
@@ -504,7 +565,7 @@ static void chunk_forward(tl_lm *m, int n)
     if (m->all_logits) {
         norm_rows(m, m->x, m->h, m->lnf, m->lnfb, n);
         const int off = m->r_pos[0] - m->start[0];
-        head_rows(m, m->all_logits + (size_t)off * m->V, NULL, m->x, n);
+        head_rows(m, m->all_logits + (size_t)off * m->V, NULL, m->x, n, m->r_gemm);
     }
     for (int r = 0; r < n; r++) {
         const int s = m->r_seq[r];
@@ -575,7 +636,7 @@ int tl_lm_step(tl_lm *m, const uint32_t *const *tokens, const int *lens, const i
         if (lens[s] > m->hw[sl])
             m->hw[sl] = lens[s];
     }
-    head_rows(m, logits, m->rowmax, m->last, nb);
+    head_rows(m, logits, m->rowmax, m->last, nb, NULL); /* one row per sequence: gemv */
     m->tok = NULL;
     m->lens = m->slots = NULL;
     m->all_logits = NULL;

@@ -160,7 +160,8 @@ typedef struct {
     const float *x;
     int nops, N, C;
     long first[9]; /* first item of each op (nops <= 8), then the total */
-    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h);
+    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h,
+                                   gemm rows of repacked Q4_K ops as tl_q_quantize_act_x4);
                                    rounding half-type ops: x rounded to their type (floats) */
     size_t xq_row[9];           /* bytes per quantized row of those */
     const tl_q8_aux *aux;       /* prompt rows for repacked ops: their Q8_0 rows' tl_q8_aux_row, else NULL */
@@ -198,23 +199,25 @@ static void put_outputs(const tl_wlin *op, float *y, const float *a, const float
 }
 
 /* Outputs ob*NT_OB .. +NT_OB of an op llama.cpp repacks (tensor/qdot8.h): eight outputs by up
- * to four rows at a time, each block's weights unpacked once for the rows. */
+ * to four rows at a time, each block's weights unpacked once for the rows; sixteen outputs by
+ * many rows where the build has the kernel (prompt rows). */
 static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_row, const tl_q8_aux *aux, int N,
                         int C, int ob)
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O; /* O % 8 == 0 */
     const size_t wr = tl_dtype_bytes(op->dt, (size_t)C);
-    if (aux && o_end - ob * NT_OB == 16) { /* prompt rows: sixteen outputs at once where the build can */
+    if (N >= 4 && o_end - ob * NT_OB == 16) {
         const int o0 = ob * NT_OB;
         int n0 = 0;
         for (; n0 < N; n0 += TL_Q8_ROWS) {
             const int R = N - n0 < TL_Q8_ROWS ? N - n0 : TL_Q8_ROWS;
             float a[TL_Q8_ROWS * 16], g[TL_Q8_ROWS * 16];
-            const unsigned char *xr = xq + (size_t)n0 * xq_row;
-            const tl_q8_aux *xa = aux + (size_t)n0 * (size_t)(C / 32);
-            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, xa, R, a) ||
-                (op->w2 &&
-                 tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, xa, R, g)))
+            const unsigned char *xr = xq + (size_t)n0 * xq_row, *gm = op->gemm ? op->gemm + n0 : NULL;
+            const tl_q8_aux *xa = aux ? aux + (size_t)n0 * (size_t)(C / 32) : NULL;
+            if (tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, xa, gm, R,
+                            a) ||
+                (op->w2 && tl_q_rows16(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr,
+                                       xq_row, xa, gm, R, g)))
                 break; /* no such kernel here: the eight-output path below */
             for (int r = 0; r < R; r++)
                 put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * 16, g + r * 16, 16, o0);
@@ -226,10 +229,10 @@ static void nt_block_q8(const tl_wlin *op, const unsigned char *xq, size_t xq_ro
         for (int n0 = 0; n0 < N; n0 += 4) {
             const int R = N - n0 < 4 ? N - n0 : 4;
             float a[32], g[32];
-            const unsigned char *xr = xq + (size_t)n0 * xq_row;
-            tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, a);
+            const unsigned char *xr = xq + (size_t)n0 * xq_row, *gm = op->gemm ? op->gemm + n0 : NULL;
+            tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w + (size_t)o0 * wr, wr, xr, xq_row, R, gm, a);
             if (op->w2)
-                tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, g);
+                tl_q_dot8(op->dt, (size_t)C, (const unsigned char *)op->w2 + (size_t)o0 * wr, wr, xr, xq_row, R, gm, g);
             for (int r = 0; r < R; r++)
                 put_outputs(op, op->out + (size_t)(n0 + r) * op->O + o0, a + r * 8, g + r * 8, 8, o0);
         }
@@ -327,6 +330,7 @@ typedef struct {
     size_t row;
     int C;
     tl_q8_aux *aux; /* with it, each quantized row's tl_q8_aux_row too */
+    const unsigned char *x4; /* [N] or NULL: 1 where a row is quantized by tl_q_quantize_act_x4 */
 } qa_job;
 
 static void qa_chunk(void *arg, int slot, long i0, long i1)
@@ -335,7 +339,8 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
     const qa_job *j = arg;
     for (long n = i0; n < i1; n++)
         if (tl_dtype_is_block(j->dt)) {
-            tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
+            (j->x4 && j->x4[n] ? tl_q_quantize_act_x4 : tl_q_quantize_act)(j->dt, j->x + (size_t)n * j->C,
+                                                                            j->q + (size_t)n * j->row, (size_t)j->C);
             if (j->aux)
                 tl_q8_aux_row(j->q + (size_t)n * j->row, (size_t)j->C, j->aux + (size_t)n * (size_t)(j->C / 32));
         } else
@@ -344,9 +349,10 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
 }
 
 /* x[N][C] quantized or rounded for dt into q (row bytes a row), on every core when it is worth it */
-static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, tl_q8_aux *aux, int N, int C)
+static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, tl_q8_aux *aux,
+                      const unsigned char *x4, int N, int C)
 {
-    qa_job qa = {dt, x, q, row, C, aux};
+    qa_job qa = {dt, x, q, row, C, aux, x4};
     /* a prompt chunk's rows are prepared on every core (serially they took a fifth of the tiles'
        time); a few decoding rows are not worth waking the workers */
     tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
@@ -370,16 +376,19 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
     macs *= (long)N * C;
     /* x quantized once per activation type (block types: Q8_0, Q8_K) or rounded once per half type
        (F16, BF16 with xround) for all the ops that use it */
-    unsigned char *qbuf[4] = {NULL, NULL, NULL, NULL};
-    size_t qbytes[4] = {0, 0, 0, 0};
+    /* slots: Q8_0, Q8_K, F16, BF16, and Q8_K with the gemm rows of repacked Q4_K ops as
+       ggml's four-row quantizer makes them */
+    unsigned char *qbuf[5] = {NULL, NULL, NULL, NULL, NULL};
+    size_t qbytes[5] = {0, 0, 0, 0, 0};
     /* a decoding row (up to C = 14336) quantized fits on the stack; prompt chunks and rounded
        rows take the heap */
     _Alignas(64) unsigned char stack[2][16384];
-    /* prompt rows meeting a repacked matrix: their blocks' sums and scales once for all its outputs */
+    /* prompt rows meeting a repacked Q4_0 matrix: their blocks' sums and scales once for all its
+       outputs */
     tl_q8_aux *aux = NULL;
     size_t aux_bytes = 0;
     for (int k = 0; k < nops && !aux && N >= 4; k++)
-        if (!rounds(&ops[k]) && tl_q_repacked(ops[k].dt, ops[k].O)) {
+        if (ops[k].dt == TL_DT_Q4_0 && tl_q_repacked(ops[k].dt, ops[k].O)) {
             aux_bytes = (size_t)N * (size_t)(C / 32) * sizeof *aux;
             if (!(aux = malloc(aux_bytes)))
                 abort(); /* as for the quantized rows below */
@@ -389,21 +398,22 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
         const int a = tl_q_act_type(ops[k].dt);
         if (a < 0 && !rounds(&ops[k]))
             continue;
-        const int s = a == TL_DT_Q8_0 ? 0 : a >= 0 ? 1 : ops[k].dt == TL_DT_F16 ? 2 : 3;
+        const int x4 = ops[k].gemm && ops[k].dt == TL_DT_Q4_K && tl_q_repacked(ops[k].dt, ops[k].O);
+        const int s = a == TL_DT_Q8_0 ? 0 : x4 ? 4 : a >= 0 ? 1 : ops[k].dt == TL_DT_F16 ? 2 : 3;
         const size_t row = a >= 0 ? tl_q_act_bytes(ops[k].dt, (size_t)C) : (size_t)C * sizeof(float);
         if (!qbuf[s]) {
             qbytes[s] = (size_t)N * row;
             qbuf[s] = s < 2 && qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
             if (!qbuf[s]) /* no memory for the chunk's prepared rows: nothing sensible to compute */
                 abort();
-            prepare_x(ops[k].dt, x, qbuf[s], row, s == 0 ? aux : NULL, N, C);
+            prepare_x(ops[k].dt, x, qbuf[s], row, s == 0 ? aux : NULL, x4 ? ops[k].gemm : NULL, N, C);
         }
         j.xq[k] = qbuf[s];
         j.xq_row[k] = row;
     }
     const long items = j.first[nops];
     tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nt_chunk, &j);
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < 5; s++)
         if (qbuf[s]) { /* the quantized activations are as secret as the prompt */
             explicit_bzero(qbuf[s], qbytes[s]);
             if (s >= 2 || qbuf[s] != stack[s])
@@ -527,7 +537,7 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
         float *xr = malloc(bytes);
         if (!xr) /* no memory for the rounded rows: nothing sensible to compute */
             abort();
-        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), NULL, N, C);
+        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), NULL, NULL, N, C);
         tl_wlin op2 = *op;
         op2.xround = 0;
         tl_wlin_nn(&op2, xr, N, C);

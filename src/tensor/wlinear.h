@@ -32,6 +32,8 @@ typedef struct {
     int xround;         /* 1, with dt F16 or BF16: x is rounded to dt before the product (llama.cpp's
                            CPU arithmetic, model/config.h round_half_acts); ignored for other types */
     int ggml_silu;      /* with w2: SiLU as llama.cpp computes it (tensor/expf_ggml.h), not with libm's expf */
+    const unsigned char *gemm; /* [N] or NULL (all 0): 1 where a row meets a repacked Q4_K matrix as
+                                  ggml's gemm computes it, 0 as its gemv (tensor/qdot8.h) */
 } tl_wlin;
 
 /* The NT products of ops[0..nops) over the same input x[N][C], in one parallel region. */

@@ -5,7 +5,8 @@
  * must be identical (a step whose reference top-2 margin is within the float tolerance may
  * diverge: reported, and the comparison stops there); most steps' logits agree to 1e-5 (most to
  * the bit), the others within one activation quantum's effect; a sequence's logits
- * are the same bits alone, in a batch, and one token at a time. Also the refusals: a quantized
+ * are the same bits alone and in a batch, and one token at a time too except for Q4_K (llama.cpp's
+ * gemm rows round otherwise than its gemv rows, tensor/qdot8.h). Also the refusals: a quantized
  * norm, a row that is not whole blocks. */
 #include <jansson.h>
 #include <math.h>
@@ -203,7 +204,17 @@ static void one_type(const char *type, int seed)
         tl_lm_forget(m, 1);
         for (int k = 1; k <= len; k++)
             CHECK(tl_lm_step(m, &sp, &k, &s1, 1, b[1], NULL, &err) == 0);
-        CHECKF(memcmp(a, b[1], sizeof a) == 0, "%s: logits differ between one call and step by step", type);
+        if (strcmp(type, "Q4_K")) {
+            CHECKF(memcmp(a, b[1], sizeof a) == 0, "%s: logits differ between one call and step by step", type);
+        } else { /* llama.cpp's gemm rows (one call: groups of four) round otherwise than its gemv rows
+                    (one at a time), tensor/qdot8.h: close, not the same bits */
+            float mx = 0, e = 0;
+            for (int v = 0; v < V; v++) {
+                mx = fmaxf(mx, fabsf(a[v]));
+                e = fmaxf(e, fabsf(a[v] - b[1][v]));
+            }
+            CHECKF(e <= 1e-4f * mx, "%s: one call and step by step differ by %g (max |logit| %g)", type, e, mx);
+        }
     }
     tl_lm_free(m);
     /* refusals: a norm in a block type; a matrix whose rows are not whole blocks */

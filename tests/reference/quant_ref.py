@@ -14,13 +14,15 @@ product keeps 8 float32 lanes, lane k taking elements 4k..4k+3 of every 32, mult
 block's exact integer lane sum with the block's combined scale (fused, one rounding), and
 reduces the lanes as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 
-llama.cpp repacks Q4_0 matrices whose row count is a multiple of 8 (x86 with AVX2) and computes
-them with its interleaved kernels: per output ONE float chain over the blocks,
-acc = fma(float(block's exact integer sum), d_w * d_x, acc) (dot_rows8).
+llama.cpp repacks Q4_0 and Q4_K matrices whose row count is a multiple of 8 (x86 with AVX2) and
+computes them with its interleaved kernels: per output ONE float chain over the blocks,
+acc = fma(float(block's exact integer sum), d_w * d_x, acc); Q4_K keeps a second chain for the
+minimums and returns acc - accm, and its gemm (rows of a batch in groups of four) takes one FMA
+per pair of sub-blocks where its gemv takes one per block (dot_rows8).
 
 Modes:
   kernels OUT [--seed S] [--rows R]   random rows of every type with the expected bytes and bits
-  kernels8 OUT [--seed S]             random 8-row Q4_0 matrices, 1-4 activation rows, the
+  kernels8 OUT [--seed S]             random 8-row Q4_0/Q4_K matrices, 1-4 activation rows, the
                                       repacked kernels' bits
   model OUT --type T [--seed S] ...   a random Llama model with its matrices in type T, and the
                                       greedy tokens / logits of this arithmetic
@@ -91,8 +93,10 @@ def q8_0_act_bytes(d, q):
     return bytes(out)
 
 
-def quant_q8_K_act(x):
-    """quantize_row_q8_K_ref -> (d f32 [nb], qs [nb,256] int8, bsums [nb,16] int16)"""
+def quant_q8_K_act(x, x4=False):
+    """quantize_row_q8_K_ref -> (d f32 [nb], qs [nb,256] int8, bsums [nb,16] int16); x4: as
+    ggml_quantize_mat_q8_K_4x8 (the repacked gemm's rows), whose scale is negative when any element
+    equals +amax, where the reference takes the sign of the first element of largest magnitude"""
     x = np.asarray(x, dtype=np.float32).reshape(-1, 256)
     nb = x.shape[0]
     d = np.zeros(nb, np.float32)
@@ -102,7 +106,10 @@ def quant_q8_K_act(x):
         j = int(np.argmax(ax))  # the first maximum, as the strict '>' scan
         if ax[j] == 0:
             continue
-        iscale = f32(-127) / x[i, j]
+        m = x[i, j]
+        if x4:
+            m = ax[j] if np.any(x[i] == ax[j]) else -ax[j]
+        iscale = f32(-127) / m
         v = np.rint(iscale * x[i])  # nearest_int: round half to even
         q[i] = np.minimum(v, 127).astype(np.int8)
         d[i] = f32(1) / iscale
@@ -184,14 +191,14 @@ def lane_sums(q, xq, groups):
 class Act:
     """a row of activations quantized for weight type t"""
 
-    def __init__(self, t, x):
+    def __init__(self, t, x, x4=False):
         self.t = t
         if t in ("Q8_0", "Q4_0"):
             self.d16, self.q = quant_q8_0_act(x)
             self.d = h2f(self.d16)
             self.raw = q8_0_act_bytes(self.d16, self.q)
         else:
-            self.d, self.q, self.bs = quant_q8_K_act(x)
+            self.d, self.q, self.bs = quant_q8_K_act(x, x4)
             self.raw = q8_K_act_bytes(self.d, self.q, self.bs)
 
 
@@ -241,21 +248,40 @@ def stack_rows(t, raws, n):
     return {k: np.stack([u[k] for u in us]) for k in us[0]}
 
 
-def dot_rows8(t, W, act):
-    """the repacked kernels (ggml_gemv / ggml_gemm_q4_0_8x8_q8_0): W as for dot_rows -> float32 [O]"""
-    if t != "Q4_0":
-        raise ValueError(t)
+def dot_rows8(t, W, act, gemm):
+    """the repacked kernels (ggml_gemv / ggml_gemm_<t>_8x8): W as for dot_rows -> float32 [O]"""
     O, nb = W["q"].shape[0], W["q"].shape[1]
     acc = np.zeros(O, np.float32)
-    for b in range(nb):
-        s = (W["q"][:, b, :].astype(np.int64) * act.q[b].astype(np.int64)).sum(axis=1)
-        d = (W["d"][:, b] * act.d[b]).astype(np.float32)  # f16 * f16: exact in float32
-        acc = fma32(s.astype(np.float32), d, acc)
-    return acc
+    if t == "Q4_0":
+        for b in range(nb):
+            s = (W["q"][:, b, :].astype(np.int64) * act.q[b].astype(np.int64)).sum(axis=1)
+            d = (W["d"][:, b] * act.d[b]).astype(np.float32)  # f16 * f16: exact in float32
+            acc = fma32(s.astype(np.float32), d, acc)
+        return acc
+    if t == "Q4_K":
+        accm = np.zeros(O, np.float32)
+        for b in range(nb):
+            yd = act.d[b]
+            d = (W["d"][:, b] * yd).astype(np.float32)
+            dm = (W["dmin"][:, b] * yd).astype(np.float32)
+            s8 = act.bs[b].astype(np.int64).reshape(8, 2).sum(axis=1)  # per sub-block of 32
+            q = W["q"][:, b, :].astype(np.int64).reshape(O, 8, 32)
+            x = act.q[b].astype(np.int64).reshape(8, 32)
+            per = (q * x[None]).sum(axis=2) * W["sc"][:, b, :].astype(np.int64)  # [O, 8 sub-blocks]
+            mins = W["mn"][:, b, :].astype(np.int64) * s8[None, :]
+            if gemm:  # one FMA per pair of sub-blocks
+                for g in range(4):
+                    acc = fma32(per[:, 2 * g:2 * g + 2].sum(axis=1).astype(np.float32), d, acc)
+                    accm = fma32(mins[:, 2 * g:2 * g + 2].sum(axis=1).astype(np.float32), dm, accm)
+            else:
+                acc = fma32(per.sum(axis=1).astype(np.float32), d, acc)
+                accm = fma32(mins.sum(axis=1).astype(np.float32), dm, accm)
+        return (acc - accm).astype(np.float32)
+    raise ValueError(t)
 
 
 def repacked(t, rows):
-    return t == "Q4_0" and rows % 8 == 0
+    return t in ("Q4_0", "Q4_K") and rows % 8 == 0
 
 
 # ---- weight quantizers ----
@@ -414,23 +440,25 @@ def write_kernels(out, seed, rows):
 
 
 def write_kernels8(out, seed):
-    """Binary: 'QR8K' u32 count, then per case: type name (8 bytes), u32 n, u32 R, the 8 weight
-    rows, the R quantized activation rows, f32 out[R][8]."""
+    """Binary: 'QR8K' u32 count, then per case: type name (8 bytes), u32 n, u32 R, u8 gemm[4], the
+    8 weight rows, the R quantized activation rows, f32 out[R][8]."""
     rng = np.random.default_rng(seed)
     cases = []
-    t = "Q4_0"
-    for c in range(32):
-        n = 32 * int(rng.integers(1, 17))
-        R = int(rng.integers(1, 5))
-        ws = [random_blocks(t, rng, n) for _ in range(8)]
-        acts = [Act(t, random_acts(rng, n, (c + r) % 4)) for r in range(R)]
-        W = stack_rows(t, ws, n)
-        res = np.stack([dot_rows8(t, W, acts[r]) for r in range(R)])
-        cases.append((t, n, R, b"".join(ws), b"".join(a.raw for a in acts), res))
+    for t in ("Q4_0", "Q4_K"):
+        bk = TYPES[t][0]
+        for c in range(24):
+            n = bk * int(rng.integers(1, 5)) * (1 if bk == 256 else 4)
+            R = int(rng.integers(1, 5))
+            gemm = [int(v) for v in rng.integers(0, 2, 4)]
+            ws = [random_blocks(t, rng, n) for _ in range(8)]
+            acts = [Act(t, random_acts(rng, n, (c + r) % 4)) for r in range(R)]
+            W = stack_rows(t, ws, n)
+            res = np.stack([dot_rows8(t, W, acts[r], gemm[r]) for r in range(R)])
+            cases.append((t, n, R, gemm, b"".join(ws), b"".join(a.raw for a in acts), res))
     with open(out, "wb") as f:
         f.write(b"QR8K" + struct.pack("<I", len(cases)))
-        for t, n, R, w, a, res in cases:
-            f.write(t.encode().ljust(8, b"\0") + struct.pack("<II", n, R) + w + a)
+        for t, n, R, gemm, w, a, res in cases:
+            f.write(t.encode().ljust(8, b"\0") + struct.pack("<II", n, R) + bytes(gemm) + w + a)
             f.write(res.astype("<f4").tobytes())
 
 
@@ -487,11 +515,11 @@ def model(args):
         return stack_rows(dt, [raw[i * rb:(i + 1) * rb] for i in range(shp[0])], shp[1])
     Wc = {k: W(k) for k in ws}
 
-    def lin(name, x):
+    def lin(name, x, gemm=False):
         dt, shp = ws[name][0], ws[name][2]
-        act = Act(dt, x)
+        act = Act(dt, x, gemm and repacked(dt, shp[0]))
         if repacked(dt, shp[0]):
-            return dot_rows8(dt, Wc[name], act)
+            return dot_rows8(dt, Wc[name], act, gemm)
         return dot_rows(dt, Wc[name], act)
     emb_dt, emb_raw, _ = ws["model.embed_tokens.weight"]
     erb = len(emb_raw) // V
@@ -502,7 +530,8 @@ def model(args):
     ids = [int(v) for v in args.ids.split(",")]
     toks, logits_all, margins = [], [], []
 
-    def step(tok, pos):
+    def step(tok, pos, gemm=False):
+    # gemm: the row is one of a batch's whole groups of four rows (teelm: the prompt, in one call)
         h = dequant(emb_dt, emb_raw[tok * erb:(tok + 1) * erb], d).astype(np.float32)
         ang = pos * inv.astype(np.float64)
         cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
@@ -514,9 +543,9 @@ def model(args):
         for l in range(L):
             p = "model.layers.%d." % l
             x = rms(h, Wc[p + "input_layernorm.weight"], eps)
-            q = rope(lin(p + "self_attn.q_proj.weight", x))
-            k = rope(lin(p + "self_attn.k_proj.weight", x))
-            v = lin(p + "self_attn.v_proj.weight", x).reshape(KV, hd)
+            q = rope(lin(p + "self_attn.q_proj.weight", x, gemm))
+            k = rope(lin(p + "self_attn.k_proj.weight", x, gemm))
+            v = lin(p + "self_attn.v_proj.weight", x, gemm).reshape(KV, hd)
             kc[l].append(k)
             vc[l].append(v)
             K = np.stack(kc[l])  # [T, KV, hd]
@@ -527,17 +556,20 @@ def model(args):
                 sc = (K[:, g, :] @ q[hh]).astype(np.float32) / np.float32(np.sqrt(hd))
                 e = np.exp(sc - sc.max())
                 att[hh] = (e / e.sum()) @ Vv[:, g, :]
-            h = h + lin(p + "self_attn.o_proj.weight", att.reshape(-1))
+            h = h + lin(p + "self_attn.o_proj.weight", att.reshape(-1), gemm)
             x = rms(h, Wc[p + "post_attention_layernorm.weight"], eps)
-            gg = lin(p + "mlp.gate_proj.weight", x)
-            u = lin(p + "mlp.up_proj.weight", x)
-            h = h + lin(p + "mlp.down_proj.weight", (gg / (1 + np.exp(-gg))) * u)
+            # the last layer past attention: only the rows whose logits are asked for, one here (gemv)
+            gf = gemm and l < L - 1
+            gg = lin(p + "mlp.gate_proj.weight", x, gf)
+            u = lin(p + "mlp.up_proj.weight", x, gf)
+            h = h + lin(p + "mlp.down_proj.weight", (gg / (1 + np.exp(-gg))) * u, gf)
         return lin("lm_head.weight", rms(h, Wc["model.norm.weight"], eps))
     seq = list(ids)
+    whole = len(ids) - len(ids) % 4  # the prompt's rows in groups of four (gemm); the head: one row
     for pos, tk in enumerate(seq[:-1]):
-        step(tk, pos)
-    for _ in range(args.new):
-        lg = step(seq[-1], len(seq) - 1)
+        step(tk, pos, pos < whole)
+    for i in range(args.new):
+        lg = step(seq[-1], len(seq) - 1, i == 0 and len(ids) - 1 < whole)
         srt = np.sort(lg)
         margins.append(float(srt[-1] - srt[-2]))
         nxt = int(np.argmax(lg))

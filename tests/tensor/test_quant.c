@@ -214,9 +214,10 @@ static unsigned char *raw_weights(tl_dtype dt, int O, int C)
 
 /* tl_wlin_nt's register tiles (tensor/quant_tile.h) against a loop of tl_q_dot, memcmp-exact:
  * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item (output
- * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up; and Q4_0 of 24
- * and 40 rows, which llama.cpp repacks (tensor/qdot8.h), against tl_q_dot8_scalar (37 rows: the
- * prompt kernel's two row chunks) */
+ * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up; and Q4_0 and
+ * Q4_K of 24 and 40 rows, which llama.cpp repacks (tensor/qdot8.h), against tl_q_dot8_scalar
+ * (37 rows: the prompt kernel's two row chunks), its first N - N % 4 rows as ggml's gemm rows
+ * (quantized by tl_q_quantize_act_x4), the rest as gemv rows */
 static void check_tiles(void)
 {
     const tl_dtype types[] = {TL_DT_Q8_0, TL_DT_Q4_0, TL_DT_Q4_K, TL_DT_Q6_K};
@@ -245,19 +246,23 @@ static void check_tiles(void)
                         for (int i = 0; i < N * O; i++)
                             y[v][i] = e[v][i] = frand();
                     }
-                    const tl_wlin ops[4] = {{w, dt, NULL, y[0], O, 0, NULL},
-                                            {w, dt, bias, y[1], O, 0, NULL},
-                                            {w2, dt, bias, y[2], O, 1, NULL},
-                                            {w, dt, bias, y[3], O, 1, w2}};
+                    unsigned char gm[37];
+                    for (int n = 0; n < N; n++)
+                        gm[n] = n < N - N % 4;
+                    const tl_wlin ops[4] = {{w, dt, NULL, y[0], O, 0, NULL, .gemm = gm},
+                                            {w, dt, bias, y[1], O, 0, NULL, .gemm = gm},
+                                            {w2, dt, bias, y[2], O, 1, NULL, .gemm = gm},
+                                            {w, dt, bias, y[3], O, 1, w2, .gemm = gm}};
                     tl_wlin_nt(ops, 4, x, N, C);
                     unsigned char *q = malloc(tl_q_act_bytes(dt, (size_t)C));
                     for (int n = 0; n < N; n++) {
-                        tl_q_quantize_act(dt, x + (size_t)n * C, q, (size_t)C);
+                        (gm[n] && tl_q_repacked(dt, O) ? tl_q_quantize_act_x4 : tl_q_quantize_act)(dt, x + (size_t)n * C,
+                                                                                                   q, (size_t)C);
                         float av[40], uv[40];
                         for (int o = 0; o < O; o++) {
                             if (tl_q_repacked(dt, O) && o % 8 == 0) {
-                                tl_q_dot8_scalar(dt, (size_t)C, w + rb * o, rb, q, 0, 1, av + o);
-                                tl_q_dot8_scalar(dt, (size_t)C, w2 + rb * o, rb, q, 0, 1, uv + o);
+                                tl_q_dot8_scalar(dt, (size_t)C, w + rb * o, rb, q, 0, 1, gm + n, av + o);
+                                tl_q_dot8_scalar(dt, (size_t)C, w2 + rb * o, rb, q, 0, 1, gm + n, uv + o);
                             }
                             const int rp = tl_q_repacked(dt, O);
                             const float a = rp ? av[o] : tl_q_dot(dt, (size_t)C, w + rb * o, q);
@@ -288,7 +293,7 @@ static void check_tiles(void)
             }
     CHECK(cases == 8 * 7 * (2 * 4 + 2 * 3));
 #if defined(__AVX2__)
-    CHECK(repacked == 8 * 2 * 4); /* Q4_0, O 24 and 40, four widths */
+    CHECK(repacked == 8 * 2 * (4 + 3)); /* O 24 and 40: Q4_0 in four widths, Q4_K in three */
 #endif
 }
 
