@@ -110,8 +110,10 @@ static float dot_q4_K_scalar(size_t n, const uint8_t *w, const uint8_t *x)
     return hsum8_scalar(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
 }
 
-/* Q6_K with Q8_K: lane k += d·Σ_{groups g of 32} sc[2g + (k >= 4)]·Σ_{e=4k..4k+3} (q6-32)·x
- * (d = x.d · f16(w.d)). */
+/* Q6_K with Q8_K: lane k += d·(Σ_{groups g of 32} sc[2g + (k >= 4)]·Σ_{e=4k..4k+3} q6·x
+ *                            - 32·(bsums[2k]·sc[2k] + bsums[2k+1]·sc[2k+1]))
+ * (q6 unsigned, 0..63; d = x.d · f16(w.d)): ggml takes the -32 of every weight back from the
+ * activations' 16-element sums, lane k that of group k. */
 static float dot_q6_K_scalar(size_t n, const uint8_t *w, const uint8_t *x)
 {
     float acc[8] = {0};
@@ -119,6 +121,8 @@ static float dot_q6_K_scalar(size_t n, const uint8_t *w, const uint8_t *x)
         const float d = ld32(x) * ld16(w + 208);
         const int8_t *q8 = (const int8_t *)(x + 4), *sc = (const int8_t *)(w + 192);
         int s[8] = {0};
+        int16_t bs[16];
+        memcpy(bs, x + 4 + TL_QK_K, sizeof bs);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
             for (int t = 0; t < 4; t++) { /* group g = 4h + t: elements 128h + 32t .. +32 */
@@ -127,15 +131,17 @@ static float dot_q6_K_scalar(size_t n, const uint8_t *w, const uint8_t *x)
                     int p = 0;
                     for (int e = 4 * k; e < 4 * k + 4; e++) {
                         const int lo = (t & 1 ? ql[32 + e] : ql[e]) >> (t & 2 ? 4 : 0) & 0xF;
-                        const int q = (lo | ((qh[e] >> (2 * t)) & 3) << 4) - 32;
+                        const int q = lo | ((qh[e] >> (2 * t)) & 3) << 4;
                         p += q * q8[32 * g + e];
                     }
                     s[k] += sc[2 * g + (k >= 4)] * p;
                 }
             }
         }
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) {
+            s[k] -= 32 * (bs[2 * k] * sc[2 * k] + bs[2 * k + 1] * sc[2 * k + 1]);
             acc[k] = fmaf(d, (float)s[k], acc[k]);
+        }
     }
     return hsum8_scalar(acc);
 }
@@ -242,7 +248,7 @@ static float dot_q4_K_avx2(size_t n, const uint8_t *w, const uint8_t *x)
 
 static float dot_q6_K_avx2(size_t n, const uint8_t *w, const uint8_t *x)
 {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (size_t b = 0; b < n / TL_QK_K; b++, w += TL_Q6_K_BYTES, x += TL_Q8_K_BYTES) {
         const float d = ld32(x) * ld16(w + 208);
@@ -264,7 +270,7 @@ static float dot_q6_K_avx2(size_t n, const uint8_t *w, const uint8_t *x)
             for (int t = 0; t < 4; t++) {
                 const int g = 4 * h + t;
                 const __m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * g));
-                const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[t], y), _mm256_maddubs_epi16(m32, y));
+                const __m256i p16 = _mm256_maddubs_epi16(q[t], y);
                 const __m256i s16 = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * g])),
                                                             _mm_set1_epi16(sc[2 * g + 1]), 1);
                 p[t] = _mm256_madd_epi16(s16, p16);
@@ -272,6 +278,9 @@ static float dot_q6_K_avx2(size_t n, const uint8_t *w, const uint8_t *x)
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p[0], p[1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p[2], p[3]));
         }
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)(x + 4 + TL_QK_K));
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(bs, s16), 5));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8(acc);

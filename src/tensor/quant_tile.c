@@ -236,7 +236,7 @@ QT_INLINE void q4k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
 QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uint8_t *x, size_t xrow, float *out,
                         int P, const char *pf, size_t pstep, const int R, const int NP)
 {
-    const __m512i m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3), m32 = _mm512_set1_epi8(32);
+    const __m512i m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3);
     __m512 acc[TL_QT_R][QT_NP];
     for (int r = 0; r < R; r++)
         for (int j = 0; j < NP; j++)
@@ -283,12 +283,17 @@ QT_INLINE void q6k_tile(size_t nb, const uint8_t *const wp[2 * QT_NP], const uin
             for (int r = 0; r < R; r++) {
                 const uint8_t *q8 = x + (size_t)r * xrow + b * TL_Q8_K_BYTES + 4 + 128 * h;
                 for (int t = 0; t < 4; t++) {
-                    const __m512i y = bcast_256(q8 + 32 * t), y32 = _mm512_maddubs_epi16(m32, y);
+                    const __m512i y = bcast_256(q8 + 32 * t);
                     for (int j = 0; j < NP; j++)
-                        si[r][j] = _mm512_dpwssd_epi32(si[r][j], _mm512_sub_epi16(_mm512_maddubs_epi16(q6[j][t], y), y32),
-                                                       s16[j][t]);
+                        si[r][j] = _mm512_dpwssd_epi32(si[r][j], _mm512_maddubs_epi16(q6[j][t], y), s16[j][t]);
                 }
             }
+        }
+        /* the weights' -32, lane k that of group k: 32·(bsums[2k]·sc[2k] + bsums[2k+1]·sc[2k+1]) */
+        for (int r = 0; r < R; r++) {
+            const __m512i bs = bcast_256(x + (size_t)r * xrow + b * TL_Q8_K_BYTES + 4 + TL_QK_K);
+            for (int j = 0; j < NP; j++)
+                si[r][j] = _mm512_sub_epi32(si[r][j], _mm512_slli_epi32(_mm512_madd_epi16(bs, sc16[j]), 5));
         }
         tile_kblock(acc, si, wd, x, xrow, b, R, NP);
     }

@@ -232,12 +232,15 @@ def dot_rows(t, W, act):
     if t == "Q6_K":
         for b in range(nb):
             d = (act.d[b] * W["d"][:, b]).astype(np.float32)
-            q = W["q"][:, b, :].astype(np.int64).reshape(O, 8, 8, 4)  # groups of 32, lanes
+            # the unsigned 6-bit values; ggml takes their -32 back from the activations' 16-element
+            # sums, lane k that of group k
+            q = (W["q"][:, b, :].astype(np.int64) + 32).reshape(O, 8, 8, 4)  # groups of 32, lanes
             x = act.q[b].astype(np.int64).reshape(8, 8, 4)
             per = (q * x[None]).sum(axis=3)  # [O, 8, 8]
             sc = W["sc"][:, b, :].astype(np.int64).reshape(O, 8, 2)  # groups of 32: halves of 16
             lane_sc = np.repeat(sc, 4, axis=2)  # lanes 0..3 first half, 4..7 second
-            s = (per * lane_sc).sum(axis=1)
+            bs = act.bs[b].astype(np.int64).reshape(8, 2)
+            s = (per * lane_sc).sum(axis=1) - 32 * (sc * bs[None]).sum(axis=2)
             acc = fma32(d[:, None], s.astype(np.float32), acc)
         return hsum8(acc)
     raise ValueError(t)
