@@ -66,8 +66,10 @@ struct tl_lm {
     float *last;        /* [B][d] final-norm rows for the head */
     float *rowmax;      /* [B] */
     int *r_seq, *r_pos; /* [CH] */
-    unsigned char *r_gemm; /* [CH] 1: the row is in one of its sequence's whole groups of four rows
-                              this step (llama.cpp's gemm rows of a repacked Q4_K matrix, tensor/qdot8.h) */
+    unsigned char *r_gemm; /* [CH] tl_wlin.gemm bits: TL_ROW_GEMM, the row is in one of its sequence's
+                              whole groups of four rows this step (llama.cpp's gemm rows of a repacked
+                              Q4_K matrix, tensor/qdot8.h); TL_ROW_ALONE, a GGUF model's sequence has
+                              this one row in the product (llama.cpp's float products of one row) */
     int *start;         /* [B] first computed row of each sequence */
     int rows;
     /* the current call */
@@ -480,6 +482,11 @@ static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n
 /* The last layer past attention needs only the rows whose logits are asked for (llama.cpp cuts
  * them out there too, so its products see that many rows): the last row of each sequence that
  * ends in this chunk, moved to the front with their r_seq and r_pos. Returns their count. */
+static unsigned char row_alone(const tl_lm *m, int cnt)
+{
+    return m->cfg.ggml_numerics && cnt == 1 ? TL_ROW_ALONE : 0;
+}
+
 static int keep_output_rows(tl_lm *m, int n)
 {
     int k = 0;
@@ -491,7 +498,7 @@ static int keep_output_rows(tl_lm *m, int n)
             memcpy(m->h + (size_t)k * m->d, m->h + (size_t)r * m->d, (size_t)m->d * sizeof(float));
         m->r_seq[k] = s;
         m->r_pos[k] = m->r_pos[r];
-        m->r_gemm[k] = 0; /* one row per sequence: gemv */
+        m->r_gemm[k] = row_alone(m, 1); /* one row per sequence: gemv */
         k++;
     }
     return k;
@@ -506,7 +513,7 @@ static void chunk_forward(tl_lm *m, int n)
         /* llama.cpp computes a batch's rows in groups of four (gemm) and the last rows % 4 one by
            one (gemv); a sequence's rows of this step are its batch, whatever else is batched */
         const int s = m->r_seq[r], cnt = m->lens[s] - m->start[s];
-        m->r_gemm[r] = m->r_pos[r] - m->start[s] < cnt - cnt % 4;
+        m->r_gemm[r] = (unsigned char)((m->r_pos[r] - m->start[s] < cnt - cnt % 4 ? TL_ROW_GEMM : 0) | row_alone(m, cnt));
         float *h = m->h + (size_t)r * d;
         tl_dtype_to_f32(m->emb.dtype, (const char *)m->emb.data + (size_t)t * erow, h, (size_t)d);
         if (m->gpt2) {
@@ -636,7 +643,9 @@ int tl_lm_step(tl_lm *m, const uint32_t *const *tokens, const int *lens, const i
         if (lens[s] > m->hw[sl])
             m->hw[sl] = lens[s];
     }
-    head_rows(m, logits, m->rowmax, m->last, nb, NULL); /* one row per sequence: gemv */
+    for (int s = 0; s < nb; s++) /* one row per sequence (CH >= B) */
+        m->r_gemm[s] = row_alone(m, 1);
+    head_rows(m, logits, m->rowmax, m->last, nb, m->r_gemm);
     m->tok = NULL;
     m->lens = m->slots = NULL;
     m->all_logits = NULL;

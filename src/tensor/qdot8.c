@@ -121,7 +121,7 @@ void tl_q_dot8_scalar(tl_dtype wt, size_t n, const void *w, size_t wrow, const v
         for (int j = 0; j < 8; j++) {
             const uint8_t *wj = (const uint8_t *)w + (size_t)j * wrow, *xr = (const uint8_t *)xq + (size_t)r * xq_row;
             out[r * 8 + j] = wt == TL_DT_Q4_0   ? q4_0_chain(n / 32, wj, xr)
-                             : wt == TL_DT_Q4_K ? q4_K_chain(n / TL_QK_K, wj, xr, gemm && gemm[r])
+                             : wt == TL_DT_Q4_K ? q4_K_chain(n / TL_QK_K, wj, xr, gemm && (gemm[r] & 1))
                                                 : 0.0f;
         }
 }
@@ -219,7 +219,7 @@ static void q4_K_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
                                       sc[5][8 + k], sc[6][8 + k], sc[7][8 + k]);
         const __m256 dw = scales8(w, wrow, wo), dmw = scales8(w, wrow, wo + 2);
         for (int r = 0; r < R; r++) {
-            const int gemm = gemm_rows && gemm_rows[r];
+            const int gemm = gemm_rows && (gemm_rows[r] & 1);
             const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
             int16_t bs[16];
             memcpy(bs, xb + 4 + TL_QK_K, sizeof bs);
@@ -379,7 +379,7 @@ static void q4_K_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t 
         }
         const __m512 dw = scales16(w, wrow, wo), dmw = scales16(w, wrow, wo + 2);
         for (int r = 0; r < N; r++) {
-            const int gemm = gemm_rows && gemm_rows[r];
+            const int gemm = gemm_rows && (gemm_rows[r] & 1);
             const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
             int16_t bs[16];
             memcpy(bs, xb + 4 + TL_QK_K, sizeof bs);

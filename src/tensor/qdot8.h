@@ -27,7 +27,8 @@ int tl_q_repacked(tl_dtype wt, int rows);
 
 /* out[r*8 + j] for r < R (1..4), j < 8: activation row r (xq + r*xq_row, quantized for wt)
  * times weight row j (w + j*wrow, n weights of wt), in the repacked arithmetic above: ggml's
- * gemm where gemm[r] is 1, its gemv where it is 0 or gemm is NULL. */
+ * gemm where bit 0 of gemm[r] is set (TL_ROW_GEMM of tensor/wlinear.h), its gemv where it is
+ * clear or gemm is NULL. */
 void tl_q_dot8(tl_dtype wt, size_t n, const void *w, size_t wrow, const void *xq, size_t xq_row, int R,
                const unsigned char *gemm, float *out);
 /* The same through plain scalar code (tests: bit for bit equal). */

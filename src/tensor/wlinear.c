@@ -272,12 +272,89 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
     }
 }
 
+#if VW == 16
+/* ggml_vec_dot_f32 / _f16 (x already rounded to F16 for the latter): four chains of 16 lanes,
+ * element c in chain (c / 16) % 4, over the whole steps of 64; chains 0 + 2 and 1 + 3, then those
+ * two, reduced; the rest of the row one product at a time, in float (F32) or double (F16). */
+TL_INLINE float dot_ggml_t(const void *w, size_t off, const float *x, int C, const tl_dtype dt)
+{
+    const int np = C / 64 * 64;
+    __m512 s[4] = {vzero(), vzero(), vzero(), vzero()};
+    for (int c = 0; c < np; c += 64)
+        for (int j = 0; j < 4; j++)
+            s[j] = vfma(wload(w, off + (size_t)c + 16 * (size_t)j, dt), vload(x + c + 16 * j), s[j]);
+    s[0] = _mm512_add_ps(s[0], s[2]);
+    s[1] = _mm512_add_ps(s[1], s[3]);
+    const float r = _mm512_reduce_add_ps(_mm512_add_ps(s[0], s[1]));
+    if (dt == TL_DT_F32) {
+        float sum = r;
+        for (int c = np; c < C; c++)
+            sum += ((const float *)w)[off + (size_t)c] * x[c];
+        return sum;
+    }
+    double sum = r;
+    for (int c = np; c < C; c++) {
+        float t;
+        tl_dtype_to_f32(dt, (const uint16_t *)w + off + (size_t)c, &t, 1);
+        sum += (double)(t * x[c]);
+    }
+    return (float)sum;
+}
+
+static float dot_ggml(const void *w, size_t off, const float *x, int C, tl_dtype dt)
+{
+    return dt == TL_DT_F32 ? dot_ggml_t(w, off, x, C, TL_DT_F32) : dot_ggml_t(w, off, x, C, TL_DT_F16);
+}
+
+static int alone(const tl_wlin *op, int n)
+{
+    return op->gemm && (op->gemm[n] & TL_ROW_ALONE) && (op->dt == TL_DT_F32 || op->dt == TL_DT_F16);
+}
+
+/* Outputs o0..o_end of op for row n alone (alone(op, n)). */
+static void nt_row_ggml(const tl_wlin *op, const float *x, int C, int n, int o0, int o_end)
+{
+    float a[NT_OB], b[NT_OB];
+    const float *xr = x + (size_t)n * C;
+    for (int o = o0; o < o_end; o++) {
+        a[o - o0] = dot_ggml(op->w, (size_t)o * C, xr, C, op->dt) + (op->bias ? op->bias[o] : 0.0f);
+        if (op->w2)
+            b[o - o0] = dot_ggml(op->w2, (size_t)o * C, xr, C, op->dt);
+    }
+    if (op->w2) {
+        gate_cols(op, a, o_end - o0, o0);
+        for (int p = 0; p < o_end - o0; p++)
+            a[p] *= b[p];
+    }
+    float *y = op->out + (size_t)n * op->O + o0;
+    for (int p = 0; p < o_end - o0; p++)
+        y[p] = op->add ? y[p] + a[p] : a[p];
+}
+#else
+static int alone(const tl_wlin *op, int n)
+{
+    (void)op;
+    (void)n;
+    return 0;
+}
+static void nt_row_ggml(const tl_wlin *op, const float *x, int C, int n, int o0, int o_end)
+{
+    (void)op; (void)x; (void)C; (void)n; (void)o0; (void)o_end;
+}
+#endif
+
 /* Outputs ob*NT_OB .. +NT_OB of op for every row. */
 static void nt_block(const tl_wlin *op, const float *x, int N, int C, int ob)
 {
     const int o_end = (ob + 1) * NT_OB < op->O ? (ob + 1) * NT_OB : op->O;
-    for (int n0 = 0; n0 < N; n0 += NT_R) {
-        const int R = N - n0 < NT_R ? N - n0 : NT_R;
+    for (int n0 = 0, R; n0 < N; n0 += R) {
+        if (alone(op, n0)) {
+            nt_row_ggml(op, x, C, n0, ob * NT_OB, o_end);
+            R = 1;
+            continue;
+        }
+        for (R = 1; R < NT_R && n0 + R < N && !alone(op, n0 + R);)
+            R++;
         for (int o0 = ob * NT_OB; o0 < o_end; o0 += NT_P) {
             const int P = o_end - o0 < NT_P ? o_end - o0 : NT_P;
             float a[NT_R][NT_P], b[NT_R][NT_P];
@@ -330,7 +407,7 @@ typedef struct {
     size_t row;
     int C;
     tl_q8_aux *aux; /* with it, each quantized row's tl_q8_aux_row too */
-    const unsigned char *x4; /* [N] or NULL: 1 where a row is quantized by tl_q_quantize_act_x4 */
+    const unsigned char *x4; /* [N] or NULL: TL_ROW_GEMM where a row is quantized by tl_q_quantize_act_x4 */
 } qa_job;
 
 static void qa_chunk(void *arg, int slot, long i0, long i1)
@@ -339,7 +416,7 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
     const qa_job *j = arg;
     for (long n = i0; n < i1; n++)
         if (tl_dtype_is_block(j->dt)) {
-            (j->x4 && j->x4[n] ? tl_q_quantize_act_x4 : tl_q_quantize_act)(j->dt, j->x + (size_t)n * j->C,
+            (j->x4 && (j->x4[n] & TL_ROW_GEMM) ? tl_q_quantize_act_x4 : tl_q_quantize_act)(j->dt, j->x + (size_t)n * j->C,
                                                                             j->q + (size_t)n * j->row, (size_t)j->C);
             if (j->aux)
                 tl_q8_aux_row(j->q + (size_t)n * j->row, (size_t)j->C, j->aux + (size_t)n * (size_t)(j->C / 32));

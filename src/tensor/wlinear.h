@@ -32,9 +32,16 @@ typedef struct {
     int xround;         /* 1, with dt F16 or BF16: x is rounded to dt before the product (llama.cpp's
                            CPU arithmetic, model/config.h round_half_acts); ignored for other types */
     int ggml_silu;      /* with w2: SiLU as llama.cpp computes it (tensor/expf_ggml.h), not with libm's expf */
-    const unsigned char *gemm; /* [N] or NULL (all 0): 1 where a row meets a repacked Q4_K matrix as
-                                  ggml's gemm computes it, 0 as its gemv (tensor/qdot8.h) */
+    const unsigned char *gemm; /* [N] or NULL (all 0): per row, the TL_ROW_* bits below */
 } tl_wlin;
+
+/* tl_wlin.gemm bits: how llama.cpp's CPU backend would compute the row (the caller knows its
+ * batch, model/lm.c). GEMM: a repacked Q4_K matrix takes it as ggml's gemm, else as its gemv
+ * (tensor/qdot8.h). ALONE: the product's only row; an F32 or F16 matrix then takes it in
+ * ggml_vec_dot's order (llamafile's tinyBLAS, whose order the tiles keep, needs two rows;
+ * AVX-512 builds). */
+#define TL_ROW_GEMM 1
+#define TL_ROW_ALONE 2
 
 /* The NT products of ops[0..nops) over the same input x[N][C], in one parallel region. */
 void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C);
