@@ -387,7 +387,7 @@ static void att_chunk(void *arg, int slot, long i0, long i1)
 static void norm_rows(const tl_lm *m, float *out, const float *in, const float *w, const float *b, int n)
 {
     if (m->gpt2)
-        tl_layernorm_rows(out, in, w, b, n, m->d, m->cfg.ln_eps);
+        (m->cfg.ggml_numerics ? tl_layernorm_rows_ggml : tl_layernorm_rows)(out, in, w, b, n, m->d, m->cfg.ln_eps);
     else if (m->cfg.ggml_numerics)
         tl_rmsnorm_rows_ggml(out, in, w, n, m->d, m->cfg.ln_eps);
     else
