@@ -10,8 +10,9 @@
  *         them in gemm (four per block).
  * ggml computes a call's rows in groups of four with gemm and the last rows % 4 with gemv; for
  * Q4_0 both give the same bits, for Q4_K the caller says which rows are gemm rows (teelm takes a
- * sequence's rows of one step as llama.cpp's batch, model/lm.c). gemm rows are quantized four at
- * a time (tl_q_quantize_act_x4). docs/quantization.md "Repacked matrices". A head tied to the
+ * sequence's rows of one step as llama.cpp's batch, model/lm.c). Activations are
+ * tl_q_quantize_act's (quant.c q8_K_act says why ggml's four-row quantizer changes no bits).
+ * docs/quantization.md "Repacked matrices". A head tied to the
  * embedding is repacked too (llama.cpp loads a duplicate of the embedding for the product). */
 #ifndef TEELM_TENSOR_QDOT8_H
 #define TEELM_TENSOR_QDOT8_H

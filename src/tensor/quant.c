@@ -120,11 +120,11 @@ static int nearest_int(float f)
 }
 
 /* quantize_row_q8_K_ref: scale -127 / (the element of largest magnitude, with its sign),
- * d = its reciprocal, sums of each 16 quants kept for the K-quants' minimums. x4:
- * ggml_quantize_mat_q8_K_4x8 instead, whose scale is negative when any element equals +amax
- * (the reference takes the sign of the first element of largest magnitude: they differ only
- * when +amax and -amax both occur, -amax first). */
-static void q8_K_act(const float *x, uint8_t *y, size_t n, int x4)
+ * d = its reciprocal, sums of each 16 quants kept for the K-quants' minimums. (The repacked
+ * kernels' four-row quantizer takes the sign from any element equal to +amax instead; where
+ * +amax and -amax both occur, -amax first, its quants, sums and d are these negated, and every
+ * product with them the same bits.) */
+static void q8_K_act(const float *x, uint8_t *y, size_t n)
 {
     for (size_t b = 0; b < n / TL_QK_K; b++, x += TL_QK_K, y += TL_Q8_K_BYTES) {
         float max = 0.0f, amax = 0.0f;
@@ -140,12 +140,6 @@ static void q8_K_act(const float *x, uint8_t *y, size_t n, int x4)
         if (!(amax > 0.0f)) {
             memset(y, 0, TL_Q8_K_BYTES);
             continue;
-        }
-        if (x4) {
-            int pos = 0;
-            for (int j = 0; j < TL_QK_K; j++)
-                pos |= x[j] == amax;
-            max = pos ? amax : -amax;
         }
         const float iscale = -127.f / max;
         for (int j = 0; j < TL_QK_K; j++) {
@@ -169,15 +163,7 @@ void tl_q_quantize_act(tl_dtype wt, const float *x, void *y, size_t n)
     if (tl_q_act_type(wt) == TL_DT_Q8_0)
         q8_0_act(x, y, n);
     else if (tl_q_act_type(wt) == TL_Q8_K)
-        q8_K_act(x, y, n, 0);
-}
-
-void tl_q_quantize_act_x4(tl_dtype wt, const float *x, void *y, size_t n)
-{
-    if (tl_q_act_type(wt) == TL_Q8_K)
-        q8_K_act(x, y, n, 1);
-    else
-        tl_q_quantize_act(wt, x, y, n);
+        q8_K_act(x, y, n);
 }
 
 void tl_q_dequant(tl_dtype wt, const void *src, float *y, size_t n)

@@ -34,10 +34,6 @@ size_t tl_q_act_bytes(tl_dtype wt, size_t n);
 /* Quantizes n floats (a multiple of the block) for products with weights of type wt, as ggml's
  * CPU backend does (quantize_row_q8_0 of its x86 path, quantize_row_q8_K_ref). */
 void tl_q_quantize_act(tl_dtype wt, const float *x, void *y, size_t n);
-/* The same for the rows llama.cpp's repacked kernels take four at a time (tensor/qdot8.h, gemm
- * rows): ggml_quantize_mat_q8_K_4x8, whose scale's sign can differ from the reference's for Q8_K
- * (quant.c q8_K_act); Q8_0 rows are tl_q_quantize_act's. */
-void tl_q_quantize_act_x4(tl_dtype wt, const float *x, void *y, size_t n);
 
 /* Σ_i w[i]·x[i] over a row of n weights of type wt and the row of activations xq quantized by
  * tl_q_quantize_act: ggml_vec_dot_<wt>_<act>'s result. */

@@ -160,8 +160,7 @@ typedef struct {
     const float *x;
     int nops, N, C;
     long first[9]; /* first item of each op (nops <= 8), then the total */
-    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h,
-                                   gemm rows of repacked Q4_K ops as tl_q_quantize_act_x4);
+    const unsigned char *xq[9]; /* block-type ops: the rows of x quantized for them (tensor/quant.h);
                                    rounding half-type ops: x rounded to their type (floats) */
     size_t xq_row[9];           /* bytes per quantized row of those */
     const tl_q8_aux *aux;       /* prompt rows for repacked ops: their Q8_0 rows' tl_q8_aux_row, else NULL */
@@ -407,7 +406,6 @@ typedef struct {
     size_t row;
     int C;
     tl_q8_aux *aux; /* with it, each quantized row's tl_q8_aux_row too */
-    const unsigned char *x4; /* [N] or NULL: TL_ROW_GEMM where a row is quantized by tl_q_quantize_act_x4 */
 } qa_job;
 
 static void qa_chunk(void *arg, int slot, long i0, long i1)
@@ -416,8 +414,7 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
     const qa_job *j = arg;
     for (long n = i0; n < i1; n++)
         if (tl_dtype_is_block(j->dt)) {
-            (j->x4 && (j->x4[n] & TL_ROW_GEMM) ? tl_q_quantize_act_x4 : tl_q_quantize_act)(j->dt, j->x + (size_t)n * j->C,
-                                                                            j->q + (size_t)n * j->row, (size_t)j->C);
+            tl_q_quantize_act(j->dt, j->x + (size_t)n * j->C, j->q + (size_t)n * j->row, (size_t)j->C);
             if (j->aux)
                 tl_q8_aux_row(j->q + (size_t)n * j->row, (size_t)j->C, j->aux + (size_t)n * (size_t)(j->C / 32));
         } else
@@ -426,10 +423,9 @@ static void qa_chunk(void *arg, int slot, long i0, long i1)
 }
 
 /* x[N][C] quantized or rounded for dt into q (row bytes a row), on every core when it is worth it */
-static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, tl_q8_aux *aux,
-                      const unsigned char *x4, int N, int C)
+static void prepare_x(tl_dtype dt, const float *x, unsigned char *q, size_t row, tl_q8_aux *aux, int N, int C)
 {
-    qa_job qa = {dt, x, q, row, C, aux, x4};
+    qa_job qa = {dt, x, q, row, C, aux};
     /* a prompt chunk's rows are prepared on every core (serially they took a fifth of the tiles'
        time); a few decoding rows are not worth waking the workers */
     tl_parallel_for(N, grain(N), (long)N * C >= QA_PAR_MIN ? TL_ALL : 1, qa_chunk, &qa);
@@ -453,10 +449,8 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
     macs *= (long)N * C;
     /* x quantized once per activation type (block types: Q8_0, Q8_K) or rounded once per half type
        (F16, BF16 with xround) for all the ops that use it */
-    /* slots: Q8_0, Q8_K, F16, BF16, and Q8_K with the gemm rows of repacked Q4_K ops as
-       ggml's four-row quantizer makes them */
-    unsigned char *qbuf[5] = {NULL, NULL, NULL, NULL, NULL};
-    size_t qbytes[5] = {0, 0, 0, 0, 0};
+    unsigned char *qbuf[4] = {NULL, NULL, NULL, NULL}; /* Q8_0, Q8_K, F16, BF16 */
+    size_t qbytes[4] = {0, 0, 0, 0};
     /* a decoding row (up to C = 14336) quantized fits on the stack; prompt chunks and rounded
        rows take the heap */
     _Alignas(64) unsigned char stack[2][16384];
@@ -475,22 +469,21 @@ void tl_wlin_nt(const tl_wlin *ops, int nops, const float *x, int N, int C)
         const int a = tl_q_act_type(ops[k].dt);
         if (a < 0 && !rounds(&ops[k]))
             continue;
-        const int x4 = ops[k].gemm && ops[k].dt == TL_DT_Q4_K && tl_q_repacked(ops[k].dt, ops[k].O);
-        const int s = a == TL_DT_Q8_0 ? 0 : x4 ? 4 : a >= 0 ? 1 : ops[k].dt == TL_DT_F16 ? 2 : 3;
+        const int s = a == TL_DT_Q8_0 ? 0 : a >= 0 ? 1 : ops[k].dt == TL_DT_F16 ? 2 : 3;
         const size_t row = a >= 0 ? tl_q_act_bytes(ops[k].dt, (size_t)C) : (size_t)C * sizeof(float);
         if (!qbuf[s]) {
             qbytes[s] = (size_t)N * row;
             qbuf[s] = s < 2 && qbytes[s] <= sizeof stack[s] ? stack[s] : malloc(qbytes[s]);
             if (!qbuf[s]) /* no memory for the chunk's prepared rows: nothing sensible to compute */
                 abort();
-            prepare_x(ops[k].dt, x, qbuf[s], row, s == 0 ? aux : NULL, x4 ? ops[k].gemm : NULL, N, C);
+            prepare_x(ops[k].dt, x, qbuf[s], row, s == 0 ? aux : NULL, N, C);
         }
         j.xq[k] = qbuf[s];
         j.xq_row[k] = row;
     }
     const long items = j.first[nops];
     tl_parallel_for(items, grain(items), macs > PAR_MIN ? TL_ALL : 1, nt_chunk, &j);
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < 4; s++)
         if (qbuf[s]) { /* the quantized activations are as secret as the prompt */
             explicit_bzero(qbuf[s], qbytes[s]);
             if (s >= 2 || qbuf[s] != stack[s])
@@ -614,7 +607,7 @@ void tl_wlin_nn(const tl_wlin *op, const float *x, int N, int C)
         float *xr = malloc(bytes);
         if (!xr) /* no memory for the rounded rows: nothing sensible to compute */
             abort();
-        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), NULL, NULL, N, C);
+        prepare_x(op->dt, x, (unsigned char *)xr, (size_t)C * sizeof(float), NULL, N, C);
         tl_wlin op2 = *op;
         op2.xround = 0;
         tl_wlin_nn(&op2, xr, N, C);

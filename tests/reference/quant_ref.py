@@ -93,10 +93,8 @@ def q8_0_act_bytes(d, q):
     return bytes(out)
 
 
-def quant_q8_K_act(x, x4=False):
-    """quantize_row_q8_K_ref -> (d f32 [nb], qs [nb,256] int8, bsums [nb,16] int16); x4: as
-    ggml_quantize_mat_q8_K_4x8 (the repacked gemm's rows), whose scale is negative when any element
-    equals +amax, where the reference takes the sign of the first element of largest magnitude"""
+def quant_q8_K_act(x):
+    """quantize_row_q8_K_ref -> (d f32 [nb], qs [nb,256] int8, bsums [nb,16] int16)"""
     x = np.asarray(x, dtype=np.float32).reshape(-1, 256)
     nb = x.shape[0]
     d = np.zeros(nb, np.float32)
@@ -106,10 +104,7 @@ def quant_q8_K_act(x, x4=False):
         j = int(np.argmax(ax))  # the first maximum, as the strict '>' scan
         if ax[j] == 0:
             continue
-        m = x[i, j]
-        if x4:
-            m = ax[j] if np.any(x[i] == ax[j]) else -ax[j]
-        iscale = f32(-127) / m
+        iscale = f32(-127) / x[i, j]
         v = np.rint(iscale * x[i])  # nearest_int: round half to even
         q[i] = np.minimum(v, 127).astype(np.int8)
         d[i] = f32(1) / iscale
@@ -191,14 +186,14 @@ def lane_sums(q, xq, groups):
 class Act:
     """a row of activations quantized for weight type t"""
 
-    def __init__(self, t, x, x4=False):
+    def __init__(self, t, x):
         self.t = t
         if t in ("Q8_0", "Q4_0"):
             self.d16, self.q = quant_q8_0_act(x)
             self.d = h2f(self.d16)
             self.raw = q8_0_act_bytes(self.d16, self.q)
         else:
-            self.d, self.q, self.bs = quant_q8_K_act(x, x4)
+            self.d, self.q, self.bs = quant_q8_K_act(x)
             self.raw = q8_K_act_bytes(self.d, self.q, self.bs)
 
 
@@ -520,7 +515,7 @@ def model(args):
 
     def lin(name, x, gemm=False):
         dt, shp = ws[name][0], ws[name][2]
-        act = Act(dt, x, gemm and repacked(dt, shp[0]))
+        act = Act(dt, x)
         if repacked(dt, shp[0]):
             return dot_rows8(dt, Wc[name], act, gemm)
         return dot_rows(dt, Wc[name], act)

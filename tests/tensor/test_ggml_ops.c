@@ -1,5 +1,7 @@
 /* teelm's llama.cpp-exact kernels (the "numerics": "ggml" of GGUF models: tl_rmsnorm_rows_ggml,
- * tl_rope_table_ggml + tl_rope_apply_ggml, tl_silu_ggml) against ggml itself, bit for bit: the
+ * tl_layernorm_rows_ggml, tl_rope_table_ggml + tl_rope_apply_ggml, tl_silu_ggml, the attention,
+ * and tl_wlin_nt's products of every weight type, repacked Q4_0/Q4_K matrices as ggml's CPU_REPACK
+ * buffer computes them) against ggml itself, bit for bit: the
  * ggml of npm node-llama-cpp 3.21.1 (llama.cpp's prebuilt CPU libraries), loaded with dlopen, the
  * CPU variant picked as ggml picks it (the highest ggml_backend_score), each op computed by a
  * one-op graph (TEELM_GGML_CPU=haswell.so picks that variant instead: a build of this test for
@@ -14,10 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/dtype.h"
 #include "tensor/expf_ggml.h"
 #include "tensor/kvattn.h"
+#include "tensor/layernorm.h"
+#include "tensor/qdot8.h"
+#include "tensor/quant.h"
 #include "tensor/rmsnorm.h"
 #include "tensor/rope.h"
+#include "tensor/wlinear.h"
 #include "test.h"
 
 /* The few declarations of ggml.h this needs (ggml's C ABI; the tensors stay opaque) */
@@ -26,7 +33,8 @@ struct ggml_init_params {
     void *mem_buffer;
     bool no_alloc;
 };
-enum { GGML_F32 = 0, GGML_I32 = 26, GGML_ROPE_NEOX = 2 };
+enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q8_0 = 8, GGML_Q4_K = 12, GGML_Q6_K = 14, GGML_I32 = 26,
+       GGML_ROPE_NEOX = 2 };
 typedef struct ggml_context ctx_t;
 typedef struct ggml_tensor tensor_t;
 
@@ -48,6 +56,13 @@ static struct {
     void (*expand)(void *, tensor_t *);
     int (*compute)(ctx_t *, void *, int);
     void (*cpu_init)(void);
+    tensor_t *(*norm)(ctx_t *, tensor_t *, float);
+    tensor_t *(*add)(ctx_t *, tensor_t *, tensor_t *);
+    size_t (*quantize)(int, const float *, void *, int64_t, int64_t, int64_t, const float *);
+    void *(*repack_buft)(void);
+    void *(*alloc_buft)(ctx_t *, void *);
+    void (*tensor_set)(tensor_t *, const void *, size_t, size_t);
+    void (*buffer_free)(void *);
 } g;
 
 static void *sym(void *lib, const char *name)
@@ -117,6 +132,13 @@ static void load_ggml(void)
     *(void **)&g.expand = sym(base, "ggml_build_forward_expand");
     *(void **)&g.compute = sym(best, "ggml_graph_compute_with_ctx");
     *(void **)&g.cpu_init = sym(best, "ggml_cpu_init");
+    *(void **)&g.norm = sym(base, "ggml_norm");
+    *(void **)&g.add = sym(base, "ggml_add");
+    *(void **)&g.quantize = sym(base, "ggml_quantize_chunk");
+    *(void **)&g.repack_buft = sym(best, "_Z35ggml_backend_cpu_repack_buffer_typev"); /* C++: not extern "C" */
+    *(void **)&g.alloc_buft = sym(base, "ggml_backend_alloc_ctx_tensors_from_buft");
+    *(void **)&g.tensor_set = sym(base, "ggml_backend_tensor_set");
+    *(void **)&g.buffer_free = sym(base, "ggml_backend_buffer_free");
     g.cpu_init();
 }
 
@@ -166,6 +188,99 @@ static void check_rmsnorm(void)
     g.free(c);
 }
 
+/* GPT-2's LayerNorm: ggml_norm, then ggml_mul by the weight and ggml_add of the bias */
+static void check_layernorm(void)
+{
+    const int C = 768, N = 6;
+    ctx_t *c = ctx_new();
+    tensor_t *x = g.new2d(c, GGML_F32, C, N), *w = g.new2d(c, GGML_F32, C, 1), *b = g.new2d(c, GGML_F32, C, 1);
+    float *xd = g.data(x), *wd = g.data(w), *bd = g.data(b), *t = malloc(sizeof(float) * C * N);
+    for (int i = 0; i < C * N; i++)
+        xd[i] = frand() * (i < C ? 1e-3f : 4.0f) + (i >= 2 * C && i < 3 * C ? 50.0f : 0.0f); /* one row far from 0 */
+    for (int i = 0; i < C; i++) {
+        wd[i] = frand() * 2;
+        bd[i] = frand();
+    }
+    tensor_t *y = g.add(c, g.mul(c, g.norm(c, x, 1e-5f), w), b);
+    run(c, y);
+    tl_layernorm_rows_ggml(t, xd, wd, bd, N, C, 1e-5f);
+    size_t k = ndiff(g.data(y), t, (size_t)C * N);
+    CHECKF(k == 0, "tl_layernorm_rows_ggml: %zu of %d values differ from ggml's", k, C * N);
+    tl_layernorm_rows(t, xd, wd, bd, N, C, 1e-5f);
+    printf("layer_norm: ggml form 0, teelm's own %zu of %d values differ\n", ndiff(g.data(y), t, (size_t)C * N), C * N);
+    free(t);
+    g.free(c);
+}
+
+/* mul_mat(W [M][n] of type gt, x [R][n]) in ggml (W in the CPU_REPACK buffer where llama.cpp puts
+ * it: Q4_0/Q4_K of 8k rows) against tl_wlin_nt with the row bits llama.cpp's batch of R rows
+ * implies (TL_ROW_GEMM for the first R - R % 4, TL_ROW_ALONE for a batch of one). The weights are
+ * ggml's own quantization of random rows; tie: two elements of every activation row are -1.5 and
+ * +1.5 (the largest magnitude, negative first), where ggml's four-row Q8_K quantizer (gemm rows)
+ * and its reference quantizer (teelm's, every row) choose opposite signs. */
+static void check_matmul(int gt, tl_dtype dt, int M, int n, int R, int tie)
+{
+    const size_t wr = tl_dtype_bytes(dt, (size_t)n);
+    float *wf = malloc(sizeof(float) * (size_t)M * n), *t = malloc(sizeof(float) * (size_t)M * R);
+    unsigned char *w = malloc(wr * (size_t)M), gm[64];
+    for (int i = 0; i < M * n; i++)
+        wf[i] = frand() * 0.5f;
+    if (gt == GGML_F32)
+        memcpy(w, wf, wr * (size_t)M);
+    else if (gt == GGML_F16)
+        for (int i = 0; i < M * n; i++) {
+            const uint16_t h = tl_q_f32_to_f16(wf[i]);
+            memcpy(w + 2 * (size_t)i, &h, 2);
+        }
+    else
+        CHECK(g.quantize(gt, wf, w, 0, M, n, NULL) == wr * (size_t)M);
+    const int repack = tl_q_repacked(dt, M);
+    ctx_t *c = ctx_new(), *wc = NULL;
+    void *buf = NULL;
+    tensor_t *W;
+    if (repack) {
+        wc = g.init((struct ggml_init_params){1u << 20, NULL, true});
+        W = g.new2d(wc, gt, n, M);
+        buf = g.alloc_buft(wc, g.repack_buft());
+        CHECK(buf != NULL);
+        g.tensor_set(W, w, 0, wr * (size_t)M);
+    } else {
+        W = g.new2d(c, gt, n, M);
+        memcpy(g.data(W), w, wr * (size_t)M);
+    }
+    tensor_t *x = g.new2d(c, GGML_F32, n, R);
+    float *xd = g.data(x);
+    for (int i = 0; i < n * R; i++)
+        xd[i] = frand();
+    for (int r = 0; tie && r < R; r++) {
+        xd[(size_t)r * n + 3] = -1.5f;
+        xd[(size_t)r * n + 7] = 1.5f;
+    }
+    tensor_t *y = g.mul_mat(c, W, x);
+    run(c, y);
+    for (int r = 0; r < R; r++)
+        gm[r] = (unsigned char)((r < R - R % 4 ? TL_ROW_GEMM : 0) | (R == 1 ? TL_ROW_ALONE : 0));
+    const tl_wlin op = {w, dt, NULL, t, M, 0, NULL, gt == GGML_F16, .gemm = gm};
+    tl_wlin_nt(&op, 1, xd, R, n);
+    const size_t k = ndiff(g.data(y), t, (size_t)M * R);
+    CHECKF(k == 0, "mul_mat %s%s (%d x %d, %d rows%s): %zu of %d values differ from ggml's", tl_dtype_name(dt),
+           repack ? " repacked" : "", M, n, R, tie ? ", ties" : "", k, M * R);
+    /* without the row bits: gemv / tinyBLAS order everywhere, which ggml's batch of R does not use */
+    const tl_wlin plain = {w, dt, NULL, t, M, 0, NULL, gt == GGML_F16};
+    tl_wlin_nt(&plain, 1, xd, R, n);
+    printf("mul_mat %-4s%s %d x %d, %d rows%s: with llama.cpp's row kinds 0, without %zu of %d values differ\n",
+           tl_dtype_name(dt), repack ? " repacked" : "", M, n, R, tie ? " (ties)" : "", ndiff(g.data(y), t, (size_t)M * R),
+           M * R);
+    if (buf)
+        g.buffer_free(buf);
+    if (wc)
+        g.free(wc);
+    g.free(c);
+    free(wf);
+    free(w);
+    free(t);
+}
+
 static void check_rope(float freq_scale, float theta)
 {
     const int hd = 64, H = 5, N = 12;
@@ -177,8 +292,9 @@ static void check_rope(float freq_scale, float theta)
         xd[i] = frand();
     for (int r = 0; r < N; r++)
         pd[r] = r * r * 37 + r; /* 0 .. 4000 */
-    /* NEOX: pairs (i, i + hd/2), the layout teelm keeps (docs/gguf.md: q/k read from GGUF are
-     * permuted back); llama.cpp's NORM pairs run the same arithmetic */
+    /* NEOX: pairs (i, i + hd/2), the layout teelm rotates in (docs/gguf.md: q/k read from GGUF are
+     * permuted back, then put in llama.cpp's pair order after the rotation); llama.cpp's NORM pairs
+     * run the same arithmetic */
     tensor_t *y = g.rope_ext(c, x, pos, NULL, hd, GGML_ROPE_NEOX, 4096, theta, freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
     run(c, y);
     memcpy(t, xd, sizeof(float) * hd * H * N);
@@ -307,6 +423,20 @@ int main(void)
     check_rope(1.0f, 1000000.0f); /* Qwen2's base */
     check_rope(0.25f, 10000.0f);  /* linear scaling, factor 4 */
     check_swiglu();
+    check_layernorm();
+    /* every weight type, batches of 1 (decoding), 3 (gemv only), 4, 5 and 13 rows */
+    const struct {
+        int gt;
+        tl_dtype dt;
+    } ty[] = {{GGML_Q8_0, TL_DT_Q8_0}, {GGML_Q4_0, TL_DT_Q4_0}, {GGML_Q4_K, TL_DT_Q4_K},
+              {GGML_Q6_K, TL_DT_Q6_K}, {GGML_F32, TL_DT_F32}, {GGML_F16, TL_DT_F16}};
+    const int Rs[] = {1, 3, 4, 5, 13};
+    for (size_t i = 0; i < sizeof ty / sizeof ty[0]; i++)
+        for (size_t r = 0; r < sizeof Rs / sizeof Rs[0]; r++)
+            check_matmul(ty[i].gt, ty[i].dt, 64, 512, Rs[r], 0);
+    check_matmul(GGML_Q4_K, TL_DT_Q4_K, 40, 768, 9, 1); /* the four-row quantizer's sign rule */
+    check_matmul(GGML_Q4_K, TL_DT_Q4_K, 36, 256, 5, 0); /* 36 rows: not repacked, vec_dot */
+    check_matmul(GGML_Q4_0, TL_DT_Q4_0, 36, 256, 5, 0);
     if (!tl_kvattn_ggml_exact(64)) {
         printf("attention: this build has no AVX-512, so tl_kvattn_row_ggml is teelm's own (not checked)\n");
     } else {

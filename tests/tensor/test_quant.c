@@ -216,8 +216,8 @@ static unsigned char *raw_weights(tl_dtype dt, int O, int C)
  * every type, rows 1..13 (tile tails), O not a multiple of the tile or of the work item (output
  * tails of 7, 5, 1, 3, 6), several widths, plain / bias / residual add / gate-up; and Q4_0 and
  * Q4_K of 24 and 40 rows, which llama.cpp repacks (tensor/qdot8.h), against tl_q_dot8_scalar
- * (37 rows: the prompt kernel's two row chunks), its first N - N % 4 rows as ggml's gemm rows
- * (quantized by tl_q_quantize_act_x4), the rest as gemv rows */
+ * (37 rows: the prompt kernel's two row chunks), its first N - N % 4 rows as ggml's gemm rows,
+ * the rest as gemv rows */
 static void check_tiles(void)
 {
     const tl_dtype types[] = {TL_DT_Q8_0, TL_DT_Q4_0, TL_DT_Q4_K, TL_DT_Q6_K};
@@ -256,8 +256,7 @@ static void check_tiles(void)
                     tl_wlin_nt(ops, 4, x, N, C);
                     unsigned char *q = malloc(tl_q_act_bytes(dt, (size_t)C));
                     for (int n = 0; n < N; n++) {
-                        (gm[n] && tl_q_repacked(dt, O) ? tl_q_quantize_act_x4 : tl_q_quantize_act)(dt, x + (size_t)n * C,
-                                                                                                   q, (size_t)C);
+                        tl_q_quantize_act(dt, x + (size_t)n * C, q, (size_t)C);
                         float av[40], uv[40];
                         for (int o = 0; o < O; o++) {
                             if (tl_q_repacked(dt, O) && o % 8 == 0) {
