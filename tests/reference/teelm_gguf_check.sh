@@ -5,8 +5,9 @@
 #      byte-level and SentencePiece tokenizers, GQA, untied, Mistral/TinyLlama-like shapes; qwen2;
 #      gpt2; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; GGUF v2 and v3; alignment 32 and 64): 64 greedy tokens of
 #      `teelm generate --temperature 0 --ids` equal llama_cpp_ref.mjs's (EOS honoured on both sides);
-#   1b. seeds 101.. of Q8_0 and Q6_K files (llama, qwen2): every one gives llama.cpp's 64 tokens,
-#      with no near-tie allowance;
+#   1b. seeds 101.. of files whose every step is llama.cpp's arithmetic (llama and qwen2 in F32,
+#      F16, Q8_0, Q4_0, Q4_K, Q6_K and the Q4_K_M mix; gpt2 in Q8_0 and Q4_K): every one gives
+#      llama.cpp's 64 tokens, with no near-tie allowance;
 #   2. the embedded tokenizers (gpt2 with pre gpt-2 / llama-bpe / qwen2, llama SentencePiece): teelm
 #      tokenize --model FILE.gguf equals llama.cpp's tokenize for several texts, and with special tokens
 #      parsed;
@@ -172,9 +173,9 @@ gpt2-q4_k_m-untied   gpt2    gpt-2     --arch gpt2 --d 256 --heads 4 --ctx 128 -
 MATRIX
 
 # 1b. seeds: where every step is llama.cpp's arithmetic (docs/gguf.md "Numbers against llama.cpp":
-# Llama and Qwen2 with Q8_0 or Q6_K matrices), any random file gives llama.cpp's 64 tokens, not
-# just the matrix's: seeds 101.. of each (8, or 2 in the sanitizer build), no near-tie allowance.
-# Not here: repacked Q4_0 (one of 8 seeds parts), Q4_K, GPT-2 (its LayerNorm is teelm's own)
+# heads of 64k dimensions on an AVX-512 build; not BF16, not a float GPT-2), any random file gives
+# llama.cpp's 64 tokens, not just the matrix's: seeds 101.. of each (8, or 2 in the sanitizer
+# build), no near-tie allowance (their logits are llama.cpp's to the bit: docs/gguf.md)
 nseeds=8
 [ "${TEELM_SANITIZE:-0}" = 1 ] && nseeds=2
 while read -r name args; do
@@ -200,9 +201,17 @@ while read -r name args; do
     pass=$((pass + 1))
   fi
 done <<'SEEDS'
+llama-f32    --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512
+llama-f16    --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype F16
 llama-q8_0   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q8_0
+llama-q4_0   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q4_0
+llama-q4_k   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q4_K
 llama-q6_k   --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q6_K
+llama-q4_k_m --arch llama --d 256 --heads 4 --kv-heads 2 --ff 512 --dtype Q4_K_M
 qwen2-q8_0   --arch qwen2 --d 256 --heads 4 --kv-heads 1 --ff 768 --dtype Q8_0
+qwen2-q4_k_m --arch qwen2 --d 256 --heads 4 --kv-heads 1 --ff 768 --dtype Q4_K_M
+gpt2-q8_0    --arch gpt2 --d 256 --heads 4 --ff 512 --dtype Q8_0
+gpt2-q4_k    --arch gpt2 --d 256 --heads 4 --ff 512 --dtype Q4_K
 SEEDS
 
 # tokenization: texts with ASCII, whitespace runs, digits, accents, CJK, emoji, newlines, and the
