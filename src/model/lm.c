@@ -7,7 +7,12 @@
  * stored dtype), attention is one item per (row, query head) against the slot's cache, and every
  * step runs on the worker pool. A decoding step of several sequences is one chunk of one row each.
  * Chunking never changes a row's arithmetic (products, norms and attention are row by row in a
- * fixed order), so a sequence's logits are bit-for-bit the same alone, batched, chunked or cached.
+ * fixed order), so a sequence's logits are bit-for-bit the same alone, batched or chunked. A
+ * GGUF model follows llama.cpp, whose arithmetic depends on its batch (a repacked Q4_K's gemm
+ * rows, a float matrix's single row, the attention's prompt rows): teelm takes a sequence's rows
+ * of one step as that batch (r_gemm), so its logits still do not depend on what else is batched,
+ * but do on whether its rows come at once or one by one, as llama.cpp's do. The last layer past
+ * attention computes only the rows whose logits are asked for (keep_output_rows), as llama.cpp.
  *
  * Cache: slot s, layer l, keys then values, KV head g: ctx rows of hd floats, contiguous, so one
  * query head's attention reads two contiguous arrays. Keys are cached after RoPE. */
