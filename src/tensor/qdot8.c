@@ -49,6 +49,18 @@ static inline float f32at(const uint8_t *p)
     return f;
 }
 
+/* bit 0 of a row's tl_wlin.gemm bits: ggml's gemm row */
+static inline int is_gemm(const unsigned char *gemm_rows, int r) { return gemm_rows && (gemm_rows[r] & 1); }
+
+/* Block b of Q8_K activation row r: its bytes, with its 16 sums and scale taken out */
+static inline const uint8_t *q8k_block(const uint8_t *x, size_t xq_row, int r, size_t b, int16_t bs[16], float *d)
+{
+    const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
+    memcpy(bs, xb + 4 + TL_QK_K, 16 * sizeof *bs);
+    *d = f32at(xb);
+    return xb;
+}
+
 void tl_q8_aux_row(const void *xq, size_t n, tl_q8_aux *aux)
 {
     const uint8_t *x = xq;
@@ -86,8 +98,9 @@ static float q4_K_chain(size_t nb, const uint8_t *w, const uint8_t *x, int gemm)
         const uint8_t *sc = (const uint8_t *)u, *mn = sc + 8;
         const int8_t *xq = (const int8_t *)(x + 4);
         int16_t bs[16];
-        memcpy(bs, x + 4 + TL_QK_K, sizeof bs);
-        const float dw = h2f(w) * f32at(x), dm = h2f(w + 2) * f32at(x);
+        float xd;
+        q8k_block(x, 0, 0, 0, bs, &xd);
+        const float dw = h2f(w) * xd, dm = h2f(w + 2) * xd;
         int s = 0, sm = 0;
         for (int g = 0; g < 4; g++) {
             const uint8_t *q = w + 16 + 32 * g;
@@ -121,7 +134,7 @@ void tl_q_dot8_scalar(tl_dtype wt, size_t n, const void *w, size_t wrow, const v
         for (int j = 0; j < 8; j++) {
             const uint8_t *wj = (const uint8_t *)w + (size_t)j * wrow, *xr = (const uint8_t *)xq + (size_t)r * xq_row;
             out[r * 8 + j] = wt == TL_DT_Q4_0   ? q4_0_chain(n / 32, wj, xr)
-                             : wt == TL_DT_Q4_K ? q4_K_chain(n / TL_QK_K, wj, xr, gemm && (gemm[r] & 1))
+                             : wt == TL_DT_Q4_K ? q4_K_chain(n / TL_QK_K, wj, xr, is_gemm(gemm, r))
                                                 : 0.0f;
         }
 }
@@ -219,12 +232,11 @@ static void q4_K_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
                                       sc[5][8 + k], sc[6][8 + k], sc[7][8 + k]);
         const __m256 dw = scales8(w, wrow, wo), dmw = scales8(w, wrow, wo + 2);
         for (int r = 0; r < R; r++) {
-            const int gemm = gemm_rows && (gemm_rows[r] & 1);
-            const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
+            const int gemm = is_gemm(gemm_rows, r);
             int16_t bs[16];
-            memcpy(bs, xb + 4 + TL_QK_K, sizeof bs);
-            const __m256 yd = _mm256_set1_ps(f32at(xb));
-            const __m256 d = _mm256_mul_ps(dw, yd), dm = _mm256_mul_ps(dmw, yd);
+            float xd;
+            const uint8_t *xb = q8k_block(x, xq_row, r, b, bs, &xd);
+            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(xd)), dm = _mm256_mul_ps(dmw, _mm256_set1_ps(xd));
             __m256i p[8], sm = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++)
                 p[j] = _mm256_setzero_si256();
@@ -379,12 +391,11 @@ static void q4_K_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t 
         }
         const __m512 dw = scales16(w, wrow, wo), dmw = scales16(w, wrow, wo + 2);
         for (int r = 0; r < N; r++) {
-            const int gemm = gemm_rows && (gemm_rows[r] & 1);
-            const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
+            const int gemm = is_gemm(gemm_rows, r);
             int16_t bs[16];
-            memcpy(bs, xb + 4 + TL_QK_K, sizeof bs);
-            const __m512 yd = _mm512_set1_ps(f32at(xb));
-            const __m512 d = _mm512_mul_ps(dw, yd), dm = _mm512_mul_ps(dmw, yd);
+            float xd;
+            const uint8_t *xb = q8k_block(x, xq_row, r, b, bs, &xd);
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd)), dm = _mm512_mul_ps(dmw, _mm512_set1_ps(xd));
             __m512i si = _mm512_setzero_si512(), sm = _mm512_setzero_si512();
             for (int g = 0; g < 4; g++) {
                 __m512i p[2];
