@@ -52,13 +52,19 @@ static inline float f32at(const uint8_t *p)
 /* bit 0 of a row's tl_wlin.gemm bits: ggml's gemm row */
 static inline int is_gemm(const unsigned char *gemm_rows, int r) { return gemm_rows && (gemm_rows[r] & 1); }
 
-/* Block b of Q8_K activation row r: its bytes, with its 16 sums and scale taken out */
-static inline const uint8_t *q8k_block(const uint8_t *x, size_t xq_row, int r, size_t b, int16_t bs[16], float *d)
+/* Block b of Q8_K activation row r: its bytes, 16 sums and scale */
+typedef struct {
+    const uint8_t *q; /* the block */
+    int16_t bs[16];
+    float d;
+} q8k_blk;
+
+static inline q8k_blk q8k_block(const uint8_t *x, size_t xq_row, int r, size_t b)
 {
-    const uint8_t *xb = x + (size_t)r * xq_row + b * TL_Q8_K_BYTES;
-    memcpy(bs, xb + 4 + TL_QK_K, 16 * sizeof *bs);
-    *d = f32at(xb);
-    return xb;
+    q8k_blk k = {x + (size_t)r * xq_row + b * TL_Q8_K_BYTES, {0}, 0.0f};
+    memcpy(k.bs, k.q + 4 + TL_QK_K, sizeof k.bs);
+    k.d = f32at(k.q);
+    return k;
 }
 
 void tl_q8_aux_row(const void *xq, size_t n, tl_q8_aux *aux)
@@ -97,10 +103,9 @@ static float q4_K_chain(size_t nb, const uint8_t *w, const uint8_t *x, int gemm)
         q4k_scales16(w + 4, u);
         const uint8_t *sc = (const uint8_t *)u, *mn = sc + 8;
         const int8_t *xq = (const int8_t *)(x + 4);
-        int16_t bs[16];
-        float xd;
-        q8k_block(x, 0, 0, 0, bs, &xd);
-        const float dw = h2f(w) * xd, dm = h2f(w + 2) * xd;
+        const q8k_blk xk = q8k_block(x, 0, 0, 0);
+        const int16_t *bs = xk.bs;
+        const float dw = h2f(w) * xk.d, dm = h2f(w + 2) * xk.d;
         int s = 0, sm = 0;
         for (int g = 0; g < 4; g++) {
             const uint8_t *q = w + 16 + 32 * g;
@@ -233,10 +238,10 @@ static void q4_K_avx2(size_t nb, const uint8_t *w, size_t wrow, const uint8_t *x
         const __m256 dw = scales8(w, wrow, wo), dmw = scales8(w, wrow, wo + 2);
         for (int r = 0; r < R; r++) {
             const int gemm = is_gemm(gemm_rows, r);
-            int16_t bs[16];
-            float xd;
-            const uint8_t *xb = q8k_block(x, xq_row, r, b, bs, &xd);
-            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(xd)), dm = _mm256_mul_ps(dmw, _mm256_set1_ps(xd));
+            const q8k_blk xk = q8k_block(x, xq_row, r, b);
+            const uint8_t *xb = xk.q;
+            const int16_t *bs = xk.bs;
+            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(xk.d)), dm = _mm256_mul_ps(dmw, _mm256_set1_ps(xk.d));
             __m256i p[8], sm = _mm256_setzero_si256();
             for (int j = 0; j < 8; j++)
                 p[j] = _mm256_setzero_si256();
@@ -391,16 +396,15 @@ static void q4_K_rows16(size_t nb, const uint8_t *w, size_t wrow, const uint8_t 
         }
         const __m512 dw = scales16(w, wrow, wo), dmw = scales16(w, wrow, wo + 2);
         for (int r = 0; r < N; r++) {
+            const q8k_blk xk = q8k_block(x, xq_row, r, b);
+            const int16_t *bs = xk.bs;
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xk.d)), dm = _mm512_mul_ps(dmw, _mm512_set1_ps(xk.d));
             const int gemm = is_gemm(gemm_rows, r);
-            int16_t bs[16];
-            float xd;
-            const uint8_t *xb = q8k_block(x, xq_row, r, b, bs, &xd);
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd)), dm = _mm512_mul_ps(dmw, _mm512_set1_ps(xd));
             __m512i si = _mm512_setzero_si512(), sm = _mm512_setzero_si512();
             for (int g = 0; g < 4; g++) {
                 __m512i p[2];
                 for (int h = 0; h < 2; h++) {
-                    const uint8_t *xs = xb + 4 + 64 * g + 32 * h;
+                    const uint8_t *xs = xk.q + 4 + 64 * g + 32 * h;
                     __m512i t = _mm512_setzero_si512(), t1 = _mm512_setzero_si512();
                     for (int e = 0; e < 8; e += 2) {
                         t = _mm512_dpbusd_epi32(t, T[2 * g + h][e], _mm512_set1_epi32(ld_i32(xs + 4 * e)));
