@@ -13,7 +13,7 @@ void tl_kvattn_row(float *out, const float *q, const float *K, const float *V, i
  * (tensor/kvattn_ggml.c; docs/gguf.md "Numbers against llama.cpp"): prefill 1 for a row computed
  * with others of its sequence (a prompt: llamafile's tinyBLAS sums), 0 for a decoding row
  * (ggml_vec_dot_f32's). scratch: n + 16 + 64 hd floats. Exact where tl_kvattn_ggml_exact(hd)
- * (an AVX-512 build and hd a multiple of 64); otherwise it is tl_kvattn_row. */
+ * (an AVX-512 build and hd a multiple of 16); otherwise it is tl_kvattn_row. */
 void tl_kvattn_row_ggml(float *out, const float *q, const float *K, const float *V, int n, int hd, float scale,
                         int prefill, float *scratch);
 int tl_kvattn_ggml_exact(int hd);

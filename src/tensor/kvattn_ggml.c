@@ -29,6 +29,18 @@ static inline float dot64(const float *x, const float *y, int n)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+/* ggml_vec_dot_f32 for any n: dot64 over the whole steps of 64, then the rest one product at a
+ * time in float, each product rounded before it is added (ggml's leftover loop; teelm builds as
+ * ISO C, so the compiler fuses nothing here either) */
+static inline float dot_ggml(const float *x, const float *y, int n)
+{
+    const int np = n / 64 * 64;
+    float sum = np ? dot64(x, y, np) : 0.0f;
+    for (int i = np; i < n; i++)
+        sum += x[i] * y[i];
+    return sum;
+}
+
 /* For each of hd outputs c (16 at a time, in the lanes): _mm512_reduce_add_ps over the 16
  * partial sums a[l][c], l < 16 (its tree: l + 8, then + 4, then + 2, then + 1) */
 static void reduce16_rows(float *out, float *a, int hd)
@@ -44,19 +56,19 @@ static void reduce16_rows(float *out, float *a, int hd)
     }
 }
 
-int tl_kvattn_ggml_exact(int hd) { return hd % 64 == 0; }
+int tl_kvattn_ggml_exact(int hd) { return hd % 16 == 0; }
 
 void tl_kvattn_row_ggml(float *out, const float *q, const float *K, const float *V, int n, int hd, float scale,
                         int prefill, float *s)
 {
-    if (hd % 64) {
+    if (hd % 16) {
         tl_kvattn_row(out, q, K, V, n, hd, scale, s);
         return;
     }
     /* kq[u] = k_u · q (vec_dot_f32), then soft_max_ext: kq · scale (+ the mask's 0) */
     float m = -INFINITY;
     for (int u = 0; u < n; u++) {
-        s[u] = dot64(K + (size_t)u * hd, q, hd) * scale;
+        s[u] = dot_ggml(K + (size_t)u * hd, q, hd) * scale;
         m = s[u] > m ? s[u] : m;
     }
     /* ggml_vec_soft_max_f32: e^(x - max) sixteen at a time, each group's sum (reduce_add) added

@@ -437,7 +437,7 @@ int main(void)
     check_matmul(GGML_Q4_K, TL_DT_Q4_K, 40, 768, 9, 1); /* the four-row quantizer's sign rule */
     check_matmul(GGML_Q4_K, TL_DT_Q4_K, 36, 256, 5, 0); /* 36 rows: not repacked, vec_dot */
     check_matmul(GGML_Q4_0, TL_DT_Q4_0, 36, 256, 5, 0);
-    if (!tl_kvattn_ggml_exact(64)) {
+    if (!tl_kvattn_ggml_exact(16)) {
         printf("attention: this build has no AVX-512, so tl_kvattn_row_ggml is teelm's own (not checked)\n");
     } else {
         check_attention(64, 4, 2, 256, 0, 8);    /* a prompt: tinyBLAS sums */
@@ -446,6 +446,10 @@ int main(void)
         check_attention(128, 8, 2, 512, 300, 1); /* Qwen2-like heads */
         check_attention(128, 8, 8, 256, 37, 5);  /* a second prompt chunk after a cached prefix */
         check_attention(64, 9, 3, 1024, 700, 3);
+        check_attention(16, 4, 2, 256, 0, 8); /* the small test models' heads: ggml's leftover loop */
+        check_attention(16, 4, 4, 256, 30, 1);
+        check_attention(32, 6, 3, 256, 9, 3);
+        check_attention(80, 4, 2, 256, 40, 1);
     }
     return test_finish();
 }
