@@ -381,9 +381,9 @@ static void att_chunk(void *arg, int slot, long i0, long i1)
         const int cs = m->slots[s], p = m->r_pos[r];
         float *out = m->att + (size_t)r * m->qd + (size_t)h * m->hd;
         const float *q = m->qkv + (size_t)r * qs + (size_t)h * m->hd;
-        if (m->cfg.ggml_numerics) /* a prompt's rows (two or more of the sequence this step) as llama.cpp's ubatch */
+        if (m->cfg.ggml_numerics) /* a prompt's rows (not its sequence's only row this step) as llama.cpp's */
             tl_kvattn_row_ggml(out, q, cache_k(m, cs, j->l, g), cache_v(m, cs, j->l, g), p + 1, m->hd, m->scale,
-                               m->lens[s] - m->start[s] >= 2, sc);
+                               !(m->r_gemm[r] & TL_ROW_ALONE), sc);
         else
             tl_kvattn_row(out, q, cache_k(m, cs, j->l, g), cache_v(m, cs, j->l, g), p + 1, m->hd, m->scale, sc);
     }
@@ -469,7 +469,7 @@ static void qkv_forward(tl_lm *m, const lm_layer *y, int n, int l)
 }
 
 /* The head for rows x[0..n) into out[n][V], and their maxima into rowmax (may be NULL); gm: the
- * rows' gemm flags (tl_wlin.gemm) or NULL. */
+ * rows' TL_ROW_* bits (tl_wlin.gemm) or NULL. */
 static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n, const unsigned char *gm)
 {
     /* a tied head too: llama.cpp repacks its duplicate of the embedding for the product */
@@ -484,14 +484,15 @@ static void head_rows(tl_lm *m, float *out, float *rowmax, const float *x, int n
     }
 }
 
-/* The last layer past attention needs only the rows whose logits are asked for (llama.cpp cuts
- * them out there too, so its products see that many rows): the last row of each sequence that
- * ends in this chunk, moved to the front with their r_seq and r_pos. Returns their count. */
+/* TL_ROW_ALONE for a GGUF model's row when its sequence has cnt = 1 rows in the product */
 static unsigned char row_alone(const tl_lm *m, int cnt)
 {
     return m->cfg.ggml_numerics && cnt == 1 ? TL_ROW_ALONE : 0;
 }
 
+/* The last layer past attention needs only the rows whose logits are asked for (llama.cpp cuts
+ * them out there too, so its products see that many rows): the last row of each sequence that
+ * ends in this chunk, moved to the front with their r_seq and r_pos. Returns their count. */
 static int keep_output_rows(tl_lm *m, int n)
 {
     int k = 0;

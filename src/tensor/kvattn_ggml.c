@@ -9,37 +9,9 @@
 #include <stddef.h>
 
 #include "tensor/expf_ggml.h"
+#include "tensor/vecdot_ggml.h"
 
-#if TL_GGML_LANES == 16
-#include <immintrin.h>
-
-/* ggml_vec_dot_f32 for n a multiple of 64: four 16-lane chains (element i in chain (i / 16) % 4),
- * added pairwise, then _mm512_reduce_add_ps */
-static inline float dot64(const float *x, const float *y, int n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (int i = 0; i < n; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), s3);
-    }
-    s0 = _mm512_add_ps(s0, s2);
-    s1 = _mm512_add_ps(s1, s3);
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-/* ggml_vec_dot_f32 for any n: dot64 over the whole steps of 64, then the rest one product at a
- * time in float, each product rounded before it is added (ggml's leftover loop; teelm builds as
- * ISO C, so the compiler fuses nothing here either) */
-static inline float dot_ggml(const float *x, const float *y, int n)
-{
-    const int np = n / 64 * 64;
-    float sum = np ? dot64(x, y, np) : 0.0f;
-    for (int i = np; i < n; i++)
-        sum += x[i] * y[i];
-    return sum;
-}
+#if TL_GGML_LANES == 16 && defined(TL_VEC_DOT_GGML)
 
 /* For each of hd outputs c (16 at a time, in the lanes): _mm512_reduce_add_ps over the 16
  * partial sums a[l][c], l < 16 (its tree: l + 8, then + 4, then + 2, then + 1) */
@@ -68,7 +40,7 @@ void tl_kvattn_row_ggml(float *out, const float *q, const float *K, const float 
     /* kq[u] = k_u · q (vec_dot_f32), then soft_max_ext: kq · scale (+ the mask's 0) */
     float m = -INFINITY;
     for (int u = 0; u < n; u++) {
-        s[u] = dot_ggml(K + (size_t)u * hd, q, hd) * scale;
+        s[u] = tl_vec_dot_f32_ggml(K + (size_t)u * hd, q, hd) * scale;
         m = s[u] > m ? s[u] : m;
     }
     /* ggml_vec_soft_max_f32: e^(x - max) sixteen at a time, each group's sum (reduce_add) added

@@ -9,6 +9,7 @@
 #include "tensor/qdot8.h"
 #include "tensor/quant.h"
 #include "tensor/quant_tile.h"
+#include "tensor/vecdot_ggml.h"
 #include "tensor/simd.h"
 #include "tensor/tile.h"
 #include "util/pool.h"
@@ -271,38 +272,30 @@ static void nt_block_q(const tl_wlin *op, const unsigned char *xq, size_t xq_row
     }
 }
 
-#if VW == 16
-/* ggml_vec_dot_f32 / _f16 (x already rounded to F16 for the latter): four chains of 16 lanes,
- * element c in chain (c / 16) % 4, over the whole steps of 64; chains 0 + 2 and 1 + 3, then those
- * two, reduced; the rest of the row one product at a time, in float (F32) or double (F16). */
-TL_INLINE float dot_ggml_t(const void *w, size_t off, const float *x, int C, const tl_dtype dt)
+#if VW == 16 && defined(TL_VEC_DOT_GGML)
+/* ggml_vec_dot_f16 (x already rounded to F16): tl_vec_dot_f32_ggml's chains over the widened
+ * weights, but the sum and the rest of the row in double */
+static float dot_f16_ggml(const uint16_t *w, const float *x, int C)
 {
     const int np = C / 64 * 64;
     __m512 s[4] = {vzero(), vzero(), vzero(), vzero()};
     for (int c = 0; c < np; c += 64)
         for (int j = 0; j < 4; j++)
-            s[j] = vfma(wload(w, off + (size_t)c + 16 * (size_t)j, dt), vload(x + c + 16 * j), s[j]);
-    s[0] = _mm512_add_ps(s[0], s[2]);
-    s[1] = _mm512_add_ps(s[1], s[3]);
-    const float r = _mm512_reduce_add_ps(_mm512_add_ps(s[0], s[1]));
-    if (dt == TL_DT_F32) {
-        float sum = r;
-        for (int c = np; c < C; c++)
-            sum += ((const float *)w)[off + (size_t)c] * x[c];
-        return sum;
-    }
-    double sum = r;
+            s[j] = vfma(wload(w, (size_t)c + 16 * (size_t)j, TL_DT_F16), vload(x + c + 16 * j), s[j]);
+    double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3])));
     for (int c = np; c < C; c++) {
         float t;
-        tl_dtype_to_f32(dt, (const uint16_t *)w + off + (size_t)c, &t, 1);
+        tl_dtype_to_f32(TL_DT_F16, w + c, &t, 1);
         sum += (double)(t * x[c]);
     }
     return (float)sum;
 }
 
-static float dot_ggml(const void *w, size_t off, const float *x, int C, tl_dtype dt)
+/* ggml_vec_dot of weight row o of op with x */
+static float dot_ggml(const void *w, size_t o, const float *x, int C, tl_dtype dt)
 {
-    return dt == TL_DT_F32 ? dot_ggml_t(w, off, x, C, TL_DT_F32) : dot_ggml_t(w, off, x, C, TL_DT_F16);
+    return dt == TL_DT_F32 ? tl_vec_dot_f32_ggml((const float *)w + o * (size_t)C, x, C)
+                           : dot_f16_ggml((const uint16_t *)w + o * (size_t)C, x, C);
 }
 
 static int alone(const tl_wlin *op, int n)
@@ -316,18 +309,11 @@ static void nt_row_ggml(const tl_wlin *op, const float *x, int C, int n, int o0,
     float a[NT_OB], b[NT_OB];
     const float *xr = x + (size_t)n * C;
     for (int o = o0; o < o_end; o++) {
-        a[o - o0] = dot_ggml(op->w, (size_t)o * C, xr, C, op->dt) + (op->bias ? op->bias[o] : 0.0f);
+        a[o - o0] = dot_ggml(op->w, (size_t)o, xr, C, op->dt);
         if (op->w2)
-            b[o - o0] = dot_ggml(op->w2, (size_t)o * C, xr, C, op->dt);
+            b[o - o0] = dot_ggml(op->w2, (size_t)o, xr, C, op->dt);
     }
-    if (op->w2) {
-        gate_cols(op, a, o_end - o0, o0);
-        for (int p = 0; p < o_end - o0; p++)
-            a[p] *= b[p];
-    }
-    float *y = op->out + (size_t)n * op->O + o0;
-    for (int p = 0; p < o_end - o0; p++)
-        y[p] = op->add ? y[p] + a[p] : a[p];
+    put_outputs(op, op->out + (size_t)n * op->O + o0, a, b, o_end - o0, o0);
 }
 #else
 static int alone(const tl_wlin *op, int n)
