@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "util/grow.h"
 #include "util/secmem.h"
 
 /* Segment by segment; ids grow in a tl_sec_malloc buffer. */
@@ -21,18 +22,10 @@ static int encode_segments(const tl_tokenizer *tok, const tl_chat_prompt *p, uin
         unsigned fl = p->segs[i].kind == TL_CHAT_SEG_CONTENT ? TL_TOK_PLAIN : 0;
         if (tl_tokenizer_encode_ex(tok, p->text + p->segs[i].off, p->segs[i].len, fl, &part, &k, err))
             goto fail;
-        if (*n + k > cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            while (nc < *n + k)
-                nc *= 2;
-            uint32_t *q = tl_sec_realloc(*ids, nc * sizeof *q);
-            if (!q) {
-                tl_sec_free(part);
-                tl_errf(err, TL_ENOMEM, "out of memory");
-                goto fail;
-            }
-            *ids = q;
-            cap = nc;
+        if (TL_GROW_SECRET(*ids, &cap, *n + k, 256)) {
+            tl_sec_free(part);
+            tl_errf(err, TL_ENOMEM, "out of memory");
+            goto fail;
         }
         if (k)
             memcpy(*ids + *n, part, k * sizeof *part);

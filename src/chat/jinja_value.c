@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include "chat/jinja_internal.h"
+#include "util/grow.h"
 
 jv jv_retain(jv v)
 {
@@ -216,21 +217,6 @@ const char *jv_type_name(jv_type t)
 }
 
 /* ---- output builder ---- */
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int put_span(jbuf *b, size_t off, size_t len)
 {
     if (!len)
@@ -239,30 +225,9 @@ static int put_span(jbuf *b, size_t off, size_t len)
         b->spans[b->nspans - 1].len += len;
         return 0;
     }
-    if (grow((void **)&b->spans, &b->capspans, b->nspans + 1, sizeof *b->spans))
+    if (TL_GROW(b->spans, &b->capspans, b->nspans + 1, 64))
         return -1;
     b->spans[b->nspans++] = (jv_span){off, len};
-    return 0;
-}
-
-/* Grows the text buffer without realloc, so no unwiped copy of prompt text is left behind. */
-static int grow_text(jbuf *b, size_t need)
-{
-    if (need <= b->cap)
-        return 0;
-    size_t nc = b->cap ? b->cap : 64;
-    while (nc < need)
-        nc *= 2;
-    char *ns = malloc(nc);
-    if (!ns)
-        return -1;
-    if (b->s) {
-        memcpy(ns, b->s, b->len + 1);
-        OPENSSL_cleanse(b->s, b->cap);
-        free(b->s);
-    }
-    b->s = ns;
-    b->cap = nc;
     return 0;
 }
 
@@ -271,7 +236,7 @@ int jbuf_put(jbuf *b, const char *s, size_t len, int content)
 {
     if (len > b->max - b->len)
         return -2;
-    if (grow_text(b, b->len + len + 1))
+    if (TL_GROW_SECRET(b->s, &b->cap, b->len + len + 1, 64)) /* prompt text: no unwiped copy left */
         return -1;
     if (len)
         memcpy(b->s + b->len, s, len);

@@ -12,6 +12,7 @@
 #include "server/client.h"
 #include "server/receipt_check.h"
 #include "util/codec.h"
+#include "util/grow.h"
 #include "util/io.h"
 #include "util/secmem.h"
 
@@ -29,19 +30,9 @@ typedef struct {
  * streams, the raw bytes. */
 static int grow(char **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    if (c > (64u << 20))
+    if (need > (64u << 20))
         return -1; /* no completion is this large: a hostile server */
-    char *p = realloc(*buf, c);
-    if (!p)
-        return -1;
-    *buf = p;
-    *cap = c;
-    return 0;
+    return TL_GROW(*buf, cap, need, 4096);
 }
 
 static void error_text(json_t *o, char *out, size_t n)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 #define MAX_OBJECTS (1u << 22)
 #define MAX_MEMO (1u << 22)
 #define MAX_NAME 255
@@ -56,28 +58,13 @@ __attribute__((format(printf, 2, 3))) static int fail(vm *v, const char *fmt, ..
     return tl_errf(v->err, TL_EINVAL, "%s: data.pkl offset %zu: %s", v->label, v->op_pos, msg);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elsize)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need)
-        nc *= 2;
-    void *na = realloc(*arr, nc * elsize);
-    if (!na)
-        return -1;
-    *arr = na;
-    *cap = nc;
-    return 0;
-}
-
 static obj *new_obj(vm *v, int kind)
 {
     if (v->nall >= MAX_OBJECTS) {
         fail(v, "more than %u objects", MAX_OBJECTS);
         return NULL;
     }
-    if (grow((void **)&v->all, &v->allcap, v->nall + 1, sizeof *v->all)) {
+    if (TL_GROW(v->all, &v->allcap, v->nall + 1, 16)) {
         tl_errf(v->err, TL_ENOMEM, "%s: out of memory", v->label);
         return NULL;
     }
@@ -95,7 +82,7 @@ static int push(vm *v, obj *o)
 {
     if (!o)
         return v->err->code;
-    if (grow((void **)&v->stack, &v->scap, v->sp + 1, sizeof *v->stack))
+    if (TL_GROW(v->stack, &v->scap, v->sp + 1, 16))
         return tl_errf(v->err, TL_ENOMEM, "%s: out of memory", v->label);
     v->stack[v->sp++] = o;
     return 0;
@@ -171,7 +158,7 @@ static int append(vm *v, obj *container, obj **items, size_t n)
 {
     if (!n) /* "}(u": an empty container has no items array to copy into */
         return 0;
-    if (grow((void **)&container->items, &container->cap, container->n + n, sizeof *container->items))
+    if (TL_GROW(container->items, &container->cap, container->n + n, 16))
         return tl_errf(v->err, TL_ENOMEM, "%s: out of memory", v->label);
     memcpy(container->items + container->n, items, n * sizeof *items);
     container->n += n;
@@ -329,7 +316,7 @@ static int memo_put(vm *v, uint64_t idx)
     if (idx >= MAX_MEMO)
         return fail(v, "memo index too large");
     size_t old = v->memocap;
-    if (grow((void **)&v->memo, &v->memocap, (size_t)idx + 1, sizeof *v->memo))
+    if (TL_GROW(v->memo, &v->memocap, (size_t)idx + 1, 16))
         return tl_errf(v->err, TL_ENOMEM, "out of memory");
     memset(v->memo + old, 0, (v->memocap - old) * sizeof *v->memo);
     v->memo[idx] = o;
@@ -413,7 +400,7 @@ static int step(vm *v, obj **result)
     case 'j':
         return need(v, 4) ? v->err->code : memo_get(v, rd_le(v, 4));
     case '(':
-        if (grow((void **)&v->marks, &v->mcap, v->nmarks + 1, sizeof *v->marks))
+        if (TL_GROW(v->marks, &v->mcap, v->nmarks + 1, 16))
             return tl_errf(v->err, TL_ENOMEM, "out of memory");
         v->marks[v->nmarks++] = v->sp;
         return 0;

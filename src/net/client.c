@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "util/grow.h"
 #include "util/secmem.h"
 
 typedef struct {
@@ -41,20 +42,8 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
         c->too_big = 1;
         return 0;
     }
-    if (c->len + add + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + add + 1)
-            cap *= 2;
-        uint8_t *nb = malloc(cap);
-        if (!nb)
-            return 0;
-        if (c->buf) {
-            memcpy(nb, c->buf, c->len);
-            tl_sec_free(c->buf);
-        }
-        c->buf = nb;
-        c->cap = cap;
-    }
+    if (TL_GROW_SECRET(c->buf, &c->cap, c->len + add + 1, 4096))
+        return 0;
     memcpy(c->buf + c->len, p, add);
     c->len += add;
     return add;

@@ -30,6 +30,8 @@
 #include "server/client.h"
 #include "util/codec.h"
 #include "util/log.h"
+#include "util/grow.h"
+#include "util/fifo.h"
 #include "util/secmem.h"
 
 #define LOGC "proxy"
@@ -342,16 +344,8 @@ static size_t write_cb(char *data, size_t sz, size_t nitems, void *arg)
         x->too_big = 1;
         return 0;
     }
-    if (x->len + n > x->cap) {
-        size_t cap = x->cap ? x->cap : 16384;
-        while (cap < x->len + n)
-            cap *= 2;
-        uint8_t *b = tl_sec_realloc(x->buf, cap);
-        if (!b)
-            return 0;
-        x->buf = b;
-        x->cap = cap;
-    }
+    if (TL_GROW_SECRET(x->buf, &x->cap, x->len + n, 16384))
+        return 0;
     memcpy(x->buf + x->len, data, n);
     x->len += n;
     return n;
@@ -586,12 +580,10 @@ static void *worker(void *arg)
             pthread_cond_wait(&p->work_cv, &p->lock);
             p->nidle--;
         }
-        xfer *x = p->q_head;
+        xfer *x;
+        TL_FIFO_POP(p->q_head, p->q_tail, x);
         if (!x)
             break; /* stopping, nothing left */
-        p->q_head = x->next;
-        if (!p->q_head)
-            p->q_tail = NULL;
         p->nqueued--;
         pthread_mutex_unlock(&p->lock);
         if (tl_net_req_cancelled(x->r)) /* the application left while it waited */
@@ -637,11 +629,7 @@ static void handle(tl_net_req *r, void *arg)
     int ok = p->inflight < p->o.max_inflight;
     if (ok) {
         p->inflight++;
-        if (p->q_tail)
-            p->q_tail->next = x;
-        else
-            p->q_head = x;
-        p->q_tail = x;
+        TL_FIFO_PUSH(p->q_head, p->q_tail, x);
         p->nqueued++;
         /* a worker for every queued request: start one when the idle ones are all spoken for */
         if (p->nidle < p->nqueued && p->nthreads < p->o.max_inflight &&

@@ -10,6 +10,7 @@
 
 #include "server/receipt.h"
 #include "util/codec.h"
+#include "util/grow.h"
 #include "util/jcs.h"
 
 #define MAX_CHOICES 64
@@ -42,21 +43,8 @@ static void input_free(input *in)
 
 static int add_text(acc *a, const char *s, size_t n)
 {
-    if (a->len + n + 1 > a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 256;
-        while (nc < a->len + n + 1)
-            nc *= 2;
-        char *q = malloc(nc);
-        if (!q)
-            return -1;
-        if (a->text) {
-            memcpy(q, a->text, a->len);
-            OPENSSL_cleanse(a->text, a->cap);
-            free(a->text);
-        }
-        a->text = q;
-        a->cap = nc;
-    }
+    if (TL_GROW_SECRET(a->text, &a->cap, a->len + n + 1, 256))
+        return -1;
     memcpy(a->text + a->len, s, n);
     a->len += n;
     a->text[a->len] = 0;

@@ -3,6 +3,8 @@
 #include "server/sched.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +16,7 @@
 #include "model/model.h"
 #include "model/rng.h"
 #include "util/pool.h"
+#include "util/fifo.h"
 #include "server/request.h"
 #include "util/secmem.h"
 #include "server/textout.h"
@@ -68,6 +71,7 @@ struct tl_sched {
     uint32_t *picked;
     tl_lp_rec *lprec;           /* max_batch: this step's records */
     float *lpcopy;              /* max_batch * V: logits of sequences that want logprobs */
+    void *batch;                /* the block that holds every array above from active on */
 };
 
 static int is_eos(const tl_config *c, uint32_t id)
@@ -305,11 +309,7 @@ tl_job *tl_sched_submit(tl_sched *s, const tl_job_spec *spec, int *queue_full, t
         tl_errf(err, TL_ESTATE, "queue full");
         return NULL;
     }
-    if (s->qtail)
-        s->qtail->next = j;
-    else
-        s->qhead = j;
-    s->qtail = j;
+    TL_FIFO_PUSH(s->qhead, s->qtail, j);
     s->waiting++;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->lock);
@@ -625,6 +625,40 @@ static void *loop(void *arg)
     return NULL;
 }
 
+/* Every per-batch array in one zeroed block, so one tl_sec_free wipes them all: logits, the
+ * sampled ids and the logprob records are the users' secrets. Returns 0, or -1 when out of memory. */
+static int alloc_batch(tl_sched *s, size_t B, size_t V)
+{
+    const struct {
+        void *dst; /* the address of the array's pointer */
+        size_t n, size;
+    } part[] = {
+        {&s->active, B, sizeof *s->active},     {&s->logits, B * V, sizeof *s->logits},
+        {&s->idx, B * V, sizeof *s->idx},       {&s->ptrs, B, sizeof *s->ptrs},
+        {&s->lens, B, sizeof *s->lens},         {&s->slots, B, sizeof *s->slots},
+        {&s->free_slots, B, sizeof *s->free_slots}, {&s->picked, B, sizeof *s->picked},
+        {&s->lprec, B, sizeof *s->lprec},       {&s->lpcopy, B * V, sizeof *s->lpcopy},
+    };
+    enum { NPART = sizeof part / sizeof part[0], ALIGN = _Alignof(max_align_t) };
+    size_t off[NPART], total = 0;
+    for (int i = 0; i < NPART; i++) {
+        if (part[i].n > (SIZE_MAX / 2 - total) / part[i].size)
+            return -1;
+        off[i] = total;
+        total += (part[i].n * part[i].size + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    uint8_t *b = tl_sec_malloc(total);
+    if (!b)
+        return -1;
+    memset(b, 0, total);
+    for (int i = 0; i < NPART; i++) {
+        void *p = b + off[i];
+        memcpy(part[i].dst, &p, sizeof p);
+    }
+    s->batch = b;
+    return 0;
+}
+
 tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
 {
     const int hf = o->cfg && tl_config_is_hf(o->cfg);
@@ -647,18 +681,7 @@ tl_sched *tl_sched_new(const tl_sched_opts *o, tl_err *err)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cv, NULL);
     const size_t V = (size_t)s->cfg.vocab_size, B = (size_t)o->max_batch;
-    s->active = calloc(B, sizeof *s->active);
-    s->logits = calloc(B * V, sizeof *s->logits);
-    s->idx = calloc(B * V, sizeof *s->idx);
-    s->ptrs = calloc(B, sizeof *s->ptrs);
-    s->lens = calloc(B, sizeof *s->lens);
-    s->slots = calloc(B, sizeof *s->slots);
-    s->free_slots = calloc(B, sizeof *s->free_slots);
-    s->picked = calloc(B, sizeof *s->picked);
-    s->lprec = calloc(B, sizeof *s->lprec);
-    s->lpcopy = calloc(B * V, sizeof *s->lpcopy);
-    if (!s->active || !s->logits || !s->idx || !s->ptrs || !s->lens || !s->slots || !s->free_slots || !s->picked ||
-        !s->lprec || !s->lpcopy) {
+    if (alloc_batch(s, B, V)) {
         tl_errf(err, TL_ENOMEM, "scheduler: out of memory for a batch of %d", o->max_batch);
         tl_sched_free(s);
         return NULL;
@@ -692,20 +715,7 @@ void tl_sched_free(tl_sched *s)
     }
     tl_infer_free(s->inf);
     tl_lm_free(s->lm);
-    if (s->logits)
-        OPENSSL_cleanse(s->logits, (size_t)s->o.max_batch * (size_t)s->cfg.vocab_size * sizeof(float));
-    free(s->logits);
-    free(s->idx);
-    free(s->active);
-    free(s->ptrs);
-    free(s->lens);
-    free(s->slots);
-    free(s->free_slots);
-    free(s->picked);
-    if (s->lprec)
-        OPENSSL_cleanse(s->lprec, (size_t)s->o.max_batch * sizeof *s->lprec);
-    free(s->lprec);
-    free(s->lpcopy);
+    tl_sec_free(s->batch);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->lock);
     free(s);

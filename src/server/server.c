@@ -26,6 +26,8 @@
 #include "server/request.h"
 #include "server/response.h"
 #include "server/sched.h"
+#include "util/grow.h"
+#include "util/fifo.h"
 #include "util/secmem.h"
 #include "server/textout.h"
 #include "chat/chat_encode.h"
@@ -198,16 +200,8 @@ static void send_chunk(comp *c, char *data)
 
 static int append(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
 {
-    if (*len + n + 1 > *cap) {
-        size_t nc = *cap ? *cap * 2 : 1024;
-        while (nc < *len + n + 1)
-            nc *= 2;
-        char *q = tl_sec_realloc(*buf, nc);
-        if (!q)
-            return -1;
-        *buf = q;
-        *cap = nc;
-    }
+    if (TL_GROW_SECRET(*buf, cap, *len + n + 1, 1024))
+        return -1;
     memcpy(*buf + *len, p, n);
     *len += n;
     (*buf)[*len] = 0;
@@ -780,10 +774,8 @@ static void *prep_loop(void *arg)
             pthread_cond_wait(&s->prep_cv, &s->prep_lock);
         if (s->prep_quit)
             break;
-        prep_item *it = s->prep_head;
-        s->prep_head = it->next;
-        if (!s->prep_head)
-            s->prep_tail = NULL;
+        prep_item *it;
+        TL_FIFO_POP(s->prep_head, s->prep_tail, it);
         s->prep_len--;
         pthread_mutex_unlock(&s->prep_lock);
         prep_run(s, it);
@@ -808,11 +800,7 @@ static int prep_submit(tl_server *s, tl_net_req *r, tl_endpoint ep, double t0)
         free(it);
         return -1;
     }
-    if (s->prep_tail)
-        s->prep_tail->next = it;
-    else
-        s->prep_head = it;
-    s->prep_tail = it;
+    TL_FIFO_PUSH(s->prep_head, s->prep_tail, it);
     s->prep_len++;
     pthread_cond_signal(&s->prep_cv);
     pthread_mutex_unlock(&s->prep_lock);

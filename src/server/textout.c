@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "util/grow.h"
 #include "util/secmem.h"
 
 void tl_textout_init(tl_textout *t, const char *const *stop, const size_t *stop_len, int nstop)
@@ -19,16 +20,8 @@ int tl_textout_push(tl_textout *t, const uint8_t *bytes, size_t n)
 {
     if (t->stopped)
         return 1;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *nb = tl_sec_realloc(t->buf, cap);
-        if (!nb)
-            return -1;
-        t->buf = nb;
-        t->cap = cap;
-    }
+    if (TL_GROW_SECRET(t->buf, &t->cap, t->len + n + 1, 256))
+        return -1;
     size_t old = t->len;
     memcpy(t->buf + t->len, bytes, n);
     t->len += n;

@@ -9,26 +9,12 @@
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tok_internal.h"
 #include "util/codec.h"
+#include "util/grow.h"
 #include "util/io.h"
 
 #define MAX_CORPUS_BYTES ((size_t)4 << 30)
 
 /* ---- growable arrays and a uint64 -> uint32 hash map ---------------------------------------- */
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
 
 typedef struct {
     uint64_t *keys;  /* key + 1; 0 = empty */
@@ -141,14 +127,14 @@ static int piece_add(piece_set *ps, const uint8_t *p, size_t n)
     if (ps->nbytes + n > UINT32_MAX || ps->n + 1 >= UINT32_MAX)
         return -2;
     size_t cap = ps->cap;
-    if (grow((void **)&ps->bytes, &ps->capbytes, ps->nbytes + n, 1) ||
-        grow((void **)&ps->off, &cap, ps->n + 1, sizeof *ps->off))
+    if (TL_GROW(ps->bytes, &ps->capbytes, ps->nbytes + n, 64) ||
+        TL_GROW(ps->off, &cap, ps->n + 1, 64))
         return -1;
     cap = ps->cap;
-    if (grow((void **)&ps->len, &cap, ps->n + 1, sizeof *ps->len))
+    if (TL_GROW(ps->len, &cap, ps->n + 1, 64))
         return -1;
     cap = ps->cap;
-    if (grow((void **)&ps->count, &ps->cap, ps->n + 1, sizeof *ps->count))
+    if (TL_GROW(ps->count, &ps->cap, ps->n + 1, 64))
         return -1;
     (void)cap;
     memcpy(ps->bytes + ps->nbytes, p, n);
@@ -238,7 +224,7 @@ typedef struct {
 
 static int heap_push(heap_t *h, heap_e v)
 {
-    if (grow((void **)&h->e, &h->cap, h->n + 1, sizeof *h->e))
+    if (TL_GROW(h->e, &h->cap, h->n + 1, 64))
         return -1;
     size_t i = h->n++;
     while (i > 0) {
@@ -304,7 +290,7 @@ static int64_t get_pair(trainer *tr, uint32_t a, uint32_t b, int create)
         return *v;
     if (!create)
         return -1;
-    if (grow((void **)&tr->pairs, &tr->cappairs, tr->npairs + 1, sizeof *tr->pairs))
+    if (TL_GROW(tr->pairs, &tr->cappairs, tr->npairs + 1, 64))
         return -2;
     memset(&tr->pairs[tr->npairs], 0, sizeof tr->pairs[0]);
     tr->pairs[tr->npairs].a = a;
@@ -363,10 +349,10 @@ static int token_add(trainer *tr, const uint8_t *p, size_t n)
         tr->ntslots = nc;
     }
     size_t cap = tr->captok;
-    if (grow((void **)&tr->tbytes, &tr->captbytes, tr->ntbytes + n, 1) ||
-        grow((void **)&tr->toff, &cap, tr->ntok + 1, sizeof *tr->toff))
+    if (TL_GROW(tr->tbytes, &tr->captbytes, tr->ntbytes + n, 64) ||
+        TL_GROW(tr->toff, &cap, tr->ntok + 1, 64))
         return -1;
-    if (grow((void **)&tr->tlen, &tr->captok, tr->ntok + 1, sizeof *tr->tlen))
+    if (TL_GROW(tr->tlen, &tr->captok, tr->ntok + 1, 64))
         return -1;
     memcpy(tr->tbytes + tr->ntbytes, p, n);
     tr->toff[tr->ntok] = (uint32_t)tr->ntbytes;
@@ -398,7 +384,7 @@ static int word_pairs(trainer *tr, uint32_t w, int64_t delta, uint32_t fresh, ui
                 return -1;
             if (p->stamp != step) {
                 p->stamp = step;
-                if (grow((void **)&tr->touched, &tr->captouched, tr->ntouched + 1, sizeof *tr->touched))
+                if (TL_GROW(tr->touched, &tr->captouched, tr->ntouched + 1, 64))
                     return -1;
                 tr->touched[tr->ntouched++] = (uint32_t)pi;
             }
@@ -457,7 +443,7 @@ static int train_merges(trainer *tr, uint32_t vocab, uint64_t min_count, uint32_
         if ((uint64_t)p->count < min_count)
             break;
         size_t la = tr->tlen[top.a], lb = tr->tlen[top.b];
-        if (grow((void **)&buf, &capbuf, la + lb, 1))
+        if (TL_GROW(buf, &capbuf, la + lb, 64))
             goto oom;
         memcpy(buf, tr->tbytes + tr->toff[top.a], la);
         memcpy(buf + la, tr->tbytes + tr->toff[top.b], lb);

@@ -21,12 +21,10 @@ static void sl_push(slist *l, const uint8_t *p, size_t n)
     if (l->oom)
         return;
     /* doubling: one realloc per token made decoding quadratic under ASan */
-    str *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16);
-    if (!v) {
+    if (TL_GROW(l->v, &l->cap, l->n + 1, 16)) {
         l->oom = 1;
         return;
     }
-    l->v = v;
     uint8_t *q = malloc(n + 1);
     if (!q) {
         l->oom = 1;

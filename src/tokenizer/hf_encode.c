@@ -26,10 +26,8 @@ typedef struct {
 } plist;
 static int ppush(plist *l, const uint8_t *p, size_t n)
 {
-    piece *v = tok_grow(l->v, &l->cap, l->n + 1, sizeof *v, 64);
-    if (!v)
+    if (TL_GROW(l->v, &l->cap, l->n + 1, 64))
         return -1;
-    l->v = v;
     l->v[l->n++] = (piece){p, n};
     return 0;
 }

@@ -50,19 +50,3 @@ int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const 
     *ol = k;
     return 0;
 }
-
-void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first)
-{
-    if (need <= *cap)
-        return v;
-    size_t c = *cap ? *cap : first;
-    while (c < need) {
-        if (c > SIZE_MAX / 2 / elem)
-            return NULL;
-        c *= 2;
-    }
-    void *p = realloc(v, c * elem);
-    if (p)
-        *cap = c;
-    return p;
-}

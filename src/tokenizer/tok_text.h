@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tokenizer/unicode_extra.h"
+#include "util/grow.h"
 #include "util/strbuf.h"
 
 void tok_sb_puts(tl_strbuf *b, const char *s);
@@ -22,11 +23,6 @@ const tl_ucat_extra *tok_ucat_find(const tl_ucat_extra *table, const char *name,
 int tok_replace_all(const uint8_t *s, size_t n, const char *a, size_t al, const char *b, size_t bl, uint8_t **out,
                     size_t *ol);
 
-/* Growth by doubling for the tokenizer's arrays: v (of *cap elements of elem bytes) reallocated to hold
- * at least need, starting from first. Returns the array (v itself when it already fits) with *cap
- * updated, or NULL when out of memory (v and *cap untouched). */
-void *tok_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
-
 /* The token ids an encoder produces (owned v, free). Inline: encoding pushes one per token. */
 typedef struct {
     uint32_t *v;
@@ -37,11 +33,7 @@ static inline int tok_ids_reserve(tok_ids *a, size_t more)
 {
     if (a->n + more <= a->cap)
         return 0;
-    uint32_t *v = tok_grow(a->v, &a->cap, a->n + more, sizeof *v, 256);
-    if (!v)
-        return -1;
-    a->v = v;
-    return 0;
+    return TL_GROW(a->v, &a->cap, a->n + more, 256);
 }
 static inline int tok_ids_push(tok_ids *a, uint32_t x)
 {
