@@ -1050,11 +1050,7 @@ static int assemble(ctx *c, tl_tokenizer *t, tok_hf *h, json_t *vocab)
     h->dlen = calloc(n_ids, sizeof *h->dlen);
     h->dadded = malloc((size_t)n_ids * sizeof *h->dadded);
     h->darena = malloc(bytes + 1);
-    t->tok_off = calloc(n_ids, sizeof *t->tok_off);
-    t->tok_len = calloc(n_ids, sizeof *t->tok_len);
-    t->tok_is_special = calloc(n_ids, 1);
-    t->arena = malloc(bytes + 1);
-    if (!h->doff || !h->dlen || !h->dadded || !h->darena || !t->tok_off || !t->tok_len || !t->tok_is_special || !t->arena)
+    if (tok_id_table_alloc(t, n_ids, bytes) || !h->doff || !h->dlen || !h->dadded || !h->darena)
         return tl_errf(c->err, TL_ENOMEM, "%s: out of memory", c->what);
     uint8_t *present = calloc(n_ids, 1);
     if (!present)

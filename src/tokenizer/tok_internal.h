@@ -137,6 +137,11 @@ typedef struct {
  * bytes and id bounds. what/unit name the source in messages ("x.tiktoken", "line"). */
 int tok_vocab_build(tl_tokenizer *t, const uint8_t *buf, const tok_entry *e, size_t n, const char *what,
                     const char *unit, tl_err *err);
+/* The id -> bytes table of t for n_ids ids (zeroed: no id has a token yet) and an arena of bytes
+ * bytes; tiktoken files and tokenizer.json both fill it. 0, or -1 when out of memory. */
+int tok_id_table_alloc(tl_tokenizer *t, uint32_t n_ids, size_t bytes);
+/* Frees the tables tok_vocab_build and tok_id_table_alloc made (for tl_tokenizer_free). */
+void tok_vocab_free(tl_tokenizer *t);
 /* Adds special tokens (after tok_vocab_build); ids must not collide with ranks or each other. */
 int tok_vocab_add_specials(tl_tokenizer *t, const tok_special_spec *sp, size_t n, const char *what, tl_err *err);
 /* Compiles the pre-tokenizer (pattern text as tiktoken writes it) into t->re. */

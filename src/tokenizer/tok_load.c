@@ -226,12 +226,7 @@ void tl_tokenizer_free(tl_tokenizer *t)
 {
     if (!t)
         return;
-    free(t->arena);
-    free(t->tok_off);
-    free(t->tok_len);
-    free(t->tok_is_special);
-    free(t->slots);
-    free(t->pair_rank);
+    tok_vocab_free(t);
     for (int i = 0; i < t->n_special; i++)
         free(t->special[i].text);
     free(t->special);

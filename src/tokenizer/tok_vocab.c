@@ -14,6 +14,39 @@ static void put_slot(tl_tokenizer *t, uint64_t h, uint32_t rank)
     t->slots[i].tag = (uint32_t)(h >> 32);
 }
 
+/* tok_off, tok_len and tok_is_special for n ids live in one block (at tok_off): the first
+ * old_n entries of each kept, the rest zero. 0, or -1 when out of memory (t unchanged). */
+static int id_table_resize(tl_tokenizer *t, uint32_t old_n, uint32_t n)
+{
+    uint32_t *b = calloc((size_t)n * (2 * sizeof *b + 1), 1);
+    if (!b)
+        return -1;
+    if (t->tok_off) {
+        memcpy(b, t->tok_off, (size_t)old_n * sizeof *b);
+        memcpy(b + n, t->tok_len, (size_t)old_n * sizeof *b);
+        memcpy(b + 2 * (size_t)n, t->tok_is_special, old_n);
+        free(t->tok_off);
+    }
+    t->tok_off = b;
+    t->tok_len = b + n;
+    t->tok_is_special = (uint8_t *)(b + 2 * (size_t)n);
+    return 0;
+}
+
+int tok_id_table_alloc(tl_tokenizer *t, uint32_t n_ids, size_t bytes)
+{
+    t->arena = malloc(bytes + 1);
+    return id_table_resize(t, 0, n_ids) || !t->arena ? -1 : 0;
+}
+
+void tok_vocab_free(tl_tokenizer *t)
+{
+    free(t->arena);
+    free(t->tok_off); /* the whole id table */
+    free(t->slots);
+    free(t->pair_rank);
+}
+
 int tok_vocab_build(tl_tokenizer *t, const uint8_t *buf, const tok_entry *e, size_t n, const char *what,
                     const char *unit, tl_err *err)
 {
@@ -42,17 +75,14 @@ int tok_vocab_build(tl_tokenizer *t, const uint8_t *buf, const tok_entry *e, siz
     /* room for special tokens is added by tok_vocab_add_specials */
     t->n_ids = max_rank + 1;
     t->n_ranks = (uint32_t)n;
-    t->tok_off = calloc(t->n_ids, sizeof *t->tok_off);
-    t->tok_len = calloc(t->n_ids, sizeof *t->tok_len);
-    t->tok_is_special = calloc(t->n_ids, 1);
-    t->arena = malloc(bytes ? bytes : 1);
+    int nomem = tok_id_table_alloc(t, t->n_ids, bytes);
     uint32_t cap = 1024;
     while (cap < n * 2 + 16)
         cap <<= 1;
     t->slots = malloc((size_t)cap * sizeof *t->slots);
     t->pair_rank = malloc(65536 * sizeof *t->pair_rank);
     uint32_t *line_of = calloc(t->n_ids, sizeof *line_of);
-    if (!t->tok_off || !t->tok_len || !t->tok_is_special || !t->arena || !t->slots || !t->pair_rank || !line_of) {
+    if (nomem || !t->slots || !t->pair_rank || !line_of) {
         free(line_of);
         return tl_errf(err, TL_ENOMEM, "%s: out of memory for %zu tokens", what, n);
     }
@@ -134,24 +164,13 @@ int tok_vocab_add_specials(tl_tokenizer *t, const tok_special_spec *sp, size_t n
     size_t arena_len = 0;
     for (uint32_t i = 0; i < t->n_ids; i++)
         arena_len += t->tok_len[i];
-    uint32_t *off = realloc(t->tok_off, (size_t)n_ids * sizeof *off);
-    if (off)
-        t->tok_off = off;
-    uint32_t *len = realloc(t->tok_len, (size_t)n_ids * sizeof *len);
-    if (len)
-        t->tok_len = len;
-    uint8_t *isp = realloc(t->tok_is_special, n_ids);
-    if (isp)
-        t->tok_is_special = isp;
+    int nomem = id_table_resize(t, t->n_ids, n_ids);
     uint8_t *arena = realloc(t->arena, arena_len + bytes);
     if (arena)
         t->arena = arena;
     t->special = calloc(n, sizeof *t->special);
-    if (!off || !len || !isp || !arena || !t->special)
+    if (nomem || !arena || !t->special)
         return tl_errf(err, TL_ENOMEM, "%s: out of memory", what);
-    memset(t->tok_off + t->n_ids, 0, (size_t)(n_ids - t->n_ids) * sizeof *off);
-    memset(t->tok_len + t->n_ids, 0, (size_t)(n_ids - t->n_ids) * sizeof *len);
-    memset(t->tok_is_special + t->n_ids, 0, n_ids - t->n_ids);
     t->n_ids = n_ids;
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(sp[i].text);
