@@ -2,7 +2,6 @@
  * optimizer state, each file atomically, all tagged with the config and one random checkpoint id. */
 #include "formats/checkpoint.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -80,28 +79,19 @@ static int unlink_quiet(const char *dir, const char *name, tl_err *err)
     return 0;
 }
 
-/* Removes split-layout files that the new save does not describe (all of them when keep_blocks < 0). */
-static int remove_stale_split(const char *dir, int keep_blocks, tl_err *err)
+/* A split-layout file that the new save does not describe (all of them when *keep_blocks < 0). */
+static int stale_split(const char *name, void *keep_blocks)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return tl_errf(err, TL_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *de;
-    int rc = 0;
-    while (!rc && (de = readdir(d))) {
-        char stem[256];
-        size_t len = strlen(de->d_name);
-        if (len <= 12 || len - 12 >= sizeof stem || strcmp(de->d_name + len - 12, ".safetensors"))
-            continue;
-        snprintf(stem, sizeof stem, "%.*s", (int)(len - 12), de->d_name);
-        tl_part part;
-        if (tl_part_from_stem(stem, &part) || part.kind == TL_PART_MODEL)
-            continue;
-        if (keep_blocks < 0 || (part.kind == TL_PART_BLOCK && part.block >= keep_blocks))
-            rc = unlink_quiet(dir, de->d_name, err);
-    }
-    closedir(d);
-    return rc;
+    const int keep = *(const int *)keep_blocks;
+    char stem[256];
+    size_t len = strlen(name);
+    if (len <= 12 || len - 12 >= sizeof stem || strcmp(name + len - 12, ".safetensors"))
+        return 0;
+    snprintf(stem, sizeof stem, "%.*s", (int)(len - 12), name);
+    tl_part part;
+    if (tl_part_from_stem(stem, &part) || part.kind == TL_PART_MODEL)
+        return 0;
+    return keep < 0 || (part.kind == TL_PART_BLOCK && part.block >= keep);
 }
 
 static int write_split(const char *dir, entry *e, int n, const char *const *meta, int nmeta, tl_err *err)
@@ -225,8 +215,10 @@ int tl_checkpoint_save(const char *dir, const tl_checkpoint *ck, int layouts, tl
         rc = unlink_quiet(dir, TL_FILE_OPTIMIZER, err);
     if (!rc && !(layouts & TL_LAYOUT_FULL))
         rc = unlink_quiet(dir, TL_FILE_FULL, err);
-    if (!rc)
-        rc = remove_stale_split(dir, (layouts & TL_LAYOUT_SPLIT) ? ck->cfg.n_layer : -1, err);
+    if (!rc) {
+        int keep = (layouts & TL_LAYOUT_SPLIT) ? ck->cfg.n_layer : -1;
+        rc = tl_remove_files_where(dir, stale_split, &keep, err);
+    }
 out:
     free(e);
     free(mask);

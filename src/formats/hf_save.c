@@ -1,7 +1,6 @@
 /* Hugging Face directories written from a tl_checkpoint (see hf_save.h). */
 #include "formats/hf_save.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -103,27 +102,16 @@ static int is_shard_name(const char *s)
            strlen(s) == strlen("model-00001-of-00001.safetensors");
 }
 
-/* Removes weight files of the other layout and shards of an earlier save with another count. */
-static int remove_stale(const char *dir, int shards, tl_err *err)
+/* A weight file of the other layout, or a shard of an earlier save with another count. */
+static int stale_weights(const char *name, void *nshards)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return tl_errf(err, TL_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *e;
-    int rc = 0;
-    while (!rc && (e = readdir(d))) {
-        int k = 0, n = 0, stale;
-        if (is_shard_name(e->d_name)) {
-            sscanf(e->d_name, "model-%5d-of-%5d", &k, &n);
-            stale = shards <= 1 || n != shards || k < 1 || k > shards;
-        } else
-            stale = (shards <= 1 && !strcmp(e->d_name, TL_HF_INDEX)) || (shards > 1 && !strcmp(e->d_name, TL_FILE_FULL));
-        char p[4096];
-        if (stale && !tl_path_join(p, sizeof p, dir, e->d_name) && unlink(p) && errno != ENOENT)
-            rc = tl_errf(err, TL_EIO, "%s: cannot remove: %s", p, strerror(errno));
+    const int shards = *(const int *)nshards;
+    int k = 0, n = 0;
+    if (is_shard_name(name)) {
+        sscanf(name, "model-%5d-of-%5d", &k, &n);
+        return shards <= 1 || n != shards || k < 1 || k > shards;
     }
-    closedir(d);
-    return rc;
+    return (shards <= 1 && !strcmp(name, TL_HF_INDEX)) || (shards > 1 && !strcmp(name, TL_FILE_FULL));
 }
 
 static int copy_file(const char *srcdir, const char *dir, const char *name, int *copied, tl_err *err)
@@ -236,7 +224,7 @@ int tl_hf_save(const tl_checkpoint *ck, const char *dir, const tl_hf_save_opts *
                                                     "weight_map", wm), err);
     json_decref(wm);
     if (!rc)
-        rc = remove_stale(dir, shards, err);
+        rc = tl_remove_files_where(dir, stale_weights, &shards, err);
     char *cj = rc ? NULL : tl_hf_config_to_json(cfg, uniform);
     if (!rc && !cj)
         rc = tl_errf(err, TL_ENOMEM, "out of memory");

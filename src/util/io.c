@@ -1,5 +1,6 @@
 #include "util/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -268,4 +269,24 @@ int tl_path_join(char *out, size_t n, const char *dir, const char *name)
     size_t dl = strlen(dir);
     int r = snprintf(out, n, "%s%s%s", dir, (dl && dir[dl - 1] == '/') ? "" : "/", name);
     return r < 0 || (size_t)r >= n;
+}
+
+int tl_remove_files_where(const char *dir, int (*stale)(const char *name, void *user), void *user, tl_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return tl_errf(err, TL_EIO, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        char p[4096];
+        if (!stale(e->d_name, user))
+            continue;
+        if (tl_path_join(p, sizeof p, dir, e->d_name))
+            rc = tl_errf(err, TL_EINVAL, "%s: path too long", dir);
+        else if (unlink(p) != 0 && errno != ENOENT)
+            rc = tl_errf(err, TL_EIO, "%s: cannot remove stale file: %s", p, strerror(errno));
+    }
+    closedir(d);
+    return rc;
 }

@@ -45,5 +45,8 @@ int tl_is_dir(const char *path);
 int tl_is_file(const char *path);
 /* Joins dir and name into out (size n); returns non-zero if it does not fit. */
 int tl_path_join(char *out, size_t n, const char *dir, const char *name);
+/* Removes every entry of dir whose name stale(name, user) accepts (one already gone is no error):
+ * how a save clears the files of an earlier layout. 0, or the error of the first that failed. */
+int tl_remove_files_where(const char *dir, int (*stale)(const char *name, void *user), void *user, tl_err *err);
 
 #endif
