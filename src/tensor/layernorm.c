@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "tensor/reduce.h"
 #include "tensor/simd.h"
 #include <stddef.h>
 
@@ -60,13 +61,7 @@ void tl_layernorm_rows(float *out, const float *inp, const float *w, const float
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
-        vf vs = vzero();
-        for (int c = 0; c < Cv; c += VW)
-            vs = vadd(vs, vload(x + c));
-        float m = vsum(vs);
-        for (int c = Cv; c < C; c++)
-            m += x[c];
-        m /= (float)C;
+        const float m = tl_vec_sum(x, C) / (float)C;
         const vf vm = vset1(m);
         vf vv = vzero();
         for (int c = 0; c < Cv; c += VW) {
