@@ -65,10 +65,7 @@ static void measure(const char *dir, const char *what)
 
 int main(void)
 {
-    const char *py = getenv("TEELM_PYTHON") ? getenv("TEELM_PYTHON") : "/usr/bin/python3";
-    const char *src = getenv("TEELM_SRC") ? getenv("TEELM_SRC") : ".";
-    if (test_sh("%s -c 'import torch' 2>/dev/null", py) != 0)
-        test_skip("no PyTorch to write the model (scripts/install-deps.sh installs python3-torch)");
+    const char *py = test_python("torch"), *src = getenv("TEELM_SRC"); /* torch writes the model */
     const char *root = test_tmpdir();
     CHECK(test_sh("%s %s/tests/reference/make_hf_model.py %s/f32 --family llama --d 512 --layers 6 --heads 8 "
                   "--kv-heads 4 --ff 1376 --vocab 16000 --untied --seed 5 && "

@@ -56,10 +56,7 @@ static void check_logits(const char *model_dir, const uint32_t *tokens, const fl
 
 int main(void)
 {
-    const char *py = getenv("TEELM_PYTHON") ? getenv("TEELM_PYTHON") : "/usr/bin/python3";
-    const char *src = getenv("TEELM_SRC") ? getenv("TEELM_SRC") : "..";
-    if (test_sh("%s -c 'import torch' 2>/dev/null", py) != 0)
-        test_skip("the Python used for references has no torch");
+    const char *py = test_python("torch"), *src = getenv("TEELM_SRC");
     const char *tmp = test_tmpdir();
     CHECK(test_sh("%s %s/tests/reference/weights_ref.py make-model %s --vocab %d", py, src, tmp, V) == 0);
     float *want = read_bin(tmp, "logits.bin", (size_t)B * T * V), *tok = read_bin(tmp, "tokens.bin", (size_t)B * T);

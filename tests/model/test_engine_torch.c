@@ -302,10 +302,7 @@ done:
 
 int main(void)
 {
-    if (test_sh("'%s' -c 'import torch' 2>/dev/null", getenv("TEELM_PYTHON") ? getenv("TEELM_PYTHON") : "/usr/bin/python3") != 0)
-        test_skip("PyTorch is not available to /usr/bin/python3");
-    if (!getenv("TEELM_PYTHON") || !getenv("TEELM_SRC"))
-        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
+    test_python("torch");
 
     tl_config seed = tl_config_seed(1000);
     seed.dropout = 0;

@@ -8,7 +8,6 @@
  *  - tl_infer_bytes is what tl_infer_new allocates (glibc's heap statistics, malloc overhead aside). */
 #include <malloc.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,14 +115,10 @@ int main(void)
     CHECK(memcmp(batch + 2 * (size_t)V, alone, (size_t)V * sizeof(float)) == 0);
 
     /* concurrent workspaces on shared params */
-    pthread_t th[3];
     int bad[3] = {0};
+    CHECK(test_concurrently(worker, bad, 3) == 0);
     for (int i = 0; i < 3; i++)
-        pthread_create(&th[i], NULL, worker, &bad[i]);
-    for (int i = 0; i < 3; i++) {
-        pthread_join(th[i], NULL);
         CHECKF(bad[i] == 0, "thread %d: %d results differ", i, bad[i]);
-    }
 
     /* refusals */
     int zero = 0, long_len = cfg.context_length + 1;

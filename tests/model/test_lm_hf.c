@@ -217,12 +217,8 @@ out:
 
 int main(int argc, char **argv)
 {
-    py = getenv("TEELM_PYTHON");
+    py = test_python("torch, numpy");
     src = getenv("TEELM_SRC");
-    if (!py || !src)
-        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
-    if (test_sh("'%s' -c 'import torch, numpy' 2>/dev/null", py) != 0)
-        test_skip("TEELM_PYTHON has no torch/numpy (Debian python3-torch)");
     for (size_t i = 0; i < sizeof matrix / sizeof matrix[0]; i++)
         if (argc < 2 || strstr(matrix[i].name, argv[1]))
             one_model(matrix[i].name, matrix[i].args, (int)i + 1);

@@ -239,12 +239,8 @@ done:
 
 int main(void)
 {
-    py = getenv("TEELM_PYTHON");
+    py = test_python("numpy");
     src = getenv("TEELM_SRC");
-    if (!py || !src)
-        test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
-    if (test_sh("'%s' -c 'import numpy' 2>/dev/null", py) != 0)
-        test_skip("TEELM_PYTHON has no numpy");
     tl_set_threads(2);
     const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"};
     for (int i = 0; i < 4; i++)

@@ -1,7 +1,6 @@
 /* The worker pool: every item runs exactly once for any size, grain and thread count, per-slot
  * scratch is never shared by two threads at once, and several threads calling at the same time
  * (each falls back to running alone when the pool is taken) all get complete results. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +62,9 @@ int main(void)
                 CHECKF(run(sizes[a], grains[b], t), "n %ld grain %ld threads %d", sizes[a], grains[b], t);
     for (int k = 0; k < 300; k++) /* back-to-back jobs: late workers must not touch a finished one */
         CHECK(run(50 + k % 13, 1, 4));
-    pthread_t th[3];
     int bad[3] = {0};
+    CHECK(test_concurrently(caller, bad, 3) == 0);
     for (int i = 0; i < 3; i++)
-        pthread_create(&th[i], NULL, caller, &bad[i]);
-    for (int i = 0; i < 3; i++) {
-        pthread_join(th[i], NULL);
         CHECKF(bad[i] == 0, "concurrent caller %d: %d incomplete runs", i, bad[i]);
-    }
     return test_finish();
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -160,19 +161,22 @@ unsigned char *test_slurp(const char *path, size_t *n)
     return b;
 }
 
-const char *test_numpy_python(void)
+const char *test_python(const char *modules)
 {
     const char *py = getenv("TEELM_PYTHON");
     if (!py || !getenv("TEELM_SRC"))
         test_skip("TEELM_PYTHON/TEELM_SRC not set (run through ctest)");
-    if (test_sh("'%s' -c 'import numpy' 2>/dev/null", py) != 0)
-        test_skip("numpy is not installed for TEELM_PYTHON");
+    if (test_sh("'%s' -c 'import %s' 2>/dev/null", py, modules) != 0) {
+        static char why[256];
+        snprintf(why, sizeof why, "TEELM_PYTHON cannot import %s (scripts/install-deps.sh installs them)", modules);
+        test_skip(why);
+    }
     return py;
 }
 
 unsigned char *test_reference_bytes(size_t *n, const char *fmt, ...)
 {
-    const char *py = test_numpy_python(), *src = getenv("TEELM_SRC");
+    const char *py = test_python("numpy"), *src = getenv("TEELM_SRC");
     char args[2048], out[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -185,4 +189,17 @@ unsigned char *test_reference_bytes(size_t *n, const char *fmt, ...)
         b = test_slurp(out, n);
     CHECKF(b != NULL, "tests/reference/%s gave no output", args);
     return b;
+}
+
+int test_concurrently(void *(*fn)(void *), int *bad, int n)
+{
+    pthread_t th[16];
+    int started = 0;
+    if (n > 16)
+        return -1;
+    while (started < n && pthread_create(&th[started], NULL, fn, &bad[started]) == 0)
+        started++;
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    return started == n ? 0 : -1;
 }

@@ -38,16 +38,19 @@ void test_skip_shared(const char *why) __attribute__((noreturn));
 int test_finish(void);
 /* Creates a fresh temporary directory (removed by the caller or left in /tmp). */
 const char *test_tmpdir(void);
+/* Runs fn(&bad[i]) on n threads at once (n at most 16) and waits for all of them; each thread
+ * counts what it found wrong in bad[i]. Returns 0, or -1 when a thread could not be started. */
+int test_concurrently(void *(*fn)(void *), int *bad, int n);
 /* Runs a shell command, returns its exit status (or -1). */
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The bytes of the file at path (malloc'd; *n their count), or NULL. */
 unsigned char *test_slurp(const char *path, size_t *n);
-/* $TEELM_PYTHON, checked to import numpy; skips (test_skip) when it is unset or lacks numpy, or
- * when $TEELM_SRC (the references' checkout) is unset. */
-const char *test_numpy_python(void);
+/* $TEELM_PYTHON, checked to import modules ("numpy", "torch, numpy"); skips (test_skip) when it
+ * is unset or cannot import them, or when $TEELM_SRC (the references' checkout, then set) is unset. */
+const char *test_python(const char *modules);
 /* Runs "$TEELM_PYTHON $TEELM_SRC/tests/reference/SCRIPT ARGS OUT" (fmt gives "SCRIPT ARGS", OUT is
  * a fresh temporary file) and returns OUT's bytes (NULL, after a failed check, when it fails);
- * skips as test_numpy_python does. */
+ * skips as test_python("numpy") does. */
 unsigned char *test_reference_bytes(size_t *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
