@@ -16,14 +16,18 @@ bench_setup() {
 }
 
 # The load tests of `teelm serve` with wrk (server.sh, proxy.sh, receipts.sh) share what follows.
-# serve_bench_setup NAME sets bin ($TEELM_BIN, default build/teelm), helper (tl_make_model, beside
-# it), tik (../shared's cl100k_base) and tmp (/tmp/teelm-bench-NAME.XXXXXX), stops when wrk is not
+# serve_bench_setup NAME SECONDS [ROUNDS] sets bin ($TEELM_BIN, default build/teelm), helper
+# (tl_make_model, beside it), tik (../shared's cl100k_base), secs ($BENCH_SECONDS, default SECONDS),
+# rounds ($ROUNDS, or $BENCH_ROUNDS, default ROUNDS, else 1: the benches' one name for it) and tmp
+# (/tmp/teelm-bench-NAME.XXXXXX), stops when wrk is not
 # installed, and at exit stops the server and the proxy the script started ($srv, $prx: their
 # pids, empty while none runs) before removing tmp: a bench stopped half-way must not leave a
 # server holding the cores.
-# shellcheck disable=SC2034  # helper and tik are the sourcing script's
+# shellcheck disable=SC2034  # helper, tik, secs and rounds are the sourcing script's
 serve_bench_setup() {
   bin=${TEELM_BIN:-build/teelm}
+  secs=${BENCH_SECONDS:-$2}
+  rounds=${ROUNDS:-${BENCH_ROUNDS:-${3:-1}}}
   helper=$(dirname "$bin")/tests/server/tl_make_model
   tik=${TEELM_SHARED:-../shared}/data/cl100k_base.tiktoken
   command -v wrk >/dev/null || { echo "bench/$1.sh: wrk is not installed (scripts/install-deps.sh --test)"; exit 1; }

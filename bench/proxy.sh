@@ -3,19 +3,18 @@
 # from 1, 8 and 32 concurrent wrk connections, straight to `teelm serve` (HTTPS, sim TEE, seed-size
 # model with random weights unless BENCH_MODEL) and through the proxy (plain HTTP on loopback, which
 # verifies the server's RA-TLS evidence on each new upstream connection), against the same server.
-# Each level alternates direct and proxied runs (BENCH_ROUNDS of each, BENCH_SECONDS long), so a
+# Each level alternates direct and proxied runs (ROUNDS of each, BENCH_SECONDS long), so a
 # change in the machine's load hits both alike; it prints requests/s, p50/p99 latency, the proxy's
 # CPU time per request (also as a share of the server's CPU time in the same runs: what the proxy
 # would cost a CPU-bound machine, whatever else runs on it) and the overhead 1 - proxied/direct
 # (target <= 5 % at 32 clients).
-# Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_MODEL.
+# Environment: TEELM_BIN (default build/teelm), BENCH_SECONDS (10), ROUNDS (2; BENCH_ROUNDS is
+# also read), BENCH_MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-serve_bench_setup proxy
-secs=${BENCH_SECONDS:-10}
-rounds=${BENCH_ROUNDS:-2}
+serve_bench_setup proxy 10 2
 [ -x "$bin" ] || { echo "bench/proxy.sh: build teelm first (make build)"; exit 1; }
 
 model=${BENCH_MODEL:-}

@@ -8,9 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-serve_bench_setup receipts
-secs=${BENCH_SECONDS:-10}
-rounds=${ROUNDS:-3}
+serve_bench_setup receipts 10 3
 if ! { [ -x "$bin" ] && [ -x "$helper" ] && [ -f "$tik" ]; }; then echo "bench/receipts.sh: needs $bin, $helper and $tik"; exit 1; fi
 "$helper" "$tmp/model" "$tik" 100070 1337
 wrk_post_lua "$tmp/post.lua" '{"prompt":"The sales team","max_tokens":32,"temperature":1.0,"seed":%d}'

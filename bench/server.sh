@@ -10,8 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
 . bench/common.sh
-serve_bench_setup server
-secs=${BENCH_SECONDS:-15}
+serve_bench_setup server 15
 [ -x "$bin" ] || { echo "bench/server.sh: build teelm first (make build)"; exit 1; }
 
 model=${BENCH_MODEL:-}
