@@ -619,6 +619,22 @@ static void apply_strips(const tok_hf *h, plist *l, int flags)
     }
 }
 
+/* A section that is an added token, before or after normalization: its id goes to out and 1 is
+ * returned (*rc set when it is a special token the caller forbade, or out of memory); 0 when the
+ * section is ordinary text. */
+static int push_added(const tok_hf *h, piece p, int flags, tok_ids *out, int *rc, tl_err *err)
+{
+    int32_t a = hf_added_find(h, p.p, p.n);
+    if (!added_ok(h, a, flags))
+        return 0;
+    if ((flags & F_FORBID) && h->added[a].special)
+        *rc = tl_errf(err, TL_EINVAL, "the text contains the special token %s (allow special tokens to encode it)",
+                      h->added[a].content);
+    else if (tok_ids_push(out, h->added[a].id))
+        *rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
+    return 1;
+}
+
 typedef struct {
     tok_matcher m;
     tl_arena sc;
@@ -643,19 +659,8 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
     apply_strips(h, &e.secs, flags);
     for (size_t si = 0; si < e.secs.n && !rc; si++) {
         piece sec = e.secs.v[si];
-        if (!sec.n)
-            continue;
-        int32_t a = hf_added_find(h, sec.p, sec.n);
-        if (added_ok(h, a, flags)) {
-            if ((flags & F_FORBID) && h->added[a].special) {
-                rc = tl_errf(err, TL_EINVAL, "the text contains the special token %s (allow special tokens to encode it)",
-                             h->added[a].content);
-                break;
-            }
-            if (tok_ids_push(&out, h->added[a].id))
-                rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
-            continue;
-        }
+        if (!sec.n || push_added(h, sec, flags, &out, &rc, err))
+            continue; /* empty, or an added token's id */
         const uint8_t *ns = sec.p;
         size_t nn = sec.n;
         if (h->n_norm) {
@@ -682,14 +687,8 @@ int hf_encode(const tl_tokenizer *t, const uint8_t *s, size_t n, int flags, uint
         apply_strips(h, &e.subs, flags);
         for (size_t j = 0; j < e.subs.n && !rc; j++) {
             piece sub = e.subs.v[j];
-            if (!sub.n)
-                continue;
-            int32_t b = hf_added_find(h, sub.p, sub.n);
-            if (added_ok(h, b, flags)) {
-                if (tok_ids_push(&out, h->added[b].id))
-                    rc = tl_errf(err, TL_ENOMEM, "tokenizer: out of memory");
-                continue;
-            }
+            if (!sub.n || push_added(h, sub, flags, &out, &rc, err))
+                continue; /* empty, or an added token's id */
             if (h->has_pre) {
                 if ((rc = pre_tokenize(h, &e.m, &e.sc, sub, si, &e.pa, &e.pb, err)))
                     break;

@@ -333,6 +333,43 @@ static void ignore_merges_added(const char *src)
     tl_tokenizer_free(t);
 }
 
+/* A special token that only normalization spells out ("<|Y|>" becomes "<|x|>") is still a special
+ * token: refused where the caller forbids them (tl_tokenizer_encode's default), as one in the raw
+ * text is; its id where they are allowed. */
+static void forbidden_after_normalizing(void)
+{
+    json_t *r = base("qwen2");
+    json_t *at = json_object_get(r, "added_tokens");
+    json_int_t next = 0;
+    for (size_t i = 0; i < json_array_size(at); i++)
+        if (json_integer_value(json_object_get(json_array_get(at, i), "id")) >= next)
+            next = json_integer_value(json_object_get(json_array_get(at, i), "id")) + 1;
+    json_array_append_new(at, json_pack("{s:I,s:s,s:b,s:b,s:b,s:b,s:b}", "id", next, "content", "<|x|>",
+                                        "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
+    json_object_set_new(r, "normalizer", json_pack("{s:s,s:{s:s},s:s}", "type", "Replace", "pattern", "String", "Y",
+                                                   "content", "x"));
+    char d[4200], p[4300];
+    snprintf(d, sizeof d, "%s/forbid", dir);
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    CHECK(test_sh("mkdir -p %s", d) == 0 && json_dump_file(r, p, 0) == 0);
+    json_decref(r);
+    tl_err err = {0};
+    tl_tokenizer *t = tl_tokenizer_load(p, NULL, &err);
+    CHECKF(t != NULL, "forbidden after normalizing: %s", err.msg);
+    if (!t)
+        return;
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    CHECKF(tl_tokenizer_encode_ex(t, "<|Y|>", 5, TL_TOK_FORBID, &ids, &n, &err) != 0 &&
+               strstr(err.msg, "special token <|x|>"),
+           "a special token spelled by the normalizer passed a forbidding encode (%s)", err.msg);
+    free(ids);
+    ids = NULL;
+    CHECK(tl_tokenizer_encode_ex(t, "<|Y|>", 5, 0, &ids, &n, &err) == 0 && n == 1 && ids[0] == (uint32_t)next);
+    free(ids);
+    tl_tokenizer_free(t);
+}
+
 /* ByteFallback's reading of "<0xNN>": the Rust library's u8::from_str_radix (two hex digits of either
  * case, or '+' and one) where the two references agree; where npm's parseInt also reads a prefix
  * ("<0x1G>" as 0x01, "<0x 1>", "<0x-1>" as 0xFF) teelm keeps the Rust answer: the token is text. */
@@ -410,6 +447,7 @@ int main(void)
     reversed_merges(src);
     ignore_merges_added(src);
     byte_tokens(src);
+    forbidden_after_normalizing();
     /* node reserves far more address space than this; everything after runs without it */
     const char *san = getenv("TEELM_SANITIZE");
     if (!san || strcmp(san, "1") != 0) {
