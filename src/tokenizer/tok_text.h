@@ -31,8 +31,6 @@ typedef struct {
 /* Room for more ids past n: 0, or -1 when out of memory (the ids kept). */
 static inline int tok_ids_reserve(tok_ids *a, size_t more)
 {
-    if (a->n + more <= a->cap)
-        return 0;
     return TL_GROW(a->v, &a->cap, a->n + more, 256);
 }
 static inline int tok_ids_push(tok_ids *a, uint32_t x)

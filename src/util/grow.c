@@ -8,15 +8,13 @@
 
 int tl_grow_(void *arrp, size_t *cap, size_t need, size_t elem, size_t first, int secret)
 {
-    if (need <= *cap)
-        return 0;
     size_t c = *cap ? *cap : (first ? first : 1);
     while (c < need) {
         if (c > SIZE_MAX / 2)
             return -1;
         c *= 2;
     }
-    if (elem && c > SIZE_MAX / elem)
+    if (c > SIZE_MAX / elem) /* elem: a sizeof, never 0 */
         return -1;
     void *p;
     memcpy(&p, arrp, sizeof p);

@@ -105,24 +105,23 @@ static void round_trips(const tl_data_key *key, tl_arch arch, tl_dtype dt, const
         tl_seal_opts o = {.split = split, .chunk_size = 4096, .carry = carry, .ncarry = 3};
         CHECKF(tl_seal_write(&ck, key, &o, path, &e) == 0, "%s: %s", what, e.msg);
         expect_same(path, key, &ck, list, what);
-        { /* what the reference reader sees */
-            int rc = fx_run_ref(py, src, keyfile, path, out, sizeof out);
-            CHECKF(rc == 0, "%s: reference reader failed: %.2000s", what, out);
-            int bad = 0;
-            for (int i = 0; i < ck.nw && rc == 0; i++) {
-                sha_hex(ck.w[i].data, tensor_bytes(&list[i], dt), hex);
-                snprintf(want, sizeof want, "\"%s\": \"%s\"", list[i].name, hex);
-                bad += strstr(out, want) == NULL;
-            }
-            CHECKF(rc || bad == 0, "%s: %d of %d tensors differ in the reference reader", what, bad, ck.nw);
-            char n_t[32];
-            snprintf(n_t, sizeof n_t, "\"tensors\": %d,", ck.nw);
-            sha_hex(tok_json, strlen(tok_json), hex);
-            snprintf(want, sizeof want, "\"bytes\": %zu, \"name\": \"tokenizer.json\", \"sha256\": \"%s\"", strlen(tok_json),
-                     hex);
-            CHECKF(rc || (strstr(out, n_t) && strstr(out, want)), "%s: reference: tensors/tokenizer files: %.300s", what,
-                   out);
+        /* what the reference reader sees */
+        int rc = fx_run_ref(py, src, keyfile, path, out, sizeof out);
+        CHECKF(rc == 0, "%s: reference reader failed: %.2000s", what, out);
+        int bad = 0;
+        for (int i = 0; i < ck.nw && rc == 0; i++) {
+            sha_hex(ck.w[i].data, tensor_bytes(&list[i], dt), hex);
+            snprintf(want, sizeof want, "\"%s\": \"%s\"", list[i].name, hex);
+            bad += strstr(out, want) == NULL;
         }
+        CHECKF(rc || bad == 0, "%s: %d of %d tensors differ in the reference reader", what, bad, ck.nw);
+        char n_t[32];
+        snprintf(n_t, sizeof n_t, "\"tensors\": %d,", ck.nw);
+        sha_hex(tok_json, strlen(tok_json), hex);
+        snprintf(want, sizeof want, "\"bytes\": %zu, \"name\": \"tokenizer.json\", \"sha256\": \"%s\"", strlen(tok_json),
+                 hex);
+        CHECKF(rc || (strstr(out, n_t) && strstr(out, want)), "%s: reference: tensors/tokenizer files: %.300s", what,
+               out);
         if (!split) {
             check_no_plaintext(path, &ck, list, what);
         } else {
